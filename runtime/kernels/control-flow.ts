@@ -1,0 +1,1 @@
+// Kernels: control-flow family.

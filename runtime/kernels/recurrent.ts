@@ -1,0 +1,1 @@
+// Kernels: recurrent family.

@@ -1,0 +1,1 @@
+// Kernels: sequence family.
