@@ -27,8 +27,29 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
     types.set(k, g.values[k]?.type ?? { kind: "tensor", dtype: c.dtype, shape: c.shape });
   }
   const updates: Record<string, ValueInfo> = {};
+  const nodeUpdates = new Map<number, Node>();
   let fresh = 0;
-  for (const node of g.nodes) {
+  for (let ni = 0; ni < g.nodes.length; ni++) {
+    let node = g.nodes[ni];
+    // Subgraphs see the values defined so far; infer them first so the node's inference can read them.
+    const subAttrs = Object.entries(node.attrs).filter(([, a]) => a.type === "graph" || a.type === "graphs");
+    if (subAttrs.length) {
+      const attrs = { ...node.attrs };
+      let changed = false;
+      for (const [k, a] of subAttrs) {
+        if (a.type === "graph") {
+          const sg = inferGraph(a.value, { outer: types });
+          if (sg !== a.value) (attrs[k] = { type: "graph", value: sg }, changed = true);
+        } else if (a.type === "graphs") {
+          const sgs = a.value.map((x) => inferGraph(x, { outer: types }));
+          if (sgs.some((x, i) => x !== a.value[i])) (attrs[k] = { type: "graphs", value: sgs }, changed = true);
+        }
+      }
+      if (changed) {
+        node = { ...node, attrs };
+        nodeUpdates.set(ni, node);
+      }
+    }
     const out = inferNode(g, node, types, () => `?${fresh++}`);
     node.outputs.forEach((o, k) => {
       if (!o) return;
@@ -42,9 +63,10 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
       if (!prev || !sameType(prev.type, t)) updates[o] = { ...prev, type: t };
     });
   }
-  if (Object.keys(updates).length === 0) return g;
+  if (Object.keys(updates).length === 0 && nodeUpdates.size === 0) return g;
   return produce(g, (d) => {
     for (const [k, v] of Object.entries(updates)) (d.values as Record<string, ValueInfo>)[k] = v as any;
+    for (const [i, n] of nodeUpdates) (d.nodes as Node[])[i] = n as any;
   });
 }
 

@@ -482,30 +482,45 @@ function joinPath(path: string, name: string): string {
   return path ? `${path}.${name}` : name;
 }
 
-/** One pass over an input buffer. Offsets in errors are indices into `buf`. */
+/**
+ * One pass over an input buffer. Offsets in errors are indices into `buf`. The field path for an error is
+ * built only when an error is raised, from the registers `at*`, so decoding allocates no path strings.
+ */
 class Reader {
   readonly dv: DataView;
   pos = 0;
   /** Result registers of readVarint: the low and high 32 bits, unsigned. */
   lo = 0;
   hi = 0;
+  /** The path of the message being read, and the field being read in it (undefined while reading a key). */
+  atPath = "";
+  atField: Field | undefined = undefined;
+  atObj: any = undefined;
 
   constructor(readonly buf: Uint8Array, readonly file: string) {
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  fail(reason: string, field: string, offset = this.pos): never {
+  fail(reason: string, offset = this.pos): never {
+    const f = this.atField;
+    const field = f ? this.fieldPath(this.atPath, f, this.atObj) : this.atPath;
     throw new LatheError("format", reason, { file: this.file, offset, field: field || undefined });
   }
 
-  /** Reads a varint of at most 10 bytes that must end before `end`. */
-  readVarint(end: number, path: string): void {
+  /** `path.field`, with the index the next element of a repeated field will get. */
+  fieldPath(path: string, f: Field, obj: any): string {
+    const p = joinPath(path, f.snake);
+    return f.repeated && !isTyped(f.kind) ? `${p}[${obj[f.camel].length}]` : p;
+  }
+
+  /** Reads a varint of at most 10 bytes that must end before `end` into `lo`/`hi`. */
+  readVarint(end: number): void {
     const buf = this.buf;
     const start = this.pos;
     let pos = start;
     let lo = 0, hi = 0, b = 0;
     for (let shift = 0; shift < 28; shift += 7) {
-      if (pos >= end) this.truncatedVarint(start, end, path);
+      if (pos >= end) this.truncatedVarint(start, end);
       b = buf[pos++];
       lo |= (b & 0x7f) << shift;
       if (b < 0x80) {
@@ -515,16 +530,14 @@ class Reader {
         return;
       }
     }
-    if (pos >= end) this.truncatedVarint(start, end, path);
+    if (pos >= end) this.truncatedVarint(start, end);
     b = buf[pos++];
     lo |= (b & 0x0f) << 28;
     hi = (b & 0x70) >> 4;
     if (b >= 0x80) {
       for (let shift = 3;; shift += 7) {
-        if (shift > 31) {
-          this.fail("varint longer than 10 bytes", path, start);
-        }
-        if (pos >= end) this.truncatedVarint(start, end, path);
+        if (shift > 31) this.fail("varint longer than 10 bytes", start);
+        if (pos >= end) this.truncatedVarint(start, end);
         b = buf[pos++];
         hi |= (b & 0x7f) << shift;
         if (b < 0x80) break;
@@ -535,33 +548,29 @@ class Reader {
     this.pos = pos;
   }
 
-  truncatedVarint(start: number, end: number, path: string): never {
+  truncatedVarint(start: number, end: number): never {
     const where = end === this.buf.length ? "end of file" : `end of the enclosing message at byte ${end}`;
-    this.fail(`varint truncated by the ${where}`, path, start);
+    this.fail(`varint truncated by the ${where}`, start);
   }
 
   /** Checks that `len` bytes starting at pos fit before `end`; returns the end of the value. */
-  span(len: number, end: number, path: string, at: number): number {
+  span(len: number, end: number, at: number): number {
     if (len > end - this.pos) {
       const where = end === this.buf.length
         ? `past end of file (${this.buf.length} bytes)`
         : `past the end of the enclosing message at byte ${end}`;
-      this.fail(`length ${len} at byte ${this.pos} runs ${where}`, path, at);
+      this.fail(`length ${len} at byte ${this.pos} runs ${where}`, at);
     }
     return this.pos + len;
   }
 
-  readLength(end: number, path: string): number {
+  readLength(end: number): number {
     const at = this.pos;
-    this.readVarint(end, path);
+    this.readVarint(end);
     if (this.hi !== 0 || this.lo > 0x7fffffff) {
-      this.fail(`length ${this.int64Text(false)} exceeds the 2 GiB protobuf limit`, path, at);
+      this.fail(`length ${this.bigint(false)} exceeds the 2 GiB protobuf limit`, at);
     }
     return this.lo;
-  }
-
-  int64Text(signed: boolean): string {
-    return this.bigint(signed).toString();
   }
 
   bigint(signed: boolean): bigint {
@@ -579,28 +588,28 @@ class Reader {
     return undefined;
   }
 
-  skip(wt: number, end: number, path: string, at: number): void {
+  skip(wt: number, end: number, at: number): void {
     switch (wt) {
       case WT_VARINT:
-        this.readVarint(end, path);
+        this.readVarint(end);
         return;
       case WT_FIXED64:
-        this.pos = this.span(8, end, path, at);
+        this.pos = this.span(8, end, at);
         return;
       case WT_LEN: {
-        const len = this.readLength(end, path);
-        this.pos = this.span(len, end, path, at);
+        const len = this.readLength(end);
+        this.pos = this.span(len, end, at);
         return;
       }
       case WT_FIXED32:
-        this.pos = this.span(4, end, path, at);
+        this.pos = this.span(4, end, at);
         return;
       case 3:
       case 4:
-        this.fail(`wire type ${wt} (protobuf groups) is not supported`, path, at);
+        this.fail(`wire type ${wt} (protobuf groups) is not supported`, at);
         break;
       default:
-        this.fail(`invalid wire type ${wt}`, path, at);
+        this.fail(`invalid wire type ${wt}`, at);
     }
   }
 
@@ -621,24 +630,29 @@ class Reader {
 
   /** Decodes fields up to `end` into `obj` (which may already hold values: protobuf merge semantics). */
   message(s: Schema, obj: any, end: number, path: string, depth: number): any {
-    if (depth > MAX_MESSAGE_DEPTH) {
-      this.fail(`messages nested deeper than ${MAX_MESSAGE_DEPTH} levels`, path);
-    }
+    this.atPath = path;
+    this.atField = undefined;
+    if (depth > MAX_MESSAGE_DEPTH) this.fail(`messages nested deeper than ${MAX_MESSAGE_DEPTH} levels`);
     // Typed repeated fields are collected as chunks (packed runs) and single values, joined at the end.
     let pending: Map<Field, (ArrayLike<unknown> | number | bigint)[]> | undefined;
     const byNo = s.byNo;
     while (this.pos < end) {
       const keyAt = this.pos;
-      this.readVarint(end, path);
+      this.atPath = path;
+      this.atField = undefined;
+      this.readVarint(end);
       const no = this.lo >>> 3;
       const wt = this.lo & 7;
-      if (this.hi !== 0 || no === 0 || no > 536870911) this.fail(`invalid field number`, path, keyAt);
+      if (this.hi !== 0 || no === 0 || no > 536870911) this.fail(`invalid field number`, keyAt);
       const f = no < byNo.length ? byNo[no] : undefined;
       if (f === undefined) {
-        this.skip(wt, end, joinPath(path, `field ${no}`), keyAt);
+        this.atPath = joinPath(path, `field ${no}`);
+        this.skip(wt, end, keyAt);
         (obj.unknownFields ??= []).push(this.buf.subarray(keyAt, this.pos));
         continue;
       }
+      this.atField = f;
+      this.atObj = obj;
       if (isTyped(f.kind)) {
         pending ??= new Map();
         let parts = pending.get(f);
@@ -647,113 +661,93 @@ class Reader {
           if (obj[f.camel].length) parts.push(obj[f.camel]);
           pending.set(f, parts);
         }
-        this.typedValue(f, wt, end, path, keyAt, parts);
+        this.typedValue(f, wt, end, keyAt, parts);
         continue;
       }
       if (wt === WT_LEN && f.repeated && (f.kind === Kind.SafeInt64 || f.kind === Kind.LooseInt64)) {
-        this.packedInt64(f, end, path, keyAt, obj[f.camel]);
+        const runEnd = this.span(this.readLength(end), end, keyAt);
+        const out = obj[f.camel];
+        while (this.pos < runEnd) out.push(this.int64(f, runEnd));
         continue;
       }
       const v = this.value(f, wt, end, path, keyAt, obj, depth);
       if (f.repeated) obj[f.camel].push(v);
       else obj[f.camel] = v;
     }
-    if (this.pos !== end) this.fail(`field runs past the end of its message at byte ${end}`, path);
     if (pending) { for (const [f, parts] of pending) obj[f.camel] = joinTyped(f.kind, parts); }
     return obj;
   }
 
-  fieldPath(path: string, f: Field, obj: any): string {
-    const p = joinPath(path, f.snake);
-    return f.repeated ? `${p}[${obj[f.camel].length}]` : p;
-  }
-
-  wrongWireType(f: Field, wt: number, path: string, at: number): never {
-    this.fail(`wire type ${wt} does not match the field's type`, joinPath(path, f.snake), at);
+  wrongWireType(wt: number, at: number): never {
+    this.fail(`wire type ${wt} does not match the field's type`, at);
   }
 
   value(f: Field, wt: number, end: number, path: string, at: number, obj: any, depth: number): unknown {
     switch (f.kind) {
       case Kind.String: {
-        if (wt !== WT_LEN) this.wrongWireType(f, wt, path, at);
-        const p = this.fieldPath(path, f, obj);
-        const len = this.readLength(end, p);
+        if (wt !== WT_LEN) this.wrongWireType(wt, at);
+        const len = this.readLength(end);
         const start = this.pos;
-        this.pos = this.span(len, end, p, at);
+        this.pos = this.span(len, end, at);
         return this.string(start, this.pos);
       }
       case Kind.Bytes: {
-        if (wt !== WT_LEN) this.wrongWireType(f, wt, path, at);
-        const p = this.fieldPath(path, f, obj);
-        const len = this.readLength(end, p);
+        if (wt !== WT_LEN) this.wrongWireType(wt, at);
+        const len = this.readLength(end);
         const start = this.pos;
-        this.pos = this.span(len, end, p, at);
+        this.pos = this.span(len, end, at);
         if (f.offsetProp) obj[f.offsetProp] = start;
         return this.buf.subarray(start, this.pos);
       }
       case Kind.Message: {
-        if (wt !== WT_LEN) this.wrongWireType(f, wt, path, at);
-        const p = this.fieldPath(path, f, obj);
-        const len = this.readLength(end, p);
-        const subEnd = this.span(len, end, p, at);
+        if (wt !== WT_LEN) this.wrongWireType(wt, at);
+        const subEnd = this.span(this.readLength(end), end, at);
         const target = !f.repeated && obj[f.camel] !== undefined ? obj[f.camel] : newMessage(f.msg!);
-        return this.message(f.msg!, target, subEnd, p, depth + 1);
+        return this.message(f.msg!, target, subEnd, this.fieldPath(path, f, obj), depth + 1);
       }
       case Kind.Float: {
-        if (wt !== WT_FIXED32) this.wrongWireType(f, wt, path, at);
-        this.span(4, end, joinPath(path, f.snake), at);
+        if (wt !== WT_FIXED32) this.wrongWireType(wt, at);
+        this.span(4, end, at);
         const v = this.dv.getFloat32(this.pos, true);
         this.pos += 4;
         return v;
       }
       case Kind.Int32:
-        if (wt !== WT_VARINT) this.wrongWireType(f, wt, path, at);
-        this.readVarint(end, joinPath(path, f.snake));
+        if (wt !== WT_VARINT) this.wrongWireType(wt, at);
+        this.readVarint(end);
         return this.lo | 0;
       case Kind.SafeInt64:
-      case Kind.LooseInt64: {
-        if (wt !== WT_VARINT) this.wrongWireType(f, wt, path, at);
-        return this.int64(f, end, this.fieldPath(path, f, obj));
-      }
+      case Kind.LooseInt64:
+        if (wt !== WT_VARINT) this.wrongWireType(wt, at);
+        return this.int64(f, end);
     }
     throw new Error(`unreachable field kind ${f.kind}`);
   }
 
-  packedInt64(f: Field, end: number, path: string, at: number, out: Int64[]): void {
-    const p = joinPath(path, f.snake);
-    const len = this.readLength(end, p);
-    const runEnd = this.span(len, end, p, at);
-    while (this.pos < runEnd) out.push(this.int64(f, runEnd, p));
-  }
-
-  int64(f: Field, end: number, path: string): number | bigint {
+  int64(f: Field, end: number): number | bigint {
     const at = this.pos;
-    this.readVarint(end, path);
+    this.readVarint(end);
     const n = this.safeInt64();
     if (n !== undefined) return n;
     if (f.kind === Kind.LooseInt64) return this.bigint(true);
-    this.fail(`value ${this.int64Text(true)} does not fit in a safe integer`, path, at);
+    this.fail(`value ${this.bigint(true)} does not fit in a safe integer`, at);
   }
 
   typedValue(
     f: Field,
     wt: number,
     end: number,
-    path: string,
     at: number,
     parts: (ArrayLike<unknown> | number | bigint)[],
   ): void {
-    const p = joinPath(path, f.snake);
     const fixed = f.kind === Kind.F32Array ? 4 : f.kind === Kind.F64Array ? 8 : 0;
     if (wt === WT_LEN) {
-      const len = this.readLength(end, p);
-      const runEnd = this.span(len, end, p, at);
+      const len = this.readLength(end);
+      const runEnd = this.span(len, end, at);
       if (fixed) {
-        if (len % fixed !== 0) this.fail(`packed run of ${len} bytes is not a multiple of ${fixed}`, p, at);
+        if (len % fixed !== 0) this.fail(`packed run of ${len} bytes is not a multiple of ${fixed}`, at);
         const copy = this.buf.slice(this.pos, runEnd);
-        parts.push(
-          fixed === 4 ? leF32(copy) : leF64(copy),
-        );
+        parts.push(fixed === 4 ? leF32(copy) : leF64(copy));
         this.pos = runEnd;
         return;
       }
@@ -761,38 +755,38 @@ class Reader {
       let count = 0;
       const buf = this.buf;
       for (let i = this.pos; i < runEnd; i++) if (buf[i] < 0x80) count++;
+      if (runEnd > this.pos && buf[runEnd - 1] >= 0x80) this.fail("packed run ends inside a varint", at);
       if (f.kind === Kind.I32Array) {
         const out = new Int32Array(count);
         for (let k = 0; k < count; k++) {
-          this.readVarint(runEnd, p);
+          this.readVarint(runEnd);
           out[k] = this.lo | 0;
         }
         parts.push(out);
       } else {
-        const out = f.kind === Kind.I64Array ? new BigInt64Array(count) : new BigUint64Array(count);
         const signed = f.kind === Kind.I64Array;
+        const out = signed ? new BigInt64Array(count) : new BigUint64Array(count);
         for (let k = 0; k < count; k++) {
-          this.readVarint(runEnd, p);
+          this.readVarint(runEnd);
           out[k] = this.hi === 0 ? BigInt(this.lo) : this.bigint(signed);
         }
         parts.push(out);
       }
-      if (this.pos !== runEnd) this.fail("packed run ends inside a varint", p, at);
       return;
     }
     if (fixed === 4) {
-      if (wt !== WT_FIXED32) this.wrongWireType(f, wt, path, at);
-      this.span(4, end, p, at);
+      if (wt !== WT_FIXED32) this.wrongWireType(wt, at);
+      this.span(4, end, at);
       parts.push(this.dv.getFloat32(this.pos, true));
       this.pos += 4;
     } else if (fixed === 8) {
-      if (wt !== WT_FIXED64) this.wrongWireType(f, wt, path, at);
-      this.span(8, end, p, at);
+      if (wt !== WT_FIXED64) this.wrongWireType(wt, at);
+      this.span(8, end, at);
       parts.push(this.dv.getFloat64(this.pos, true));
       this.pos += 8;
     } else {
-      if (wt !== WT_VARINT) this.wrongWireType(f, wt, path, at);
-      this.readVarint(end, p);
+      if (wt !== WT_VARINT) this.wrongWireType(wt, at);
+      this.readVarint(end);
       if (f.kind === Kind.I32Array) parts.push(this.lo | 0);
       else parts.push(this.hi === 0 ? BigInt(this.lo) : this.bigint(f.kind === Kind.I64Array));
     }

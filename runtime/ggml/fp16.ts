@@ -53,7 +53,13 @@ export function f32ToBf16Bits(x: number): number {
 }
 
 /** Reads `n` little-endian f16 values starting at byte `off` into dst[dstOff..]. */
-export function dequantizeF16(src: Uint8Array, off: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeF16(
+  src: Uint8Array,
+  off: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   const t = F16_TO_F32;
   for (let i = 0; i < n; i++) {
     const o = off + 2 * i;
@@ -61,7 +67,13 @@ export function dequantizeF16(src: Uint8Array, off: number, dst: Float32Array, d
   }
 }
 
-export function dequantizeBf16(src: Uint8Array, off: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeBf16(
+  src: Uint8Array,
+  off: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   // Viewing the output as u32 turns each element into one shift and one store.
   const out = new Uint32Array(dst.buffer, dst.byteOffset + 4 * dstOff, n);
   for (let i = 0; i < n; i++) {
@@ -70,7 +82,13 @@ export function dequantizeBf16(src: Uint8Array, off: number, dst: Float32Array, 
   }
 }
 
-export function dequantizeF32(src: Uint8Array, off: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeF32(
+  src: Uint8Array,
+  off: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   new Uint8Array(dst.buffer, dst.byteOffset + 4 * dstOff, 4 * n).set(src.subarray(off, off + 4 * n));
 }
 

@@ -1,0 +1,183 @@
+/**
+ * The command line. Each command parses its flags and calls one exported function that library users call
+ * too. Exit codes: 0 success; 1 the command ran and found failures (e.g. conformance cases failed);
+ * 2 bad usage; 3 bad or unsupported input (Lathe's error names the file, field and reason); 4 internal error.
+ */
+import { parseArgs } from "node:util";
+import { LatheError } from "../ir/errors.ts";
+import { compileModel } from "./compile.ts";
+import { runConformance } from "./conformance.ts";
+import { formatInspect, inspectModel } from "./inspect.ts";
+import { loadModel } from "./load-model.ts";
+import { runModel } from "./run.ts";
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+const common = {
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: Options;
+  run(values: Record<string, any>, positionals: string[]): Promise<number>;
+}
+
+const print = (json: boolean, data: unknown, text: string) => console.log(json ? JSON.stringify(data, null, 2) : text);
+
+export const commands: Record<string, Command> = {
+  compile: {
+    summary: "import and verify a model, write its IR text and a summary",
+    usage: `compile [MODEL] [--out DIR] [--json]
+  MODEL   .onnx file; without it, the embedded default CNN (no download)
+  --out   output folder (default out/<model name>)`,
+    options: { ...common, out: { type: "string" } },
+    async run(v, p) {
+      const r = await compileModel({ model: p[0], out: v.out });
+      const s = r.summary;
+      print(v.json, r, [
+        `compiled ${r.model}`,
+        `  ${s.nodes} nodes, ${Object.keys(s.ops).length} op types, ${(s.parameters.bytes / 1024).toFixed(1)} KB parameters, ${(s.macs.total / 1e6).toFixed(2)} M MACs`,
+        `  inputs:  ${s.inputs.map((i) => `${i.name}: ${i.type}`).join(", ")}`,
+        `  outputs: ${s.outputs.map((o) => `${o.name}: ${o.type}`).join(", ")}`,
+        `  wrote ${r.files.ir} and ${r.files.summary} (${r.ms.total.toFixed(0)} ms)`,
+      ].join("\n"));
+      return 0;
+    },
+  },
+  inspect: {
+    summary: "inputs, outputs, op histogram, parameter bytes by type, MACs per node",
+    usage: "inspect MODEL [--json]",
+    options: { ...common },
+    async run(v, p) {
+      if (!p[0]) throw new LatheError("usage", "inspect needs a MODEL");
+      const r = inspectModel(await loadModel(p[0]), p[0]);
+      print(v.json, r, formatInspect(r));
+      return 0;
+    },
+  },
+  run: {
+    summary: "run a model in Lathe's runtime and write its outputs as .npy",
+    usage: `run MODEL --out DIR [--input NAME=FILE.npy ...] [--seed N] [--repeat N] [--dim NAME=SIZE ...] [--json]
+  Inputs not given are generated from the seed: input i (graph order) draws from a mulberry32 generator
+  seeded with seed+i; floats uniform in [-1, 1), integers in [0, 10), bools 0/1. Symbolic dims default to 1.
+  --repeat N runs N times and reports the median latency (import excluded) in outputs.json.`,
+    options: {
+      ...common,
+      out: { type: "string" },
+      input: { type: "string", multiple: true },
+      dim: { type: "string", multiple: true },
+      seed: { type: "string", default: "0" },
+      repeat: { type: "string", default: "1" },
+    },
+    async run(v, p) {
+      if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
+      const inputs = pairs(v.input, "--input");
+      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const model = await loadModel(p[0]);
+      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims });
+      const { values: _, ...rest } = r;
+      print(v.json, rest, [
+        ...Object.entries(r.outputs).map(([k, o]) => `${k}: ${o.dtype}[${o.shape.join(",")}]${o.file ? ` -> ${v.out}/${o.file}` : ""}`),
+        ...(r.latency_ms ? [`latency: median ${r.latency_ms.median.toFixed(2)} ms over ${r.latency_ms.runs} runs`] : []),
+      ].join("\n"));
+      return 0;
+    },
+  },
+  conformance: {
+    summary: "run the ONNX node conformance suite and report pass/fail/unsupported per op",
+    usage: `conformance [DIR] [--filter SUBSTRING ...] [--min-pass FRACTION] [--json] [--verbose]
+  DIR defaults to ../shared/corpus/onnx-node-suite. Failed and unsupported cases are always listed with
+  their reasons. Exit code 1 when any case fails, or with --min-pass when the pass fraction is below it.`,
+    options: {
+      ...common,
+      filter: { type: "string", multiple: true },
+      verbose: { type: "boolean", default: false },
+      "min-pass": { type: "string" },
+    },
+    async run(v, p) {
+      const dir = p[0] ?? new URL("../../shared/corpus/onnx-node-suite", import.meta.url).pathname;
+      const filter = [...(v.filter ?? []), ...p.slice(1)];
+      const r = await runConformance(dir, {
+        filter,
+        onCase: (c, done, total) => {
+          if (!v.json && (v.verbose || c.status !== "pass")) console.error(`[${done}/${total}] ${c.status.padEnd(11)} ${c.name}${c.reason ? `: ${c.reason.split("\n")[0].slice(0, 300)}` : ""}`);
+          else if (!v.json && done % 100 === 0) console.error(`[${done}/${total}] ...`);
+        },
+      });
+      const pct = (100 * r.pass / Math.max(r.total, 1)).toFixed(1);
+      print(v.json, r, `${r.pass} passed, ${r.fail} failed, ${r.unsupported} unsupported of ${r.total} cases (${pct}% pass)`);
+      if (v["min-pass"] !== undefined) {
+        const min = Number(v["min-pass"]);
+        if (!(min >= 0 && min <= 1)) throw new LatheError("usage", `--min-pass expects a fraction in [0, 1]`);
+        return r.pass / Math.max(r.total, 1) >= min ? 0 : 1;
+      }
+      return r.fail > 0 ? 1 : 0;
+    },
+  },
+};
+
+function pairs(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of list ?? []) {
+    const i = s.indexOf("=");
+    if (i <= 0) throw new LatheError("usage", `${flag} expects NAME=VALUE, got '${s}'`);
+    out[s.slice(0, i)] = s.slice(i + 1);
+  }
+  return out;
+}
+
+function intArg(s: string, flag: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n)) throw new LatheError("usage", `${flag} expects an integer, got '${s}'`);
+  return n;
+}
+
+function helpText(): string {
+  return [
+    "lathe: a compiler backend and graph-rewrite engine for DNN accelerators",
+    "",
+    "usage: deno task <command> [args]   (or: deno run -A compiler/cli.ts <command> [args])",
+    "",
+    ...Object.entries(commands).map(([k, c]) => `  ${k.padEnd(12)} ${c.summary}`),
+    "",
+    "Every command takes --help and --json. Exit codes: 0 ok, 1 failures found, 2 usage, 3 bad input, 4 internal error.",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(helpText());
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`unknown command '${name}'\n\n${helpText()}`);
+    return 2;
+  }
+  let parsed: { values: Record<string, any>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\nusage: ${cmd.usage}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(`usage: ${cmd.usage}`);
+    return 0;
+  }
+  try {
+    return await cmd.run(parsed.values, parsed.positionals);
+  } catch (e) {
+    if (e instanceof LatheError) {
+      console.error(e.message);
+      return e.kind === "usage" ? 2 : 3;
+    }
+    console.error(`internal error: ${(e as Error)?.stack ?? e}`);
+    return 4;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

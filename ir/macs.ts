@@ -1,0 +1,50 @@
+/**
+ * Multiply-accumulates per node, for `inspect` and for the targets' cost models. Ops not listed do no
+ * multiply-accumulate work worth counting.
+ */
+import type { Graph, Node } from "./graph.ts";
+import { resolveAttrs } from "./op-registry.ts";
+import type { TensorType } from "./value-type.ts";
+
+function staticShape(g: Graph, v: string | null | undefined): number[] | undefined {
+  if (!v) return undefined;
+  const t = g.values[v]?.type as TensorType | undefined;
+  if (!t || t.kind !== "tensor" || !t.shape || t.shape.some((d) => typeof d !== "number")) return undefined;
+  return t.shape as number[];
+}
+const prod = (xs: readonly number[]) => xs.reduce((p, d) => p * d, 1);
+
+/** MACs of one node, or undefined when shapes are not static. */
+export function nodeMacs(g: Graph, n: Node): number | undefined {
+  const out = staticShape(g, n.outputs[0]);
+  switch (n.op) {
+    case "Conv":
+    case "ConvInteger":
+    case "QLinearConv": {
+      const w = staticShape(g, n.inputs[n.op === "QLinearConv" ? 3 : 1]);
+      if (!w || !out) return undefined;
+      return prod(out) * prod(w.slice(1));
+    }
+    case "ConvTranspose": {
+      const x = staticShape(g, n.inputs[0]), w = staticShape(g, n.inputs[1]);
+      if (!x || !w) return undefined;
+      // Every input element meets every kernel tap of its group's output channels.
+      return prod(x) * prod(w.slice(1));
+    }
+    case "Gemm": {
+      const a = staticShape(g, n.inputs[0]);
+      if (!a || !out) return undefined;
+      const k = resolveAttrs(n).transA ? a[0] : a[1];
+      return prod(out) * k;
+    }
+    case "MatMul":
+    case "MatMulInteger":
+    case "QLinearMatMul": {
+      const a = staticShape(g, n.inputs[0]);
+      if (!a || !out) return undefined;
+      return prod(out) * a[a.length - 1];
+    }
+    default:
+      return 0;
+  }
+}
