@@ -37,6 +37,11 @@ export async function loadModel(path: string): Promise<Model> {
   } catch (e) {
     throw new LatheError("io", `cannot read: ${(e as Error).message}`, { file: path });
   }
+  return await importModelBytes(bytes, path);
+}
+
+/** Imports a model already in memory; `path` names it in errors and picks the format by extension. */
+export async function importModelBytes(bytes: Uint8Array, path: string): Promise<Model> {
   const fmt = formatOf(path, bytes.subarray(0, 16));
   const imp = importers.find((f) => f.format === fmt);
   if (!imp) {

@@ -7,7 +7,7 @@
 import { isScalar, printDType, type ScalarDType } from "../dtype.ts";
 import { a, defineOp, type InferContext, ins, many, opt } from "../op-registry.ts";
 import { broadcastShapes } from "../shape-infer.ts";
-import { type Shape, tensorType, type TensorType, type ValueType } from "../value-type.ts";
+import { type Shape, type TensorType, tensorType, type ValueType } from "../value-type.ts";
 import { dtypeOfTensorProtoCode } from "./tensor-proto-dtype.ts";
 
 const FLOATS: readonly ScalarDType[] = ["f64", "f32", "f16", "bf16"];
@@ -23,7 +23,9 @@ const ANY: readonly ScalarDType[] = [...NUMERIC, "bool", "string"];
 function elemType(ctx: InferContext, i: number, allowed: readonly ScalarDType[]): ScalarDType {
   const t = ctx.tensor(i);
   if (!isScalar(t.dtype) || !allowed.includes(t.dtype)) {
-    ctx.fail(`input ${i} has element type ${printDType(t.dtype)}; ${ctx.node.op} takes ${allowed.join(", ")}`);
+    ctx.fail(
+      `input ${i} has element type ${printDType(t.dtype)}; ${ctx.node.op} takes ${allowed.join(", ")}`,
+    );
   }
   return t.dtype;
 }
@@ -48,7 +50,13 @@ function sameTypes(ctx: InferContext, count: number): void {
   }
 }
 
-function unary(op: string, allowed: readonly ScalarDType[], attrs = {}, out?: ScalarDType, doc?: string): void {
+function unary(
+  op: string,
+  allowed: readonly ScalarDType[],
+  attrs = {},
+  out?: ScalarDType,
+  doc?: string,
+): void {
   defineOp({
     op,
     inputs: ins("X"),
@@ -96,8 +104,26 @@ for (const op of ["Abs", "Sign"]) unary(op, NUMERIC);
 unary("Neg", SIGNED);
 for (
   const op of [
-    "Reciprocal", "Sqrt", "Exp", "Log", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Tanh",
-    "Asinh", "Acosh", "Atanh", "Erf", "Floor", "Ceil", "Round",
+    "Reciprocal",
+    "Sqrt",
+    "Exp",
+    "Log",
+    "Sin",
+    "Cos",
+    "Tan",
+    "Asin",
+    "Acos",
+    "Atan",
+    "Sinh",
+    "Cosh",
+    "Tanh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
+    "Erf",
+    "Floor",
+    "Ceil",
+    "Round",
   ]
 ) unary(op, FLOATS);
 unary("IsNaN", FLOATS, {}, "bool");
@@ -137,7 +163,9 @@ defineOp({
     elemType(ctx, 0, BOOL);
     const d = elemType(ctx, 1, ANY);
     const x = ctx.tensor(1), y = ctx.tensor(2);
-    if (printDType(y.dtype) !== printDType(x.dtype)) ctx.fail(`X is ${printDType(x.dtype)} but Y is ${printDType(y.dtype)}`);
+    if (printDType(y.dtype) !== printDType(x.dtype)) {
+      ctx.fail(`X is ${printDType(x.dtype)} but Y is ${printDType(y.dtype)}`);
+    }
     return [tensorType(d, broadcastOf(ctx, [ctx.tensor(0), x, y]))];
   },
 });
@@ -161,7 +189,7 @@ defineOp({
   infer(ctx) {
     elemType(ctx, 0, CASTABLE);
     const to = castTarget(ctx.attrs.to);
-    if (!to) ctx.fail(`Cast to TensorProto type ${ctx.attrs.to} is not supported`);
+    if (!to) return ctx.fail(`Cast to TensorProto type ${ctx.attrs.to} is not supported`);
     return [tensorType(to, ctx.tensor(0).shape)];
   },
 });
@@ -182,7 +210,10 @@ defineOp({
 unary("Relu", [...FLOATS, ...SIGNED_INTS]);
 unary("LeakyRelu", FLOATS, { alpha: a.float(0.01) });
 unary("Elu", FLOATS, { alpha: a.float(1) });
-unary("Selu", FLOATS, { alpha: a.float(1.67326319217681884765625), gamma: a.float(1.05070102214813232421875) });
+unary("Selu", FLOATS, {
+  alpha: a.float(1.67326319217681884765625),
+  gamma: a.float(1.05070102214813232421875),
+});
 unary("Celu", FLOATS, { alpha: a.float(1) });
 unary("HardSigmoid", FLOATS, { alpha: a.float(0.2), beta: a.float(0.5) });
 unary("HardSwish", FLOATS);
@@ -204,7 +235,9 @@ defineOp({
     sameTypes(ctx, 2);
     const x = ctx.tensor(0), s = ctx.tensor(1);
     const b = broadcastOf(ctx, [x, s]);
-    if (b && x.shape && b.length !== x.shape.length) ctx.fail(`slope [${s.shape}] does not broadcast to X [${x.shape}]`);
+    if (b && x.shape && b.length !== x.shape.length) {
+      ctx.fail(`slope [${s.shape}] does not broadcast to X [${x.shape}]`);
+    }
     return [tensorType(d, x.shape)];
   },
 });
@@ -220,10 +253,13 @@ defineOp({
       const t: ValueType | undefined = ctx.inputs[i];
       if (!t) continue;
       const bound = ctx.tensor(i);
-      if (printDType(bound.dtype) !== d) ctx.fail(`input ${i} is ${printDType(bound.dtype)}, input 0 is ${d}`);
-      if (bound.shape && bound.shape.some((x) => typeof x === "number" && x !== 1)) ctx.fail(`input ${i} must be a scalar, has shape [${bound.shape}]`);
+      if (printDType(bound.dtype) !== d) {
+        ctx.fail(`input ${i} is ${printDType(bound.dtype)}, input 0 is ${d}`);
+      }
+      if (bound.shape && bound.shape.some((x) => typeof x === "number" && x !== 1)) {
+        ctx.fail(`input ${i} must be a scalar, has shape [${bound.shape}]`);
+      }
     }
     return [tensorType(d, ctx.tensor(0).shape)];
   },
 });
-

@@ -32,27 +32,37 @@ export function broadcastStatic(shapes: readonly (readonly number[])[]): number[
       const o = out[off + i];
       if (d === o || d === 1) continue;
       if (o === 1) out[off + i] = d;
-      else throw new LatheError("runtime", `shapes ${shapes.map((x) => `[${x.join(",")}]`).join(", ")} do not broadcast`);
+      else {throw new LatheError(
+          "runtime",
+          `shapes ${shapes.map((x) => `[${x.join(",")}]`).join(", ")} do not broadcast`,
+        );}
     }
   }
   return out;
 }
 
 /** Plans iterating `outShape` while reading operands of the given shapes (each must broadcast to it). */
-export function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[]): BroadcastPlan {
+export function planBroadcast(
+  outShape: readonly number[],
+  shapes: readonly (readonly number[])[],
+): BroadcastPlan {
   const rank = outShape.length;
   const n = shapes.length;
   let size = 1;
   for (const d of outShape) size *= d;
   // Each operand's element stride along every output dimension (0 where it is broadcast).
   const strides: number[][] = shapes.map((s) => {
-    if (s.length > rank) throw new LatheError("runtime", `shape [${s}] has more dimensions than [${outShape}]`);
+    if (s.length > rank) {
+      throw new LatheError("runtime", `shape [${s}] has more dimensions than [${outShape}]`);
+    }
     const st = new Array<number>(rank).fill(0);
     let acc = 1;
     for (let i = s.length - 1; i >= 0; i--) {
       const o = rank - s.length + i;
       if (s[i] === outShape[o]) st[o] = s[i] === 1 ? 0 : acc;
-      else if (s[i] !== 1) throw new LatheError("runtime", `shape [${s}] does not broadcast to [${outShape}]`);
+      else if (s[i] !== 1) {
+        throw new LatheError("runtime", `shape [${s}] does not broadcast to [${outShape}]`);
+      }
       acc *= s[i];
     }
     return st;
@@ -65,7 +75,9 @@ export function planBroadcast(outShape: readonly number[], shapes: readonly (rea
     if (len === 1) continue;
     const g = groupSize.length - 1;
     let merge = g >= 0;
-    for (let j = 0; merge && j < n; j++) if (strides[j][d] !== groupStride[g][j] * groupSize[g]) merge = false;
+    for (let j = 0; merge && j < n; j++) {
+      if (strides[j][d] !== groupStride[g][j] * groupSize[g]) merge = false;
+    }
     if (merge) groupSize[g] *= len;
     else {
       groupSize.push(len);
@@ -73,7 +85,14 @@ export function planBroadcast(outShape: readonly number[], shapes: readonly (rea
     }
   }
   if (groupSize.length === 0) {
-    return { outShape, size, rowLength: size === 0 ? 0 : 1, rowStrides: shapes.map(() => 0), outerDims: [], outerStrides: shapes.map(() => []) };
+    return {
+      outShape,
+      size,
+      rowLength: size === 0 ? 0 : 1,
+      rowStrides: shapes.map(() => 0),
+      outerDims: [],
+      outerStrides: shapes.map(() => []),
+    };
   }
   const outerDims = groupSize.slice(1).reverse();
   const outerStrides = shapes.map((_, j) => groupStride.slice(1).reverse().map((s) => s[j]));
@@ -84,12 +103,17 @@ export function planBroadcast(outShape: readonly number[], shapes: readonly (rea
  * Calls `row(outOffset, off0, off1, off2)` once per row of the plan, in output order; offsets of operands
  * the plan does not have stay 0.
  */
-export function forEachRow(plan: BroadcastPlan, row: (out: number, o0: number, o1: number, o2: number) => void): void {
+export function forEachRow(
+  plan: BroadcastPlan,
+  row: (out: number, o0: number, o1: number, o2: number) => void,
+): void {
   if (plan.size === 0) return;
   const dims = plan.outerDims;
   const nd = dims.length;
   const zero = new Array<number>(nd).fill(0);
-  const s0 = plan.outerStrides[0] ?? zero, s1 = plan.outerStrides[1] ?? zero, s2 = plan.outerStrides[2] ?? zero;
+  const s0 = plan.outerStrides[0] ?? zero,
+    s1 = plan.outerStrides[1] ?? zero,
+    s2 = plan.outerStrides[2] ?? zero;
   // Going back to the start of a dimension undoes (len - 1) steps.
   const b0 = dims.map((d, i) => s0[i] * (d - 1));
   const b1 = dims.map((d, i) => s1[i] * (d - 1));

@@ -30,8 +30,15 @@ export function toBf16(src: ArrayLike<number>, dst: Uint16Array): void {
 }
 
 const SPECIAL: Record<string, number> = {
-  "INF": Infinity, "+INF": Infinity, "-INF": -Infinity, "INFINITY": Infinity, "+INFINITY": Infinity,
-  "-INFINITY": -Infinity, "NAN": NaN, "+NAN": NaN, "-NAN": NaN,
+  "INF": Infinity,
+  "+INF": Infinity,
+  "-INF": -Infinity,
+  "INFINITY": Infinity,
+  "+INFINITY": Infinity,
+  "-INFINITY": -Infinity,
+  "NAN": NaN,
+  "+NAN": NaN,
+  "-NAN": NaN,
 };
 
 /** A numeric string's value; NaN for text that is not a number (which ONNX leaves undefined). */
@@ -94,13 +101,24 @@ type Kind = "float" | "int" | "big" | "bf16" | "bool" | "string" | "int4";
 
 function kindOf(d: ScalarDType): Kind {
   switch (d) {
-    case "f64": case "f32": case "f16": return "float";
-    case "bf16": return "bf16";
-    case "i64": case "u64": return "big";
-    case "bool": return "bool";
-    case "string": return "string";
-    case "i4": case "u4": return "int4";
-    default: return "int";
+    case "f64":
+    case "f32":
+    case "f16":
+      return "float";
+    case "bf16":
+      return "bf16";
+    case "i64":
+    case "u64":
+      return "big";
+    case "bool":
+      return "bool";
+    case "string":
+      return "string";
+    case "i4":
+    case "u4":
+      return "int4";
+    default:
+      return "int";
   }
 }
 
@@ -132,7 +150,7 @@ export function castInto(src: Tensor, dst: Tensor): void {
       const v = asNumbers(src, fk);
       const fd = from as "f64" | "f32" | "f16" | "bf16";
       for (let i = 0; i < n; i++) o[i] = formatFloat(v[i], fd);
-    } else if (fk === "bool") for (let i = 0; i < n; i++) o[i] = s[i] ? "True" : "False";
+    } else if (fk === "bool") { for (let i = 0; i < n; i++) o[i] = s[i] ? "True" : "False"; }
     else for (let i = 0; i < n; i++) o[i] = String(s[i]);
     return;
   }
@@ -168,7 +186,7 @@ export function castInto(src: Tensor, dst: Tensor): void {
     const s = src.data as BigInt64Array | BigUint64Array;
     const f = new Float64Array(n);
     // Integer targets keep the low bits exactly; Number() of a large bigint would round them away.
-    if (tk === "int" || tk === "int4") for (let i = 0; i < n; i++) f[i] = Number(BigInt.asIntN(32, s[i]));
+    if (tk === "int" || tk === "int4") { for (let i = 0; i < n; i++) f[i] = Number(BigInt.asIntN(32, s[i])); }
     else for (let i = 0; i < n; i++) f[i] = Number(s[i]);
     v = f;
   } else v = asNumbers(src, fk);
@@ -184,7 +202,7 @@ function storeNumbers(v: ArrayLike<number>, to: ScalarDType, tk: Kind, out: Numb
       const x = Math.trunc(v[i]);
       out[i] = x !== x ? 0 : x < lo ? lo : x > hi ? hi : x;
     }
-  } else if (v instanceof Array) for (let i = 0; i < n; i++) out[i] = v[i];
+  } else if (v instanceof Array) { for (let i = 0; i < n; i++) out[i] = v[i]; }
   else out.set(v as NumberArray);
 }
 
@@ -217,7 +235,9 @@ function castFromStrings(s: string[], to: ScalarDType, tk: Kind, out: TypedArray
   const v = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     // Integer literals beyond 2^53 keep their low bits for integer targets.
-    v[i] = tk === "int" && INT_STRING.test(s[i]) && s[i].length > 15 ? Number(BigInt.asIntN(32, BigInt(s[i].trim()))) : parseNumber(s[i]);
+    v[i] = tk === "int" && INT_STRING.test(s[i]) && s[i].length > 15
+      ? Number(BigInt.asIntN(32, BigInt(s[i].trim())))
+      : parseNumber(s[i]);
   }
   storeNumbers(v, to, tk, out as NumberArray);
 }

@@ -1,0 +1,2 @@
+/** Registers every model format importer with the loader (import for its effect). */
+import "./load-model.ts";
