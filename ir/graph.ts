@@ -54,6 +54,8 @@ export interface SourceMeta {
   readonly props: Readonly<Record<string, string>>;
   /** Path of the file the model came from, when it came from one. */
   readonly path?: string;
+  /** Format-specific data kept only so the model can be written back (TFLite signature defs, metadata). */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface Model {

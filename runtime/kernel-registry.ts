@@ -5,6 +5,7 @@
 import type { DType } from "../ir/dtype.ts";
 import type { Graph, Node } from "../ir/graph.ts";
 import type { ValueType } from "../ir/value-type.ts";
+import { LatheError } from "../ir/errors.ts";
 import type { RValue, Tensor } from "./tensor.ts";
 
 export interface KernelContext {
@@ -24,17 +25,47 @@ export interface KernelContext {
 
 export type Kernel = (inputs: readonly (RValue | undefined)[], ctx: KernelContext) => RValue[];
 
-const kernels = new Map<string, Kernel>();
+export interface KernelVariant {
+  /** Which inputs this variant handles (e.g. quantized element types); omitted means any. */
+  accepts?: (inputs: readonly (RValue | undefined)[], ctx: KernelContext) => boolean;
+  /** For messages: "int8", "float". */
+  label?: string;
+}
 
-export function registerKernel(op: string, k: Kernel): void {
-  if (kernels.has(op)) throw new Error(`kernel for ${op} registered twice`);
-  kernels.set(op, k);
+const variants = new Map<string, { kernel: Kernel; opts: KernelVariant }[]>();
+const dispatchers = new Map<string, Kernel>();
+
+/**
+ * Registers a kernel for an op. An op may have several variants (float and integer arithmetic live in
+ * different files); the first registered variant whose `accepts` holds runs. A variant without `accepts`
+ * is the fallback and is tried last.
+ */
+export function registerKernel(op: string, k: Kernel, opts: KernelVariant = {}): void {
+  const list = variants.get(op) ?? [];
+  if (!opts.accepts && list.some((v) => !v.opts.accepts)) throw new Error(`kernel for ${op} registered twice`);
+  list.push({ kernel: k, opts });
+  list.sort((a, b) => Number(!a.opts.accepts) - Number(!b.opts.accepts));
+  variants.set(op, list);
+  dispatchers.delete(op);
 }
 
 export function getKernel(op: string): Kernel | undefined {
-  return kernels.get(op);
+  let d = dispatchers.get(op);
+  if (d) return d;
+  const list = variants.get(op);
+  if (!list?.length) return undefined;
+  if (list.length === 1 && !list[0].opts.accepts) d = list[0].kernel;
+  else {
+    d = (inputs, ctx) => {
+      for (const v of list) if (!v.opts.accepts || v.opts.accepts(inputs, ctx)) return v.kernel(inputs, ctx);
+      const kinds = inputs.map((x) => (x && "dtype" in x ? JSON.stringify((x as Tensor).dtype) : "-")).join(", ");
+      throw new LatheError("unsupported", `no ${op} kernel for inputs (${kinds}); variants: ${list.map((v) => v.opts.label ?? "?").join(", ")}`);
+    };
+  }
+  dispatchers.set(op, d);
+  return d;
 }
 
 export function kernelOps(): string[] {
-  return [...kernels.keys()].sort();
+  return [...variants.keys()].sort();
 }

@@ -27,7 +27,17 @@ export const GGUF_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntr
 
 /** Bytes of one scalar of each fixed-size type. */
 export const GGUF_SCALAR_SIZE: Readonly<Record<number, number>> = {
-  0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8,
+  0: 1,
+  1: 1,
+  2: 2,
+  3: 2,
+  4: 4,
+  5: 4,
+  6: 4,
+  7: 1,
+  10: 8,
+  11: 8,
+  12: 8,
 };
 
 export function isGgufType(t: number): t is GgufTypeId {
@@ -65,25 +75,39 @@ export interface GgufKV {
 }
 
 /** The typed array class GGUF stores a numeric array element type in. */
-export function typedArrayFor(elemType: number, buffer: ArrayBuffer, count: number): GgufNumericArray | undefined {
+export function typedArrayFor(
+  elemType: number,
+  buffer: ArrayBuffer,
+  count: number,
+): GgufNumericArray | undefined {
   switch (elemType) {
-    case 0: return new Uint8Array(buffer, 0, count);
-    case 1: return new Int8Array(buffer, 0, count);
-    case 2: return new Uint16Array(buffer, 0, count);
-    case 3: return new Int16Array(buffer, 0, count);
-    case 4: return new Uint32Array(buffer, 0, count);
-    case 5: return new Int32Array(buffer, 0, count);
-    case 6: return new Float32Array(buffer, 0, count);
-    case 10: return new BigUint64Array(buffer, 0, count);
-    case 11: return new BigInt64Array(buffer, 0, count);
-    case 12: return new Float64Array(buffer, 0, count);
+    case 0:
+      return new Uint8Array(buffer, 0, count);
+    case 1:
+      return new Int8Array(buffer, 0, count);
+    case 2:
+      return new Uint16Array(buffer, 0, count);
+    case 3:
+      return new Int16Array(buffer, 0, count);
+    case 4:
+      return new Uint32Array(buffer, 0, count);
+    case 5:
+      return new Int32Array(buffer, 0, count);
+    case 6:
+      return new Float32Array(buffer, 0, count);
+    case 10:
+      return new BigUint64Array(buffer, 0, count);
+    case 11:
+      return new BigInt64Array(buffer, 0, count);
+    case 12:
+      return new Float64Array(buffer, 0, count);
   }
   return undefined;
 }
 
 /** Text of a GGUF string (lossy for the rare non-UTF-8 one, which keeps its bytes in the file model). */
 export function ggufText(s: GgufString): string {
-  return typeof s === "string" ? s : new TextDecoder().decode(s);
+  return typeof s === "string" ? s : new TextDecoder("utf-8", { ignoreBOM: true }).decode(s);
 }
 
 /** A metadata value as plain JS for display and lookups: arrays become arrays, 64-bit ints stay bigint. */

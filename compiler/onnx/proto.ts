@@ -212,6 +212,49 @@ export interface ModelProto {
   unknownFields?: Uint8Array[];
 }
 
+/** A sequence value in test data (onnx.proto SequenceProto); `elemType` says which list is used. */
+export interface SequenceProto {
+  name?: string;
+  elemType?: number;
+  tensorValues: TensorProto[];
+  sparseTensorValues: SparseTensorProto[];
+  sequenceValues: SequenceProto[];
+  mapValues: MapProto[];
+  optionalValues: OptionalProto[];
+  unknownFields?: Uint8Array[];
+}
+
+/** An optional value in test data (onnx.proto OptionalProto); elemType UNDEFINED means empty. */
+export interface OptionalProto {
+  name?: string;
+  elemType?: number;
+  tensorValue?: TensorProto;
+  sparseTensorValue?: SparseTensorProto;
+  sequenceValue?: SequenceProto;
+  mapValue?: MapProto;
+  optionalValue?: OptionalProto;
+  unknownFields?: Uint8Array[];
+}
+
+export interface MapProto {
+  name?: string;
+  keyType?: number;
+  keys: Int64[];
+  stringKeys: Uint8Array[];
+  values?: SequenceProto;
+  unknownFields?: Uint8Array[];
+}
+
+/** SequenceProto.DataType and OptionalProto.DataType (the same numbering). */
+export const ValueElemType = {
+  UNDEFINED: 0,
+  TENSOR: 1,
+  SPARSE_TENSOR: 2,
+  SEQUENCE: 3,
+  MAP: 4,
+  OPTIONAL: 5,
+} as const;
+
 /** AttributeProto.AttributeType (formats.md §3.1). */
 export const AttributeType = {
   UNDEFINED: 0,
@@ -435,6 +478,32 @@ defineMessage("ModelProto", [
   [8, "opset_import", "OperatorSetIdProto", R],
   [14, "metadata_props", "StringStringEntryProto", R],
   [25, "functions", "FunctionProto", R],
+]);
+
+defineMessage("SequenceProto", [
+  [1, "name", Kind.String],
+  [2, "elem_type", Kind.Int32],
+  [3, "tensor_values", "TensorProto", R],
+  [4, "sparse_tensor_values", "SparseTensorProto", R],
+  [5, "sequence_values", "SequenceProto", R],
+  [6, "map_values", "MapProto", R],
+  [7, "optional_values", "OptionalProto", R],
+]);
+defineMessage("MapProto", [
+  [1, "name", Kind.String],
+  [2, "key_type", Kind.Int32],
+  [3, "keys", Kind.LooseInt64, R],
+  [4, "string_keys", Kind.Bytes, R],
+  [5, "values", "SequenceProto"],
+]);
+defineMessage("OptionalProto", [
+  [1, "name", Kind.String],
+  [2, "elem_type", Kind.Int32],
+  [3, "tensor_value", "TensorProto"],
+  [4, "sparse_tensor_value", "SparseTensorProto"],
+  [5, "sequence_value", "SequenceProto"],
+  [6, "map_value", "MapProto"],
+  [7, "optional_value", "OptionalProto"],
 ]);
 
 for (const s of SCHEMAS.values()) {
@@ -860,6 +929,16 @@ export function decodeTensor(bytes: Uint8Array, file: string): TensorProto {
   return decodeRoot("TensorProto", bytes, file);
 }
 
+/** Decodes a bare SequenceProto (test data of sequence-typed inputs and outputs). */
+export function decodeSequence(bytes: Uint8Array, file: string): SequenceProto {
+  return decodeRoot("SequenceProto", bytes, file);
+}
+
+/** Decodes a bare OptionalProto (test data of optional-typed inputs and outputs). */
+export function decodeOptional(bytes: Uint8Array, file: string): OptionalProto {
+  return decodeRoot("OptionalProto", bytes, file);
+}
+
 /** Decodes a bare GraphProto. */
 export function decodeGraph(bytes: Uint8Array, file: string): GraphProto {
   return decodeRoot("GraphProto", bytes, file);
@@ -1145,6 +1224,16 @@ export function encodeModel(m: ModelProto): Uint8Array {
 /** Encodes a bare TensorProto, as in the conformance suite's `.pb` files. */
 export function encodeTensor(t: TensorProto): Uint8Array {
   return new Writer().encode(schema("TensorProto"), t);
+}
+
+/** Encodes a bare SequenceProto. */
+export function encodeSequence(v: SequenceProto): Uint8Array {
+  return new Writer().encode(schema("SequenceProto"), v);
+}
+
+/** Encodes a bare OptionalProto. */
+export function encodeOptional(v: OptionalProto): Uint8Array {
+  return new Writer().encode(schema("OptionalProto"), v);
 }
 
 /** Encodes a bare GraphProto. */

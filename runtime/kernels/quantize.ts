@@ -1,1 +1,523 @@
-// Kernels: quantize family.
+// Kernels: quantization (formats.md §3.4). Integer accumulations are exact: products of 8/16-bit codes
+// summed in doubles stay below 2^53 for any realistic reduction length.
+import { isFloat } from "../../ir/dtype.ts";
+import { LatheError } from "../../ir/errors.ts";
+import { dtypeOfTensorProtoCode } from "../../ir/ops/tensor-proto-dtype.ts";
+import { codeType, convGeometry, QUANT_RANGES, quantizeOutputDType } from "../../ir/ops/quantize.ts";
+import { stridesOf } from "../../ir/shape-infer.ts";
+import { type KernelContext, registerKernel } from "../kernel-registry.ts";
+import type { NumericArray, RValue, Tensor } from "../tensor.ts";
+import { numberSink, readNumbers, runtimeAxis, splitAt, tensorArg } from "./number-view.ts";
+
+type Inputs = readonly (RValue | undefined)[];
+
+/** Round half to even (numpy's rint, the ONNX reference's rounding). */
+export function rint(v: number): number {
+  const r = Math.round(v);
+  // Math.round sends ties up; move odd results of exact ties down to the even neighbour.
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function optional(inputs: Inputs, i: number, what: string): Tensor | undefined {
+  return inputs[i] === undefined ? undefined : tensorArg(inputs, i, what);
+}
+
+function intCodes(t: Tensor, what: string): NumericArray {
+  const c = codeType(t.dtype);
+  if (!c || !QUANT_RANGES[c]) throw new LatheError("runtime", `${what} must hold integer codes`);
+  return readNumbers(t);
+}
+
+/**
+ * Where an element's scale and zero point live, for x viewed as [outer, D, inner] around `axis`: one value
+ * (per tensor), one per index along the axis, or one per block of `block` indices along it (blocked).
+ */
+interface ParamLayout {
+  outer: number;
+  dim: number;
+  inner: number;
+  /** 0 per tensor, 1 per axis, 2 blocked. */
+  kind: 0 | 1 | 2;
+  block: number;
+  blocks: number;
+}
+
+function paramLayout(x: Tensor, scale: Tensor, axisAttr: number, blockSize: number): ParamLayout {
+  const n = scale.data.length;
+  if (x.shape.length === 0 || (blockSize <= 0 && n === 1)) {
+    if (n !== 1) throw new LatheError("runtime", `a scalar input needs a single scale, got [${scale.shape}]`);
+    return { outer: 1, dim: x.data.length, inner: 1, kind: 0, block: 0, blocks: 1 };
+  }
+  const axis = runtimeAxis(axisAttr, x.shape.length);
+  const { outer, dim, inner } = splitAt(x.shape, axis);
+  if (blockSize <= 0) {
+    if (scale.shape.length !== 1 || n !== dim) {
+      throw new LatheError("runtime", `per-axis scale [${scale.shape}] needs ${dim} elements along axis ${axis}`);
+    }
+    return { outer, dim, inner, kind: 1, block: 0, blocks: dim };
+  }
+  const blocks = Math.ceil(dim / blockSize);
+  const want = x.shape.map((s, i) => (i === axis ? blocks : s));
+  if (scale.shape.length !== want.length || scale.shape.some((s, i) => s !== want[i])) {
+    throw new LatheError("runtime", `blocked scale [${scale.shape}] should be [${want}] for block_size ${blockSize}`);
+  }
+  return { outer, dim, inner, kind: 2, block: blockSize, blocks };
+}
+
+/** Parameter index of element (o, d, 0); consecutive i add `paramStep(layout)`. */
+function paramRow(l: ParamLayout, o: number, d: number): number {
+  return l.kind === 0 ? 0 : l.kind === 1 ? d : (o * l.blocks + Math.floor(d / l.block)) * l.inner;
+}
+function paramStep(l: ParamLayout): number {
+  return l.kind === 2 ? 1 : 0;
+}
+
+function checkZeroPoint(zp: Tensor | undefined, scale: Tensor): void {
+  if (zp && (zp.data.length !== scale.data.length || zp.shape.length !== scale.shape.length)) {
+    throw new LatheError("runtime", `zero point [${zp.shape}] and scale [${scale.shape}] differ in shape`);
+  }
+}
+
+registerKernel("QuantizeLinear", (inputs, ctx) => {
+  const x = tensorArg(inputs, 0, "x");
+  const scale = tensorArg(inputs, 1, "y_scale");
+  const zpT = optional(inputs, 2, "y_zero_point");
+  checkZeroPoint(zpT, scale);
+  const dtype = quantizeOutputDType(zpT?.dtype, ctx.attrs.output_dtype);
+  const [qmin, qmax] = QUANT_RANGES[dtype];
+  const xv = readNumbers(x), s = readNumbers(scale);
+  const zp = zpT ? intCodes(zpT, "y_zero_point") : undefined;
+  // Float inputs divide in single precision like the reference; doubles and int32 in double.
+  const single = x.dtype !== "f64" && x.dtype !== "i32";
+  const l = paramLayout(x, scale, ctx.attrs.axis, ctx.attrs.block_size);
+  const step = paramStep(l);
+  const out = ctx.alloc(dtype, x.shape);
+  const y = out.data as NumericArray;
+  let k = 0;
+  for (let o = 0; o < l.outer; o++) {
+    for (let d = 0; d < l.dim; d++) {
+      const row = paramRow(l, o, d);
+      for (let i = 0; i < l.inner; i++, k++) {
+        const p = row + i * step;
+        const q = single ? Math.fround(xv[k] / s[p]) : xv[k] / s[p];
+        let v = rint(q) + (zp ? zp[p] : 0);
+        if (v < qmin) v = qmin;
+        else if (v > qmax) v = qmax;
+        else if (v !== v) v = 0;
+        y[k] = v;
+      }
+    }
+  }
+  return [out];
+});
+
+registerKernel("DequantizeLinear", (inputs, ctx) => {
+  const x = tensorArg(inputs, 0, "x");
+  const scale = tensorArg(inputs, 1, "x_scale");
+  const zpT = optional(inputs, 2, "x_zero_point");
+  checkZeroPoint(zpT, scale);
+  if (!isFloat(scale.dtype)) throw new LatheError("runtime", "x_scale must be floating point");
+  const dtype = ctx.attrs.output_dtype ? dtypeOfTensorProtoCode(ctx.attrs.output_dtype) : scale.dtype;
+  if (!dtype || !isFloat(dtype)) throw new LatheError("runtime", `output_dtype ${ctx.attrs.output_dtype} is not a float type`);
+  const xv = intCodes(x, "x"), s = readNumbers(scale);
+  const zp = zpT ? intCodes(zpT, "x_zero_point") : undefined;
+  const l = paramLayout(x, scale, ctx.attrs.axis, ctx.attrs.block_size);
+  const step = paramStep(l);
+  const sink = numberSink(ctx, dtype, x.shape);
+  const y = sink.buf;
+  let k = 0;
+  for (let o = 0; o < l.outer; o++) {
+    for (let d = 0; d < l.dim; d++) {
+      const row = paramRow(l, o, d);
+      for (let i = 0; i < l.inner; i++, k++) {
+        const p = row + i * step;
+        y[k] = (xv[k] - (zp ? zp[p] : 0)) * s[p];
+      }
+    }
+  }
+  return [sink.done()];
+});
+
+registerKernel("DynamicQuantizeLinear", (inputs, ctx) => {
+  const x = tensorArg(inputs, 0, "x");
+  if (x.dtype !== "f32") throw new LatheError("runtime", "DynamicQuantizeLinear needs f32 input");
+  const xv = x.data as Float32Array;
+  let lo = 0, hi = 0;
+  for (let i = 0; i < xv.length; i++) {
+    const v = xv[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new LatheError("runtime", "input has non-finite values");
+  const f = Math.fround;
+  // A constant-zero input would give scale 0; onnxruntime uses 1 then, which keeps every code at 0.
+  const scale = hi === lo ? 1 : f(f(hi - lo) / 255);
+  const zp = rint(Math.min(255, Math.max(0, f(0 - f(lo / scale)))));
+  const y = ctx.alloc("u8", x.shape);
+  const yd = y.data as Uint8Array;
+  for (let i = 0; i < xv.length; i++) {
+    const v = rint(f(xv[i] / scale)) + zp;
+    yd[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+  const st = ctx.alloc("f32", []);
+  (st.data as Float32Array)[0] = scale;
+  const zt = ctx.alloc("u8", []);
+  (zt.data as Uint8Array)[0] = zp;
+  return [y, st, zt];
+});
+
+/** Broadcast batch layout of a numpy matmul over [.., M, K] x [.., K, N]. */
+interface MatmulPlan {
+  outShape: number[];
+  M: number;
+  K: number;
+  N: number;
+  aBase: Int32Array;
+  bBase: Int32Array;
+}
+
+function matmulPlan(as: readonly number[], bs: readonly number[]): MatmulPlan {
+  if (as.length === 0 || bs.length === 0) throw new LatheError("runtime", "matmul operands must have rank >= 1");
+  const a2 = as.length === 1 ? [1, as[0]] : [...as];
+  const b2 = bs.length === 1 ? [bs[0], 1] : [...bs];
+  const M = a2[a2.length - 2], K = a2[a2.length - 1], K2 = b2[b2.length - 2], N = b2[b2.length - 1];
+  if (K !== K2) throw new LatheError("runtime", `matmul inner dims ${K} and ${K2} differ`);
+  const ab = a2.slice(0, -2), bb = b2.slice(0, -2);
+  const rank = Math.max(ab.length, bb.length);
+  const pa = [...new Array(rank - ab.length).fill(1), ...ab], pb = [...new Array(rank - bb.length).fill(1), ...bb];
+  const batch: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (pa[i] !== pb[i] && pa[i] !== 1 && pb[i] !== 1) {
+      throw new LatheError("runtime", `matmul batch dims [${ab}] and [${bb}] do not broadcast`);
+    }
+    batch.push(pa[i] === 1 ? pb[i] : pa[i]);
+  }
+  const count = batch.reduce((p, d) => p * d, 1);
+  const sa = stridesOf(pa).map((s, i) => (pa[i] === 1 ? 0 : s * M * K));
+  const sb = stridesOf(pb).map((s, i) => (pb[i] === 1 ? 0 : s * K * N));
+  const aBase = new Int32Array(count), bBase = new Int32Array(count);
+  const idx = new Array<number>(rank).fill(0);
+  for (let t = 0; t < count; t++) {
+    let oa = 0, ob = 0;
+    for (let i = 0; i < rank; i++) {
+      oa += idx[i] * sa[i];
+      ob += idx[i] * sb[i];
+    }
+    aBase[t] = oa;
+    bBase[t] = ob;
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < batch[i]) break;
+      idx[i] = 0;
+    }
+  }
+  const outShape = [...batch];
+  if (as.length > 1) outShape.push(M);
+  if (bs.length > 1) outShape.push(N);
+  return { outShape, M, K, N, aBase, bBase };
+}
+
+/** acc[t, m, n] = sum_k a[t, m, k] * b[t, k, n] over already zero-point-shifted operands. */
+function matmulAcc(a: Float64Array, b: Float64Array, p: MatmulPlan): Float64Array {
+  const { M, K, N, aBase, bBase } = p;
+  const acc = new Float64Array(aBase.length * M * N);
+  for (let t = 0; t < aBase.length; t++) {
+    const ao = aBase[t], bo = bBase[t], co = t * M * N;
+    for (let m = 0; m < M; m++) {
+      const crow = co + m * N;
+      for (let k = 0; k < K; k++) {
+        const av = a[ao + m * K + k];
+        if (av === 0) continue;
+        const brow = bo + k * N;
+        for (let n = 0; n < N; n++) acc[crow + n] += av * b[brow + n];
+      }
+    }
+  }
+  return acc;
+}
+
+/**
+ * Codes minus their zero point. A zero point of one value applies to all; otherwise element i uses
+ * zp[floor(i / run) mod zp.length]: per row of A (run K), per column of B (run 1), per filter of W.
+ */
+function shifted(codes: NumericArray, zp: NumericArray | undefined, run: number): Float64Array {
+  const out = new Float64Array(codes.length);
+  if (!zp) out.set(codes);
+  else if (zp.length === 1) for (let i = 0; i < codes.length; i++) out[i] = codes[i] - zp[0];
+  else {
+    const period = zp.length;
+    let z = 0, left = run;
+    for (let i = 0; i < codes.length; i++) {
+      out[i] = codes[i] - zp[z];
+      if (--left === 0) {
+        left = run;
+        if (++z === period) z = 0;
+      }
+    }
+  }
+  return out;
+}
+
+/** Per-tensor (1 value) or per-row/column (`n` values) parameter; anything else is rejected. */
+function paramCount(t: Tensor | undefined, n: number, what: string): void {
+  if (t && t.data.length !== 1 && t.data.length !== n) {
+    throw new LatheError("runtime", `${what} has ${t.data.length} elements; expected 1 or ${n}`);
+  }
+}
+
+function integerMatmul(aT: Tensor, bT: Tensor, azpT: Tensor | undefined, bzpT: Tensor | undefined) {
+  const plan = matmulPlan(aT.shape, bT.shape);
+  const { M, K, N } = plan;
+  paramCount(azpT, M, "a_zero_point");
+  paramCount(bzpT, N, "b_zero_point");
+  const a = shifted(intCodes(aT, "a"), azpT && intCodes(azpT, "a_zero_point"), K);
+  const b = shifted(intCodes(bT, "b"), bzpT && intCodes(bzpT, "b_zero_point"), 1);
+  return { plan, acc: matmulAcc(a, b, plan) };
+}
+
+registerKernel("MatMulInteger", (inputs, ctx) => {
+  const { plan, acc } = integerMatmul(
+    tensorArg(inputs, 0, "A"),
+    tensorArg(inputs, 1, "B"),
+    optional(inputs, 2, "a_zero_point"),
+    optional(inputs, 3, "b_zero_point"),
+  );
+  const out = ctx.alloc("i32", plan.outShape);
+  (out.data as Int32Array).set(acc);
+  return [out];
+});
+
+/** Writes round(acc * multiplier) + zp, saturated to the output type's range. */
+function requantize(acc: number, mult: number, zp: number, qmin: number, qmax: number): number {
+  const v = rint(Math.fround(acc * mult)) + zp;
+  return v < qmin ? qmin : v > qmax ? qmax : v;
+}
+
+registerKernel("QLinearMatMul", (inputs, ctx) => {
+  const aT = tensorArg(inputs, 0, "a"), bT = tensorArg(inputs, 3, "b");
+  const as = tensorArg(inputs, 1, "a_scale"), bs = tensorArg(inputs, 4, "b_scale");
+  const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
+  const { plan, acc } = integerMatmul(aT, bT, tensorArg(inputs, 2, "a_zero_point"), tensorArg(inputs, 5, "b_zero_point"));
+  const { M, N } = plan;
+  paramCount(as, M, "a_scale");
+  paramCount(bs, N, "b_scale");
+  paramCount(ys, M, "y_scale");
+  paramCount(yzT, M, "y_zero_point");
+  const dtype = codeType(yzT.dtype)!;
+  const range = QUANT_RANGES[dtype];
+  if (!range || dtype === "i32") throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
+  const asv = readNumbers(as), bsv = readNumbers(bs), ysv = readNumbers(ys), yz = intCodes(yzT, "y_zero_point");
+  const f = Math.fround;
+  // One multiplier per (row, column), formed in single precision like the reference.
+  const mult = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const sa = asv[asv.length === 1 ? 0 : m], sb = bsv[bsv.length === 1 ? 0 : n], sy = ysv[ysv.length === 1 ? 0 : m];
+      mult[m * N + n] = f(f(sa * sb) / sy);
+    }
+  }
+  const out = ctx.alloc(dtype, plan.outShape);
+  const y = out.data as NumericArray;
+  const MN = M * N;
+  for (let i = 0; i < acc.length; i++) {
+    const j = i % MN, m = Math.floor(j / N);
+    y[i] = requantize(acc[i], mult[j], yz[yz.length === 1 ? 0 : m], range[0], range[1]);
+  }
+  return [out];
+});
+
+/**
+ * Direct integer convolution over zero-point-shifted operands: x [N, C, ...in], w [M, C/group, ...k];
+ * returns the accumulators [N, M, ...out].
+ */
+function convAcc(x: Float64Array, xShape: readonly number[], w: Float64Array, wShape: readonly number[], attrs: Readonly<Record<string, any>>) {
+  if (xShape.length < 3 || wShape.length !== xShape.length) {
+    throw new LatheError("runtime", `conv needs x [N, C, ...] and w [M, C/group, ...] of equal rank, got [${xShape}] and [${wShape}]`);
+  }
+  const [N, C] = xShape, [M, Cg] = wShape;
+  const group = attrs.group;
+  if (!(group > 0) || C !== Cg * group || M % group !== 0) {
+    throw new LatheError("runtime", `${C} input channels, ${M} filters of ${Cg} channels and group ${group} do not fit`);
+  }
+  let geom;
+  try {
+    geom = convGeometry(xShape.slice(2), wShape.slice(2), attrs);
+  } catch (e) {
+    throw new LatheError("runtime", (e as LatheError).reason ?? String(e));
+  }
+  const nd = xShape.length - 2;
+  const { inSize, kernel, strides, dilations, padBegin, outSize } = geom;
+  const inCount = inSize.reduce((p, d) => p * d, 1);
+  const kCount = kernel.reduce((p, d) => p * d, 1);
+  const outCount = outSize.reduce((p, d) => p * d, 1);
+  const inStrides = stridesOf(inSize);
+  // Per output position: the first input coordinate of its window along each spatial dim.
+  const start = new Int32Array(outCount * nd);
+  {
+    const idx = new Array<number>(nd).fill(0);
+    for (let o = 0; o < outCount; o++) {
+      for (let d = 0; d < nd; d++) start[o * nd + d] = idx[d] * strides[d] - padBegin[d];
+      for (let d = nd - 1; d >= 0; d--) {
+        if (++idx[d] < outSize[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  // Per kernel tap: its offset from the window start along each spatial dim.
+  const tap = new Int32Array(kCount * nd);
+  {
+    const idx = new Array<number>(nd).fill(0);
+    for (let k = 0; k < kCount; k++) {
+      for (let d = 0; d < nd; d++) tap[k * nd + d] = idx[d] * dilations[d];
+      for (let d = nd - 1; d >= 0; d--) {
+        if (++idx[d] < kernel[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  const acc = new Float64Array(N * M * outCount);
+  const mPerGroup = M / group;
+  for (let n = 0; n < N; n++) {
+    for (let m = 0; m < M; m++) {
+      const g = Math.floor(m / mPerGroup);
+      const accBase = (n * M + m) * outCount;
+      for (let c = 0; c < Cg; c++) {
+        const xBase = (n * C + g * Cg + c) * inCount;
+        const wBase = (m * Cg + c) * kCount;
+        for (let o = 0; o < outCount; o++) {
+          let s = 0;
+          for (let k = 0; k < kCount; k++) {
+            const wv = w[wBase + k];
+            if (wv === 0) continue;
+            let off = 0, inside = true;
+            for (let d = 0; d < nd; d++) {
+              const p = start[o * nd + d] + tap[k * nd + d];
+              if (p < 0 || p >= inSize[d]) {
+                inside = false;
+                break;
+              }
+              off += p * inStrides[d];
+            }
+            if (inside) s += x[xBase + off] * wv;
+          }
+          acc[accBase + o] += s;
+        }
+      }
+    }
+  }
+  return { acc, outShape: [N, M, ...outSize], outCount, M };
+}
+
+function convOperands(xT: Tensor, wT: Tensor, xzpT: Tensor | undefined, wzpT: Tensor | undefined) {
+  if (xzpT && xzpT.data.length !== 1) throw new LatheError("runtime", "x_zero_point must be a single value");
+  const M = wT.shape[0] ?? 0;
+  paramCount(wzpT, M, "w_zero_point");
+  const per = wT.data.length / Math.max(M, 1);
+  const x = shifted(intCodes(xT, "x"), xzpT && intCodes(xzpT, "x_zero_point"), 1);
+  const w = shifted(intCodes(wT, "w"), wzpT && intCodes(wzpT, "w_zero_point"), per);
+  return { x, w };
+}
+
+registerKernel("ConvInteger", (inputs, ctx) => {
+  const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 1, "w");
+  const { x, w } = convOperands(xT, wT, optional(inputs, 2, "x_zero_point"), optional(inputs, 3, "w_zero_point"));
+  const { acc, outShape } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
+  const out = ctx.alloc("i32", outShape);
+  (out.data as Int32Array).set(acc);
+  return [out];
+});
+
+registerKernel("QLinearConv", (inputs, ctx) => {
+  const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 3, "w");
+  const xs = tensorArg(inputs, 1, "x_scale"), ws = tensorArg(inputs, 4, "w_scale");
+  const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
+  const { x, w } = convOperands(xT, wT, tensorArg(inputs, 2, "x_zero_point"), tensorArg(inputs, 5, "w_zero_point"));
+  const { acc, outShape, outCount, M } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
+  if (xs.data.length !== 1 || ys.data.length !== 1 || yzT.data.length !== 1) {
+    throw new LatheError("runtime", "x_scale, y_scale and y_zero_point must be single values");
+  }
+  paramCount(ws, M, "w_scale");
+  const dtype = codeType(yzT.dtype)!;
+  const range = QUANT_RANGES[dtype];
+  if (!range || dtype === "i32") throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
+  const bT = optional(inputs, 8, "B");
+  if (bT && bT.data.length !== M) throw new LatheError("runtime", `B has ${bT.data.length} elements, expected ${M}`);
+  const bias = bT ? readNumbers(bT) : undefined;
+  const xsv = readNumbers(xs)[0], wsv = readNumbers(ws), ysv = readNumbers(ys)[0], yz = intCodes(yzT, "y_zero_point")[0];
+  const f = Math.fround;
+  const out = ctx.alloc(dtype, outShape);
+  const y = out.data as NumericArray;
+  for (let i = 0; i < acc.length; i++) {
+    const m = Math.floor(i / outCount) % M;
+    const mult = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv);
+    y[i] = requantize(acc[i] + (bias ? bias[m] : 0), mult, yz, range[0], range[1]);
+  }
+  return [out];
+});
+
+/** Reads `bits`-wide codes packed LSB first from a byte stream (two nibbles per byte for 4 bits). */
+function readBits(bytes: Uint8Array, base: number, index: number, bits: number): number {
+  const bit = index * bits;
+  const at = base + (bit >> 3), shift = bit & 7;
+  const word = bytes[at] | (shift + bits > 8 ? bytes[at + 1] << 8 : 0);
+  return (word >> shift) & ((1 << bits) - 1);
+}
+
+registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
+  const aT = tensorArg(inputs, 0, "A"), bT = tensorArg(inputs, 1, "B"), sT = tensorArg(inputs, 2, "scales");
+  const { K, N, bits, block_size: bs } = ctx.attrs;
+  if (!isFloat(aT.dtype)) throw new LatheError("runtime", "A must be floating point");
+  if (aT.shape.length === 0 || aT.shape[aT.shape.length - 1] !== K) throw new LatheError("runtime", `A's last dim must be K = ${K}`);
+  if (!(bits >= 2 && bits <= 8)) throw new LatheError("runtime", `bits must be in [2, 8], is ${bits}`);
+  if (!(bs > 0)) throw new LatheError("runtime", `block_size must be positive, is ${bs}`);
+  const kBlocks = Math.ceil(K / bs);
+  const blob = (bs * bits) / 8;
+  if (bT.dtype !== "u8" || bT.data.length !== N * kBlocks * blob) {
+    throw new LatheError("runtime", `B must be u8 with ${N}x${kBlocks}x${blob} bytes, has ${bT.data.length}`);
+  }
+  if (sT.data.length !== N * kBlocks) throw new LatheError("runtime", `scales must have ${N * kBlocks} elements`);
+  const B = bT.data as Uint8Array, scales = readNumbers(sT);
+  const zpT = optional(inputs, 3, "zero_points");
+  const zpRow = Math.ceil((kBlocks * bits) / 8);
+  let zpFloat: NumericArray | undefined, zpPacked: Uint8Array | undefined, zpBytes: Uint8Array | undefined;
+  if (zpT) {
+    if (isFloat(zpT.dtype)) {
+      if (zpT.data.length !== N * kBlocks) throw new LatheError("runtime", `float zero_points must have ${N * kBlocks} elements`);
+      zpFloat = readNumbers(zpT);
+    } else if (zpT.dtype === "u8" && zpT.data.length === N * zpRow) zpPacked = zpT.data as Uint8Array;
+    else if (zpT.dtype === "u8" && zpT.data.length === N * kBlocks) zpBytes = zpT.data as Uint8Array;
+    else throw new LatheError("runtime", `zero_points of ${zpT.data.length} elements fit neither packed nor unpacked layout`);
+  }
+  const gT = optional(inputs, 4, "g_idx");
+  const gIdx = gT ? readNumbers(gT) : undefined;
+  if (gIdx && gIdx.length !== K) throw new LatheError("runtime", `g_idx must have K = ${K} elements`);
+  const biasT = optional(inputs, 5, "bias");
+  if (biasT && biasT.data.length !== N) throw new LatheError("runtime", `bias must have N = ${N} elements`);
+  const bias = biasT ? readNumbers(biasT) : undefined;
+  const deflt = 1 << (bits - 1);
+  // Dequantize the weights once: W[n, k] = (q - zp) * scale of k's block.
+  const W = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const blk = gIdx ? gIdx[k] : Math.floor(k / bs);
+      if (!(blk >= 0 && blk < kBlocks)) throw new LatheError("runtime", `g_idx ${blk} out of range`);
+      const q = readBits(B, (n * kBlocks + Math.floor(k / bs)) * blob, k % bs, bits);
+      const si = n * kBlocks + blk;
+      const zp = zpFloat ? zpFloat[si] : zpPacked ? readBits(zpPacked, n * zpRow, blk, bits) : zpBytes ? zpBytes[si] : deflt;
+      W[n * K + k] = (q - zp) * scales[si];
+    }
+  }
+  const A = readNumbers(aT);
+  const rows = A.length / K;
+  const outShape = [...aT.shape.slice(0, -1), N];
+  const sink = numberSink(ctx, aT.dtype, outShape);
+  const y = sink.buf;
+  for (let r = 0; r < rows; r++) {
+    for (let n = 0; n < N; n++) {
+      let s = bias ? bias[n] : 0;
+      const ao = r * K, wo = n * K;
+      for (let k = 0; k < K; k++) s += A[ao + k] * W[wo + k];
+      y[r * N + n] = s;
+    }
+  }
+  return [sink.done()];
+});
