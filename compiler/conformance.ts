@@ -8,7 +8,7 @@ import { compareTensors } from "../runtime/compare.ts";
 import { Session } from "../runtime/interpreter.ts";
 import { OptionalValue, type RValue, Sequence, Tensor } from "../runtime/tensor.ts";
 import { importOnnxFile } from "./onnx/import.ts";
-import { readTensorPb } from "./onnx/test-data.ts";
+import { readTestValue } from "./onnx/test-data.ts";
 
 export type CaseStatus = "pass" | "fail" | "unsupported";
 
@@ -100,7 +100,8 @@ export async function runCase(dir: string, name: string, ops: string): Promise<C
     // Inputs bind by position to the graph inputs that have no default, as the ONNX backend test does.
     const inputs: Record<string, RValue> = {};
     for (let i = 0; i < inFiles.length; i++) {
-      const { value } = await readTensorPb(`${dataDir}/${inFiles[i]}`);
+      // The declared type says whether the file is a TensorProto, SequenceProto or OptionalProto.
+      const { value } = await readTestValue(`${dataDir}/${inFiles[i]}`, g.values[g.inputs[i]]?.type);
       inputs[g.inputs[i]] = value;
     }
     const session = new Session(g);
@@ -108,7 +109,7 @@ export async function runCase(dir: string, name: string, ops: string): Promise<C
     const tol = Object.entries(TOLERANCES).find(([k]) => name.startsWith(k))?.[1] ?? { rtol: 1e-4, atol: 1e-5 };
     let worst = 0;
     for (let i = 0; i < outFiles.length; i++) {
-      const { value: want } = await readTensorPb(`${dataDir}/${outFiles[i]}`);
+      const { value: want } = await readTestValue(`${dataDir}/${outFiles[i]}`, g.values[g.outputs[i]]?.type);
       const got = outputs[g.outputs[i]];
       const why = compareValue(got, want, tol.rtol, tol.atol);
       if (why.reason) return done("fail", `output ${i} (${g.outputs[i]}): ${why.reason}`, why.maxAbs);

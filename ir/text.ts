@@ -26,7 +26,9 @@ export interface PrintOptions {
   meta?: boolean;
 }
 
-const BARE = /^[A-Za-z0-9_.:/\-]+$/;
+// Colons may appear inside a bare name (ONNX's "onnx::Conv_12") but not at its end, where ':' starts a type.
+const WORD = /^[A-Za-z0-9_.\/\-]+(?::+[A-Za-z0-9_.\/\-]+)*/;
+const BARE = new RegExp(`${WORD.source}$`);
 const name = (n: string) => (BARE.test(n) ? n : JSON.stringify(n));
 
 export function printGraph(g: Graph, opts: PrintOptions = {}): string {
@@ -134,6 +136,18 @@ export interface ParseOptions {
   constants?: Readonly<Record<string, Constant>>;
 }
 
+/** Every constant of a graph and its subgraphs by name, to supply elided data when parsing. */
+export function collectConstants(g: Graph, into: Record<string, Constant> = {}): Record<string, Constant> {
+  Object.assign(into, g.constants);
+  for (const n of g.nodes) {
+    for (const a of Object.values(n.attrs)) {
+      if (a.type === "graph") collectConstants(a.value, into);
+      else if (a.type === "graphs") a.value.forEach((s) => collectConstants(s, into));
+    }
+  }
+  return into;
+}
+
 export function parseGraph(text: string, opts: ParseOptions = {}): Graph {
   const p = new Parser(text, opts);
   p.ws();
@@ -181,7 +195,7 @@ class Parser {
   word(): string {
     this.ws();
     if (this.s[this.pos] === '"') return this.jsonString();
-    const m = /^[A-Za-z0-9_.:/\-]+/.exec(this.s.slice(this.pos, this.pos + 4096));
+    const m = WORD.exec(this.s.slice(this.pos, this.pos + 4096));
     if (!m) this.fail("expected a name");
     this.pos += m[0].length;
     return m[0];
@@ -203,7 +217,11 @@ class Parser {
     this.expect("%");
     return this.word();
   }
-  /** A value type: scan to the end of its shape bracket (the element type may contain brackets too). */
+  /** A value type, or undefined for `?` (not inferred); the element type may contain brackets too. */
+  typeOrUnknown(): ValueType | undefined {
+    if (this.eat("?")) return undefined;
+    return this.type();
+  }
   type(): ValueType {
     this.ws();
     const start = this.pos;
@@ -244,7 +262,8 @@ class Parser {
     while (!this.eat(")")) {
       const v = this.valueName();
       this.expect(":");
-      values[v] = { type: this.type() };
+      const t = this.typeOrUnknown();
+      if (t) values[v] = { type: t };
       inputs.push(v);
       this.eat(",");
     }
@@ -264,7 +283,8 @@ class Parser {
         else {
           const v = this.valueName();
           this.expect(":");
-          values[v] = { type: this.type() };
+          const t = this.typeOrUnknown();
+          if (t) values[v] = { type: t };
           outs.push(v);
         }
         if (!this.eat(",")) break;
@@ -273,14 +293,14 @@ class Parser {
       if (this.peek("const") && !/[A-Za-z0-9_(]/.test(this.s[this.pos + 5] ?? "")) {
         this.pos += 5;
         const v = outs[0];
-        const t = values[v].type;
+        const t = values[v]?.type;
         if (this.peek("dense<")) constants[v] = this.dense();
         else {
           const c = this.opts.constants?.[v];
           if (!c) this.fail(`constant %${v} is elided and no data was given for it`);
           constants[v] = c;
         }
-        if (t.kind !== "tensor") this.fail(`constant %${v} must have a tensor type`);
+        if (t?.kind !== "tensor") this.fail(`constant %${v} must have a tensor type`);
         continue;
       }
       const op = this.word();

@@ -278,7 +278,8 @@ export async function serializeGguf(input: GgufWriteInput): Promise<Uint8Array> 
 /** Writes a GGUF file, streaming tensor data, via a temporary file renamed into place. */
 export async function writeGguf(path: string, input: GgufWriteInput): Promise<void> {
   const { header, alignment, nbytes } = layoutGguf(input);
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  // Same temporary naming as compiler/atomic-write.ts, which cannot stream.
+  const tmp = `${path}.${Deno.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   let f: Deno.FsFile | undefined;
   try {
     f = await Deno.open(tmp, { write: true, createNew: true });

@@ -73,7 +73,11 @@ defineOp({
     if (ctx.node.outputs.length > n + k) ctx.fail(`node has ${ctx.node.outputs.length} outputs, body gives ${n + k}`);
     const out: ValueType[] = [];
     for (let i = 0; i < n; i++) {
-      out.push(union(ctx, ctx.inputs[2 + i], subgraphOutputType(body, 1 + i), `loop-carried value ${i}`));
+      const init = ctx.inputs[2 + i], next = subgraphOutputType(body, 1 + i);
+      // Loop-16 lets an optional initial value become its element after the first iteration (a body that
+      // unwraps it); the value then has the body's output type.
+      const t = unionType(init, next, () => ctx.fresh());
+      out.push((t === null ? next : t) as ValueType);
     }
     for (let j = 0; j < k; j++) {
       out.push(withScanAxis(ctx, subgraphOutputType(body, 1 + n + j), 0, ctx.fresh("iterations"), `scan output ${j}`));

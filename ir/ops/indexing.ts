@@ -3,7 +3,7 @@
  * window arithmetic is exported so the kernel and inference agree.
  */
 import { LatheError } from "../errors.ts";
-import { a, defineOp, ins, opt } from "../op-registry.ts";
+import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
 import { normalizeAxis } from "../shape-infer.ts";
 import { type Dim, tensorType } from "../value-type.ts";
 
@@ -26,9 +26,13 @@ export function sliceAxes(
   steps: readonly number[] | undefined,
 ): (SliceAxis | { axis: number; dynamic: true })[] {
   const r = dims.length;
-  if (starts.length !== ends.length) throw new LatheError("verify", `Slice has ${starts.length} starts and ${ends.length} ends`);
+  if (starts.length !== ends.length) {
+    throw new LatheError("verify", `Slice has ${starts.length} starts and ${ends.length} ends`);
+  }
   const ax = axes && axes.length ? axes : starts.map((_, i) => i);
-  if (ax.length !== starts.length) throw new LatheError("verify", `Slice has ${ax.length} axes for ${starts.length} starts`);
+  if (ax.length !== starts.length) {
+    throw new LatheError("verify", `Slice has ${ax.length} axes for ${starts.length} starts`);
+  }
   if (steps && steps.length && steps.length !== starts.length) {
     throw new LatheError("verify", `Slice has ${steps.length} steps for ${starts.length} starts`);
   }
@@ -74,7 +78,9 @@ defineOp({
       return [tensorType(x.dtype, x.shape.map(() => ctx.fresh()))];
     }
     const out: Dim[] = [...x.shape];
-    for (const s of sliceAxes(x.shape, starts, ends, axes, steps)) out[s.axis] = "dynamic" in s ? ctx.fresh() : s.count;
+    for (const s of sliceAxes(x.shape, starts, ends, axes, steps)) {
+      out[s.axis] = "dynamic" in s ? ctx.fresh() : s.count;
+    }
     return [tensorType(x.dtype, out)];
   },
 });
@@ -117,12 +123,14 @@ defineOp({
     const k = idx.shape[idx.shape.length - 1];
     const b: number = ctx.attrs.batch_dims;
     if (typeof k !== "number") return [tensorType(x.dtype)];
-    if (b + k > x.shape.length) ctx.fail(`GatherND index length ${k} + batch_dims ${b} exceeds data rank ${x.shape.length}`);
+    if (b + k > x.shape.length) {
+      ctx.fail(`GatherND index length ${k} + batch_dims ${b} exceeds data rank ${x.shape.length}`);
+    }
     return [tensorType(x.dtype, [...idx.shape.slice(0, -1), ...x.shape.slice(b + k)])];
   },
 });
 
-const scatterInfer = { infer: (ctx: { tensor(i: number): ReturnType<typeof tensorType> }) => [ctx.tensor(0)] };
+const scatterInfer = { infer: (ctx: InferContext) => [ctx.tensor(0)] };
 
 defineOp({
   op: "Scatter",
@@ -218,10 +226,24 @@ defineOp({
     const x = ctx.tensor(0);
     const u = ctx.fresh("unique");
     if (ctx.attrs.axis === undefined) {
-      const n = x.shape && x.shape.every((d) => typeof d === "number") ? x.shape.reduce((p: number, d) => p * (d as number), 1) : ctx.fresh();
-      return [tensorType(x.dtype, [u]), tensorType("i64", [u]), tensorType("i64", [n]), tensorType("i64", [u])];
+      const n = x.shape && x.shape.every((d) => typeof d === "number")
+        ? x.shape.reduce((p: number, d) => p * (d as number), 1)
+        : ctx.fresh();
+      return [
+        tensorType(x.dtype, [u]),
+        tensorType("i64", [u]),
+        tensorType("i64", [n]),
+        tensorType("i64", [u]),
+      ];
     }
-    if (!x.shape) return [tensorType(x.dtype), tensorType("i64", [u]), tensorType("i64", [ctx.fresh()]), tensorType("i64", [u])];
+    if (!x.shape) {
+      return [
+        tensorType(x.dtype),
+        tensorType("i64", [u]),
+        tensorType("i64", [ctx.fresh()]),
+        tensorType("i64", [u]),
+      ];
+    }
     const axis = normalizeAxis(ctx.attrs.axis, x.shape.length, "Unique axis");
     return [
       tensorType(x.dtype, x.shape.map((d, i) => (i === axis ? u : d))),
@@ -256,9 +278,13 @@ defineOp({
   infer(ctx) {
     const x = ctx.tensor(0), g = ctx.tensor(1);
     if (!x.shape || !g.shape) return [tensorType(x.dtype)];
-    if (g.shape.length !== x.shape.length) ctx.fail(`GridSample grid rank ${g.shape.length} differs from input rank ${x.shape.length}`);
+    if (g.shape.length !== x.shape.length) {
+      ctx.fail(`GridSample grid rank ${g.shape.length} differs from input rank ${x.shape.length}`);
+    }
     const k = g.shape[g.shape.length - 1];
-    if (typeof k === "number" && k !== x.shape.length - 2) ctx.fail(`GridSample grid last dim ${k} should be ${x.shape.length - 2}`);
+    if (typeof k === "number" && k !== x.shape.length - 2) {
+      ctx.fail(`GridSample grid last dim ${k} should be ${x.shape.length - 2}`);
+    }
     return [tensorType(x.dtype, [x.shape[0], x.shape[1], ...g.shape.slice(1, -1)])];
   },
 });

@@ -50,13 +50,13 @@ defineOp({
     const x = ctx.tensor(0);
     if (!isFloat(x.dtype) && x.dtype !== "i32") ctx.fail(`cannot quantize ${printDType(x.dtype)}`);
     const zp = ctx.inputs[2] ? ctx.tensor(2).dtype : undefined;
-    let d: ScalarDType;
+    let d: ScalarDType | undefined;
     try {
       d = quantizeOutputDType(zp, ctx.attrs.output_dtype);
     } catch (e) {
       ctx.fail((e as LatheError).reason);
     }
-    return [tensorType(d, x.shape)];
+    return [tensorType(d!, x.shape)];
   },
 });
 
@@ -73,7 +73,7 @@ defineOp({
     if (ctx.attrs.output_dtype) {
       const o = dtypeOfTensorProtoCode(ctx.attrs.output_dtype);
       if (!o || !isFloat(o)) ctx.fail(`output_dtype ${ctx.attrs.output_dtype} is not a float type`);
-      d = o;
+      d = o!;
     }
     return [tensorType(d, x.shape)];
   },

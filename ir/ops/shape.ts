@@ -4,24 +4,18 @@
  */
 import type { DType } from "../dtype.ts";
 import { LatheError } from "../errors.ts";
+import { dtypeAttr } from "./dtype-code.ts";
 import { a, defineOp, type InferContext, ins, many, opt } from "../op-registry.ts";
 import { broadcastShapes, dimMul, normalizeAxis } from "../shape-infer.ts";
-import { type Dim, isStaticShape, type Shape, tensorType, type TensorType } from "../value-type.ts";
-
-/** ONNX TensorProto.DataType codes as Lathe element types (the `dtype`/`to` attributes keep ONNX's codes). */
-const ONNX_DTYPES: Record<number, DType> = {
-  1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 8: "string", 9: "bool", 10: "f16",
-  11: "f64", 12: "u32", 13: "u64", 16: "bf16", 21: "u4", 22: "i4",
-};
-
-export function dtypeFromOnnxCode(code: number): DType {
-  const d = ONNX_DTYPES[code];
-  if (d === undefined) throw new LatheError("unsupported", `ONNX data type ${code} is not supported`);
-  return d;
-}
+import { type Dim, isStaticShape, type Shape, type TensorType, tensorType } from "../value-type.ts";
 
 /** Reshape's target: 0 copies the input dim (unless allowzero), -1 takes what is left. */
-export function reshapeDims(input: Shape, target: readonly number[], allowzero: boolean, fresh?: () => string): Dim[] {
+export function reshapeDims(
+  input: Shape,
+  target: readonly number[],
+  allowzero: boolean,
+  fresh?: () => string,
+): Dim[] {
   let infer = -1;
   const out: Dim[] = target.map((t, i) => {
     if (t === -1) {
@@ -31,7 +25,9 @@ export function reshapeDims(input: Shape, target: readonly number[], allowzero: 
     }
     if (t < -1) throw new LatheError("verify", `Reshape target dim ${t} is invalid`);
     if (t === 0 && !allowzero) {
-      if (i >= input.length) throw new LatheError("verify", `Reshape copies dim ${i} of a rank-${input.length} input`);
+      if (i >= input.length) {
+        throw new LatheError("verify", `Reshape copies dim ${i} of a rank-${input.length} input`);
+      }
       return input[i];
     }
     return t;
@@ -52,7 +48,9 @@ export function reshapeDims(input: Shape, target: readonly number[], allowzero: 
   } else if (known(input) && known(out)) {
     const total = (input as number[]).reduce((p, d) => p * d, 1);
     const want = (out as number[]).reduce((p, d) => p * d, 1);
-    if (total !== want) throw new LatheError("verify", `cannot reshape [${input}] (${total} elements) to [${out}]`);
+    if (total !== want) {
+      throw new LatheError("verify", `cannot reshape [${input}] (${total} elements) to [${out}]`);
+    }
   }
   return out;
 }
@@ -85,16 +83,27 @@ export function unsqueezeDims(input: Shape, axes: readonly number[]): Dim[] {
 
 export function transposePerm(rank: number, perm: readonly number[] | undefined): number[] {
   if (!perm || perm.length === 0) return Array.from({ length: rank }, (_, i) => rank - 1 - i);
-  if (perm.length !== rank) throw new LatheError("verify", `Transpose perm [${perm}] has the wrong length for rank ${rank}`);
+  if (perm.length !== rank) {
+    throw new LatheError("verify", `Transpose perm [${perm}] has the wrong length for rank ${rank}`);
+  }
   const p = perm.map((x) => normalizeAxis(x, rank, "Transpose perm entry"));
-  if (new Set(p).size !== rank) throw new LatheError("verify", `Transpose perm [${perm}] is not a permutation`);
+  if (new Set(p).size !== rank) {
+    throw new LatheError("verify", `Transpose perm [${perm}] is not a permutation`);
+  }
   return p;
 }
 
 /** Split sizes: the split input, else num_outputs parts of ceil(dim/n) with a smaller last part. */
-export function splitSizes(dim: number, split: readonly number[] | undefined, outputs: number, numOutputs?: number): number[] {
+export function splitSizes(
+  dim: number,
+  split: readonly number[] | undefined,
+  outputs: number,
+  numOutputs?: number,
+): number[] {
   if (split && split.length > 0) {
-    if (split.length !== outputs) throw new LatheError("verify", `Split has ${split.length} sizes for ${outputs} outputs`);
+    if (split.length !== outputs) {
+      throw new LatheError("verify", `Split has ${split.length} sizes for ${outputs} outputs`);
+    }
     if (split.some((s) => s < 0)) throw new LatheError("verify", `Split sizes [${split}] are negative`);
     const sum = split.reduce((p, s) => p + s, 0);
     if (sum !== dim) throw new LatheError("verify", `Split sizes [${split}] do not sum to ${dim}`);
@@ -112,8 +121,14 @@ export function splitSizes(dim: number, split: readonly number[] | undefined, ou
 }
 
 /** Begin and end pads per axis of the input (pads may be negative: cropping). */
-export function padAmounts(rank: number, pads: readonly number[], axes: readonly number[] | undefined): { begin: number[]; end: number[] } {
-  const ax = axes && axes.length ? axes.map((x) => normalizeAxis(x, rank, "Pad axis")) : Array.from({ length: rank }, (_, i) => i);
+export function padAmounts(
+  rank: number,
+  pads: readonly number[],
+  axes: readonly number[] | undefined,
+): { begin: number[]; end: number[] } {
+  const ax = axes && axes.length
+    ? axes.map((x) => normalizeAxis(x, rank, "Pad axis"))
+    : Array.from({ length: rank }, (_, i) => i);
   if (pads.length !== 2 * ax.length) {
     throw new LatheError("verify", `Pad needs ${2 * ax.length} pads, got ${pads.length}`);
   }
@@ -147,11 +162,15 @@ export function resizeDims(
   policy: string,
 ): { dims: number[]; scales: number[] } {
   const r = input.length;
-  const ax = axes && axes.length ? axes.map((x) => normalizeAxis(x, r, "Resize axis")) : Array.from({ length: r }, (_, i) => i);
+  const ax = axes && axes.length
+    ? axes.map((x) => normalizeAxis(x, r, "Resize axis"))
+    : Array.from({ length: r }, (_, i) => i);
   const outScales = new Array<number>(r).fill(1);
   const dims = [...input];
   if (sizes && sizes.length) {
-    if (sizes.length !== ax.length) throw new LatheError("verify", `Resize sizes has ${sizes.length} entries for ${ax.length} axes`);
+    if (sizes.length !== ax.length) {
+      throw new LatheError("verify", `Resize sizes has ${sizes.length} entries for ${ax.length} axes`);
+    }
     ax.forEach((d, i) => {
       dims[d] = sizes[i];
       outScales[d] = sizes[i] / input[d];
@@ -168,7 +187,9 @@ export function resizeDims(
       }
     }
   } else if (scales && scales.length) {
-    if (scales.length !== ax.length) throw new LatheError("verify", `Resize scales has ${scales.length} entries for ${ax.length} axes`);
+    if (scales.length !== ax.length) {
+      throw new LatheError("verify", `Resize scales has ${scales.length} entries for ${ax.length} axes`);
+    }
     ax.forEach((d, i) => {
       if (!(scales[i] > 0)) throw new LatheError("verify", `Resize scale ${scales[i]} is not positive`);
       outScales[d] = scales[i];
@@ -179,7 +200,8 @@ export function resizeDims(
 }
 
 const same = (ctx: InferContext) => [ctx.tensor(0)];
-const withShape = (t: TensorType, shape: Shape | undefined, dtype: DType = t.dtype) => tensorType(dtype, shape);
+const withShape = (t: TensorType, shape: Shape | undefined, dtype: DType = t.dtype) =>
+  tensorType(dtype, shape);
 
 defineOp({
   op: "Identity",
@@ -209,7 +231,9 @@ defineOp({
   infer(ctx) {
     const x = ctx.tensor(0);
     const target = ctx.ints(1);
-    if (target && x.shape) return [withShape(x, reshapeDims(x.shape, target, ctx.attrs.allowzero === 1, ctx.fresh))];
+    if (target && x.shape) {
+      return [withShape(x, reshapeDims(x.shape, target, ctx.attrs.allowzero === 1, ctx.fresh))];
+    }
     if (target && !target.includes(0) && !target.includes(-1)) return [withShape(x, target)];
     const st = ctx.tensor(1).shape;
     if (st && st.length === 1 && typeof st[0] === "number") {
@@ -282,7 +306,9 @@ defineOp({
     const ts = ctx.inputs.map((_, i) => ctx.tensor(i));
     if (ts.length === 0) ctx.fail("Concat needs at least one input");
     const shaped = ts.find((t) => t.shape);
-    if (!shaped || ts.some((t) => !t.shape)) return [withShape(ts[0], shaped ? shaped.shape!.map(() => ctx.fresh()) : undefined)];
+    if (!shaped || ts.some((t) => !t.shape)) {
+      return [withShape(ts[0], shaped ? shaped.shape!.map(() => ctx.fresh()) : undefined)];
+    }
     const r = shaped.shape!.length;
     const axis = normalizeAxis(ctx.attrs.axis, r, "Concat axis");
     const out: Dim[] = [...shaped.shape!];
@@ -349,7 +375,9 @@ defineOp({
     const reps = ctx.ints(1);
     if (!x.shape) return [withShape(x, undefined)];
     if (!reps) return [withShape(x, x.shape.map(() => ctx.fresh()))];
-    if (reps.length !== x.shape.length) ctx.fail(`Tile has ${reps.length} repeats for rank ${x.shape.length}`);
+    if (reps.length !== x.shape.length) {
+      ctx.fail(`Tile has ${reps.length} repeats for rank ${x.shape.length}`);
+    }
     return [withShape(x, x.shape.map((d, i) => dimMul(d, reps[i])))];
   },
 });
@@ -365,8 +393,25 @@ defineOp({
     const pads = ctx.inputs[1] ? ctx.ints(1) : [];
     const axes = ctx.inputs[3] ? ctx.ints(3) : undefined;
     if (!pads || (ctx.inputs[3] && !axes)) return [withShape(x, x.shape.map(() => ctx.fresh()))];
-    const { begin, end } = padAmounts(x.shape.length, pads.length ? pads : new Array(2 * (axes?.length || x.shape.length)).fill(0), axes);
-    return [withShape(x, x.shape.map((d, i) => (begin[i] === 0 && end[i] === 0 ? d : typeof d === "number" ? d + begin[i] + end[i] : ctx.fresh())))];
+    const { begin, end } = padAmounts(
+      x.shape.length,
+      pads.length ? pads : new Array(2 * (axes?.length || x.shape.length)).fill(0),
+      axes,
+    );
+    return [
+      withShape(
+        x,
+        x.shape.map((
+          d,
+          i,
+        ) => (begin[i] === 0 && end[i] === 0
+          ? d
+          : typeof d === "number"
+          ? d + begin[i] + end[i]
+          : ctx.fresh())
+        ),
+      ),
+    ];
   },
 });
 
@@ -400,7 +445,9 @@ defineOp({
     const dims = ctx.ints(0);
     if (dims) return [tensorType(dtype, dims)];
     const st = ctx.tensor(0).shape;
-    if (st && typeof st[0] === "number") return [tensorType(dtype, Array.from({ length: st[0] }, () => ctx.fresh()))];
+    if (st && typeof st[0] === "number") {
+      return [tensorType(dtype, Array.from({ length: st[0] }, () => ctx.fresh()))];
+    }
     return [tensorType(dtype)];
   },
 });
@@ -425,7 +472,13 @@ defineOp({
   infer(ctx) {
     const x = ctx.tensor(0);
     if (x.shape && x.shape.length !== 2) ctx.fail(`EyeLike needs a 2-D input, got rank ${x.shape.length}`);
-    return [withShape(x, x.shape, ctx.attrs.dtype !== undefined ? dtypeFromOnnxCode(ctx.attrs.dtype) : x.dtype)];
+    return [
+      withShape(
+        x,
+        x.shape,
+        ctx.attrs.dtype !== undefined ? dtypeAttr(ctx.attrs.dtype, "EyeLike dtype") : x.dtype,
+      ),
+    ];
   },
 });
 
@@ -482,10 +535,14 @@ defineOp({
     if (!x.shape) return [withShape(x, undefined)];
     const target = ctx.ints(1);
     const r = x.shape.length;
-    const axes: number[] = ctx.attrs.axes.length ? ctx.attrs.axes.map((v: number) => normalizeAxis(v, r, "CenterCropPad axis")) : x.shape.map((_, i) => i);
+    const axes: number[] = ctx.attrs.axes.length
+      ? ctx.attrs.axes.map((v: number) => normalizeAxis(v, r, "CenterCropPad axis"))
+      : x.shape.map((_, i) => i);
     const out: Dim[] = [...x.shape];
     axes.forEach((d, i) => (out[d] = target ? target[i] : ctx.fresh()));
-    if (target && target.length !== axes.length) ctx.fail(`CenterCropPad shape has ${target.length} dims for ${axes.length} axes`);
+    if (target && target.length !== axes.length) {
+      ctx.fail(`CenterCropPad shape has ${target.length} dims for ${axes.length} axes`);
+    }
     return [withShape(x, out)];
   },
 });
@@ -515,7 +572,9 @@ defineOp({
       return [withShape(x, dims)];
     }
     const r = x.shape.length;
-    const axes = ctx.attrs.axes.length ? ctx.attrs.axes.map((v: number) => normalizeAxis(v, r)) : x.shape.map((_, i) => i);
+    const axes = ctx.attrs.axes.length
+      ? ctx.attrs.axes.map((v: number) => normalizeAxis(v, r))
+      : x.shape.map((_, i) => i);
     return [withShape(x, x.shape.map((d, i) => (axes.includes(i) ? ctx.fresh() : d)))];
   },
 });

@@ -42,8 +42,15 @@ export function toFloat64(t: Tensor): Float64Array {
 }
 
 const INT_RANGE: Record<string, [number, number]> = {
-  i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535], i32: [-2147483648, 2147483647],
-  u32: [0, 4294967295], i4: [-8, 7], u4: [0, 15], bool: [0, 1],
+  i8: [-128, 127],
+  u8: [0, 255],
+  i16: [-32768, 32767],
+  u16: [0, 65535],
+  i32: [-2147483648, 2147483647],
+  u32: [0, 4294967295],
+  i4: [-8, 7],
+  u4: [0, 15],
+  bool: [0, 1],
 };
 
 /** Writes float64 results into a tensor's storage of `dtype`. */
@@ -59,7 +66,8 @@ export function fromFloat64(dtype: DType, src: Float64Array, dst: TypedArray): v
     return;
   }
   if (s === "i64" || s === "u64") {
-    const lo = s === "i64" ? -9223372036854775808 : 0, hi = s === "i64" ? 9223372036854775807 : 18446744073709551615;
+    const lo = s === "i64" ? -9223372036854775808 : 0,
+      hi = s === "i64" ? 9223372036854775807 : 18446744073709551615;
     for (let i = 0; i < n; i++) {
       const v = src[i];
       dst[i] = BigInt(Number.isNaN(v) ? 0 : Math.trunc(Math.min(hi, Math.max(lo, v)))) as any;

@@ -6,7 +6,7 @@
 import { registerKernel } from "../kernel-registry.ts";
 import type { TypedArray } from "../tensor.ts";
 import { fromFloat64, toFloat64 } from "./float-view.ts";
-import { fail, tensorArg } from "./kernel-args.ts";
+import { dataArg, fail, tensorArg } from "./kernel-args.ts";
 import { stridesFor } from "./movement.ts";
 
 /** Folds x into [lo, hi] by reflecting at the borders as often as needed. */
@@ -49,7 +49,7 @@ function cubicCoeffs(t: number, out: Float64Array): void {
 }
 
 registerKernel("GridSample", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "X"), grid = tensorArg(inputs, 1, "grid");
+  const x = dataArg(inputs, 0, "X"), grid = tensorArg(inputs, 1, "grid");
   const r = x.shape.length;
   const k = r - 2;
   if (k < 1) fail(`GridSample needs rank >= 3, got [${x.shape}]`);
@@ -58,9 +58,13 @@ registerKernel("GridSample", (inputs, ctx) => {
   }
   const modeAttr: string = ctx.attrs.mode;
   const mode = modeAttr === "bilinear" ? "linear" : modeAttr === "bicubic" ? "cubic" : modeAttr;
-  if (mode !== "linear" && mode !== "nearest" && mode !== "cubic") fail(`unknown GridSample mode '${modeAttr}'`);
+  if (mode !== "linear" && mode !== "nearest" && mode !== "cubic") {
+    fail(`unknown GridSample mode '${modeAttr}'`);
+  }
   const padding: string = ctx.attrs.padding_mode;
-  if (padding !== "zeros" && padding !== "border" && padding !== "reflection") fail(`unknown padding_mode '${padding}'`);
+  if (padding !== "zeros" && padding !== "border" && padding !== "reflection") {
+    fail(`unknown padding_mode '${padding}'`);
+  }
   const align = ctx.attrs.align_corners !== 0;
   const [N, C] = x.shape;
   const dims = x.shape.slice(2);
@@ -72,7 +76,7 @@ registerKernel("GridSample", (inputs, ctx) => {
   const xs = toFloat64(x), gs = toFloat64(grid);
   const ys = new Float64Array(out.data.length);
   const st = stridesFor(dims);
-  const lo = dims.map((d) => (align ? 0 : -0.5)), hi = dims.map((d) => (align ? d - 1 : d - 0.5));
+  const lo = dims.map(() => (align ? 0 : -0.5)), hi = dims.map((d) => (align ? d - 1 : d - 0.5));
   const taps1 = mode === "nearest" ? 1 : mode === "linear" ? 2 : 4;
   const tapIdx = dims.map(() => new Int32Array(taps1));
   const tapW = dims.map(() => new Float64Array(taps1));

@@ -8,7 +8,7 @@ import { LatheError } from "../../ir/errors.ts";
 import { type Kernel, type KernelContext, registerKernel } from "../kernel-registry.ts";
 import type { RValue, Tensor, TypedArray } from "../tensor.ts";
 import { fromFloat64, toFloat64 } from "./float-view.ts";
-import { checkedSize, fail, intValues, optTensor, scalarValue, storageValue, tensorArg } from "./kernel-args.ts";
+import { checkedSize, dataArg, fail, intValues, optTensor, scalarValue, tensorArg } from "./kernel-args.ts";
 import { copyRun, gatherAxes, identityMap, stridesFor } from "./movement.ts";
 import "./grid-sample.ts";
 
@@ -42,13 +42,19 @@ const prod = (s: readonly number[], from = 0, to = s.length) => {
 };
 
 registerKernel("Slice", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data");
+  const x = dataArg(inputs, 0, "data");
   const starts = intValues(tensorArg(inputs, 1, "starts"));
   const ends = intValues(tensorArg(inputs, 2, "ends"));
   const axesT = optTensor(inputs, 3), stepsT = optTensor(inputs, 4);
   let spec;
   try {
-    spec = sliceAxes(x.shape, starts, ends, axesT ? intValues(axesT) : undefined, stepsT ? intValues(stepsT) : undefined);
+    spec = sliceAxes(
+      x.shape,
+      starts,
+      ends,
+      axesT ? intValues(axesT) : undefined,
+      stepsT ? intValues(stepsT) : undefined,
+    );
   } catch (e) {
     if (e instanceof LatheError) fail(e.reason);
     throw e;
@@ -64,7 +70,7 @@ registerKernel("Slice", (inputs, ctx) => {
 });
 
 registerKernel("Gather", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
+  const x = dataArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
   const axis = axisOf(ctx.attrs.axis, x.shape.length, "Gather axis");
   const n = x.shape[axis];
   const idx = indexValues(it, n, "Gather index");
@@ -76,14 +82,21 @@ registerKernel("Gather", (inputs, ctx) => {
   const src = x.data as any, dst = out.data as any;
   for (let o = 0; o < outer; o++) {
     const sBase = o * n * inner, dBase = o * K * inner;
-    if (inner === 1) for (let k = 0; k < K; k++) dst[dBase + k] = src[sBase + idx[k]];
-    else for (let k = 0; k < K; k++) copyRun(out.data, dBase + k * inner, x.data, sBase + idx[k] * inner, inner);
+    if (inner === 1) { for (let k = 0; k < K; k++) dst[dBase + k] = src[sBase + idx[k]]; }
+    else {for (let k = 0; k < K; k++) {
+        copyRun(out.data, dBase + k * inner, x.data, sBase + idx[k] * inner, inner);
+      }}
   }
   return [out];
 });
 
 /** Calls visit(flatIndexPosition, dataOffsetWithoutAxis) over every position of `shape`. */
-function forEachPosition(shape: readonly number[], dataStrides: readonly number[], axis: number, visit: (i: number, base: number) => void): void {
+function forEachPosition(
+  shape: readonly number[],
+  dataStrides: readonly number[],
+  axis: number,
+  visit: (i: number, base: number) => void,
+): void {
   const r = shape.length;
   const total = prod(shape);
   if (total === 0) return;
@@ -102,14 +115,18 @@ function forEachPosition(shape: readonly number[], dataStrides: readonly number[
 }
 
 function elementsCheck(x: Tensor, it: Tensor, axis: number, what: string): void {
-  if (it.shape.length !== x.shape.length) fail(`${what} indices rank ${it.shape.length} differs from data rank ${x.shape.length}`);
+  if (it.shape.length !== x.shape.length) {
+    fail(`${what} indices rank ${it.shape.length} differs from data rank ${x.shape.length}`);
+  }
   for (let a = 0; a < x.shape.length; a++) {
-    if (a !== axis && it.shape[a] > x.shape[a]) fail(`${what} indices [${it.shape}] exceed data [${x.shape}] on axis ${a}`);
+    if (a !== axis && it.shape[a] > x.shape[a]) {
+      fail(`${what} indices [${it.shape}] exceed data [${x.shape}] on axis ${a}`);
+    }
   }
 }
 
 registerKernel("GatherElements", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
+  const x = dataArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
   const axis = axisOf(ctx.attrs.axis, x.shape.length, "GatherElements axis");
   elementsCheck(x, it, axis, "GatherElements");
   const idx = indexValues(it, x.shape[axis], "GatherElements index");
@@ -124,13 +141,19 @@ registerKernel("GatherElements", (inputs, ctx) => {
 });
 
 registerKernel("GatherND", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
+  const x = dataArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices");
   const b: number = ctx.attrs.batch_dims;
   const ir = it.shape.length;
   if (ir < 1) fail("GatherND indices must have rank >= 1");
   const k = it.shape[ir - 1];
-  if (b < 0 || b >= ir || b + k > x.shape.length) fail(`GatherND batch_dims ${b} and index length ${k} do not fit data [${x.shape}]`);
-  for (let i = 0; i < b; i++) if (it.shape[i] !== x.shape[i]) fail(`GatherND batch dim ${i} differs: ${it.shape[i]} vs ${x.shape[i]}`);
+  if (b < 0 || b >= ir || b + k > x.shape.length) {
+    fail(`GatherND batch_dims ${b} and index length ${k} do not fit data [${x.shape}]`);
+  }
+  for (let i = 0; i < b; i++) {
+    if (it.shape[i] !== x.shape[i]) {
+      fail(`GatherND batch dim ${i} differs: ${it.shape[i]} vs ${x.shape[i]}`);
+    }
+  }
   const shape = [...it.shape.slice(0, -1), ...x.shape.slice(b + k)];
   const out = ctx.alloc(x.dtype, shape);
   const batch = prod(x.shape, 0, b);
@@ -185,7 +208,9 @@ function cloneInto(ctx: KernelContext, x: Tensor): Tensor {
 }
 
 const scatterElements: Kernel = (inputs: readonly (RValue | undefined)[], ctx: KernelContext) => {
-  const x = tensorArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices"), u = tensorArg(inputs, 2, "updates");
+  const x = dataArg(inputs, 0, "data"),
+    it = tensorArg(inputs, 1, "indices"),
+    u = dataArg(inputs, 2, "updates");
   const axis = axisOf(ctx.attrs.axis, x.shape.length, "ScatterElements axis");
   elementsCheck(x, it, axis, "ScatterElements");
   if (u.shape.length !== it.shape.length || u.shape.some((d, i) => d !== it.shape[i])) {
@@ -207,7 +232,9 @@ registerKernel("ScatterElements", scatterElements);
 registerKernel("Scatter", scatterElements);
 
 registerKernel("ScatterND", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data"), it = tensorArg(inputs, 1, "indices"), u = tensorArg(inputs, 2, "updates");
+  const x = dataArg(inputs, 0, "data"),
+    it = tensorArg(inputs, 1, "indices"),
+    u = dataArg(inputs, 2, "updates");
   const ir = it.shape.length;
   if (ir < 1) fail("ScatterND indices must have rank >= 1");
   const k = it.shape[ir - 1];
@@ -229,7 +256,9 @@ registerKernel("ScatterND", (inputs, ctx) => {
       const n = x.shape[t];
       let v = Number(iv[j * k + t]);
       if (v < 0) v += n;
-      if (!(v >= 0 && v < n)) fail(`ScatterND index ${iv[j * k + t]} is out of range for a dimension of ${n}`);
+      if (!(v >= 0 && v < n)) {
+        fail(`ScatterND index ${iv[j * k + t]} is out of range for a dimension of ${n}`);
+      }
       off += v * strides[t];
     }
     if (!red) copyRun(out.data, off, u.data, j * slice, slice);
@@ -239,7 +268,9 @@ registerKernel("ScatterND", (inputs, ctx) => {
 });
 
 registerKernel("OneHot", (inputs, ctx) => {
-  const it = tensorArg(inputs, 0, "indices"), dt = tensorArg(inputs, 1, "depth"), vt = tensorArg(inputs, 2, "values");
+  const it = tensorArg(inputs, 0, "indices"),
+    dt = tensorArg(inputs, 1, "depth"),
+    vt = dataArg(inputs, 2, "values");
   const depth = Math.trunc(scalarValue(dt, "depth"));
   if (!(depth >= 0)) fail(`OneHot depth ${depth} is negative`);
   if (vt.data.length !== 2) fail(`OneHot values must have 2 elements, has ${vt.data.length}`);
@@ -265,7 +296,7 @@ registerKernel("OneHot", (inputs, ctx) => {
 });
 
 registerKernel("Compress", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input"), c = tensorArg(inputs, 1, "condition");
+  const x = dataArg(inputs, 0, "input"), c = tensorArg(inputs, 1, "condition");
   if (c.shape.length !== 1) fail(`Compress condition must be 1-D, got [${c.shape}]`);
   const cond = c.data as ArrayLike<number | bigint>;
   const flat = ctx.attrs.axis === undefined;
@@ -289,7 +320,7 @@ registerKernel("Compress", (inputs, ctx) => {
 });
 
 registerKernel("NonZero", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "X");
+  const x = dataArg(inputs, 0, "X");
   const d = x.data as any;
   const n = d.length;
   const shape = x.shape.length ? x.shape : [1];
@@ -329,7 +360,7 @@ function lineOrder(vals: ArrayLike<number | bigint>, largest: boolean): (i: numb
 }
 
 registerKernel("TopK", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "X");
+  const x = dataArg(inputs, 0, "X");
   const k = Math.trunc(scalarValue(tensorArg(inputs, 1, "K"), "K"));
   const axis = axisOf(ctx.attrs.axis, x.shape.length, "TopK axis");
   const n = x.shape[axis];
@@ -370,7 +401,7 @@ function compareValues(a: any, b: any): number {
 }
 
 registerKernel("Unique", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "X");
+  const x = dataArg(inputs, 0, "X");
   const flat = ctx.attrs.axis === undefined;
   const shape = flat ? [x.data.length] : x.shape;
   const axis = flat ? 0 : axisOf(ctx.attrs.axis, x.shape.length, "Unique axis");
@@ -380,12 +411,21 @@ registerKernel("Unique", (inputs, ctx) => {
   // A slice is the set of elements with one index along the axis.
   const sliceVals = (i: number): any[] => {
     const v = new Array(outer * inner);
-    for (let o = 0, p = 0; o < outer; o++) for (let t = 0; t < inner; t++) v[p++] = src[(o * n + i) * inner + t];
+    for (let o = 0, p = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) v[p++] = src[(o * n + i) * inner + t];
+    }
     return v;
   };
   const keyOf = (i: number): unknown => {
     if (flat || (outer === 1 && inner === 1)) return src[i];
-    return sliceVals(i).map((v) => (typeof v === "number" ? (Object.is(v, -0) ? "0" : String(v)) : typeof v === "bigint" ? `${v}n` : JSON.stringify(v))).join(",");
+    return sliceVals(i).map((
+      v,
+    ) => (typeof v === "number"
+      ? (Object.is(v, -0) ? "0" : String(v))
+      : typeof v === "bigint"
+      ? `${v}n`
+      : JSON.stringify(v))
+    ).join(",");
   };
   const groupOf = new Map<unknown, number>();
   const first: number[] = [], counts: number[] = [];
@@ -420,7 +460,9 @@ registerKernel("Unique", (inputs, ctx) => {
   const yShape = shape.map((d, i) => (i === axis ? u : d));
   const y = ctx.alloc(x.dtype, yShape);
   for (let o = 0; o < outer; o++) {
-    for (let pos = 0; pos < u; pos++) copyRun(y.data, (o * u + pos) * inner, x.data, (o * n + first[order[pos]]) * inner, inner);
+    for (let pos = 0; pos < u; pos++) {
+      copyRun(y.data, (o * u + pos) * inner, x.data, (o * n + first[order[pos]]) * inner, inner);
+    }
   }
   const i64 = (vals: number[]) => {
     const t = ctx.alloc("i64", [vals.length]);
@@ -428,14 +470,21 @@ registerKernel("Unique", (inputs, ctx) => {
     for (let i = 0; i < vals.length; i++) d[i] = BigInt(vals[i]);
     return t;
   };
-  return [y, i64(order.map((g) => first[g])), i64(inverse.map((g) => rank[g])), i64(order.map((g) => counts[g]))];
+  return [
+    y,
+    i64(order.map((g) => first[g])),
+    i64(inverse.map((g) => rank[g])),
+    i64(order.map((g) => counts[g])),
+  ];
 });
 
 registerKernel("ReverseSequence", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input"), lt = tensorArg(inputs, 1, "sequence_lens");
+  const x = dataArg(inputs, 0, "input"), lt = tensorArg(inputs, 1, "sequence_lens");
   const bAxis: number = ctx.attrs.batch_axis, tAxis: number = ctx.attrs.time_axis;
   if (x.shape.length < 2) fail(`ReverseSequence needs rank >= 2, got [${x.shape}]`);
-  if (!((bAxis === 0 && tAxis === 1) || (bAxis === 1 && tAxis === 0))) fail(`batch_axis ${bAxis} and time_axis ${tAxis} must be 0 and 1`);
+  if (!((bAxis === 0 && tAxis === 1) || (bAxis === 1 && tAxis === 0))) {
+    fail(`batch_axis ${bAxis} and time_axis ${tAxis} must be 0 and 1`);
+  }
   const B = x.shape[bAxis], T = x.shape[tAxis];
   const lens = intValues(lt);
   if (lens.length !== B) fail(`sequence_lens has ${lens.length} entries for batch ${B}`);
@@ -451,7 +500,7 @@ registerKernel("ReverseSequence", (inputs, ctx) => {
 });
 
 registerKernel("CumSum", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "x");
+  const x = dataArg(inputs, 0, "x");
   const axis = axisOf(scalarValue(tensorArg(inputs, 1, "axis"), "axis"), x.shape.length, "CumSum axis");
   const exclusive = ctx.attrs.exclusive !== 0, reverse = ctx.attrs.reverse !== 0;
   const n = x.shape[axis];
@@ -481,6 +530,5 @@ registerKernel("CumSum", (inputs, ctx) => {
     }
   }
   if (narrow) fromFloat64(x.dtype, dst, out.data as TypedArray);
-  void storageValue;
   return [out];
 });

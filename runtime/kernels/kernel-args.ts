@@ -1,4 +1,5 @@
 /** Reading kernel operands: required and optional tensors, small integer operands, scalar fill values. */
+import { printDType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { expectTensor, type RValue, Tensor } from "../tensor.ts";
 import type { Storage } from "./movement.ts";
@@ -12,7 +13,11 @@ export function tensorArg(inputs: readonly (RValue | undefined)[], i: number, wh
 }
 
 /** An optional operand; an empty tensor counts as omitted only when `emptyIsAbsent`. */
-export function optTensor(inputs: readonly (RValue | undefined)[], i: number, emptyIsAbsent = false): Tensor | undefined {
+export function optTensor(
+  inputs: readonly (RValue | undefined)[],
+  i: number,
+  emptyIsAbsent = false,
+): Tensor | undefined {
   const v = inputs[i];
   if (v === undefined) return undefined;
   const t = expectTensor(v, `input ${i}`);
@@ -65,4 +70,20 @@ export function checkedSize(shape: readonly number[]): number {
 /** A tensor sharing another's data under a new shape (views: Reshape, Squeeze, Identity...). */
 export function view(t: Tensor, shape: readonly number[]): Tensor {
   return new Tensor(t.dtype, shape, t.data);
+}
+
+/**
+ * A data operand whose elements a kernel moves one by one. ggml and MX block formats store bytes, not
+ * elements, so element-moving kernels reject them instead of scrambling the blocks.
+ */
+export function dataArg(inputs: readonly (RValue | undefined)[], i: number, what: string): Tensor {
+  const t = expectTensor(inputs[i], what);
+  const d = t.dtype;
+  if (typeof d === "object" && (d.kind === "ggml" || d.kind === "mx")) {
+    throw new LatheError(
+      "unsupported",
+      `${what} is block-quantized (${printDType(d)}); dequantize before moving elements`,
+    );
+  }
+  return t;
 }

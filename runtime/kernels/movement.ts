@@ -60,7 +60,7 @@ export function gatherAxes(
   for (let o = 0; o < m;) {
     const s0 = last[o];
     let len = 1;
-    if (s0 < 0) while (o + len < m && last[o + len] < 0) len++;
+    if (s0 < 0) { while (o + len < m && last[o + len] < 0) len++; }
     else while (o + len < m && last[o + len] === s0 + len) len++;
     runs.push(o, s0, len);
     o += len;
@@ -115,7 +115,10 @@ export function gatherAxes(
  * Drops size-1 axes and merges axes that stay adjacent under the permutation, so NCHW→NHWC becomes a
  * batched 2-D transpose and a no-op permutation becomes a copy.
  */
-export function canonicalPermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+export function canonicalPermutation(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
   const keep = perm.filter((p) => shape[p] !== 1);
   // Group consecutive entries of keep that are consecutive input axes.
   const groups: number[][] = [];
@@ -131,7 +134,12 @@ export function canonicalPermutation(shape: readonly number[], perm: readonly nu
 }
 
 /** dst = transpose(src) for a row-major src of `shape`. */
-export function transposeInto(dst: Storage, src: Storage, shape: readonly number[], perm: readonly number[]): void {
+export function transposeInto(
+  dst: Storage,
+  src: Storage,
+  shape: readonly number[],
+  perm: readonly number[],
+): void {
   const total = shape.reduce((p, d) => p * d, 1);
   if (total === 0) return;
   const c = canonicalPermutation(shape, perm);
@@ -211,7 +219,7 @@ export function broadcastMaps(shape: readonly number[], outShape: readonly numbe
   return outShape.map((d, i) => {
     const m = new Int32Array(d);
     const src = i - off < 0 ? 1 : shape[i - off];
-    if (src !== 1) for (let k = 0; k < d; k++) m[k] = k;
+    if (src !== 1) { for (let k = 0; k < d; k++) m[k] = k; }
     return m;
   }).slice(0, r);
 }

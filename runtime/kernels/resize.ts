@@ -8,7 +8,7 @@ import { resizeDims } from "../../ir/ops/shape.ts";
 import { normalizeAxis } from "../../ir/shape-infer.ts";
 import { registerKernel } from "../kernel-registry.ts";
 import { fromFloat64, toFloat64 } from "./float-view.ts";
-import { checkedSize, fail, optTensor, storageValue, tensorArg } from "./kernel-args.ts";
+import { checkedSize, dataArg, fail, optTensor, storageValue } from "./kernel-args.ts";
 import { gatherAxes } from "./movement.ts";
 import type { TypedArray } from "../tensor.ts";
 
@@ -129,7 +129,9 @@ function interpolationTaps(p: AxisParams, o: ResizeOptions): Taps {
       sum += wt;
     }
     // Plain linear and cubic weights already sum to 1; antialias and exclude_outside renormalise.
-    if ((o.antialias || o.excludeOutside) && sum !== 0) for (let k = 0; k < count; k++) w[x * count + k] /= sum;
+    if ((o.antialias || o.excludeOutside) && sum !== 0) {
+      for (let k = 0; k < count; k++) w[x * count + k] /= sum;
+    }
   }
   return { count, idx, w, outside };
 }
@@ -151,7 +153,14 @@ function isIdentity(t: Taps, p: AxisParams): boolean {
 }
 
 /** Resamples axis `axis` of src (shape `shape`) into dst with the given taps. */
-function resampleAxis(src: Float64Array, shape: readonly number[], axis: number, t: Taps, outLen: number, extrapolation: number): Float64Array {
+function resampleAxis(
+  src: Float64Array,
+  shape: readonly number[],
+  axis: number,
+  t: Taps,
+  outLen: number,
+  extrapolation: number,
+): Float64Array {
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const n = shape[axis];
@@ -177,7 +186,7 @@ function resampleAxis(src: Float64Array, shape: readonly number[], axis: number,
 }
 
 registerKernel("Resize", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "X");
+  const x = dataArg(inputs, 0, "X");
   const roiT = optTensor(inputs, 1, true);
   const scalesT = optTensor(inputs, 2, true);
   const sizesT = optTensor(inputs, 3, true);
@@ -194,7 +203,9 @@ registerKernel("Resize", (inputs, ctx) => {
   }
   const { dims, scales } = res;
   checkedSize(dims);
-  const axes: number[] = a.axes.length ? a.axes.map((v: number) => normalizeAxis(v, r)) : x.shape.map((_, i) => i);
+  const axes: number[] = a.axes.length
+    ? a.axes.map((v: number) => normalizeAxis(v, r))
+    : x.shape.map((_, i) => i);
   const roiStart = new Array<number>(r).fill(0), roiEnd = new Array<number>(r).fill(1);
   if (roiT) {
     const roi = toFloat64(roiT);

@@ -5,7 +5,6 @@
 import type { DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import {
-  dtypeFromOnnxCode,
   padAmounts,
   rangeLength,
   reshapeDims,
@@ -15,12 +14,14 @@ import {
   transposePerm,
   unsqueezeDims,
 } from "../../ir/ops/shape.ts";
+import { dtypeAttr } from "../../ir/ops/dtype-code.ts";
 import { broadcastShapes, normalizeAxis } from "../../ir/shape-infer.ts";
 import { registerKernel } from "../kernel-registry.ts";
 import { fromConstant, Tensor } from "../tensor.ts";
 import { fromFloat64, toFloat64 } from "./float-view.ts";
 import {
   checkedSize,
+  dataArg,
   fail,
   intValues,
   optTensor,
@@ -30,7 +31,7 @@ import {
   view,
   zeroOf,
 } from "./kernel-args.ts";
-import { broadcastMaps, copyRun, gatherAxes, identityMap, stridesFor, transposeInto } from "./movement.ts";
+import { broadcastMaps, copyRun, gatherAxes, identityMap, transposeInto } from "./movement.ts";
 import { NumpyLegacyRandom } from "./numpy-random.ts";
 import "./resize.ts";
 
@@ -61,7 +62,11 @@ registerKernel("Dropout", (inputs, ctx) => {
   const n = x.data.length;
   if (!training || ratio === 0) {
     const out = [view(x, x.shape)];
-    if (wantMask) out.push(new Tensor("bool", x.shape, ctx.alloc("bool", x.shape).data.fill(1 as never)));
+    if (wantMask) {
+      const mask = ctx.alloc("bool", x.shape);
+      (mask.data as Uint8Array).fill(1);
+      out.push(mask);
+    }
     return out;
   }
   if (!(ratio >= 0 && ratio <= 1)) fail(`Dropout ratio ${ratio} is outside [0, 1]`);
@@ -112,7 +117,7 @@ registerKernel("Unsqueeze", (inputs) => {
 });
 
 registerKernel("Transpose", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data");
+  const x = dataArg(inputs, 0, "data");
   const perm = runtimeShape(() => transposePerm(x.shape.length, ctx.attrs.perm));
   const out = ctx.alloc(x.dtype, perm.map((p) => x.shape[p]));
   transposeInto(out.data, x.data, x.shape, perm);
@@ -120,7 +125,7 @@ registerKernel("Transpose", (inputs, ctx) => {
 });
 
 registerKernel("Concat", (inputs, ctx) => {
-  const ts = inputs.map((_, i) => tensorArg(inputs, i, `input ${i}`));
+  const ts = inputs.map((_, i) => dataArg(inputs, i, `input ${i}`));
   if (ts.length === 0) fail("Concat needs at least one input");
   const r = ts[0].shape.length;
   const axis = runtimeShape(() => normalizeAxis(ctx.attrs.axis, r, "Concat axis"));
@@ -129,7 +134,9 @@ registerKernel("Concat", (inputs, ctx) => {
   for (const t of ts) {
     if (t.shape.length !== r) fail(`Concat inputs have ranks ${t.shape.length} and ${r}`);
     for (let i = 0; i < r; i++) {
-      if (i !== axis && t.shape[i] !== shape[i]) fail(`Concat inputs differ in dim ${i}: [${t.shape}] vs [${shape}]`);
+      if (i !== axis && t.shape[i] !== shape[i]) {
+        fail(`Concat inputs differ in dim ${i}: [${t.shape}] vs [${shape}]`);
+      }
     }
     total += t.shape[axis];
   }
@@ -149,7 +156,7 @@ registerKernel("Concat", (inputs, ctx) => {
 });
 
 registerKernel("Split", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const splitT = optTensor(inputs, 1);
   const axis = runtimeShape(() => normalizeAxis(ctx.attrs.axis, x.shape.length, "Split axis"));
   const n = ctx.node.outputs.length;
@@ -171,7 +178,7 @@ registerKernel("Split", (inputs, ctx) => {
 });
 
 registerKernel("Expand", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const target = intValues(tensorArg(inputs, 1, "shape"));
   const shape = runtimeShape(() => broadcastShapes([x.shape, target])) as number[];
   checkedSize(shape);
@@ -182,7 +189,7 @@ registerKernel("Expand", (inputs, ctx) => {
 });
 
 registerKernel("Tile", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const reps = intValues(tensorArg(inputs, 1, "repeats"));
   if (reps.length !== x.shape.length) fail(`Tile has ${reps.length} repeats for rank ${x.shape.length}`);
   if (reps.some((v) => v < 0)) fail(`Tile repeats [${reps}] are negative`);
@@ -216,7 +223,7 @@ function padSource(mode: string, o: number, begin: number, n: number): number {
 }
 
 registerKernel("Pad", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "data");
+  const x = dataArg(inputs, 0, "data");
   const padsT = optTensor(inputs, 1);
   const valueT = optTensor(inputs, 2, true);
   const axesT = optTensor(inputs, 3);
@@ -242,7 +249,11 @@ registerKernel("Pad", (inputs, ctx) => {
   return [out];
 });
 
-function int64Tensor(ctx: { alloc(d: DType, s: readonly number[]): Tensor }, values: readonly number[], shape: readonly number[]): Tensor {
+function int64Tensor(
+  ctx: { alloc(d: DType, s: readonly number[]): Tensor },
+  values: readonly number[],
+  shape: readonly number[],
+): Tensor {
   const t = ctx.alloc("i64", shape);
   const d = t.data as BigInt64Array;
   for (let i = 0; i < values.length; i++) d[i] = BigInt(values[i]);
@@ -264,7 +275,9 @@ registerKernel("ConstantOfShape", (inputs, ctx) => {
   const dims = intValues(tensorArg(inputs, 0, "input"));
   checkedSize(dims);
   const value = ctx.attrs.value ? fromConstant(ctx.attrs.value) : undefined;
-  if (value && value.data.length !== 1) fail(`ConstantOfShape value has ${value.data.length} elements, needs 1`);
+  if (value && value.data.length !== 1) {
+    fail(`ConstantOfShape value has ${value.data.length} elements, needs 1`);
+  }
   const out = ctx.alloc(value?.dtype ?? "f32", dims);
   (out.data as any).fill(value ? value.data[0] : 0);
   return [out];
@@ -298,7 +311,7 @@ registerKernel("Range", (inputs, ctx) => {
 registerKernel("EyeLike", (inputs, ctx) => {
   const x = tensorArg(inputs, 0, "input");
   if (x.shape.length !== 2) fail(`EyeLike needs a 2-D input, got rank ${x.shape.length}`);
-  const dtype = ctx.attrs.dtype !== undefined ? dtypeFromOnnxCode(ctx.attrs.dtype) : x.dtype;
+  const dtype = ctx.attrs.dtype !== undefined ? dtypeAttr(ctx.attrs.dtype, "EyeLike dtype") : x.dtype;
   const [rows, cols] = x.shape;
   const out = ctx.alloc(dtype, x.shape);
   const d = out.data as any;
@@ -313,7 +326,7 @@ registerKernel("EyeLike", (inputs, ctx) => {
 });
 
 registerKernel("DepthToSpace", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const b: number = ctx.attrs.blocksize;
   if (x.shape.length !== 4) fail(`DepthToSpace needs a 4-D input, got [${x.shape}]`);
   const [n, c, h, w] = x.shape;
@@ -343,7 +356,7 @@ registerKernel("DepthToSpace", (inputs, ctx) => {
 });
 
 registerKernel("SpaceToDepth", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const b: number = ctx.attrs.blocksize;
   if (x.shape.length !== 4) fail(`SpaceToDepth needs a 4-D input, got [${x.shape}]`);
   const [n, c, h, w] = x.shape;
@@ -369,14 +382,14 @@ registerKernel("SpaceToDepth", (inputs, ctx) => {
 });
 
 registerKernel("Trilu", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input");
+  const x = dataArg(inputs, 0, "input");
   const kT = optTensor(inputs, 1);
   const k = kT ? scalarValue(kT, "k") : 0;
   const r = x.shape.length;
   if (r < 2) fail(`Trilu needs rank >= 2, got [${x.shape}]`);
   const rows = x.shape[r - 2], cols = x.shape[r - 1];
   const out = ctx.alloc(x.dtype, x.shape);
-  const src = x.data as any, dst = out.data as any;
+  const dst = out.data as any;
   const zero = zeroOf(out.data);
   const upper = ctx.attrs.upper !== 0;
   const mats = rows * cols ? x.data.length / (rows * cols) : 0;
@@ -394,18 +407,19 @@ registerKernel("Trilu", (inputs, ctx) => {
       }
     }
   }
-  void src;
   return [out];
 });
 
 registerKernel("CenterCropPad", (inputs, ctx) => {
-  const x = tensorArg(inputs, 0, "input_data");
+  const x = dataArg(inputs, 0, "input_data");
   const target = intValues(tensorArg(inputs, 1, "shape"));
   const r = x.shape.length;
   const axes: number[] = ctx.attrs.axes.length
     ? runtimeShape(() => ctx.attrs.axes.map((v: number) => normalizeAxis(v, r, "CenterCropPad axis")))
     : x.shape.map((_, i) => i);
-  if (target.length !== axes.length) fail(`CenterCropPad shape has ${target.length} dims for ${axes.length} axes`);
+  if (target.length !== axes.length) {
+    fail(`CenterCropPad shape has ${target.length} dims for ${axes.length} axes`);
+  }
   const shape = [...x.shape];
   axes.forEach((d, i) => (shape[d] = target[i]));
   checkedSize(shape);
@@ -422,5 +436,3 @@ registerKernel("CenterCropPad", (inputs, ctx) => {
   if (out.data.length) gatherAxes(out.data, x.data, x.shape, maps, zeroOf(out.data));
   return [out];
 });
-
-export { stridesFor };
