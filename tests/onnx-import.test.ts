@@ -118,7 +118,10 @@ Deno.test("malformed models get Lathe's error naming the file and the field", ()
   const cases: [string, Uint8Array, RegExp][] = [
     ["truncated", good.subarray(0, good.length - 5), /bad\.onnx/],
     ["IR version 2", encodeModel({ irVersion: 2, opsetImport: [{ domain: "", version: 13 }], graph: { name: "g" } } as any), /IR version 2/],
-    ["opset 6", encodeModel({ irVersion: 3, opsetImport: [{ domain: "", version: 6 }], graph: { name: "g" } } as any), /opset 6/],
+    ["legacy broadcast", encodeModel({
+      irVersion: 3, opsetImport: [{ domain: "", version: 6 }],
+      graph: { name: "g", input: [vi("a", [2, 3]), vi("b", [2])], node: [{ input: ["a", "b"], output: ["y"], opType: "Add", attribute: [int("broadcast", 1), int("axis", 0)] }], output: [{ name: "y" }] },
+    } as any), /legacy broadcast with axis/],
     ["undefined input", encodeModel({
       irVersion: 7, opsetImport: [{ domain: "", version: 13 }],
       graph: { name: "g", node: [{ input: ["nope"], output: ["y"], opType: "Relu" }], output: [{ name: "y" }] },

@@ -1,6 +1,6 @@
 /**
- * ONNX to IR. Reads IR versions 3 to 10 and opsets 7 to 21 (newer opsets import when every op has its
- * latest form), keeps initializers as views into the file's bytes, converts old opset forms to the IR's
+ * ONNX to IR. Reads IR versions 3 to 11 and opsets 7 to 21 (older and newer opsets import when every op
+ * used has its latest form there; the legacy broadcasting of opset ≤ 6 with an `axis` is refused), keeps initializers as views into the file's bytes, converts old opset forms to the IR's
  * (upgrade.ts), imports If/Loop/Scan bodies as subgraphs, and keeps source names, doc strings and opsets for
  * round trips.
  */
@@ -63,10 +63,6 @@ export function fromModelProto(mp: ModelProto, file: string): Model {
   const opsets: Record<string, number> = {};
   for (const o of mp.opsetImport) opsets[o.domain === "ai.onnx" ? "" : o.domain ?? ""] = o.version ?? 1;
   if (irVersion >= 3 && opsets[""] === undefined && mp.opsetImport.length === 0) opsets[""] = 1;
-  const def = opsets[""];
-  if (def !== undefined && def < 7) {
-    throw new LatheError("unsupported", `default-domain opset ${def} (Lathe reads 7 and later)`, { file, field: "opset_import" });
-  }
   if (!mp.graph) throw new LatheError("format", "model has no graph", { file, field: "graph" });
   const modelDir = file === "<memory>" ? undefined : dirname(file);
   const ctx: Ctx = { file, modelDir, opsets, irVersion, used: new Set() };

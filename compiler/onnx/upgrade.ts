@@ -159,6 +159,11 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
     case "Mul":
     case "Div":
     case "Pow":
+      // Before opset 7, `broadcast=1` aligned B with A's trailing dims (numpy's rule) unless `axis` said
+      // otherwise; only the axis form differs from today's semantics.
+      if (v < 7 && n.attrs.broadcast?.value === 1 && n.attrs.axis !== undefined) {
+        throw new LatheError("unsupported", `legacy broadcast with axis (opset ${v})`, { ...ctx.where, field: `node ${n.id} (${n.op})` });
+      }
       take(n, "broadcast");
       take(n, "axis");
       take(n, "consumed_inputs");

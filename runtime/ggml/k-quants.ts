@@ -5,6 +5,7 @@
  * quantization of the sub-block scales and a final requantization against the stored scales. They follow
  * ggml's sequence of f32 operations exactly (each intermediate rounded with Math.fround), so their bytes
  * equal `quantize_row_q*_K_ref`'s.
+ * Floats are compared with `=== 0` / `!== 0`, never `!x`: C's `!d` is false for a NaN d, JS's is true.
  */
 import { F16_TO_F32, readF32, writeF16, writeF32 } from "./fp16.ts";
 
@@ -68,7 +69,7 @@ function makeQxQuants(
     sumlx = fr(sumlx + fr(fr(w * xi) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
-  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? fr(sumlx / suml2) : 0;
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
@@ -329,7 +330,7 @@ export function quantizeQ2_K(
     const dAll = f16(dst, b + 80), mAll = f16(dst, b + 82);
     for (let j = 0; j < 16; j++) {
       const d = fr(dAll * (dst[b + j] & 15));
-      if (!d) continue;
+      if (d === 0) continue;
       const dm = fr(mAll * (dst[b + j] >> 4));
       for (let ii = 0; ii < 16; ii++) {
         const l = nearestInt(fr(fr(src[x + 16 * j + ii] + dm) / d));
@@ -415,7 +416,7 @@ export function quantizeQ3_K(
     }
     const s = b + 96;
     for (let k = 0; k < 12; k++) dst[s + k] = 0;
-    if (maxScale) {
+    if (maxScale !== 0) {
       const iscale = fr(-32 / maxScale);
       for (let j = 0; j < 16; j++) {
         let l = (nearestInt(fr(iscale * kScales[j])) << 24) >> 24;
@@ -434,7 +435,7 @@ export function quantizeQ3_K(
       let sc = j < 8 ? dst[s + j] & 15 : dst[s + j - 8] >> 4;
       sc = (sc | (((dst[s + 8 + (j % 4)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
       const d = fr(dAll * sc);
-      if (!d) continue;
+      if (d === 0) continue;
       for (let ii = 0; ii < 16; ii++) {
         const l = nearestInt(fr(src[x + 16 * j + ii] / d));
         L[16 * j + ii] = Math.max(-4, Math.min(3, l)) + 4;
@@ -558,7 +559,7 @@ function quantizeK4Scales(
   const dAll = f16(dst, b), mAll = f16(dst, b + 2);
   for (let j = 0; j < 8; j++) {
     const d = fr(dAll * scaleK4(dst, s, j));
-    if (!d) continue;
+    if (d === 0) continue;
     const dm = fr(mAll * minK4(dst, s, j));
     for (let ii = 0; ii < 32; ii++) {
       const l = nearestInt(fr(fr(src[x + 32 * j + ii] + dm) / d));
@@ -688,7 +689,7 @@ export function quantizeQ6_K(
     const dAll = f16(dst, b + 208);
     for (let j = 0; j < 16; j++) {
       const d = fr(dAll * d8[b + 192 + j]);
-      if (!d) continue;
+      if (d === 0) continue;
       for (let ii = 0; ii < 16; ii++) {
         const l = nearestInt(fr(src[x + 16 * j + ii] / d));
         L[16 * j + ii] = Math.max(-32, Math.min(31, l)) + 32;
@@ -745,7 +746,7 @@ export function quantizeQ8_K(
         max = src[x + j];
       }
     }
-    if (!amax) {
+    if (amax === 0) {
       for (let k = 0; k < 292; k++) dst[b + k] = 0;
       continue;
     }

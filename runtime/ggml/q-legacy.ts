@@ -4,6 +4,7 @@
  * The quantizers reproduce ggml's `quantize_row_*_ref` bit for bit, so every f32 operation of the C code
  * is an f32 operation here: each intermediate goes through Math.fround (one double op followed by one
  * rounding to f32 equals the f32 op for + − × ÷ and sqrt).
+ * Floats are compared with `=== 0` / `!== 0`, never `!x`: C's `!d` is false for a NaN d, JS's is true.
  *
  * Signatures: dequantize(src, srcOff, dst, dstOff, n) and quantize(src, srcOff, dst, dstOff, n), with n a
  * whole number of blocks; offsets are in bytes for block data and in elements for f32 data.
@@ -68,7 +69,7 @@ export function quantizeQ4_0(
       }
     }
     const d = fr(max / -8);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 18 * i;
     writeF16(dst, b, d);
     for (let j = 0; j < 16; j++) {
@@ -129,7 +130,7 @@ export function quantizeQ4_1(
     minMax32(src, x, mm);
     const min = mm[0], max = mm[1];
     const d = fr(fr(max - min) / 15);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 20 * i;
     writeF16(dst, b, d);
     writeF16(dst, b + 2, min);
@@ -185,7 +186,7 @@ export function quantizeQ5_0(
       }
     }
     const d = fr(max / -16);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 22 * i;
     writeF16(dst, b, d);
     let qh = 0;
@@ -239,7 +240,7 @@ export function quantizeQ5_1(
     minMax32(src, x, mm);
     const min = mm[0], max = mm[1];
     const d = fr(fr(max - min) / 31);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 24 * i;
     writeF16(dst, b, d);
     writeF16(dst, b + 2, min);
@@ -321,7 +322,7 @@ export function quantizeQ8_0(
   for (let i = 0; i < nb; i++) {
     const x = srcOff + 32 * i;
     const d = fr(absMax32(src, x) / 127);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 34 * i;
     writeF16(dst, b, d);
     for (let j = 0; j < 32; j++) dst[b + 2 + j] = truncToInt8(roundHalfAway(fr(src[x + j] * id))) & 0xff;
@@ -339,7 +340,7 @@ export function quantizeQ8_1(
   for (let i = 0; i < nb; i++) {
     const x = srcOff + 32 * i;
     const d = fr(absMax32(src, x) / 127);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const b = dstOff + 36 * i;
     writeF16(dst, b, d);
     let sum = 0;

@@ -1,0 +1,33 @@
+import { GraphBuilder } from "../ir/builder.ts";
+import { Session } from "../runtime/interpreter.ts";
+import { Tensor } from "../runtime/tensor.ts";
+function bench(label: string, op: string, shapes: number[][], dtype: any = "f32", attrs = {}) {
+  const b = new GraphBuilder();
+  const feeds: Record<string, Tensor> = {};
+  const names = shapes.map((s, i) => { const n = `x${i}`; b.input(n, dtype, s); const len = s.reduce((p, d) => p * d, 1);
+    const arr = dtype === "f32" ? new Float32Array(len).map((_, j) => (j % 97) - 48.5) : dtype === "i64" ? new BigInt64Array(len).map((_, j) => BigInt(j % 97)) : new Int32Array(len).map((_, j) => j % 97 + 1);
+    feeds[n] = new Tensor(dtype, s, arr); return n; });
+  const out = b.op1(op, names, attrs);
+  const s = new Session(b.build([out]));
+  for (let i = 0; i < 5; i++) s.run(feeds);
+  const t0 = performance.now(); const N = 20;
+  for (let i = 0; i < N; i++) s.run(feeds);
+  const ms = (performance.now() - t0) / N;
+  const n = shapes.reduce((m, s) => Math.max(m, s.reduce((p, d) => p * d, 1)), 0);
+  console.log(`${label.padEnd(40)} ${ms.toFixed(2)} ms  ${(n / ms / 1e3).toFixed(0)} Melem/s`);
+}
+bench("Add f32 1M equal", "Add", [[1000, 1000], [1000, 1000]]);
+bench("Add f32 1M + scalar", "Add", [[1000, 1000], []]);
+bench("Add f32 [1000,1000]+[1000,1]", "Add", [[1000, 1000], [1000, 1]]);
+bench("Add f32 [1000,1000]+[1000]", "Add", [[1000, 1000], [1000]]);
+bench("Add f32 [64,64,16,16]+[64,1,1] ", "Add", [[64, 64, 16, 16], [64, 1, 1]]);
+bench("Add f32 [1000,1000,1]+[1000,1,1]... col", "Add", [[1, 1000, 1000], [1000, 1000, 1]]);
+bench("Mul i32 1M", "Mul", [[1000, 1000], [1000, 1000]], "i32");
+bench("Relu f32 1M", "Relu", [[1000, 1000]]);
+bench("Sigmoid f32 1M", "Sigmoid", [[1000, 1000]]);
+bench("Erf f32 1M", "Erf", [[1000, 1000]]);
+bench("Gelu f32 1M", "Gelu", [[1000, 1000]]);
+bench("Where-less Max f32 3x1M", "Max", [[1000, 1000], [1000, 1000], [1000, 1000]]);
+bench("Add i64 1M", "Add", [[1000, 1000], [1000, 1000]], "i64");
+bench("Cast f32->f16 1M", "Cast", [[1000, 1000]], "f32", { to: 10 });
+bench("Cast f32->i64 1M", "Cast", [[1000, 1000]], "f32", { to: 7 });
