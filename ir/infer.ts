@@ -73,7 +73,7 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
 export function inferNode(
   g: Graph,
   node: Node,
-  types: ReadonlyMap<string, ValueType>,
+  types: { get(name: string): ValueType | undefined },
   fresh: () => string,
 ): (ValueType | undefined)[] {
   const decl = getOp(node.op);

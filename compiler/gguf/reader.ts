@@ -281,6 +281,7 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
   const notes: string[] = [];
   const metadata: GgufKV[] = [];
   const keys = new Map<string, number>();
+  const valueAt: number[] = [];
   for (let i = 0; i < kvCount; i++) {
     const at = c.pos;
     const key = c.string(`metadata[${i}].key`, true) as string;
@@ -291,17 +292,20 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
     const typeAt = c.pos;
     const type = c.u32(`${f}.type`);
     if (!isGgufType(type)) throw c.fail(`unknown value type ${type}`, `${f}.type`, typeAt);
+    valueAt.push(c.pos);
     metadata.push({ key, type, value: readValue(c, type, `${f}.value`, 0) });
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
-  const alignKv = keys.has("general.alignment") ? metadata[keys.get("general.alignment")!] : undefined;
-  if (alignKv) {
+  const alignIndex = keys.get("general.alignment");
+  if (alignIndex !== undefined) {
+    const alignKv = metadata[alignIndex];
     const v = alignKv.value;
     if (alignKv.type !== 4 || typeof v !== "number" || v === 0 || (v & (v - 1)) !== 0) {
       throw c.fail(
         `general.alignment must be a UINT32 power of two, got ${GGUF_TYPE_NAMES[alignKv.type]} ${String(v)}`,
-        "metadata(general.alignment)",
+        `metadata[${alignIndex}](general.alignment).value`,
+        valueAt[alignIndex],
       );
     }
     alignment = v;
@@ -314,6 +318,7 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
     offset: number;
     nbytes: number;
     count: number;
+    /** Where the offset field is, for errors about the data range. */
     at: number;
   }
   const raw: Raw[] = [];
@@ -335,6 +340,7 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
       throw c.fail(`n_dims ${nDims} exceeds ${GGUF_MAX_DIMS}`, `${f}.n_dims`, dimsAt);
     }
     const ne: number[] = [];
+    const ne0At = c.pos;
     let count = 1;
     for (let d = 0; d < nDims; d++) {
       const neAt = c.pos;
@@ -353,7 +359,7 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
       throw c.fail(
         `ne[0] = ${ne[0] ?? 1} does not fill whole ${type.name} blocks of ${type.blockSize}`,
         `${f}.ne[0]`,
-        dimsAt,
+        ne0At,
       );
     }
     const offAt = c.pos;
@@ -362,7 +368,7 @@ function parse(src: ByteSource, file: string | undefined): Omit<GgufFile, "get">
       throw c.fail(`offset ${offset} is not a multiple of the alignment ${alignment}`, `${f}.offset`, offAt);
     }
     const nbytes = (count / type.blockSize) * type.typeSize;
-    raw.push({ name, ne, type, offset, nbytes, count, at });
+    raw.push({ name, ne, type, offset, nbytes, count, at: offAt });
   }
 
   const headerEnd = c.pos;

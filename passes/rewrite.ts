@@ -1,0 +1,334 @@
+/**
+ * Rules and the drivers that apply them. A rule is a pattern plus a builder of the replacement: one line of
+ * data. Two drivers: `walk` visits each node once in order; `greedy` keeps a worklist until nothing fires,
+ * within a step budget whose overrun names the rules that kept firing. Replacements are spliced in before
+ * the matched node, uses are rewired through the use lists, dead nodes disappear, and the new graph is
+ * produced with immer so whoever holds the old one keeps it unchanged.
+ */
+import { produce } from "immer";
+import type { Attrs } from "../ir/attr.ts";
+import { type AttrInit, toAttrs } from "../ir/builder.ts";
+import type { Constant } from "../ir/constant.ts";
+import { LatheError } from "../ir/errors.ts";
+import type { Graph, Node, ValueInfo } from "../ir/graph.ts";
+import { inferNode } from "../ir/infer.ts";
+import { getOp } from "../ir/op-registry.ts";
+import type { ValueType } from "../ir/value-type.ts";
+import { type Captures, type Fail, type MatchContext, OpPattern, type Pattern, valueRef, type ValueRef } from "./pattern.ts";
+
+/** What a builder returns: the value (or one per output) that replaces the matched node's outputs. */
+export type Replacement = ValueRef | string | readonly (ValueRef | string)[] | undefined;
+
+export interface Rule<C extends Captures = any> {
+  readonly name: string;
+  readonly pattern: Pattern<C>;
+  readonly build: (c: C, b: Rewriter) => Replacement;
+  /** Higher runs first among rules for the same root op. */
+  readonly benefit: number;
+}
+
+export function rule<C extends Captures>(name: string, pattern: Pattern<C>, build: (c: C, b: Rewriter) => Replacement, opts: { benefit?: number } = {}): Rule<C> {
+  return { name, pattern, build, benefit: opts.benefit ?? 1 };
+}
+
+/** Builds replacement nodes; everything it creates is spliced in before the matched node. */
+export class Rewriter {
+  readonly created: Node[] = [];
+  readonly values: Record<string, ValueInfo> = {};
+  readonly constants: Record<string, Constant> = {};
+  constructor(readonly ctx: MatchContext, readonly root: Node, private readonly names: NameSource, private readonly types: Map<string, ValueType>) {}
+
+  /** A value by name, with its type. */
+  ref(name: string): ValueRef {
+    const t = this.types.get(name) ?? this.ctx.graph.values[name]?.type;
+    return { name, type: t, constant: this.constants[name] ?? this.ctx.graph.constants[name] };
+  }
+
+  /** A new node; returns its outputs (typed by inference). Provenance points at the matched node. */
+  op(op: string, inputs: readonly (ValueRef | string | null)[], attrs: Record<string, AttrInit> | Attrs = {}, outputs = 1): ValueRef[] {
+    const ins = inputs.map((x) => (x === null ? null : typeof x === "string" ? x : x.name));
+    const outs = Array.from({ length: outputs }, () => this.names.fresh(`${this.root.id}_${op.toLowerCase()}`));
+    const node: Node = {
+      id: this.names.freshId(`${this.root.id}_${op}`),
+      op,
+      inputs: ins,
+      outputs: outs,
+      attrs: toAttrs(attrs as Record<string, AttrInit>),
+      from: this.root.from ?? [this.root.id],
+    };
+    if (!getOp(op)) throw new LatheError("verify", `rule built an unknown op ${op}`, { field: `node ${this.root.id}` });
+    const g: Graph = { ...this.ctx.graph, constants: { ...this.ctx.graph.constants, ...this.constants } };
+    const lookup = { get: (v: string) => this.types.get(v) ?? g.values[v]?.type };
+    const types = inferNode(g, node, lookup, () => this.names.fresh("?d"));
+    outs.forEach((o, i) => {
+      const t = types[i];
+      if (!t) throw new LatheError("verify", `cannot infer output ${i} of new ${op}`, { field: `node ${this.root.id}` });
+      this.types.set(o, t);
+      this.values[o] = { type: t };
+    });
+    this.created.push(node);
+    return outs.map((o) => this.ref(o));
+  }
+  op1(op: string, inputs: readonly (ValueRef | string | null)[], attrs: Record<string, AttrInit> | Attrs = {}): ValueRef {
+    return this.op(op, inputs, attrs, 1)[0];
+  }
+
+  constant(hint: string, c: Constant): ValueRef {
+    const name = this.names.fresh(hint);
+    this.constants[name] = c;
+    const t: ValueType = { kind: "tensor", dtype: c.dtype, shape: c.shape };
+    this.values[name] = { type: t };
+    this.types.set(name, t);
+    return this.ref(name);
+  }
+}
+
+interface NameSource {
+  fresh(hint: string): string;
+  freshId(hint: string): string;
+}
+
+export interface RewriteStats {
+  /** Rule name to the number of times it fired. */
+  fired: Record<string, number>;
+  steps: number;
+  attempts: number;
+}
+
+export interface DriverOptions {
+  driver?: "walk" | "greedy";
+  /** Greedy driver: rewrites before giving up with an error naming the rules that kept firing. */
+  maxSteps?: number;
+  /** Visit nodes last-to-first instead of first-to-last (rules should not depend on the order). */
+  reverse?: boolean;
+}
+
+/** Applies rules to a graph; returns the new graph (the same object when nothing fired) and stats. */
+export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOptions = {}): { graph: Graph; stats: RewriteStats } {
+  const byOp = indexRules(rules);
+  const stats: RewriteStats = { fired: {}, steps: 0, attempts: 0 };
+  const maxSteps = opts.maxSteps ?? 100_000;
+  let g = graph;
+  const names = nameSource(g);
+  const recent: string[] = [];
+  const visit = (node: Node): boolean => {
+    const candidates = [...(byOp.get(node.op) ?? []), ...(byOp.get("*") ?? [])];
+    if (!candidates.length) return false;
+    const ctx: MatchContext = { graph: g, outputs: new Set(g.outputs) };
+    for (const r of candidates) {
+      stats.attempts++;
+      const m = matchRoot(r.pattern, node, ctx);
+      if (!m.ok) continue;
+      const b = new Rewriter(ctx, node, names, new Map());
+      const rep = r.build(m.captures, b);
+      if (rep === undefined) continue;
+      const repl = (Array.isArray(rep) ? rep : [rep]).map((x) => (typeof x === "string" ? x : (x as ValueRef).name));
+      if (repl.length === 1 && repl[0] === node.outputs[0] && b.created.length === 0) continue; // same node: no change
+      g = splice(g, node, repl, b);
+      stats.fired[r.name] = (stats.fired[r.name] ?? 0) + 1;
+      stats.steps++;
+      recent.push(r.name);
+      if (recent.length > 64) recent.shift();
+      if (stats.steps > maxSteps) {
+        const counts: Record<string, number> = {};
+        for (const x of recent) counts[x] = (counts[x] ?? 0) + 1;
+        throw new LatheError("verify", `rewriting did not converge within ${maxSteps} steps; rules firing in the last ${recent.length}: ${JSON.stringify(counts)}`);
+      }
+      return true;
+    }
+    return false;
+  };
+  // Nodes touched by a rewrite are new objects; visiting only current ones keeps a rule from seeing a stale node.
+  let alive = new Set(g.nodes);
+  const step = (n: Node): boolean => {
+    if (!alive.has(n)) return false;
+    const fired = visit(n);
+    if (fired) alive = new Set(g.nodes);
+    return fired;
+  };
+  if (opts.driver === "walk") {
+    const order = opts.reverse ? [...graph.nodes].reverse() : [...graph.nodes];
+    for (const n of order) step(n);
+  } else {
+    // Greedy to a fixpoint: sweep the node list while anything fires.
+    let changed = true;
+    while (changed) {
+      changed = false;
+      const order = opts.reverse ? [...g.nodes].reverse() : [...g.nodes];
+      for (const n of order) if (step(n)) changed = true;
+    }
+  }
+  return { graph: g === graph ? graph : deadCodeElimination(g), stats };
+}
+
+function matchRoot(p: Pattern<any>, node: Node, ctx: MatchContext) {
+  return p instanceof OpPattern ? p.matchNode(node, ctx, 0, "") : p.matchValue(node.outputs[0] ?? null, ctx, 0, "");
+}
+
+function indexRules(rules: readonly Rule[]): Map<string, Rule[]> {
+  const m = new Map<string, Rule[]>();
+  for (const r of rules) {
+    for (const op of r.pattern.rootOps() ?? ["*"]) {
+      const l = m.get(op) ?? [];
+      l.push(r);
+      m.set(op, l);
+    }
+  }
+  for (const l of m.values()) l.sort((a, b) => b.benefit - a.benefit);
+  return m;
+}
+
+function nameSource(g: Graph): NameSource {
+  const used = new Set<string>([...Object.keys(g.values), ...Object.keys(g.constants), ...g.inputs]);
+  for (const n of g.nodes) for (const o of n.outputs) used.add(o);
+  const ids = new Set(g.nodes.map((n) => n.id));
+  let k = 0;
+  return {
+    fresh(hint) {
+      let n: string;
+      do n = `${hint}_${k++}`; while (used.has(n));
+      used.add(n);
+      return n;
+    },
+    freshId(hint) {
+      let n = hint;
+      while (ids.has(n)) n = `${hint}_${k++}`;
+      ids.add(n);
+      return n;
+    },
+  };
+}
+
+/**
+ * Puts the builder's nodes before `root`, points every use of root's outputs at the replacements and drops
+ * root. A replaced graph output keeps its name: the replacement value is renamed when it is new, otherwise
+ * an Identity carries the name.
+ */
+function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Graph {
+  const outSet = new Set(g.outputs);
+  const rename = new Map<string, string>();
+  const extra: Node[] = [];
+  const created = b.created.map((n) => n);
+  const newValues = { ...b.values };
+  root.outputs.forEach((o, i) => {
+    const r = repl[i];
+    if (!o || r === undefined || r === o) return;
+    if (outSet.has(o)) {
+      const producedHere = created.findIndex((n) => n.outputs.includes(r));
+      if (producedHere >= 0 && !g.outputs.includes(r)) {
+        // Rename the new value to the output's name.
+        const n = created[producedHere];
+        created[producedHere] = { ...n, outputs: n.outputs.map((x) => (x === r ? o : x)) };
+        for (let k = producedHere + 1; k < created.length; k++) {
+          created[k] = { ...created[k], inputs: created[k].inputs.map((x) => (x === r ? o : x)) };
+        }
+        newValues[o] = newValues[r];
+        delete newValues[r];
+      } else {
+        extra.push({ id: `${root.id}_keep_${i}`, op: "Identity", inputs: [r], outputs: [o], attrs: {}, from: root.from ?? [root.id] });
+      }
+    } else rename.set(o, r);
+  });
+  const at = g.nodes.indexOf(root);
+  return produce(g, (d) => {
+    const nodes = d.nodes as Node[];
+    nodes.splice(at, 1, ...(created as any[]), ...(extra as any[]));
+    if (rename.size) {
+      for (let i = at; i < nodes.length; i++) {
+        const n = nodes[i];
+        if (n.inputs.some((x) => x !== null && rename.has(x))) (n as any).inputs = n.inputs.map((x) => (x !== null && rename.has(x) ? rename.get(x)! : x));
+        rewireSubgraphs(n, rename);
+      }
+    }
+    Object.assign(d.values, newValues);
+    Object.assign(d.constants, b.constants);
+  });
+}
+
+/** Subgraph bodies that capture a renamed outer value read the replacement instead. */
+function rewireSubgraphs(n: any, rename: Map<string, string>): void {
+  for (const a of Object.values(n.attrs) as any[]) {
+    const gs = a.type === "graph" ? [a.value] : a.type === "graphs" ? a.value : [];
+    for (const sg of gs) {
+      for (const m of sg.nodes) {
+        if (m.inputs.some((x: string | null) => x !== null && rename.has(x) && !(x in sg.values))) {
+          m.inputs = m.inputs.map((x: string | null) => (x !== null && rename.has(x) && !(x in sg.values) ? rename.get(x)! : x));
+        }
+        rewireSubgraphs(m, rename);
+      }
+      sg.outputs = sg.outputs.map((x: string) => (rename.has(x) && !(x in sg.values) ? rename.get(x)! : x));
+    }
+  }
+}
+
+/** Removes nodes none of whose outputs are used, and constants nothing reads; random ops stay. */
+export function deadCodeElimination(g: Graph): Graph {
+  const live = new Set<string>(g.outputs);
+  const keep: boolean[] = new Array(g.nodes.length).fill(false);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i];
+    const needed = n.outputs.some((o) => o && live.has(o)) || getOp(n.op)?.impure === true || (!getOp(n.op) && n.op.includes("."));
+    if (!needed) continue;
+    keep[i] = true;
+    for (const x of n.inputs) if (x) live.add(x);
+    for (const x of capturedValues(n)) live.add(x);
+  }
+  const deadNodes = keep.filter((k) => !k).length;
+  const deadConsts = Object.keys(g.constants).filter((c) => !live.has(c) && !g.inputs.includes(c));
+  if (deadNodes === 0 && deadConsts.length === 0) return g;
+  return produce(g, (d) => {
+    d.nodes = d.nodes.filter((_, i) => keep[i]);
+    const definedByLive = new Set<string>();
+    for (const n of d.nodes) for (const o of n.outputs) definedByLive.add(o);
+    for (const c of deadConsts) {
+      delete (d.constants as Record<string, unknown>)[c];
+      delete (d.values as Record<string, unknown>)[c];
+    }
+    for (const k of Object.keys(d.values)) {
+      if (!definedByLive.has(k) && !(k in d.constants) && !d.inputs.includes(k)) delete (d.values as Record<string, unknown>)[k];
+    }
+  });
+}
+
+function capturedValues(n: Node): string[] {
+  const out: string[] = [];
+  for (const a of Object.values(n.attrs)) {
+    const gs = a.type === "graph" ? [a.value] : a.type === "graphs" ? a.value : [];
+    for (const sg of gs) {
+      const defined = new Set([...sg.inputs, ...Object.keys(sg.constants), ...sg.nodes.flatMap((m) => m.outputs)]);
+      for (const m of sg.nodes) {
+        for (const x of m.inputs) if (x && !defined.has(x)) out.push(x);
+        out.push(...capturedValues(m).filter((x) => !defined.has(x)));
+      }
+      for (const o of sg.outputs) if (!defined.has(o)) out.push(o);
+    }
+  }
+  return out;
+}
+
+export interface Explanation {
+  node: string;
+  op: string;
+  matched: boolean;
+  /** How far the match got (operands and predicates satisfied). */
+  depth?: number;
+  /** Where the deepest partial match stopped, and why. */
+  at?: string;
+  reason?: string;
+}
+
+/** For each candidate node, whether the rule matches, or the deepest partial match and what failed. */
+export function explainRule(graph: Graph, r: Rule): Explanation[] {
+  const ctx: MatchContext = { graph, outputs: new Set(graph.outputs) };
+  const roots = r.pattern.rootOps();
+  const out: Explanation[] = [];
+  for (const n of graph.nodes) {
+    if (roots && !roots.includes(n.op)) continue;
+    const m = matchRoot(r.pattern, n, ctx);
+    if (m.ok) out.push({ node: n.id, op: n.op, matched: true });
+    else out.push({ node: n.id, op: n.op, matched: false, depth: (m as Fail).depth, at: (m as Fail).path, reason: (m as Fail).reason });
+  }
+  return out;
+}
+
+export { valueRef };
