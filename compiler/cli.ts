@@ -10,6 +10,9 @@ import { runConformance } from "./conformance.ts";
 import { formatInspect, inspectModel } from "./inspect.ts";
 import { loadModel } from "./load-model.ts";
 import { runModel } from "./run.ts";
+import { defaultModel } from "./default-model.ts";
+import { findRule, listPasses } from "../passes/pass-manager.ts";
+import { explainRule } from "../passes/rewrite.ts";
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
 const common = {
@@ -29,18 +32,40 @@ const print = (json: boolean, data: unknown, text: string) => console.log(json ?
 export const commands: Record<string, Command> = {
   compile: {
     summary: "import and verify a model, write its IR text and a summary",
-    usage: `compile [MODEL] [--out DIR] [--json]
-  MODEL   .onnx file; without it, the embedded default CNN (no download)
-  --out   output folder (default out/<model name>)`,
-    options: { ...common, out: { type: "string" } },
+    usage: `compile [MODEL] [--out DIR] [--passes PIPELINE] [--print-after PASS|all] [--print-changed]
+        [--explain RULE] [--json]
+  MODEL            .onnx file; without it, the embedded default CNN (no download)
+  --out            output folder (default out/<model name>)
+  --passes         e.g. canonicalize,cse or quantize{scheme=int8}; --list-passes shows them
+  --print-after    print the IR after that pass (repeatable) or after all of them
+  --print-changed  print the IR after each pass that changed it
+  --explain RULE   for every candidate node, whether RULE matches or where the deepest partial match failed`,
+    options: {
+      ...common,
+      out: { type: "string" },
+      passes: { type: "string" },
+      "print-after": { type: "string", multiple: true },
+      "print-changed": { type: "boolean", default: false },
+      explain: { type: "string" },
+      "list-passes": { type: "boolean", default: false },
+    },
     async run(v, p) {
-      const r = await compileModel({ model: p[0], out: v.out });
+      if (v["list-passes"]) {
+        const ps = listPasses();
+        print(v.json, ps.map((x) => ({ name: x.name, doc: x.doc, options: x.options ?? {}, rules: (x.rules ?? []).map((r) => r.name) })),
+          ps.map((x) => `${x.name.padEnd(18)} ${x.doc}${x.options ? ` {${Object.entries(x.options).map(([k, o]) => `${k}=${o.default}`).join(",")}}` : ""}`).join("\n"));
+        return 0;
+      }
+      if (v.explain) return await explain(v.explain, p[0], v.json);
+      const printAfter = v["print-after"]?.includes("all") ? "all" : v["print-after"];
+      const r = await compileModel({ model: p[0], out: v.out, passes: v.passes, printAfter, printChanged: v["print-changed"] });
       const s = r.summary;
       print(v.json, r, [
         `compiled ${r.model}`,
         `  ${s.nodes} nodes, ${Object.keys(s.ops).length} op types, ${(s.parameters.bytes / 1024).toFixed(1)} KB parameters, ${(s.macs.total / 1e6).toFixed(2)} M MACs`,
         `  inputs:  ${s.inputs.map((i) => `${i.name}: ${i.type}`).join(", ")}`,
         `  outputs: ${s.outputs.map((o) => `${o.name}: ${o.type}`).join(", ")}`,
+        ...r.passes.map((x) => `  pass ${x.pass.padEnd(16)} ${x.ms.toFixed(1).padStart(7)} ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`),
         `  wrote ${r.files.ir} and ${r.files.summary} (${r.ms.total.toFixed(0)} ms)`,
       ].join("\n"));
       return 0;
@@ -117,6 +142,17 @@ export const commands: Record<string, Command> = {
     },
   },
 };
+
+async function explain(name: string, modelPath: string | undefined, json: boolean): Promise<number> {
+  const found = findRule(name);
+  if (!found) throw new LatheError("usage", `no rule named ${name}; rules: ${listPasses().flatMap((p) => (p.rules ?? []).map((r) => `${p.name}.${r.name}`)).join(", ")}`);
+  const model = modelPath ? await loadModel(modelPath) : defaultModel();
+  const ex = explainRule(model.graph, found.rule);
+  print(json, { rule: `${found.pass}.${found.rule.name}`, pattern: found.rule.pattern.describe(), candidates: ex },
+    [`rule ${found.pass}.${found.rule.name}: ${found.rule.pattern.describe()}`, ...(ex.length ? ex : []).map((e) =>
+      e.matched ? `  ${e.node} (${e.op}): matches` : `  ${e.node} (${e.op}): no match after ${e.depth} step(s) at ${e.at}: ${e.reason}`), ...(ex.length ? [] : ["  no candidate nodes"])].join("\n"));
+  return 0;
+}
 
 function pairs(list: string[] | undefined, flag: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -9,10 +9,18 @@ import { ensureDir, writeFileAtomic } from "./atomic-write.ts";
 import { DEFAULT_MODEL_NAME, defaultModel } from "./default-model.ts";
 import { inspectModel, type InspectReport } from "./inspect.ts";
 import { loadModel } from "./load-model.ts";
+import "../passes/index.ts";
+import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
 
 export interface CompileOptions {
   model?: string;
   out?: string;
+  /** A pass pipeline, e.g. `canonicalize,fold-batchnorm`. */
+  passes?: string;
+  printAfter?: readonly string[] | "all";
+  printChanged?: boolean;
+  /** Progress and printed IR go here (default stderr). */
+  log?: (text: string) => void;
 }
 
 export interface CompileResult {
@@ -20,16 +28,24 @@ export interface CompileResult {
   out: string;
   files: { ir: string; summary: string };
   summary: InspectReport;
-  ms: { import: number; verify: number; total: number };
+  passes: PassStats[];
+  ms: { import: number; verify: number; passes: number; total: number };
 }
 
 export async function compileModel(opts: CompileOptions = {}): Promise<CompileResult> {
   const t0 = performance.now();
-  const model: Model = opts.model ? await loadModel(opts.model) : defaultModel();
+  let model: Model = opts.model ? await loadModel(opts.model) : defaultModel();
   const name = opts.model ? baseName(opts.model) : DEFAULT_MODEL_NAME;
   const t1 = performance.now();
   assertValid(model.graph);
   const t2 = performance.now();
+  let passes: PassStats[] = [];
+  if (opts.passes) {
+    const r = await runPipeline(model, opts.passes, { printAfter: opts.printAfter, printChanged: opts.printChanged, print: opts.log });
+    model = r.model;
+    passes = r.stats;
+  }
+  const t3 = performance.now();
   const out = opts.out ?? `out/${name}`;
   await ensureDir(out);
   const summary = inspectModel(model, opts.model ?? `${DEFAULT_MODEL_NAME} (embedded)`);
@@ -37,7 +53,7 @@ export async function compileModel(opts: CompileOptions = {}): Promise<CompileRe
   const sum = `${out}/summary.json`;
   await writeFileAtomic(ir, printGraph(model.graph) + "\n");
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
-  return { model: summary.model, out, files: { ir, summary: sum }, summary, ms: { import: t1 - t0, verify: t2 - t1, total: performance.now() - t0 } };
+  return { model: summary.model, out, files: { ir, summary: sum }, summary, passes, ms: { import: t1 - t0, verify: t2 - t1, passes: t3 - t2, total: performance.now() - t0 } };
 }
 
 function baseName(p: string): string {

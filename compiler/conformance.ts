@@ -51,7 +51,15 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
   for await (const e of Deno.readDir(nodeDir)) if (e.isDirectory) names.push(e.name);
   names.sort();
   const selected = opts.filter?.length ? names.filter((n) => opts.filter!.some((f) => n.includes(f))) : names;
-  const report: ConformanceReport = { dir: root, total: selected.length, pass: 0, fail: 0, unsupported: 0, byOp: {}, cases: [] };
+  const report: ConformanceReport = {
+    dir: root,
+    total: selected.length,
+    pass: 0,
+    fail: 0,
+    unsupported: 0,
+    byOp: {},
+    cases: [],
+  };
   let done = 0;
   for (const name of selected) {
     const r = await runCase(nodeDir + name, name, opsByCase.get(name) ?? "?");
@@ -87,7 +95,12 @@ async function readCases(path: string): Promise<Map<string, string>> {
 export async function runCase(dir: string, name: string, ops: string): Promise<CaseResult> {
   const t0 = performance.now();
   const done = (status: CaseStatus, reason?: string, maxAbs?: number): CaseResult => ({
-    name, ops, status, ms: performance.now() - t0, ...(reason ? { reason } : {}), ...(maxAbs !== undefined ? { maxAbs } : {}),
+    name,
+    ops,
+    status,
+    ms: performance.now() - t0,
+    ...(reason ? { reason } : {}),
+    ...(maxAbs !== undefined ? { maxAbs } : {}),
   });
   try {
     const model = await importOnnxFile(`${dir}/model.onnx`);
@@ -106,7 +119,8 @@ export async function runCase(dir: string, name: string, ops: string): Promise<C
     }
     const session = new Session(g);
     const { outputs } = session.run(inputs, { check: true });
-    const tol = Object.entries(TOLERANCES).find(([k]) => name.startsWith(k))?.[1] ?? { rtol: 1e-4, atol: 1e-5 };
+    const tol = Object.entries(TOLERANCES).find(([k]) => name.startsWith(k))?.[1] ??
+      { rtol: 1e-4, atol: 1e-5 };
     let worst = 0;
     for (let i = 0; i < outFiles.length; i++) {
       const { value: want } = await readTestValue(`${dataDir}/${outFiles[i]}`, g.values[g.outputs[i]]?.type);
@@ -126,18 +140,30 @@ function byIndex(a: string, b: string): number {
   return Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0]);
 }
 
-function compareValue(got: RValue | undefined, want: RValue, rtol: number, atol: number): { reason?: string; maxAbs: number } {
+function compareValue(
+  got: RValue | undefined,
+  want: RValue,
+  rtol: number,
+  atol: number,
+): { reason?: string; maxAbs: number } {
   if (got === undefined) return { reason: "missing", maxAbs: Infinity };
   if (want instanceof Tensor) {
-    if (!(got instanceof Tensor)) return { reason: `expected a tensor, got ${got.constructor.name}`, maxAbs: Infinity };
+    if (!(got instanceof Tensor)) {
+      return { reason: `expected a tensor, got ${got.constructor.name}`, maxAbs: Infinity };
+    }
     if (got.dtype !== want.dtype && JSON.stringify(got.dtype) !== JSON.stringify(want.dtype)) {
-      return { reason: `dtype ${JSON.stringify(got.dtype)} != ${JSON.stringify(want.dtype)}`, maxAbs: Infinity };
+      return {
+        reason: `dtype ${JSON.stringify(got.dtype)} != ${JSON.stringify(want.dtype)}`,
+        maxAbs: Infinity,
+      };
     }
     const r = compareTensors(got, want, rtol, atol);
     return r.ok ? { maxAbs: r.maxAbs } : { reason: r.message, maxAbs: r.maxAbs };
   }
   if (want instanceof Sequence) {
-    if (!(got instanceof Sequence) || got.items.length !== want.items.length) return { reason: "sequence mismatch", maxAbs: Infinity };
+    if (!(got instanceof Sequence) || got.items.length !== want.items.length) {
+      return { reason: "sequence mismatch", maxAbs: Infinity };
+    }
     let m = 0;
     for (let i = 0; i < want.items.length; i++) {
       const r = compareValue(got.items[i], want.items[i], rtol, atol);
@@ -148,7 +174,9 @@ function compareValue(got: RValue | undefined, want: RValue, rtol: number, atol:
   }
   if (want instanceof OptionalValue) {
     const gv = got instanceof OptionalValue ? got.value : got;
-    if (want.value === undefined) return gv === undefined ? { maxAbs: 0 } : { reason: "expected an empty optional", maxAbs: Infinity };
+    if (want.value === undefined) {
+      return gv === undefined ? { maxAbs: 0 } : { reason: "expected an empty optional", maxAbs: Infinity };
+    }
     return compareValue(gv, want.value, rtol, atol);
   }
   return { reason: "unknown value kind", maxAbs: Infinity };

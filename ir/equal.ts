@@ -19,7 +19,11 @@ export interface GraphsEqualOptions {
   namedUnknowns?: boolean;
 }
 
-export function graphsEqual(a: Graph, b: Graph, opts: GraphsEqualOptions = {}): { equal: boolean; diff?: string } {
+export function graphsEqual(
+  a: Graph,
+  b: Graph,
+  opts: GraphsEqualOptions = {},
+): { equal: boolean; diff?: string } {
   const print = (g: Graph) => {
     const t = printGraph(g, { meta: !opts.ignoreIds });
     return opts.namedUnknowns ? t : t.replace(UNKNOWN_DIM, "?");

@@ -309,9 +309,11 @@ interface PatternFactory {
   opt<C extends Captures>(p: Pattern<C>): Pattern<Partial<C>>;
   /** The first alternative that matches. */
   oneOf<C extends Captures>(...alts: Pattern<C>[]): Pattern<C>;
-  /** `P.Conv(x, w)` is `P.op("Conv", [x, w])`; domain ops: `P.op("com.microsoft.FusedConv", ...)`. */
-  [op: string]: any;
 }
+
+type Upper = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H" | "I" | "J" | "K" | "L" | "M" | "N" | "O" | "P" | "Q" | "R" | "S" | "T" | "U" | "V" | "W" | "X" | "Y" | "Z";
+/** `P.Conv(x, w)` is `P.op("Conv", [x, w])`; ops of other domains go through `P.op("com.microsoft.FusedConv", ...)`. */
+type OpBuilders = { readonly [op: `${Upper}${string}`]: OpBuilder };
 
 const base = {
   var: <N extends string>(name: N) => new Var<N>(name),
@@ -323,7 +325,7 @@ const base = {
   oneOf: <C extends Captures>(...alts: Pattern<C>[]) => new Alt(alts),
 };
 
-export const P: PatternFactory & Record<string, OpBuilder> = new Proxy(base as any, {
+export const P: PatternFactory & OpBuilders = new Proxy(base as any, {
   get(target, prop) {
     if (typeof prop !== "string") return undefined;
     if (prop in target) return target[prop];

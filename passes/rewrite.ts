@@ -123,7 +123,7 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
       const rep = r.build(m.captures, b);
       if (rep === undefined) continue;
       const repl = (Array.isArray(rep) ? rep : [rep]).map((x) => (typeof x === "string" ? x : (x as ValueRef).name));
-      if (repl.length === 1 && repl[0] === node.outputs[0] && b.created.length === 0) continue; // same node: no change
+      if (b.created.length === 0 && sameAsRoot(node, repl, ctx)) continue; // the same node again: no change
       g = splice(g, node, repl, b);
       stats.fired[r.name] = (stats.fired[r.name] ?? 0) + 1;
       stats.steps++;
@@ -159,6 +159,15 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
     }
   }
   return { graph: g === graph ? graph : deadCodeElimination(g), stats };
+}
+
+/**
+ * A replacement that is the root itself, or (for a graph output, which keeps its name through an Identity)
+ * the root's own Identity, changes nothing; counting it as a rewrite would loop forever.
+ */
+function sameAsRoot(root: Node, repl: readonly string[], ctx: MatchContext): boolean {
+  if (repl.every((r, i) => r === root.outputs[i])) return true;
+  return root.op === "Identity" && repl.length === 1 && root.inputs[0] === repl[0] && ctx.outputs.has(root.outputs[0]);
 }
 
 function matchRoot(p: Pattern<any>, node: Node, ctx: MatchContext) {

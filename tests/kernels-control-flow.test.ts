@@ -82,7 +82,11 @@ Deno.test("If output types widen where the branches disagree", () => {
 
 Deno.test("If rejects a condition with more than one element", () => {
   assert.throws(
-    () => interpret(ifGraph(false), { c: new Tensor("bool", [2], new Uint8Array([1, 0])), x: f32([3], [0, 0, 0]) }),
+    () =>
+      interpret(ifGraph(false), {
+        c: new Tensor("bool", [2], new Uint8Array([1, 0])),
+        x: f32([3], [0, 0, 0]),
+      }),
     (e) => e instanceof LatheError && /one element/.test(e.message),
   );
 });
@@ -147,7 +151,10 @@ Deno.test("Loop with a zero trip count and with neither M nor cond", () => {
   assert.deepEqual(nums(r.s_final), [3]);
   assert.deepEqual((r.sums as Tensor).shape, [0]);
   const endless = loopGraph({ withM: false, withCond: false, condFromLimit: false });
-  assert.throws(() => interpret(endless, { s0: i64([], [0]) }), (e) => e instanceof LatheError && /never ends/.test(e.message));
+  assert.throws(
+    () => interpret(endless, { s0: i64([], [0]) }),
+    (e) => e instanceof LatheError && /never ends/.test(e.message),
+  );
 });
 
 // --- Scan ---------------------------------------------------------------------------------------------
@@ -161,7 +168,10 @@ function scanGraph(xShape: number[], attrs: Record<string, number[]>): Graph {
   const b = new GraphBuilder();
   b.input("init", "f32", [2]);
   b.input("x", "f32", xShape);
-  b.op("Scan", ["init", "x"], { body: g(body.build(["s2", "out"])), num_scan_inputs: 1, ...attrs }, ["final", "ys"]);
+  b.op("Scan", ["init", "x"], { body: g(body.build(["s2", "out"])), num_scan_inputs: 1, ...attrs }, [
+    "final",
+    "ys",
+  ]);
   return b.build(["final", "ys"]);
 }
 
@@ -209,7 +219,12 @@ Deno.test("Scan rejects scan inputs of different lengths", () => {
   bb.op("Scan", ["init", "xa", "xb"], { body: g(body.build(["s2"])), num_scan_inputs: 2 }, ["final"]);
   const graph = bb.build(["final"]);
   assert.throws(
-    () => interpret(graph, { init: f32([2], [0, 0]), xa: f32([3, 2], [0, 0, 0, 0, 0, 0]), xb: f32([4, 2], new Array(8).fill(0)) }),
+    () =>
+      interpret(graph, {
+        init: f32([2], [0, 0]),
+        xa: f32([3, 2], [0, 0, 0, 0, 0, 0]),
+        xb: f32([4, 2], new Array(8).fill(0)),
+      }),
     (e) => e instanceof LatheError && /steps/.test(e.message),
   );
 });

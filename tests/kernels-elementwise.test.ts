@@ -24,19 +24,36 @@ const T = (dtype: DType, shape: number[], data: Data): In => ({ dtype, shape, da
 
 function arrayFor(dtype: DType, data: Data): TypedArray | string[] {
   switch (dtype) {
-    case "f32": return Float32Array.from(data as ArrayLike<number>);
-    case "f64": return Float64Array.from(data as ArrayLike<number>);
-    case "f16": return Float16Array.from(data as ArrayLike<number>);
-    case "bf16": case "u16": return Uint16Array.from(data as ArrayLike<number>);
-    case "i64": return BigInt64Array.from(data as ArrayLike<bigint>);
-    case "u64": return BigUint64Array.from(data as ArrayLike<bigint>);
-    case "i32": return Int32Array.from(data as ArrayLike<number>);
-    case "u32": return Uint32Array.from(data as ArrayLike<number>);
-    case "i16": return Int16Array.from(data as ArrayLike<number>);
-    case "i8": case "i4": return Int8Array.from(data as ArrayLike<number>);
-    case "u8": case "u4": case "bool": return Uint8Array.from(data as ArrayLike<number>);
-    case "string": return [...(data as string[])];
-    default: throw new Error(`test helper lacks ${JSON.stringify(dtype)}`);
+    case "f32":
+      return Float32Array.from(data as ArrayLike<number>);
+    case "f64":
+      return Float64Array.from(data as ArrayLike<number>);
+    case "f16":
+      return Float16Array.from(data as ArrayLike<number>);
+    case "bf16":
+    case "u16":
+      return Uint16Array.from(data as ArrayLike<number>);
+    case "i64":
+      return BigInt64Array.from(data as ArrayLike<bigint>);
+    case "u64":
+      return BigUint64Array.from(data as ArrayLike<bigint>);
+    case "i32":
+      return Int32Array.from(data as ArrayLike<number>);
+    case "u32":
+      return Uint32Array.from(data as ArrayLike<number>);
+    case "i16":
+      return Int16Array.from(data as ArrayLike<number>);
+    case "i8":
+    case "i4":
+      return Int8Array.from(data as ArrayLike<number>);
+    case "u8":
+    case "u4":
+    case "bool":
+      return Uint8Array.from(data as ArrayLike<number>);
+    case "string":
+      return [...(data as string[])];
+    default:
+      throw new Error(`test helper lacks ${JSON.stringify(dtype)}`);
   }
 }
 
@@ -104,8 +121,14 @@ Deno.test("broadcast plan: merges what it can, keeps an odometer for the rest", 
 
 Deno.test("Add broadcasts like numpy in every layout", () => {
   const layouts: [number[], number[]][] = [
-    [[2, 3], [2, 3]], [[2, 3], [3]], [[2, 1], [1, 3]], [[2, 3, 4], [3, 1]], [[], [2, 2]], [[3, 1, 2], [1, 4, 1]],
-    [[1], [5]], [[2, 1, 3, 1], [4, 1, 5]],
+    [[2, 3], [2, 3]],
+    [[2, 3], [3]],
+    [[2, 1], [1, 3]],
+    [[2, 3, 4], [3, 1]],
+    [[], [2, 2]],
+    [[3, 1, 2], [1, 4, 1]],
+    [[1], [5]],
+    [[2, 1, 3, 1], [4, 1, 5]],
   ];
   for (const [sa, sb] of layouts) {
     const na = sa.reduce((p, d) => p * d, 1), nb = sb.reduce((p, d) => p * d, 1);
@@ -155,7 +178,12 @@ Deno.test("integer Add/Sub/Mul wrap around like C", () => {
 
 Deno.test("integer Div truncates toward zero; division by zero is an error", () => {
   expectValues(run("Div", [i32([4], [7, -7, 7, -7]), i32([4], [2, 2, -2, -2])]), [4], [3, -3, -3, 3]);
-  expectValues(run("Div", [i64([4], [7n, -7n, 7n, -7n]), i64([4], [2n, 2n, -2n, -2n])]), [4], [3n, -3n, -3n, 3n]);
+  expectValues(run("Div", [i64([4], [7n, -7n, 7n, -7n]), i64([4], [2n, 2n, -2n, -2n])]), [4], [
+    3n,
+    -3n,
+    -3n,
+    3n,
+  ]);
   expectValues(run("Div", [T("u8", [2], [255, 9]), T("u8", [2], [2, 10])]), [2], [127, 0]);
   throwsLathe(() => run("Div", [i32([1], [1]), i32([1], [0])]), "runtime", /division by zero/);
   throwsLathe(() => run("Div", [i64([1], [1n]), i64([1], [0n])]), "runtime", /division by zero/);
@@ -166,7 +194,14 @@ Deno.test("Mod: sign of the divisor by default, of the dividend with fmod=1", ()
   const a = [-4, 7, 5, 4, -7, 8], b = [2, -3, 8, -2, 3, 5];
   expectValues(run("Mod", [i32([6], a), i32([6], b)]), [6], [0, -2, 5, 0, 2, 3]);
   expectValues(run("Mod", [i32([6], a), i32([6], b)], { fmod: 1 }), [6], [0, 1, 5, 0, -1, 3]);
-  expectValues(run("Mod", [i64([6], a.map(BigInt)), i64([6], b.map(BigInt))]), [6], [0n, -2n, 5n, 0n, 2n, 3n]);
+  expectValues(run("Mod", [i64([6], a.map(BigInt)), i64([6], b.map(BigInt))]), [6], [
+    0n,
+    -2n,
+    5n,
+    0n,
+    2n,
+    3n,
+  ]);
   expectValues(run("Mod", [T("i8", [6], a), T("i8", [6], b)], { fmod: 1 }), [6], [0, 1, 5, 0, -1, 3]);
   expectValues(
     run("Mod", [f32([4], [-4.5, 7.5, 5, -7]), f32([4], [2, -2, 3, 3])], { fmod: 1 }),
@@ -195,7 +230,9 @@ Deno.test("Pow: mixed base and exponent types, exact integer powers", () => {
 });
 
 Deno.test("BitShift on unsigned types, shifts past the width give 0", () => {
-  expectValues(run("BitShift", [T("u8", [3], [1, 2, 128]), T("u8", [3], [1, 7, 1])], { direction: "LEFT" }), [3], [2, 0, 0]);
+  expectValues(run("BitShift", [T("u8", [3], [1, 2, 128]), T("u8", [3], [1, 7, 1])], { direction: "LEFT" }), [
+    3,
+  ], [2, 0, 0]);
   expectValues(
     run("BitShift", [T("u32", [3], [16, 0xffffffff, 5]), T("u32", [3], [4, 31, 40])], { direction: "RIGHT" }),
     [3],
@@ -216,7 +253,11 @@ Deno.test("BitShift on unsigned types, shifts past the width give 0", () => {
     [1],
     [15n],
   );
-  throwsLathe(() => run("BitShift", [T("u8", [1], [1]), T("u8", [1], [1])], { direction: "UP" }), "runtime", /direction/);
+  throwsLathe(
+    () => run("BitShift", [T("u8", [1], [1]), T("u8", [1], [1])], { direction: "UP" }),
+    "runtime",
+    /direction/,
+  );
 });
 
 Deno.test("logical and bitwise ops", () => {
@@ -291,7 +332,16 @@ Deno.test("Erf to double precision (values from Abramowitz & Stegun table 7.1)",
   expectValues(
     run("Erf", [T("f64", [8], [0, 0.5, 1, 2, -1, 3, 5, 10])]),
     [8],
-    [0, 0.5204998778130465, 0.8427007929497149, 0.9953222650189527, -0.8427007929497149, 0.9999779095030014, 0.9999999999984626, 1],
+    [
+      0,
+      0.5204998778130465,
+      0.8427007929497149,
+      0.9953222650189527,
+      -0.8427007929497149,
+      0.9999779095030014,
+      0.9999999999984626,
+      1,
+    ],
     1e-14,
     1e-16,
   );
@@ -310,7 +360,10 @@ Deno.test("f16 and bf16 compute in wider precision and round once", () => {
   // 2049 is not an f16 value; 2048 + 1 rounds to even (2048), 2048 + 3 rounds to 2052.
   expectValues(run("Add", [T("f16", [2], [2048, 2048]), T("f16", [2], [1, 3])]), [2], [2048, 2052]);
   // bf16 bits: 1.0 = 0x3f80, 0.5 = 0x3f00, 1.5 = 0x3fc0; 1 + 2^-8 is a tie and rounds to 1.0.
-  expectValues(run("Add", [T("bf16", [2], [0x3f80, 0x3f80]), T("bf16", [2], [0x3f00, 0x3b80])]), [2], [0x3fc0, 0x3f80]);
+  expectValues(run("Add", [T("bf16", [2], [0x3f80, 0x3f80]), T("bf16", [2], [0x3f00, 0x3b80])]), [2], [
+    0x3fc0,
+    0x3f80,
+  ]);
   expectValues(run("Relu", [T("bf16", [2], [0xbf80, 0x3f80])]), [2], [0, 0x3f80]);
 });
 
@@ -328,7 +381,13 @@ Deno.test("activations at hand-computed points", () => {
   const alpha = 1.67326319217681884765625, gamma = 1.05070102214813232421875;
   expectValues(run("Selu", [x]), [5], [gamma * alpha * em2, gamma * alpha * emh, 0, gamma * 0.5, gamma * 2]);
   // Celu with alpha 2: min(0, 2(e^(x/2) - 1)) for negatives.
-  expectValues(run("Celu", [x], { alpha: 2 }), [5], [2 * (Math.exp(-1) - 1), 2 * (Math.exp(-0.25) - 1), 0, 0.5, 2]);
+  expectValues(run("Celu", [x], { alpha: 2 }), [5], [
+    2 * (Math.exp(-1) - 1),
+    2 * (Math.exp(-0.25) - 1),
+    0,
+    0.5,
+    2,
+  ]);
   expectValues(run("HardSigmoid", [x]), [5], [0.1, 0.4, 0.5, 0.6, 0.9]);
   expectValues(run("HardSigmoid", [x], { alpha: 0.5, beta: 0.6 }), [5], [0, 0.35, 0.6, 0.85, 1]);
   expectValues(run("HardSwish", [f32([4], [-4, -1, 1, 4])]), [4], [0, -1 / 3, 2 / 3, 4]);
@@ -342,7 +401,12 @@ Deno.test("activations at hand-computed points", () => {
 
 Deno.test("Gelu (exact and tanh) and Mish", () => {
   // Gelu(1) = Phi(1) = 0.8413447460685429; the tanh form gives 0.8411919906082768 (0.5(1 + tanh(0.8335566))).
-  expectValues(run("Gelu", [T("f64", [3], [1, 0, -1])]), [3], [0.8413447460685429, 0, -0.15865525393145707], 1e-12);
+  expectValues(
+    run("Gelu", [T("f64", [3], [1, 0, -1])]),
+    [3],
+    [0.8413447460685429, 0, -0.15865525393145707],
+    1e-12,
+  );
   expectValues(run("Gelu", [T("f64", [1], [1])], { approximate: "tanh" }), [1], [0.8411919906082768], 1e-12);
   throwsLathe(() => run("Gelu", [f32([1], [1])], { approximate: "erf" }), "runtime", /approximate/);
   // Mish(1) = tanh(ln(1 + e)) = tanh(1.3132616875182228).
@@ -356,7 +420,11 @@ Deno.test("PRelu broadcasts the slope to X only", () => {
     [-0.5, -0.5, 3, -2, 5, -12],
   );
   expectValues(run("PRelu", [i32([2], [-3, 3]), i32([1], [4])]), [2], [-12, 3]);
-  throwsLathe(() => run("PRelu", [f32([3], [1, 2, 3]), f32([2, 3], [1, 2, 3, 4, 5, 6])]), "verify", /broadcast/);
+  throwsLathe(
+    () => run("PRelu", [f32([3], [1, 2, 3]), f32([2, 3], [1, 2, 3, 4, 5, 6])]),
+    "verify",
+    /broadcast/,
+  );
 });
 
 Deno.test("Clip: optional bounds, min > max gives max, NaN passes through", () => {
@@ -367,8 +435,16 @@ Deno.test("Clip: optional bounds, min > max gives max, NaN passes through", () =
   expectValues(run("Clip", [x, null, hi]), [5], [-3, -1, 0, 1, NaN]);
   expectValues(run("Clip", [x]), [5], [-3, -1, 0, 2, NaN]);
   expectValues(run("Clip", [x, f32([], [2]), f32([], [1])]), [5], [1, 1, 1, 1, NaN]);
-  expectValues(run("Clip", [T("i8", [3], [-128, 0, 127]), T("i8", [], [-5]), T("i8", [], [5])]), [3], [-5, 0, 5]);
-  expectValues(run("Clip", [i64([3], [-(2n ** 62n), 0n, 2n ** 62n]), null, i64([1], [7n])]), [3], [-(2n ** 62n), 0n, 7n]);
+  expectValues(run("Clip", [T("i8", [3], [-128, 0, 127]), T("i8", [], [-5]), T("i8", [], [5])]), [3], [
+    -5,
+    0,
+    5,
+  ]);
+  expectValues(run("Clip", [i64([3], [-(2n ** 62n), 0n, 2n ** 62n]), null, i64([1], [7n])]), [3], [
+    -(2n ** 62n),
+    0n,
+    7n,
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -382,7 +458,10 @@ Deno.test("Max/Min/Sum/Mean fold any number of broadcast inputs", () => {
   expectValues(run("Mean", [a, b, c]), [2, 3], [2, 8 / 3, 10 / 3, 10 / 3, 4, 14 / 3]);
   expectValues(run("Sum", [b]), [3], [2, 4, 6]);
   expectValues(run("Max", [f32([2], [NaN, 1]), f32([2], [1, NaN])]), [2], [NaN, NaN]);
-  expectValues(run("Max", [T("u64", [2], [2n ** 64n - 1n, 0n]), T("u64", [2], [1n, 2n])]), [2], [2n ** 64n - 1n, 2n]);
+  expectValues(run("Max", [T("u64", [2], [2n ** 64n - 1n, 0n]), T("u64", [2], [1n, 2n])]), [2], [
+    2n ** 64n - 1n,
+    2n,
+  ]);
   expectValues(run("Min", [T("u8", [2], [200, 3]), T("u8", [2], [100, 4])]), [2], [100, 3]);
   expectValues(run("Mean", [T("bf16", [1], [0x3f80]), T("bf16", [1], [0x4000])]), [1], [0x3fc0]);
 });
@@ -423,7 +502,21 @@ Deno.test("Cast to integers truncates toward zero and wraps; to bool is x != 0",
   expectValues(run("Cast", [f32([4], [-1.7, 1.7, 300, -1])], { to: 6 }), [4], [-1, 1, 300, -1]);
   expectValues(run("Cast", [f32([3], [300, -1, 255.9])], { to: 2 }), [3], [44, 255, 255]);
   expectValues(run("Cast", [f32([3], [-2.5, 1e10, NaN])], { to: 7 }), [3], [-2n, 10000000000n, 0n]);
+  // Beyond 2^63 the value wraps: 1e19 - 2^64.
+  expectValues(
+    run("Cast", [T("f64", [5], [-1e10, 2 ** 62, -(2 ** 63), 1e19, -0.5])], { to: 7 }),
+    [5],
+    [-10000000000n, 2n ** 62n, -(2n ** 63n), 10000000000000000000n - 2n ** 64n, 0n],
+  );
+  expectValues(run("Cast", [f32([2], [-1, 3])], { to: 13 }), [2], [2n ** 64n - 1n, 3n]);
+  expectValues(run("Cast", [T("u64", [2], [2n ** 63n, 7n])], { to: 1 }), [2], [2 ** 63, 7]);
+  expectValues(run("Cast", [i64([3], [-5n, -(2n ** 40n) - 1n, 2n ** 40n])], { to: 11 }), [3], [
+    -5,
+    -(2 ** 40) - 1,
+    2 ** 40,
+  ]);
   expectValues(run("Cast", [i64([2], [2n ** 32n + 5n, -1n])], { to: 6 }), [2], [5, -1]);
+  expectValues(run("Cast", [i64([2], [2n ** 32n + 255n, -(2n ** 40n) - 2n])], { to: 3 }), [2], [-1, -2]);
   expectValues(run("Cast", [i64([1], [-1n])], { to: 13 }), [1], [2n ** 64n - 1n]);
   expectValues(run("Cast", [i64([1], [2n ** 53n + 1n])], { to: 11 }), [1], [2 ** 53]);
   expectValues(run("Cast", [f32([4], [0, -0, 0.5, NaN])], { to: 9 }), [4], [0, 0, 1, 1]);
@@ -446,7 +539,10 @@ Deno.test("Cast from and to strings", () => {
     ["1e-05", "100.0", "0.1", "1.5e+20", "-2.5", "NaN", "-INF", "0.039187793"],
   );
   expectValues(run("Cast", [T("f64", [1], [0.1])], { to: 8 }), [1], ["0.1"]);
-  expectValues(run("Cast", [T("string", [2], ["9007199254740993", "-3"])], { to: 7 }), [2], [9007199254740993n, -3n]);
+  expectValues(run("Cast", [T("string", [2], ["9007199254740993", "-3"])], { to: 7 }), [2], [
+    9007199254740993n,
+    -3n,
+  ]);
   expectValues(run("Cast", [i64([1], [-(2n ** 63n)])], { to: 8 }), [1], ["-9223372036854775808"]);
   expectValues(run("Cast", [T("string", [3], ["true", "0", "False"])], { to: 9 }), [3], [1, 0, 0]);
   expectValues(run("Cast", [T("string", [2], ["7.9", "-300"])], { to: 3 }), [2], [7, -44]);
@@ -478,7 +574,11 @@ Deno.test("inference checks element types", () => {
   throwsLathe(() => run("Sqrt", [i32([1], [4])]), "verify", /Sqrt takes/);
   throwsLathe(() => run("Add", [f32([1], [1]), T("f64", [1], [1])]), "verify", /must match/);
   throwsLathe(() => run("And", [i32([1], [1]), i32([1], [1])]), "verify", /And takes/);
-  throwsLathe(() => run("BitShift", [i32([1], [1]), i32([1], [1])], { direction: "LEFT" }), "verify", /BitShift takes/);
+  throwsLathe(
+    () => run("BitShift", [i32([1], [1]), i32([1], [1])], { direction: "LEFT" }),
+    "verify",
+    /BitShift takes/,
+  );
   throwsLathe(() => run("Cast", [f32([1], [1])], { to: 17 }), "verify", /not supported/);
   throwsLathe(() => run("Clip", [f32([2], [1, 2]), f32([2], [0, 0])]), "verify", /scalar/);
 });

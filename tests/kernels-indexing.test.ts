@@ -39,7 +39,8 @@ Deno.test("Slice: negative steps, clamping, INT64 extremes, empty results, strin
   assert.deepEqual(values(slice(x, [1, 0], [3, 4], undefined, [1, 2])), [4, 6, 8, 10]);
   // Reverse everything with INT64 extremes: start clamps to the last index, end to "before 0".
   assert.deepEqual(values(slice(x, [I64_MAX], [I64_MIN], [1], [-1])), [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8]);
-  assert.deepEqual(values(slice(x, [-1], [-4], [0], [-2])), [8, 9, 10, 11]);
+  // End -4 is -1 after adding the dim: "before index 0" when stepping backwards, so rows 2 and 0.
+  assert.deepEqual(values(slice(x, [-1], [-4], [0], [-2])), [8, 9, 10, 11, 0, 1, 2, 3]);
   assert.deepEqual(values(slice(x, [1], [1000], [-1])), [1, 2, 3, 5, 6, 7, 9, 10, 11]);
   assert.deepEqual(slice(x, [5], [10], [0]).shape, [0, 4]);
   assert.deepEqual(slice(x, [2], [1], [1]).shape, [3, 0]);
@@ -198,4 +199,19 @@ Deno.test("GridSample hand values: bilinear centre and zero padding", () => {
   assert.deepEqual(values(y), [2.5, 0.25]);
   const [z] = runNode("GridSample", [x, f32([1, 1, 1, 2], [-1, -1])], { mode: "linear", align_corners: 1 });
   assert.deepEqual(values(z), [1]);
+});
+
+Deno.test("GridSample on volumes (5-D) matches onnxruntime", async () => {
+  const x = f32([1, 2, 3, 4, 5], Array.from({ length: 120 }, (_, i) => Math.cos(i * 0.37) * 2));
+  const grid = f32([1, 2, 3, 2, 3], Array.from({ length: 36 }, (_, i) => Math.sin(i * 2.1) * 1.2));
+  for (const mode of ["linear", "nearest"]) {
+    for (const padding_mode of ["zeros", "border", "reflection"]) {
+      for (const align_corners of [0, 1]) {
+        const attrs = { mode, padding_mode, align_corners };
+        const { ort, lathe } = await runBoth({ op: "GridSample", inputs: [["x", x], ["g", grid]], outputs: [["y", "f32"]], attrs, opset: 20 });
+        const r = compareTensors(lathe.y, ort.y, 1e-4, 1e-5);
+        assert.ok(r.ok, `${JSON.stringify(attrs)}: ${r.message}`);
+      }
+    }
+  }
 });

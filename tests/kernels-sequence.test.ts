@@ -169,9 +169,15 @@ Deno.test("SequenceMap applies the body per element with extra tensor inputs", (
   const b = new GraphBuilder();
   b.inputOf("s", { kind: "sequence", elem: { kind: "tensor", dtype: "f32", shape: ["n"] } });
   b.input("k", "f32", []);
-  b.op("SequenceMap", ["s", "k"], { body: { type: "graph", value: body.build(["o", "shape"]) } }, ["y", "shapes"]);
+  b.op("SequenceMap", ["s", "k"], { body: { type: "graph", value: body.build(["o", "shape"]) } }, [
+    "y",
+    "shapes",
+  ]);
   const g = b.build(["y", "shapes"]);
-  assert.deepEqual(g.values.shapes.type, { kind: "sequence", elem: { kind: "tensor", dtype: "i64", shape: [1] } });
+  assert.deepEqual(g.values.shapes.type, {
+    kind: "sequence",
+    elem: { kind: "tensor", dtype: "i64", shape: [1] },
+  });
   const r = run(g, { s: new Sequence([f32([2], [1, 2]), f32([3], [3, 4, 5])], "f32"), k: f32([], [10]) });
   assert.deepEqual(items(r.y).map(nums), [[10, 20], [30, 40, 50]]);
   assert.deepEqual(items(r.shapes).map(nums), [[2], [3]]);

@@ -55,7 +55,10 @@ export const DEFAULT_MAX_OPSET = 21;
 /** Serializes a model as ONNX bytes, all data inline. */
 export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): Uint8Array {
   if (opts.externalData) {
-    throw new LatheError("usage", "external data needs a file to go with the model: use writeOnnxFile or exportOnnxParts");
+    throw new LatheError(
+      "usage",
+      "external data needs a file to go with the model: use writeOnnxFile or exportOnnxParts",
+    );
   }
   return exportOnnxParts(model, opts).model;
 }
@@ -82,32 +85,60 @@ export function exportOnnxParts(model: Model, opts: OnnxExportOptions = {}): Onn
   const maxOpset = opts.maxOpset ?? DEFAULT_MAX_OPSET;
   let opset: number;
   if (opts.opset !== undefined) {
-    if (!Number.isInteger(opts.opset) || opts.opset < 7) throw new LatheError("usage", `opset ${opts.opset} (Lathe writes 7 and later)`);
+    if (!Number.isInteger(opts.opset) || opts.opset < 7) {
+      throw new LatheError("usage", `opset ${opts.opset} (Lathe writes 7 and later)`);
+    }
     if (opts.opset < need.opset) {
-      throw new LatheError("unsupported", `${need.why} needs opset ${need.opset}, above the requested ${opts.opset}`);
+      throw new LatheError(
+        "unsupported",
+        `${need.why} needs opset ${need.opset}, above the requested ${opts.opset}`,
+      );
     }
     opset = opts.opset;
   } else {
     if (need.opset > maxOpset && need.opset > source) {
-      throw new LatheError("unsupported", `${need.why} needs opset ${need.opset}, above the limit ${maxOpset}`);
+      throw new LatheError(
+        "unsupported",
+        `${need.why} needs opset ${need.opset}, above the limit ${maxOpset}`,
+      );
     }
     opset = Math.max(source, need.opset, 7);
+  }
+  if (need.below !== undefined && opset >= need.below) {
+    const by = opts.opset !== undefined
+      ? "it was requested"
+      : opset === source
+      ? "the source has it"
+      : `${need.why} needs it`;
+    throw new LatheError(
+      "unsupported",
+      `${need.belowWhy} has a form that opset ${need.below} dropped, but the model would be written at opset ${opset} (${by})`,
+    );
   }
   let irVersion = Math.max(irVersionFor(opset), fromOnnx ? meta.irVersion ?? 0 : 0);
   if (usesOptionalType(g)) irVersion = Math.max(irVersion, 8);
 
-  const ext = opts.externalData ? new ExternalWriter(opts.externalData.file, opts.externalData.threshold ?? 1024) : undefined;
+  const ext = opts.externalData
+    ? new ExternalWriter(opts.externalData.file, opts.externalData.threshold ?? 1024)
+    : undefined;
   const w = new GraphWriter(ext, opts.valueInfo ?? true);
   const graph = w.graph(g, [], irVersion < 4);
   if (!ext && w.inline > INLINE_LIMIT) {
-    throw new LatheError("unsupported", `${w.inline} bytes of inline data exceed protobuf's 2 GiB limit; use external data`);
+    throw new LatheError(
+      "unsupported",
+      `${w.inline} bytes of inline data exceed protobuf's 2 GiB limit; use external data`,
+    );
   }
 
   const opsetImport = [{ domain: "", version: opset }];
   const domains = new Set<string>();
   collectDomains(g, domains);
-  for (const [d, v] of Object.entries(meta.opsets)) if (d !== "" && (fromOnnx || domains.has(d))) opsetImport.push({ domain: d, version: v });
-  for (const d of domains) if (d !== "" && !opsetImport.some((o) => o.domain === d)) opsetImport.push({ domain: d, version: 1 });
+  for (const [d, v] of Object.entries(meta.opsets)) {
+    if (d !== "" && (fromOnnx || domains.has(d))) opsetImport.push({ domain: d, version: v });
+  }
+  for (const d of domains) {
+    if (d !== "" && !opsetImport.some((o) => o.domain === d)) opsetImport.push({ domain: d, version: 1 });
+  }
 
   const mp: ModelProto = {
     irVersion,
@@ -201,7 +232,7 @@ const OPSET_NEEDS: Record<string, Need> = {
     return m === "linear" || m === "cubic" || nd ? 20 : 16;
   },
   RoiAlign: 16,
-  GroupNormalization: 21,
+  GroupNormalization: (n, t) => (groupNormPerGroup(n, t) ? 18 : 21),
   BatchNormalization: (n) => (n.attrs.training_mode ? 14 : 9),
   ArgMax: (n) => (attrSetTo(n, "select_last_index", 0) ? 12 : 7),
   ArgMin: (n) => (attrSetTo(n, "select_last_index", 0) ? 12 : 7),
@@ -211,7 +242,9 @@ const OPSET_NEEDS: Record<string, Need> = {
   Reshape: (n) => (attrSetTo(n, "allowzero", 0) ? 14 : 7),
   Gemm: (n) => (has(n, 2) ? 7 : 11),
   AveragePool: (n) => (n.attrs.dilations ? 19 : n.attrs.ceil_mode ? 10 : 7),
-  MaxPool: (n) => (n.attrs.dilations || n.attrs.ceil_mode ? 10 : n.outputs.length > 1 || n.attrs.storage_order ? 8 : 7),
+  MaxPool: (
+    n,
+  ) => (n.attrs.dilations || n.attrs.ceil_mode ? 10 : n.outputs.length > 1 || n.attrs.storage_order ? 8 : 7),
   LpPool: (n) => (n.attrs.ceil_mode ? 18 : 11),
   DepthToSpace: (n) => (n.attrs.mode ? 11 : 7),
   GatherND: (n) => (attrSetTo(n, "batch_dims", 0) ? 12 : 11),
@@ -220,9 +253,14 @@ const OPSET_NEEDS: Record<string, Need> = {
   RNN: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
   GRU: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
   LSTM: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
-  QuantizeLinear: (n) => (n.attrs.block_size || n.attrs.output_dtype ? 21 : n.attrs.saturate ? 19 : n.attrs.axis ? 13 : 10),
+  QuantizeLinear: (
+    n,
+  ) => (n.attrs.block_size || n.attrs.output_dtype ? 21 : n.attrs.saturate ? 19 : n.attrs.axis ? 13 : 10),
   DequantizeLinear: (n) => (n.attrs.block_size ? 21 : n.attrs.axis ? 13 : 10),
-  Identity: (n, t) => (kindOf(t, n.inputs[0]) === "optional" ? 16 : kindOf(t, n.inputs[0]) === "sequence" ? 14 : 7),
+  Identity: (
+    n,
+    t,
+  ) => (kindOf(t, n.inputs[0]) === "optional" ? 16 : kindOf(t, n.inputs[0]) === "sequence" ? 14 : 7),
   If: controlFlow(7),
   Loop: controlFlow(11),
   Scan: controlFlow(9),
@@ -235,34 +273,130 @@ const OPSET_NEEDS: Record<string, Need> = {
   Sum: 8,
   // Ops introduced after opset 7, by the opset that introduced their current form.
   Expand: 8,
-  Acosh: 9, Asinh: 9, Atanh: 9, Cosh: 9, Sinh: 9, Compress: 9, ConstantOfShape: 9, Erf: 9, EyeLike: 9,
-  IsNaN: 9, MaxUnpool: 9, MeanVarianceNormalization: 9, NonZero: 9, OneHot: 9, Scatter: 9, Shrink: 9,
-  Sign: 9, TfIdfVectorizer: 9, Where: 9, PRelu: 9,
-  ConvInteger: 10, IsInf: 10, MatMulInteger: 10, Mod: 10, NonMaxSuppression: 10, QLinearConv: 10,
-  QLinearMatMul: 10, ReverseSequence: 10, StringNormalizer: 10, ThresholdedRelu: 10,
-  BitShift: 11, ConcatFromSequence: 11, CumSum: 11, Det: 11, DynamicQuantizeLinear: 11, GatherElements: 11,
-  Range: 11, Round: 11, SequenceAt: 11, SequenceConstruct: 11, SequenceEmpty: 11, SequenceErase: 11,
-  SequenceInsert: 11, SequenceLength: 11, SplitToSequence: 11, Unique: 11,
-  Celu: 12, Einsum: 12, GreaterOrEqual: 12, LessOrEqual: 12, NegativeLogLikelihoodLoss: 12,
+  Acosh: 9,
+  Asinh: 9,
+  Atanh: 9,
+  Cosh: 9,
+  Sinh: 9,
+  Compress: 9,
+  ConstantOfShape: 9,
+  Erf: 9,
+  EyeLike: 9,
+  IsNaN: 9,
+  MaxUnpool: 9,
+  MeanVarianceNormalization: 9,
+  NonZero: 9,
+  OneHot: 9,
+  Scatter: 9,
+  Shrink: 9,
+  Sign: 9,
+  TfIdfVectorizer: 9,
+  Where: 9,
+  PRelu: 9,
+  ConvInteger: 10,
+  IsInf: 10,
+  MatMulInteger: 10,
+  Mod: 10,
+  NonMaxSuppression: 10,
+  QLinearConv: 10,
+  QLinearMatMul: 10,
+  ReverseSequence: 10,
+  StringNormalizer: 10,
+  ThresholdedRelu: 10,
+  BitShift: 11,
+  ConcatFromSequence: 11,
+  CumSum: 11,
+  Det: 11,
+  DynamicQuantizeLinear: 11,
+  GatherElements: 11,
+  Range: 11,
+  Round: 11,
+  SequenceAt: 11,
+  SequenceConstruct: 11,
+  SequenceEmpty: 11,
+  SequenceErase: 11,
+  SequenceInsert: 11,
+  SequenceLength: 11,
+  SplitToSequence: 11,
+  Unique: 11,
+  Celu: 12,
+  Einsum: 12,
+  GreaterOrEqual: 12,
+  LessOrEqual: 12,
+  NegativeLogLikelihoodLoss: 12,
   SoftmaxCrossEntropyLoss: 12,
-  HardSwish: 14, Trilu: 14,
-  Bernoulli: 15, Optional: 15,
-  SequenceMap: 17, LayerNormalization: 17, STFT: 17, MelWeightMatrix: 17, BlackmanWindow: 17,
-  HammingWindow: 17, HannWindow: 17,
-  BitwiseAnd: 18, BitwiseNot: 18, BitwiseOr: 18, BitwiseXor: 18, CenterCropPad: 18, Col2Im: 18, Mish: 18,
+  HardSwish: 14,
+  Trilu: 14,
+  Bernoulli: 15,
+  Optional: 15,
+  SequenceMap: 17,
+  LayerNormalization: 17,
+  STFT: 17,
+  MelWeightMatrix: 17,
+  BlackmanWindow: 17,
+  HammingWindow: 17,
+  HannWindow: 17,
+  BitwiseAnd: 18,
+  BitwiseNot: 18,
+  BitwiseOr: 18,
+  BitwiseXor: 18,
+  CenterCropPad: 18,
+  Col2Im: 18,
+  Mish: 18,
   DeformConv: 19,
-  AffineGrid: 20, Gelu: 20, ImageDecoder: 20, RegexFullMatch: 20, StringConcat: 20, StringSplit: 20,
-  Attention: 23, RMSNormalization: 23, RotaryEmbedding: 23,
+  AffineGrid: 20,
+  Gelu: 20,
+  ImageDecoder: 20,
+  RegexFullMatch: 20,
+  StringConcat: 20,
+  StringSplit: 20,
+  Attention: 23,
+  RMSNormalization: 23,
+  RotaryEmbedding: 23,
 };
 
-/** The lowest default-domain opset that holds every op of the graph (and its subgraphs) in its IR form. */
-export function requiredOpset(g: Graph): { opset: number; why: string } {
-  const best = { opset: 7, why: "" };
+/** GroupNormalization-18 had one scale per group, 21 one per channel; the IR keeps whichever it was given. */
+function groupNormPerGroup(n: Node, t: Lookup): boolean {
+  const s = n.inputs[1] ? t(n.inputs[1]) : undefined;
+  const x = n.inputs[0] ? t(n.inputs[0]) : undefined;
+  const groups = attr(n, "num_groups");
+  const len = s?.kind === "tensor" ? s.shape?.[0] : undefined;
+  const c = x?.kind === "tensor" ? x.shape?.[1] : undefined;
+  return len === groups && c !== groups;
+}
+
+/**
+ * Forms the IR may hold that exist only below some opset: the first opset without them. Newer importers
+ * rewrite these; a graph that has them cannot be written at or above the limit.
+ */
+const OPSET_LIMITS: Record<string, (n: Node, t: Lookup) => number | undefined> = {
+  // Deprecated in 11 (ScatterElements has the same semantics).
+  Scatter: () => 11,
+  Upsample: () => 10,
+  // The axis attribute became an input in 20.
+  DFT: (n) => (n.attrs.axis ? 20 : undefined),
+  GroupNormalization: (n, t) => (groupNormPerGroup(n, t) ? 21 : undefined),
+  // From 18 on, a Split without a split input must say num_outputs.
+  Split: (n) => (!has(n, 1) && !n.attrs.num_outputs ? 18 : undefined),
+};
+
+export interface OpsetNeed {
+  /** The lowest opset that holds every op in its IR form, and the op that sets it. */
+  opset: number;
+  why: string;
+  /** The first opset that no longer holds some op's IR form, if any, and that op. */
+  below?: number;
+  belowWhy?: string;
+}
+
+/** The range of default-domain opsets that hold every op of the graph (and its subgraphs) in its IR form. */
+export function requiredOpset(g: Graph): OpsetNeed {
+  const best: OpsetNeed = { opset: 7, why: "" };
   visit(g, [], best);
   return best;
 }
 
-function visit(g: Graph, outer: Graph[], best: { opset: number; why: string }): void {
+function visit(g: Graph, outer: Graph[], best: OpsetNeed): void {
   const scopes = [g, ...outer];
   const typeOf: Lookup = (v) => {
     for (const s of scopes) {
@@ -278,6 +412,11 @@ function visit(g: Graph, outer: Graph[], best: { opset: number; why: string }): 
       if (v > best.opset) {
         best.opset = v;
         best.why = `${n.op} (node ${n.id})`;
+      }
+      const lim = OPSET_LIMITS[n.op]?.(n, typeOf);
+      if (lim !== undefined && (best.below === undefined || lim < best.below)) {
+        best.below = lim;
+        best.belowWhy = `${n.op} (node ${n.id})`;
       }
     }
     for (const s of subgraphsOf(n)) visit(s, scopes, best);
@@ -371,7 +510,9 @@ class GraphWriter {
     if (initializersAreInputs) {
       const listed = new Set(g.inputs);
       for (const [k, c] of Object.entries(g.constants)) {
-        if (!listed.has(k)) inputs.push(info(k, g.values[k]?.type ?? { kind: "tensor", dtype: c.dtype, shape: c.shape }));
+        if (!listed.has(k)) {
+          inputs.push(info(k, g.values[k]?.type ?? { kind: "tensor", dtype: c.dtype, shape: c.shape }));
+        }
       }
     }
     const outputs = g.outputs.map((o) => info(o, typeOf(o), g.values[o]?.doc));

@@ -77,7 +77,9 @@ async function readBytes(path: string): Promise<Uint8Array> {
 }
 
 function tensorValue(t: TensorProto, want: ValueType | undefined, file: string, field: string): Tensor {
-  const c = tensorProtoToConstant(t, file);
+  let c = tensorProtoToConstant(t, file);
+  // numpy has no bfloat16, so the suite stores bf16 data as UINT16 tensors of the same bits.
+  if (want?.kind === "tensor" && want.dtype === "bf16" && c.dtype === "u16") c = { ...c, dtype: "bf16" };
   if (want?.kind === "tensor" && !dtypeEquals(c.dtype, want.dtype)) {
     throw new LatheError(
       "format",
@@ -96,9 +98,18 @@ function kindOf(t: ValueType): number {
   return t.kind === "tensor" ? E.TENSOR : t.kind === "sequence" ? E.SEQUENCE : E.OPTIONAL;
 }
 
-function checkKind(got: number, elem: ValueType | undefined, file: string, field: string, what: string): void {
+function checkKind(
+  got: number,
+  elem: ValueType | undefined,
+  file: string,
+  field: string,
+  what: string,
+): void {
   if (got === E.SPARSE_TENSOR || got === E.MAP) {
-    throw new LatheError("unsupported", `${what} of ${kindName(got)} values`, { file, field: field || undefined });
+    throw new LatheError("unsupported", `${what} of ${kindName(got)} values`, {
+      file,
+      field: field || undefined,
+    });
   }
   if (got !== E.TENSOR && got !== E.SEQUENCE && got !== E.OPTIONAL) {
     throw new LatheError("format", `${what} has ${kindName(got)}`, { file, field: field || undefined });
@@ -124,13 +135,18 @@ function sequenceValue(s: SequenceProto, want: ValueType | undefined, file: stri
   const kind = s.elemType ?? E.UNDEFINED;
   if (kind === E.UNDEFINED) {
     // An empty sequence may leave elem_type unset; one with elements must say what they are.
-    if (lists.some((l) => l.length)) throw new LatheError("format", "sequence elem_type is UNDEFINED", { file, field: field || undefined });
+    if (lists.some((l) => l.length)) {
+      throw new LatheError("format", "sequence elem_type is UNDEFINED", { file, field: field || undefined });
+    }
     return new Sequence([], elem?.kind === "tensor" ? elem.dtype : undefined);
   }
   checkKind(kind, elem, file, field, "sequence");
   lists.forEach((l, i) => {
     if (l.length && i + 1 !== kind) {
-      throw new LatheError("format", `sequence of ${kindName(kind)} also has ${kindName(i + 1)} values`, { file, field: field || undefined });
+      throw new LatheError("format", `sequence of ${kindName(kind)} also has ${kindName(i + 1)} values`, {
+        file,
+        field: field || undefined,
+      });
     }
   });
   const at = (i: number) => `${field}[${i}]`;
@@ -141,13 +157,21 @@ function sequenceValue(s: SequenceProto, want: ValueType | undefined, file: stri
   return new Sequence(items, elemDTypeOf(elem, items));
 }
 
-function optionalValue(o: OptionalProto, want: ValueType | undefined, file: string, field: string): OptionalValue {
+function optionalValue(
+  o: OptionalProto,
+  want: ValueType | undefined,
+  file: string,
+  field: string,
+): OptionalValue {
   const elem = want?.kind === "optional" ? want.elem : undefined;
   const kind = o.elemType ?? E.UNDEFINED;
   const elemDType = elem?.kind === "tensor" ? elem.dtype : undefined;
   if (kind === E.UNDEFINED) {
     if (o.tensorValue || o.sequenceValue || o.optionalValue || o.mapValue || o.sparseTensorValue) {
-      throw new LatheError("format", "optional elem_type is UNDEFINED but a value is present", { file, field: field || undefined });
+      throw new LatheError("format", "optional elem_type is UNDEFINED but a value is present", {
+        file,
+        field: field || undefined,
+      });
     }
     return new OptionalValue(undefined, elemDType);
   }

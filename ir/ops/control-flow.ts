@@ -8,7 +8,12 @@ import { normalizeAxis } from "../shape-infer.ts";
 import type { Dim, TensorType, ValueType } from "../value-type.ts";
 import { subgraphOutputType, unionType } from "./type-union.ts";
 
-function union(ctx: InferContext, x: ValueType | undefined, y: ValueType | undefined, what: string): ValueType {
+function union(
+  ctx: InferContext,
+  x: ValueType | undefined,
+  y: ValueType | undefined,
+  what: string,
+): ValueType {
   const t = unionType(x, y, () => ctx.fresh());
   if (t === null) ctx.fail(`${what}: types conflict`);
   // An unknown type is left to the graph's declared type (inferGraph reports it if there is none).
@@ -42,7 +47,13 @@ defineOp({
 });
 
 /** A scan output type: the per-iteration type with `len` inserted at `axis` (rank known only if the slab's is). */
-function withScanAxis(ctx: InferContext, t: ValueType | undefined, axis: number, len: Dim, what: string): ValueType {
+function withScanAxis(
+  ctx: InferContext,
+  t: ValueType | undefined,
+  axis: number,
+  len: Dim,
+  what: string,
+): ValueType {
   if (!t) return t as unknown as ValueType;
   if (t.kind !== "tensor") ctx.fail(`${what} must be a tensor`);
   if (!t.shape) return { kind: "tensor", dtype: t.dtype };
@@ -70,7 +81,9 @@ defineOp({
     if (body.inputs.length !== n + 2) ctx.fail(`body has ${body.inputs.length} inputs, expected ${n + 2}`);
     const k = body.outputs.length - 1 - n;
     if (k < 0) ctx.fail(`body has ${body.outputs.length} outputs, expected at least ${n + 1}`);
-    if (ctx.node.outputs.length > n + k) ctx.fail(`node has ${ctx.node.outputs.length} outputs, body gives ${n + k}`);
+    if (ctx.node.outputs.length > n + k) {
+      ctx.fail(`node has ${ctx.node.outputs.length} outputs, body gives ${n + k}`);
+    }
     const out: ValueType[] = [];
     for (let i = 0; i < n; i++) {
       const init = ctx.inputs[2 + i], next = subgraphOutputType(body, 1 + i);
@@ -80,7 +93,15 @@ defineOp({
       out.push((t === null ? next : t) as ValueType);
     }
     for (let j = 0; j < k; j++) {
-      out.push(withScanAxis(ctx, subgraphOutputType(body, 1 + n + j), 0, ctx.fresh("iterations"), `scan output ${j}`));
+      out.push(
+        withScanAxis(
+          ctx,
+          subgraphOutputType(body, 1 + n + j),
+          0,
+          ctx.fresh("iterations"),
+          `scan output ${j}`,
+        ),
+      );
     }
     return out;
   },
@@ -90,7 +111,10 @@ defineOp({
  * Scan's layout. In the opset-8 form (kept when the importer leaves a null first operand for the omitted
  * sequence_lens) every state and scan input has a leading batch axis and scan axes are 1.
  */
-export function scanLayout(node: { inputs: readonly (string | null)[] }, attrs: Readonly<Record<string, any>>): {
+export function scanLayout(
+  node: { inputs: readonly (string | null)[] },
+  attrs: Readonly<Record<string, any>>,
+): {
   batched: boolean;
   first: number;
   nState: number;
@@ -120,7 +144,9 @@ defineOp({
   infer(ctx) {
     const body = ctx.attrs.body as Graph;
     const { batched, first, nState, nScan } = scanLayout(ctx.node, ctx.attrs);
-    if (nScan < 1 || nState < 0) ctx.fail(`num_scan_inputs ${nScan} does not fit ${ctx.inputs.length} inputs`);
+    if (nScan < 1 || nState < 0) {
+      ctx.fail(`num_scan_inputs ${nScan} does not fit ${ctx.inputs.length} inputs`);
+    }
     if (body.inputs.length !== nState + nScan) {
       ctx.fail(`body has ${body.inputs.length} inputs, expected ${nState + nScan}`);
     }
@@ -143,14 +169,16 @@ defineOp({
     const out: ValueType[] = [];
     for (let i = 0; i < nState; i++) {
       const init = ctx.inputs[first + i];
-      out.push(batched ? init as ValueType : union(ctx, init, subgraphOutputType(body, i), `scan state ${i}`));
+      out.push(
+        batched ? init as ValueType : union(ctx, init, subgraphOutputType(body, i), `scan state ${i}`),
+      );
     }
     for (let j = 0; j < k; j++) {
       const slab = subgraphOutputType(body, nState + j);
       if (batched) {
         const t = withScanAxis(ctx, slab, 0, len, `scan output ${j}`);
-        out.push(withScanAxis(ctx, t, 0, batch!, `scan output ${j}`));
-      } else out.push(withScanAxis(ctx, slab, outAxes[j] ?? 0, len, `scan output ${j}`));
+        out.push(withScanAxis(ctx, t, 0, batch!, `scan output ${j}`) as ValueType);
+      } else out.push(withScanAxis(ctx, slab, outAxes[j] ?? 0, len, `scan output ${j}`) as ValueType);
     }
     return out;
   },

@@ -11,12 +11,16 @@ import { dtypeOfTensorProtoCode } from "./tensor-proto-dtype.ts";
 export function dtypeAttr(v: unknown, what: string): ScalarDType {
   if (typeof v === "number") {
     const d = dtypeOfTensorProtoCode(v);
-    if (d === undefined) throw new LatheError("unsupported", `${what}: element type code ${v} is not supported`);
+    if (d === undefined) {
+      throw new LatheError("unsupported", `${what}: element type code ${v} is not supported`);
+    }
     return d;
   }
   if (typeof v === "string") {
     const d = parseDType(v);
-    if (typeof d !== "string") throw new LatheError("unsupported", `${what}: quantized type ${v} is not allowed`);
+    if (typeof d !== "string") {
+      throw new LatheError("unsupported", `${what}: quantized type ${v} is not allowed`);
+    }
     return d;
   }
   throw new LatheError("verify", `${what} must name an element type`);

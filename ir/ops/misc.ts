@@ -9,7 +9,13 @@ import { dtypeOfTensorProtoCode } from "./tensor-proto-dtype.ts";
 
 defineOp({
   op: "NonMaxSuppression",
-  inputs: ins("boxes", "scores", opt("max_output_boxes_per_class"), opt("iou_threshold"), opt("score_threshold")),
+  inputs: ins(
+    "boxes",
+    "scores",
+    opt("max_output_boxes_per_class"),
+    opt("iou_threshold"),
+    opt("score_threshold"),
+  ),
   outputs: ins("selected_indices"),
   attrs: { center_point_box: a.int(0) },
   infer(ctx) {
@@ -27,8 +33,12 @@ defineOp({
   inputs: ins("X", "rois", "batch_indices"),
   outputs: ins("Y"),
   attrs: {
-    coordinate_transformation_mode: a.string("half_pixel"), mode: a.string("avg"), output_height: a.int(1),
-    output_width: a.int(1), sampling_ratio: a.int(0), spatial_scale: a.float(1),
+    coordinate_transformation_mode: a.string("half_pixel"),
+    mode: a.string("avg"),
+    output_height: a.int(1),
+    output_width: a.int(1),
+    sampling_ratio: a.int(0),
+    spatial_scale: a.float(1),
   },
   infer(ctx) {
     const x = ctx.tensor(0), r = ctx.tensor(1);
@@ -36,8 +46,17 @@ defineOp({
     if (x.shape && x.shape.length !== 4) ctx.fail("X must be [N, C, H, W]");
     const { mode, coordinate_transformation_mode: ct } = ctx.attrs;
     if (mode !== "avg" && mode !== "max") ctx.fail(`unknown mode '${mode}'`);
-    if (ct !== "half_pixel" && ct !== "output_half_pixel") ctx.fail(`unknown coordinate_transformation_mode '${ct}'`);
-    return [tensorType(x.dtype, [r.shape?.[0] ?? ctx.fresh(), x.shape?.[1] ?? ctx.fresh(), ctx.attrs.output_height, ctx.attrs.output_width])];
+    if (ct !== "half_pixel" && ct !== "output_half_pixel") {
+      ctx.fail(`unknown coordinate_transformation_mode '${ct}'`);
+    }
+    return [
+      tensorType(x.dtype, [
+        r.shape?.[0] ?? ctx.fresh(),
+        x.shape?.[1] ?? ctx.fresh(),
+        ctx.attrs.output_height,
+        ctx.attrs.output_width,
+      ]),
+    ];
   },
 });
 
@@ -65,7 +84,9 @@ defineOp({
     if (!x.shape) return [tensorType(x.dtype)];
     if (x.shape.length < 2) ctx.fail("X must be [..., M, M]");
     const [m, n] = x.shape.slice(-2);
-    if (typeof m === "number" && typeof n === "number" && m !== n) ctx.fail(`matrices are ${m}x${n}, not square`);
+    if (typeof m === "number" && typeof n === "number" && m !== n) {
+      ctx.fail(`matrices are ${m}x${n}, not square`);
+    }
     return [tensorType(x.dtype, x.shape.slice(0, -2))];
   },
 });
@@ -111,7 +132,13 @@ defineOp({
   op: "RandomNormal",
   inputs: [],
   outputs: ins("output"),
-  attrs: { dtype: a.int(1), mean: a.float(0), scale: a.float(1), seed: a.float(), shape: a.required(a.ints()) },
+  attrs: {
+    dtype: a.int(1),
+    mean: a.float(0),
+    scale: a.float(1),
+    seed: a.float(),
+    shape: a.required(a.ints()),
+  },
   impure: true,
   infer: (ctx) => [tensorType(floatDType(ctx, "f32"), ctx.attrs.shape)],
 });
@@ -164,7 +191,9 @@ function inferOptimizer(ctx: InferContext, inGroups: number, outGroups: number):
   const rest = ctx.inputs.length - 2;
   if (rest <= 0 || rest % inGroups !== 0) ctx.fail(`expects R, T and ${inGroups} equal groups of tensors`);
   const n = rest / inGroups;
-  if (ctx.node.outputs.length !== n * outGroups) ctx.fail(`expects ${n * outGroups} outputs for ${n} tensors`);
+  if (ctx.node.outputs.length !== n * outGroups) {
+    ctx.fail(`expects ${n * outGroups} outputs for ${n} tensors`);
+  }
   const out: ValueType[] = [];
   const stateFirst = inGroups - outGroups;
   for (let g = 0; g < outGroups; g++) {
@@ -190,7 +219,9 @@ defineOp({
   inputs: ins("R", "T", many("inputs")),
   outputs: ins(many("outputs")),
   attrs: {
-    alpha: a.required(a.float()), beta: a.required(a.float()), mode: a.required(a.string()),
+    alpha: a.required(a.float()),
+    beta: a.required(a.float()),
+    mode: a.required(a.string()),
     norm_coefficient: a.required(a.float()),
   },
   // X, G, V in; X_new, V_new out.
@@ -202,7 +233,10 @@ defineOp({
   inputs: ins("R", "T", many("inputs")),
   outputs: ins(many("outputs")),
   attrs: {
-    alpha: a.float(0.9), beta: a.float(0.999), epsilon: a.float(1e-6), norm_coefficient: a.float(0),
+    alpha: a.float(0.9),
+    beta: a.float(0.999),
+    epsilon: a.float(1e-6),
+    norm_coefficient: a.float(0),
     norm_coefficient_post: a.float(0),
   },
   // X, G, V, H in; X_new, V_new, H_new out.

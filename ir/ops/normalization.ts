@@ -5,7 +5,7 @@
 import { type DType, isFloat } from "../dtype.ts";
 import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
 import { normalizeAxis } from "../shape-infer.ts";
-import { tensorType, type TensorType } from "../value-type.ts";
+import { type TensorType, tensorType } from "../value-type.ts";
 import { dtypeOfTensorProtoCode } from "./tensor-proto-dtype.ts";
 
 function floatInput(ctx: InferContext, i: number): TensorType {
@@ -17,7 +17,10 @@ function floatInput(ctx: InferContext, i: number): TensorType {
 function checkChannels(ctx: InferContext, x: TensorType, i: number, what: string): void {
   const t = ctx.tensor(i);
   const c = x.shape?.[1];
-  if (t.shape && typeof c === "number" && t.shape.length === 1 && typeof t.shape[0] === "number" && t.shape[0] !== c) {
+  if (
+    t.shape && typeof c === "number" && t.shape.length === 1 && typeof t.shape[0] === "number" &&
+    t.shape[0] !== c
+  ) {
     ctx.fail(`${what} has ${t.shape[0]} elements, X has ${c} channels`);
   }
 }
@@ -104,7 +107,7 @@ defineOp({
   attrs: { axes: a.ints([0, 2, 3]) },
   infer(ctx) {
     const x = floatInput(ctx, 0);
-    if (x.shape) for (const ax of ctx.attrs.axes) normalizeAxis(ax, x.shape.length);
+    if (x.shape) { for (const ax of ctx.attrs.axes) normalizeAxis(ax, x.shape.length); }
     return [x];
   },
 });

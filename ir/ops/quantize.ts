@@ -7,12 +7,17 @@ import { type DType, isFloat, printDType, type ScalarDType } from "../dtype.ts";
 import { LatheError } from "../errors.ts";
 import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
 import { broadcastShapes } from "../shape-infer.ts";
-import { type Dim, type Shape, tensorType, type TensorType } from "../value-type.ts";
+import { type Dim, type Shape, type TensorType, tensorType } from "../value-type.ts";
 import { dtypeOfTensorProtoCode } from "./tensor-proto-dtype.ts";
 
 /** Integer ranges of the types QuantizeLinear may produce. */
 export const QUANT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
-  u8: [0, 255], i8: [-128, 127], u16: [0, 65535], i16: [-32768, 32767], u4: [0, 15], i4: [-8, 7],
+  u8: [0, 255],
+  i8: [-128, 127],
+  u16: [0, 65535],
+  i16: [-32768, 32767],
+  u4: [0, 15],
+  i4: [-8, 7],
   i32: [-2147483648, 2147483647],
 };
 
@@ -29,7 +34,10 @@ export function quantizeOutputDType(zp: DType | undefined, outputDtype: number):
   else if (outputDtype) d = dtypeOfTensorProtoCode(outputDtype);
   else d = "u8";
   if (!d || d === "i32" || !QUANT_RANGES[d]) {
-    throw new LatheError("unsupported", `QuantizeLinear to ${zp !== undefined ? printDType(zp) : `dtype code ${outputDtype}`}`);
+    throw new LatheError(
+      "unsupported",
+      `QuantizeLinear to ${zp !== undefined ? printDType(zp) : `dtype code ${outputDtype}`}`,
+    );
   }
   return d;
 }
@@ -45,7 +53,13 @@ defineOp({
   op: "QuantizeLinear",
   inputs: ins("x", "y_scale", opt("y_zero_point")),
   outputs: ins("y"),
-  attrs: { axis: a.int(1), saturate: a.int(1), block_size: a.int(0), output_dtype: a.int(0), precision: a.int(0) },
+  attrs: {
+    axis: a.int(1),
+    saturate: a.int(1),
+    block_size: a.int(0),
+    output_dtype: a.int(0),
+    precision: a.int(0),
+  },
   infer(ctx) {
     const x = ctx.tensor(0);
     if (!isFloat(x.dtype) && x.dtype !== "i32") ctx.fail(`cannot quantize ${printDType(x.dtype)}`);
@@ -91,13 +105,19 @@ defineOp({
 });
 
 /** numpy matmul shape rule, with 1-D operands promoted and their added dims removed again. */
-export function matmulShape(ctx: InferContext, as: Shape | undefined, bs: Shape | undefined): Shape | undefined {
+export function matmulShape(
+  ctx: InferContext,
+  as: Shape | undefined,
+  bs: Shape | undefined,
+): Shape | undefined {
   if (!as || !bs) return undefined;
   if (as.length === 0 || bs.length === 0) ctx.fail("matmul operands must have rank >= 1");
   const a2 = as.length === 1 ? [1, as[0]] : as;
   const b2 = bs.length === 1 ? [bs[0], 1] : bs;
   const k1 = a2[a2.length - 1], k2 = b2[b2.length - 2];
-  if (typeof k1 === "number" && typeof k2 === "number" && k1 !== k2) ctx.fail(`inner dims ${k1} and ${k2} differ`);
+  if (typeof k1 === "number" && typeof k2 === "number" && k1 !== k2) {
+    ctx.fail(`inner dims ${k1} and ${k2} differ`);
+  }
   const batch = broadcastShapes([a2.slice(0, -2), b2.slice(0, -2)], () => ctx.fresh());
   const out: Dim[] = [...batch];
   if (as.length > 1) out.push(a2[a2.length - 2]);
@@ -143,20 +163,28 @@ export function convGeometry(
   attrs: Readonly<Record<string, any>>,
 ): ConvGeometry {
   const n = inSize.length;
-  const fill = (v: readonly number[] | undefined, d: number) => (v && v.length ? [...v] : new Array<number>(n).fill(d));
+  const fill = (
+    v: readonly number[] | undefined,
+    d: number,
+  ) => (v && v.length ? [...v] : new Array<number>(n).fill(d));
   const strides = fill(attrs.strides, 1), dilations = fill(attrs.dilations, 1);
   const pads = fill(attrs.pads, 0);
   if (strides.length !== n || dilations.length !== n || (pads.length !== 2 * n && attrs.pads?.length)) {
     throw new LatheError("verify", `strides/dilations/pads do not match ${n} spatial dims`);
   }
   if (attrs.kernel_shape?.length && attrs.kernel_shape.some((k: number, i: number) => k !== kernel[i])) {
-    throw new LatheError("verify", `kernel_shape [${attrs.kernel_shape}] does not match the weights [${kernel}]`);
+    throw new LatheError(
+      "verify",
+      `kernel_shape [${attrs.kernel_shape}] does not match the weights [${kernel}]`,
+    );
   }
   const mode = attrs.auto_pad ?? "NOTSET";
   const padBegin: number[] = [], outSize: number[] = [];
   for (let i = 0; i < n; i++) {
     const eff = (kernel[i] - 1) * dilations[i] + 1;
-    if (!(strides[i] > 0) || !(dilations[i] > 0)) throw new LatheError("verify", "strides and dilations must be positive");
+    if (!(strides[i] > 0) || !(dilations[i] > 0)) {
+      throw new LatheError("verify", "strides and dilations must be positive");
+    }
     let begin: number, end: number;
     if (mode === "SAME_UPPER" || mode === "SAME_LOWER") {
       const out = Math.ceil(inSize[i] / strides[i]);
@@ -179,7 +207,9 @@ export function convGeometry(
 
 function inferIntConv(ctx: InferContext, x: TensorType, w: TensorType, dtype: ScalarDType): TensorType {
   if (!x.shape || !w.shape) return tensorType(dtype);
-  if (x.shape.length < 3 || w.shape.length !== x.shape.length) ctx.fail("x must be [N, C, ...] and w [M, C/group, ...]");
+  if (x.shape.length < 3 || w.shape.length !== x.shape.length) {
+    ctx.fail("x must be [N, C, ...] and w [M, C/group, ...]");
+  }
   const spatial = x.shape.slice(2), kernel = w.shape.slice(2);
   const out: Dim[] = [x.shape[0], w.shape[0]];
   if (spatial.every((d) => typeof d === "number") && kernel.every((d) => typeof d === "number")) {
@@ -193,13 +223,27 @@ function inferIntConv(ctx: InferContext, x: TensorType, w: TensorType, dtype: Sc
 }
 
 const CONV_ATTRS = {
-  auto_pad: a.string("NOTSET"), dilations: a.ints([]), group: a.int(1), kernel_shape: a.ints([]), pads: a.ints([]),
+  auto_pad: a.string("NOTSET"),
+  dilations: a.ints([]),
+  group: a.int(1),
+  kernel_shape: a.ints([]),
+  pads: a.ints([]),
   strides: a.ints([]),
 };
 
 defineOp({
   op: "QLinearConv",
-  inputs: ins("x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", opt("B")),
+  inputs: ins(
+    "x",
+    "x_scale",
+    "x_zero_point",
+    "w",
+    "w_scale",
+    "w_zero_point",
+    "y_scale",
+    "y_zero_point",
+    opt("B"),
+  ),
   outputs: ins("y"),
   attrs: CONV_ATTRS,
   infer(ctx) {
@@ -223,7 +267,10 @@ defineOp({
   inputs: ins("A", "B", "scales", opt("zero_points"), opt("g_idx"), opt("bias")),
   outputs: ins("Y"),
   attrs: {
-    K: a.required(a.int()), N: a.required(a.int()), bits: a.int(4), block_size: a.required(a.int()),
+    K: a.required(a.int()),
+    N: a.required(a.int()),
+    bits: a.int(4),
+    block_size: a.required(a.int()),
     accuracy_level: a.int(0),
   },
   infer(ctx) {

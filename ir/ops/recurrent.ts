@@ -43,7 +43,9 @@ function inferCell(ctx: InferContext, kind: CellKind, nOut: number): ValueType[]
   let hidden: Dim | undefined = ctx.attrs.hidden_size;
   const rd = r.shape?.[2];
   if (hidden === undefined) hidden = rd ?? ctx.fresh("hidden");
-  else if (typeof rd === "number" && rd !== hidden) ctx.fail(`R has ${rd} hidden units, hidden_size is ${hidden}`);
+  else if (typeof rd === "number" && rd !== hidden) {
+    ctx.fail(`R has ${rd} hidden units, hidden_size is ${hidden}`);
+  }
   if (x.shape && x.shape.length !== 3) ctx.fail(`X must have rank 3, has ${x.shape.length}`);
   for (const [t, name] of [[w, "W"], [r, "R"]] as const) {
     if (t.shape && t.shape.length !== 3) ctx.fail(`${name} must have rank 3`);

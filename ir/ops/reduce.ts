@@ -10,8 +10,16 @@ import { normalizeAxis } from "../shape-infer.ts";
 import { type Dim, tensorType, type ValueType } from "../value-type.ts";
 
 export const REDUCE_OPS = [
-  "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
-  "ReduceLogSumExp", "ReduceSumSquare",
+  "ReduceSum",
+  "ReduceMean",
+  "ReduceMax",
+  "ReduceMin",
+  "ReduceProd",
+  "ReduceL1",
+  "ReduceL2",
+  "ReduceLogSum",
+  "ReduceLogSumExp",
+  "ReduceSumSquare",
 ] as const;
 
 /**
@@ -41,7 +49,9 @@ function inferReduce(ctx: InferContext): ValueType[] {
   const rank = x.shape.length;
   if (axes === undefined) {
     // Data-dependent axes: with keepdims the rank is known but not which dims become 1.
-    return [keep ? tensorType(x.dtype, x.shape.map((d) => (d === 1 ? 1 : ctx.fresh()))) : tensorType(x.dtype)];
+    return [
+      keep ? tensorType(x.dtype, x.shape.map((d) => (d === 1 ? 1 : ctx.fresh()))) : tensorType(x.dtype),
+    ];
   }
   const red = reducedAxes(axes, rank, noop);
   if (red.length === 0 && noop) return [x];
@@ -68,7 +78,9 @@ function inferArg(ctx: InferContext): ValueType[] {
   const x = ctx.tensor(0);
   if (!x.shape) return [tensorType("i64")];
   const axis = normalizeAxis(ctx.attrs.axis, x.shape.length);
-  const shape = ctx.attrs.keepdims !== 0 ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
+  const shape = ctx.attrs.keepdims !== 0
+    ? x.shape.map((d, i) => (i === axis ? 1 : d))
+    : x.shape.filter((_, i) => i !== axis);
   return [tensorType("i64", shape)];
 }
 
@@ -90,7 +102,13 @@ function inferSoftmaxLike(ctx: InferContext): ValueType[] {
 }
 
 for (const op of ["Softmax", "LogSoftmax", "Hardmax"]) {
-  defineOp({ op, inputs: ins("input"), outputs: ins("output"), attrs: { axis: a.int(-1) }, infer: inferSoftmaxLike });
+  defineOp({
+    op,
+    inputs: ins("input"),
+    outputs: ins("output"),
+    attrs: { axis: a.int(-1) },
+    infer: inferSoftmaxLike,
+  });
 }
 
 function inferLoss(ctx: InferContext, withLogProb: boolean): ValueType[] {
@@ -99,7 +117,9 @@ function inferLoss(ctx: InferContext, withLogProb: boolean): ValueType[] {
   if (!isFloat(x.dtype)) ctx.fail("scores must be floating point");
   if (t.dtype !== "i64" && t.dtype !== "i32") ctx.fail("target must be i32 or i64");
   const reduction = ctx.attrs.reduction;
-  if (reduction !== "none" && reduction !== "sum" && reduction !== "mean") ctx.fail(`unknown reduction '${reduction}'`);
+  if (reduction !== "none" && reduction !== "sum" && reduction !== "mean") {
+    ctx.fail(`unknown reduction '${reduction}'`);
+  }
   if (x.shape && x.shape.length < 2) ctx.fail("scores must have shape [N, C, ...]");
   let loss: ValueType;
   if (reduction !== "none") loss = tensorType(x.dtype, []);

@@ -28,7 +28,9 @@ function seqOf(elem: ValueType): SequenceType {
 function intScalar(ctx: InferContext, i: number, what: string): void {
   const t = ctx.inputs[i];
   if (!t) return;
-  if (t.kind !== "tensor" || (t.dtype !== "i64" && t.dtype !== "i32")) ctx.fail(`${what} must be an i32 or i64 tensor`);
+  if (t.kind !== "tensor" || (t.dtype !== "i64" && t.dtype !== "i32")) {
+    ctx.fail(`${what} must be an i32 or i64 tensor`);
+  }
 }
 
 defineOp({
@@ -156,7 +158,8 @@ defineOp({
   inputs: ins("input_sequence", many("additional_inputs")),
   outputs: [many("out_sequence")],
   attrs: { body: a.graph() },
-  doc: "Runs body once per position; sequence inputs give their element there, tensor inputs are passed whole.",
+  doc:
+    "Runs body once per position; sequence inputs give their element there, tensor inputs are passed whole.",
   infer(ctx) {
     const body = ctx.attrs.body as Graph;
     seqInput(ctx, 0);

@@ -61,7 +61,9 @@ defineOp({
   infer(ctx) {
     const x = ctx.tensor(0);
     if (!isFloat(x.dtype)) ctx.fail("STFT signal must be a float tensor");
-    if (x.shape && x.shape.length !== 3) ctx.fail(`STFT signal must be [batch, length, 1 or 2], is [${x.shape}]`);
+    if (x.shape && x.shape.length !== 3) {
+      ctx.fail(`STFT signal must be [batch, length, 1 or 2], is [${x.shape}]`);
+    }
     const batch: Dim = x.shape?.[0] ?? ctx.fresh("batch");
     const len = x.shape?.[1];
     const step = constInt(ctx, 1);
@@ -74,7 +76,9 @@ defineOp({
     const frames: Dim = typeof len === "number" && typeof fl === "number" && step !== undefined && step > 0
       ? Math.floor((len - fl) / step) + 1
       : ctx.fresh("frames");
-    const bins: Dim = typeof fl === "number" ? (ctx.attrs.onesided ? Math.floor(fl / 2) + 1 : fl) : ctx.fresh("bins");
+    const bins: Dim = typeof fl === "number"
+      ? (ctx.attrs.onesided ? Math.floor(fl / 2) + 1 : fl)
+      : ctx.fresh("bins");
     return [{ kind: "tensor", dtype: x.dtype, shape: [batch, frames, bins, 2] }];
   },
 });
@@ -87,7 +91,11 @@ for (const op of ["HannWindow", "HammingWindow", "BlackmanWindow"]) {
     attrs: { output_datatype: a.int(1), periodic: a.int(1) },
     infer(ctx) {
       const n = constInt(ctx, 0);
-      return [{ kind: "tensor", dtype: dtypeAttr(ctx.attrs.output_datatype, "output_datatype"), shape: [n ?? ctx.fresh("size")] }];
+      return [{
+        kind: "tensor",
+        dtype: dtypeAttr(ctx.attrs.output_datatype, "output_datatype"),
+        shape: [n ?? ctx.fresh("size")],
+      }];
     },
   });
 }

@@ -6,8 +6,29 @@
 import type { ScalarDType } from "../dtype.ts";
 
 const CODES: readonly (ScalarDType | undefined)[] = [
-  undefined, "f32", "u8", "i8", "u16", "i16", "i32", "i64", "string", "bool", "f16", "f64", "u32", "u64",
-  undefined, undefined, "bf16", undefined, undefined, undefined, undefined, "u4", "i4",
+  undefined,
+  "f32",
+  "u8",
+  "i8",
+  "u16",
+  "i16",
+  "i32",
+  "i64",
+  "string",
+  "bool",
+  "f16",
+  "f64",
+  "u32",
+  "u64",
+  undefined,
+  undefined,
+  "bf16",
+  undefined,
+  undefined,
+  undefined,
+  undefined,
+  "u4",
+  "i4",
 ];
 
 /** The Lathe element type for a TensorProto.DataType code, or undefined for codes Lathe has no type for. */

@@ -28,13 +28,19 @@ export function unionType(
 }
 
 /** The declared type of a subgraph's i-th output, when the source recorded one. */
-export function subgraphOutputType(g: { outputs: readonly string[]; values: Readonly<Record<string, { type: ValueType }>> }, i: number): ValueType | undefined {
+export function subgraphOutputType(
+  g: { outputs: readonly string[]; values: Readonly<Record<string, { type: ValueType }>> },
+  i: number,
+): ValueType | undefined {
   const name = g.outputs[i];
   return name === undefined ? undefined : g.values[name]?.type;
 }
 
 /** The declared type of a subgraph's i-th input. */
-export function subgraphInputType(g: { inputs: readonly string[]; values: Readonly<Record<string, { type: ValueType }>> }, i: number): ValueType | undefined {
+export function subgraphInputType(
+  g: { inputs: readonly string[]; values: Readonly<Record<string, { type: ValueType }>> },
+  i: number,
+): ValueType | undefined {
   const name = g.inputs[i];
   return name === undefined ? undefined : g.values[name]?.type;
 }

@@ -8,7 +8,7 @@ import type { NumericArray } from "../tensor.ts";
 import { MR, type WasmEngine, wasmEngine } from "./wasm-simd.ts";
 
 /** A strided matrix view: element (i, j) is data[off + i*rs + j*cs]. */
-export interface MatView<T extends ArrayLike<number> = ArrayLike<number>> {
+export interface MatView<T extends ArrayLike<number | bigint> = ArrayLike<number>> {
   readonly data: T;
   readonly off: number;
   readonly rs: number;
@@ -35,6 +35,11 @@ export function packPanels(dst: Float32Array, dOff: number, a: MatView, M: numbe
   }
 }
 
+/** Identity under which a packed operand is kept: a weight tensor (its data is checked by sampling). */
+export interface PackKey {
+  readonly data: ArrayLike<unknown>;
+}
+
 interface CacheEntry {
   generation: number;
   ptr: number;
@@ -46,11 +51,11 @@ interface CacheEntry {
 const packCache = new WeakMap<object, Map<string, CacheEntry>>();
 
 /** A few sampled values: a cheap guard against a cached key whose data changed in place. */
-function fingerprint(data: ArrayLike<number>): number {
+function fingerprint(data: ArrayLike<unknown>): number {
   const n = data.length;
   let h = n;
   for (let i = 0; i < 16 && n > 0; i++) {
-    const v = data[Math.floor((i * (n - 1)) / 15)];
+    const v = Number(data[Math.floor((i * (n - 1)) / 15)]);
     h = Math.imul(h ^ Math.round(v * 65536), 0x9e3779b1) >>> 0;
   }
   return h;
@@ -63,7 +68,7 @@ function fingerprint(data: ArrayLike<number>): number {
  */
 export function packedOperand(
   eng: WasmEngine,
-  key: { data: ArrayLike<number> } | undefined,
+  key: PackKey | undefined,
   variant: string,
   floats: number,
   fill: (dst: Float32Array, at: number) => void,
@@ -110,7 +115,7 @@ export function sgemm(
   b: MatView<Float32Array>,
   c: MatView<Float32Array>,
   epi: GemmEpilogue = {},
-  aKey?: { data: ArrayLike<number> },
+  aKey?: PackKey,
 ): void {
   if (M === 0 || N === 0) return;
   const eng = wasmEngine();
@@ -131,27 +136,23 @@ export function sgemm(
   f32.fill(0, biasAt + M, biasAt + panels * MR);
   // B must have contiguous columns in the engine's memory; a row stride up to 2N is copied as one span.
   let pB: number, ldb: number;
-  if (b.cs === 1 || N === 1) {
-    if (N === 1 || (b.rs >= N && b.rs <= 2 * N)) {
-      const span = (K - 1) * b.rs + N;
-      pB = arena.scratch(span * 4);
-      arena.f32.set(b.data.subarray(b.off, b.off + span), pB >> 2);
-      ldb = b.rs;
-    } else {
-      pB = arena.scratch(K * N * 4);
-      const dst = arena.f32;
-      for (let k = 0; k < K; k++) dst.set(b.data.subarray(b.off + k * b.rs, b.off + k * b.rs + N), (pB >> 2) + k * N);
-      ldb = N;
-    }
+  if ((b.cs === 1 || N === 1) && b.rs >= N && b.rs <= 2 * N) {
+    const span = (K - 1) * b.rs + N;
+    pB = arena.scratch(span * 4);
+    arena.f32.set(b.data.subarray(b.off, b.off + span), pB >> 2);
+    ldb = b.rs;
   } else {
     pB = arena.scratch(K * N * 4);
-    const dst = arena.f32, src = b.data;
-    for (let k = 0; k < K; k++) {
-      const d = (pB >> 2) + k * N;
-      let s = b.off + k * b.rs;
-      for (let n = 0; n < N; n++, s += b.cs) dst[d + n] = src[s];
-    }
+    const dst = arena.f32, src = b.data, at = pB >> 2;
     ldb = N;
+    if (b.cs === 1) {
+      for (let k = 0; k < K; k++) dst.set(src.subarray(b.off + k * b.rs, b.off + k * b.rs + N), at + k * N);
+    } else {
+      for (let k = 0; k < K; k++) {
+        let s = b.off + k * b.rs;
+        for (let n = 0; n < N; n++, s += b.cs) dst[at + k * N + n] = src[s];
+      }
+    }
   }
   const pC = arena.scratch(panels * MR * N * 4);
   kernels.gemmStrided(pA, pB, ldb * 4, pC, N * 4, panels, N, K, pBias, epi.lo ?? -Infinity, epi.hi ?? Infinity);
@@ -195,7 +196,6 @@ export function gemmJS(
     row.fill(epi.rowBias ? epi.rowBias[i] : 0);
     for (let k = 0; k < K; k++) {
       const av = A[a.off + i * a.rs + k * a.cs];
-      if (av === 0) continue;
       let s = b.off + k * b.rs;
       if (b.cs === 1) for (let j = 0; j < N; j++) row[j] += av * B[s + j];
       else for (let j = 0; j < N; j++, s += b.cs) row[j] += av * B[s];

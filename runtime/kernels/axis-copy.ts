@@ -39,19 +39,29 @@ export function sliceInto(src: Tensor, axis: number, start: number, len: number,
  * Writes `items` into `dst` as consecutive slabs along `axis` of dst, item i being `widths[i]` wide there.
  * Stacking is the case where every width is 1 and the items lack the axis (the layout is the same).
  */
-export function concatInto(items: readonly Tensor[], widths: readonly number[], axis: number, dst: Tensor): void {
+export function concatInto(
+  items: readonly Tensor[],
+  widths: readonly number[],
+  axis: number,
+  dst: Tensor,
+): void {
   const [outer, inner] = outerInner(dst.shape, axis);
   const total = dst.shape[axis];
   let at = 0;
   items.forEach((t, i) => {
     const block = widths[i] * inner;
     if (t.data.length !== outer * block) {
-      throw new LatheError("runtime", `piece ${i} of shape [${t.shape}] does not fit [${dst.shape}] along axis ${axis}`);
+      throw new LatheError(
+        "runtime",
+        `piece ${i} of shape [${t.shape}] does not fit [${dst.shape}] along axis ${axis}`,
+      );
     }
     for (let o = 0; o < outer; o++) copy(t.data, o * block, dst.data, (o * total + at) * inner, block);
     at += widths[i];
   });
-  if (at !== total) throw new LatheError("runtime", `pieces cover ${at} of ${total} positions along axis ${axis}`);
+  if (at !== total) {
+    throw new LatheError("runtime", `pieces cover ${at} of ${total} positions along axis ${axis}`);
+  }
 }
 
 /** A whole-tensor copy into a same-sized destination. */

@@ -13,7 +13,9 @@ import { concatInto, sliceInto } from "./axis-copy.ts";
 
 function truthy(v: RValue | undefined, what: string): boolean {
   const t = expectTensor(v, what);
-  if (t.data.length !== 1) throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  if (t.data.length !== 1) {
+    throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  }
   return !!t.data[0];
 }
 
@@ -33,12 +35,17 @@ function stack(
   if (slabs.length === 0) return empty();
   const s = slabs[0].shape;
   for (const t of slabs) {
-    if (t.shape.length !== s.length || t.shape.some((d, i) => d !== s[i]) || !dtypeEquals(t.dtype, slabs[0].dtype)) {
+    if (
+      t.shape.length !== s.length || t.shape.some((d, i) => d !== s[i]) ||
+      !dtypeEquals(t.dtype, slabs[0].dtype)
+    ) {
       throw new LatheError("runtime", `scan output slabs differ: [${s}] and [${t.shape}]`);
     }
   }
   const ax = axis < 0 ? axis + s.length + 1 : axis;
-  if (ax < 0 || ax > s.length) throw new LatheError("runtime", `scan output axis ${axis} out of range for rank ${s.length + 1}`);
+  if (ax < 0 || ax > s.length) {
+    throw new LatheError("runtime", `scan output axis ${axis} out of range for rank ${s.length + 1}`);
+  }
   const shape = [...s];
   shape.splice(ax, 0, slabs.length);
   const out = ctx.alloc(slabs[0].dtype, shape);
@@ -49,7 +56,9 @@ function stack(
 /** A zero-iteration scan output: dtype and static dims from the body's declared slab type. */
 function emptyScan(body: Graph, outIndex: number, axis: number, ctx: KernelContext): Tensor {
   const t = subgraphOutputType(body, outIndex);
-  if (!t || t.kind !== "tensor") throw new LatheError("runtime", "zero iterations and the scan output's type is unknown");
+  if (!t || t.kind !== "tensor") {
+    throw new LatheError("runtime", "zero iterations and the scan output's type is unknown");
+  }
   const dims = (t.shape ?? []).map((d) => (typeof d === "number" ? d : 0));
   const ax = axis < 0 ? axis + dims.length + 1 : axis;
   dims.splice(Math.max(0, Math.min(ax, dims.length)), 0, 0);
@@ -61,7 +70,9 @@ registerKernel("Loop", (inputs, ctx) => {
   const n = Math.max(0, inputs.length - 2);
   const k = body.outputs.length - 1 - n;
   const hasM = inputs[0] !== undefined, hasCond = inputs[1] !== undefined;
-  if (!hasM && !hasCond) throw new LatheError("runtime", "Loop with neither trip count nor condition never ends");
+  if (!hasM && !hasCond) {
+    throw new LatheError("runtime", "Loop with neither trip count nor condition never ends");
+  }
   let trip = Infinity;
   if (hasM) {
     const m = expectTensor(inputs[0], "Loop trip count");
@@ -105,7 +116,9 @@ function scanOnce(
     const ax = inAxes[j] ?? 0;
     const r = x.shape.length;
     const n = ax < 0 ? ax + r : ax;
-    if (n < 0 || n >= r) throw new LatheError("runtime", `scan input ${j} axis ${ax} out of range for rank ${r}`);
+    if (n < 0 || n >= r) {
+      throw new LatheError("runtime", `scan input ${j} axis ${ax} out of range for rank ${r}`);
+    }
     return n;
   });
   const len = xs.length ? xs[0].shape[axes[0]] : 0;
@@ -135,7 +148,9 @@ function scanOnce(
 
 registerKernel("Scan", (inputs, ctx) => {
   const { batched, first, nState, nScan } = scanLayout(ctx.node, ctx.attrs);
-  if (nScan < 1 || nState < 0) throw new LatheError("runtime", `num_scan_inputs ${nScan} does not fit the inputs`);
+  if (nScan < 1 || nState < 0) {
+    throw new LatheError("runtime", `num_scan_inputs ${nScan} does not fit the inputs`);
+  }
   const states = inputs.slice(first, first + nState) as RValue[];
   const xs = inputs.slice(first + nState).map((v, j) => expectTensor(v, `scan input ${j}`));
   states.forEach((v, i) => {
@@ -172,10 +187,13 @@ registerKernel("Scan", (inputs, ctx) => {
   }
   const nOut = ctx.node.outputs.length;
   const body = ctx.attrs.body as Graph;
-  return Array.from({ length: nOut }, (_, i) =>
-    stack(perBatch.map((r) => expectTensor(r[i], `Scan output ${i}`)), 0, false, ctx, () => {
-      const t = subgraphOutputType(body, i);
-      if (!t || t.kind !== "tensor") throw new LatheError("runtime", "empty batch and unknown output type");
-      return ctx.alloc(t.dtype, [0]);
-    }));
+  return Array.from(
+    { length: nOut },
+    (_, i) =>
+      stack(perBatch.map((r) => expectTensor(r[i], `Scan output ${i}`)), 0, false, ctx, () => {
+        const t = subgraphOutputType(body, i);
+        if (!t || t.kind !== "tensor") throw new LatheError("runtime", "empty batch and unknown output type");
+        return ctx.alloc(t.dtype, [0]);
+      }),
+  );
 });

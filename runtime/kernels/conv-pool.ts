@@ -9,7 +9,7 @@ import { LatheError } from "../../ir/errors.ts";
 import { forwardWindow, transposeWindow, unpoolSize, type Window } from "../../ir/ops/conv-pool.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type NumericArray, type RValue, Tensor, toNumbers } from "../tensor.ts";
-import { gemmJS, packedOperand, packPanels, sgemm } from "../gemm/sgemm.ts";
+import { gemmJS, type MatView, packedOperand, packPanels, sgemm } from "../gemm/sgemm.ts";
 import { MR, wasmEngine } from "../gemm/wasm-simd.ts";
 
 function fail(reason: string): never {
@@ -61,7 +61,14 @@ function tapTable(inp: number, out: number, k: number, s: number, d: number, pb:
 }
 
 /** Column matrix [C*KD*KH*KW x OD*OH*OW] of one image (rows ordered like W's [C, KD, KH, KW]). */
-function im2col(x: ArrayLike<number>, xOff: number, C: number, g: Geo3, dst: NumericArray, dOff: number): void {
+function im2col(
+  x: ArrayLike<number>,
+  xOff: number,
+  C: number,
+  g: Geo3,
+  dst: NumericArray,
+  dOff: number,
+): void {
   const [D, H, W] = g.inp, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
   const td = tapTable(D, OD, KD, g.s[0], g.d[0], g.pb[0]);
   const th = tapTable(H, OH, KH, g.s[1], g.d[1], g.pb[1]);
@@ -160,7 +167,10 @@ interface ConvArgs {
   hi: number;
 }
 
-function convArgs(inputs: readonly (RValue | undefined)[], ctx: KernelContext): { args: ConvArgs; outShape: number[]; dtype: Tensor["dtype"] } {
+function convArgs(
+  inputs: readonly (RValue | undefined)[],
+  ctx: KernelContext,
+): { args: ConvArgs; outShape: number[]; dtype: Tensor["dtype"] } {
   const X = expectTensor(inputs[0], "X"), W = expectTensor(inputs[1], "W");
   const B = inputs[2] ? expectTensor(inputs[2], "B") : undefined;
   if (X.shape.length < 3) fail(`X must be [N, C, spatial...], is [${X.shape}]`);
@@ -244,7 +254,7 @@ function convDepthwiseSimd(a: ConvArgs, y: Float32Array): void {
     const pP = padded ? arena.scratch(C * Hp * Wp * 4) : pX;
     const pY = arena.scratch(C * osz * 4);
     const f32 = arena.f32;
-    if (a.bias) for (let c = 0; c < C; c++) f32[(pBias >> 2) + c] = a.bias[c];
+    if (a.bias) { for (let c = 0; c < C; c++) f32[(pBias >> 2) + c] = a.bias[c]; }
     else f32.fill(0, pBias >> 2, (pBias >> 2) + C);
     f32.set(x.subarray(n * C * isz, (n + 1) * C * isz), pX >> 2);
     if (padded) kernels.pad(pX, pP, C, H, W, Hp, Wp, g.pb[1], g.pb[2]);
@@ -411,10 +421,14 @@ let colBuffer = new Float32Array(0);
 registerKernel("ConvTranspose", (inputs, ctx) => {
   const X = expectTensor(inputs[0], "X"), W = expectTensor(inputs[1], "W");
   const B = inputs[2] ? expectTensor(inputs[2], "B") : undefined;
-  if (X.shape.length < 3 || W.shape.length !== X.shape.length) fail(`X [${X.shape}] and W [${W.shape}] do not fit`);
+  if (X.shape.length < 3 || W.shape.length !== X.shape.length) {
+    fail(`X [${X.shape}] and W [${W.shape}] do not fit`);
+  }
   const group = ctx.attrs.group as number;
   const [N, C] = X.shape;
-  if (!(group >= 1) || W.shape[0] !== C || C % group !== 0) fail(`W [${W.shape}] does not fit ${C} channels, group ${group}`);
+  if (!(group >= 1) || W.shape[0] !== C || C % group !== 0) {
+    fail(`W [${W.shape}] does not fit ${C} channels, group ${group}`);
+  }
   const Mg = W.shape[1], M = Mg * group, Cg = C / group;
   const wk = W.shape.slice(2);
   const ks = ctx.attrs.kernel_shape as readonly number[] | undefined;
@@ -438,8 +452,18 @@ registerKernel("ConvTranspose", (inputs, ctx) => {
         const a = { data: w, off: gi * Cg * rows, rs: 1, cs: rows };
         const b = { data: x, off: (n * C + gi * Cg) * isz, rs: isz, cs: 1 };
         const c = { data: col, off: 0, rs: isz, cs: 1 };
-        if (simd) sgemm(rows, isz, Cg, a as never, b as never, c as never, {}, W);
-        else gemmJS(rows, isz, Cg, a, b, c);
+        if (simd) {
+          sgemm(
+            rows,
+            isz,
+            Cg,
+            a as MatView<Float32Array>,
+            b as MatView<Float32Array>,
+            c as MatView<Float32Array>,
+            {},
+            W,
+          );
+        } else gemmJS(rows, isz, Cg, a, b, c);
         col2im(col, Mg, g, y, (n * M + gi * Mg) * osz, bias, gi * Mg);
       }
     }
@@ -500,7 +524,9 @@ registerKernel("Col2Im", (inputs, ctx) => {
   const image = toNumbers(expectTensor(inputs[1], "image_shape"));
   const block = toNumbers(expectTensor(inputs[2], "block_shape"));
   if (X.shape.length !== 3) fail(`input must be [N, C*prod(block), L], is [${X.shape}]`);
-  if (image.length !== block.length) fail(`image_shape [${image}] and block_shape [${block}] differ in length`);
+  if (image.length !== block.length) {
+    fail(`image_shape [${image}] and block_shape [${block}] differ in length`);
+  }
   const kk = block.reduce((p, d) => p * d, 1);
   const [N, CK, L] = X.shape;
   if (kk <= 0 || CK % kk !== 0) fail(`${CK} is not a multiple of the block size ${kk}`);
@@ -514,7 +540,9 @@ registerKernel("Col2Im", (inputs, ctx) => {
   const x = floatData(X);
   const osz = prod3(g.out);
   return [floatOutput(ctx, X.dtype, [N, C, ...image], (y) => {
-    for (let n = 0; n < N; n++) col2im(x.subarray(n * CK * L, (n + 1) * CK * L), C, g, y, n * C * osz, undefined, 0);
+    for (let n = 0; n < N; n++) {
+      col2im(x.subarray(n * CK * L, (n + 1) * CK * L), C, g, y, n * C * osz, undefined, 0);
+    }
   })];
 });
 
@@ -533,7 +561,12 @@ function poolSetup(inputs: readonly (RValue | undefined)[], ctx: KernelContext):
   const spatial = X.shape.slice(2);
   const kernel = ctx.attrs.kernel_shape as readonly number[];
   const win = forwardWindow(spatial, kernel, ctx.attrs, ctx.attrs.ceil_mode === 1);
-  return { X, g: to3(spatial, win), NC: X.shape[0] * X.shape[1], outShape: [X.shape[0], X.shape[1], ...win.out] };
+  return {
+    X,
+    g: to3(spatial, win),
+    NC: X.shape[0] * X.shape[1],
+    outShape: [X.shape[0], X.shape[1], ...win.out],
+  };
 }
 
 /**
@@ -647,7 +680,15 @@ registerKernel("MaxPool", (inputs, ctx) => {
 });
 
 /** Per output position along one axis: taps inside the padded extent (count_include_pad's divisor). */
-function paddedCounts(inp: number, out: number, k: number, s: number, d: number, pb: number, pe: number): Int32Array {
+function paddedCounts(
+  inp: number,
+  out: number,
+  k: number,
+  s: number,
+  d: number,
+  pb: number,
+  pe: number,
+): Int32Array {
   const t = new Int32Array(out);
   for (let o = 0; o < out; o++) {
     let c = 0;
@@ -745,29 +786,45 @@ registerKernel("GlobalLpPool", (inputs, ctx) => {
 registerKernel("MaxUnpool", (inputs, ctx) => {
   const X = expectTensor(inputs[0], "X"), I = expectTensor(inputs[1], "I");
   if (X.shape.length < 3) fail(`X must be [N, C, spatial...], is [${X.shape}]`);
-  if (I.size !== X.size) fail(`I has ${I.size} indices for ${X.size} values`);
+  if (I.size !== X.size || I.dtype !== "i64") fail(`I must be i64 with one index per value of X`);
   const n = X.shape.length - 2;
-  let outShape: number[];
+  const k = ctx.attrs.kernel_shape as readonly number[];
+  if (k.length !== n) fail(`kernel_shape [${k}] does not match ${n} spatial dims`);
+  const s = (ctx.attrs.strides as number[] | undefined)?.length ? ctx.attrs.strides : new Array(n).fill(1);
+  const p = (ctx.attrs.pads as number[] | undefined)?.length ? ctx.attrs.pads : new Array(2 * n).fill(0);
+  // Indices address the default unpooled shape; an explicit output_shape pads (or crops) it at the end.
+  const base = [
+    X.shape[0],
+    X.shape[1],
+    ...X.shape.slice(2).map((d, i) => unpoolSize(d, k[i], s[i], p[i], p[i + n])),
+  ];
+  let outShape = base;
   if (inputs[2]) {
     outShape = toNumbers(expectTensor(inputs[2], "output_shape"));
     if (outShape.length !== X.shape.length || outShape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       fail(`output_shape [${outShape}] does not fit X [${X.shape}]`);
     }
-  } else {
-    const k = ctx.attrs.kernel_shape as readonly number[];
-    if (k.length !== n) fail(`kernel_shape [${k}] does not match ${n} spatial dims`);
-    const s = (ctx.attrs.strides as number[] | undefined)?.length ? ctx.attrs.strides : new Array(n).fill(1);
-    const p = (ctx.attrs.pads as number[] | undefined)?.length ? ctx.attrs.pads : new Array(2 * n).fill(0);
-    outShape = [X.shape[0], X.shape[1], ...X.shape.slice(2).map((d, i) => unpoolSize(d, k[i], s[i], p[i], p[i + n]))];
   }
   const x = floatData(X), idx = I.data as BigInt64Array;
-  const total = outShape.reduce((p, d) => p * d, 1);
-  // Indices address the whole (flattened) output; each image keeps its own slice.
+  const total = base.reduce((a, d) => a * d, 1);
+  const same = outShape.every((d, i) => d === base[i]);
+  const outStr = outShape.map((_, i) => outShape.slice(i + 1).reduce((a, d) => a * d, 1));
   return [floatOutput(ctx, X.dtype, outShape, (y) => {
     y.fill(0);
     for (let i = 0; i < x.length; i++) {
-      const t = Number(idx[i]);
-      if (!(t >= 0 && t < total)) fail(`index ${t} is outside the output of ${total} elements`);
+      let t = Number(idx[i]);
+      if (!(t >= 0 && t < total)) fail(`index ${t} is outside the unpooled output of ${total} elements`);
+      if (!same) {
+        let at = 0, inside = true;
+        for (let d = base.length - 1; d >= 0; d--) {
+          const c = t % base[d];
+          t = Math.floor(t / base[d]);
+          if (c >= outShape[d]) inside = false;
+          at += c * outStr[d];
+        }
+        if (!inside) continue;
+        t = at;
+      }
       y[t] = x[i];
     }
   })];

@@ -167,30 +167,63 @@ export function castInto(src: Tensor, dst: Tensor): void {
   }
   if (tk === "big") {
     const o = out as BigInt64Array | BigUint64Array;
-    const wrap = to === "u64" ? BigInt.asUintN : BigInt.asIntN;
     if (fk === "big") {
       const s = src.data as BigInt64Array | BigUint64Array;
+      const wrap = to === "u64" ? BigInt.asUintN : BigInt.asIntN;
       for (let i = 0; i < n; i++) o[i] = wrap(64, s[i]);
-    } else {
-      const s = asNumbers(src, fk);
-      for (let i = 0; i < n; i++) {
-        const x = s[i];
-        o[i] = Number.isFinite(x) ? wrap(64, BigInt(Math.trunc(x))) : 0n;
-      }
-    }
+    } else numbersToBig(asNumbers(src, fk), o, to === "u64");
     return;
   }
-  // Number targets: float, int, bf16, int4.
-  let v: NumberArray;
-  if (fk === "big") {
-    const s = src.data as BigInt64Array | BigUint64Array;
-    const f = new Float64Array(n);
-    // Integer targets keep the low bits exactly; Number() of a large bigint would round them away.
-    if (tk === "int" || tk === "int4") { for (let i = 0; i < n; i++) f[i] = Number(BigInt.asIntN(32, s[i])); }
-    else for (let i = 0; i < n; i++) f[i] = Number(s[i]);
-    v = f;
-  } else v = asNumbers(src, fk);
+  // Number targets: float, int, bf16, int4. Integer targets keep a 64-bit source's low bits exactly.
+  const v = fk === "big"
+    ? bigToNumbers(src.data as BigInt64Array | BigUint64Array, from === "u64", tk === "int" || tk === "int4")
+    : asNumbers(src, fk);
   storeNumbers(v, to, tk, out as NumberArray);
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const TWO_32 = 4294967296;
+const TWO_63 = 2 ** 63;
+
+/**
+ * Numbers (truncated toward zero, non-finite to 0) into a 64-bit integer array. Values below 2^63 in
+ * magnitude are written as two 32-bit halves, which spares a bigint per element; the rest wrap through
+ * BigInt.
+ */
+function numbersToBig(v: ArrayLike<number>, o: BigInt64Array | BigUint64Array, unsigned: boolean): void {
+  const n = v.length;
+  const wrap = unsigned ? BigInt.asUintN : BigInt.asIntN;
+  const words = LITTLE_ENDIAN ? new Int32Array(o.buffer, o.byteOffset, n * 2) : undefined;
+  for (let i = 0; i < n; i++) {
+    const x = v[i];
+    if (!Number.isFinite(x)) o[i] = 0n;
+    else {
+      const t = Math.trunc(x);
+      if (words && t < TWO_63 && t >= -TWO_63) {
+        const hi = Math.floor(t / TWO_32);
+        words[2 * i] = t - hi * TWO_32;
+        words[2 * i + 1] = hi;
+      } else o[i] = wrap(64, BigInt(t));
+    }
+  }
+}
+
+/**
+ * 64-bit integers as numbers: the low 32 bits exactly when `low32` (integer targets wrap anyway), else the
+ * nearest double, read from the two halves without making bigints.
+ */
+function bigToNumbers(s: BigInt64Array | BigUint64Array, unsigned: boolean, low32: boolean): Float64Array {
+  const n = s.length;
+  const f = new Float64Array(n);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) f[i] = low32 ? Number(BigInt.asIntN(32, s[i])) : Number(s[i]);
+    return f;
+  }
+  const lo = new Uint32Array(s.buffer, s.byteOffset, n * 2);
+  const hi = unsigned ? lo : new Int32Array(s.buffer, s.byteOffset, n * 2);
+  if (low32) { for (let i = 0; i < n; i++) f[i] = lo[2 * i] | 0; }
+  else for (let i = 0; i < n; i++) f[i] = hi[2 * i + 1] * TWO_32 + lo[2 * i];
+  return f;
 }
 
 function storeNumbers(v: ArrayLike<number>, to: ScalarDType, tk: Kind, out: NumberArray): void {

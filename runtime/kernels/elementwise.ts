@@ -109,10 +109,10 @@ function applyInto(
 ): void {
   const arity = data.length as 1 | 2 | 3;
   const key = `${data.map(arrayName).join(",")}->${arrayName(target)}`;
-  const loop = rowLoop(arity, expr, key, unsigned64);
   const plan = planBroadcast(outShape, shapes);
   const n = plan.rowLength;
   const [s0, s1, s2] = plan.rowStrides;
+  const loop = rowLoop(arity, expr, key, plan.rowStrides, unsigned64);
   const [d0, d1, d2] = data;
   const [p0, p1, p2] = params;
   forEachRow(plan, (io, o0, o1, o2) => loop(target, io, n, d0, o0, s0, d1, o1, s1, d2, o2, s2, p0, p1, p2));

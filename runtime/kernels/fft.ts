@@ -64,7 +64,15 @@ class Radix2 {
 export class FftPlan {
   private radix?: Radix2;
   private direct?: [Float64Array, Float64Array];
-  private blue?: { m: Radix2; wr: Float64Array; wi: Float64Array; br: Float64Array; bi: Float64Array; ar: Float64Array; ai: Float64Array };
+  private blue?: {
+    m: Radix2;
+    wr: Float64Array;
+    wi: Float64Array;
+    br: Float64Array;
+    bi: Float64Array;
+    ar: Float64Array;
+    ai: Float64Array;
+  };
   private tr: Float64Array;
   private ti: Float64Array;
 
@@ -102,7 +110,7 @@ export class FftPlan {
     const n = this.n;
     if (n === 0) return;
     // The inverse is the conjugate of the forward transform of the conjugate.
-    if (inverse) for (let i = 0; i < n; i++) im[i] = -im[i];
+    if (inverse) { for (let i = 0; i < n; i++) im[i] = -im[i]; }
     if (this.radix) this.radix.run(re, im);
     else if (this.direct) {
       const [c, s] = this.direct, tr = this.tr, ti = this.ti;

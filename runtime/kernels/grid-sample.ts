@@ -66,6 +66,7 @@ registerKernel("GridSample", (inputs, ctx) => {
     fail(`unknown padding_mode '${padding}'`);
   }
   const align = ctx.attrs.align_corners !== 0;
+  const round = x.dtype === "f64" ? (v: number) => v : Math.fround;
   const [N, C] = x.shape;
   const dims = x.shape.slice(2);
   const outSpatial = grid.shape.slice(1, -1);
@@ -98,11 +99,17 @@ registerKernel("GridSample", (inputs, ctx) => {
         // Grid lists coordinates innermost first, so dim j reads entry k-1-j.
         const d = dims[j];
         const norm = gs[g + k - 1 - j];
-        let v = align ? ((norm + 1) / 2) * (d - 1) : ((norm + 1) * d - 1) / 2;
-        if (mode === "nearest") v = k === 3 ? (v >= 0 ? Math.floor(v + 0.5) : Math.ceil(v - 0.5)) : rint(v);
-        if (v < lo[j] || v > hi[j]) {
+        // Coordinates are computed in the element type (float32 for f32), as ONNX's reference and
+        // onnxruntime do: it decides which pixel nearest mode picks at .5 boundaries.
+        let v = align
+          ? round((round(round(norm + 1) / 2)) * (d - 1))
+          : round(round(round((norm + 1) * d) - 1) / 2);
+        if (mode === "nearest") v = rint(v);
+        // Cubic applies the padding rule to each tap only (PyTorch and onnxruntime; ONNX's reference also
+        // clamps the coordinate, which only differs for grids outside [-1, 1]).
+        if (mode !== "cubic" && (v < lo[j] || v > hi[j])) {
           if (padding === "border") v = Math.min(Math.max(v, 0), d - 1);
-          else if (padding === "reflection") v = reflect(v, lo[j], hi[j]);
+          else if (padding === "reflection") v = round(reflect(v, lo[j], hi[j]));
         }
         if (mode === "nearest") {
           const i = pixel(Math.trunc(v), j);

@@ -11,7 +11,9 @@ type Inputs = readonly (RValue | undefined)[];
 function scalarArg(inputs: Inputs, i: number, what: string, fallback: number): number {
   if (inputs[i] === undefined) return fallback;
   const t = tensorArg(inputs, i, what);
-  if (t.data.length !== 1) throw new LatheError("runtime", `${what} must hold one value, has ${t.data.length}`);
+  if (t.data.length !== 1) {
+    throw new LatheError("runtime", `${what} must hold one value, has ${t.data.length}`);
+  }
   return Number(t.data[0]);
 }
 
@@ -20,12 +22,24 @@ function overlapsAbove(b: NumericArray, i: number, j: number, center: boolean, t
   let ay1: number, ax1: number, ay2: number, ax2: number, by1: number, bx1: number, by2: number, bx2: number;
   if (center) {
     // [x_center, y_center, width, height]
-    ax1 = b[i] - b[i + 2] / 2, ax2 = b[i] + b[i + 2] / 2, ay1 = b[i + 1] - b[i + 3] / 2, ay2 = b[i + 1] + b[i + 3] / 2;
-    bx1 = b[j] - b[j + 2] / 2, bx2 = b[j] + b[j + 2] / 2, by1 = b[j + 1] - b[j + 3] / 2, by2 = b[j + 1] + b[j + 3] / 2;
+    ax1 = b[i] - b[i + 2] / 2,
+      ax2 = b[i] + b[i + 2] / 2,
+      ay1 = b[i + 1] - b[i + 3] / 2,
+      ay2 = b[i + 1] + b[i + 3] / 2;
+    bx1 = b[j] - b[j + 2] / 2,
+      bx2 = b[j] + b[j + 2] / 2,
+      by1 = b[j + 1] - b[j + 3] / 2,
+      by2 = b[j + 1] + b[j + 3] / 2;
   } else {
     // [y1, x1, y2, x2] with either corner first.
-    ay1 = Math.min(b[i], b[i + 2]), ay2 = Math.max(b[i], b[i + 2]), ax1 = Math.min(b[i + 1], b[i + 3]), ax2 = Math.max(b[i + 1], b[i + 3]);
-    by1 = Math.min(b[j], b[j + 2]), by2 = Math.max(b[j], b[j + 2]), bx1 = Math.min(b[j + 1], b[j + 3]), bx2 = Math.max(b[j + 1], b[j + 3]);
+    ay1 = Math.min(b[i], b[i + 2]),
+      ay2 = Math.max(b[i], b[i + 2]),
+      ax1 = Math.min(b[i + 1], b[i + 3]),
+      ax2 = Math.max(b[i + 1], b[i + 3]);
+    by1 = Math.min(b[j], b[j + 2]),
+      by2 = Math.max(b[j], b[j + 2]),
+      bx1 = Math.min(b[j + 1], b[j + 3]),
+      bx2 = Math.max(b[j + 1], b[j + 3]);
   }
   const ih = Math.min(ay2, by2) - Math.max(ay1, by1), iw = Math.min(ax2, bx2) - Math.max(ax1, bx1);
   if (ih <= 0 || iw <= 0) return false;
@@ -38,7 +52,9 @@ function overlapsAbove(b: NumericArray, i: number, j: number, center: boolean, t
 
 registerKernel("NonMaxSuppression", (inputs, ctx) => {
   const bT = tensorArg(inputs, 0, "boxes"), sT = tensorArg(inputs, 1, "scores");
-  if (bT.shape.length !== 3 || bT.shape[2] !== 4) throw new LatheError("runtime", `boxes must be [batch, boxes, 4], got [${bT.shape}]`);
+  if (bT.shape.length !== 3 || bT.shape[2] !== 4) {
+    throw new LatheError("runtime", `boxes must be [batch, boxes, 4], got [${bT.shape}]`);
+  }
   const [B, S] = bT.shape;
   if (sT.shape.length !== 3 || sT.shape[0] !== B || sT.shape[2] !== S) {
     throw new LatheError("runtime", `scores [${sT.shape}] do not match boxes [${bT.shape}]`);
@@ -84,10 +100,14 @@ registerKernel("NonMaxSuppression", (inputs, ctx) => {
 });
 
 registerKernel("RoiAlign", (inputs, ctx) => {
-  const xT = tensorArg(inputs, 0, "X"), rT = tensorArg(inputs, 1, "rois"), iT = tensorArg(inputs, 2, "batch_indices");
+  const xT = tensorArg(inputs, 0, "X"),
+    rT = tensorArg(inputs, 1, "rois"),
+    iT = tensorArg(inputs, 2, "batch_indices");
   if (xT.shape.length !== 4) throw new LatheError("runtime", `X must be [N, C, H, W], got [${xT.shape}]`);
   const [N, C, H, W] = xT.shape;
-  if (rT.shape.length !== 2 || rT.shape[1] !== 4) throw new LatheError("runtime", `rois must be [R, 4], got [${rT.shape}]`);
+  if (rT.shape.length !== 2 || rT.shape[1] !== 4) {
+    throw new LatheError("runtime", `rois must be [R, 4], got [${rT.shape}]`);
+  }
   const R = rT.shape[0];
   if (iT.data.length !== R) throw new LatheError("runtime", `batch_indices must have ${R} elements`);
   const { output_height: PH, output_width: PW, sampling_ratio: sr, spatial_scale: scale, mode } = ctx.attrs;
@@ -163,7 +183,9 @@ registerKernel("MaxRoiPool", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "X"), rT = tensorArg(inputs, 1, "rois");
   if (xT.shape.length !== 4) throw new LatheError("runtime", `X must be [N, C, H, W], got [${xT.shape}]`);
   const [N, C, H, W] = xT.shape;
-  if (rT.shape.length !== 2 || rT.shape[1] !== 5) throw new LatheError("runtime", `rois must be [R, 5], got [${rT.shape}]`);
+  if (rT.shape.length !== 2 || rT.shape[1] !== 5) {
+    throw new LatheError("runtime", `rois must be [R, 5], got [${rT.shape}]`);
+  }
   const R = rT.shape[0];
   const [PH, PW] = ctx.attrs.pooled_shape as number[];
   const scale = ctx.attrs.spatial_scale;
@@ -172,7 +194,9 @@ registerKernel("MaxRoiPool", (inputs, ctx) => {
   const y = sink.buf;
   for (let r = 0; r < R; r++) {
     const b = rois[r * 5];
-    if (!(b >= 0 && b < N) || !Number.isInteger(b)) throw new LatheError("runtime", `batch index ${b} out of range`);
+    if (!(b >= 0 && b < N) || !Number.isInteger(b)) {
+      throw new LatheError("runtime", `batch index ${b} out of range`);
+    }
     const sw = roundAway(rois[r * 5 + 1] * scale), sh = roundAway(rois[r * 5 + 2] * scale);
     const ew = roundAway(rois[r * 5 + 3] * scale), eh = roundAway(rois[r * 5 + 4] * scale);
     const binH = Math.max(eh - sh + 1, 1) / PH, binW = Math.max(ew - sw + 1, 1) / PW;
@@ -185,7 +209,9 @@ registerKernel("MaxRoiPool", (inputs, ctx) => {
           const w0 = Math.min(Math.max(Math.floor(pw * binW) + sw, 0), W);
           const w1 = Math.min(Math.max(Math.ceil((pw + 1) * binW) + sw, 0), W);
           let m = h1 <= h0 || w1 <= w0 ? 0 : -Infinity;
-          for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) if (x[base + h * W + w] > m) m = x[base + h * W + w];
+          for (let h = h0; h < h1; h++) {
+            for (let w = w0; w < w1; w++) if (x[base + h * W + w] > m) m = x[base + h * W + w];
+          }
           y[((r * C + c) * PH + ph) * PW + pw] = m;
         }
       }
@@ -198,7 +224,9 @@ registerKernel("Det", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "X");
   if (!isFloat(xT.dtype)) throw new LatheError("runtime", "X must be floating point");
   const r = xT.shape.length;
-  if (r < 2 || xT.shape[r - 1] !== xT.shape[r - 2]) throw new LatheError("runtime", `X must be [..., M, M], got [${xT.shape}]`);
+  if (r < 2 || xT.shape[r - 1] !== xT.shape[r - 2]) {
+    throw new LatheError("runtime", `X must be [..., M, M], got [${xT.shape}]`);
+  }
   const n = xT.shape[r - 1];
   const x = readNumbers(xT);
   const outShape = xT.shape.slice(0, -2);
@@ -330,7 +358,9 @@ registerKernel("RandomNormalLike", (inputs, ctx) => {
 
 registerKernel("Multinomial", (inputs, ctx) => {
   const x = tensorArg(inputs, 0, "input");
-  if (x.shape.length !== 2) throw new LatheError("runtime", `input must be [batch, classes], got [${x.shape}]`);
+  if (x.shape.length !== 2) {
+    throw new LatheError("runtime", `input must be [batch, classes], got [${x.shape}]`);
+  }
   const [B, K] = x.shape;
   const n = ctx.attrs.sample_size;
   if (!(n >= 0)) throw new LatheError("runtime", `sample_size must be non-negative, is ${n}`);
@@ -364,7 +394,9 @@ registerKernel("Multinomial", (inputs, ctx) => {
 function optimizerArgs(inputs: Inputs, groups: number) {
   const R = scalarArg(inputs, 0, "R", NaN), T = scalarArg(inputs, 1, "T", NaN);
   const rest = inputs.length - 2;
-  if (rest <= 0 || rest % groups !== 0) throw new LatheError("runtime", `expects R, T and ${groups} equal groups of tensors`);
+  if (rest <= 0 || rest % groups !== 0) {
+    throw new LatheError("runtime", `expects R, T and ${groups} equal groups of tensors`);
+  }
   const n = rest / groups;
   const group = (g: number, i: number) => tensorArg(inputs, 2 + g * n + i, "optimizer operand");
   return { R, T, n, group };
@@ -373,7 +405,9 @@ function optimizerArgs(inputs: Inputs, groups: number) {
 function sameSize(ts: Tensor[]): void {
   for (const t of ts) {
     if (!isFloat(t.dtype)) throw new LatheError("runtime", "optimizer tensors must be floating point");
-    if (t.data.length !== ts[0].data.length) throw new LatheError("runtime", "optimizer tensors of one group differ in size");
+    if (t.data.length !== ts[0].data.length) {
+      throw new LatheError("runtime", "optimizer tensors of one group differ in size");
+    }
   }
 }
 
@@ -432,7 +466,9 @@ registerKernel("ai.onnx.preview.training.Adam", (inputs, ctx) => {
     const X = group(0, i), G = group(1, i), V = group(2, i), H = group(3, i);
     sameSize([X, G, V, H]);
     const x = readNumbers(X), g = readNumbers(G), v = readNumbers(V), h = readNumbers(H);
-    const xo = numberSink(ctx, X.dtype, X.shape), vo = numberSink(ctx, V.dtype, V.shape), ho = numberSink(ctx, H.dtype, H.shape);
+    const xo = numberSink(ctx, X.dtype, X.shape),
+      vo = numberSink(ctx, V.dtype, V.shape),
+      ho = numberSink(ctx, H.dtype, H.shape);
     for (let k = 0; k < x.length; k++) {
       const gr = lambda * x[k] + g[k];
       const vn = alpha * v[k] + (1 - alpha) * gr;

@@ -19,13 +19,17 @@ function floatArg(inputs: Inputs, i: number, what: string): Tensor {
 /** A per-channel parameter as numbers, checked to have exactly `c` elements. */
 function perChannel(inputs: Inputs, i: number, what: string, c: number): NumericArray {
   const t = tensorArg(inputs, i, what);
-  if (t.data.length !== c) throw new LatheError("runtime", `${what} has ${t.data.length} elements, expected ${c}`);
+  if (t.data.length !== c) {
+    throw new LatheError("runtime", `${what} has ${t.data.length} elements, expected ${c}`);
+  }
   return readNumbers(t);
 }
 
 /** Channels and per-channel spatial size of an [N, C, ...] tensor. */
 function nchw(x: Tensor): { n: number; c: number; s: number } {
-  if (x.shape.length < 2) throw new LatheError("runtime", `input must have shape [N, C, ...], got [${x.shape}]`);
+  if (x.shape.length < 2) {
+    throw new LatheError("runtime", `input must have shape [N, C, ...], got [${x.shape}]`);
+  }
   let s = 1;
   for (let i = 2; i < x.shape.length; i++) s *= x.shape[i];
   return { n: x.shape[0], c: x.shape[1], s };
@@ -39,7 +43,9 @@ function broadcastTo(t: Tensor, target: readonly number[], what: string): Numeri
   const src = readNumbers(t);
   const n = target.reduce((p, d) => p * d, 1);
   if (t.shape.length === target.length && t.shape.every((d, i) => d === target[i])) return src;
-  if (t.shape.length > target.length) throw new LatheError("runtime", `${what} [${t.shape}] does not broadcast to [${target}]`);
+  if (t.shape.length > target.length) {
+    throw new LatheError("runtime", `${what} [${t.shape}] does not broadcast to [${target}]`);
+  }
   const pad = target.length - t.shape.length;
   const srcShape = [...new Array(pad).fill(1), ...t.shape];
   if (srcShape.some((d, i) => d !== 1 && d !== target[i])) {
@@ -177,7 +183,7 @@ registerKernel("LayerNormalization", (inputs, ctx) => {
     const { mean, inv } = moments(xv, off, d, eps);
     meanOut.buf[o] = mean;
     invOut.buf[o] = inv;
-    if (bias) for (let i = 0; i < d; i++) y[off + i] = (xv[off + i] - mean) * inv * scale[i] + bias[i];
+    if (bias) { for (let i = 0; i < d; i++) y[off + i] = (xv[off + i] - mean) * inv * scale[i] + bias[i]; }
     else for (let i = 0; i < d; i++) y[off + i] = (xv[off + i] - mean) * inv * scale[i];
   }
   return [sink.done(), meanOut.done(), invOut.done()];
@@ -245,7 +251,9 @@ registerKernel("LRN", (inputs, ctx) => {
 registerKernel("MeanVarianceNormalization", (inputs, ctx) => {
   const x = floatArg(inputs, 0, "X");
   const rank = x.shape.length;
-  const axes = [...new Set((ctx.attrs.axes as number[]).map((v) => runtimeAxis(v, rank)))].sort((p, q) => p - q);
+  const axes = [...new Set((ctx.attrs.axes as number[]).map((v) => runtimeAxis(v, rank)))].sort((p, q) =>
+    p - q
+  );
   const kept = Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
   const strides = stridesOf(x.shape);
   const base = offsetTable(x.shape, strides, kept);

@@ -110,7 +110,10 @@ export function numberSink(ctx: KernelContext, dtype: DType, shape: readonly num
 }
 
 /** Strides of the axes before `axis`, the axis itself and those after, for [outer, D, inner] loops. */
-export function splitAt(shape: readonly number[], axis: number): { outer: number; dim: number; inner: number } {
+export function splitAt(
+  shape: readonly number[],
+  axis: number,
+): { outer: number; dim: number; inner: number } {
   let outer = 1, inner = 1;
   for (let i = 0; i < axis; i++) outer *= shape[i];
   for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];

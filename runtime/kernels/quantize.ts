@@ -52,14 +52,20 @@ function paramLayout(x: Tensor, scale: Tensor, axisAttr: number, blockSize: numb
   const { outer, dim, inner } = splitAt(x.shape, axis);
   if (blockSize <= 0) {
     if (scale.shape.length !== 1 || n !== dim) {
-      throw new LatheError("runtime", `per-axis scale [${scale.shape}] needs ${dim} elements along axis ${axis}`);
+      throw new LatheError(
+        "runtime",
+        `per-axis scale [${scale.shape}] needs ${dim} elements along axis ${axis}`,
+      );
     }
     return { outer, dim, inner, kind: 1, block: 0, blocks: dim };
   }
   const blocks = Math.ceil(dim / blockSize);
   const want = x.shape.map((s, i) => (i === axis ? blocks : s));
   if (scale.shape.length !== want.length || scale.shape.some((s, i) => s !== want[i])) {
-    throw new LatheError("runtime", `blocked scale [${scale.shape}] should be [${want}] for block_size ${blockSize}`);
+    throw new LatheError(
+      "runtime",
+      `blocked scale [${scale.shape}] should be [${want}] for block_size ${blockSize}`,
+    );
   }
   return { outer, dim, inner, kind: 2, block: blockSize, blocks };
 }
@@ -118,7 +124,9 @@ registerKernel("DequantizeLinear", (inputs, ctx) => {
   checkZeroPoint(zpT, scale);
   if (!isFloat(scale.dtype)) throw new LatheError("runtime", "x_scale must be floating point");
   const dtype = ctx.attrs.output_dtype ? dtypeOfTensorProtoCode(ctx.attrs.output_dtype) : scale.dtype;
-  if (!dtype || !isFloat(dtype)) throw new LatheError("runtime", `output_dtype ${ctx.attrs.output_dtype} is not a float type`);
+  if (!dtype || !isFloat(dtype)) {
+    throw new LatheError("runtime", `output_dtype ${ctx.attrs.output_dtype} is not a float type`);
+  }
   const xv = intCodes(x, "x"), s = readNumbers(scale);
   const zp = zpT ? intCodes(zpT, "x_zero_point") : undefined;
   const l = paramLayout(x, scale, ctx.attrs.axis, ctx.attrs.block_size);
@@ -148,7 +156,9 @@ registerKernel("DynamicQuantizeLinear", (inputs, ctx) => {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new LatheError("runtime", "input has non-finite values");
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    throw new LatheError("runtime", "input has non-finite values");
+  }
   const f = Math.fround;
   // A constant-zero input would give scale 0; onnxruntime uses 1 then, which keeps every code at 0.
   const scale = hi === lo ? 1 : f(f(hi - lo) / 255);
@@ -177,14 +187,17 @@ interface MatmulPlan {
 }
 
 function matmulPlan(as: readonly number[], bs: readonly number[]): MatmulPlan {
-  if (as.length === 0 || bs.length === 0) throw new LatheError("runtime", "matmul operands must have rank >= 1");
+  if (as.length === 0 || bs.length === 0) {
+    throw new LatheError("runtime", "matmul operands must have rank >= 1");
+  }
   const a2 = as.length === 1 ? [1, as[0]] : [...as];
   const b2 = bs.length === 1 ? [bs[0], 1] : [...bs];
   const M = a2[a2.length - 2], K = a2[a2.length - 1], K2 = b2[b2.length - 2], N = b2[b2.length - 1];
   if (K !== K2) throw new LatheError("runtime", `matmul inner dims ${K} and ${K2} differ`);
   const ab = a2.slice(0, -2), bb = b2.slice(0, -2);
   const rank = Math.max(ab.length, bb.length);
-  const pa = [...new Array(rank - ab.length).fill(1), ...ab], pb = [...new Array(rank - bb.length).fill(1), ...bb];
+  const pa = [...new Array(rank - ab.length).fill(1), ...ab],
+    pb = [...new Array(rank - bb.length).fill(1), ...bb];
   const batch: number[] = [];
   for (let i = 0; i < rank; i++) {
     if (pa[i] !== pb[i] && pa[i] !== 1 && pb[i] !== 1) {
@@ -242,7 +255,7 @@ function matmulAcc(a: Float64Array, b: Float64Array, p: MatmulPlan): Float64Arra
 function shifted(codes: NumericArray, zp: NumericArray | undefined, run: number): Float64Array {
   const out = new Float64Array(codes.length);
   if (!zp) out.set(codes);
-  else if (zp.length === 1) for (let i = 0; i < codes.length; i++) out[i] = codes[i] - zp[0];
+  else if (zp.length === 1) { for (let i = 0; i < codes.length; i++) out[i] = codes[i] - zp[0]; }
   else {
     const period = zp.length;
     let z = 0, left = run;
@@ -296,7 +309,12 @@ registerKernel("QLinearMatMul", (inputs, ctx) => {
   const aT = tensorArg(inputs, 0, "a"), bT = tensorArg(inputs, 3, "b");
   const as = tensorArg(inputs, 1, "a_scale"), bs = tensorArg(inputs, 4, "b_scale");
   const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
-  const { plan, acc } = integerMatmul(aT, bT, tensorArg(inputs, 2, "a_zero_point"), tensorArg(inputs, 5, "b_zero_point"));
+  const { plan, acc } = integerMatmul(
+    aT,
+    bT,
+    tensorArg(inputs, 2, "a_zero_point"),
+    tensorArg(inputs, 5, "b_zero_point"),
+  );
   const { M, N } = plan;
   paramCount(as, M, "a_scale");
   paramCount(bs, N, "b_scale");
@@ -304,14 +322,21 @@ registerKernel("QLinearMatMul", (inputs, ctx) => {
   paramCount(yzT, M, "y_zero_point");
   const dtype = codeType(yzT.dtype)!;
   const range = QUANT_RANGES[dtype];
-  if (!range || dtype === "i32") throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
-  const asv = readNumbers(as), bsv = readNumbers(bs), ysv = readNumbers(ys), yz = intCodes(yzT, "y_zero_point");
+  if (!range || dtype === "i32") {
+    throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
+  }
+  const asv = readNumbers(as),
+    bsv = readNumbers(bs),
+    ysv = readNumbers(ys),
+    yz = intCodes(yzT, "y_zero_point");
   const f = Math.fround;
   // One multiplier per (row, column), formed in single precision like the reference.
   const mult = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
-      const sa = asv[asv.length === 1 ? 0 : m], sb = bsv[bsv.length === 1 ? 0 : n], sy = ysv[ysv.length === 1 ? 0 : m];
+      const sa = asv[asv.length === 1 ? 0 : m],
+        sb = bsv[bsv.length === 1 ? 0 : n],
+        sy = ysv[ysv.length === 1 ? 0 : m];
       mult[m * N + n] = f(f(sa * sb) / sy);
     }
   }
@@ -329,14 +354,26 @@ registerKernel("QLinearMatMul", (inputs, ctx) => {
  * Direct integer convolution over zero-point-shifted operands: x [N, C, ...in], w [M, C/group, ...k];
  * returns the accumulators [N, M, ...out].
  */
-function convAcc(x: Float64Array, xShape: readonly number[], w: Float64Array, wShape: readonly number[], attrs: Readonly<Record<string, any>>) {
+function convAcc(
+  x: Float64Array,
+  xShape: readonly number[],
+  w: Float64Array,
+  wShape: readonly number[],
+  attrs: Readonly<Record<string, any>>,
+) {
   if (xShape.length < 3 || wShape.length !== xShape.length) {
-    throw new LatheError("runtime", `conv needs x [N, C, ...] and w [M, C/group, ...] of equal rank, got [${xShape}] and [${wShape}]`);
+    throw new LatheError(
+      "runtime",
+      `conv needs x [N, C, ...] and w [M, C/group, ...] of equal rank, got [${xShape}] and [${wShape}]`,
+    );
   }
   const [N, C] = xShape, [M, Cg] = wShape;
   const group = attrs.group;
   if (!(group > 0) || C !== Cg * group || M % group !== 0) {
-    throw new LatheError("runtime", `${C} input channels, ${M} filters of ${Cg} channels and group ${group} do not fit`);
+    throw new LatheError(
+      "runtime",
+      `${C} input channels, ${M} filters of ${Cg} channels and group ${group} do not fit`,
+    );
   }
   let geom;
   try {
@@ -419,7 +456,12 @@ function convOperands(xT: Tensor, wT: Tensor, xzpT: Tensor | undefined, wzpT: Te
 
 registerKernel("ConvInteger", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 1, "w");
-  const { x, w } = convOperands(xT, wT, optional(inputs, 2, "x_zero_point"), optional(inputs, 3, "w_zero_point"));
+  const { x, w } = convOperands(
+    xT,
+    wT,
+    optional(inputs, 2, "x_zero_point"),
+    optional(inputs, 3, "w_zero_point"),
+  );
   const { acc, outShape } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
   const out = ctx.alloc("i32", outShape);
   (out.data as Int32Array).set(acc);
@@ -430,7 +472,12 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 3, "w");
   const xs = tensorArg(inputs, 1, "x_scale"), ws = tensorArg(inputs, 4, "w_scale");
   const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
-  const { x, w } = convOperands(xT, wT, tensorArg(inputs, 2, "x_zero_point"), tensorArg(inputs, 5, "w_zero_point"));
+  const { x, w } = convOperands(
+    xT,
+    wT,
+    tensorArg(inputs, 2, "x_zero_point"),
+    tensorArg(inputs, 5, "w_zero_point"),
+  );
   const { acc, outShape, outCount, M } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
   if (xs.data.length !== 1 || ys.data.length !== 1 || yzT.data.length !== 1) {
     throw new LatheError("runtime", "x_scale, y_scale and y_zero_point must be single values");
@@ -438,11 +485,18 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   paramCount(ws, M, "w_scale");
   const dtype = codeType(yzT.dtype)!;
   const range = QUANT_RANGES[dtype];
-  if (!range || dtype === "i32") throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
+  if (!range || dtype === "i32") {
+    throw new LatheError("runtime", `y_zero_point type ${dtype} is not a quantized type`);
+  }
   const bT = optional(inputs, 8, "B");
-  if (bT && bT.data.length !== M) throw new LatheError("runtime", `B has ${bT.data.length} elements, expected ${M}`);
+  if (bT && bT.data.length !== M) {
+    throw new LatheError("runtime", `B has ${bT.data.length} elements, expected ${M}`);
+  }
   const bias = bT ? readNumbers(bT) : undefined;
-  const xsv = readNumbers(xs)[0], wsv = readNumbers(ws), ysv = readNumbers(ys)[0], yz = intCodes(yzT, "y_zero_point")[0];
+  const xsv = readNumbers(xs)[0],
+    wsv = readNumbers(ws),
+    ysv = readNumbers(ys)[0],
+    yz = intCodes(yzT, "y_zero_point")[0];
   const f = Math.fround;
   const out = ctx.alloc(dtype, outShape);
   const y = out.data as NumericArray;
@@ -466,7 +520,9 @@ registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
   const aT = tensorArg(inputs, 0, "A"), bT = tensorArg(inputs, 1, "B"), sT = tensorArg(inputs, 2, "scales");
   const { K, N, bits, block_size: bs } = ctx.attrs;
   if (!isFloat(aT.dtype)) throw new LatheError("runtime", "A must be floating point");
-  if (aT.shape.length === 0 || aT.shape[aT.shape.length - 1] !== K) throw new LatheError("runtime", `A's last dim must be K = ${K}`);
+  if (aT.shape.length === 0 || aT.shape[aT.shape.length - 1] !== K) {
+    throw new LatheError("runtime", `A's last dim must be K = ${K}`);
+  }
   if (!(bits >= 2 && bits <= 8)) throw new LatheError("runtime", `bits must be in [2, 8], is ${bits}`);
   if (!(bs > 0)) throw new LatheError("runtime", `block_size must be positive, is ${bs}`);
   const kBlocks = Math.ceil(K / bs);
@@ -474,18 +530,25 @@ registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
   if (bT.dtype !== "u8" || bT.data.length !== N * kBlocks * blob) {
     throw new LatheError("runtime", `B must be u8 with ${N}x${kBlocks}x${blob} bytes, has ${bT.data.length}`);
   }
-  if (sT.data.length !== N * kBlocks) throw new LatheError("runtime", `scales must have ${N * kBlocks} elements`);
+  if (sT.data.length !== N * kBlocks) {
+    throw new LatheError("runtime", `scales must have ${N * kBlocks} elements`);
+  }
   const B = bT.data as Uint8Array, scales = readNumbers(sT);
   const zpT = optional(inputs, 3, "zero_points");
   const zpRow = Math.ceil((kBlocks * bits) / 8);
   let zpFloat: NumericArray | undefined, zpPacked: Uint8Array | undefined, zpBytes: Uint8Array | undefined;
   if (zpT) {
     if (isFloat(zpT.dtype)) {
-      if (zpT.data.length !== N * kBlocks) throw new LatheError("runtime", `float zero_points must have ${N * kBlocks} elements`);
+      if (zpT.data.length !== N * kBlocks) {
+        throw new LatheError("runtime", `float zero_points must have ${N * kBlocks} elements`);
+      }
       zpFloat = readNumbers(zpT);
     } else if (zpT.dtype === "u8" && zpT.data.length === N * zpRow) zpPacked = zpT.data as Uint8Array;
     else if (zpT.dtype === "u8" && zpT.data.length === N * kBlocks) zpBytes = zpT.data as Uint8Array;
-    else throw new LatheError("runtime", `zero_points of ${zpT.data.length} elements fit neither packed nor unpacked layout`);
+    else {throw new LatheError(
+        "runtime",
+        `zero_points of ${zpT.data.length} elements fit neither packed nor unpacked layout`,
+      );}
   }
   const gT = optional(inputs, 4, "g_idx");
   const gIdx = gT ? readNumbers(gT) : undefined;
@@ -502,7 +565,13 @@ registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
       if (!(blk >= 0 && blk < kBlocks)) throw new LatheError("runtime", `g_idx ${blk} out of range`);
       const q = readBits(B, (n * kBlocks + Math.floor(k / bs)) * blob, k % bs, bits);
       const si = n * kBlocks + blk;
-      const zp = zpFloat ? zpFloat[si] : zpPacked ? readBits(zpPacked, n * zpRow, blk, bits) : zpBytes ? zpBytes[si] : deflt;
+      const zp = zpFloat
+        ? zpFloat[si]
+        : zpPacked
+        ? readBits(zpPacked, n * zpRow, blk, bits)
+        : zpBytes
+        ? zpBytes[si]
+        : deflt;
       W[n * K + k] = (q - zp) * scales[si];
     }
   }

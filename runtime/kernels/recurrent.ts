@@ -46,7 +46,11 @@ interface Activation {
 }
 
 /** activations with their alphas/betas; the lists are consumed in order only by functions that take them. */
-function parseActivations(names: readonly string[], alphas: readonly number[], betas: readonly number[]): Activation[] {
+function parseActivations(
+  names: readonly string[],
+  alphas: readonly number[],
+  betas: readonly number[],
+): Activation[] {
   let ai = 0, bi = 0;
   return names.map((n) => {
     const e = ACTS[n.toLowerCase()];
@@ -351,7 +355,7 @@ function runCell(kind: CellKind, inputs: readonly (RValue | undefined)[], ctx: K
           activate(fAct, gates, gi, H);
           activate(fAct, gates, gf, H);
           activate(gAct, gates, gc, H);
-          if (inputForget) for (let u = 0; u < H; u++) gates[gf + u] = 1 - gates[gi + u];
+          if (inputForget) { for (let u = 0; u < H; u++) gates[gf + u] = 1 - gates[gi + u]; }
           for (let u = 0; u < H; u++) c[ho + u] = gates[gf + u] * c[ho + u] + gates[gi + u] * gates[gc + u];
           if (peep) {
             const po = d * 3 * H + H;

@@ -7,11 +7,29 @@ import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { type NumericArray, type RValue, Tensor, toNumbers } from "../tensor.ts";
 import { numberSink, readNumbers, runtimeAxis, splitAt, tensorArg } from "./number-view.ts";
 
-type ReduceKind = "sum" | "mean" | "max" | "min" | "prod" | "l1" | "l2" | "logsum" | "logsumexp" | "sumsquare";
+type ReduceKind =
+  | "sum"
+  | "mean"
+  | "max"
+  | "min"
+  | "prod"
+  | "l1"
+  | "l2"
+  | "logsum"
+  | "logsumexp"
+  | "sumsquare";
 
 const KINDS: Record<string, ReduceKind> = {
-  ReduceSum: "sum", ReduceMean: "mean", ReduceMax: "max", ReduceMin: "min", ReduceProd: "prod", ReduceL1: "l1",
-  ReduceL2: "l2", ReduceLogSum: "logsum", ReduceLogSumExp: "logsumexp", ReduceSumSquare: "sumsquare",
+  ReduceSum: "sum",
+  ReduceMean: "mean",
+  ReduceMax: "max",
+  ReduceMin: "min",
+  ReduceProd: "prod",
+  ReduceL1: "l1",
+  ReduceL2: "l2",
+  ReduceLogSum: "logsum",
+  ReduceLogSumExp: "logsumexp",
+  ReduceSumSquare: "sumsquare",
 };
 
 /** Sorted reduced axes, or null when the op is a no-op (empty axes with noop_with_empty_axes). */
@@ -28,7 +46,11 @@ function resolveAxes(axesT: RValue | undefined, rank: number, noop: number): num
 }
 
 /** Flat offsets of every index combination over `dims` (row-major in those dims). */
-export function offsetTable(shape: readonly number[], strides: readonly number[], dims: readonly number[]): Int32Array {
+export function offsetTable(
+  shape: readonly number[],
+  strides: readonly number[],
+  dims: readonly number[],
+): Int32Array {
   let count = 1;
   for (const d of dims) count *= shape[d];
   const table = new Int32Array(count);
@@ -49,7 +71,13 @@ export function offsetTable(shape: readonly number[], strides: readonly number[]
   return table;
 }
 
-function reduceFloat(kind: ReduceKind, x: NumericArray, base: Int32Array, red: Int32Array, out: NumericArray): void {
+function reduceFloat(
+  kind: ReduceKind,
+  x: NumericArray,
+  base: Int32Array,
+  red: Int32Array,
+  out: NumericArray,
+): void {
   const R = red.length;
   for (let o = 0; o < base.length; o++) {
     const b = base[o];
@@ -174,8 +202,15 @@ function emptyExtreme(dtype: DType, kind: ReduceKind): number | undefined {
   if (kind !== "max" && kind !== "min") return undefined;
   const s = typeof dtype === "string" ? dtype : dtype.kind === "affine" ? dtype.storage : undefined;
   const ranges: Record<string, [number, number]> = {
-    i32: [-2147483648, 2147483647], u32: [0, 4294967295], i16: [-32768, 32767], u16: [0, 65535],
-    i8: [-128, 127], u8: [0, 255], i4: [-8, 7], u4: [0, 15], bool: [0, 1],
+    i32: [-2147483648, 2147483647],
+    u32: [0, 4294967295],
+    i16: [-32768, 32767],
+    u16: [0, 65535],
+    i8: [-128, 127],
+    u8: [0, 255],
+    i4: [-8, 7],
+    u4: [0, 15],
+    bool: [0, 1],
   };
   const r = s ? ranges[s] : undefined;
   return r ? (kind === "max" ? r[0] : r[1]) : undefined;
@@ -207,7 +242,10 @@ function reduceKernel(kind: ReduceKind) {
     const base = offsetTable(t.shape, strides, kept);
     const red = offsetTable(t.shape, strides, axes);
     const d = t.data;
-    if ((d instanceof BigInt64Array || d instanceof BigUint64Array) && kind !== "l2" && kind !== "logsum" && kind !== "logsumexp") {
+    if (
+      (d instanceof BigInt64Array || d instanceof BigUint64Array) && kind !== "l2" && kind !== "logsum" &&
+      kind !== "logsumexp"
+    ) {
       const out = ctx.alloc(t.dtype, outShape);
       reduceBig(kind, d, base, red, out.data as BigInt64Array | BigUint64Array);
       return [out];
@@ -228,12 +266,16 @@ function argKernel(isMax: boolean) {
     if (t.dtype === "string") throw new LatheError("runtime", "cannot take ArgMax/ArgMin of strings");
     const axis = runtimeAxis(ctx.attrs.axis, t.shape.length);
     const { outer, dim, inner } = splitAt(t.shape, axis);
-    const outShape = ctx.attrs.keepdims !== 0 ? t.shape.map((s, i) => (i === axis ? 1 : s)) : t.shape.filter((_, i) => i !== axis);
+    const outShape = ctx.attrs.keepdims !== 0
+      ? t.shape.map((s, i) => (i === axis ? 1 : s))
+      : t.shape.filter((_, i) => i !== axis);
     if (dim === 0 && outer * inner > 0) throw new LatheError("runtime", "ArgMax/ArgMin over an empty axis");
     const out = ctx.alloc("i64", outShape);
     const y = out.data as BigInt64Array;
     // bigint and number elements compare with the same operators; only bf16 needs converting.
-    const x: ArrayLike<number | bigint> = t.dtype === "bf16" ? readNumbers(t) : (t.data as ArrayLike<number | bigint>);
+    const x: ArrayLike<number | bigint> = t.dtype === "bf16"
+      ? readNumbers(t)
+      : (t.data as ArrayLike<number | bigint>);
     const last = ctx.attrs.select_last_index !== 0;
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
@@ -269,7 +311,14 @@ registerKernel("ArgMin", argKernel(false));
 type SoftKind = "softmax" | "logsoftmax" | "hardmax";
 
 /** Softmax-family over one axis of x viewed as [outer, dim, inner], written into y. */
-function softmaxInto(kind: SoftKind, x: ArrayLike<number>, y: NumericArray, outer: number, dim: number, inner: number): void {
+function softmaxInto(
+  kind: SoftKind,
+  x: ArrayLike<number>,
+  y: NumericArray,
+  outer: number,
+  dim: number,
+  inner: number,
+): void {
   const tmp = new Float64Array(dim);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -366,7 +415,9 @@ function lossKernel(withSoftmax: boolean) {
     let weight: NumericArray | undefined;
     if (inputs[2] !== undefined) {
       const w = tensorArg(inputs, 2, "weight");
-      if (w.data.length !== C) throw new LatheError("runtime", `weight has ${w.data.length} elements, expected ${C}`);
+      if (w.data.length !== C) {
+        throw new LatheError("runtime", `weight has ${w.data.length} elements, expected ${C}`);
+      }
       weight = readNumbers(w);
     }
     let logp: ArrayLike<number> = readNumbers(x);

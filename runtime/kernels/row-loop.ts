@@ -128,20 +128,37 @@ const cache = new Map<string, RowLoop>();
 
 /**
  * The compiled loop for an expression over operands stored in the given array classes (`key` names them,
- * so each compiled loop only ever sees one combination). `unsigned64` picks W's wrapping.
+ * so each compiled loop only ever sees one combination). `strides` are the operands' row strides: a
+ * stride of 0 reads the operand once before the loop, 1 walks it with a bare increment, anything else
+ * steps by the stride argument. `unsigned64` picks W's wrapping.
  */
-export function rowLoop(arity: 1 | 2 | 3, expr: string, key: string, unsigned64 = false): RowLoop {
-  const id = `${arity}|${unsigned64 ? "u" : "i"}|${key}|${expr}`;
+export function rowLoop(
+  arity: 1 | 2 | 3,
+  expr: string,
+  key: string,
+  strides: readonly number[],
+  unsigned64 = false,
+): RowLoop {
+  const kinds = strides.slice(0, arity).map((s) => (s === 0 ? 0 : s === 1 ? 1 : 2));
+  const id = `${arity}|${kinds.join("")}|${unsigned64 ? "u" : "i"}|${key}|${expr}`;
   let loop = cache.get(id);
   if (loop) return loop;
   const names = Object.keys(HELPERS).join(", ");
-  const reads = ["const a = A[ia]; ia += sa;", "const b = B[ib]; ib += sb;", "const c = C[ic]; ic += sc;"]
-    .slice(0, arity).join(" ");
+  const ops = [["a", "A", "ia", "sa"], ["b", "B", "ib", "sb"], ["c", "C", "ic", "sc"]].slice(0, arity);
+  const before = ops.map(([v, arr, i], j) => (kinds[j] === 0 ? `const ${v} = ${arr}[${i}];` : "")).join(" ");
+  const inside = ops.map(([v, arr, i, s], j) =>
+    kinds[j] === 0
+      ? ""
+      : kinds[j] === 1
+      ? `const ${v} = ${arr}[${i}++];`
+      : `const ${v} = ${arr}[${i}]; ${i} += ${s};`
+  ).join(" ");
   const src = `"use strict";
 const { ${names} } = H;
 const W = ${unsigned64 ? "wrapU64" : "wrapI64"};
 return function loop(o, io, n, A, ia, sa, B, ib, sb, C, ic, sc, p0, p1, p2) {
-  for (let k = io, end = io + n; k < end; k++) { ${reads} o[k] = ${expr}; }
+  ${before}
+  for (let k = io, end = io + n; k < end; k++) { ${inside} o[k] = ${expr}; }
 };`;
   loop = new Function("H", src)(HELPERS) as RowLoop;
   cache.set(id, loop);

@@ -37,12 +37,17 @@ function releaseValue(v: RValue, ctx: KernelContext): RValue {
 
 function expectSeq(v: RValue | undefined, what: string): Sequence {
   if (v instanceof Sequence) return v;
-  throw new LatheError("runtime", `${what} must be a sequence, got ${v === undefined ? "nothing" : v.constructor.name}`);
+  throw new LatheError(
+    "runtime",
+    `${what} must be a sequence, got ${v === undefined ? "nothing" : v.constructor.name}`,
+  );
 }
 
 function scalarInt(v: RValue | undefined, what: string): number {
   const t = expectTensor(v, what);
-  if (t.data.length !== 1) throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  if (t.data.length !== 1) {
+    throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  }
   return Number(t.data[0]);
 }
 
@@ -54,7 +59,10 @@ function seqDType(s: Sequence) {
 function checkElem(s: Sequence, t: Tensor): void {
   const d = seqDType(s);
   if (d !== undefined && !dtypeEquals(d, t.dtype)) {
-    throw new LatheError("runtime", `cannot put a ${printDType(t.dtype)} tensor in a sequence of ${printDType(d)}`);
+    throw new LatheError(
+      "runtime",
+      `cannot put a ${printDType(t.dtype)} tensor in a sequence of ${printDType(d)}`,
+    );
   }
 }
 
@@ -73,7 +81,9 @@ registerKernel("SequenceConstruct", (inputs) => {
   const ts = inputs.map((v, i) => expectTensor(v, `input ${i}`));
   if (ts.length === 0) throw new LatheError("runtime", "SequenceConstruct needs at least one input");
   for (const t of ts) {
-    if (!dtypeEquals(t.dtype, ts[0].dtype)) throw new LatheError("runtime", "SequenceConstruct inputs differ in type");
+    if (!dtypeEquals(t.dtype, ts[0].dtype)) {
+      throw new LatheError("runtime", "SequenceConstruct inputs differ in type");
+    }
   }
   return [new Sequence(ts.map(keep), ts[0].dtype)];
 });
@@ -83,7 +93,9 @@ registerKernel("SequenceInsert", (inputs) => {
   const t = expectTensor(inputs[1], "tensor");
   checkElem(s, t);
   const n = s.items.length;
-  const at = inputs[2] === undefined ? n : position(scalarInt(inputs[2], "position"), n, true, "SequenceInsert");
+  const at = inputs[2] === undefined
+    ? n
+    : position(scalarInt(inputs[2], "position"), n, true, "SequenceInsert");
   const items = [...s.items];
   items.splice(at, 0, keep(t));
   return [new Sequence(items, seqDType(s) ?? t.dtype)];
@@ -98,7 +110,9 @@ registerKernel("SequenceAt", (inputs, ctx) => {
 registerKernel("SequenceErase", (inputs) => {
   const s = expectSeq(inputs[0], "input_sequence");
   const n = s.items.length;
-  const at = inputs[1] === undefined ? n - 1 : position(scalarInt(inputs[1], "position"), n, false, "SequenceErase");
+  const at = inputs[1] === undefined
+    ? n - 1
+    : position(scalarInt(inputs[1], "position"), n, false, "SequenceErase");
   if (at < 0) throw new LatheError("runtime", "SequenceErase on an empty sequence");
   const items = [...s.items];
   items.splice(at, 1);
@@ -161,12 +175,19 @@ registerKernel("ConcatFromSequence", (inputs, ctx) => {
   const ax = ctx.attrs.axis as number;
   const outRank = newAxis ? r + 1 : r;
   const axis = ax < 0 ? ax + outRank : ax;
-  if (axis < 0 || axis >= outRank) throw new LatheError("runtime", `axis ${ax} out of range for rank ${outRank}`);
+  if (axis < 0 || axis >= outRank) {
+    throw new LatheError("runtime", `axis ${ax} out of range for rank ${outRank}`);
+  }
   for (const t of ts) {
     // Stacked elements match exactly; concatenated ones everywhere but the axis.
     const ok = dtypeEquals(t.dtype, ts[0].dtype) && t.shape.length === r &&
       t.shape.every((d, i) => d === ts[0].shape[i] || (!newAxis && i === axis));
-    if (!ok) throw new LatheError("runtime", `cannot concatenate [${t.shape}] with [${ts[0].shape}] along axis ${ax}`);
+    if (!ok) {
+      throw new LatheError(
+        "runtime",
+        `cannot concatenate [${t.shape}] with [${ts[0].shape}] along axis ${ax}`,
+      );
+    }
   }
   const widths = ts.map((t) => (newAxis ? 1 : t.shape[axis]));
   const shape = [...ts[0].shape];
@@ -196,7 +217,11 @@ registerKernel("SequenceMap", (inputs, ctx) => {
   }
   return outs.map((items, j) => {
     const declared = body.values[body.outputs[j]]?.type;
-    const d = items[0] instanceof Tensor ? items[0].dtype : declared?.kind === "tensor" ? declared.dtype : undefined;
+    const d = items[0] instanceof Tensor
+      ? items[0].dtype
+      : declared?.kind === "tensor"
+      ? declared.dtype
+      : undefined;
     return new Sequence(items, d);
   });
 });
@@ -211,7 +236,9 @@ registerKernel("Optional", (inputs, ctx) => {
 registerKernel("OptionalHasElement", (inputs, ctx) => {
   const v = inputs[0];
   const out = ctx.alloc("bool", []);
-  (out.data as Uint8Array)[0] = v === undefined || (v instanceof OptionalValue && v.value === undefined) ? 0 : 1;
+  (out.data as Uint8Array)[0] = v === undefined || (v instanceof OptionalValue && v.value === undefined)
+    ? 0
+    : 1;
   return [out];
 });
 

@@ -43,13 +43,17 @@ function store(out: Tensor, src: ArrayLike<number>): void {
 
 function scalar(v: RValue | undefined, what: string): number {
   const t = expectTensor(v, what);
-  if (t.data.length !== 1) throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  if (t.data.length !== 1) {
+    throw new LatheError("runtime", `${what} must have one element, has ${t.data.length}`);
+  }
   return t.dtype === "bf16" ? floatReader(t)(0) : Number(t.data[0]);
 }
 
 function sizeArg(v: RValue | undefined, what: string): number {
   const n = scalar(v, what);
-  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) throw new LatheError("runtime", `${what} ${n} is not a valid size`);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) {
+    throw new LatheError("runtime", `${what} ${n} is not a valid size`);
+  }
   return n;
 }
 
@@ -106,7 +110,10 @@ registerKernel("DFT", (inputs, ctx) => {
 registerKernel("STFT", (inputs, ctx) => {
   const x = expectTensor(inputs[0], "signal");
   if (!isFloat(x.dtype) || x.shape.length !== 3 || (x.shape[2] !== 1 && x.shape[2] !== 2)) {
-    throw new LatheError("runtime", `STFT signal must be a float [batch, length, 1 or 2] tensor, is [${x.shape}]`);
+    throw new LatheError(
+      "runtime",
+      `STFT signal must be a float [batch, length, 1 or 2] tensor, is [${x.shape}]`,
+    );
   }
   const [batch, len, comps] = x.shape;
   const step = sizeArg(inputs[1], "frame_step");

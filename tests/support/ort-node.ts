@@ -31,10 +31,22 @@ export interface NodeCase {
 }
 
 const ORT_TYPE: Partial<Record<ScalarDType, string>> = {
-  f32: "float32", f64: "float64", f16: "float16", i64: "int64", i32: "int32", i16: "int16", i8: "int8",
-  u8: "uint8", u16: "uint16", u32: "uint32", u64: "uint64", bool: "bool",
+  f32: "float32",
+  f64: "float64",
+  f16: "float16",
+  i64: "int64",
+  i32: "int32",
+  i16: "int16",
+  i8: "int8",
+  u8: "uint8",
+  u16: "uint16",
+  u32: "uint32",
+  u64: "uint64",
+  bool: "bool",
 };
-const FROM_ORT: Record<string, ScalarDType> = Object.fromEntries(Object.entries(ORT_TYPE).map(([k, v]) => [v, k as ScalarDType]));
+const FROM_ORT: Record<string, ScalarDType> = Object.fromEntries(
+  Object.entries(ORT_TYPE).map(([k, v]) => [v, k as ScalarDType]),
+);
 
 export function tensor(dtype: ScalarDType, shape: readonly number[], values: ArrayLike<number>): Tensor {
   const t = new Tensor(dtype, shape, new (dtypeCtor(dtype))(values.length));
@@ -49,35 +61,65 @@ export function tensor(dtype: ScalarDType, shape: readonly number[], values: Arr
 
 function dtypeCtor(d: ScalarDType): { new (n: number): TypedArray } {
   switch (d) {
-    case "f32": return Float32Array;
-    case "f64": return Float64Array;
-    case "f16": return Float16Array as unknown as { new (n: number): TypedArray };
-    case "i64": return BigInt64Array;
-    case "u64": return BigUint64Array;
-    case "i32": return Int32Array;
-    case "u32": return Uint32Array;
-    case "i16": return Int16Array;
-    case "u16": case "bf16": return Uint16Array;
-    case "i8": case "i4": return Int8Array;
-    default: return Uint8Array;
+    case "f32":
+      return Float32Array;
+    case "f64":
+      return Float64Array;
+    case "f16":
+      return Float16Array as unknown as { new (n: number): TypedArray };
+    case "i64":
+      return BigInt64Array;
+    case "u64":
+      return BigUint64Array;
+    case "i32":
+      return Int32Array;
+    case "u32":
+      return Uint32Array;
+    case "i16":
+      return Int16Array;
+    case "u16":
+    case "bf16":
+      return Uint16Array;
+    case "i8":
+    case "i4":
+      return Int8Array;
+    default:
+      return Uint8Array;
   }
 }
 
 function attrProto(name: string, a: Attr): any {
   switch (a.type) {
-    case "int": return { name, type: 2, i: a.value };
-    case "float": return { name, type: 1, f: a.value };
-    case "string": return { name, type: 3, s: new TextEncoder().encode(a.value) };
-    case "ints": return { name, type: 7, ints: [...a.value] };
-    case "floats": return { name, type: 6, floats: new Float32Array(a.value) };
-    default: throw new Error(`attribute type ${a.type} not supported here`);
+    case "int":
+      return { name, type: 2, i: a.value };
+    case "float":
+      return { name, type: 1, f: a.value };
+    case "string":
+      return { name, type: 3, s: new TextEncoder().encode(a.value) };
+    case "ints":
+      return { name, type: 7, ints: [...a.value] };
+    case "floats":
+      return { name, type: 6, floats: new Float32Array(a.value) };
+    default:
+      throw new Error(`attribute type ${a.type} not supported here`);
   }
 }
 
 function valueInfo(name: string, t: Tensor | undefined): any {
   if (!t) return { name };
   const dtype = t.dtype as ScalarDType;
-  return { name, type: { tensorType: { elemType: dtypeToOnnx(dtype), shape: { dim: t.shape.map((d) => ({ dimValue: d })) } } } };
+  return {
+    name,
+    type: {
+      tensorType: { elemType: dtypeToOnnx(dtype), shape: { dim: t.shape.map((d) => ({ dimValue: d })) } },
+    },
+  };
+}
+
+function trimNulls<T>(xs: readonly (T | null)[]): (T | null)[] {
+  let n = xs.length;
+  while (n > 0 && xs[n - 1] === null) n--;
+  return xs.slice(0, n);
 }
 
 /** Runs the node in onnxruntime; `lathe` outputs give the output names' types (ORT needs none). */
@@ -92,7 +134,14 @@ export async function runOnnxruntime(c: NodeCase): Promise<Tensor[]> {
     const dtype = o.tensor.dtype as ScalarDType;
     if (o.constant) {
       const bytes = constantBytes(toConstant(o.tensor));
-      initializer.push({ name: o.name, dims: [...o.tensor.shape], dataType: dtypeToOnnx(dtype), rawData: bytes } as TensorProto);
+      initializer.push(
+        {
+          name: o.name,
+          dims: [...o.tensor.shape],
+          dataType: dtypeToOnnx(dtype),
+          rawData: bytes,
+        } as TensorProto,
+      );
     } else {
       input.push(valueInfo(o.name, o.tensor));
       const type = ORT_TYPE[dtype];
@@ -103,11 +152,15 @@ export async function runOnnxruntime(c: NodeCase): Promise<Tensor[]> {
   const model = {
     irVersion: 10,
     producerName: "lathe-test",
-    opsetImport: [{ domain: "", version: c.opset ?? 21 }, ...(c.domain ? [{ domain: c.domain, version: 1 }] : [])],
+    opsetImport: [
+      { domain: "", version: c.opset ?? 21 },
+      ...(c.domain ? [{ domain: c.domain, version: 1 }] : []),
+    ],
     graph: {
       name: "g",
       node: [{
-        input: c.inputs.map((o) => o?.name ?? ""),
+        // Trailing omitted inputs are dropped: onnxruntime-node aborts the process on a trailing "".
+        input: trimNulls(c.inputs).map((o) => o?.name ?? ""),
         output: outs,
         opType: c.op,
         domain: c.domain ?? "",

@@ -1,0 +1,291 @@
+/**
+ * The reference interpreter. A Session plans a graph once (kernel per node, last use of every value) and
+ * runs it many times; buffers of values past their last use go back to a pool that later allocations of
+ * the same size reuse. Observers see every value as it is produced.
+ */
+import { printDType } from "../ir/dtype.ts";
+import { LatheError } from "../ir/errors.ts";
+import type { Graph, Node } from "../ir/graph.ts";
+import { getOp, resolveAttrs } from "../ir/op-registry.ts";
+import type { Dim, ValueType } from "../ir/value-type.ts";
+import { getKernel, type Kernel, type KernelContext } from "./kernel-registry.ts";
+import { alloc, arrayCtor, fromConstant, type RValue, storageLength, Tensor, type TypedArray } from "./tensor.ts";
+import "./kernels/index.ts";
+import "../ir/ops/index.ts";
+
+export type Observer = (value: string, v: RValue, node: Node | undefined) => void;
+
+export interface RunOptions {
+  /** Called for every graph input and node output as it is produced (disables buffer reuse). */
+  observe?: Observer;
+  /** Check each kernel's outputs against the inferred types (tests run with this on). */
+  check?: boolean;
+  seed?: number;
+}
+
+export interface RunResult {
+  outputs: Record<string, RValue>;
+  /** Symbolic input dimensions and the sizes they were bound to. */
+  bindings: Record<string, number>;
+}
+
+interface Plan {
+  kernels: Kernel[];
+  /** For each node, values whose last use it is. */
+  release: string[][];
+}
+
+class BufferPool {
+  private free = new Map<string, TypedArray[]>();
+  private refs = new Map<ArrayBufferLike, number>();
+  take(ctor: ReturnType<typeof arrayCtor>, n: number): TypedArray | undefined {
+    const list = this.free.get(`${ctor.name}:${n}`);
+    return list?.pop();
+  }
+  retain(v: RValue): void {
+    if (v instanceof Tensor && !(v.data instanceof Array)) {
+      const b = v.data.buffer;
+      this.refs.set(b, (this.refs.get(b) ?? 0) + 1);
+    }
+  }
+  release(v: RValue): void {
+    if (!(v instanceof Tensor) || v.data instanceof Array) return;
+    const d = v.data;
+    const b = d.buffer;
+    const r = (this.refs.get(b) ?? 1) - 1;
+    if (r > 0) {
+      this.refs.set(b, r);
+      return;
+    }
+    this.refs.delete(b);
+    if (d.byteOffset !== 0 || d.byteLength !== b.byteLength || d.length < 64) return;
+    const key = `${d.constructor.name}:${d.length}`;
+    const list = this.free.get(key);
+    if (list) list.push(d);
+    else this.free.set(key, [d]);
+  }
+  pin(v: RValue): void {
+    // Inputs, constants and outputs are never recycled: count them twice.
+    this.retain(v);
+    this.retain(v);
+  }
+}
+
+export class Session {
+  private plans = new WeakMap<Graph, Plan>();
+  constructor(readonly graph: Graph) {
+    this.planFor(graph);
+  }
+
+  private planFor(g: Graph): Plan {
+    let p = this.plans.get(g);
+    if (p) return p;
+    const lastUse = new Map<string, number>();
+    g.nodes.forEach((n, i) => {
+      for (const v of n.inputs) if (v) lastUse.set(v, i);
+      for (const s of Object.values(n.attrs)) {
+        // Values a subgraph captures live until the node that owns the subgraph has run.
+        if (s.type === "graph" || s.type === "graphs") {
+          for (const sg of s.type === "graph" ? [s.value] : s.value) for (const v of capturedBy(sg)) lastUse.set(v, i);
+        }
+      }
+    });
+    const keep = new Set([...g.outputs, ...g.inputs, ...Object.keys(g.constants)]);
+    const release: string[][] = g.nodes.map(() => []);
+    for (const [v, i] of lastUse) if (!keep.has(v)) release[i].push(v);
+    // Outputs nobody reads are released right after their producer.
+    g.nodes.forEach((n, i) => {
+      for (const o of n.outputs) if (o && !lastUse.has(o) && !keep.has(o)) release[i].push(o);
+    });
+    const kernels = g.nodes.map((n) => {
+      const k = getKernel(n.op);
+      if (!k) {
+        const why = getOp(n.op) ? "has no kernel" : "is not a known op";
+        throw new LatheError("unsupported", `op ${n.op} ${why}`, { field: `node ${n.id}` });
+      }
+      return k;
+    });
+    p = { kernels, release };
+    this.plans.set(g, p);
+    return p;
+  }
+
+  run(inputs: Readonly<Record<string, RValue>>, opts: RunOptions = {}): RunResult {
+    const bindings: Record<string, number> = {};
+    const g = this.graph;
+    const given: RValue[] = [];
+    for (const name of g.inputs) {
+      let v = inputs[name];
+      if (v === undefined && g.constants[name]) v = fromConstant(g.constants[name]);
+      if (v === undefined) throw new LatheError("usage", `input ${name} not given`);
+      checkInput(name, v, g.values[name]?.type, bindings);
+      given.push(v);
+    }
+    for (const k of Object.keys(inputs)) {
+      if (!g.inputs.includes(k)) throw new LatheError("usage", `${k} is not an input of the graph (inputs: ${g.inputs.join(", ")})`);
+    }
+    const pool = opts.observe ? undefined : new BufferPool();
+    const outs = this.exec(g, given, undefined, pool, opts);
+    const outputs: Record<string, RValue> = {};
+    g.outputs.forEach((o, i) => (outputs[o] = outs[i]));
+    return { outputs, bindings };
+  }
+
+  private exec(
+    g: Graph,
+    inputs: readonly (RValue | undefined)[],
+    outer: Map<string, RValue> | undefined,
+    pool: BufferPool | undefined,
+    opts: RunOptions,
+  ): RValue[] {
+    const plan = this.planFor(g);
+    const env = new Map<string, RValue>(outer);
+    g.inputs.forEach((name, i) => {
+      const v = inputs[i];
+      if (v !== undefined) {
+        env.set(name, v);
+        pool?.pin(v);
+        opts.observe?.(name, v, undefined);
+      }
+    });
+    const lookup = (name: string, node: Node): RValue => {
+      let v = env.get(name);
+      if (v === undefined) {
+        const c = g.constants[name];
+        if (!c) throw new LatheError("runtime", `value ${name} is not defined`, { field: `node ${node.id} (${node.op})` });
+        v = fromConstant(c);
+        env.set(name, v);
+        pool?.pin(v);
+      }
+      return v;
+    };
+    const seed = opts.seed ?? 0;
+    for (let i = 0; i < g.nodes.length; i++) {
+      const node = g.nodes[i];
+      const args = node.inputs.map((n) => (n ? lookup(n, node) : undefined));
+      const ctx: KernelContext = {
+        node,
+        attrs: resolveAttrs(node),
+        outputTypes: node.outputs.map((o) => (o ? g.values[o]?.type : undefined)),
+        alloc: (dtype, shape) => {
+          if (pool && dtype !== "string") {
+            const ctor = arrayCtor(dtype);
+            const n = storageLength(dtype, shape);
+            const d = pool.take(ctor, n);
+            if (d) return new Tensor(dtype, shape, d);
+          }
+          return alloc(dtype, shape);
+        },
+        zeros: (dtype, shape) => alloc(dtype, shape),
+        runGraph: (sub, subInputs) => {
+          for (const v of capturedBy(sub)) if (!env.has(v) && g.constants[v]) env.set(v, fromConstant(g.constants[v]));
+          return this.exec(sub, subInputs, env, pool, opts);
+        },
+        seed: hashSeed(seed, node.id),
+      };
+      let results: RValue[];
+      try {
+        results = plan.kernels[i](args, ctx);
+      } catch (e) {
+        if (e instanceof LatheError) {
+          if (e.where.field) throw e;
+          throw new LatheError(e.kind, e.reason, { field: `node ${node.id} (${node.op})` }, { cause: e });
+        }
+        throw new LatheError("runtime", `kernel failed: ${(e as Error).message}`, { field: `node ${node.id} (${node.op})` }, {
+          cause: e,
+        });
+      }
+      node.outputs.forEach((o, k) => {
+        if (!o) return;
+        const v = results[k];
+        if (v === undefined) {
+          throw new LatheError("runtime", `kernel produced no output ${k}`, { field: `node ${node.id} (${node.op})` });
+        }
+        if (opts.check) checkOutput(node, k, v, ctx.outputTypes[k]);
+        env.set(o, v);
+        pool?.retain(v);
+        opts.observe?.(o, v, node);
+      });
+      if (pool) {
+        for (const v of plan.release[i]) {
+          const val = env.get(v);
+          if (val !== undefined && !(outer?.has(v))) {
+            pool.release(val);
+            env.delete(v);
+          }
+        }
+      }
+    }
+    return g.outputs.map((o) => {
+      const v = env.get(o) ?? (g.constants[o] ? fromConstant(g.constants[o]) : undefined);
+      if (v === undefined) throw new LatheError("runtime", `graph output ${o} was not produced`, { field: `graph ${g.name}` });
+      pool?.pin(v);
+      return v;
+    });
+  }
+}
+
+/** Runs a graph once. For repeated runs keep a Session. */
+export function interpret(g: Graph, inputs: Readonly<Record<string, RValue>>, opts: RunOptions = {}): RunResult {
+  return new Session(g).run(inputs, opts);
+}
+
+function capturedBy(g: Graph): Set<string> {
+  const defined = new Set<string>([...g.inputs, ...Object.keys(g.constants)]);
+  const free = new Set<string>();
+  for (const n of g.nodes) {
+    for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
+    for (const a of Object.values(n.attrs)) {
+      if (a.type === "graph" || a.type === "graphs") {
+        for (const s of a.type === "graph" ? [a.value] : a.value) for (const v of capturedBy(s)) if (!defined.has(v)) free.add(v);
+      }
+    }
+    for (const o of n.outputs) if (o) defined.add(o);
+  }
+  for (const o of g.outputs) if (!defined.has(o)) free.add(o);
+  return free;
+}
+
+function checkInput(name: string, v: RValue, t: ValueType | undefined, bindings: Record<string, number>): void {
+  if (!t || t.kind !== "tensor") return;
+  if (!(v instanceof Tensor)) throw new LatheError("usage", `input ${name} must be a tensor`);
+  if (printDType(v.dtype) !== printDType(t.dtype)) {
+    throw new LatheError("usage", `input ${name} is ${printDType(v.dtype)}, the graph expects ${printDType(t.dtype)}`);
+  }
+  if (!t.shape) return;
+  if (t.shape.length !== v.shape.length) {
+    throw new LatheError("usage", `input ${name} has rank ${v.shape.length}, the graph expects [${t.shape.join(",")}]`);
+  }
+  t.shape.forEach((d: Dim, i) => {
+    const got = v.shape[i];
+    if (typeof d === "number") {
+      if (d !== got) throw new LatheError("usage", `input ${name} dim ${i} is ${got}, the graph expects ${d}`);
+    } else if (!d.startsWith("?")) {
+      if (bindings[d] !== undefined && bindings[d] !== got) {
+        throw new LatheError("usage", `input ${name} dim ${i} is ${got}, but ${d} is already ${bindings[d]}`);
+      }
+      bindings[d] = got;
+    }
+  });
+}
+
+function checkOutput(node: Node, k: number, v: RValue, t: ValueType | undefined): void {
+  if (!t || t.kind !== "tensor" || !(v instanceof Tensor)) return;
+  const where = { field: `node ${node.id} (${node.op}) output ${k}` };
+  if (printDType(v.dtype) !== printDType(t.dtype)) {
+    throw new LatheError("runtime", `kernel returned ${printDType(v.dtype)}, inference said ${printDType(t.dtype)}`, where);
+  }
+  if (t.shape) {
+    const ok = t.shape.length === v.shape.length && t.shape.every((d, i) => typeof d !== "number" || d === v.shape[i]);
+    if (!ok) throw new LatheError("runtime", `kernel returned shape [${v.shape}], inference said [${t.shape}]`, where);
+  }
+  if (v.data.length !== storageLength(v.dtype, v.shape)) {
+    throw new LatheError("runtime", `kernel returned ${v.data.length} elements for shape [${v.shape}]`, where);
+  }
+}
+
+function hashSeed(seed: number, id: string): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
