@@ -36,9 +36,10 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
     if (subAttrs.length) {
       const attrs = { ...node.attrs };
       let changed = false;
+      const given = getOp(node.op)?.subgraphInputs?.(node.inputs.map((i) => (i ? types.get(i) : undefined)));
       for (const [k, a] of subAttrs) {
         if (a.type === "graph") {
-          const sg = inferGraph(a.value, { outer: types });
+          const sg = inferGraph(withInputTypes(a.value, given?.[k]), { outer: types });
           if (sg !== a.value) (attrs[k] = { type: "graph", value: sg }, changed = true);
         } else if (a.type === "graphs") {
           const sgs = a.value.map((x) => inferGraph(x, { outer: types }));
@@ -68,6 +69,14 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
     for (const [k, v] of Object.entries(updates)) (d.values as Record<string, ValueInfo>)[k] = v as any;
     for (const [i, n] of nodeUpdates) (d.nodes as Node[])[i] = n as any;
   });
+}
+
+/** Fills in subgraph input types the body left undeclared. */
+function withInputTypes(g: Graph, types: readonly (ValueType | undefined)[] | undefined): Graph {
+  if (!types) return g;
+  const missing = g.inputs.map((v, i) => (!g.values[v] && types[i] ? [v, types[i]!] as const : undefined)).filter((x) => x !== undefined);
+  if (!missing.length) return g;
+  return { ...g, values: { ...g.values, ...Object.fromEntries(missing.map(([v, t]) => [v, { type: t }])) } };
 }
 
 export function inferNode(

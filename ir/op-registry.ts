@@ -47,6 +47,11 @@ export interface OpDecl {
   readonly outputs: readonly OperandSpec[];
   readonly attrs?: Readonly<Record<string, AttrSpec>>;
   readonly infer?: (ctx: InferContext) => ValueType[];
+  /**
+   * Types of a subgraph's inputs that the body itself may leave undeclared, derived from the node's operand
+   * types (a Loop body's iteration number, condition and carried values), by graph attribute name.
+   */
+  readonly subgraphInputs?: (inputs: readonly (ValueType | undefined)[]) => Record<string, readonly (ValueType | undefined)[]>;
   /** Random or stateful: never folded or merged by CSE. */
   readonly impure?: boolean;
   readonly doc?: string;

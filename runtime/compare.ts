@@ -46,5 +46,13 @@ export function compareTensors(a: Tensor, e: Tensor, rtol = 1e-4, atol = 1e-5): 
     const ok = a.data.length === e.data.length && (a.data as unknown[]).every((x, i) => x === e.data[i]);
     return { ok, maxAbs: 0, maxRel: 0, worst: -1, count: a.data.length, message: ok ? "ok" : "strings differ" };
   }
+  if (a.dtype === "bf16" && e.dtype === "bf16") return compareArrays(bf16Values(a.data as Uint16Array), bf16Values(e.data as Uint16Array), rtol, atol);
   return compareArrays(a.data as TypedArray, e.data as TypedArray, rtol, atol);
+}
+
+/** bf16 is stored as bit patterns; compare the values they stand for. */
+function bf16Values(bits: Uint16Array): Float32Array {
+  const u = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
+  return new Float32Array(u.buffer);
 }

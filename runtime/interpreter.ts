@@ -134,12 +134,13 @@ export class Session {
   private exec(
     g: Graph,
     inputs: readonly (RValue | undefined)[],
-    outer: Map<string, RValue> | undefined,
+    parent: Scope | undefined,
     pool: BufferPool | undefined,
     opts: RunOptions,
   ): RValue[] {
     const plan = this.planFor(g);
-    const env = new Map<string, RValue>(outer);
+    const scope = new Scope(g, parent, pool);
+    const env = scope.vars;
     g.inputs.forEach((name, i) => {
       const v = inputs[i];
       if (v !== undefined) {
@@ -148,21 +149,10 @@ export class Session {
         opts.observe?.(name, v, undefined);
       }
     });
-    const lookup = (name: string, node: Node): RValue => {
-      let v = env.get(name);
-      if (v === undefined) {
-        const c = g.constants[name];
-        if (!c) throw new LatheError("runtime", `value ${name} is not defined`, { field: `node ${node.id} (${node.op})` });
-        v = fromConstant(c);
-        env.set(name, v);
-        pool?.pin(v);
-      }
-      return v;
-    };
     const seed = opts.seed ?? 0;
     for (let i = 0; i < g.nodes.length; i++) {
       const node = g.nodes[i];
-      const args = node.inputs.map((n) => (n ? lookup(n, node) : undefined));
+      const args = node.inputs.map((n) => (n ? scope.lookup(n, node) : undefined));
       const ctx: KernelContext = {
         node,
         attrs: resolveAttrs(node),
@@ -177,7 +167,7 @@ export class Session {
           return alloc(dtype, shape);
         },
         zeros: (dtype, shape) => alloc(dtype, shape),
-        runGraph: (sub, subInputs) => this.exec(sub, subInputs, env, pool, opts),
+        runGraph: (sub, subInputs) => this.exec(sub, subInputs, scope, pool, opts),
         seed: hashSeed(seed, node.id),
       };
       let results: RValue[];
@@ -206,7 +196,7 @@ export class Session {
       if (pool) {
         for (const v of plan.release[i]) {
           const val = env.get(v);
-          if (val !== undefined && !(outer?.has(v))) {
+          if (val !== undefined) {
             pool.release(val);
             env.delete(v);
           }
@@ -214,11 +204,39 @@ export class Session {
       }
     }
     return g.outputs.map((o) => {
-      const v = env.get(o) ?? (g.constants[o] ? fromConstant(g.constants[o]) : undefined);
+      const v = scope.find(o);
       if (v === undefined) throw new LatheError("runtime", `graph output ${o} was not produced`, { field: `graph ${g.name}` });
       pool?.pin(v);
       return v;
     });
+  }
+}
+
+/**
+ * The values visible while a graph runs: its own, then those of the graphs around it (a subgraph reads
+ * outer values and constants by name without copying the outer environment).
+ */
+class Scope {
+  readonly vars = new Map<string, RValue>();
+  constructor(readonly graph: Graph, readonly parent: Scope | undefined, readonly pool: BufferPool | undefined) {}
+  find(name: string): RValue | undefined {
+    for (let s: Scope | undefined = this; s; s = s.parent) {
+      const v = s.vars.get(name);
+      if (v !== undefined) return v;
+      const c = s.graph.constants[name];
+      if (c) {
+        const t = fromConstant(c);
+        s.vars.set(name, t);
+        s.pool?.pin(t);
+        return t;
+      }
+    }
+    return undefined;
+  }
+  lookup(name: string, node: Node): RValue {
+    const v = this.find(name);
+    if (v === undefined) throw new LatheError("runtime", `value ${name} is not defined`, { field: `node ${node.id} (${node.op})` });
+    return v;
   }
 }
 

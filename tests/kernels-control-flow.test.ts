@@ -238,3 +238,27 @@ Deno.test("Loop inference keeps carried types and marks the iteration axis symbo
   assert.equal(shapeOf(sums).length, 1);
   assert.equal(typeof shapeOf(sums)[0], "string");
 });
+
+Deno.test("Scan in the opset-8 form (null sequence_lens, leading batch axis) scans each batch entry", () => {
+  const body = new GraphBuilder("body");
+  body.input("s", "f32", [2]);
+  body.input("xi", "f32", [2]);
+  body.op1("Add", ["s", "xi"], {}, "s2");
+  body.op1("Identity", ["s2"], {}, "out");
+  const b = new GraphBuilder();
+  b.input("init", "f32", [2, 2]);
+  b.input("x", "f32", [2, 3, 2]);
+  b.op("Scan", [null, "init", "x"], { body: g(body.build(["s2", "out"])), num_scan_inputs: 1 }, [
+    "final",
+    "ys",
+  ]);
+  const graph = b.build(["final", "ys"]);
+  assert.deepEqual(shapeOf(graph.values.ys.type), [2, 3, 2]);
+  // Batch 0 starts at [0,0] over rows [1,2],[3,4],[5,6]; batch 1 starts at [10,20] over rows of ones.
+  const r = interpret(graph, {
+    init: f32([2, 2], [0, 0, 10, 20]),
+    x: f32([2, 3, 2], [1, 2, 3, 4, 5, 6, 1, 1, 1, 1, 1, 1]),
+  }, { check: true }).outputs;
+  assert.deepEqual(nums(r.final), [9, 12, 13, 23]);
+  assert.deepEqual(nums(r.ys), [1, 2, 4, 6, 9, 12, 11, 21, 12, 22, 13, 23]);
+});

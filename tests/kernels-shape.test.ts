@@ -234,6 +234,10 @@ Deno.test("Resize: hand-derived nearest and linear values (ONNX operator example
   });
   assert.equal(T(a).shape[3], 2);
   assert.ok(Math.abs(values(a)[1] as number - (1 + 3 / 1.4)) < 1e-6);
+  // Cubic (A = -0.75) at output 1 of a 2x upsample: source 0.25, taps -1..2 (the first clamps to 0) at
+  // distances 1.25, 0.25, 0.75, 1.75 weigh -0.10546875, 0.87890625, 0.26171875, -0.03515625.
+  const [c] = runNode("Resize", [f32([4], [1, 2, 4, 8]), null, "s"], { mode: "cubic" }, { constants: { s: f32([1], [2]) } });
+  assert.equal(values(c)[1], -0.10546875 + 0.87890625 + 0.26171875 * 2 - 0.03515625 * 4);
   // Nearest works for every element type, strings included.
   const [s] = runNode("Resize", [tensor("string", [2], ["a", "b"]), null, "s"], {}, { constants: { s: f32([1], [2]) } });
   assert.deepEqual(values(s), ["a", "a", "b", "b"]);
@@ -277,6 +281,8 @@ Deno.test("Resize matches onnxruntime on modes the conformance suite lacks", asy
       await resizeVsOrt(x, { mode: "nearest", nearest_mode: nm, coordinate_transformation_mode: ctm }, { scales });
     }
   }
+  // Resizing a leading axis takes the separable float64 path instead of the direct H/W one.
+  await resizeVsOrt(f32([3, 5, 4], ramp(60, 1.3)), { mode: "linear" }, { scales: [2, 0.6, 1] });
   const q = tensor("u8", [1, 1, 3, 4], [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 255]);
   await resizeVsOrt(q, { mode: "nearest" }, { scales: [1, 1, 2, 0.5] });
 });

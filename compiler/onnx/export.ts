@@ -112,7 +112,7 @@ export function exportOnnxParts(model: Model, opts: OnnxExportOptions = {}): Onn
       : `${need.why} needs it`;
     throw new LatheError(
       "unsupported",
-      `${need.belowWhy} has a form that opset ${need.below} dropped, but the model would be written at opset ${opset} (${by})`,
+      `${need.belowWhy} has a form that opset ${need.below} dropped, but the model needs opset ${opset} (${by})`,
     );
   }
   let irVersion = Math.max(irVersionFor(opset), fromOnnx ? meta.irVersion ?? 0 : 0);
@@ -182,6 +182,13 @@ const controlFlow = (base: number) => (n: Node, t: Lookup) => {
 };
 const reduce = (withAxesInput: number) => (n: Node) =>
   has(n, 1) || attrSetTo(n, "noop_with_empty_axes", 0) ? withAxesInput : 1;
+const maxPoolV8 = (n: Node) => n.outputs.length > 1 || n.attrs.storage_order !== undefined;
+/** Per-axis scales came in 13, blocked ones in 21. */
+const quantAxis = (n: Node, t: Lookup) => {
+  const scale = n.inputs[1] ? t(n.inputs[1]) : undefined;
+  const perAxis = n.attrs.axis !== undefined || (scale?.kind === "tensor" && scale.shape?.length !== 0);
+  return n.attrs.block_size ? 21 : perAxis ? 13 : 10;
+};
 const scatterReduction = (base: number) => (n: Node) => {
   const r = attr(n, "reduction");
   return r === "max" || r === "min" ? 18 : r !== undefined && r !== "none" ? 16 : base;
@@ -242,10 +249,8 @@ const OPSET_NEEDS: Record<string, Need> = {
   Reshape: (n) => (attrSetTo(n, "allowzero", 0) ? 14 : 7),
   Gemm: (n) => (has(n, 2) ? 7 : 11),
   AveragePool: (n) => (n.attrs.dilations ? 19 : n.attrs.ceil_mode ? 10 : 7),
-  MaxPool: (
-    n,
-  ) => (n.attrs.dilations || n.attrs.ceil_mode ? 10 : n.outputs.length > 1 || n.attrs.storage_order ? 8 : 7),
-  LpPool: (n) => (n.attrs.ceil_mode ? 18 : 11),
+  MaxPool: (n) => (n.attrs.dilations || n.attrs.ceil_mode ? 10 : maxPoolV8(n) ? 8 : 7),
+  LpPool: (n) => (n.attrs.ceil_mode ? 18 : 7),
   DepthToSpace: (n) => (n.attrs.mode ? 11 : 7),
   GatherND: (n) => (attrSetTo(n, "batch_dims", 0) ? 12 : 11),
   ScatterElements: scatterReduction(11),
@@ -253,16 +258,11 @@ const OPSET_NEEDS: Record<string, Need> = {
   RNN: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
   GRU: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
   LSTM: (n) => (attrSetTo(n, "layout", 0) ? 14 : 7),
-  QuantizeLinear: (
-    n,
-  ) => (n.attrs.block_size || n.attrs.output_dtype ? 21 : n.attrs.saturate ? 19 : n.attrs.axis ? 13 : 10),
-  DequantizeLinear: (n) => (n.attrs.block_size ? 21 : n.attrs.axis ? 13 : 10),
-  Identity: (
-    n,
-    t,
-  ) => (kindOf(t, n.inputs[0]) === "optional" ? 16 : kindOf(t, n.inputs[0]) === "sequence" ? 14 : 7),
+  QuantizeLinear: (n, t) => (n.attrs.output_dtype ? 21 : n.attrs.saturate ? 19 : quantAxis(n, t)),
+  DequantizeLinear: quantAxis,
+  Identity: (n, t) => ({ optional: 16, sequence: 14, tensor: 7 }[kindOf(t, n.inputs[0]) ?? "tensor"]),
   If: controlFlow(7),
-  Loop: controlFlow(11),
+  Loop: controlFlow(7),
   Scan: controlFlow(9),
   OptionalHasElement: (n, t) => (kindOf(t, n.inputs[0]) === "tensor" ? 18 : 15),
   OptionalGetElement: (n, t) => (kindOf(t, n.inputs[0]) === "optional" ? 15 : 18),
@@ -271,89 +271,27 @@ const OPSET_NEEDS: Record<string, Need> = {
   Min: 8,
   Mean: 8,
   Sum: 8,
-  // Ops introduced after opset 7, by the opset that introduced their current form.
-  Expand: 8,
-  Acosh: 9,
-  Asinh: 9,
-  Atanh: 9,
-  Cosh: 9,
-  Sinh: 9,
-  Compress: 9,
-  ConstantOfShape: 9,
-  Erf: 9,
-  EyeLike: 9,
-  IsNaN: 9,
-  MaxUnpool: 9,
-  MeanVarianceNormalization: 9,
-  NonZero: 9,
-  OneHot: 9,
-  Scatter: 9,
-  Shrink: 9,
-  Sign: 9,
-  TfIdfVectorizer: 9,
-  Where: 9,
-  PRelu: 9,
-  ConvInteger: 10,
-  IsInf: 10,
-  MatMulInteger: 10,
-  Mod: 10,
-  NonMaxSuppression: 10,
-  QLinearConv: 10,
-  QLinearMatMul: 10,
-  ReverseSequence: 10,
-  StringNormalizer: 10,
-  ThresholdedRelu: 10,
-  BitShift: 11,
-  ConcatFromSequence: 11,
-  CumSum: 11,
-  Det: 11,
-  DynamicQuantizeLinear: 11,
-  GatherElements: 11,
-  Range: 11,
-  Round: 11,
-  SequenceAt: 11,
-  SequenceConstruct: 11,
-  SequenceEmpty: 11,
-  SequenceErase: 11,
-  SequenceInsert: 11,
-  SequenceLength: 11,
-  SplitToSequence: 11,
-  Unique: 11,
-  Celu: 12,
-  Einsum: 12,
-  GreaterOrEqual: 12,
-  LessOrEqual: 12,
-  NegativeLogLikelihoodLoss: 12,
-  SoftmaxCrossEntropyLoss: 12,
-  HardSwish: 14,
-  Trilu: 14,
-  Bernoulli: 15,
-  Optional: 15,
-  SequenceMap: 17,
-  LayerNormalization: 17,
-  STFT: 17,
-  MelWeightMatrix: 17,
-  BlackmanWindow: 17,
-  HammingWindow: 17,
-  HannWindow: 17,
-  BitwiseAnd: 18,
-  BitwiseNot: 18,
-  BitwiseOr: 18,
-  BitwiseXor: 18,
-  CenterCropPad: 18,
-  Col2Im: 18,
-  Mish: 18,
-  DeformConv: 19,
-  AffineGrid: 20,
-  Gelu: 20,
-  ImageDecoder: 20,
-  RegexFullMatch: 20,
-  StringConcat: 20,
-  StringSplit: 20,
-  Attention: 23,
-  RMSNormalization: 23,
-  RotaryEmbedding: 23,
 };
+
+/** Ops introduced after opset 7 whose form has not changed since, by the opset that introduced them. */
+const INTRODUCED: [number, string][] = [
+  [8, "Expand"],
+  [9, "Acosh Asinh Atanh Cosh Sinh Compress ConstantOfShape Erf EyeLike IsNaN MaxUnpool"],
+  [9, "MeanVarianceNormalization NonZero OneHot Scatter Shrink Sign TfIdfVectorizer Where"],
+  [10, "ConvInteger IsInf MatMulInteger Mod NonMaxSuppression QLinearConv QLinearMatMul ReverseSequence"],
+  [10, "StringNormalizer ThresholdedRelu"],
+  [11, "BitShift ConcatFromSequence CumSum Det DynamicQuantizeLinear GatherElements Range Round SequenceAt"],
+  [11, "SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength SplitToSequence Unique"],
+  [12, "Celu Einsum GreaterOrEqual LessOrEqual NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss"],
+  [14, "HardSwish Trilu"],
+  [15, "Bernoulli Optional"],
+  [17, "SequenceMap LayerNormalization STFT MelWeightMatrix BlackmanWindow HammingWindow HannWindow"],
+  [18, "BitwiseAnd BitwiseNot BitwiseOr BitwiseXor CenterCropPad Col2Im Mish"],
+  [19, "DeformConv"],
+  [20, "AffineGrid Gelu ImageDecoder RegexFullMatch StringConcat StringSplit"],
+  [23, "Attention RMSNormalization RotaryEmbedding"],
+];
+for (const [v, names] of INTRODUCED) for (const op of names.split(" ")) OPSET_NEEDS[op] ??= v;
 
 /** GroupNormalization-18 had one scale per group, 21 one per channel; the IR keeps whichever it was given. */
 function groupNormPerGroup(n: Node, t: Lookup): boolean {

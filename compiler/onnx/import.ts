@@ -127,7 +127,7 @@ function convertGraph(gp: GraphProto, ctx: Ctx, path: string, outer: ReadonlySet
     if (constants[name] && ctx.irVersion < 4) return;
     inputs.push(name);
     if (t) values[name] = { type: t, ...(v.docString ? { doc: v.docString } : {}) };
-    else if (!constants[name]) throw new LatheError("format", `graph input ${name} has no type`, where(`input[${i}]`));
+    else if (!constants[name] && path === "graph") throw new LatheError("format", `graph input ${name} has no type`, where(`input[${i}]`));
   });
   for (const [k, c] of Object.entries(constants)) if (!values[k]) values[k] = { type: { kind: "tensor", dtype: c.dtype, shape: c.shape } };
   gp.valueInfo.forEach((v, i) => {

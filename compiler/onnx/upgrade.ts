@@ -181,17 +181,21 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
       }
       break;
     case "Scan":
-      if (v < 9) {
-        throw new LatheError(
-          "unsupported",
-          `Scan-8 (batch-major with sequence_lens) is not supported; re-export with opset ≥ 9`,
-          { ...ctx.where, field: `node ${n.id} (Scan)` },
-        );
+      // Scan-8 is batch-major and takes sequence_lens first; the kernel runs that form when the first
+      // operand is absent (no per-batch lengths).
+      if (v < 9 && n.inputs[0]) {
+        throw new LatheError("unsupported", `Scan-8 with sequence_lens`, { ...ctx.where, field: `node ${n.id} (Scan)` });
+      }
+      break;
+    case "DFT":
+      if (v < 20) {
+        const ax = take(n, "axis");
+        while (n.inputs.length < 2) n.inputs.push(null);
+        n.inputs[2] = ctx.addConstant(`${n.id}_axis`, numbersConstant("i64", [], [ax ? (ax.value as number) : 1]));
       }
       break;
     default:
       if (REDUCE.includes(n.op) && v < 18) intsToInput(n, ctx, "axes", 1);
-      if ((n.op === "ArgMax" || n.op === "ArgMin") && v < 13) take(n, "select_last_index_unused");
   }
   return [n];
 }

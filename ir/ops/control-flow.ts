@@ -8,16 +8,16 @@ import { normalizeAxis } from "../shape-infer.ts";
 import type { Dim, TensorType, ValueType } from "../value-type.ts";
 import { subgraphOutputType, unionType } from "./type-union.ts";
 
+/** The union of two types; undefined when both are unknown (the graph's declared type then decides). */
 function union(
   ctx: InferContext,
   x: ValueType | undefined,
   y: ValueType | undefined,
   what: string,
-): ValueType {
+): ValueType | undefined {
   const t = unionType(x, y, () => ctx.fresh());
-  if (t === null) ctx.fail(`${what}: types conflict`);
-  // An unknown type is left to the graph's declared type (inferGraph reports it if there is none).
-  return t as ValueType;
+  if (t === null) return ctx.fail(`${what}: types conflict`);
+  return t;
 }
 
 function requireBool(ctx: InferContext, i: number, what: string): void {
@@ -40,9 +40,10 @@ defineOp({
     if (ctx.node.outputs.length > th.outputs.length) {
       ctx.fail(`node has ${ctx.node.outputs.length} outputs, branches only ${th.outputs.length}`);
     }
+    // Undefined entries leave the type to the graph's declaration (inferGraph reports it if there is none).
     return ctx.node.outputs.map((_, i) =>
       union(ctx, subgraphOutputType(th, i), subgraphOutputType(el, i), `If output ${i}`)
-    );
+    ) as ValueType[];
   },
 });
 
@@ -53,8 +54,8 @@ function withScanAxis(
   axis: number,
   len: Dim,
   what: string,
-): ValueType {
-  if (!t) return t as unknown as ValueType;
+): ValueType | undefined {
+  if (!t) return undefined;
   if (t.kind !== "tensor") ctx.fail(`${what} must be a tensor`);
   if (!t.shape) return { kind: "tensor", dtype: t.dtype };
   const r = t.shape.length + 1;
@@ -69,6 +70,9 @@ defineOp({
   inputs: ins(opt("M"), opt("cond"), many("v_initial")),
   outputs: [many("v_final_and_scan_outputs")],
   attrs: { body: a.graph() },
+  subgraphInputs: (inputs) => ({
+    body: [{ kind: "tensor", dtype: "i64", shape: [] }, { kind: "tensor", dtype: "bool", shape: [] }, ...inputs.slice(2)],
+  }),
   doc:
     "Body inputs: iteration number (i64), condition (bool), N carried values; body outputs: condition, N carried " +
     "values, K scan outputs stacked along a new axis 0.",
@@ -84,13 +88,14 @@ defineOp({
     if (ctx.node.outputs.length > n + k) {
       ctx.fail(`node has ${ctx.node.outputs.length} outputs, body gives ${n + k}`);
     }
-    const out: ValueType[] = [];
+    // Undefined entries leave the type to the graph's declaration (inferGraph reports it if there is none).
+    const out: (ValueType | undefined)[] = [];
     for (let i = 0; i < n; i++) {
       const init = ctx.inputs[2 + i], next = subgraphOutputType(body, 1 + i);
       // Loop-16 lets an optional initial value become its element after the first iteration (a body that
       // unwraps it); the value then has the body's output type.
       const t = unionType(init, next, () => ctx.fresh());
-      out.push((t === null ? next : t) as ValueType);
+      out.push(t === null ? next : t);
     }
     for (let j = 0; j < k; j++) {
       out.push(
@@ -103,7 +108,7 @@ defineOp({
         ),
       );
     }
-    return out;
+    return out as ValueType[];
   },
 });
 
@@ -166,20 +171,21 @@ defineOp({
       const s = ctx.inputs[first]?.kind === "tensor" ? (ctx.inputs[first] as TensorType).shape : undefined;
       batch = s?.[0] ?? ctx.fresh("batch");
     }
-    const out: ValueType[] = [];
+    // Undefined entries leave the type to the graph's declaration (inferGraph reports it if there is none).
+    const out: (ValueType | undefined)[] = [];
     for (let i = 0; i < nState; i++) {
       const init = ctx.inputs[first + i];
       out.push(
-        batched ? init as ValueType : union(ctx, init, subgraphOutputType(body, i), `scan state ${i}`),
+        batched ? init : union(ctx, init, subgraphOutputType(body, i), `scan state ${i}`),
       );
     }
     for (let j = 0; j < k; j++) {
       const slab = subgraphOutputType(body, nState + j);
       if (batched) {
         const t = withScanAxis(ctx, slab, 0, len, `scan output ${j}`);
-        out.push(withScanAxis(ctx, t, 0, batch!, `scan output ${j}`) as ValueType);
-      } else out.push(withScanAxis(ctx, slab, outAxes[j] ?? 0, len, `scan output ${j}`) as ValueType);
+        out.push(withScanAxis(ctx, t, 0, batch!, `scan output ${j}`));
+      } else out.push(withScanAxis(ctx, slab, outAxes[j] ?? 0, len, `scan output ${j}`));
     }
-    return out;
+    return out as ValueType[];
   },
 });

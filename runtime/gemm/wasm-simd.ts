@@ -41,7 +41,8 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
   for (let r = 0; r < MR; r++) acc.push(Array.from({ length: NV }, () => f.local("v128")));
   const bv = Array.from({ length: NV }, () => f.local("v128"));
   const av = f.local("v128");
-  const tail = Array.from({ length: MR / 4 }, () => f.local("v128"));
+  const TV = Math.ceil(MR / 4);
+  const tail = Array.from({ length: TV }, () => f.local("v128"));
   const bs = f.local("v128");
 
   f.set(loV, (g) => g.splat(lo)).set(hiV, (g) => g.splat(hi));
@@ -59,7 +60,7 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
   const startPanel = (g: FuncBuilder) => {
     g.set(pa, (g) => g.add(pA, (g) => g.mul(p, panelBytes)));
     g.set(pc, (g) => g.add((g) => g.add(pC, (g) => g.mul((g) => g.mul(p, (g) => g.i32(MR)), ldc)), (g) => g.shl(j, 2)));
-    g.set(bias, (g) => g.add(pBias, (g) => g.shl(p, Math.log2(MR * 4))));
+    g.set(bias, (g) => g.add(pBias, (g) => g.mul(p, (g) => g.i32(MR * 4))));
     g.set(pbj, (g) => g.add(pB, (g) => g.shl(j, 2)));
     if (indirect) g.set(po, bArg);
     else g.set(pb, pbj);
@@ -97,18 +98,20 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
   f.forLoop(j, nMain, N, (g) => g.i32(1), () => {
     f.forLoop(p, (g) => g.i32(0), mPanels, (g) => g.i32(1), () => {
       startPanel(f);
-      for (let t = 0; t < MR / 4; t++) f.loadV(bias, t * 16).set(tail[t]);
+      for (let t = 0; t < TV; t++) f.loadV(bias, t * 16).set(tail[t]);
       f.forLoop(k, (g) => g.i32(0), K, (g) => g.i32(1), () => {
         rowB(f);
         f.splatLoad(pb).set(bs);
-        for (let t = 0; t < MR / 4; t++) {
+        for (let t = 0; t < TV; t++) {
+          // The last vector of a panel whose MR is not a multiple of four overreads into the next k;
+          // those lanes are never stored.
           madd(f, (g) => g.loadV(pa, t * 16), bs, tail[t], relaxed);
           f.set(tail[t]);
         }
         f.inc(pa, (g) => g.i32(MR * 4));
         advanceB(f);
       });
-      for (let t = 0; t < MR / 4; t++) f.set(tail[t], (g) => clamp(g, tail[t], loV, hiV));
+      for (let t = 0; t < TV; t++) f.set(tail[t], (g) => clamp(g, tail[t], loV, hiV));
       for (let r = 0; r < MR; r++) {
         f.storeLane(pc, tail[r >> 2], r & 3);
         f.inc(pc, ldc);
@@ -118,13 +121,17 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
   return f;
 }
 
-/** Copies C planes of H x W into zeroed planes of Hp x Wp at (top, left). */
+/** Copies C planes of H x W into planes of Hp x Wp at (top, left) filled with `value` elsewhere. */
 function padFn(): FuncBuilder {
-  const f = new FuncBuilder(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [src, dst, C, H, W, Hp, Wp, top, left] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const f = new FuncBuilder(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32"]);
+  const [src, dst, C, H, W, Hp, Wp, top, left, value] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const c = f.local("i32"), h = f.local("i32"), d = f.local("i32"), row = f.local("i32"), plane = f.local("i32");
+  const end = f.local("i32"), fillV = f.local("v128");
   f.set(plane, (g) => g.shl((g) => g.mul(Hp, Wp), 2));
-  f.memFill(dst, (g) => g.i32(0), (g) => g.mul(C, plane));
+  // Fill in whole vectors: the destination has slack after it.
+  f.set(fillV, (g) => g.splat(value));
+  f.set(end, (g) => g.add(dst, (g) => g.mul(C, plane)));
+  f.forLoop(d, dst, end, (g) => g.i32(16), () => f.storeV(d, fillV));
   f.set(row, (g) => g.shl(W, 2));
   f.forLoop(c, (g) => g.i32(0), C, (g) => g.i32(1), () => {
     f.set(d, (g) => g.add((g) => g.add(dst, (g) => g.mul(c, plane)), (g) => g.shl((g) => g.add((g) => g.mul(top, Wp), left), 2)));
@@ -132,6 +139,49 @@ function padFn(): FuncBuilder {
       f.memCopy(d, src, row);
       f.inc(src, row);
       f.inc(d, (g) => g.shl(Wp, 2));
+    });
+  });
+  return f;
+}
+
+/**
+ * 2-D max pooling over padded planes (Hp x Wp per channel, padding already -Infinity): any kernel, any
+ * vertical stride and dilation, horizontal stride 1 or 2 (four outputs per vector; the last vector of a
+ * row spills into the next row like the depthwise kernel).
+ */
+function maxPoolFn(stride: 1 | 2): FuncBuilder {
+  const f = new FuncBuilder(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [pIn, pOut, C, Hp, Wp, OH, OW, KH, KW, sh, dh, dw] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const c = f.local("i32"), oh = f.local("i32"), ow = f.local("i32"), kh = f.local("i32"), kw = f.local("i32");
+  const rowB = f.local("i32"), xr = f.local("i32"), x = f.local("i32"), xk = f.local("i32"), po = f.local("i32");
+  const plane = f.local("i32"), dhB = f.local("i32"), dwB = f.local("i32");
+  const acc = f.local("v128"), v0 = f.local("v128"), v1 = f.local("v128");
+  f.set(rowB, (g) => g.shl(Wp, 2));
+  f.set(dhB, (g) => g.mul(dh, rowB)).set(dwB, (g) => g.shl(dw, 2));
+  f.set(po, pOut);
+  f.forLoop(c, (g) => g.i32(0), C, (g) => g.i32(1), () => {
+    f.set(plane, (g) => g.add(pIn, (g) => g.mul((g) => g.mul(c, Hp), rowB)));
+    f.forLoop(oh, (g) => g.i32(0), OH, (g) => g.i32(1), () => {
+      f.set(xr, (g) => g.add(plane, (g) => g.mul((g) => g.mul(oh, sh), rowB)));
+      f.forLoop(ow, (g) => g.i32(0), OW, (g) => g.i32(4), () => {
+        f.set(x, (g) => g.add(xr, (g) => g.shl(ow, stride === 1 ? 2 : 3)));
+        f.set(acc, (g) => g.splat((g) => g.f32(-Infinity)));
+        f.forLoop(kh, (g) => g.i32(0), KH, (g) => g.i32(1), () => {
+          f.set(xk, x);
+          f.forLoop(kw, (g) => g.i32(0), KW, (g) => g.i32(1), () => {
+            if (stride === 1) f.expr(acc).loadV(xk).simd(SIMD.f32x4Max).set(acc);
+            else {
+              f.loadV(xk).set(v0).loadV(xk, 16).set(v1);
+              f.expr(acc).shuffle32(v0, v1, [0, 2, 4, 6]).simd(SIMD.f32x4Max).set(acc);
+            }
+            f.inc(xk, dwB);
+          });
+          f.inc(x, dhB);
+        });
+        f.storeV(po, acc);
+        f.inc(po, (g) => g.i32(16));
+      });
+      f.set(po, (g) => g.sub(po, (g) => g.shl((g) => g.sub((g) => g.and((g) => g.add(OW, (g) => g.i32(3)), (g) => g.i32(~3)), OW), 2)));
     });
   });
   return f;
@@ -209,7 +259,9 @@ export interface WasmKernels {
   readonly relaxed: boolean;
   gemmStrided(pA: number, pB: number, ldbBytes: number, pC: number, ldcBytes: number, mPanels: number, N: number, K: number, pBias: number, lo: number, hi: number): void;
   gemmIndirect(pA: number, pB: number, pOffs: number, pC: number, ldcBytes: number, mPanels: number, N: number, K: number, pBias: number, lo: number, hi: number): void;
-  pad(src: number, dst: number, C: number, H: number, W: number, Hp: number, Wp: number, top: number, left: number): void;
+  pad(src: number, dst: number, C: number, H: number, W: number, Hp: number, Wp: number, top: number, left: number, value: number): void;
+  maxPool1(pIn: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, KH: number, KW: number, sh: number, dh: number, dw: number): void;
+  maxPool2(pIn: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, KH: number, KW: number, sh: number, dh: number, dw: number): void;
   compact(src: number, dst: number, rows: number, srcStride: number, dstStride: number, len: number): void;
   dw3x3s1(pIn: number, pW: number, pBias: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, lo: number, hi: number): void;
   dw3x3s2(pIn: number, pW: number, pBias: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, lo: number, hi: number): void;
@@ -221,6 +273,8 @@ function build(relaxed: boolean, memory: WebAssembly.Memory): WasmKernels {
     { name: "gemmIndirect", fn: gemmFn(true, relaxed) },
     { name: "pad", fn: padFn() },
     { name: "compact", fn: compactFn() },
+    { name: "maxPool1", fn: maxPoolFn(1) },
+    { name: "maxPool2", fn: maxPoolFn(2) },
     { name: "dw3x3s1", fn: dw3x3Fn(1, relaxed) },
     { name: "dw3x3s2", fn: dw3x3Fn(2, relaxed) },
   ]);

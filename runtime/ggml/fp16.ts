@@ -53,7 +53,13 @@ export function f32ToBf16Bits(x: number): number {
 }
 
 /** Reads `n` little-endian f16 values starting at byte `off` into dst[dstOff..]. */
-export function dequantizeF16(src: Uint8Array, off: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeF16(
+  src: Uint8Array,
+  off: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   const t = F16_TO_F32;
   if (((src.byteOffset + off) & 1) === 0) {
     // An aligned u16 view reads each element in one load (about twice the speed of two byte loads).
@@ -67,7 +73,13 @@ export function dequantizeF16(src: Uint8Array, off: number, dst: Float32Array, d
   }
 }
 
-export function dequantizeBf16(src: Uint8Array, off: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeBf16(
+  src: Uint8Array,
+  off: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   // Viewing the output as u32 turns each element into one shift and one store.
   const out = new Uint32Array(dst.buffer, dst.byteOffset + 4 * dstOff, n);
   if (((src.byteOffset + off) & 1) === 0) {

@@ -257,7 +257,7 @@ function convDepthwiseSimd(a: ConvArgs, y: Float32Array): void {
     if (a.bias) { for (let c = 0; c < C; c++) f32[(pBias >> 2) + c] = a.bias[c]; }
     else f32.fill(0, pBias >> 2, (pBias >> 2) + C);
     f32.set(x.subarray(n * C * isz, (n + 1) * C * isz), pX >> 2);
-    if (padded) kernels.pad(pX, pP, C, H, W, Hp, Wp, g.pb[1], g.pb[2]);
+    if (padded) kernels.pad(pX, pP, C, H, W, Hp, Wp, g.pb[1], g.pb[2], 0);
     const run = g.s[1] === 1 ? kernels.dw3x3s1 : kernels.dw3x3s2;
     run(pP, pW, pBias, pY, C, Hp, Wp, OH, OW, a.lo, a.hi);
     y.set(arena.f32.subarray(pY >> 2, (pY >> 2) + C * osz), n * C * osz);
@@ -307,7 +307,7 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
       arena.f32.set(xn, pX >> 2);
       if (Hp !== H || Wp !== W) {
         pB = arena.scratch(C * plane * 4 + (KW - 1) * g.d[2] * 4);
-        kernels.pad(pX, pB, C, H, W, Hp, Wp, g.pb[1], g.pb[2]);
+        kernels.pad(pX, pB, C, H, W, Hp, Wp, g.pb[1], g.pb[2], 0);
       } else pB = pX;
       const pOffs = arena.scratch(kdim * 4);
       const i32 = arena.i32;
@@ -612,29 +612,26 @@ function poolLoop(
   }
 }
 
-/** Max pooling, 2-D, no dilation, float32: the common CNN case, written as plain loops. */
-function maxPool2dF32(x: Float32Array, y: Float32Array, g: Geo3, NC: number): void {
+/** 2-D float32 max pooling on the SIMD engine (horizontal stride 1 or 2); false when it does not apply. */
+function maxPoolSimd(x: Float32Array, y: Float32Array, g: Geo3, NC: number): boolean {
+  const eng = wasmEngine();
+  if (!eng || g.inp[0] !== 1 || g.k[0] !== 1 || (g.s[2] !== 1 && g.s[2] !== 2)) return false;
+  const { arena, kernels } = eng;
   const [, H, W] = g.inp, [, OH, OW] = g.out, [, KH, KW] = g.k;
-  const [, sh, sw] = g.s, [, pt, pl] = g.pb;
-  for (let nc = 0; nc < NC; nc++) {
-    const xb = nc * H * W;
-    let o = nc * OH * OW;
-    for (let oh = 0; oh < OH; oh++) {
-      const h0 = oh * sh - pt, hs = h0 < 0 ? 0 : h0, he = Math.min(h0 + KH, H);
-      for (let ow = 0; ow < OW; ow++) {
-        const w0 = ow * sw - pl, ws = w0 < 0 ? 0 : w0, we = Math.min(w0 + KW, W);
-        let m = -Infinity;
-        for (let h = hs; h < he; h++) {
-          const rb = xb + h * W;
-          for (let w = ws; w < we; w++) {
-            const v = x[rb + w];
-            if (v > m || v !== v) m = v;
-          }
-        }
-        y[o++] = m;
-      }
-    }
-  }
+  // Ceil mode can take the last window past the end padding: pad far enough for every window.
+  const Hp = Math.max(H + g.pb[1] + g.pe[1], (OH - 1) * g.s[1] + (KH - 1) * g.d[1] + 1);
+  const Wp = Math.max(W + g.pb[2] + g.pe[2], (OW - 1) * g.s[2] + (KW - 1) * g.d[2] + 1);
+  const padded = Hp !== H || Wp !== W;
+  arena.reset();
+  const pX = arena.scratch(NC * H * W * 4);
+  const pP = padded ? arena.scratch(NC * Hp * Wp * 4) : pX;
+  const pY = arena.scratch(NC * OH * OW * 4);
+  arena.f32.set(x.subarray(0, NC * H * W), pX >> 2);
+  if (padded) kernels.pad(pX, pP, NC, H, W, Hp, Wp, g.pb[1], g.pb[2], -Infinity);
+  const run = g.s[2] === 1 ? kernels.maxPool1 : kernels.maxPool2;
+  run(pP, pY, NC, Hp, Wp, OH, OW, KH, KW, g.s[1], g.d[1], g.d[2]);
+  y.set(arena.f32.subarray(pY >> 2, (pY >> 2) + NC * OH * OW));
+  return true;
 }
 
 registerKernel("MaxPool", (inputs, ctx) => {
@@ -643,11 +640,7 @@ registerKernel("MaxPool", (inputs, ctx) => {
   const y = ctx.alloc(X.dtype, outShape);
   const x = X.data as NumericArray, yd = y.data as NumericArray;
   if (X.dtype === "bf16") fail("MaxPool on bf16 is not supported");
-  const plain = !wantIdx && x instanceof Float32Array && g.inp[0] === 1 && g.d[1] === 1 && g.d[2] === 1;
-  if (plain) {
-    maxPool2dF32(x, yd as Float32Array, g, NC);
-    return [y];
-  }
+  if (!wantIdx && x instanceof Float32Array && maxPoolSimd(x, yd as Float32Array, g, NC)) return [y];
   const idx = wantIdx ? ctx.alloc("i64", outShape) : undefined;
   const id = idx?.data as BigInt64Array | undefined;
   const [D, H, W] = g.inp;

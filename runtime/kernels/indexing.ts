@@ -345,18 +345,33 @@ registerKernel("NonZero", (inputs, ctx) => {
   return [out];
 });
 
-/** Orders positions of a line for TopK: larger (or smaller) first, ties by smaller index, NaN as largest. */
-function lineOrder(vals: ArrayLike<number | bigint>, largest: boolean): (i: number, j: number) => number {
-  return (i, j) => {
-    const a = vals[i], b = vals[j];
-    if (a !== a || b !== b) {
-      const an = a !== a, bn = b !== b;
-      if (an && bn) return i - j;
-      return (an ? -1 : 1) * (largest ? 1 : -1);
-    }
-    if (a === b) return i - j;
-    return (a > b ? -1 : 1) * (largest ? 1 : -1);
-  };
+/**
+ * TopK's order: larger (or smaller) values first, NaN above every number, equal values by smaller index.
+ * Returns true when (a at index ia) comes before (b at index ib).
+ */
+function before(a: any, ia: number, b: any, ib: number, largest: boolean): boolean {
+  const an = a !== a, bn = b !== b;
+  if (an || bn) {
+    if (an && bn) return ia < ib;
+    return an === largest;
+  }
+  if (a === b) return ia < ib;
+  return largest ? a > b : a < b;
+}
+
+/** Restores the heap below position i; the root is the element that comes last in TopK's order. */
+function siftDown(heap: Int32Array, size: number, i: number, line: any, largest: boolean): void {
+  for (;;) {
+    const l = 2 * i + 1, r = l + 1;
+    let w = i;
+    if (l < size && before(line[heap[w]], heap[w], line[heap[l]], heap[l], largest)) w = l;
+    if (r < size && before(line[heap[w]], heap[w], line[heap[r]], heap[r], largest)) w = r;
+    if (w === i) return;
+    const t = heap[i];
+    heap[i] = heap[w];
+    heap[w] = t;
+    i = w;
+  }
 }
 
 registerKernel("TopK", (inputs, ctx) => {
@@ -365,27 +380,49 @@ registerKernel("TopK", (inputs, ctx) => {
   const axis = axisOf(ctx.attrs.axis, x.shape.length, "TopK axis");
   const n = x.shape[axis];
   if (!(k >= 0 && k <= n)) fail(`TopK k=${k} is out of range for axis size ${n}`);
+  if (x.data instanceof Array) fail("TopK on strings");
+  const largest = ctx.attrs.largest !== 0;
   const shape = x.shape.map((d, i) => (i === axis ? k : d));
   const vOut = ctx.alloc(x.dtype, shape), iOut = ctx.alloc("i64", shape);
   const outer = prod(x.shape, 0, axis), inner = prod(x.shape, axis + 1);
   const src = x.data as any, dv = vOut.data as any, di = iOut.data as BigInt64Array;
+  const vals: any = x.dtype === "bf16" ? toFloat64(x) : src;
   const big = src instanceof BigInt64Array || src instanceof BigUint64Array;
   const line: any = big ? new Array(n) : new Float64Array(n);
-  if (x.dtype === "bf16") fail("TopK on bf16 is not supported");
-  const order = new Array<number>(n);
-  const cmp = lineOrder(line, ctx.attrs.largest !== 0);
+  const heap = new Int32Array(k);
+  const cmp = (i: number, j: number) => (before(line[i], i, line[j], j, largest) ? -1 : 1);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;
-      for (let t = 0; t < n; t++) {
-        line[t] = src[base + t * inner];
-        order[t] = t;
+      for (let t = 0; t < n; t++) line[t] = vals[base + t * inner];
+      // Selection with a k-heap whose root is the current worst; later indices never win ties.
+      let size = 0;
+      for (let t = 0; t < n && k > 0; t++) {
+        if (size < k) {
+          heap[size] = t;
+          let c = size++;
+          while (c > 0) {
+            const p = (c - 1) >> 1;
+            if (!before(line[heap[p]], heap[p], line[heap[c]], heap[c], largest)) break;
+            const tmp = heap[p];
+            heap[p] = heap[c];
+            heap[c] = tmp;
+            c = p;
+          }
+        } else {
+          // Most elements lose to the current worst: decide that with one comparison when neither is NaN.
+          const v = line[t], thr = line[heap[0]];
+          if ((largest ? v > thr : v < thr) || ((v !== v || thr !== thr) && before(v, t, thr, heap[0], largest))) {
+            heap[0] = t;
+            siftDown(heap, size, 0, line, largest);
+          }
+        }
       }
-      order.sort(cmp);
+      const picked = Array.from(heap.subarray(0, size)).sort(cmp);
       const ob = o * k * inner + i;
       for (let t = 0; t < k; t++) {
-        dv[ob + t * inner] = src[base + order[t] * inner];
-        di[ob + t * inner] = BigInt(order[t]);
+        dv[ob + t * inner] = src[base + picked[t] * inner];
+        di[ob + t * inner] = BigInt(picked[t]);
       }
     }
   }

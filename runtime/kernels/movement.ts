@@ -33,40 +33,75 @@ export function stridesFor(shape: readonly number[]): number[] {
   return s;
 }
 
+/** True when map is 0, 1, ..., n-1 over a source axis of size n. */
+function isFullIdentity(map: Int32Array, n: number): boolean {
+  if (map.length !== n) return false;
+  for (let i = 0; i < n; i++) if (map[i] !== i) return false;
+  return true;
+}
+
+/**
+ * Merges trailing axis pairs whose combined map stays cheap to run: an inner axis read whole and in order
+ * (Slice of leading axes, Pad of the outer ones) or two broadcast axes (Expand). Longer innermost maps mean
+ * longer copy runs and fewer rows.
+ */
+function mergeTrailing(srcShape: number[], maps: Int32Array[]): void {
+  while (maps.length >= 2) {
+    const r = maps.length;
+    const a = maps[r - 2], b = maps[r - 1];
+    const n = srcShape[r - 1];
+    const len = a.length * b.length;
+    if (len > 1 << 16) return;
+    const bothBroadcast = srcShape[r - 2] === 1 && n === 1;
+    if (!bothBroadcast && !(isFullIdentity(b, n) && !a.includes(-1))) return;
+    const m = new Int32Array(len);
+    for (let i = 0, p = 0; i < a.length; i++) {
+      const base = a[i] * n;
+      for (let j = 0; j < b.length; j++) m[p++] = base + b[j];
+    }
+    srcShape.splice(r - 2, 2, srcShape[r - 2] * n);
+    maps.splice(r - 2, 2, m);
+  }
+}
+
 /**
  * out[o0,..,ok] = src[maps[0][o0],..,maps[k][ok]], or `fill` where any map entry is -1. Serves Slice, Pad,
- * Tile, Expand, CenterCropPad and nearest Resize: each is a per-axis index map. The innermost axis is
- * copied as runs wherever its map is consecutive.
+ * Tile, Expand, CenterCropPad and nearest Resize: each is a per-axis index map. The innermost map is cut
+ * into runs (consecutive: copied with set/subarray; repeated: filled; constant stride: one tight loop).
  */
 export function gatherAxes(
   dst: Storage,
   src: Storage,
-  srcShape: readonly number[],
-  maps: readonly Int32Array[],
+  srcShapeIn: readonly number[],
+  mapsIn: readonly Int32Array[],
   fill: unknown,
 ): void {
-  const r = srcShape.length;
-  if (r === 0) {
+  if (srcShapeIn.length === 0) {
     dst[0] = src[0] as any;
     return;
   }
+  for (const m of mapsIn) if (m.length === 0) return;
+  const srcShape = [...srcShapeIn], maps = [...mapsIn];
+  mergeTrailing(srcShape, maps);
+  const r = srcShape.length;
   const strides = stridesFor(srcShape);
-  const outShape = maps.map((m) => m.length);
-  for (const d of outShape) if (d === 0) return;
   const last = maps[r - 1];
   const m = last.length;
-  // Runs of the innermost map: [outStart, srcStart, length] triples, src -1 for fill.
+  // Runs of the innermost map as (outStart, srcStart, length, step); srcStart -1 means the fill value.
   const runs: number[] = [];
   for (let o = 0; o < m;) {
     const s0 = last[o];
-    let len = 1;
-    if (s0 < 0) { while (o + len < m && last[o + len] < 0) len++; }
-    else while (o + len < m && last[o + len] === s0 + len) len++;
-    runs.push(o, s0, len);
+    let len = 1, step = 0;
+    if (s0 < 0) while (o + len < m && last[o + len] < 0) len++;
+    else if (o + 1 < m && last[o + 1] >= 0) {
+      step = last[o + 1] - s0;
+      while (o + len < m && last[o + len] === s0 + len * step) len++;
+    }
+    runs.push(o, s0, len, step);
     o += len;
   }
-  const singleRun = runs.length === 3 && runs[1] >= 0;
-  const outer = outShape.slice(0, r - 1).reduce((p, d) => p * d, 1);
+  const nr = runs.length;
+  const outer = maps.slice(0, r - 1).reduce((p, mp) => p * mp.length, 1);
   const idx = new Int32Array(r - 1);
   const d = dst as any, s = src as any;
   let base = 0, dead = 0;
@@ -76,18 +111,22 @@ export function gatherAxes(
     if (v < 0) dead++;
     else base += v * strides[a];
   }
+  // Short runs on average (nearest upsampling, strided slices): one indexed loop beats per-run calls.
+  const perElement = nr / 4 > m / 8;
+  const hasFill = perElement && last.includes(-1);
   let p = 0;
   for (let row = 0; row < outer; row++) {
-    if (dead > 0) {
-      d.fill(fill, p, p + m);
-    } else if (singleRun) {
-      copyRun(dst, p, src, base + runs[1], m);
+    if (dead > 0) d.fill(fill, p, p + m);
+    else if (perElement) {
+      if (hasFill) for (let t = 0; t < m; t++) d[p + t] = last[t] < 0 ? fill : s[base + last[t]];
+      else for (let t = 0; t < m; t++) d[p + t] = s[base + last[t]];
     } else {
-      for (let k = 0; k < runs.length; k += 3) {
-        const o = runs[k], sv = runs[k + 1], len = runs[k + 2];
-        if (sv < 0) d.fill(fill, p + o, p + o + len);
-        else if (len > 16) copyRun(dst, p + o, src, base + sv, len);
-        else for (let t = 0; t < len; t++) d[p + o + t] = s[base + sv + t];
+      for (let k = 0; k < nr; k += 4) {
+        const o = p + runs[k], sv = runs[k + 1], len = runs[k + 2], step = runs[k + 3];
+        if (sv < 0) d.fill(fill, o, o + len);
+        else if (step === 1) copyRun(dst, o, src, base + sv, len);
+        else if (step === 0 && len > 1) d.fill(s[base + sv], o, o + len);
+        else for (let t = 0, q = base + sv; t < len; t++, q += step) d[o + t] = s[q];
       }
     }
     p += m;

@@ -413,6 +413,41 @@ function convAcc(
   }
   const acc = new Float64Array(N * M * outCount);
   const mPerGroup = M / group;
+  if (nd <= 2) {
+    // 1-d and 2-d: accumulate one kernel tap at a time over the valid output range (no per-MAC bounds checks).
+    const two = nd === 2;
+    const geo2: Plane = {
+      H: two ? inSize[0] : 1,
+      W: inSize[nd - 1],
+      KH: two ? kernel[0] : 1,
+      KW: kernel[nd - 1],
+      sh: two ? strides[0] : 1,
+      sw: strides[nd - 1],
+      dh: two ? dilations[0] : 1,
+      dw: dilations[nd - 1],
+      ph: two ? padBegin[0] : 0,
+      pw: padBegin[nd - 1],
+      OH: two ? outSize[0] : 1,
+      OW: outSize[nd - 1],
+    };
+    for (let n = 0; n < N; n++) {
+      for (let m = 0; m < M; m++) {
+        const g = Math.floor(m / mPerGroup);
+        for (let c = 0; c < Cg; c++) {
+          accumulatePlane(
+            x,
+            (n * C + g * Cg + c) * inCount,
+            w,
+            (m * Cg + c) * kCount,
+            acc,
+            (n * M + m) * outCount,
+            geo2,
+          );
+        }
+      }
+    }
+    return { acc, outShape: [N, M, ...outSize], outCount, M };
+  }
   for (let n = 0; n < N; n++) {
     for (let m = 0; m < M; m++) {
       const g = Math.floor(m / mPerGroup);
@@ -442,6 +477,49 @@ function convAcc(
     }
   }
   return { acc, outShape: [N, M, ...outSize], outCount, M };
+}
+
+interface Plane {
+  H: number;
+  W: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  ph: number;
+  pw: number;
+  OH: number;
+  OW: number;
+}
+
+/** acc[oh, ow] += sum over taps of w[kh, kw] * x[oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], zero outside x. */
+function accumulatePlane(
+  x: Float64Array,
+  xBase: number,
+  w: Float64Array,
+  wBase: number,
+  acc: Float64Array,
+  accBase: number,
+  p: Plane,
+): void {
+  const { H, W, KH, KW, sh, sw, dh, dw, ph, pw, OH, OW } = p;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const wv = w[wBase + kh * KW + kw];
+      if (wv === 0) continue;
+      const off = kw * dw - pw;
+      const ow0 = Math.max(0, Math.ceil(-off / sw)), ow1 = Math.min(OW - 1, Math.floor((W - 1 - off) / sw));
+      if (ow0 > ow1) continue;
+      for (let oh = 0; oh < OH; oh++) {
+        const ih = oh * sh - ph + kh * dh;
+        if (ih < 0 || ih >= H) continue;
+        const xr = xBase + ih * W + off, ar = accBase + oh * OW;
+        for (let ow = ow0; ow <= ow1; ow++) acc[ar + ow] += wv * x[xr + ow * sw];
+      }
+    }
+  }
 }
 
 function convOperands(xT: Tensor, wT: Tensor, xzpT: Tensor | undefined, wzpT: Tensor | undefined) {
@@ -508,6 +586,18 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   return [out];
 });
 
+/** Unpacks `len` codes of a block (LSB first; two nibbles per byte, low first, for 4 bits). */
+function unpackCodes(bytes: Uint8Array, base: number, len: number, bits: number, out: Uint8Array): void {
+  if (bits === 8) {
+    for (let j = 0; j < len; j++) out[j] = bytes[base + j];
+  } else if (bits === 4) {
+    for (let j = 0; j < len; j++) {
+      const b = bytes[base + (j >> 1)];
+      out[j] = j & 1 ? b >> 4 : b & 15;
+    }
+  } else for (let j = 0; j < len; j++) out[j] = readBits(bytes, base, j, bits);
+}
+
 /** Reads `bits`-wide codes packed LSB first from a byte stream (two nibbles per byte for 4 bits). */
 function readBits(bytes: Uint8Array, base: number, index: number, bits: number): number {
   const bit = index * bits;
@@ -557,22 +647,11 @@ registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
   if (biasT && biasT.data.length !== N) throw new LatheError("runtime", `bias must have N = ${N} elements`);
   const bias = biasT ? readNumbers(biasT) : undefined;
   const deflt = 1 << (bits - 1);
-  // Dequantize the weights once: W[n, k] = (q - zp) * scale of k's block.
-  const W = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) {
+  if (gIdx) {
     for (let k = 0; k < K; k++) {
-      const blk = gIdx ? gIdx[k] : Math.floor(k / bs);
-      if (!(blk >= 0 && blk < kBlocks)) throw new LatheError("runtime", `g_idx ${blk} out of range`);
-      const q = readBits(B, (n * kBlocks + Math.floor(k / bs)) * blob, k % bs, bits);
-      const si = n * kBlocks + blk;
-      const zp = zpFloat
-        ? zpFloat[si]
-        : zpPacked
-        ? readBits(zpPacked, n * zpRow, blk, bits)
-        : zpBytes
-        ? zpBytes[si]
-        : deflt;
-      W[n * K + k] = (q - zp) * scales[si];
+      if (!(gIdx[k] >= 0 && gIdx[k] < kBlocks)) {
+        throw new LatheError("runtime", `g_idx ${gIdx[k]} out of range`);
+      }
     }
   }
   const A = readNumbers(aT);
@@ -580,13 +659,36 @@ registerKernel("com.microsoft.MatMulNBits", (inputs, ctx: KernelContext) => {
   const outShape = [...aT.shape.slice(0, -1), N];
   const sink = numberSink(ctx, aT.dtype, outShape);
   const y = sink.buf;
-  for (let r = 0; r < rows; r++) {
-    for (let n = 0; n < N; n++) {
-      let s = bias ? bias[n] : 0;
-      const ao = r * K, wo = n * K;
-      for (let k = 0; k < K; k++) s += A[ao + k] * W[wo + k];
-      y[r * N + n] = s;
+  // One block of one weight column at a time: dequantized into `wq` and applied to every row of A, so the
+  // full-precision weight matrix never exists (it would be 8x the int4 size).
+  const codes = new Uint8Array(bs);
+  const wq = new Float64Array(bs);
+  const acc = new Float64Array(rows);
+  for (let n = 0; n < N; n++) {
+    acc.fill(bias ? bias[n] : 0);
+    for (let blk = 0; blk < kBlocks; blk++) {
+      const k0 = blk * bs, len = Math.min(bs, K - k0);
+      unpackCodes(B, (n * kBlocks + blk) * blob, len, bits, codes);
+      for (let j = 0; j < len; j++) {
+        const g = gIdx ? gIdx[k0 + j] : blk;
+        const si = n * kBlocks + g;
+        const zp = zpFloat
+          ? zpFloat[si]
+          : zpPacked
+          ? readBits(zpPacked, n * zpRow, g, bits)
+          : zpBytes
+          ? zpBytes[si]
+          : deflt;
+        wq[j] = (codes[j] - zp) * scales[si];
+      }
+      for (let r = 0; r < rows; r++) {
+        const ao = r * K + k0;
+        let s = 0;
+        for (let j = 0; j < len; j++) s += A[ao + j] * wq[j];
+        acc[r] += s;
+      }
     }
+    for (let r = 0; r < rows; r++) y[r * N + n] = acc[r];
   }
   return [sink.done()];
 });

@@ -336,11 +336,14 @@ function softmaxInto(
         for (let k = 0; k < dim; k++) y[b + k * inner] = k === at ? 1 : 0;
         continue;
       }
-      let s = 0;
-      for (let k = 0; k < dim; k++) s += Math.exp(tmp[k] - m);
       if (kind === "softmax") {
-        for (let k = 0; k < dim; k++) y[b + k * inner] = Math.exp(tmp[k] - m) / s;
+        let s = 0;
+        for (let k = 0; k < dim; k++) s += tmp[k] = Math.exp(tmp[k] - m);
+        const inv = 1 / s;
+        for (let k = 0; k < dim; k++) y[b + k * inner] = tmp[k] * inv;
       } else {
+        let s = 0;
+        for (let k = 0; k < dim; k++) s += Math.exp(tmp[k] - m);
         const ls = Math.log(s);
         for (let k = 0; k < dim; k++) y[b + k * inner] = tmp[k] - m - ls;
       }

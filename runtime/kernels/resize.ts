@@ -185,6 +185,61 @@ function resampleAxis(
   return dst;
 }
 
+/**
+ * The common image case (only H and W resized, float data): every output reads its taps straight from the
+ * input and writes straight to the output, with no float64 staging.
+ */
+function resizeLastTwo(
+  src: Float32Array,
+  dst: Float32Array,
+  inShape: readonly number[],
+  outShape: readonly number[],
+  th: Taps | undefined,
+  tw: Taps | undefined,
+  extrapolation: number,
+): void {
+  const r = inShape.length;
+  const H = inShape[r - 2], W = inShape[r - 1], OH = outShape[r - 2], OW = outShape[r - 1];
+  const planes = inShape.slice(0, r - 2).reduce((p, d) => p * d, 1);
+  const id = (n: number): Taps => ({ count: 1, idx: Int32Array.from({ length: n }, (_, i) => i), w: new Float64Array(n).fill(1), outside: new Uint8Array(n) });
+  const ty = th ?? id(H), tx = tw ?? id(W);
+  const cy = ty.count, cx = tx.count;
+  const yw = ty.w, yi = ty.idx, yout = ty.outside, xw = tx.w, xi = tx.idx, xout = tx.outside;
+  const anyOutX = xout.includes(1);
+  // One output row at a time: blend the source rows the row's taps name, then sample them along x.
+  const row = new Float64Array(W);
+  for (let pl = 0; pl < planes; pl++) {
+    const sp = pl * H * W, dp = pl * OH * OW;
+    for (let oy = 0; oy < OH; oy++) {
+      const drow = dp + oy * OW;
+      if (yout[oy]) {
+        dst.fill(extrapolation, drow, drow + OW);
+        continue;
+      }
+      row.fill(0);
+      for (let ky = 0; ky < cy; ky++) {
+        const wy = yw[oy * cy + ky];
+        if (wy === 0) continue;
+        const srow = sp + yi[oy * cy + ky] * W;
+        for (let i = 0; i < W; i++) row[i] += wy * src[srow + i];
+      }
+      if (cx === 2 && !anyOutX) {
+        for (let ox = 0, t = 0; ox < OW; ox++, t += 2) dst[drow + ox] = xw[t] * row[xi[t]] + xw[t + 1] * row[xi[t + 1]];
+        continue;
+      }
+      for (let ox = 0; ox < OW; ox++) {
+        if (xout[ox]) {
+          dst[drow + ox] = extrapolation;
+          continue;
+        }
+        let acc = 0;
+        for (let kx = 0, t = ox * cx; kx < cx; kx++, t++) acc += xw[t] * row[xi[t]];
+        dst[drow + ox] = acc;
+      }
+    }
+  }
+}
+
 registerKernel("Resize", (inputs, ctx) => {
   const x = dataArg(inputs, 0, "X");
   const roiT = optTensor(inputs, 1, true);
@@ -251,15 +306,23 @@ registerKernel("Resize", (inputs, ctx) => {
   }
   if (opts.mode !== "linear" && opts.mode !== "cubic") fail(`unknown Resize mode '${opts.mode}'`);
   if (x.data instanceof Array) fail("cannot interpolate strings");
+  const taps = x.shape.map((_, d) => {
+    const t = interpolationTaps(params(d), opts);
+    return isIdentity(t, params(d)) ? undefined : t;
+  });
+  const direct = x.data instanceof Float32Array || x.data instanceof Float64Array || x.data instanceof Float16Array;
+  if (direct && r >= 2 && taps.slice(0, r - 2).every((t) => t === undefined)) {
+    resizeLastTwo(x.data as Float32Array, out.data as Float32Array, x.shape, dims, taps[r - 2], taps[r - 1], a.extrapolation_value);
+    return [out];
+  }
   let cur = toFloat64(x);
   const shape = [...x.shape];
   // Innermost axes first, as the reference does; identity axes (scale 1, no crop) are skipped.
   for (let d = r - 1; d >= 0; d--) {
-    const p = params(d);
-    const taps = interpolationTaps(p, opts);
-    if (isIdentity(taps, p)) continue;
-    cur = resampleAxis(cur, shape, d, taps, p.outLen, a.extrapolation_value);
-    shape[d] = p.outLen;
+    const t = taps[d];
+    if (!t) continue;
+    cur = resampleAxis(cur, shape, d, t, dims[d], a.extrapolation_value);
+    shape[d] = dims[d];
   }
   fromFloat64(x.dtype, cur, out.data as TypedArray);
   return [out];
