@@ -1,2 +1,3 @@
 /** Registers every model format importer with the loader (import for its effect). */
 import "./load-model.ts";
+import "./tflite/format.ts";

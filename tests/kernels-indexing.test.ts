@@ -215,3 +215,22 @@ Deno.test("GridSample on volumes (5-D) matches onnxruntime", async () => {
     }
   }
 });
+
+Deno.test("TopK matches onnxruntime on many ties, both directions, inner axes", async () => {
+  const vals = Array.from({ length: 3 * 40 * 2 }, (_, i) => ((i * 7919) % 13) - 6);
+  const x = f32([3, 40, 2], vals);
+  for (const largest of [1, 0]) {
+    for (const k of [1, 5, 40]) {
+      const { ort, lathe } = await runBoth({
+        op: "TopK",
+        inputs: [["x", x]],
+        constants: { k: i64([1], [k]) },
+        order: ["x", "k"],
+        outputs: [["v", "f32"], ["i", "i64"]],
+        attrs: { axis: 1, largest },
+      });
+      assert.deepEqual(values(lathe.v), values(ort.v), `values k=${k} largest=${largest}`);
+      assert.deepEqual(values(lathe.i), values(ort.i), `indices k=${k} largest=${largest}`);
+    }
+  }
+});

@@ -150,7 +150,12 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
       }
       break;
     case "BatchNormalization":
-      if (v < 9) take(n, "spatial");
+      if (v < 9) {
+        const sp = take(n, "spatial");
+        if (sp && sp.value === 0) {
+          throw new LatheError("unsupported", "BatchNormalization with spatial=0 (per-activation statistics)", { ...ctx.where, field: `node ${n.id} (BatchNormalization)` });
+        }
+      }
       take(n, "consumed_inputs");
       break;
     case "Gemm":
@@ -179,6 +184,16 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
         if (m === "bilinear") n.attrs.mode = { type: "string", value: "linear" };
         if (m === "bicubic") n.attrs.mode = { type: "string", value: "cubic" };
       }
+      break;
+    case "RoiAlign":
+      // Before opset 16 RoiAlign behaved as today's output_half_pixel; the new default is half_pixel.
+      if (v < 16 && !n.attrs.coordinate_transformation_mode) {
+        n.attrs.coordinate_transformation_mode = { type: "string", value: "output_half_pixel" };
+      }
+      break;
+    case "Scatter":
+      // Deprecated at opset 11 in favour of ScatterElements, which computes the same without reduction.
+      n.op = "ScatterElements";
       break;
     case "Scan":
       // Scan-8 is batch-major and takes sequence_lens first; the kernel runs that form when the first

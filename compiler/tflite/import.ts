@@ -17,7 +17,7 @@ import type { Dim, ValueType } from "../../ir/value-type.ts";
 import "../../ir/ops/index.ts";
 import { densify } from "./densify.ts";
 import type { Operator, Options, Quantization, Subgraph, Tensor, TfliteModel, UnknownOptions } from "./model.ts";
-import { attrNameOf, optionTableNamed, optionTableOf, type OptionTable } from "./op-options.ts";
+import { attrNameOf, optionTableOf } from "./op-options.ts";
 import { readTflite } from "./reader.ts";
 import { BUILTIN_OPERATORS, BUILTIN_OPTIONS, BUILTIN_OPTIONS_2, type FieldSpec, type TableSpec } from "./schema.ts";
 import { irDType, quantInDType } from "./tensor-type.ts";
@@ -151,6 +151,8 @@ class Importer {
     const defined = new Set<number>();
     const nodes: Node[] = [];
     const nodeIds = new Set<string>();
+    const produced = new Set<number>();
+    for (const op of sg.operators) for (const ti of op.outputs) produced.add(ti);
 
     const nameOf = (ti: number): string => {
       let n = names.get(ti);
@@ -162,7 +164,6 @@ class Importer {
       names.set(ti, n);
       return n;
     };
-    const where = (ti: number) => ({ file: this.file, field: fieldPath(si, `tensors[${ti}]`) });
 
     const declare = (ti: number, isInput: boolean): string => {
       const name = nameOf(ti);
@@ -175,15 +176,14 @@ class Importer {
       if (defined.has(ti)) return nameOf(ti);
       const t = sg.tensors[ti];
       const data = t.buffer > 0 ? m.buffers[t.buffer].data : undefined;
-      const produced = sg.operators.some((op) => op.outputs.includes(ti));
-      if (data && (data.length > 0 || elementCount(t.shape) === 0) && !produced) {
+      if (data && (data.length > 0 || elementCount(t.shape) === 0) && !produced.has(ti)) {
         const name = declare(ti, false);
         constants[name] = this.constant(si, ti);
         defined.add(ti);
         return name;
       }
       if (t.isVariable) this.fail(`variable tensor ${JSON.stringify(t.name)}`, field, "unsupported");
-      if (produced) this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) is read before an operator produces it`, field);
+      if (produced.has(ti)) this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) is read before an operator produces it`, field);
       return this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) has no data, no producer and is not an input`, field);
     };
 
@@ -436,5 +436,3 @@ function decodeStrings(bytes: Uint8Array, count: number, where: { file?: string;
   }
   return out;
 }
-
-export { optionTableNamed, type OptionTable };

@@ -86,9 +86,7 @@ export function tfliteType(d: DType, where: Where): TfliteTypeOf {
     return { type, quantization: null };
   }
   if (d.kind !== "affine") throw new LatheError("unsupported", `${d.kind} quantization has no TFLite form`, where);
-  if (d.qmin !== undefined || d.qmax !== undefined) {
-    // TFLite has no narrowed storage range: the kernels take it from the op (symmetric weights).
-  }
+  // qmin/qmax have no TFLite field: TFLite's kernels know the narrowed range from the op (symmetric weights).
   return {
     type: FROM_IR[d.storage],
     quantization: {

@@ -3,7 +3,7 @@
  * pools, MaxUnpool, Col2Im), latest ONNX opset semantics. The window geometry (auto_pad, pads, output
  * sizes) lives here too, so inference and the kernels resolve it the same way.
  */
-import { isFloat, isInteger, type ScalarDType } from "../dtype.ts";
+import { isFloat, isInteger } from "../dtype.ts";
 import { LatheError } from "../errors.ts";
 import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
 import { type Dim, tensorType, type TensorType } from "../value-type.ts";
@@ -153,6 +153,28 @@ function kernelShapeAttr(ctx: InferContext, n: number | undefined): number[] {
   return [...k];
 }
 
+function convInfer(ctx: InferContext): TensorType[] {
+  const x = ctx.tensor(0), w = ctx.tensor(1);
+  checkFloat(ctx, x);
+  if (w.dtype !== x.dtype) ctx.fail(`W is ${String(w.dtype)}, X is ${String(x.dtype)}`);
+  const group = ctx.attrs.group as number;
+  if (!(group >= 1)) ctx.fail(`group ${group} must be >= 1`);
+  if (!x.shape || !w.shape) return [tensorType(x.dtype)];
+  const spatial = spatialOf(ctx, x, "X")!;
+  if (w.shape.length !== x.shape.length) ctx.fail(`W [${w.shape}] and X [${x.shape}] differ in rank`);
+  const c = x.shape[1], wc = w.shape[1];
+  if (typeof c === "number" && typeof wc === "number" && c !== wc * group) {
+    ctx.fail(`X has ${c} channels, W expects ${wc} x group ${group}`);
+  }
+  const m = w.shape[0];
+  if (typeof m === "number" && m % group !== 0) ctx.fail(`${m} output channels do not split into ${group} groups`);
+  const ks = ctx.attrs.kernel_shape as readonly number[] | undefined;
+  const wk = w.shape.slice(2);
+  const kernel = ks && ks.length ? [...ks] : staticOrUndefined(wk);
+  if (!kernel) return [tensorType(x.dtype, [x.shape[0], m, ...spatial.map(() => ctx.fresh())])];
+  return [tensorType(x.dtype, [x.shape[0], m, ...forwardOut(ctx, spatial, kernel)])];
+}
+
 defineOp({
   op: "Conv",
   inputs: ins("X", "W", opt("B")),
@@ -165,26 +187,33 @@ defineOp({
     pads: a.ints(),
     strides: a.ints(),
   },
+  infer: convInfer,
+});
+
+/**
+ * onnxruntime's contrib FusedConv: act(Conv(X, W, B) + Z). Relu and Clip run inside the GEMM epilogue;
+ * the other activations after it. A fusion pass can target it to drop separate activation nodes.
+ */
+export const FUSED_ACTIVATIONS = ["Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid"] as const;
+
+defineOp({
+  op: "com.microsoft.FusedConv",
+  inputs: ins("X", "W", opt("B"), opt("Z")),
+  outputs: ins("Y"),
+  attrs: {
+    auto_pad: a.string("NOTSET"),
+    dilations: a.ints(),
+    group: a.int(1),
+    kernel_shape: a.ints(),
+    pads: a.ints(),
+    strides: a.ints(),
+    activation: a.string(""),
+    activation_params: a.floats(),
+  },
   infer(ctx) {
-    const x = ctx.tensor(0), w = ctx.tensor(1);
-    checkFloat(ctx, x);
-    if (w.dtype !== x.dtype) ctx.fail(`W is ${String(w.dtype)}, X is ${String(x.dtype)}`);
-    const group = ctx.attrs.group as number;
-    if (!(group >= 1)) ctx.fail(`group ${group} must be >= 1`);
-    if (!x.shape || !w.shape) return [tensorType(x.dtype)];
-    const spatial = spatialOf(ctx, x, "X")!;
-    if (w.shape.length !== x.shape.length) ctx.fail(`W [${w.shape}] and X [${x.shape}] differ in rank`);
-    const c = x.shape[1], wc = w.shape[1];
-    if (typeof c === "number" && typeof wc === "number" && c !== wc * group) {
-      ctx.fail(`X has ${c} channels, W expects ${wc} x group ${group}`);
-    }
-    const m = w.shape[0];
-    if (typeof m === "number" && m % group !== 0) ctx.fail(`${m} output channels do not split into ${group} groups`);
-    const ks = ctx.attrs.kernel_shape as readonly number[] | undefined;
-    const wk = w.shape.slice(2);
-    const kernel = ks && ks.length ? [...ks] : staticOrUndefined(wk);
-    if (!kernel) return [tensorType(x.dtype, [x.shape[0], m, ...spatial.map(() => ctx.fresh())])];
-    return [tensorType(x.dtype, [x.shape[0], m, ...forwardOut(ctx, spatial, kernel)])];
+    const act = ctx.attrs.activation as string;
+    if (act !== "" && !(FUSED_ACTIVATIONS as readonly string[]).includes(act)) ctx.fail(`unsupported activation '${act}'`);
+    return convInfer(ctx);
   },
 });
 
@@ -333,4 +362,3 @@ defineOp({
   },
 });
 
-export type { ScalarDType };

@@ -413,6 +413,65 @@ registerKernel("Conv", (inputs, ctx) => {
   return [floatOutput(ctx, dtype, outShape, (y) => runConv(args, y))];
 });
 
+/** The elementwise activation of FusedConv, applied after the convolution (and Z). */
+function activate(y: Float32Array | Float64Array, act: string, params: readonly number[]): void {
+  const n = y.length;
+  switch (act) {
+    case "Relu":
+      for (let i = 0; i < n; i++) if (y[i] < 0) y[i] = 0;
+      return;
+    case "Clip": {
+      const lo = params[0] ?? -Infinity, hi = params[1] ?? Infinity;
+      for (let i = 0; i < n; i++) y[i] = y[i] < lo ? lo : y[i] > hi ? hi : y[i];
+      return;
+    }
+    case "LeakyRelu": {
+      const alpha = params[0] ?? 0.01;
+      for (let i = 0; i < n; i++) if (y[i] < 0) y[i] *= alpha;
+      return;
+    }
+    case "Sigmoid":
+      for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-y[i]));
+      return;
+    case "Tanh":
+      for (let i = 0; i < n; i++) y[i] = Math.tanh(y[i]);
+      return;
+    case "HardSigmoid": {
+      const alpha = params[0] ?? 0.2, beta = params[1] ?? 0.5;
+      for (let i = 0; i < n; i++) y[i] = Math.max(0, Math.min(1, alpha * y[i] + beta));
+      return;
+    }
+    case "":
+      return;
+  }
+  fail(`unsupported activation '${act}'`);
+}
+
+registerKernel("com.microsoft.FusedConv", (inputs, ctx) => {
+  const { args, outShape, dtype } = convArgs(inputs, ctx);
+  const act = ctx.attrs.activation as string;
+  const params = (ctx.attrs.activation_params as readonly number[] | undefined) ?? [];
+  const Z = inputs[3] ? expectTensor(inputs[3], "Z") : undefined;
+  if (Z && (Z.dtype !== dtype || Z.shape.length !== outShape.length || Z.shape.some((d, i) => d !== outShape[i]))) {
+    fail(`Z [${Z.shape}] must match the output [${outShape}]`);
+  }
+  // Relu and Clip are a clamp in the GEMM epilogue when nothing is added after the convolution.
+  const inKernel = !Z && (act === "Relu" || act === "Clip");
+  if (inKernel) {
+    args.lo = act === "Relu" ? 0 : params[0] ?? -Infinity;
+    args.hi = act === "Relu" ? Infinity : params[1] ?? Infinity;
+  }
+  if (outShape.some((d) => d === 0)) return [ctx.alloc(dtype, outShape)];
+  return [floatOutput(ctx, dtype, outShape, (y) => {
+    runConv(args, y);
+    if (Z) {
+      const z = floatData(Z);
+      for (let i = 0; i < y.length; i++) y[i] += z[i];
+    }
+    if (!inKernel) activate(y, act, params);
+  })];
+});
+
 // ---- ConvTranspose ----
 
 /** Module-level column buffer, grown on demand, so repeated runs do not allocate. */

@@ -397,24 +397,26 @@ registerKernel("TopK", (inputs, ctx) => {
       for (let t = 0; t < n; t++) line[t] = vals[base + t * inner];
       // Selection with a k-heap whose root is the current worst; later indices never win ties.
       let size = 0;
-      for (let t = 0; t < n && k > 0; t++) {
-        if (size < k) {
-          heap[size] = t;
-          let c = size++;
-          while (c > 0) {
-            const p = (c - 1) >> 1;
-            if (!before(line[heap[p]], heap[p], line[heap[c]], heap[c], largest)) break;
-            const tmp = heap[p];
-            heap[p] = heap[c];
-            heap[c] = tmp;
-            c = p;
-          }
-        } else {
-          // Most elements lose to the current worst: decide that with one comparison when neither is NaN.
-          const v = line[t], thr = line[heap[0]];
+      for (; size < k; size++) {
+        heap[size] = size;
+        for (let c = size; c > 0;) {
+          const p = (c - 1) >> 1;
+          if (!before(line[heap[p]], heap[p], line[heap[c]], heap[c], largest)) break;
+          const tmp = heap[p];
+          heap[p] = heap[c];
+          heap[c] = tmp;
+          c = p;
+        }
+      }
+      if (k > 0) {
+        // Most elements lose to the current worst: one comparison decides unless a NaN is involved.
+        let thr = line[heap[0]];
+        for (let t = k; t < n; t++) {
+          const v = line[t];
           if ((largest ? v > thr : v < thr) || ((v !== v || thr !== thr) && before(v, t, thr, heap[0], largest))) {
             heap[0] = t;
             siftDown(heap, size, 0, line, largest);
+            thr = line[heap[0]];
           }
         }
       }

@@ -235,18 +235,28 @@ function gatherRows(
   }
 }
 
-/** Cache-blocked [rows, cols] -> [cols, rows] at offset `off` of both arrays. */
+/**
+ * [rows, cols] -> [cols, rows] at offset `off` of both arrays. Column blocks keep the output block in
+ * cache; four source rows per pass write four consecutive outputs per column.
+ */
 function transpose2d(dst: Storage, src: Storage, off: number, rows: number, cols: number): void {
   const d = dst as any, s = src as any;
-  const B = 32;
-  for (let i0 = 0; i0 < rows; i0 += B) {
-    const i1 = Math.min(rows, i0 + B);
-    for (let j0 = 0; j0 < cols; j0 += B) {
-      const j1 = Math.min(cols, j0 + B);
-      for (let i = i0; i < i1; i++) {
-        const si = off + i * cols;
-        for (let j = j0; j < j1; j++) d[off + j * rows + i] = s[si + j];
+  const B = Math.max(16, Math.floor(16384 / rows));
+  for (let j0 = 0; j0 < cols; j0 += B) {
+    const j1 = Math.min(cols, j0 + B);
+    let i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      const r0 = off + i * cols, r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
+      for (let j = j0, p = off + j0 * rows + i; j < j1; j++, p += rows) {
+        d[p] = s[r0 + j];
+        d[p + 1] = s[r1 + j];
+        d[p + 2] = s[r2 + j];
+        d[p + 3] = s[r3 + j];
       }
+    }
+    for (; i < rows; i++) {
+      const r = off + i * cols;
+      for (let j = j0, p = off + j0 * rows + i; j < j1; j++, p += rows) d[p] = s[r + j];
     }
   }
 }
