@@ -22,7 +22,13 @@ function throwsLathe(fn: () => unknown, needle: RegExp): void {
 
 const grid12 = () => f32([3, 4], Array.from({ length: 12 }, (_, i) => i));
 
-function slice(x: Tensor, starts: (number | bigint)[], ends: (number | bigint)[], axes?: number[], steps?: number[]): Tensor {
+function slice(
+  x: Tensor,
+  starts: (number | bigint)[],
+  ends: (number | bigint)[],
+  axes?: number[],
+  steps?: number[],
+): Tensor {
   const c: Record<string, Tensor> = { s: i64([starts.length], starts), e: i64([ends.length], ends) };
   const ins: (Tensor | string | null)[] = [x, "s", "e"];
   if (axes) (c.a = i64([axes.length], axes)), ins.push("a");
@@ -62,7 +68,12 @@ Deno.test("Gather: axes, negative and scalar indices, out-of-range error", () =>
 
 Deno.test("GatherElements and GatherND (batch_dims)", () => {
   const x = f32([2, 2], [1, 2, 3, 4]);
-  assert.deepEqual(values(runNode("GatherElements", [x, i64([2, 2], [0, 0, 1, 0])], { axis: 1 })[0]), [1, 1, 4, 3]);
+  assert.deepEqual(values(runNode("GatherElements", [x, i64([2, 2], [0, 0, 1, 0])], { axis: 1 })[0]), [
+    1,
+    1,
+    4,
+    3,
+  ]);
   assert.deepEqual(values(runNode("GatherElements", [x, i64([1, 2], [1, -2])], { axis: 0 })[0]), [3, 2]);
   const d = tensor("i32", [2, 2, 2], [0, 1, 2, 3, 4, 5, 6, 7]);
   assert.deepEqual(values(runNode("GatherND", [d, i64([2, 2], [0, 1, 1, 0])])[0]), [2, 3, 4, 5]);
@@ -75,7 +86,8 @@ Deno.test("ScatterElements reductions with duplicates; Scatter alias; inputs lef
   const data = f32([1, 5], [1, 2, 3, 4, 5]);
   const idx = i64([1, 3], [1, 1, -1]);
   const upd = f32([1, 3], [1.5, 2.5, 10]);
-  const run = (reduction: string) => values(runNode("ScatterElements", [data, idx, upd], { axis: 1, reduction })[0]);
+  const run = (reduction: string) =>
+    values(runNode("ScatterElements", [data, idx, upd], { axis: 1, reduction })[0]);
   assert.deepEqual(run("none"), [1, 2.5, 3, 4, 10]);
   assert.deepEqual(run("add"), [1, 6, 3, 4, 15]);
   assert.deepEqual(run("mul"), [1, 7.5, 3, 4, 50]);
@@ -90,8 +102,26 @@ Deno.test("ScatterND with slices and reductions", () => {
   const data = f32([4, 2], [1, 1, 2, 2, 3, 3, 4, 4]);
   const idx = i64([2, 1], [0, 0]);
   const upd = f32([2, 2], [5, 6, 7, 8]);
-  assert.deepEqual(values(runNode("ScatterND", [data, idx, upd], { reduction: "add" })[0]), [13, 15, 2, 2, 3, 3, 4, 4]);
-  assert.deepEqual(values(runNode("ScatterND", [data, idx, upd], { reduction: "mul" })[0]), [35, 48, 2, 2, 3, 3, 4, 4]);
+  assert.deepEqual(values(runNode("ScatterND", [data, idx, upd], { reduction: "add" })[0]), [
+    13,
+    15,
+    2,
+    2,
+    3,
+    3,
+    4,
+    4,
+  ]);
+  assert.deepEqual(values(runNode("ScatterND", [data, idx, upd], { reduction: "mul" })[0]), [
+    35,
+    48,
+    2,
+    2,
+    3,
+    3,
+    4,
+    4,
+  ]);
   const [p] = runNode("ScatterND", [data, i64([2, 2], [3, 1, -4, 0]), f32([2], [9, 10])]);
   assert.deepEqual(values(p), [10, 1, 2, 2, 3, 3, 4, 9]);
 });
@@ -100,7 +130,9 @@ Deno.test("OneHot: axis placement, negative indices, out-of-range rows of off va
   const [o] = runNode("OneHot", [i64([3], [0, -1, 5]), f32([], [3]), f32([2], [0, 1])]);
   assert.deepEqual(T(o).shape, [3, 3]);
   assert.deepEqual(values(o), [1, 0, 0, 0, 0, 1, 0, 0, 0]);
-  const [a] = runNode("OneHot", [i64([2], [1, 0]), tensor("i32", [], [2]), tensor("i32", [2], [-1, 7])], { axis: 0 });
+  const [a] = runNode("OneHot", [i64([2], [1, 0]), tensor("i32", [], [2]), tensor("i32", [2], [-1, 7])], {
+    axis: 0,
+  });
   assert.deepEqual(T(a).shape, [2, 2]);
   assert.deepEqual(values(a), [-1, 7, 7, -1]);
 });
@@ -126,7 +158,10 @@ Deno.test("TopK: largest/smallest, ties keep the smaller index first, axis 0", (
   const [vs, is] = runNode("TopK", [x, "k"], { largest: 0 }, { outputs: 2, constants: { k: i64([1], [2]) } });
   assert.deepEqual(values(vs), [1, 2, 0, 5]);
   assert.deepEqual(values(is), [1, 3, 0, 1]);
-  const [v0, i0] = runNode("TopK", [i64([3, 1], [4, 9, 4]), "k"], { axis: 0 }, { outputs: 2, constants: { k: i64([1], [2]) } });
+  const [v0, i0] = runNode("TopK", [i64([3, 1], [4, 9, 4]), "k"], { axis: 0 }, {
+    outputs: 2,
+    constants: { k: i64([1], [2]) },
+  });
   assert.deepEqual(values(v0), [9, 4]);
   assert.deepEqual(values(i0), [1, 0]);
   throwsLathe(() => runNode("TopK", [x, i64([1], [5])], {}, { outputs: 2 }), /out of range/);
@@ -166,13 +201,18 @@ Deno.test("ReverseSequence on time-major and batch-major layouts", () => {
 
 Deno.test("CumSum: exclusive, reverse, negative axis, i64", () => {
   const x = f32([2, 3], [1, 2, 3, 4, 5, 6]);
-  const cs = (attrs: Record<string, number>, axis: number, t: Tensor = x) => values(runNode("CumSum", [t, i64([], [axis])], attrs)[0]);
+  const cs = (attrs: Record<string, number>, axis: number, t: Tensor = x) =>
+    values(runNode("CumSum", [t, i64([], [axis])], attrs)[0]);
   assert.deepEqual(cs({}, 1), [1, 3, 6, 4, 9, 15]);
   assert.deepEqual(cs({}, 0), [1, 2, 3, 5, 7, 9]);
   assert.deepEqual(cs({ exclusive: 1 }, -1), [0, 1, 3, 0, 4, 9]);
   assert.deepEqual(cs({ reverse: 1 }, 1), [6, 5, 3, 15, 11, 6]);
   assert.deepEqual(cs({ reverse: 1, exclusive: 1 }, 1), [5, 3, 0, 11, 6, 0]);
-  assert.deepEqual(cs({}, 0, i64([3], [2n ** 40n, 2n ** 40n, 1])).map(String), [String(2 ** 40), String(2 ** 41), String(2 ** 41 + 1)]);
+  assert.deepEqual(cs({}, 0, i64([3], [2n ** 40n, 2n ** 40n, 1])).map(String), [
+    String(2 ** 40),
+    String(2 ** 41),
+    String(2 ** 41 + 1),
+  ]);
 });
 
 Deno.test("GridSample matches onnxruntime across modes, padding modes and align_corners", async () => {
@@ -183,7 +223,13 @@ Deno.test("GridSample matches onnxruntime across modes, padding modes and align_
     for (const padding_mode of ["zeros", "border", "reflection"]) {
       for (const align_corners of [0, 1]) {
         const attrs = { mode, padding_mode, align_corners };
-        const { ort, lathe } = await runBoth({ op: "GridSample", inputs: [["x", x], ["g", grid]], outputs: [["y", "f32"]], attrs, opset: 20 });
+        const { ort, lathe } = await runBoth({
+          op: "GridSample",
+          inputs: [["x", x], ["g", grid]],
+          outputs: [["y", "f32"]],
+          attrs,
+          opset: 20,
+        });
         const r = compareTensors(lathe.y, ort.y, 1e-4, 1e-5);
         assert.ok(r.ok, `${JSON.stringify(attrs)}: ${r.message}`);
       }
@@ -208,7 +254,13 @@ Deno.test("GridSample on volumes (5-D) matches onnxruntime", async () => {
     for (const padding_mode of ["zeros", "border", "reflection"]) {
       for (const align_corners of [0, 1]) {
         const attrs = { mode, padding_mode, align_corners };
-        const { ort, lathe } = await runBoth({ op: "GridSample", inputs: [["x", x], ["g", grid]], outputs: [["y", "f32"]], attrs, opset: 20 });
+        const { ort, lathe } = await runBoth({
+          op: "GridSample",
+          inputs: [["x", x], ["g", grid]],
+          outputs: [["y", "f32"]],
+          attrs,
+          opset: 20,
+        });
         const r = compareTensors(lathe.y, ort.y, 1e-4, 1e-5);
         assert.ok(r.ok, `${JSON.stringify(attrs)}: ${r.message}`);
       }

@@ -64,7 +64,10 @@ Deno.test("Reshape: 0 copies, -1 infers, allowzero keeps a zero dim, bad targets
   const [z] = runNode("Reshape", [empty, "s"], { allowzero: 1 }, { constants: { s: i64([2], [3, 0]) } });
   assert.deepEqual(T(z).shape, [3, 0]);
   throwsLathe(() => runNode("Reshape", [x, "s"], {}, { constants: { s: i64([2], [5, 5]) } }), /reshape/);
-  throwsLathe(() => runNode("Reshape", [x, "s"], {}, { constants: { s: i64([2], [-1, -1]) } }), /more than one -1/);
+  throwsLathe(
+    () => runNode("Reshape", [x, "s"], {}, { constants: { s: i64([2], [-1, -1]) } }),
+    /more than one -1/,
+  );
 });
 
 Deno.test("Flatten, Squeeze, Unsqueeze shapes (negative and unsorted axes)", () => {
@@ -73,7 +76,11 @@ Deno.test("Flatten, Squeeze, Unsqueeze shapes (negative and unsorted axes)", () 
   assert.deepEqual(T(runNode("Flatten", [x], { axis: -1 })[0]).shape, [6, 1]);
   assert.deepEqual(T(runNode("Flatten", [x], { axis: 4 })[0]).shape, [6, 1]);
   assert.deepEqual(T(runNode("Squeeze", [x])[0]).shape, [2, 3]);
-  assert.deepEqual(T(runNode("Squeeze", [x, "a"], {}, { constants: { a: i64([1], [-1]) } })[0]).shape, [2, 1, 3]);
+  assert.deepEqual(T(runNode("Squeeze", [x, "a"], {}, { constants: { a: i64([1], [-1]) } })[0]).shape, [
+    2,
+    1,
+    3,
+  ]);
   throwsLathe(() => runNode("Squeeze", [x, "a"], {}, { constants: { a: i64([1], [0]) } }), /size 2/);
   const [u] = runNode("Unsqueeze", [f32([3, 4], ramp(12)), "a"], {}, { constants: { a: i64([2], [-1, 0]) } });
   assert.deepEqual(T(u).shape, [1, 3, 4, 1]);
@@ -172,14 +179,22 @@ Deno.test("Shape (start/end), Size, ConstantOfShape, Range, EyeLike", () => {
   assert.deepEqual(values(runNode("Shape", [x], { start: 1, end: -1 })[0]), [3, 4]);
   assert.deepEqual(values(runNode("Shape", [x], { start: -10, end: 10 })[0]), [2, 3, 4, 5]);
   assert.deepEqual(values(runNode("Size", [x])[0]), [120]);
-  const [c] = runNode("ConstantOfShape", [i64([2], [2, 2])], { value: { type: "tensor", value: { dtype: "i64", shape: [1], bytes: new Uint8Array(new BigInt64Array([7n]).buffer) } } });
+  const [c] = runNode("ConstantOfShape", [i64([2], [2, 2])], {
+    value: {
+      type: "tensor",
+      value: { dtype: "i64", shape: [1], bytes: new Uint8Array(new BigInt64Array([7n]).buffer) },
+    },
+  });
   assert.equal(T(c).dtype, "i64");
   assert.deepEqual(values(c), [7, 7, 7, 7]);
   const [z] = runNode("ConstantOfShape", [i64([2], [0, 3])]);
   assert.deepEqual(T(z).shape, [0, 3]);
   assert.deepEqual(values(runNode("Range", [f32([], [1]), f32([], [2.2]), f32([], [0.5])])[0]), [1, 1.5, 2]);
   assert.deepEqual(values(runNode("Range", [i64([], [10]), i64([], [4]), i64([], [-3])])[0]), [10, 7]);
-  assert.deepEqual(values(runNode("Range", [tensor("i32", [], [5]), tensor("i32", [], [5]), tensor("i32", [], [1])])[0]), []);
+  assert.deepEqual(
+    values(runNode("Range", [tensor("i32", [], [5]), tensor("i32", [], [5]), tensor("i32", [], [1])])[0]),
+    [],
+  );
   const [eye] = runNode("EyeLike", [f32([3, 4], ramp(12))], { k: 1, dtype: 7 });
   assert.equal(T(eye).dtype, "i64");
   assert.deepEqual(values(eye), [0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
@@ -189,14 +204,25 @@ Deno.test("DepthToSpace (DCR, CRD) and SpaceToDepth", () => {
   const x = f32([1, 8, 1, 1], [0, 1, 2, 3, 4, 5, 6, 7]);
   // DCR: out[c, i, j] = x[(i*2 + j)*2 + c]; CRD: out[c, i, j] = x[c*4 + i*2 + j].
   assert.deepEqual(values(runNode("DepthToSpace", [x], { blocksize: 2 })[0]), [0, 2, 4, 6, 1, 3, 5, 7]);
-  assert.deepEqual(values(runNode("DepthToSpace", [x], { blocksize: 2, mode: "CRD" })[0]), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(values(runNode("DepthToSpace", [x], { blocksize: 2, mode: "CRD" })[0]), [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+  ]);
   const img = f32([1, 1, 2, 4], [0, 1, 2, 3, 4, 5, 6, 7]);
   const [s] = runNode("SpaceToDepth", [img], { blocksize: 2 });
   assert.deepEqual(T(s).shape, [1, 4, 1, 2]);
   // Channel (i*2 + j) holds pixels (i, j) of each 2x2 block.
   assert.deepEqual(values(s), [0, 2, 1, 3, 4, 6, 5, 7]);
   const big = f32([2, 12, 3, 5], ramp(360));
-  const [back] = runNode("SpaceToDepth", [T(runNode("DepthToSpace", [big], { blocksize: 2 })[0])], { blocksize: 2 });
+  const [back] = runNode("SpaceToDepth", [T(runNode("DepthToSpace", [big], { blocksize: 2 })[0])], {
+    blocksize: 2,
+  });
   assert.deepEqual(values(back), values(big));
 });
 
@@ -223,23 +249,34 @@ Deno.test("CenterCropPad crops from floor((in-out)/2) and pads symmetrically", (
 
 Deno.test("Resize: hand-derived nearest and linear values (ONNX operator examples)", () => {
   const x = f32([1, 1, 2, 2], [1, 2, 3, 4]);
-  const [n] = runNode("Resize", [x, null, "s"], { mode: "nearest" }, { constants: { s: f32([4], [1, 1, 2, 3]) } });
+  const [n] = runNode("Resize", [x, null, "s"], { mode: "nearest" }, {
+    constants: { s: f32([4], [1, 1, 2, 3]) },
+  });
   assert.deepEqual(values(n), [1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4]);
   // Linear, half_pixel, scale 2: source coords -0.25, 0.25, 0.75, 1.25 clamp at the edges.
-  const [l] = runNode("Resize", [f32([1, 1, 1, 2], [1, 3]), null, "s"], { mode: "linear" }, { constants: { s: f32([4], [1, 1, 1, 2]) } });
+  const [l] = runNode("Resize", [f32([1, 1, 1, 2], [1, 3]), null, "s"], { mode: "linear" }, {
+    constants: { s: f32([4], [1, 1, 1, 2]) },
+  });
   assert.deepEqual(values(l), [1, 1.5, 2.5, 3]);
   // align_corners with a fractional output width (scale 0.6 of 4 is 2.4): x = 1 maps to 1*3/1.4.
-  const [a] = runNode("Resize", [f32([1, 1, 1, 4], [1, 2, 3, 4]), null, "s"], { mode: "linear", coordinate_transformation_mode: "align_corners" }, {
+  const [a] = runNode("Resize", [f32([1, 1, 1, 4], [1, 2, 3, 4]), null, "s"], {
+    mode: "linear",
+    coordinate_transformation_mode: "align_corners",
+  }, {
     constants: { s: f32([4], [1, 1, 1, 0.6]) },
   });
   assert.equal(T(a).shape[3], 2);
   assert.ok(Math.abs(values(a)[1] as number - (1 + 3 / 1.4)) < 1e-6);
   // Cubic (A = -0.75) at output 1 of a 2x upsample: source 0.25, taps -1..2 (the first clamps to 0) at
   // distances 1.25, 0.25, 0.75, 1.75 weigh -0.10546875, 0.87890625, 0.26171875, -0.03515625.
-  const [c] = runNode("Resize", [f32([4], [1, 2, 4, 8]), null, "s"], { mode: "cubic" }, { constants: { s: f32([1], [2]) } });
+  const [c] = runNode("Resize", [f32([4], [1, 2, 4, 8]), null, "s"], { mode: "cubic" }, {
+    constants: { s: f32([1], [2]) },
+  });
   assert.equal(values(c)[1], -0.10546875 + 0.87890625 + 0.26171875 * 2 - 0.03515625 * 4);
   // Nearest works for every element type, strings included.
-  const [s] = runNode("Resize", [tensor("string", [2], ["a", "b"]), null, "s"], {}, { constants: { s: f32([1], [2]) } });
+  const [s] = runNode("Resize", [tensor("string", [2], ["a", "b"]), null, "s"], {}, {
+    constants: { s: f32([1], [2]) },
+  });
   assert.deepEqual(values(s), ["a", "a", "b", "b"]);
 });
 
@@ -254,7 +291,15 @@ async function resizeVsOrt(
   if (c.scales) constants.scales = f32([c.scales.length], c.scales), order[2] = "scales";
   if (c.sizes) constants.sizes = i64([c.sizes.length], c.sizes), order[3] = "sizes";
   while (order[order.length - 1] === "") order.pop();
-  const { ort, lathe } = await runBoth({ op: "Resize", inputs: [["x", x]], constants, order, outputs: [["y", x.dtype]], attrs, opset: 19 });
+  const { ort, lathe } = await runBoth({
+    op: "Resize",
+    inputs: [["x", x]],
+    constants,
+    order,
+    outputs: [["y", x.dtype]],
+    attrs,
+    opset: 19,
+  });
   const r = compareTensors(lathe.y, ort.y, 1e-4, 1e-5);
   assert.ok(r.ok, `${JSON.stringify(attrs)} ${JSON.stringify(c)}: ${r.message}`);
 }
@@ -264,12 +309,26 @@ Deno.test("Resize matches onnxruntime on modes the conformance suite lacks", asy
   await resizeVsOrt(x, { mode: "linear", antialias: 1 }, { scales: [1, 1, 0.5, 0.4] });
   await resizeVsOrt(x, { mode: "cubic", antialias: 1 }, { scales: [1, 1, 0.34, 0.6] });
   await resizeVsOrt(x, { mode: "linear", antialias: 1 }, { scales: [1, 1, 1.5, 0.3] });
-  await resizeVsOrt(x, { mode: "cubic", cubic_coeff_a: { float: -0.5 }, exclude_outside: 1 }, { scales: [1, 1, 1.7, 0.8] });
-  await resizeVsOrt(x, { mode: "linear", axes: [2, 3], keep_aspect_ratio_policy: "not_larger" }, { sizes: [4, 4] });
-  await resizeVsOrt(x, { mode: "nearest", axes: [3, 2], keep_aspect_ratio_policy: "not_smaller" }, { sizes: [5, 9] });
-  await resizeVsOrt(x, { mode: "linear", coordinate_transformation_mode: "half_pixel_symmetric" }, { scales: [1, 1, 1.7, 0.55] });
-  await resizeVsOrt(x, { mode: "linear", coordinate_transformation_mode: "pytorch_half_pixel" }, { sizes: [1, 2, 1, 3] });
-  await resizeVsOrt(x, { mode: "linear", coordinate_transformation_mode: "tf_crop_and_resize", extrapolation_value: { float: 10 } }, {
+  await resizeVsOrt(x, { mode: "cubic", cubic_coeff_a: { float: -0.5 }, exclude_outside: 1 }, {
+    scales: [1, 1, 1.7, 0.8],
+  });
+  await resizeVsOrt(x, { mode: "linear", axes: [2, 3], keep_aspect_ratio_policy: "not_larger" }, {
+    sizes: [4, 4],
+  });
+  await resizeVsOrt(x, { mode: "nearest", axes: [3, 2], keep_aspect_ratio_policy: "not_smaller" }, {
+    sizes: [5, 9],
+  });
+  await resizeVsOrt(x, { mode: "linear", coordinate_transformation_mode: "half_pixel_symmetric" }, {
+    scales: [1, 1, 1.7, 0.55],
+  });
+  await resizeVsOrt(x, { mode: "linear", coordinate_transformation_mode: "pytorch_half_pixel" }, {
+    sizes: [1, 2, 1, 3],
+  });
+  await resizeVsOrt(x, {
+    mode: "linear",
+    coordinate_transformation_mode: "tf_crop_and_resize",
+    extrapolation_value: { float: 10 },
+  }, {
     roi: [0, 0, 0.2, -0.1, 1, 1, 0.9, 1.3],
     sizes: [1, 2, 4, 5],
   });
@@ -278,7 +337,9 @@ Deno.test("Resize matches onnxruntime on modes the conformance suite lacks", asy
   for (const nm of ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]) {
     for (const ctm of ["half_pixel", "asymmetric", "align_corners"]) {
       const scales = ctm === "align_corners" ? [1, 1, 1.5, 2] : [1, 1, 1.5, 2.5];
-      await resizeVsOrt(x, { mode: "nearest", nearest_mode: nm, coordinate_transformation_mode: ctm }, { scales });
+      await resizeVsOrt(x, { mode: "nearest", nearest_mode: nm, coordinate_transformation_mode: ctm }, {
+        scales,
+      });
     }
   }
   // Resizing a leading axis takes the separable float64 path instead of the direct H/W one.

@@ -71,20 +71,30 @@ function bilinear2d(
   round: (v: number) => number,
 ): void {
   const S = H * W;
-  const loX = align ? 0 : -0.5, hiX = align ? W - 1 : W - 0.5, loY = align ? 0 : -0.5, hiY = align ? H - 1 : H - 0.5;
+  const loX = align ? 0 : -0.5,
+    hiX = align ? W - 1 : W - 0.5,
+    loY = align ? 0 : -0.5,
+    hiY = align ? H - 1 : H - 0.5;
   for (let n = 0; n < N; n++) {
     for (let p = 0; p < P; p++) {
       const g = (n * P + p) * 2;
       const gx = gs[g], gy = gs[g + 1];
       let x = align ? round(round(round(gx + 1) / 2) * (W - 1)) : round(round(round((gx + 1) * W) - 1) / 2);
       let y = align ? round(round(round(gy + 1) / 2) * (H - 1)) : round(round(round((gy + 1) * H) - 1) / 2);
-      if (x < loX || x > hiX) x = pad === 1 ? Math.min(Math.max(x, 0), W - 1) : pad === 2 ? round(reflect(x, loX, hiX)) : x;
-      if (y < loY || y > hiY) y = pad === 1 ? Math.min(Math.max(y, 0), H - 1) : pad === 2 ? round(reflect(y, loY, hiY)) : y;
+      if (x < loX || x > hiX) {
+        x = pad === 1 ? Math.min(Math.max(x, 0), W - 1) : pad === 2 ? round(reflect(x, loX, hiX)) : x;
+      }
+      if (y < loY || y > hiY) {
+        y = pad === 1 ? Math.min(Math.max(y, 0), H - 1) : pad === 2 ? round(reflect(y, loY, hiY)) : y;
+      }
       const x0 = Math.floor(x), y0 = Math.floor(y);
       const tx = x - x0, ty = y - y0;
       const ix0 = pixelIndex(x0, W, pad, loX, hiX), ix1 = pixelIndex(x0 + 1, W, pad, loX, hiX);
       const iy0 = pixelIndex(y0, H, pad, loY, hiY), iy1 = pixelIndex(y0 + 1, H, pad, loY, hiY);
-      const v00 = iy0 >= 0 && ix0 >= 0, v01 = iy0 >= 0 && ix1 >= 0, v10 = iy1 >= 0 && ix0 >= 0, v11 = iy1 >= 0 && ix1 >= 0;
+      const v00 = iy0 >= 0 && ix0 >= 0,
+        v01 = iy0 >= 0 && ix1 >= 0,
+        v10 = iy1 >= 0 && ix0 >= 0,
+        v11 = iy1 >= 0 && ix1 >= 0;
       const w00 = (1 - ty) * (1 - tx), w01 = (1 - ty) * tx, w10 = ty * (1 - tx), w11 = ty * tx;
       const o00 = iy0 * W + ix0, o01 = iy0 * W + ix1, o10 = iy1 * W + ix0, o11 = iy1 * W + ix1;
       if (v00 && v01 && v10 && v11) {
@@ -133,7 +143,8 @@ registerKernel("GridSample", (inputs, ctx) => {
   if (out.data.length === 0) return [out];
   const S = dims.reduce((p, d) => p * d, 1);
   // Float data is read and written in place; other types go through float64.
-  const inPlace = (x.data instanceof Float32Array || x.data instanceof Float64Array) && x.data.constructor === out.data.constructor;
+  const inPlace = (x.data instanceof Float32Array || x.data instanceof Float64Array) &&
+    x.data.constructor === out.data.constructor;
   const xs = inPlace ? (x.data as Float64Array) : toFloat64(x), gs = toFloat64(grid);
   const ys = inPlace ? (out.data as Float64Array) : new Float64Array(out.data.length);
   const st = stridesFor(dims);

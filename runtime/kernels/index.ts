@@ -12,4 +12,3 @@ import "./signal.ts";
 import "./control-flow.ts";
 import "./sequence.ts";
 import "./misc.ts";
-import "./fused.ts";

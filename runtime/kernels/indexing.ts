@@ -413,7 +413,9 @@ registerKernel("TopK", (inputs, ctx) => {
         let thr = line[heap[0]];
         for (let t = k; t < n; t++) {
           const v = line[t];
-          if ((largest ? v > thr : v < thr) || ((v !== v || thr !== thr) && before(v, t, thr, heap[0], largest))) {
+          if (
+            (largest ? v > thr : v < thr) || ((v !== v || thr !== thr) && before(v, t, thr, heap[0], largest))
+          ) {
             heap[0] = t;
             siftDown(heap, size, 0, line, largest);
             thr = line[heap[0]];

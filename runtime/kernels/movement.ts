@@ -92,7 +92,7 @@ export function gatherAxes(
   for (let o = 0; o < m;) {
     const s0 = last[o];
     let len = 1, step = 0;
-    if (s0 < 0) while (o + len < m && last[o + len] < 0) len++;
+    if (s0 < 0) { while (o + len < m && last[o + len] < 0) len++; }
     else if (o + 1 < m && last[o + 1] >= 0) {
       step = last[o + 1] - s0;
       while (o + len < m && last[o + len] === s0 + len * step) len++;
@@ -118,7 +118,7 @@ export function gatherAxes(
   for (let row = 0; row < outer; row++) {
     if (dead > 0) d.fill(fill, p, p + m);
     else if (perElement) {
-      if (hasFill) for (let t = 0; t < m; t++) d[p + t] = last[t] < 0 ? fill : s[base + last[t]];
+      if (hasFill) { for (let t = 0; t < m; t++) d[p + t] = last[t] < 0 ? fill : s[base + last[t]]; }
       else for (let t = 0; t < m; t++) d[p + t] = s[base + last[t]];
     } else {
       for (let k = 0; k < nr; k += 4) {

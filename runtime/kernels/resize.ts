@@ -201,7 +201,12 @@ function resizeLastTwo(
   const r = inShape.length;
   const H = inShape[r - 2], W = inShape[r - 1], OH = outShape[r - 2], OW = outShape[r - 1];
   const planes = inShape.slice(0, r - 2).reduce((p, d) => p * d, 1);
-  const id = (n: number): Taps => ({ count: 1, idx: Int32Array.from({ length: n }, (_, i) => i), w: new Float64Array(n).fill(1), outside: new Uint8Array(n) });
+  const id = (n: number): Taps => ({
+    count: 1,
+    idx: Int32Array.from({ length: n }, (_, i) => i),
+    w: new Float64Array(n).fill(1),
+    outside: new Uint8Array(n),
+  });
   const ty = th ?? id(H), tx = tw ?? id(W);
   const cy = ty.count, cx = tx.count;
   const yw = ty.w, yi = ty.idx, yout = ty.outside, xw = tx.w, xi = tx.idx, xout = tx.outside;
@@ -224,7 +229,9 @@ function resizeLastTwo(
         for (let i = 0; i < W; i++) row[i] += wy * src[srow + i];
       }
       if (cx === 2 && !anyOutX) {
-        for (let ox = 0, t = 0; ox < OW; ox++, t += 2) dst[drow + ox] = xw[t] * row[xi[t]] + xw[t + 1] * row[xi[t + 1]];
+        for (let ox = 0, t = 0; ox < OW; ox++, t += 2) {
+          dst[drow + ox] = xw[t] * row[xi[t]] + xw[t + 1] * row[xi[t + 1]];
+        }
         continue;
       }
       for (let ox = 0; ox < OW; ox++) {
@@ -310,9 +317,18 @@ registerKernel("Resize", (inputs, ctx) => {
     const t = interpolationTaps(params(d), opts);
     return isIdentity(t, params(d)) ? undefined : t;
   });
-  const direct = x.data instanceof Float32Array || x.data instanceof Float64Array || x.data instanceof Float16Array;
+  const direct = x.data instanceof Float32Array || x.data instanceof Float64Array ||
+    x.data instanceof Float16Array;
   if (direct && r >= 2 && taps.slice(0, r - 2).every((t) => t === undefined)) {
-    resizeLastTwo(x.data as Float32Array, out.data as Float32Array, x.shape, dims, taps[r - 2], taps[r - 1], a.extrapolation_value);
+    resizeLastTwo(
+      x.data as Float32Array,
+      out.data as Float32Array,
+      x.shape,
+      dims,
+      taps[r - 2],
+      taps[r - 1],
+      a.extrapolation_value,
+    );
     return [out];
   }
   let cur = toFloat64(x);
