@@ -263,7 +263,8 @@ const OPSET_NEEDS: Record<string, Need> = {
   Identity: (n, t) => ({ optional: 16, sequence: 14, tensor: 7 }[kindOf(t, n.inputs[0]) ?? "tensor"]),
   If: controlFlow(7),
   Loop: controlFlow(7),
-  Scan: controlFlow(9),
+  // The batch-major opset-8 form keeps an absent first operand (no sequence_lens).
+  Scan: (n, t) => (n.inputs[0] === null || n.attrs.directions ? 8 : controlFlow(9)(n, t)),
   OptionalHasElement: (n, t) => (kindOf(t, n.inputs[0]) === "tensor" ? 18 : 15),
   OptionalGetElement: (n, t) => (kindOf(t, n.inputs[0]) === "optional" ? 15 : 18),
   // Broadcasting variadics.
@@ -316,6 +317,8 @@ const OPSET_LIMITS: Record<string, (n: Node, t: Lookup) => number | undefined> =
   GroupNormalization: (n, t) => (groupNormPerGroup(n, t) ? 21 : undefined),
   // From 18 on, a Split without a split input must say num_outputs.
   Split: (n) => (!has(n, 1) && !n.attrs.num_outputs ? 18 : undefined),
+  // The batch-major opset-8 form (absent first operand, `directions`) exists only below 9.
+  Scan: (n) => (n.inputs[0] === null || n.attrs.directions ? 9 : undefined),
 };
 
 export interface OpsetNeed {
