@@ -13,3 +13,4 @@ import "./control-flow.ts";
 import "./sequence.ts";
 import "./misc.ts";
 import "./tflite.ts";
+import "./text.ts";

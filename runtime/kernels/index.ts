@@ -12,3 +12,4 @@ import "./signal.ts";
 import "./control-flow.ts";
 import "./sequence.ts";
 import "./misc.ts";
+import "./text.ts";

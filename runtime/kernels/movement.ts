@@ -10,7 +10,8 @@ export type Storage = TypedArray | string[];
 /** dst[dOff..dOff+n) = src[sOff..sOff+n); both of the same storage class. */
 export function copyRun(dst: Storage, dOff: number, src: Storage, sOff: number, n: number): void {
   if (n <= 0) return;
-  if (n > 16 && !(dst instanceof Array) && !(src instanceof Array)) {
+  // set/subarray pays for a view object per call; below ~48 elements a plain loop is faster.
+  if (n > 48 && !(dst instanceof Array) && !(src instanceof Array)) {
     (dst as any).set((src as any).subarray(sOff, sOff + n), dOff);
     return;
   }
