@@ -1,63 +1,158 @@
 /**
  * Removal of operations that do nothing at inference: identities, dropout, reshape chains and reshapes to
  * the same shape, inverse transpose pairs, casts to the type a value already has and cast chains through a
- * wider type, squeeze of an unsqueeze on the same axes.
+ * wider type, squeeze of an unsqueeze on the same axes. Each rule's conditions sit in its pattern, so
+ * `--explain` says why a node was left alone.
  */
-import { printDType, type DType } from "../ir/dtype.ts";
+import { constantNumbers } from "../ir/constant-values.ts";
+import { printDType } from "../ir/dtype.ts";
+import { graphIndex, type Node } from "../ir/graph.ts";
 import { resolveAttrs } from "../ir/op-registry.ts";
+import { dtypeOfTensorProtoCode } from "../ir/ops/tensor-proto-dtype.ts";
 import type { Dim } from "../ir/value-type.ts";
-import { P, tensorTypeOf, type ValueRef } from "./pattern.ts";
+import { type MatchContext, P, tensorTypeOf, type ValueRef } from "./pattern.ts";
 import { graphPass, registerPass } from "./pass-manager.ts";
 import { applyRules, rule } from "./rewrite.ts";
 
 const shapeOf = (v: ValueRef): readonly Dim[] | undefined => tensorTypeOf(v)?.shape;
 const sameStaticShape = (a: readonly Dim[] | undefined, b: readonly Dim[] | undefined) =>
   !!a && !!b && a.length === b.length && a.every((d, i) => typeof d === "number" && d === b[i]);
-const dt = (v: ValueRef) => { const t = tensorTypeOf(v); return t ? printDType(t.dtype) : undefined; };
+const dt = (v: ValueRef) => {
+  const t = tensorTypeOf(v);
+  return t ? printDType(t.dtype) : undefined;
+};
+const outShape = (n: Node, ctx: MatchContext) => {
+  const t = ctx.graph.values[n.outputs[0]]?.type;
+  return t?.kind === "tensor" ? t.shape : undefined;
+};
+const castTo = (c: Node) => dtypeOfTensorProtoCode(resolveAttrs(c).to);
 
 /** Element types that hold every value of `from` exactly. */
 const WIDER: Record<string, readonly string[]> = {
-  f16: ["f32", "f64"], bf16: ["f32", "f64"], f32: ["f64"], i8: ["i16", "i32", "i64", "f32", "f64"], u8: ["i16", "u16", "i32", "u32", "i64", "f32", "f64"],
-  i16: ["i32", "i64", "f32", "f64"], u16: ["i32", "u32", "i64", "f32", "f64"], i32: ["i64", "f64"], u32: ["i64", "f64"], bool: ["i8", "u8", "i16", "i32", "i64", "f32", "f64"],
+  f16: ["f32", "f64"],
+  bf16: ["f32", "f64"],
+  f32: ["f64"],
+  i8: ["i16", "i32", "i64", "f16", "f32", "f64"],
+  u8: ["i16", "u16", "i32", "u32", "i64", "u64", "f16", "f32", "f64"],
+  i16: ["i32", "i64", "f32", "f64"],
+  u16: ["i32", "u32", "i64", "u64", "f32", "f64"],
+  i32: ["i64", "f64"],
+  u32: ["i64", "u64", "f64"],
+  bool: ["i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f16", "bf16", "f32", "f64"],
 };
-const CAST_TO: Record<number, DType> = { 1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 9: "bool", 10: "f16", 11: "f64", 12: "u32", 13: "u64", 16: "bf16" };
+const FLOATS = new Set(["f16", "bf16", "f32", "f64"]);
+
+/**
+ * Cast(Cast(x, mid), to) equals Cast(x, to) when mid holds x exactly, except that an integer taken through
+ * a float to an integer that cannot hold it converts out-of-range floats (undefined in ONNX) where the
+ * direct cast wraps.
+ */
+function castChainExact(from: string | undefined, mid: string | undefined, to: string | undefined): true | string {
+  if (!from || !mid || !to) return "an element type is unknown";
+  if (from === "string" || to === "string") return "string casts parse or format";
+  if (!(WIDER[from] ?? []).includes(mid)) return `${mid} does not hold every ${from} value`;
+  const intFrom = !FLOATS.has(from) && from !== "bool", intTo = !FLOATS.has(to) && to !== "bool";
+  if (intFrom && FLOATS.has(mid) && intTo && to !== from && !(WIDER[from] ?? []).includes(to)) {
+    return `${from} through ${mid} to ${to} converts out-of-range floats where the direct cast wraps`;
+  }
+  return true;
+}
 
 function composePerm(p1: readonly number[], p2: readonly number[]): number[] {
   return p2.map((i) => p1[i]);
 }
+const permOf = (t: Node, rank: number | undefined): number[] | undefined =>
+  resolveAttrs(t).perm ?? (rank === undefined ? undefined : Array.from({ length: rank }, (_, i) => rank - 1 - i));
+
+/** Dropout is the identity unless training_mode may be true or the mask is read. */
+function inferenceDropout(d: Node, ctx: MatchContext): true | string {
+  const tm = d.inputs[2];
+  if (tm) {
+    const c = ctx.graph.constants[tm];
+    if (!c || ctx.graph.inputs.includes(tm)) return "training_mode is not a constant";
+    if (constantNumbers(c).some((v) => v !== 0)) return "training_mode is true";
+  }
+  const mask = d.outputs[1];
+  if (mask && ((graphIndex(ctx.graph).users.get(mask)?.length ?? 0) > 0 || ctx.outputs.has(mask))) return "the mask output is used";
+  return true;
+}
+
+function axesOf(c: ValueRef, rank: number): string | undefined {
+  if (!c.constant || (c.constant.dtype !== "i64" && c.constant.dtype !== "i32")) return undefined;
+  const axes = constantNumbers(c.constant);
+  if (axes.some((a) => a < -rank || a >= rank)) return undefined;
+  return axes.map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b).join();
+}
 
 export const noopRules = [
   rule("identity", P.Identity(P.var("x")), ({ x }) => x),
-  // Training-mode dropout (a training_mode operand) or a mask output in use is not a no-op.
-  rule("dropout", P.op("Dropout", [P.var("x")]).rest().as("d"), ({ x, d }) => (d.inputs[2] || d.outputs[1] ? undefined : x)),
-  rule("reshape-chain", P.Reshape(P.Reshape(P.var("x"), P.any()).oneUse(), P.const("s")).as("r"), ({ x, s, r }, b) =>
-    resolveAttrs(r).allowzero ? undefined : b.op1("Reshape", [x, s])),
-  rule("reshape-same-shape", P.Reshape(P.var("x"), P.any()).as("r"), ({ x, r }, b) =>
-    sameStaticShape(shapeOf(x), shapeOf(b.ref(r.outputs[0]))) ? x : undefined),
-  rule("transpose-pair", P.Transpose(P.Transpose(P.var("x")).as("t1").oneUse()).as("t2"), ({ x, t1, t2 }, b) => {
-    const rank = shapeOf(x)?.length;
-    if (rank === undefined) return undefined;
-    const id = Array.from({ length: rank }, (_, i) => i);
-    const p1 = resolveAttrs(t1).perm ?? [...id].reverse();
-    const p2 = resolveAttrs(t2).perm ?? [...id].reverse();
-    const p = composePerm(p1, p2);
-    return p.every((v, i) => v === i) ? x : b.op1("Transpose", [x], { perm: p });
-  }),
-  rule("transpose-identity", P.Transpose(P.var("x")).as("t"), ({ x, t }) => {
-    const perm: number[] | undefined = resolveAttrs(t).perm;
-    return perm && perm.every((v, i) => v === i) ? x : undefined;
-  }),
-  rule("cast-same-type", P.Cast(P.var("x")).as("c"), ({ x, c }) => (printDType(CAST_TO[resolveAttrs(c).to] ?? "string") === dt(x) ? x : undefined)),
-  rule("cast-through-wider", P.Cast(P.Cast(P.var("x")).as("c1").oneUse()).as("c2"), ({ x, c1, c2 }, b) => {
-    const from = dt(x), mid = CAST_TO[resolveAttrs(c1).to] as string, to = CAST_TO[resolveAttrs(c2).to] as string;
-    if (!from || !mid || !to || !(WIDER[from] ?? []).includes(mid)) return undefined;
-    return to === from ? x : b.op1("Cast", [x], { to: resolveAttrs(c2).to });
-  }),
-  rule("squeeze-unsqueeze", P.Squeeze(P.Unsqueeze(P.var("x"), P.const("a1")).oneUse(), P.const("a2")), ({ x, a1, a2 }) => {
-    const rank = (shapeOf(x)?.length ?? -99) + (a1.constant!.shape[0] ?? 0);
-    const norm = (v: ValueRef) => [...new BigInt64Array(v.constant!.bytes!.slice().buffer)].map((k) => (Number(k) + rank) % rank).sort().join();
-    return a1.constant?.dtype === "i64" && a2.constant?.dtype === "i64" && rank > 0 && norm(a1) === norm(a2) ? x : undefined;
-  }),
+  rule(
+    "dropout",
+    P.op("Dropout", [P.var("x")]).rest().as("d").where(({ d }, ctx) => inferenceDropout(d, ctx)),
+    ({ x }) => x,
+  ),
+  rule(
+    "reshape-chain",
+    P.Reshape(P.Reshape(P.var("x"), P.any()).oneUse(), P.const("s")).as("r").where(({ r, s }) => {
+      if (resolveAttrs(r).allowzero) return "allowzero is set";
+      // A 0 copies a dimension of the inner Reshape's output, which x does not have.
+      return constantNumbers(s.constant!).includes(0) ? "the shape copies a dimension (0) from its input" : true;
+    }),
+    ({ x, s }, b) => b.op1("Reshape", [x, s]),
+  ),
+  rule(
+    "reshape-same-shape",
+    P.Reshape(P.var("x"), P.any()).as("r").where(
+      ({ x, r }, ctx) => sameStaticShape(shapeOf(x), outShape(r, ctx)),
+      "input and output shapes differ or are not static",
+    ),
+    ({ x }) => x,
+  ),
+  rule(
+    "transpose-pair",
+    P.Transpose(P.Transpose(P.var("x")).as("t1").oneUse()).as("t2").where(
+      ({ x, t1 }) => permOf(t1, shapeOf(x)?.length) !== undefined,
+      "the rank is unknown and a perm is implicit",
+    ),
+    ({ x, t1, t2 }, b) => {
+      const p1 = permOf(t1, shapeOf(x)?.length)!;
+      const p = composePerm(p1, permOf(t2, p1.length)!);
+      return p.every((v, i) => v === i) ? x : b.op1("Transpose", [x], { perm: p });
+    },
+  ),
+  rule(
+    "transpose-identity",
+    P.Transpose(P.var("x")).as("t").where(({ x, t }) => {
+      const perm = permOf(t, shapeOf(x)?.length);
+      return !!perm && perm.every((v, i) => v === i);
+    }, "perm is not the identity"),
+    ({ x }) => x,
+  ),
+  rule(
+    "cast-same-type",
+    P.Cast(P.var("x")).as("c").where(({ x, c }) => {
+      const to = castTo(c), from = dt(x);
+      return !!to && to === from ? true : `casts ${from ?? "?"} to ${to ?? `code ${resolveAttrs(c).to}`}`;
+    }),
+    ({ x }) => x,
+  ),
+  rule(
+    "cast-through-wider",
+    P.Cast(P.Cast(P.var("x")).as("c1").oneUse()).as("c2").where(({ x, c1, c2 }) => castChainExact(dt(x), castTo(c1), castTo(c2))),
+    ({ x, c2 }, b) => (castTo(c2) === dt(x) ? x : b.op1("Cast", [x], { to: resolveAttrs(c2).to })),
+  ),
+  rule(
+    "squeeze-unsqueeze",
+    P.Squeeze(P.Unsqueeze(P.var("x"), P.const("a1")).oneUse(), P.const("a2")).where(({ x, a1, a2 }) => {
+      const r = shapeOf(x)?.length;
+      if (r === undefined) return "the rank of x is unknown";
+      const rank = r + a1.constant!.shape.reduce((p, d) => p * d, 1);
+      const u = axesOf(a1, rank), s = axesOf(a2, rank);
+      if (u === undefined || s === undefined) return "axes are not valid integer constants";
+      return u === s ? true : `unsqueeze axes [${u}] differ from squeeze axes [${s}]`;
+    }),
+    ({ x }) => x,
+  ),
 ];
 
 export const removeNoops = registerPass(graphPass(

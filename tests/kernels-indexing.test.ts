@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { LatheError } from "../ir/errors.ts";
-import type { Tensor } from "../runtime/tensor.ts";
+import { Tensor } from "../runtime/tensor.ts";
 import { compareTensors } from "./support/close.ts";
 import { f32, i64, runNode, tensor, values } from "./support/run-node.ts";
 import { runBoth } from "./support/single-node-onnx.ts";
@@ -208,6 +208,13 @@ Deno.test("CumSum: exclusive, reverse, negative axis, i64", () => {
   assert.deepEqual(cs({ exclusive: 1 }, -1), [0, 1, 3, 0, 4, 9]);
   assert.deepEqual(cs({ reverse: 1 }, 1), [6, 5, 3, 15, 11, 6]);
   assert.deepEqual(cs({ reverse: 1, exclusive: 1 }, 1), [5, 3, 0, 11, 6, 0]);
+  assert.deepEqual(cs({}, 0, tensor("f16", [3], [0.5, 0.25, 2])), [0.5, 0.75, 2.75]);
+  // bf16 bit patterns: 1.0, 2.0, 0.5 sum to 1.0, 3.0, 3.5 (0x3f80, 0x4040, 0x4060).
+  assert.deepEqual(cs({}, 0, new Tensor("bf16", [3], Uint16Array.from([0x3f80, 0x4000, 0x3f00]))), [
+    0x3f80,
+    0x4040,
+    0x4060,
+  ]);
   assert.deepEqual(cs({}, 0, i64([3], [2n ** 40n, 2n ** 40n, 1])).map(String), [
     String(2 ** 40),
     String(2 ** 41),

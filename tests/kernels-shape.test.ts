@@ -273,6 +273,16 @@ Deno.test("Resize: hand-derived nearest and linear values (ONNX operator example
     constants: { s: f32([1], [2]) },
   });
   assert.equal(values(c)[1], -0.10546875 + 0.87890625 + 0.26171875 * 2 - 0.03515625 * 4);
+  // bf16 (bit patterns 1.0 = 0x3f80, 3.0 = 0x4040) and f16 take the same coordinates.
+  const bf = new Tensor("bf16", [1, 1, 1, 2], Uint16Array.from([0x3f80, 0x4040]));
+  const [lb] = runNode("Resize", [bf, null, "s"], { mode: "linear" }, {
+    constants: { s: f32([4], [1, 1, 1, 2]) },
+  });
+  assert.deepEqual(values(lb), [0x3f80, 0x3fc0, 0x4020, 0x4040]);
+  const [lh] = runNode("Resize", [tensor("f16", [1, 1, 1, 2], [1, 3]), null, "s"], { mode: "linear" }, {
+    constants: { s: f32([4], [1, 1, 1, 2]) },
+  });
+  assert.deepEqual(values(lh), [1, 1.5, 2.5, 3]);
   // Nearest works for every element type, strings included.
   const [s] = runNode("Resize", [tensor("string", [2], ["a", "b"]), null, "s"], {}, {
     constants: { s: f32([1], [2]) },

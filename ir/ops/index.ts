@@ -14,3 +14,4 @@ import "./sequence.ts";
 import "./misc.ts";
 import "./tflite.ts";
 import "./text.ts";
+import "./llm.ts";

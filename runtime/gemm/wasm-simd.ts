@@ -94,28 +94,88 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
     });
   });
 
-  // Tail columns, one at a time: the vector runs down the MR rows of the panel.
+  // Tail columns, one at a time: the vector runs down the MR rows of the panel. Four accumulators over
+  // consecutive k keep the FMA latency off the critical path (this is the matrix-vector kernel).
+  const kEnd4 = f.local("i32");
+  const more = [1, 2, 3].map(() => Array.from({ length: TV }, () => f.local("v128")));
+  f.set(kEnd4, (g) => g.and(K, (g) => g.i32(~3)));
+  const tailStep = (accs: number[], paOff: number) => {
+    rowB(f);
+    f.splatLoad(pb).set(bs);
+    for (let t = 0; t < TV; t++) {
+      // The last vector of a panel whose MR is not a multiple of four overreads into the next k;
+      // those lanes are never stored.
+      madd(f, (g) => g.loadV(pa, paOff + t * 16), bs, accs[t], relaxed);
+      f.set(accs[t]);
+    }
+    advanceB(f);
+  };
   f.forLoop(j, nMain, N, (g) => g.i32(1), () => {
     f.forLoop(p, (g) => g.i32(0), mPanels, (g) => g.i32(1), () => {
       startPanel(f);
-      for (let t = 0; t < TV; t++) f.loadV(bias, t * 16).set(tail[t]);
-      f.forLoop(k, (g) => g.i32(0), K, (g) => g.i32(1), () => {
-        rowB(f);
-        f.splatLoad(pb).set(bs);
-        for (let t = 0; t < TV; t++) {
-          // The last vector of a panel whose MR is not a multiple of four overreads into the next k;
-          // those lanes are never stored.
-          madd(f, (g) => g.loadV(pa, t * 16), bs, tail[t], relaxed);
-          f.set(tail[t]);
-        }
-        f.inc(pa, (g) => g.i32(MR * 4));
-        advanceB(f);
+      for (let t = 0; t < TV; t++) {
+        f.loadV(bias, t * 16).set(tail[t]);
+        for (const m of more) f.set(m[t], (g) => g.splat((g) => g.f32(0)));
+      }
+      f.forLoop(k, (g) => g.i32(0), kEnd4, (g) => g.i32(4), () => {
+        tailStep(tail, 0);
+        more.forEach((m, u) => tailStep(m, (u + 1) * MR * 4));
+        f.inc(pa, (g) => g.i32(4 * MR * 4));
       });
-      for (let t = 0; t < TV; t++) f.set(tail[t], (g) => clamp(g, tail[t], loV, hiV));
+      f.forLoop(k, kEnd4, K, (g) => g.i32(1), () => {
+        tailStep(tail, 0);
+        f.inc(pa, (g) => g.i32(MR * 4));
+      });
+      for (let t = 0; t < TV; t++) {
+        for (const m of more) f.expr(tail[t]).expr(m[t]).simd(SIMD.f32x4Add).set(tail[t]);
+        f.set(tail[t], (g) => clamp(g, tail[t], loV, hiV));
+      }
       for (let r = 0; r < MR; r++) {
         f.storeLane(pc, tail[r >> 2], r & 3);
         f.inc(pc, ldc);
       }
+    });
+  });
+  return f;
+}
+
+/**
+ * Splits C planes of H x W into stride phases: plane (c, ph, pw) of Hq x Wq holds padded-image pixel
+ * (i*sh + ph, j*sw + pw), zero outside the image. Convolution taps then read each phase with unit stride.
+ */
+function phaseSplitFn(): FuncBuilder {
+  const f = new FuncBuilder(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, dst, C, H, W, sh, sw, Hq, Wq, pt, pl] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const c = f.local("i32"), ph = f.local("i32"), pw = f.local("i32"), i = f.local("i32"), j = f.local("i32");
+  const r = f.local("i32"), q = f.local("i32"), plane = f.local("i32"), row = f.local("i32");
+  f.forLoop(c, (g) => g.i32(0), C, (g) => g.i32(1), () => {
+    f.set(plane, (g) => g.add(src, (g) => g.shl((g) => g.mul((g) => g.mul(c, H), W), 2)));
+    f.forLoop(ph, (g) => g.i32(0), sh, (g) => g.i32(1), () => {
+      f.forLoop(pw, (g) => g.i32(0), sw, (g) => g.i32(1), () => {
+        f.forLoop(i, (g) => g.i32(0), Hq, (g) => g.i32(1), () => {
+          f.set(r, (g) => g.sub((g) => g.add((g) => g.mul(i, sh), ph), pt));
+          // Rows outside the image are zero; inside, each column checks its own range.
+          f.ifElse(
+            (g) => g.expr(r).i32(0).emit(I32.i32GeS).expr(r).expr(H).emit(I32.i32LtS).emit(I32.i32And),
+            () => {
+              f.set(row, (g) => g.add(plane, (g) => g.shl((g) => g.mul(r, W), 2)));
+              f.forLoop(j, (g) => g.i32(0), Wq, (g) => g.i32(1), () => {
+                f.set(q, (g) => g.sub((g) => g.add((g) => g.mul(j, sw), pw), pl));
+                f.ifElse(
+                  (g) => g.expr(q).i32(0).emit(I32.i32GeS).expr(q).expr(W).emit(I32.i32LtS).emit(I32.i32And),
+                  () => f.storeF32(dst, (g) => g.loadF32((g) => g.add(row, (g) => g.shl(q, 2)))),
+                  () => f.storeF32(dst, (g) => g.f32(0)),
+                );
+                f.inc(dst, (g) => g.i32(4));
+              });
+            },
+            () => {
+              f.memFill(dst, (g) => g.i32(0), (g) => g.shl(Wq, 2));
+              f.inc(dst, (g) => g.shl(Wq, 2));
+            },
+          );
+        });
+      });
     });
   });
   return f;
@@ -263,6 +323,7 @@ export interface WasmKernels {
   maxPool1(pIn: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, KH: number, KW: number, sh: number, dh: number, dw: number): void;
   maxPool2(pIn: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, KH: number, KW: number, sh: number, dh: number, dw: number): void;
   compact(src: number, dst: number, rows: number, srcStride: number, dstStride: number, len: number): void;
+  phaseSplit(src: number, dst: number, C: number, H: number, W: number, sh: number, sw: number, Hq: number, Wq: number, pt: number, pl: number): void;
   dw3x3s1(pIn: number, pW: number, pBias: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, lo: number, hi: number): void;
   dw3x3s2(pIn: number, pW: number, pBias: number, pOut: number, C: number, Hp: number, Wp: number, OH: number, OW: number, lo: number, hi: number): void;
 }
@@ -273,6 +334,7 @@ function build(relaxed: boolean, memory: WebAssembly.Memory): WasmKernels {
     { name: "gemmIndirect", fn: gemmFn(true, relaxed) },
     { name: "pad", fn: padFn() },
     { name: "compact", fn: compactFn() },
+    { name: "phaseSplit", fn: phaseSplitFn() },
     { name: "maxPool1", fn: maxPoolFn(1) },
     { name: "maxPool2", fn: maxPoolFn(2) },
     { name: "dw3x3s1", fn: dw3x3Fn(1, relaxed) },

@@ -275,11 +275,13 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
   const unit = (v: readonly number[]) => v.every((e) => e === 1);
   const noPad = g.pb.every((p) => p === 0) && g.pe.every((p) => p === 0);
   const pointwise = KK === 1 && unit(g.s) && noPad;
-  // Stride-1 convolutions over at most two spatial dims read their taps in place from a padded image.
-  const indirect = !pointwise && unit(g.s) && g.inp[0] === 1 && g.k[0] === 1;
-  const [, H, W] = g.inp, [, OH, OW] = g.out, [, KH, KW] = g.k;
+  // Convolutions over at most two spatial dims read their taps in place: from a padded copy of the image
+  // (stride 1) or from its stride phases (space-to-depth), where every tap is a unit-stride shift.
+  const taps = !pointwise && g.inp[0] === 1 && g.k[0] === 1;
+  const [, H, W] = g.inp, [, OH, OW] = g.out, [, KH, KW] = g.k, [, sh, sw] = g.s, [, dh, dw] = g.d;
   const Hp = H + g.pb[1] + g.pe[1], Wp = W + g.pb[2] + g.pe[2];
-  const ncols = indirect ? OH * Wp : osz;
+  const Hq = Math.ceil(Hp / sh), Wq = Math.ceil(Wp / sw), phases = sh * sw, plane = Hq * Wq;
+  const ncols = taps ? OH * Wq : osz;
   for (let n = 0; n < N; n++) {
     arena.reset();
     const pA = packedOperand(eng, a.wKey, `conv:${group}`, group * rowsG * kdim, (dst, at) => {
@@ -300,13 +302,16 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
       arena.f32.set(xn, pB >> 2);
       bStep = isz * 4;
       bGroup = Cg * isz * 4;
-    } else if (indirect) {
-      const plane = Hp * Wp;
-      // Taps of the last output column read up to (KW-1)*dilation past the last plane.
-      const pX = arena.scratch(C * isz * 4 + (KW - 1) * g.d[2] * 4);
+    } else if (taps) {
+      // Taps of the last output column read up to (KW-1)*dilation/stride past the last plane.
+      const slack = (Math.floor(((KW - 1) * dw) / sw) + 8) * 4;
+      const pX = arena.scratch(C * isz * 4 + slack);
       arena.f32.set(xn, pX >> 2);
-      if (Hp !== H || Wp !== W) {
-        pB = arena.scratch(C * plane * 4 + (KW - 1) * g.d[2] * 4);
+      if (phases > 1) {
+        pB = arena.scratch(C * phases * plane * 4 + slack);
+        kernels.phaseSplit(pX, pB, C, H, W, sh, sw, Hq, Wq, g.pb[1], g.pb[2]);
+      } else if (Hp !== H || Wp !== W) {
+        pB = arena.scratch(C * plane * 4 + slack);
         kernels.pad(pX, pB, C, H, W, Hp, Wp, g.pb[1], g.pb[2], 0);
       } else pB = pX;
       const pOffs = arena.scratch(kdim * 4);
@@ -314,11 +319,15 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
       let o = pOffs >> 2;
       for (let c = 0; c < Cg; c++) {
         for (let kh = 0; kh < KH; kh++) {
-          for (let kw = 0; kw < KW; kw++) i32[o++] = (c * plane + kh * g.d[1] * Wp + kw * g.d[2]) * 4;
+          const ph = (kh * dh) % sh, r0 = Math.floor((kh * dh) / sh);
+          for (let kw = 0; kw < KW; kw++) {
+            const pw = (kw * dw) % sw, c0 = Math.floor((kw * dw) / sw);
+            i32[o++] = ((c * phases + ph * sw + pw) * plane + r0 * Wq + c0) * 4;
+          }
         }
       }
       bStep = pOffs;
-      bGroup = Cg * plane * 4;
+      bGroup = Cg * phases * plane * 4;
     } else {
       pB = arena.scratch(C * KK * osz * 4);
       im2col(xn, 0, C, g, arena.f32, pB >> 2);
@@ -340,13 +349,13 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
         a.lo,
         a.hi,
       ] as const;
-      if (indirect) kernels.gemmIndirect(...args);
+      if (taps) kernels.gemmIndirect(...args);
       else kernels.gemmStrided(...args);
     }
     // Drop padding rows (MR) and columns (the padded image's extra width); in place, moving forward.
-    if (indirect && Wp !== OW) {
+    if (taps && Wq !== OW) {
       for (let gi = 0; gi < group; gi++) {
-        kernels.compact(pC + gi * rowsG * ncols * 4, pC + gi * Mg * osz * 4, Mg * OH, Wp * 4, OW * 4, OW * 4);
+        kernels.compact(pC + gi * rowsG * ncols * 4, pC + gi * Mg * osz * 4, Mg * OH, Wq * 4, OW * 4, OW * 4);
       }
     } else if (rowsG !== Mg) {
       for (let gi = 1; gi < group; gi++) {

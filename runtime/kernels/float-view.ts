@@ -7,22 +7,7 @@ import type { DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { storageOf } from "../../ir/dtype.ts";
 import type { Tensor, TypedArray } from "../tensor.ts";
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-export function bf16ToNumber(bits: number): number {
-  u32[0] = bits << 16;
-  return f32[0];
-}
-
-/** Round to nearest even on the dropped 16 bits; NaN stays a quiet NaN. */
-export function numberToBf16(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  if (Number.isNaN(v)) return (x >>> 16) | 0x40;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
+import { bf16ToNumber, numberToBf16 } from "./number-view.ts";
 
 export function toFloat64(t: Tensor): Float64Array {
   const d = t.data;

@@ -13,3 +13,6 @@ import "./control-flow.ts";
 import "./sequence.ts";
 import "./misc.ts";
 import "./text.ts";
+import "./tflite-float.ts";
+import "./tflite-movement.ts";
+import "./llm.ts";

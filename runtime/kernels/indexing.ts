@@ -388,13 +388,16 @@ registerKernel("TopK", (inputs, ctx) => {
   const src = x.data as any, dv = vOut.data as any, di = iOut.data as BigInt64Array;
   const vals: any = x.dtype === "bf16" ? toFloat64(x) : src;
   const big = src instanceof BigInt64Array || src instanceof BigUint64Array;
-  const line: any = big ? new Array(n) : new Float64Array(n);
+  const copy: any = big ? new Array(n) : new Float64Array(n);
+  // A contiguous line of a typed array is scanned in place (a view), others are gathered first.
+  const inPlace = inner === 1 && !(vals instanceof Array);
   const heap = new Int32Array(k);
-  const cmp = (i: number, j: number) => (before(line[i], i, line[j], j, largest) ? -1 : 1);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;
-      for (let t = 0; t < n; t++) line[t] = vals[base + t * inner];
+      let line: any = copy;
+      if (inPlace) line = vals.subarray(base, base + n);
+      else for (let t = 0; t < n; t++) copy[t] = vals[base + t * inner];
       // Selection with a k-heap whose root is the current worst; later indices never win ties.
       let size = 0;
       for (; size < k; size++) {
@@ -422,7 +425,10 @@ registerKernel("TopK", (inputs, ctx) => {
           }
         }
       }
-      const picked = Array.from(heap.subarray(0, size)).sort(cmp);
+      const picked = Array.from(heap.subarray(0, size)).sort((
+        a,
+        b,
+      ) => (before(line[a], a, line[b], b, largest) ? -1 : 1));
       const ob = o * k * inner + i;
       for (let t = 0; t < k; t++) {
         dv[ob + t * inner] = src[base + picked[t] * inner];

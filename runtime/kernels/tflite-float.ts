@@ -1,0 +1,855 @@
+/**
+ * Float kernels of the `tfl` dialect (TFLite's reference semantics, tensorflow/lite/kernels/internal/
+ * reference/*.h): NHWC convolutions over the GEMM engine (1x1 convolutions read the activation in place,
+ * others through an im2col buffer), a direct depthwise kernel, pools, elementwise ops, reductions, resizes,
+ * softmax, and the (de)quantize/cast conversions. These are the fallback variant of each op: the integer
+ * kernels register variants that accept quantized operands, and a float kernel refuses quantized ones.
+ */
+import type { AffineQuant, DType } from "../../ir/dtype.ts";
+import { LatheError } from "../../ir/errors.ts";
+import { sgemm } from "../gemm/sgemm.ts";
+import { type KernelContext, registerKernel } from "../kernel-registry.ts";
+import { type RValue, Tensor, type TypedArray } from "../tensor.ts";
+import { broadcastStatic, forEachRow, planBroadcast } from "./broadcast.ts";
+import { rowLoop } from "./row-loop.ts";
+import {
+  activationRange,
+  applyActivation,
+  arg,
+  axisOf,
+  f32Arg,
+  fail,
+  intsOf,
+  nhwc,
+  optArg,
+  runtimeAxis,
+} from "./tflite-common.ts";
+
+const FLOAT = { label: "float" };
+type F32 = Tensor & { data: Float32Array };
+
+function reg(op: string, k: (inputs: readonly (RValue | undefined)[], ctx: KernelContext) => RValue[]): void {
+  registerKernel(`tfl.${op}`, k, FLOAT);
+}
+
+function optF32(inputs: readonly (RValue | undefined)[], i: number, what: string): F32 | undefined {
+  return inputs[i] === undefined ? undefined : f32Arg(inputs, i, what);
+}
+
+/** Bias and fused activation over rows of `n` channels, in place. */
+function biasActivate(out: Float32Array, n: number, bias: Float32Array | undefined, act: string): void {
+  if (act === "TANH" || act === "SIGN_BIT") {
+    if (bias) for (let i = 0; i < out.length; i += n) for (let c = 0; c < n; c++) out[i + c] += bias[c];
+    if (act === "TANH") applyActivation(out, act);
+    else for (let i = 0; i < out.length; i++) out[i] = out[i] < 0 || Object.is(out[i], -0) ? 1 : 0;
+    return;
+  }
+  const [lo, hi] = activationRange(act);
+  if (!bias && lo === -Infinity && hi === Infinity) return;
+  for (let i = 0; i < out.length; i += n) {
+    for (let c = 0; c < n; c++) {
+      let v = out[i + c];
+      if (bias) v += bias[c];
+      out[i + c] = v < lo ? lo : v > hi ? hi : v;
+    }
+  }
+}
+
+function checkBias(bias: F32 | undefined, n: number): Float32Array | undefined {
+  if (!bias) return undefined;
+  if (bias.data.length !== n) fail(`bias has ${bias.data.length} values for ${n} output channels`);
+  return bias.data;
+}
+
+// ---- weight layouts kept across runs -------------------------------------------------------------------
+
+/**
+ * Weight rearrangements, keyed by the weight tensor object: constants (and cached dequantized weights)
+ * keep one Tensor object across runs, while computed operands get a fresh Tensor every run, so a stale
+ * entry can never be hit.
+ */
+const layouts = new WeakMap<Tensor, Map<string, Float32Array>>();
+
+function layout(w: Tensor, key: string, build: () => Float32Array): Float32Array {
+  let m = layouts.get(w);
+  if (!m) layouts.set(w, m = new Map());
+  let v = m.get(key);
+  if (!v) m.set(key, v = build());
+  return v;
+}
+
+/** w viewed as [rows x cols] (row-major at `off`), transposed to [cols x rows]. */
+function transposed(w: F32, off: number, rows: number, cols: number): Float32Array {
+  return layout(w, `T:${off}:${rows}:${cols}`, () => {
+    const out = new Float32Array(rows * cols);
+    const d = w.data;
+    for (let r = 0; r < rows; r++) {
+      const s = off + r * cols;
+      for (let c = 0; c < cols; c++) out[c * rows + r] = d[s + c];
+    }
+    return out;
+  });
+}
+
+let scratch = new Float32Array(0);
+function scratchOf(n: number): Float32Array {
+  if (scratch.length < n) scratch = new Float32Array(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
+// ---- convolution -----------------------------------------------------------------------------------
+
+reg("CONV_2D", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "filter");
+  const [N, H, W, C] = nhwc(x, "input"), [OC, KH, KW, IC] = nhwc(w, "filter");
+  if (IC === 0 || C % IC !== 0) fail(`input has ${C} channels, the filter takes ${IC} per group`);
+  const groups = C / IC;
+  if (OC % groups !== 0) fail(`${OC} output channels do not split into ${groups} groups`);
+  const OCg = OC / groups;
+  const bias = checkBias(optF32(inputs, 2, "bias"), OC);
+  const at = ctx.attrs;
+  const ay = runtimeAxis(at.padding, H, KH, at.stride_h, at.dilation_h_factor);
+  const ax = runtimeAxis(at.padding, W, KW, at.stride_w, at.dilation_w_factor);
+  const OH = ay.out, OW = ax.out, P = OH * OW, K = KH * KW * IC;
+  const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
+  const o = out.data;
+  if (P === 0 || OC === 0) return [out];
+  if (K === 0) o.fill(0);
+  const direct = KH === 1 && KW === 1 && at.stride_h === 1 && at.stride_w === 1 && groups === 1 &&
+    ay.padBefore === 0 && ax.padBefore === 0;
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < groups; g++) {
+      const wT = transposed(w, g * OCg * K, OCg, K);
+      const cOut = { data: o, off: n * P * OC + g * OCg, rs: OC, cs: 1 };
+      if (direct) {
+        sgemm(P, OCg, K, { data: x.data, off: n * H * W * C, rs: C, cs: 1 }, { data: wT, off: 0, rs: OCg, cs: 1 }, cOut);
+        continue;
+      }
+      const cols = scratchOf(P * K);
+      im2col(x.data, n, H, W, C, g * IC, IC, KH, KW, at.stride_h, at.stride_w, at.dilation_h_factor, at.dilation_w_factor, ay.padBefore, ax.padBefore, OH, OW, cols);
+      sgemm(P, OCg, K, { data: cols, off: 0, rs: K, cs: 1 }, { data: wT, off: 0, rs: OCg, cs: 1 }, cOut);
+    }
+  }
+  biasActivate(o, OC, bias, at.fused_activation_function);
+  return [out];
+});
+
+/** Patches [OH*OW x KH*KW*IC] of image n, channels c0..c0+IC, zeros outside the image. */
+function im2col(
+  x: Float32Array,
+  n: number,
+  H: number,
+  W: number,
+  C: number,
+  c0: number,
+  IC: number,
+  KH: number,
+  KW: number,
+  sh: number,
+  sw: number,
+  dh: number,
+  dw: number,
+  pt: number,
+  pl: number,
+  OH: number,
+  OW: number,
+  cols: Float32Array,
+): void {
+  const K = KH * KW * IC;
+  const img = n * H * W * C + c0;
+  for (let oy = 0; oy < OH; oy++) {
+    for (let ox = 0; ox < OW; ox++) {
+      let d = (oy * OW + ox) * K;
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * sh - pt + ky * dh;
+        const rowOk = iy >= 0 && iy < H;
+        for (let kx = 0; kx < KW; kx++, d += IC) {
+          const ix = ox * sw - pl + kx * dw;
+          if (!rowOk || ix < 0 || ix >= W) {
+            cols.fill(0, d, d + IC);
+            continue;
+          }
+          const s = img + (iy * W + ix) * C;
+          if (IC >= 16) cols.set(x.subarray(s, s + IC), d);
+          else for (let c = 0; c < IC; c++) cols[d + c] = x[s + c];
+        }
+      }
+    }
+  }
+}
+
+reg("DEPTHWISE_CONV_2D", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "filter");
+  const [N, H, W, C] = nhwc(x, "input"), [one, KH, KW, OC] = nhwc(w, "filter");
+  if (one !== 1) fail(`depthwise filter must be [1, KH, KW, C], is [${w.shape}]`);
+  if (C === 0 || OC % C !== 0) fail(`filter has ${OC} channels, not a multiple of the input's ${C}`);
+  const mult = OC / C;
+  const bias = checkBias(optF32(inputs, 2, "bias"), OC);
+  const at = ctx.attrs;
+  const dh = at.dilation_h_factor, dw = at.dilation_w_factor, sh = at.stride_h, sw = at.stride_w;
+  const ay = runtimeAxis(at.padding, H, KH, sh, dh);
+  const ax = runtimeAxis(at.padding, W, KW, sw, dw);
+  const OH = ay.out, OW = ax.out;
+  const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
+  const o = out.data, xd = x.data, wd = w.data;
+  const [lo, hi] = at.fused_activation_function === "TANH" ? [-Infinity, Infinity] : activationRange(at.fused_activation_function);
+  const acc = new Float64Array(OC);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        if (bias) for (let c = 0; c < OC; c++) acc[c] = bias[c];
+        else acc.fill(0);
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * sh - ay.padBefore + ky * dh;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * sw - ax.padBefore + kx * dw;
+            if (ix < 0 || ix >= W) continue;
+            const xo = ((n * H + iy) * W + ix) * C, wo = (ky * KW + kx) * OC;
+            if (mult === 1) {
+              for (let c = 0; c < OC; c++) acc[c] += xd[xo + c] * wd[wo + c];
+            } else {
+              for (let c = 0; c < C; c++) {
+                const v = xd[xo + c];
+                const base = c * mult;
+                for (let m = 0; m < mult; m++) acc[base + m] += v * wd[wo + base + m];
+              }
+            }
+          }
+        }
+        const d = ((n * OH + oy) * OW + ox) * OC;
+        for (let c = 0; c < OC; c++) {
+          const v = acc[c];
+          o[d + c] = v < lo ? lo : v > hi ? hi : v;
+        }
+      }
+    }
+  }
+  if (at.fused_activation_function === "TANH") applyActivation(o, "TANH");
+  return [out];
+});
+
+reg("TRANSPOSE_CONV", (inputs, ctx) => {
+  const shape = intsOf(arg(inputs, 0, "output_shape"));
+  const w = f32Arg(inputs, 1, "weights"), x = f32Arg(inputs, 2, "input");
+  const [N, IH, IW, IC] = nhwc(x, "input"), [OC, KH, KW, WC] = nhwc(w, "weights");
+  if (shape.length !== 4 || shape.some((d) => !(d >= 0))) fail(`output shape [${shape}] is not 4 sizes`);
+  const [ON, OH, OW, OCs] = shape;
+  if (ON !== N || OCs !== OC || WC !== IC) fail(`shapes do not agree: input [${x.shape}], weights [${w.shape}], output [${shape}]`);
+  const bias = checkBias(optF32(inputs, 3, "bias"), OC);
+  const at = ctx.attrs;
+  const sh = at.stride_h, sw = at.stride_w;
+  const pt = runtimeAxis(at.padding, OH, KH, sh).padBefore, pl = runtimeAxis(at.padding, OW, KW, sw).padBefore;
+  const out = ctx.alloc("f32", shape) as F32;
+  const o = out.data;
+  o.fill(0);
+  const P = IH * IW, T = KH * KW * OC;
+  // Every input pixel times the filter gives its contribution to a KH x KW x OC patch of the output.
+  const wr = layout(w, "tconv", () => {
+    const r = new Float32Array(IC * T);
+    for (let oc = 0; oc < OC; oc++) {
+      for (let t = 0; t < KH * KW; t++) {
+        for (let ic = 0; ic < IC; ic++) r[ic * T + t * OC + oc] = w.data[(oc * KH * KW + t) * IC + ic];
+      }
+    }
+    return r;
+  });
+  const cols = scratchOf(P * T);
+  for (let n = 0; n < N; n++) {
+    sgemm(P, T, IC, { data: x.data, off: n * P * IC, rs: IC, cs: 1 }, { data: wr, off: 0, rs: T, cs: 1 }, { data: cols, off: 0, rs: T, cs: 1 });
+    for (let iy = 0; iy < IH; iy++) {
+      for (let ix = 0; ix < IW; ix++) {
+        const src = (iy * IW + ix) * T;
+        for (let ky = 0; ky < KH; ky++) {
+          const oy = iy * sh - pt + ky;
+          if (oy < 0 || oy >= OH) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ox = ix * sw - pl + kx;
+            if (ox < 0 || ox >= OW) continue;
+            const d = ((n * OH + oy) * OW + ox) * OC, s = src + (ky * KW + kx) * OC;
+            for (let c = 0; c < OC; c++) o[d + c] += cols[s + c];
+          }
+        }
+      }
+    }
+  }
+  biasActivate(o, OC, bias, at.fused_activation_function);
+  return [out];
+});
+
+reg("FULLY_CONNECTED", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "weights");
+  if (w.shape.length !== 2) fail(`weights must be [units, depth], are [${w.shape}]`);
+  const [U, D] = w.shape;
+  if (D === 0 || x.data.length % D !== 0) fail(`${x.data.length} input values are not rows of ${D}`);
+  const rows = x.data.length / D;
+  const bias = checkBias(optF32(inputs, 2, "bias"), U);
+  const at = ctx.attrs;
+  if (at.weights_format !== "DEFAULT") throw new LatheError("unsupported", `weights_format ${at.weights_format}`);
+  if (at.keep_num_dims && x.shape[x.shape.length - 1] !== D) fail(`input depth ${x.shape[x.shape.length - 1]} is not ${D}`);
+  const shape = at.keep_num_dims ? [...x.shape.slice(0, -1), U] : [rows, U];
+  const out = ctx.alloc("f32", shape) as F32;
+  const o = out.data;
+  if (rows === 0 || U === 0) return [out];
+  const act = at.fused_activation_function;
+  if (rows < 4 && act !== "TANH" && act !== "SIGN_BIT") {
+    // Few rows: the weights are the GEMM's A operand (kept packed across runs), bias and clamp in its epilogue.
+    const [lo, hi] = activationRange(act);
+    sgemm(U, rows, D, { data: w.data, off: 0, rs: D, cs: 1 }, { data: x.data, off: 0, rs: 1, cs: D }, { data: o, off: 0, rs: 1, cs: U }, {
+      rowBias: bias,
+      lo,
+      hi,
+    }, w);
+    return [out];
+  }
+  const wT = transposed(w, 0, U, D);
+  sgemm(rows, U, D, { data: x.data, off: 0, rs: D, cs: 1 }, { data: wT, off: 0, rs: U, cs: 1 }, { data: o, off: 0, rs: U, cs: 1 });
+  biasActivate(o, U, bias, act);
+  return [out];
+});
+
+reg("BATCH_MATMUL", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "x"), y = f32Arg(inputs, 1, "y");
+  if (x.shape.length < 2 || y.shape.length < 2) fail("BATCH_MATMUL operands need rank 2 or more");
+  const adjX = !!ctx.attrs.adj_x, adjY = !!ctx.attrs.adj_y;
+  const xr = x.shape.length, yr = y.shape.length;
+  const [xa, xb] = [x.shape[xr - 2], x.shape[xr - 1]], [ya, yb] = [y.shape[yr - 2], y.shape[yr - 1]];
+  const M = adjX ? xb : xa, K = adjX ? xa : xb, K2 = adjY ? yb : ya, N = adjY ? ya : yb;
+  if (K !== K2) fail(`inner sizes ${K} and ${K2} differ`);
+  const bx = x.shape.slice(0, -2), by = y.shape.slice(0, -2);
+  const batch = broadcastStatic([bx, by]);
+  const out = ctx.alloc("f32", [...batch, M, N]) as F32;
+  const plan = planBroadcast(batch, [bx, by]);
+  const count = batch.reduce((p, d) => p * d, 1);
+  // Batch offsets of x and y (in matrices) for each output batch, via the broadcast plan's rows.
+  const xo = new Int32Array(count), yo = new Int32Array(count);
+  if (batch.length === 0) {
+    xo[0] = 0;
+    yo[0] = 0;
+  } else {
+    forEachRow(plan, (o, o0, o1) => {
+      for (let i = 0; i < plan.rowLength; i++) {
+        xo[o + i] = o0 + i * plan.rowStrides[0];
+        yo[o + i] = o1 + i * plan.rowStrides[1];
+      }
+    });
+  }
+  for (let b = 0; b < count; b++) {
+    const a = { data: x.data, off: xo[b] * xa * xb, rs: adjX ? 1 : K, cs: adjX ? M : 1 };
+    const bv = { data: y.data, off: yo[b] * ya * yb, rs: adjY ? 1 : N, cs: adjY ? K : 1 };
+    if (K === 0) out.data.fill(0, b * M * N, (b + 1) * M * N);
+    else sgemm(M, N, K, a, bv, { data: out.data, off: b * M * N, rs: N, cs: 1 });
+  }
+  return [out];
+});
+
+// ---- pooling -------------------------------------------------------------------------------------------
+
+for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
+  reg(`${kind}_POOL_2D`, (inputs, ctx) => {
+    const x = f32Arg(inputs, 0, "input");
+    const [N, H, W, C] = nhwc(x, "input");
+    const at = ctx.attrs;
+    const FH = at.filter_height, FW = at.filter_width, sh = at.stride_h, sw = at.stride_w;
+    const ay = runtimeAxis(at.padding, H, FH, sh), ax = runtimeAxis(at.padding, W, FW, sw);
+    const OH = ay.out, OW = ax.out;
+    const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
+    const o = out.data, xd = x.data;
+    const acc = new Float64Array(C);
+    for (let n = 0; n < N; n++) {
+      for (let oy = 0; oy < OH; oy++) {
+        const y0 = Math.max(0, oy * sh - ay.padBefore), y1 = Math.min(H, oy * sh - ay.padBefore + FH);
+        for (let ox = 0; ox < OW; ox++) {
+          const x0 = Math.max(0, ox * sw - ax.padBefore), x1 = Math.min(W, ox * sw - ax.padBefore + FW);
+          acc.fill(kind === "MAX" ? -Infinity : 0);
+          for (let iy = y0; iy < y1; iy++) {
+            for (let ix = x0; ix < x1; ix++) {
+              const s = ((n * H + iy) * W + ix) * C;
+              if (kind === "MAX") {
+                for (let c = 0; c < C; c++) if (xd[s + c] > acc[c]) acc[c] = xd[s + c];
+              } else if (kind === "AVERAGE") for (let c = 0; c < C; c++) acc[c] += xd[s + c];
+              else for (let c = 0; c < C; c++) acc[c] += xd[s + c] * xd[s + c];
+            }
+          }
+          // Padding taps do not count: the divisor is the number of taps inside the image.
+          const count = (y1 - y0) * (x1 - x0);
+          const d = ((n * OH + oy) * OW + ox) * C;
+          for (let c = 0; c < C; c++) {
+            o[d + c] = kind === "MAX" ? acc[c] : kind === "AVERAGE" ? acc[c] / count : Math.sqrt(acc[c] / count);
+          }
+        }
+      }
+    }
+    applyActivation(o, at.fused_activation_function);
+    return [out];
+  });
+}
+
+// ---- elementwise -----------------------------------------------------------------------------------
+
+function arrayName(d: TypedArray | string[]): string {
+  return d.constructor.name;
+}
+
+/** y = f(x) over a tensor of one of the given element types. */
+function unary(op: string, exprs: Partial<Record<string, string>>, param?: (ctx: KernelContext) => number): void {
+  reg(op, (inputs, ctx) => {
+    const x = arg(inputs, 0, "input");
+    const expr = typeof x.dtype === "string" ? exprs[x.dtype] : undefined;
+    if (!expr) throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
+    const out = ctx.alloc(x.dtype, x.shape);
+    const loop = rowLoop(1, expr, `${arrayName(x.data)}->${arrayName(out.data)}`, [1]);
+    loop(out.data, 0, out.data.length, x.data, 0, 1, undefined, 0, 0, undefined, 0, 0, param?.(ctx));
+    return [out];
+  });
+}
+
+const f = (e: string) => ({ f32: e });
+const fi = (e: string, i: string) => ({ f32: e, i32: i });
+
+unary("RELU", f("a < 0 ? 0 : a"));
+unary("RELU6", f("a < 0 ? 0 : a > 6 ? 6 : a"));
+unary("RELU_N1_TO_1", f("a < -1 ? -1 : a > 1 ? 1 : a"));
+unary("RELU_0_TO_1", f("a < 0 ? 0 : a > 1 ? 1 : a"));
+unary("LOGISTIC", f("sigmoid(a)"));
+unary("TANH", f("Math.tanh(a)"));
+unary("HARD_SWISH", f("a * Math.min(6, Math.max(0, a + 3)) / 6"));
+unary("EXP", f("Math.exp(a)"));
+unary("LOG", f("Math.log(a)"));
+unary("SQRT", f("Math.sqrt(a)"));
+unary("RSQRT", f("1 / Math.sqrt(a)"));
+unary("ABS", fi("Math.abs(a)", "Math.abs(a)"));
+unary("NEG", fi("-a", "-a"));
+unary("SIN", f("Math.sin(a)"));
+unary("COS", f("Math.cos(a)"));
+unary("FLOOR", f("Math.floor(a)"));
+unary("CEIL", f("Math.ceil(a)"));
+unary("ROUND", f("roundEven(a)"));
+unary("SQUARE", fi("a * a", "Math.imul(a, a)"));
+unary("ELU", f("a < 0 ? Math.expm1(a) : a"));
+unary("SIGN", fi("a > 0 ? 1 : a < 0 ? -1 : a", "a > 0 ? 1 : a < 0 ? -1 : 0"));
+unary("LOGICAL_NOT", { bool: "a ? 0 : 1" });
+unary("LEAKY_RELU", f("a > 0 ? a : a * p0"), (ctx) => Math.fround(ctx.attrs.alpha));
+registerKernel("tfl.GELU", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.shape);
+  const expr = ctx.attrs.approximate
+    ? "0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))"
+    : "0.5 * a * (1 + erf(a * 0.7071067811865476))";
+  rowLoop(1, expr, "gelu", [1])(out.data, 0, out.data.length, x.data, 0, 1);
+  return [out];
+}, FLOAT);
+
+interface BinarySpec {
+  f32?: string;
+  i32?: string;
+  i64?: string;
+  /** The output type when it is not the operands' (comparisons give bool). */
+  out?: DType;
+  activation?: boolean;
+}
+
+function binary(op: string, spec: BinarySpec): void {
+  reg(op, (inputs, ctx) => {
+    const x = arg(inputs, 0, "x"), y = arg(inputs, 1, "y");
+    if (typeof x.dtype !== "string" || x.dtype !== y.dtype) {
+      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} and ${JSON.stringify(y.dtype)} in the float kernels`);
+    }
+    const expr = (spec as Record<string, string | undefined>)[x.dtype === "bool" ? "i32" : x.dtype];
+    if (!expr || (x.dtype === "bool" && !spec.out)) throw new LatheError("unsupported", `${op} of ${x.dtype}`);
+    const shape = broadcastStatic([x.shape, y.shape]);
+    const out = ctx.alloc(spec.out ?? x.dtype, shape);
+    const plan = planBroadcast(shape, [x.shape, y.shape]);
+    const n = plan.rowLength, [s0, s1] = plan.rowStrides;
+    const loop = rowLoop(2, expr, `${arrayName(x.data)},${arrayName(y.data)}->${arrayName(out.data)}`, plan.rowStrides);
+    forEachRow(plan, (o, o0, o1) => loop(out.data, o, n, x.data, o0, s0, y.data, o1, s1));
+    if (spec.activation && x.dtype === "f32") applyActivation(out.data as Float32Array, ctx.attrs.fused_activation_function);
+    else if (spec.activation && ctx.attrs.fused_activation_function !== "NONE") {
+      throw new LatheError("unsupported", `${op} of ${x.dtype} with a fused ${ctx.attrs.fused_activation_function}`);
+    }
+    return [out];
+  });
+}
+
+binary("ADD", { f32: "a + b", i32: "(a + b) | 0", i64: "W(a + b)", activation: true });
+binary("SUB", { f32: "a - b", i32: "(a - b) | 0", i64: "W(a - b)", activation: true });
+binary("MUL", { f32: "a * b", i32: "Math.imul(a, b)", i64: "W(a * b)", activation: true });
+binary("DIV", { f32: "a / b", i32: "idiv(a, b)", activation: true });
+binary("MAXIMUM", { f32: "a > b || a !== a ? a : b", i32: "a > b ? a : b", i64: "a > b ? a : b" });
+binary("MINIMUM", { f32: "a < b || a !== a ? a : b", i32: "a < b ? a : b", i64: "a < b ? a : b" });
+binary("SQUARED_DIFFERENCE", { f32: "(a - b) * (a - b)", i32: "Math.imul(a - b, a - b)" });
+binary("POW", { f32: "Math.pow(a, b)", i32: "ipow(a, b)" });
+binary("FLOOR_DIV", { f32: "Math.floor(a / b)", i32: "Math.floor(idiv(a, b) - (a % b !== 0 && (a < 0) !== (b < 0) ? 1 : 0))" });
+binary("FLOOR_MOD", { f32: "fpymod(a, b)", i32: "ipymod(a, b)" });
+binary("ATAN2", { f32: "Math.atan2(a, b)" });
+binary("PRELU", { f32: "a >= 0 ? a : a * b" });
+for (
+  const [op, cmp] of [
+    ["LESS", "<"],
+    ["LESS_EQUAL", "<="],
+    ["GREATER", ">"],
+    ["GREATER_EQUAL", ">="],
+    ["EQUAL", "==="],
+    ["NOT_EQUAL", "!=="],
+  ]
+) {
+  const e = `a ${cmp} b ? 1 : 0`;
+  binary(op, { f32: e, i32: e, i64: e, out: "bool" });
+}
+binary("LOGICAL_AND", { i32: "a && b ? 1 : 0", out: "bool" });
+binary("LOGICAL_OR", { i32: "a || b ? 1 : 0", out: "bool" });
+
+for (const op of ["SELECT", "SELECT_V2"]) {
+  reg(op, (inputs, ctx) => {
+    const c = arg(inputs, 0, "condition"), x = arg(inputs, 1, "x"), y = arg(inputs, 2, "y");
+    if (c.dtype !== "bool") fail(`condition is ${JSON.stringify(c.dtype)}, not bool`);
+    if (JSON.stringify(x.dtype) !== JSON.stringify(y.dtype)) fail("x and y differ in type");
+    // SELECT (v1) also takes a rank-1 condition that picks whole rows of x and y.
+    const cShape = op === "SELECT" && c.shape.length === 1 && x.shape.length > 1
+      ? [c.shape[0], ...x.shape.slice(1).map(() => 1)]
+      : c.shape;
+    const shape = broadcastStatic([cShape, x.shape, y.shape]);
+    const out = ctx.alloc(x.dtype, shape);
+    const plan = planBroadcast(shape, [cShape, x.shape, y.shape]);
+    const n = plan.rowLength, [s0, s1, s2] = plan.rowStrides;
+    const loop = rowLoop(3, "a ? b : c", `${arrayName(c.data)},${arrayName(x.data)}->${arrayName(out.data)}`, plan.rowStrides);
+    forEachRow(plan, (o, o0, o1, o2) => loop(out.data, o, n, c.data, o0, s0, x.data, o1, s1, y.data, o2, s2));
+    return [out];
+  });
+}
+
+// ---- normalization over the last axis ----------------------------------------------------------------
+
+function lastAxisRows(x: Tensor): [number, number] {
+  const d = x.shape.length ? x.shape[x.shape.length - 1] : 1;
+  return [d === 0 ? 0 : x.data.length / d, d];
+}
+
+reg("SOFTMAX", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.shape) as F32;
+  const beta = Math.fround(ctx.attrs.beta);
+  const [rows, d] = lastAxisRows(x);
+  const xd = x.data, o = out.data;
+  for (let r = 0; r < rows; r++) {
+    const s = r * d;
+    let m = -Infinity;
+    for (let i = 0; i < d; i++) if (xd[s + i] > m) m = xd[s + i];
+    let sum = 0;
+    for (let i = 0; i < d; i++) {
+      const e = Math.exp((xd[s + i] - m) * beta);
+      o[s + i] = e;
+      sum += e;
+    }
+    for (let i = 0; i < d; i++) o[s + i] /= sum;
+  }
+  return [out];
+});
+
+reg("LOG_SOFTMAX", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.shape) as F32;
+  const [rows, d] = lastAxisRows(x);
+  const xd = x.data, o = out.data;
+  for (let r = 0; r < rows; r++) {
+    const s = r * d;
+    let m = -Infinity;
+    for (let i = 0; i < d; i++) if (xd[s + i] > m) m = xd[s + i];
+    let sum = 0;
+    for (let i = 0; i < d; i++) sum += Math.exp(xd[s + i] - m);
+    const log = Math.log(sum);
+    for (let i = 0; i < d; i++) o[s + i] = xd[s + i] - m - log;
+  }
+  return [out];
+});
+
+reg("L2_NORMALIZATION", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.shape) as F32;
+  const [rows, d] = lastAxisRows(x);
+  const xd = x.data, o = out.data;
+  for (let r = 0; r < rows; r++) {
+    const s = r * d;
+    let sq = 0;
+    for (let i = 0; i < d; i++) sq += xd[s + i] * xd[s + i];
+    const norm = Math.max(Math.sqrt(sq), 1e-6);
+    for (let i = 0; i < d; i++) o[s + i] = xd[s + i] / norm;
+  }
+  applyActivation(o, ctx.attrs.fused_activation_function);
+  return [out];
+});
+
+// ---- reductions ----------------------------------------------------------------------------------
+
+/** Offsets of every element of the sub-box spanned by `axes` (the other axes at 0). */
+function boxOffsets(shape: readonly number[], axes: readonly number[]): Int32Array {
+  const strides = new Array<number>(shape.length);
+  for (let i = shape.length - 1, acc = 1; i >= 0; i--) {
+    strides[i] = acc;
+    acc *= shape[i];
+  }
+  let count = 1;
+  for (const a of axes) count *= shape[a];
+  const out = new Int32Array(count);
+  const idx = new Array<number>(axes.length).fill(0);
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    out[i] = off;
+    for (let k = axes.length - 1; k >= 0; k--) {
+      const a = axes[k];
+      off += strides[a];
+      if (++idx[k] < shape[a]) break;
+      off -= idx[k] * strides[a];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+type ReduceKind = "mean" | "sum" | "max" | "min" | "prod" | "any" | "all";
+
+function reduce(op: string, kind: ReduceKind): void {
+  reg(op, (inputs, ctx) => {
+    const x = arg(inputs, 0, "input");
+    const okType = kind === "any" || kind === "all" ? x.dtype === "bool" : x.dtype === "f32" || x.dtype === "i32";
+    if (!okType || (kind === "mean" && x.dtype !== "f32")) {
+      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
+    }
+    const r = x.shape.length;
+    const axes = [...new Set(intsOf(arg(inputs, 1, "axes")).map((a) => axisOf(a, r)))].sort((p, q) => p - q);
+    const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const shape: number[] = [];
+    x.shape.forEach((d, i) => {
+      if (!axes.includes(i)) shape.push(d);
+      else if (ctx.attrs.keep_dims) shape.push(1);
+    });
+    const out = ctx.alloc(x.dtype, shape);
+    const base = boxOffsets(x.shape, kept), red = boxOffsets(x.shape, axes);
+    const xd = x.data as Float32Array | Int32Array | Uint8Array, o = out.data as Float32Array | Int32Array | Uint8Array;
+    const R = red.length;
+    for (let i = 0; i < base.length; i++) {
+      const b = base[i];
+      let acc: number;
+      switch (kind) {
+        case "sum":
+        case "mean":
+          acc = 0;
+          for (let j = 0; j < R; j++) acc += xd[b + red[j]];
+          if (kind === "mean") acc /= R;
+          break;
+        case "prod":
+          acc = 1;
+          for (let j = 0; j < R; j++) acc *= xd[b + red[j]];
+          break;
+        case "max":
+          acc = x.dtype === "f32" ? -Infinity : -2147483648;
+          for (let j = 0; j < R; j++) if (xd[b + red[j]] > acc) acc = xd[b + red[j]];
+          break;
+        case "min":
+          acc = x.dtype === "f32" ? Infinity : 2147483647;
+          for (let j = 0; j < R; j++) if (xd[b + red[j]] < acc) acc = xd[b + red[j]];
+          break;
+        case "any":
+          acc = 0;
+          for (let j = 0; j < R && !acc; j++) if (xd[b + red[j]]) acc = 1;
+          break;
+        case "all":
+          acc = 1;
+          for (let j = 0; j < R && acc; j++) if (!xd[b + red[j]]) acc = 0;
+          break;
+      }
+      o[i] = acc;
+    }
+    return [out];
+  });
+}
+reduce("MEAN", "mean");
+reduce("SUM", "sum");
+reduce("REDUCE_MAX", "max");
+reduce("REDUCE_MIN", "min");
+reduce("REDUCE_PROD", "prod");
+reduce("REDUCE_ANY", "any");
+reduce("REDUCE_ALL", "all");
+
+for (const [op, better] of [["ARG_MAX", 1], ["ARG_MIN", -1]] as const) {
+  reg(op, (inputs, ctx) => {
+    const x = arg(inputs, 0, "input");
+    const axisT = intsOf(arg(inputs, 1, "axis"));
+    if (axisT.length !== 1) fail(`axis must hold one value, holds ${axisT.length}`);
+    if (x.data instanceof Array || x.data instanceof BigInt64Array || x.data instanceof BigUint64Array) {
+      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)}`);
+    }
+    const axis = axisOf(axisT[0], x.shape.length);
+    const t = ctx.outputTypes[0];
+    const outType = t?.kind === "tensor" && (t.dtype === "i32" || t.dtype === "i64")
+      ? t.dtype
+      : ctx.attrs.output_type === "INT32" ? "i32" : "i64";
+    const shape = x.shape.filter((_, i) => i !== axis);
+    const out = ctx.alloc(outType, shape);
+    const D = x.shape[axis];
+    const inner = x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+    const outer = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
+    const xd = x.data, o = out.data;
+    for (let a = 0; a < outer; a++) {
+      for (let i = 0; i < inner; i++) {
+        let best = 0, bv = xd[a * D * inner + i] as number;
+        for (let k = 1; k < D; k++) {
+          const v = xd[(a * D + k) * inner + i] as number;
+          if (better > 0 ? v > bv : v < bv) (best = k, bv = v);
+        }
+        if (o instanceof BigInt64Array) o[a * inner + i] = BigInt(best);
+        else (o as Int32Array)[a * inner + i] = best;
+      }
+    }
+    return [out];
+  });
+}
+
+// ---- resize --------------------------------------------------------------------------------------
+
+/** TFLite's resize coordinate scale, in float32 as the reference computes it. */
+function resizeScale(inSize: number, outSize: number, alignCorners: boolean): number {
+  return alignCorners && outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : Math.fround(inSize / outSize);
+}
+
+reg("RESIZE_BILINEAR", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const [N, H, W, C] = nhwc(x, "input");
+  const size = intsOf(arg(inputs, 1, "size"));
+  if (size.length !== 2 || size.some((d) => !(d >= 0))) fail(`size [${size}] is not 2 sizes`);
+  const [OH, OW] = size;
+  const align = !!ctx.attrs.align_corners, half = !!ctx.attrs.half_pixel_centers;
+  if (align && half) fail("align_corners and half_pixel_centers cannot both be set");
+  const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
+  const axis = (inSize: number, outSize: number) => {
+    const scale = resizeScale(inSize, outSize, align);
+    const lo = new Int32Array(outSize), hi = new Int32Array(outSize), frac = new Float32Array(outSize);
+    for (let i = 0; i < outSize; i++) {
+      const v = half ? Math.fround(Math.fround((i + 0.5) * scale) - 0.5) : Math.fround(i * scale);
+      const f0 = Math.floor(v);
+      lo[i] = Math.max(f0, 0);
+      hi[i] = Math.min(Math.ceil(v), inSize - 1);
+      frac[i] = v - lo[i];
+    }
+    return { lo, hi, frac };
+  };
+  const ys = axis(H, OH), xs = axis(W, OW);
+  const xd = x.data, o = out.data;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const dy = ys.frac[oy], r0 = (n * H + ys.lo[oy]) * W, r1 = (n * H + ys.hi[oy]) * W;
+      for (let ox = 0; ox < OW; ox++) {
+        const dx = xs.frac[ox];
+        const a = (r0 + xs.lo[ox]) * C, b = (r1 + xs.lo[ox]) * C, c = (r0 + xs.hi[ox]) * C, e = (r1 + xs.hi[ox]) * C;
+        const w00 = (1 - dy) * (1 - dx), w10 = dy * (1 - dx), w01 = (1 - dy) * dx, w11 = dy * dx;
+        const d = ((n * OH + oy) * OW + ox) * C;
+        for (let k = 0; k < C; k++) o[d + k] = xd[a + k] * w00 + xd[b + k] * w10 + xd[c + k] * w01 + xd[e + k] * w11;
+      }
+    }
+  }
+  return [out];
+});
+
+// ---- conversions ---------------------------------------------------------------------------------
+
+/**
+ * Tensors that show up as the same object on every run are constants (or derived from them); their
+ * dequantized form is computed once into a buffer the interpreter's pool never recycles.
+ */
+const seen = new WeakSet<Tensor>();
+const dequantized = new WeakMap<Tensor, Tensor>();
+
+reg("DEQUANTIZE", (inputs, ctx) => {
+  const x = arg(inputs, 0, "input");
+  const cached = dequantized.get(x);
+  if (cached) return [cached];
+  const persistent = seen.has(x);
+  seen.add(x);
+  const n = x.data.length;
+  const out = persistent
+    ? new Tensor("f32", x.shape, new Float32Array(n + 1).subarray(0, n))
+    : ctx.alloc("f32", x.shape);
+  dequantizeInto(x, out.data as Float32Array);
+  if (persistent) dequantized.set(x, out);
+  return [out];
+});
+
+function dequantizeInto(x: Tensor, o: Float32Array): void {
+  const d = x.dtype;
+  if (d === "f16" || d === "f32") {
+    o.set(x.data as Float16Array | Float32Array);
+    return;
+  }
+  if (typeof d === "string" || d.kind !== "affine") {
+    throw new LatheError("unsupported", `DEQUANTIZE of ${JSON.stringify(d)}`);
+  }
+  const q = x.data as Int8Array | Uint8Array | Int16Array | Int32Array;
+  if (d.axis === undefined) {
+    const s = d.scale[0], z = d.zeroPoint[0];
+    for (let i = 0; i < q.length; i++) o[i] = (q[i] - z) * s;
+    return;
+  }
+  const axis = axisOf(d.axis, x.shape.length);
+  const D = x.shape[axis], inner = x.shape.slice(axis + 1).reduce((p, v) => p * v, 1);
+  if (d.scale.length !== D) fail(`${d.scale.length} scales along an axis of ${D}`);
+  for (let i = 0; i < q.length; i++) {
+    const c = Math.floor(i / inner) % D;
+    o[i] = (q[i] - d.zeroPoint[c]) * Math.fround(d.scale[c]);
+  }
+}
+
+/** Half away from zero, as TfLiteRound. */
+function roundAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+const STORAGE_RANGE: Record<string, [number, number]> = {
+  i8: [-128, 127],
+  u8: [0, 255],
+  i16: [-32768, 32767],
+  u16: [0, 65535],
+  i32: [-2147483648, 2147483647],
+  i4: [-8, 7],
+  u4: [0, 15],
+};
+
+reg("QUANTIZE", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const t = ctx.outputTypes[0];
+  if (t?.kind !== "tensor" || typeof t.dtype === "string" || t.dtype.kind !== "affine") {
+    throw new LatheError("unsupported", "QUANTIZE needs an affine quantized output type");
+  }
+  const q: AffineQuant = t.dtype;
+  const [smin, smax] = STORAGE_RANGE[q.storage];
+  const lo = q.qmin ?? smin, hi = q.qmax ?? smax;
+  const out = ctx.alloc(q, x.shape);
+  const o = out.data as Int8Array, xd = x.data;
+  const axis = q.axis === undefined ? -1 : axisOf(q.axis, x.shape.length);
+  const D = axis < 0 ? 1 : x.shape[axis];
+  const inner = axis < 0 ? 1 : x.shape.slice(axis + 1).reduce((p, v) => p * v, 1);
+  for (let i = 0; i < xd.length; i++) {
+    const c = axis < 0 ? 0 : Math.floor(i / inner) % D;
+    const v = roundAway(Math.fround(xd[i] / Math.fround(q.scale[c]))) + q.zeroPoint[c];
+    o[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+  return [out];
+});
+
+reg("CAST", (inputs, ctx) => {
+  const x = arg(inputs, 0, "input");
+  const t = ctx.outputTypes[0];
+  const to = t?.kind === "tensor" ? t.dtype : undefined;
+  if (typeof to !== "string" || typeof x.dtype !== "string" || to === "string" || x.dtype === "string") {
+    throw new LatheError("unsupported", `CAST from ${JSON.stringify(x.dtype)} to ${JSON.stringify(to)}`);
+  }
+  const out = ctx.alloc(to, x.shape);
+  const src = x.data as TypedArray, dst = out.data as TypedArray;
+  const big = dst instanceof BigInt64Array || dst instanceof BigUint64Array;
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (to === "bool") dst[i] = v ? 1 : 0;
+    else if (big) (dst as BigInt64Array)[i] = typeof v === "bigint" ? v : BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
+    else (dst as Float32Array)[i] = typeof v === "bigint" ? Number(v) : v;
+  }
+  return [out];
+});
