@@ -7,7 +7,7 @@
 import { assembleModule, type Expr, FuncBuilder, I32, SIMD } from "./wasm-asm.ts";
 
 /** Rows per micro-tile (and per packed A panel). */
-export const MR = 4;
+export const MR = 6;
 /** Columns per micro-tile: NV vectors of four. */
 export const NR = 8;
 const NV = NR / 4;
@@ -48,6 +48,8 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
   f.set(loV, (g) => g.splat(lo)).set(hiV, (g) => g.splat(hi));
   f.set(nMain, (g) => g.get(N).i32(~(NR - 1)).emit(I32.i32And));
   f.set(panelBytes, (g) => g.mul(K, (g) => g.i32(MR * 4)));
+  const kEnd4 = f.local("i32");
+  f.set(kEnd4, (g) => g.and(K, (g) => g.i32(~3)));
 
   const rowB = (g: FuncBuilder) => {
     // pb = address of B[k][j] for the current k.
@@ -74,18 +76,26 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
         f.splatLoad(bias, r * 4).set(acc[r][0]);
         for (let v = 1; v < NV; v++) f.set(acc[r][v], acc[r][0]);
       }
-      f.forLoop(k, (g) => g.i32(0), K, (g) => g.i32(1), () => {
+      // One step of k; A's offset within the unrolled group is a constant of the load.
+      const step = (paOff: number) => {
         rowB(f);
         for (let v = 0; v < NV; v++) f.loadV(pb, v * 16).set(bv[v]);
         for (let r = 0; r < MR; r++) {
-          f.splatLoad(pa, r * 4).set(av);
+          f.splatLoad(pa, paOff + r * 4).set(av);
           for (let v = 0; v < NV; v++) {
             madd(f, av, bv[v], acc[r][v], relaxed);
             f.set(acc[r][v]);
           }
         }
-        f.inc(pa, (g) => g.i32(MR * 4));
         advanceB(f);
+      };
+      f.forLoop(k, (g) => g.i32(0), kEnd4, (g) => g.i32(4), () => {
+        for (let u = 0; u < 4; u++) step(u * MR * 4);
+        f.inc(pa, (g) => g.i32(4 * MR * 4));
+      });
+      f.forLoop(k, kEnd4, K, (g) => g.i32(1), () => {
+        step(0);
+        f.inc(pa, (g) => g.i32(MR * 4));
       });
       for (let r = 0; r < MR; r++) {
         for (let v = 0; v < NV; v++) f.storeV(pc, (g) => clamp(g, acc[r][v], loV, hiV), v * 16);
@@ -96,9 +106,7 @@ function gemmFn(indirect: boolean, relaxed: boolean): FuncBuilder {
 
   // Tail columns, one at a time: the vector runs down the MR rows of the panel. Four accumulators over
   // consecutive k keep the FMA latency off the critical path (this is the matrix-vector kernel).
-  const kEnd4 = f.local("i32");
   const more = [1, 2, 3].map(() => Array.from({ length: TV }, () => f.local("v128")));
-  f.set(kEnd4, (g) => g.and(K, (g) => g.i32(~3)));
   const tailStep = (accs: number[], paOff: number) => {
     rowB(f);
     f.splatLoad(pb).set(bs);
