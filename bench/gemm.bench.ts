@@ -33,7 +33,12 @@ function conv(C: number, H: number, M: number, k: number, s: number, group = 1):
   b.input("x", "f32", [1, C, H, H]);
   b.constantOf("w", "f32", [M, C / group, k, k], values(M * (C / group) * k * k, 1));
   b.constantOf("b", "f32", [M], values(M, 2));
-  const y = b.op1("Conv", ["x", "w", "b"], { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p], group });
+  const y = b.op1("Conv", ["x", "w", "b"], {
+    kernel_shape: [k, k],
+    strides: [s, s],
+    pads: [p, p, p, p],
+    group,
+  });
   const graph = b.build([y]);
   const oh = Math.floor((H + 2 * p - k) / s) + 1;
   const kind = group === 1 ? (k === 1 ? "1x1" : `${k}x${k}`) : `dw${k}x${k}`;
@@ -93,7 +98,7 @@ async function best(fn: () => void | Promise<void>, reps = 30): Promise<number> 
   return t;
 }
 
-if (import.meta.main && !("bench" in Deno && Deno.args.includes("--bench"))) {
+if (import.meta.main) {
   console.log("case".padEnd(34), "lathe ms  GFLOP/s   ort ms  GFLOP/s   ratio");
   for (const c of CASES) {
     const r = await prepare(c);

@@ -8,8 +8,13 @@ import { LatheError } from "../ir/errors.ts";
 import { compileModel } from "./compile.ts";
 import { runConformance } from "./conformance.ts";
 import { formatInspect, inspectModel } from "./inspect.ts";
-import { loadModel } from "./load-model.ts";
+import { formatOf, loadModel } from "./load-model.ts";
+import { convertModel } from "./convert.ts";
+import { dumpModel } from "./dump.ts";
+import { formatGgufInspect, inspectGguf } from "./gguf/inspect.ts";
+import "./formats.ts";
 import { runModel } from "./run.ts";
+import { simulateCommand } from "./simulate.ts";
 import { defaultModel } from "./default-model.ts";
 import { findRule, listPasses } from "../passes/pass-manager.ts";
 import { explainRule } from "../passes/rewrite.ts";
@@ -73,10 +78,17 @@ export const commands: Record<string, Command> = {
   },
   inspect: {
     summary: "inputs, outputs, op histogram, parameter bytes by type, MACs per node",
-    usage: "inspect MODEL [--json]",
+    usage: `inspect MODEL [--json]
+  For GGUF also every metadata key (type, value; long arrays summarized) and every tensor (type, shape,
+  bytes), read from the header alone.`,
     options: { ...common },
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "inspect needs a MODEL");
+      if (formatOf(p[0], await fileHead(p[0])) === "gguf") {
+        const g = await inspectGguf(p[0]);
+        print(v.json, g, formatGgufInspect(g));
+        return 0;
+      }
       const r = inspectModel(await loadModel(p[0]), p[0]);
       print(v.json, r, formatInspect(r));
       return 0;
@@ -84,7 +96,9 @@ export const commands: Record<string, Command> = {
   },
   run: {
     summary: "run a model in Lathe's runtime and write its outputs as .npy",
-    usage: `run MODEL --out DIR [--input NAME=FILE.npy ...] [--seed N] [--repeat N] [--dim NAME=SIZE ...] [--json]
+    usage: `run MODEL --out DIR [--input NAME=FILE.npy ...] [--tokens ID,ID,...] [--seed N] [--repeat N]
+        [--dim NAME=SIZE ...] [--json]
+  --tokens         token ids for a language model's tokens input (a .gguf llama gives logits [tokens, vocab])
   Inputs not given are generated from the seed: input i (graph order) draws from a mulberry32 generator
   seeded with seed+i; floats uniform in [-1, 1), integers in [0, 10), bools 0/1. Symbolic dims default to 1.
   --repeat N runs N times and reports the median latency (import excluded) in outputs.json.`,
@@ -95,17 +109,63 @@ export const commands: Record<string, Command> = {
       dim: { type: "string", multiple: true },
       seed: { type: "string", default: "0" },
       repeat: { type: "string", default: "1" },
+      tokens: { type: "string" },
     },
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
       const inputs = pairs(v.input, "--input");
       const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const tokens = v.tokens === undefined ? undefined : String(v.tokens).split(",").map((x) => intArg(x.trim(), "--tokens"));
       const model = await loadModel(p[0]);
-      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims });
+      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims, tokens });
       const { values: _, ...rest } = r;
       print(v.json, rest, [
         ...Object.entries(r.outputs).map(([k, o]) => `${k}: ${o.dtype}[${o.shape.join(",")}]${o.file ? ` -> ${v.out}/${o.file}` : ""}`),
         ...(r.latency_ms ? [`latency: median ${r.latency_ms.median.toFixed(2)} ms over ${r.latency_ms.runs} runs`] : []),
+      ].join("\n"));
+      return 0;
+    },
+  },
+  dump: {
+    summary: "write every constant tensor, dequantized to float32, as .npy plus index.json",
+    usage: `dump MODEL --out DIR [--json]
+  DIR/index.json lists {name, source_type, shape, file}. GGUF tensors are streamed one at a time in slices,
+  so memory stays bounded whatever the file size. Tensors that cannot be decoded are listed as skipped.`,
+    options: { ...common, out: { type: "string" } },
+    async run(v, p) {
+      if (!p[0]) throw new LatheError("usage", "dump needs a MODEL");
+      if (!v.out) throw new LatheError("usage", "dump needs --out DIR");
+      const r = await dumpModel(p[0], v.out, {
+        onTensor: (done, total, name) => {
+          if (!v.json) console.error(`[${done}/${total}] ${name}`);
+        },
+      });
+      print(v.json, r, [
+        `wrote ${r.tensors.length} tensors to ${r.out} (index.json)`,
+        ...r.skipped.map((s) => `  skipped ${s.name} (${s.source_type}): ${s.reason}`),
+      ].join("\n"));
+      return 0;
+    },
+  },
+  convert: {
+    summary: "convert a model file to another (GGUF: same metadata, weights in any block type)",
+    usage: `convert IN OUT [--weights TYPE] [--json]
+  IN.gguf OUT.gguf copies every tensor; with --weights TYPE (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+  Q2_K..Q6_K, MXFP4) the 2-D weight matrices are re-encoded in TYPE with ggml's reference quantizers.
+  1-D tensors (norms) keep their type.`,
+    options: { ...common, weights: { type: "string" } },
+    async run(v, p) {
+      if (p.length !== 2) throw new LatheError("usage", "convert needs IN and OUT");
+      const r = await convertModel(p[0], p[1], {
+        weights: v.weights,
+        onTensor: (done, total, name) => {
+          if (!v.json) console.error(`[${done}/${total}] ${name}`);
+        },
+      });
+      const changed = r.tensors.filter((t) => t.from !== t.to).length;
+      print(v.json, r, [
+        `wrote ${r.output} (${r.tensors.length} tensors, ${changed} re-encoded)`,
+        ...r.tensors.filter((t) => t.note).map((t) => `  ${t.name}: ${t.note}`),
       ].join("\n"));
       return 0;
     },
@@ -141,6 +201,7 @@ export const commands: Record<string, Command> = {
       return r.fail > 0 ? 1 : 0;
     },
   },
+  simulate: simulateCommand,
 };
 
 async function explain(name: string, modelPath: string | undefined, json: boolean): Promise<number> {
@@ -152,6 +213,23 @@ async function explain(name: string, modelPath: string | undefined, json: boolea
     [`rule ${found.pass}.${found.rule.name}: ${found.rule.pattern.describe()}`, ...(ex.length ? ex : []).map((e) =>
       e.matched ? `  ${e.node} (${e.op}): matches` : `  ${e.node} (${e.op}): no match after ${e.depth} step(s) at ${e.at}: ${e.reason}`), ...(ex.length ? [] : ["  no candidate nodes"])].join("\n"));
   return 0;
+}
+
+/** The first bytes of a file, for picking its format by magic. */
+async function fileHead(path: string): Promise<Uint8Array> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new LatheError("io", `cannot open: ${(e as Error).message}`, { file: path });
+  }
+  try {
+    const head = new Uint8Array(16);
+    const n = (await f.read(head)) ?? 0;
+    return head.subarray(0, n);
+  } finally {
+    f.close();
+  }
 }
 
 function pairs(list: string[] | undefined, flag: string): Record<string, string> {

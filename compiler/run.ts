@@ -22,6 +22,8 @@ export interface RunModelOptions {
   repeat?: number;
   /** Sizes for symbolic dimensions. */
   dims?: Record<string, number>;
+  /** Token ids for a language model's `tokens` input (GGUF llama graphs). */
+  tokens?: readonly number[];
 }
 
 export interface RunModelResult {
@@ -58,15 +60,23 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
   for (const k of Object.keys(given)) {
     if (!g.inputs.includes(k)) throw new LatheError("usage", `${k} is not an input (inputs: ${g.inputs.join(", ")})`);
   }
+  if (opts.tokens && !g.inputs.includes("tokens")) {
+    throw new LatheError("usage", `tokens given but the model has no tokens input (inputs: ${g.inputs.join(", ")})`);
+  }
   const inputs: Record<string, RValue> = {};
   const inputInfo: RunModelResult["inputs"] = {};
   let idx = 0;
   for (const name of g.inputs) {
     if (g.constants[name] && !given[name]) continue;
-    const t = given[name] ? await readNpy(given[name]) : generateInput(g, name, idx, seed, opts.dims);
+    const t = given[name]
+      ? await readNpy(given[name])
+      : name === "tokens" && opts.tokens
+      ? tokenTensor(g, opts.tokens)
+      : generateInput(g, name, idx, seed, opts.dims);
     idx++;
     inputs[name] = t;
-    inputInfo[name] = { source: given[name] ?? `seed ${seed}`, dtype: String(t.dtype), shape: [...t.shape] };
+    const source = given[name] ?? (name === "tokens" && opts.tokens ? "tokens" : `seed ${seed}`);
+    inputInfo[name] = { source, dtype: String(t.dtype), shape: [...t.shape] };
   }
   const session = new Session(g);
   const repeat = Math.max(1, opts.repeat ?? 1);
@@ -100,6 +110,20 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
     await writeFileAtomic(`${opts.out}/outputs.json`, JSON.stringify(json, null, 2) + "\n");
   }
   return result;
+}
+
+/** Token ids as the `tokens` input's element type (i32 or i64). */
+function tokenTensor(g: Graph, tokens: readonly number[]): Tensor {
+  const t = g.values.tokens?.type;
+  const dtype = t?.kind === "tensor" ? t.dtype : "i32";
+  if (dtype !== "i32" && dtype !== "i64") throw new LatheError("usage", `the tokens input is ${String(dtype)}, not integer`);
+  for (const v of tokens) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new LatheError("usage", `token ids must be non-negative integers, got ${v}`);
+  }
+  const x = alloc(dtype, [tokens.length]);
+  if (dtype === "i64") tokens.forEach((v, i) => ((x.data as BigInt64Array)[i] = BigInt(v)));
+  else (x.data as Int32Array).set(tokens);
+  return x;
 }
 
 export function describeInputs(g: Graph): string {

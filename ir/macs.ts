@@ -44,6 +44,28 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
       if (!a || !out) return undefined;
       return prod(out) * a[a.length - 1];
     }
+    // The tfl dialect: NHWC activations, OHWI filters, [1, KH, KW, C·mult] depthwise filters.
+    case "tfl.CONV_2D": {
+      const w = staticShape(g, n.inputs[1]);
+      return w && out ? prod(out) * prod(w.slice(1)) : undefined;
+    }
+    case "tfl.DEPTHWISE_CONV_2D": {
+      const w = staticShape(g, n.inputs[1]);
+      return w && out ? prod(out) * w[1] * w[2] : undefined;
+    }
+    case "tfl.TRANSPOSE_CONV": {
+      const w = staticShape(g, n.inputs[1]), x = staticShape(g, n.inputs[2]);
+      return w && x ? prod(x) * w[0] * w[1] * w[2] : undefined;
+    }
+    case "tfl.FULLY_CONNECTED": {
+      const w = staticShape(g, n.inputs[1]);
+      return w && out ? prod(out) * w[1] : undefined;
+    }
+    case "tfl.BATCH_MATMUL": {
+      const a = staticShape(g, n.inputs[0]);
+      if (!a || !out) return undefined;
+      return prod(out) * a[a.length - 1];
+    }
     default:
       return 0;
   }

@@ -6,7 +6,7 @@ import type { Graph } from "../ir/graph.ts";
 import { LatheError } from "../ir/errors.ts";
 import { foldConstants } from "./constant-fold.ts";
 import { eliminateCommonSubexpressions } from "./cse.ts";
-import { graphPass, registerPass } from "./pass-manager.ts";
+import { registerPass } from "./pass-manager.ts";
 import { noopRules } from "./remove-noops.ts";
 import { applyRules, type Rule } from "./rewrite.ts";
 
@@ -28,9 +28,17 @@ export function canonicalize(g: Graph, maxRounds = 16): Graph {
   throw new LatheError("verify", `canonicalize did not reach a fixpoint in ${maxRounds} rounds`);
 }
 
-export const canonicalizePass = registerPass(graphPass(
-  "canonicalize",
-  "constant folding, no-op removal, canonical forms and CSE, repeated to a fixpoint",
-  (g, o) => canonicalize(g, o.maxRounds),
-  { options: { maxRounds: { type: "int", default: 16 } }, get rules() { return [...noopRules, ...extraRules]; } },
-));
+// Built by hand rather than with graphPass, whose spread would read `rules` once, before the other
+// passes add theirs.
+export const canonicalizePass = registerPass({
+  name: "canonicalize",
+  doc: "constant folding, no-op removal, canonical forms and CSE, repeated to a fixpoint",
+  options: { maxRounds: { type: "int", default: 16 } },
+  get rules() {
+    return [...noopRules, ...extraRules];
+  },
+  run(m, o) {
+    const g = canonicalize(m.graph, o.maxRounds);
+    return g === m.graph ? m : { ...m, graph: g };
+  },
+});

@@ -34,7 +34,9 @@ export function eliminateCommonSubexpressions(g: Graph): Graph {
   const sub = (x: string | null) => (x !== null && rename.has(x) ? rename.get(x)! : x);
   for (const n of g.nodes) {
     const decl = getOp(n.op);
-    if (!decl || decl.impure || Object.values(n.attrs).some((a) => a.type === "graph" || a.type === "graphs")) continue;
+    if (
+      !decl || decl.impure || Object.values(n.attrs).some((a) => a.type === "graph" || a.type === "graphs")
+    ) continue;
     if (n.outputs.some((o) => outputs.has(o))) continue;
     const key = `${n.op}(${n.inputs.map(sub).join(",")})${attrKey(n.attrs)}/${n.outputs.length}`;
     const first = seen.get(key);
@@ -45,12 +47,38 @@ export function eliminateCommonSubexpressions(g: Graph): Graph {
   }
   if (!rename.size) return g;
   const next = produce(g, (d) => {
-    d.nodes = g.nodes.filter((n) => !dropped.has(n)).map((n) =>
-      n.inputs.some((x) => x !== null && rename.has(x)) ? { ...n, inputs: n.inputs.map(sub) } : n
-    ) as any;
+    d.nodes = g.nodes.filter((n) => !dropped.has(n)).map((n) => renameUses(n, rename)) as any;
     d.outputs = g.outputs.map((o) => o) as any;
   });
   return deadCodeElimination(next);
+}
+
+/** The node reading renamed values, including outer values its subgraphs capture (not ones they define). */
+function renameUses(n: Node, rename: ReadonlyMap<string, string>): Node {
+  const sub = (x: string | null) => (x !== null && rename.has(x) ? rename.get(x)! : x);
+  let out = n.inputs.some((x) => x !== null && rename.has(x)) ? { ...n, inputs: n.inputs.map(sub) } : n;
+  for (const [k, a] of Object.entries(n.attrs)) {
+    if (a.type !== "graph" && a.type !== "graphs") continue;
+    const gs = a.type === "graph" ? [a.value] : a.value;
+    const renamed = gs.map((sg) => renameCaptures(sg, rename));
+    if (renamed.every((r, i) => r === gs[i])) continue;
+    const attr: Attr = a.type === "graph"
+      ? { type: "graph", value: renamed[0] }
+      : { type: "graphs", value: renamed };
+    out = { ...out, attrs: { ...out.attrs, [k]: attr } };
+  }
+  return out;
+}
+
+function renameCaptures(sg: Graph, rename: ReadonlyMap<string, string>): Graph {
+  const local = new Set([...sg.inputs, ...Object.keys(sg.constants), ...sg.nodes.flatMap((m) => m.outputs)]);
+  const inner = new Map([...rename].filter(([k]) => !local.has(k)));
+  if (!inner.size) return sg;
+  const nodes = sg.nodes.map((m) => renameUses(m, inner));
+  const outputs = sg.outputs.map((o) => inner.get(o) ?? o);
+  return nodes.every((m, i) => m === sg.nodes[i]) && outputs.every((o, i) => o === sg.outputs[i])
+    ? sg
+    : { ...sg, nodes, outputs };
 }
 
 function hexOf(c: Constant): string {
@@ -61,7 +89,21 @@ function hexOf(c: Constant): string {
 
 function attrKey(attrs: Readonly<Record<string, Attr>>): string {
   const ks = Object.keys(attrs).sort();
-  return ks.length ? `{${ks.map((k) => `${k}=${attrs[k].type}:${attrs[k].type === "tensor" ? printDense(attrs[k].value) : JSON.stringify(attrs[k].value)}`).join(",")}}` : "";
+  return ks.length
+    ? `{${
+      ks.map((k) =>
+        `${k}=${attrs[k].type}:${
+          attrs[k].type === "tensor" ? printDense(attrs[k].value) : JSON.stringify(attrs[k].value)
+        }`
+      ).join(",")
+    }}`
+    : "";
 }
 
-export const cse = registerPass(graphPass("cse", "merge pure nodes with equal op, operands and attributes, and equal small constants", (g) => eliminateCommonSubexpressions(g)));
+export const cse = registerPass(
+  graphPass(
+    "cse",
+    "merge pure nodes with equal op, operands and attributes, and equal small constants",
+    (g) => eliminateCommonSubexpressions(g),
+  ),
+);

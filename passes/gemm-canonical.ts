@@ -21,25 +21,42 @@ const scaled = (c: Constant, k: number): Constant => {
 export const gemmRules = [
   rule(
     "matmul-add-to-gemm",
-    P.Add(P.MatMul(P.var("x").rank(2), P.const("w").rank(2)).oneUse(), P.const("b")).commutative(),
-    ({ x, w, b }, rw) => {
-      const N = w.constant!.shape[1];
-      const bs = b.constant!.shape;
-      if (tensorTypeOf(x)?.dtype !== "f32" || w.constant!.dtype !== "f32" || b.constant!.dtype !== "f32") return undefined;
-      // Gemm's C broadcasts unidirectionally to [M, N]: a bias of [N] or [1, N] (or a scalar) fits.
-      if (!(bs.length === 0 || (bs.length === 1 && bs[0] === N) || (bs.length === 2 && bs[0] === 1 && bs[1] === N))) return undefined;
-      return rw.op1("Gemm", [x, w, b]);
+    P.Add(P.MatMul(P.var("x").rank(2), P.const("w").rank(2)).oneUse(), P.const("b")).commutative().where(
+      ({ x, w, b }) => {
+        if (tensorTypeOf(x)?.dtype !== "f32" || w.constant!.dtype !== "f32" || b.constant!.dtype !== "f32") {
+          return "not all f32";
+        }
+        // Gemm's C broadcasts unidirectionally to [M, N]: a bias of [N] or [1, N] (or a scalar) fits.
+        const N = w.constant!.shape[1], bs = b.constant!.shape;
+        const fits = bs.length === 0 || (bs.length === 1 && bs[0] === N) ||
+          (bs.length === 2 && bs[0] === 1 && bs[1] === N);
+        return fits || `the bias [${bs}] is not [${N}] or [1, ${N}]`;
+      },
+    ),
+    ({ x, w, b }, rw) => rw.op1("Gemm", [x, w, b]),
+  ),
+  rule(
+    "gemm-fold-alpha-beta",
+    P.Gemm(P.var("a"), P.const("b"), P.opt(P.const("c"))).as("g").where(({ b, c, g }) => {
+      const at = resolveAttrs(g);
+      if ((at.alpha ?? 1) === 1 && ((at.beta ?? 1) === 1 || !c)) return "alpha and beta are already 1";
+      return b.constant!.dtype === "f32" && (!c || c.constant!.dtype === "f32")
+        ? true
+        : "the constants are not f32";
+    }),
+    ({ a, b, c, g }, rw) => {
+      const at = resolveAttrs(g);
+      const alpha = at.alpha ?? 1, beta = at.beta ?? 1;
+      const nb = alpha === 1 ? b : rw.constant(`${b.name}_alpha`, scaled(b.constant!, alpha));
+      const attrs = { transA: at.transA ?? 0, transB: at.transB ?? 0 };
+      if (!c) return rw.op1("Gemm", [a, nb], attrs);
+      return rw.op1("Gemm", [
+        a,
+        nb,
+        beta === 1 ? c : rw.constant(`${c.name}_beta`, scaled(c.constant!, beta)),
+      ], attrs);
     },
   ),
-  rule("gemm-fold-alpha-beta", P.Gemm(P.var("a"), P.const("b"), P.opt(P.const("c"))).as("g"), ({ a, b, c, g }, rw) => {
-    const at = resolveAttrs(g);
-    const alpha = at.alpha ?? 1, beta = at.beta ?? 1;
-    if (alpha === 1 && (beta === 1 || !c)) return undefined;
-    if (b.constant!.dtype !== "f32" || (c && c.constant!.dtype !== "f32")) return undefined;
-    const nb = alpha === 1 ? b : rw.constant(`${b.name}_alpha`, scaled(b.constant!, alpha));
-    const nc = !c ? null : beta === 1 ? c : rw.constant(`${c.name}_beta`, scaled(c.constant!, beta));
-    return rw.op1("Gemm", [a, nb, nc], { transA: at.transA ?? 0, transB: at.transB ?? 0 });
-  }),
 ];
 addCanonicalRules(gemmRules);
 

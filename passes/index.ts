@@ -9,3 +9,4 @@ import "./fuse-conv.ts";
 import "./fold-pad.ts";
 import "./gemm-canonical.ts";
 import "./layout-propagation.ts";
+import "./quantize/index.ts";

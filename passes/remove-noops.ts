@@ -47,7 +47,11 @@ const FLOATS = new Set(["f16", "bf16", "f32", "f64"]);
  * a float to an integer that cannot hold it converts out-of-range floats (undefined in ONNX) where the
  * direct cast wraps.
  */
-function castChainExact(from: string | undefined, mid: string | undefined, to: string | undefined): true | string {
+function castChainExact(
+  from: string | undefined,
+  mid: string | undefined,
+  to: string | undefined,
+): true | string {
   if (!from || !mid || !to) return "an element type is unknown";
   if (from === "string" || to === "string") return "string casts parse or format";
   if (!(WIDER[from] ?? []).includes(mid)) return `${mid} does not hold every ${from} value`;
@@ -61,8 +65,12 @@ function castChainExact(from: string | undefined, mid: string | undefined, to: s
 function composePerm(p1: readonly number[], p2: readonly number[]): number[] {
   return p2.map((i) => p1[i]);
 }
-const permOf = (t: Node, rank: number | undefined): number[] | undefined =>
-  resolveAttrs(t).perm ?? (rank === undefined ? undefined : Array.from({ length: rank }, (_, i) => rank - 1 - i));
+/** An absent or empty perm reverses the axes. */
+function permOf(t: Node, rank: number | undefined): number[] | undefined {
+  const p: number[] | undefined = resolveAttrs(t).perm;
+  if (p?.length) return p;
+  return rank === undefined ? undefined : Array.from({ length: rank }, (_, i) => rank - 1 - i);
+}
 
 /** Dropout is the identity unless training_mode may be true or the mask is read. */
 function inferenceDropout(d: Node, ctx: MatchContext): true | string {
@@ -73,7 +81,9 @@ function inferenceDropout(d: Node, ctx: MatchContext): true | string {
     if (constantNumbers(c).some((v) => v !== 0)) return "training_mode is true";
   }
   const mask = d.outputs[1];
-  if (mask && ((graphIndex(ctx.graph).users.get(mask)?.length ?? 0) > 0 || ctx.outputs.has(mask))) return "the mask output is used";
+  if (mask && ((graphIndex(ctx.graph).users.get(mask)?.length ?? 0) > 0 || ctx.outputs.has(mask))) {
+    return "the mask output is used";
+  }
   return true;
 }
 
@@ -96,7 +106,9 @@ export const noopRules = [
     P.Reshape(P.Reshape(P.var("x"), P.any()).oneUse(), P.const("s")).as("r").where(({ r, s }) => {
       if (resolveAttrs(r).allowzero) return "allowzero is set";
       // A 0 copies a dimension of the inner Reshape's output, which x does not have.
-      return constantNumbers(s.constant!).includes(0) ? "the shape copies a dimension (0) from its input" : true;
+      return constantNumbers(s.constant!).includes(0)
+        ? "the shape copies a dimension (0) from its input"
+        : true;
     }),
     ({ x, s }, b) => b.op1("Reshape", [x, s]),
   ),
@@ -138,7 +150,9 @@ export const noopRules = [
   ),
   rule(
     "cast-through-wider",
-    P.Cast(P.Cast(P.var("x")).as("c1").oneUse()).as("c2").where(({ x, c1, c2 }) => castChainExact(dt(x), castTo(c1), castTo(c2))),
+    P.Cast(P.Cast(P.var("x")).as("c1").oneUse()).as("c2").where(({ x, c1, c2 }) =>
+      castChainExact(dt(x), castTo(c1), castTo(c2))
+    ),
     ({ x, c2 }, b) => (castTo(c2) === dt(x) ? x : b.op1("Cast", [x], { to: resolveAttrs(c2).to })),
   ),
   rule(

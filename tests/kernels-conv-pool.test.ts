@@ -13,6 +13,7 @@ import { LatheError } from "../ir/errors.ts";
 import { interpret, Session } from "../runtime/interpreter.ts";
 import { Tensor } from "../runtime/tensor.ts";
 import { compareArrays } from "./support/close.ts";
+import { setWasmEnabled } from "../runtime/gemm/wasm-simd.ts";
 
 type Attrs = Record<string, number | string | number[]>;
 
@@ -84,7 +85,9 @@ function referenceConv(
               for (let kd = 0; kd < KD; kd++) {
                 for (let kh = 0; kh < KH; kh++) {
                   for (let kw = 0; kw < KW; kw++) {
-                    const id = od * sd - pd + kd * dd, ih = oh * sh - ph + kh * dh, iw = ow * sw - pw + kw * dw;
+                    const id = od * sd - pd + kd * dd,
+                      ih = oh * sh - ph + kh * dh,
+                      iw = ow * sw - pw + kw * dw;
                     if (id < 0 || id >= D || ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                     const xi = (((b * C + g * Cg + c) * D + id) * H + ih) * W + iw;
                     const wi = (((m * Cg + c) * KD + kd) * KH + kh) * KW + kw;
@@ -106,33 +109,62 @@ const iota = (n: number, from = 0) => Array.from({ length: n }, (_, i) => i + fr
 
 Deno.test("reference convolution reproduces hand-computed values", () => {
   // 3x3 input 0..8, 2x2 ones kernel: the four window sums.
-  let r = referenceConv(Float32Array.from(iota(9)), [1, 1, 3, 3], new Float32Array(4).fill(1), [1, 1, 2, 2], undefined, {});
+  let r = referenceConv(
+    Float32Array.from(iota(9)),
+    [1, 1, 3, 3],
+    new Float32Array(4).fill(1),
+    [1, 1, 2, 2],
+    undefined,
+    {},
+  );
   assert.deepEqual([...r.y], [8, 12, 20, 24]);
   // 4x4 input 0..15, 3x3 ones, pad 1, stride 2: windows at (0,0),(0,2),(2,0),(2,2).
-  r = referenceConv(Float32Array.from(iota(16)), [1, 1, 4, 4], new Float32Array(9).fill(1), [1, 1, 3, 3], undefined, {
-    pads: [1, 1, 1, 1],
-    strides: [2, 2],
-  });
+  r = referenceConv(
+    Float32Array.from(iota(16)),
+    [1, 1, 4, 4],
+    new Float32Array(9).fill(1),
+    [1, 1, 3, 3],
+    undefined,
+    {
+      pads: [1, 1, 1, 1],
+      strides: [2, 2],
+    },
+  );
   assert.deepEqual([...r.y], [10, 24, 51, 90]);
   // Two groups with dilation 2 along width: x[i] + x[i+2] and x[i] - x[i+2].
-  r = referenceConv(Float32Array.from([1, 2, 3, 4, 5, 10, 20, 30, 40, 50]), [1, 2, 1, 5], Float32Array.from([1, 1, 1, -1]), [
-    2,
-    1,
-    1,
-    2,
-  ], Float32Array.from([0.5, 0]), { group: 2, dilations: [1, 2] });
+  r = referenceConv(
+    Float32Array.from([1, 2, 3, 4, 5, 10, 20, 30, 40, 50]),
+    [1, 2, 1, 5],
+    Float32Array.from([1, 1, 1, -1]),
+    [
+      2,
+      1,
+      1,
+      2,
+    ],
+    Float32Array.from([0.5, 0]),
+    { group: 2, dilations: [1, 2] },
+  );
   assert.deepEqual([...r.y], [4.5, 6.5, 8.5, -20, -20, -20]);
 });
 
 Deno.test("Conv: hand values for padding, strides, bias, groups, dilation", () => {
-  close(run("Conv", [f32([1, 1, 3, 3], iota(9)), f32([1, 1, 2, 2], [1, 1, 1, 1]), f32([1], [1])])[0], [1, 1, 2, 2], [
+  close(run("Conv", [f32([1, 1, 3, 3], iota(9)), f32([1, 1, 2, 2], [1, 1, 1, 1]), f32([1], [1])])[0], [
+    1,
+    1,
+    2,
+    2,
+  ], [
     9,
     13,
     21,
     25,
   ]);
   close(
-    run("Conv", [f32([1, 1, 4, 4], iota(16)), f32([1, 1, 3, 3], new Array(9).fill(1))], { pads: [1, 1, 1, 1], strides: [2, 2] })[0],
+    run("Conv", [f32([1, 1, 4, 4], iota(16)), f32([1, 1, 3, 3], new Array(9).fill(1))], {
+      pads: [1, 1, 1, 1],
+      strides: [2, 2],
+    })[0],
     [1, 1, 2, 2],
     [10, 24, 51, 90],
   );
@@ -153,14 +185,23 @@ Deno.test("Conv: auto_pad SAME_UPPER pads at the end, SAME_LOWER at the start, V
   close(run("Conv", [x, w], { auto_pad: "VALID", pads: [3, 3] })[0], [1, 1, 3], [21, 32, 43]);
   // Stride 2 with SAME_UPPER: ceil(5/2) = 3 outputs, total pad (3-1)*2 + 3 - 5 = 2 -> one each side.
   close(
-    run("Conv", [f32([1, 1, 5], [1, 2, 3, 4, 5]), f32([1, 1, 3], [1, 1, 1])], { auto_pad: "SAME_UPPER", strides: [2] })[0],
+    run("Conv", [f32([1, 1, 5], [1, 2, 3, 4, 5]), f32([1, 1, 3], [1, 1, 1])], {
+      auto_pad: "SAME_UPPER",
+      strides: [2],
+    })[0],
     [1, 1, 3],
     [3, 9, 9],
   );
 });
 
 Deno.test("Conv: 3-D and kernel_shape inferred from W", () => {
-  close(run("Conv", [f32([1, 1, 2, 2, 2], iota(8)), f32([1, 1, 2, 2, 2], new Array(8).fill(1))])[0], [1, 1, 1, 1, 1], [28]);
+  close(run("Conv", [f32([1, 1, 2, 2, 2], iota(8)), f32([1, 1, 2, 2, 2], new Array(8).fill(1))])[0], [
+    1,
+    1,
+    1,
+    1,
+    1,
+  ], [28]);
 });
 
 Deno.test("Conv: depthwise 3x3 counts valid taps (stride 1 and 2, padding 1)", () => {
@@ -180,8 +221,15 @@ Deno.test("Conv: depthwise 3x3 counts valid taps (stride 1 and 2, padding 1)", (
   }
 });
 
-Deno.test("Conv: fast paths agree with the reference convolution", () => {
-  const cases: { xs: number[]; ws: number[]; group?: number; strides?: number[]; pads?: number[]; dilations?: number[] }[] = [
+Deno.test("Conv: fast paths (SIMD engine and portable) agree with the reference convolution", () => {
+  const cases: {
+    xs: number[];
+    ws: number[];
+    group?: number;
+    strides?: number[];
+    pads?: number[];
+    dilations?: number[];
+  }[] = [
     { xs: [1, 16, 9, 9], ws: [24, 16, 1, 1] }, // pointwise GEMM
     { xs: [2, 7, 10, 11], ws: [13, 7, 3, 3], pads: [1, 1, 1, 1] }, // taps over a padded image, 2 images
     { xs: [1, 5, 9, 8], ws: [6, 5, 3, 2], pads: [2, 0, 1, 1], dilations: [2, 1] }, // asymmetric pads, dilation
@@ -193,6 +241,10 @@ Deno.test("Conv: fast paths agree with the reference convolution", () => {
     { xs: [1, 3, 11, 11], ws: [5, 3, 1, 1], strides: [2, 2] }, // strided 1x1
     { xs: [2, 3, 17], ws: [4, 3, 5], pads: [2, 1], strides: [1] }, // 1-D
     { xs: [1, 2, 4, 5, 6], ws: [3, 2, 2, 3, 2], pads: [1, 0, 1, 0, 1, 1] }, // 3-D
+    { xs: [2, 9, 13, 7], ws: [10, 9, 3, 3], pads: [1, 0, 1, 2] }, // Winograd, odd sizes, asymmetric pads
+    { xs: [1, 16, 6, 21], ws: [8, 16, 3, 3] }, // Winograd without padding
+    { xs: [1, 8, 3, 3], ws: [9, 8, 3, 3], pads: [1, 1, 1, 1] }, // Winograd, a single tile row
+    { xs: [1, 3, 19, 20], ws: [7, 3, 5, 3], strides: [3, 2], pads: [2, 1, 2, 1], dilations: [1, 2] }, // stride phases
   ];
   for (const c of cases) {
     const x = seeded(c.xs.reduce((p, d) => p * d), 11), w = seeded(c.ws.reduce((p, d) => p * d), 12);
@@ -203,8 +255,15 @@ Deno.test("Conv: fast paths agree with the reference convolution", () => {
     if (c.strides) attrs.strides = c.strides;
     if (c.pads) attrs.pads = c.pads;
     if (c.dilations) attrs.dilations = c.dilations;
-    const y = run("Conv", [f32(c.xs, x), f32(c.ws, w), f32([c.ws[0]], b)], attrs)[0];
-    close(y, ref.shape, ref.y, 1e-4, 1e-5);
+    for (const simd of [true, false]) {
+      setWasmEnabled(simd);
+      try {
+        const y = run("Conv", [f32(c.xs, x), f32(c.ws, w), f32([c.ws[0]], b)], attrs)[0];
+        close(y, ref.shape, ref.y, 1e-4, 1e-5);
+      } finally {
+        setWasmEnabled(true);
+      }
+    }
   }
 });
 
@@ -225,7 +284,13 @@ Deno.test("Conv: packed weights stay correct across runs and when the weights ch
   for (let i = 0; i < 3; i++) {
     const w2 = seeded(12 * 8 * 9, 40 + i), x = seeded(8 * 36, 50);
     const ref = referenceConv(x, [1, 8, 6, 6], w2, ws, undefined, { pads: [1, 1, 1, 1] });
-    close(run("Conv", [f32([1, 8, 6, 6], x), f32(ws, w2)], { pads: [1, 1, 1, 1] })[0], ref.shape, ref.y, 1e-4, 1e-5);
+    close(
+      run("Conv", [f32([1, 8, 6, 6], x), f32(ws, w2)], { pads: [1, 1, 1, 1] })[0],
+      ref.shape,
+      ref.y,
+      1e-4,
+      1e-5,
+    );
   }
 });
 
@@ -251,29 +316,56 @@ Deno.test("Conv: f64 and f16 inputs, NaN propagation, empty batch", () => {
 });
 
 Deno.test("Conv: bad shapes raise LatheError", () => {
-  assert.throws(() => run("Conv", [f32([1, 3, 4, 4], seeded(48, 1)), f32([2, 2, 3, 3], seeded(36, 2))]), LatheError);
+  assert.throws(
+    () => run("Conv", [f32([1, 3, 4, 4], seeded(48, 1)), f32([2, 2, 3, 3], seeded(36, 2))]),
+    LatheError,
+  );
   assert.throws(() => run("Conv", [f32([1, 1, 2, 2], iota(4)), f32([1, 1, 3, 3], iota(9))]), LatheError);
 });
 
 Deno.test("FusedConv: Relu and Clip in the epilogue, Z added before the activation", () => {
   const x = f32([1, 1, 3, 3], iota(9)), w = f32([1, 1, 2, 2], [1, -1, 1, -1]);
   // Window sums of x[i]-x[i+1] pairs: each is -2.
-  close(run("com.microsoft.FusedConv", [x, w, f32([1], [5])], { activation: "Relu" })[0], [1, 1, 2, 2], [3, 3, 3, 3]);
+  close(run("com.microsoft.FusedConv", [x, w, f32([1], [5])], { activation: "Relu" })[0], [1, 1, 2, 2], [
+    3,
+    3,
+    3,
+    3,
+  ]);
   close(run("com.microsoft.FusedConv", [x, w], { activation: "Relu" })[0], [1, 1, 2, 2], [0, 0, 0, 0]);
-  close(run("com.microsoft.FusedConv", [x, w, f32([1], [3])], { activation: "Clip", activation_params: [0, 0.5] })[0], [
-    1,
-    1,
-    2,
-    2,
-  ], [0.5, 0.5, 0.5, 0.5]);
+  close(
+    run("com.microsoft.FusedConv", [x, w, f32([1], [3])], {
+      activation: "Clip",
+      activation_params: [0, 0.5],
+    })[0],
+    [
+      1,
+      1,
+      2,
+      2,
+    ],
+    [0.5, 0.5, 0.5, 0.5],
+  );
   const z = f32([1, 1, 2, 2], [1, 2, 3, 4]);
-  close(run("com.microsoft.FusedConv", [x, w, undefined, z], { activation: "Relu" })[0], [1, 1, 2, 2], [0, 0, 1, 2]);
-  close(run("com.microsoft.FusedConv", [x, w, undefined, z], { activation: "LeakyRelu", activation_params: [0.5] })[0], [
-    1,
+  close(run("com.microsoft.FusedConv", [x, w, undefined, z], { activation: "Relu" })[0], [1, 1, 2, 2], [
+    0,
+    0,
     1,
     2,
-    2,
-  ], [-0.5, 0, 1, 2]);
+  ]);
+  close(
+    run("com.microsoft.FusedConv", [x, w, undefined, z], {
+      activation: "LeakyRelu",
+      activation_params: [0.5],
+    })[0],
+    [
+      1,
+      1,
+      2,
+      2,
+    ],
+    [-0.5, 0, 1, 2],
+  );
 });
 
 Deno.test("ConvTranspose: strides, output_padding, pads, output_shape (1-D)", () => {
@@ -281,11 +373,26 @@ Deno.test("ConvTranspose: strides, output_padding, pads, output_shape (1-D)", ()
   // Each input spreads over three outputs starting at i*stride.
   close(run("ConvTranspose", [x, w])[0], [1, 1, 4], [1, 3, 3, 2]);
   close(run("ConvTranspose", [x, w], { strides: [2] })[0], [1, 1, 5], [1, 1, 3, 2, 2]);
-  close(run("ConvTranspose", [x, w], { strides: [2], output_padding: [1] })[0], [1, 1, 6], [1, 1, 3, 2, 2, 0]);
+  close(run("ConvTranspose", [x, w], { strides: [2], output_padding: [1] })[0], [1, 1, 6], [
+    1,
+    1,
+    3,
+    2,
+    2,
+    0,
+  ]);
   close(run("ConvTranspose", [x, w], { strides: [2], pads: [1, 1] })[0], [1, 1, 3], [1, 3, 2]);
-  close(run("ConvTranspose", [x, w, f32([1], [10])], { strides: [2], output_shape: [4] })[0], [1, 1, 4], [11, 13, 12, 12]);
+  close(run("ConvTranspose", [x, w, f32([1], [10])], { strides: [2], output_shape: [4] })[0], [1, 1, 4], [
+    11,
+    13,
+    12,
+    12,
+  ]);
   // Two groups, two output channels per group, with dilation 2: taps land two apart.
-  const y = run("ConvTranspose", [f32([1, 2, 1], [1, 10]), f32([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8])], { group: 2, dilations: [2] })[0];
+  const y = run("ConvTranspose", [f32([1, 2, 1], [1, 10]), f32([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8])], {
+    group: 2,
+    dilations: [2],
+  })[0];
   close(y, [1, 4, 3], [1, 0, 2, 3, 0, 4, 50, 0, 60, 70, 0, 80]);
 });
 
@@ -301,23 +408,60 @@ Deno.test("MaxPool: values, Indices in both storage orders, ceil mode, padding, 
   const [, i2] = run("MaxPool", [f32([2, 1, 2, 2], [1, 4, 3, 2, 5, 0, 9, 1])], { kernel_shape: [2, 2] }, 2);
   assert.deepEqual([...i2.data as BigInt64Array], [1n, 6n]);
   const x5 = f32([1, 1, 5, 5], iota(25));
-  close(run("MaxPool", [x5], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })[0], [1, 1, 3, 3], [6, 8, 9, 16, 18, 19, 21, 23, 24]);
+  close(run("MaxPool", [x5], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })[0], [1, 1, 3, 3], [
+    6,
+    8,
+    9,
+    16,
+    18,
+    19,
+    21,
+    23,
+    24,
+  ]);
   close(run("MaxPool", [x5], { kernel_shape: [2, 2], strides: [2, 2] })[0], [1, 1, 2, 2], [6, 8, 16, 18]);
   // Padding never wins, even against negative values.
   const neg = f32([1, 1, 2, 2], [-4, -3, -2, -1]);
-  close(run("MaxPool", [neg], { kernel_shape: [2, 2], pads: [1, 1, 1, 1] })[0], [1, 1, 3, 3], [-4, -3, -3, -2, -1, -1, -2, -1, -1]);
-  close(run("MaxPool", [x5], { kernel_shape: [2, 2], dilations: [2, 2] })[0], [1, 1, 3, 3], [12, 13, 14, 17, 18, 19, 22, 23, 24]);
-  const u8 = run("MaxPool", [new Tensor("u8", [1, 1, 2, 3], Uint8Array.from([1, 200, 3, 4, 5, 255]))], { kernel_shape: [2, 2] })[0];
+  close(run("MaxPool", [neg], { kernel_shape: [2, 2], pads: [1, 1, 1, 1] })[0], [1, 1, 3, 3], [
+    -4,
+    -3,
+    -3,
+    -2,
+    -1,
+    -1,
+    -2,
+    -1,
+    -1,
+  ]);
+  close(run("MaxPool", [x5], { kernel_shape: [2, 2], dilations: [2, 2] })[0], [1, 1, 3, 3], [
+    12,
+    13,
+    14,
+    17,
+    18,
+    19,
+    22,
+    23,
+    24,
+  ]);
+  const u8 = run("MaxPool", [new Tensor("u8", [1, 1, 2, 3], Uint8Array.from([1, 200, 3, 4, 5, 255]))], {
+    kernel_shape: [2, 2],
+  })[0];
   assert.equal(u8.dtype, "u8");
   assert.deepEqual([...u8.data as Uint8Array], [200, 255]);
-  const nan = run("MaxPool", [f32([1, 1, 1, 4], [1, NaN, 3, 4])], { kernel_shape: [1, 2], strides: [1, 2] })[0];
+  const nan =
+    run("MaxPool", [f32([1, 1, 1, 4], [1, NaN, 3, 4])], { kernel_shape: [1, 2], strides: [1, 2] })[0];
   assert.ok(Number.isNaN((nan.data as Float32Array)[0]));
   assert.equal((nan.data as Float32Array)[1], 4);
 });
 
 Deno.test("AveragePool: count_include_pad, ceil mode, SAME_UPPER; LpPool", () => {
   const ones = f32([1, 1, 3, 3], new Array(9).fill(1));
-  close(run("AveragePool", [ones], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })[0], [1, 1, 3, 3], new Array(9).fill(1));
+  close(
+    run("AveragePool", [ones], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })[0],
+    [1, 1, 3, 3],
+    new Array(9).fill(1),
+  );
   close(
     run("AveragePool", [ones], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], count_include_pad: 1 })[0],
     [1, 1, 3, 3],
@@ -325,10 +469,27 @@ Deno.test("AveragePool: count_include_pad, ceil mode, SAME_UPPER; LpPool", () =>
   );
   const x = f32([1, 1, 1, 5], [1, 2, 3, 4, 5]);
   // Ceil mode: the last window holds only the 5.
-  close(run("AveragePool", [x], { kernel_shape: [1, 2], strides: [1, 2], ceil_mode: 1 })[0], [1, 1, 1, 3], [1.5, 3.5, 5]);
-  close(run("AveragePool", [x], { kernel_shape: [1, 2], auto_pad: "SAME_UPPER" })[0], [1, 1, 1, 5], [1.5, 2.5, 3.5, 4.5, 5]);
-  close(run("LpPool", [f32([1, 1, 4], [3, 4, -6, 8])], { kernel_shape: [2], strides: [2] })[0], [1, 1, 2], [5, 10]);
-  close(run("LpPool", [f32([1, 1, 4], [3, -4, 6, 8])], { kernel_shape: [2], strides: [2], p: 1 })[0], [1, 1, 2], [7, 14]);
+  close(run("AveragePool", [x], { kernel_shape: [1, 2], strides: [1, 2], ceil_mode: 1 })[0], [1, 1, 1, 3], [
+    1.5,
+    3.5,
+    5,
+  ]);
+  close(run("AveragePool", [x], { kernel_shape: [1, 2], auto_pad: "SAME_UPPER" })[0], [1, 1, 1, 5], [
+    1.5,
+    2.5,
+    3.5,
+    4.5,
+    5,
+  ]);
+  close(run("LpPool", [f32([1, 1, 4], [3, 4, -6, 8])], { kernel_shape: [2], strides: [2] })[0], [1, 1, 2], [
+    5,
+    10,
+  ]);
+  close(run("LpPool", [f32([1, 1, 4], [3, -4, 6, 8])], { kernel_shape: [2], strides: [2], p: 1 })[0], [
+    1,
+    1,
+    2,
+  ], [7, 14]);
 });
 
 Deno.test("Global pools", () => {
@@ -378,4 +539,77 @@ Deno.test("pool and conv declarations infer output shapes", () => {
   assert.deepEqual(shape(c), ["N", 8, 8, 8]);
   assert.deepEqual(shape(p), ["N", 8, 4, 4]);
   assert.deepEqual(shape(t), ["N", 4, 9, 9]);
+});
+
+// onnxruntime as the reference for attribute combinations the node suite does not cover.
+const ORT_CASES: [string, number[][], Attrs, number][] = [
+  ["AveragePool", [[1, 2, 7, 8]], {
+    kernel_shape: [3, 3],
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+    ceil_mode: 1,
+    count_include_pad: 1,
+  }, 1],
+  ["AveragePool", [[1, 2, 9, 9]], {
+    kernel_shape: [2, 3],
+    strides: [2, 1],
+    dilations: [2, 2],
+    pads: [1, 0, 1, 2],
+  }, 1],
+  ["AveragePool", [[1, 2, 9, 9]], {
+    kernel_shape: [2, 3],
+    dilations: [2, 2],
+    pads: [1, 0, 1, 2],
+    count_include_pad: 1,
+  }, 1],
+  ["MaxPool", [[1, 2, 9, 10]], {
+    kernel_shape: [3, 2],
+    strides: [2, 3],
+    dilations: [2, 1],
+    pads: [1, 1, 2, 0],
+    ceil_mode: 1,
+  }, 2],
+  [
+    "MaxPool",
+    [[2, 3, 6, 7, 5]],
+    { kernel_shape: [2, 3, 2], strides: [1, 2, 2], pads: [0, 1, 1, 1, 1, 0] },
+    2,
+  ],
+  ["LpPool", [[1, 2, 8, 8]], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], p: 3 }, 1],
+  ["ConvTranspose", [[1, 4, 5, 6], [4, 3, 3, 2], [6]], {
+    group: 2,
+    strides: [2, 3],
+    dilations: [2, 1],
+    pads: [1, 0, 0, 1],
+    output_padding: [1, 2],
+  }, 1],
+  ["ConvTranspose", [[2, 3, 5, 5], [3, 2, 4, 4]], { strides: [2, 2], auto_pad: "SAME_LOWER" }, 1],
+  ["ConvTranspose", [[1, 2, 4, 4], [2, 3, 3, 3]], { strides: [3, 3], output_shape: [13, 11] }, 1],
+  ["Conv", [[1, 6, 15, 14], [6, 2, 3, 3]], { group: 3, strides: [2, 2], auto_pad: "SAME_UPPER" }, 1],
+  ["Conv", [[1, 24, 10, 10], [32, 24, 3, 3], [32]], { pads: [0, 1, 1, 0] }, 1],
+  ["GlobalLpPool", [[1, 3, 4, 5]], { p: 3 }, 1],
+];
+
+Deno.test("conv and pool attribute combinations agree with onnxruntime", async () => {
+  const { exportOnnx } = await import("../compiler/onnx/export.ts");
+  const { modelOf } = await import("../ir/builder.ts");
+  const { ortSession, runOrt } = await import("./reference/onnxruntime.ts");
+  for (const [op, shapes, attrs, nOut] of ORT_CASES) {
+    const b = new GraphBuilder();
+    const feeds: Record<string, Tensor> = {};
+    const names = shapes.map((s, i) => {
+      feeds[`x${i}`] = f32(s, seeded(s.reduce((p, d) => p * d, 1), 7 + i));
+      return b.input(`x${i}`, "f32", s);
+    });
+    const outs = b.op(op, names, attrs, nOut);
+    const g = b.build(outs);
+    const mine = interpret(g, feeds, { check: true }).outputs;
+    const ref = await runOrt(await ortSession(exportOnnx(modelOf(g)), 1), feeds);
+    for (const o of outs) {
+      const t = mine[o] as Tensor, r = ref[o];
+      assert.deepEqual([...t.shape], [...r.shape], `${op} ${JSON.stringify(attrs)}`);
+      const rep = compareArrays(t.data as Float32Array, r.data as Float32Array, 1e-4, 1e-5);
+      assert.ok(rep.ok, `${op} ${JSON.stringify(attrs)}: ${rep.message}`);
+    }
+  }
 });

@@ -37,13 +37,25 @@ Deno.test("StringNormalizer leaves one empty string when every word is a stopwor
 
 Deno.test("StringNormalizer refuses a [2, C] input and an unknown action", () => {
   assert.throws(() => runNode("StringNormalizer", [strs([2, 1], ["a", "b"])], {}), LatheError);
-  assert.throws(() => runNode("StringNormalizer", [strs([1], ["a"])], { case_change_action: "TITLE" }), LatheError);
+  assert.throws(
+    () => runNode("StringNormalizer", [strs([1], ["a"])], { case_change_action: "TITLE" }),
+    LatheError,
+  );
 });
 
 // Pool: unigrams 1 and 3, bigrams (1,2) and (2,3).
 const pool = { pool_int64s: [1, 3, 1, 2, 2, 3], ngram_counts: [0, 2], ngram_indexes: [0, 1, 2, 3] };
 const tfidf = (x: Tensor, attrs: Record<string, any>) =>
-  values(runNode("TfIdfVectorizer", [x], { mode: "TF", min_gram_length: 1, max_gram_length: 2, max_skip_count: 0, ...pool, ...attrs })[0]);
+  values(
+    runNode("TfIdfVectorizer", [x], {
+      mode: "TF",
+      min_gram_length: 1,
+      max_gram_length: 2,
+      max_skip_count: 0,
+      ...pool,
+      ...attrs,
+    })[0],
+  );
 
 Deno.test("TfIdfVectorizer counts contiguous n-grams (TF)", () => {
   // [1,2,1,2,3]: unigram 1 twice, 3 once; (1,2) at 0 and 2; (2,3) at 3.
@@ -58,9 +70,19 @@ Deno.test("TfIdfVectorizer skips: bigrams at distance 2 add, unigrams count once
   // Skip 2 pairs (1,2) at 0-3 and (2,3) at 1-4.
   assert.deepEqual(tfidf(tensor("i64", [5], [1, 2, 1, 2, 3]), { max_skip_count: 2 }), [2, 1, 3, 2]);
   // Only bigrams.
-  assert.deepEqual(tfidf(tensor("i64", [5], [1, 2, 1, 2, 3]), { max_skip_count: 2, min_gram_length: 2 }), [0, 0, 3, 2]);
+  assert.deepEqual(tfidf(tensor("i64", [5], [1, 2, 1, 2, 3]), { max_skip_count: 2, min_gram_length: 2 }), [
+    0,
+    0,
+    3,
+    2,
+  ]);
   // Only unigrams: max_gram_length 1 ignores the bigram part of the pool.
-  assert.deepEqual(tfidf(tensor("i64", [5], [1, 2, 1, 2, 3]), { max_skip_count: 3, max_gram_length: 1 }), [2, 1, 0, 0]);
+  assert.deepEqual(tfidf(tensor("i64", [5], [1, 2, 1, 2, 3]), { max_skip_count: 3, max_gram_length: 1 }), [
+    2,
+    1,
+    0,
+    0,
+  ]);
 });
 
 Deno.test("TfIdfVectorizer IDF and TFIDF weighting, ngram_indexes placement, batches", () => {
@@ -77,8 +99,13 @@ Deno.test("TfIdfVectorizer IDF and TFIDF weighting, ngram_indexes placement, bat
 Deno.test("TfIdfVectorizer over strings", () => {
   const x = strs([2, 3], ["a", "b", "b", "b", "b", "a"]);
   const y = runNode("TfIdfVectorizer", [x], {
-    mode: "TF", min_gram_length: 1, max_gram_length: 2, max_skip_count: 0,
-    pool_strings: ["a", "b", "a", "b"], ngram_counts: [0, 2], ngram_indexes: [0, 1, 2],
+    mode: "TF",
+    min_gram_length: 1,
+    max_gram_length: 2,
+    max_skip_count: 0,
+    pool_strings: ["a", "b", "a", "b"],
+    ngram_counts: [0, 2],
+    ngram_indexes: [0, 1, 2],
   })[0] as Tensor;
   assert.deepEqual(y.shape, [2, 3]);
   assert.deepEqual(values(y), [1, 2, 1, 1, 2, 0]);

@@ -11,6 +11,7 @@
  * ggml types (`lathe.GgmlMatMul` quantizes activations as llama.cpp's CPU backend does). GGUF dims are
  * innermost-first, so an IR shape is `ne` reversed. Tensors imported from a path are read lazily.
  */
+import "../../ir/ops/index.ts";
 import { GraphBuilder } from "../../ir/builder.ts";
 import type { Constant } from "../../ir/constant.ts";
 import { LatheError, toSafeNumber } from "../../ir/errors.ts";
@@ -24,6 +25,13 @@ import { type GgufFile, type GgufTensorInfo, openGguf, parseGguf } from "./reade
 export interface GgufImportOptions {
   /** Names the source in errors when importing bytes. */
   file?: string;
+  /**
+   * Attention arithmetic: "f16" is llama.cpp's default context (an f16 KV cache and CPU flash attention),
+   * "f32" an f32 KV cache without flash attention. Default "f16".
+   */
+  attention?: "f16" | "f32";
+  /** Activation quantizer for block-typed weights: "x86" (llama.cpp's x86 CPU backend, default) or "ref". */
+  activations?: "x86" | "ref";
 }
 
 /** The architectures this importer builds graphs for. */
@@ -34,13 +42,13 @@ export async function importGguf(source: string | Uint8Array, opts: GgufImportOp
   if (typeof source === "string") {
     const h = await openGguf(source);
     try {
-      return ggufModel(h, (info) => lazyConstantData(source, info));
+      return ggufModel(h, (info) => lazyConstantData(source, info), opts);
     } finally {
       h.close();
     }
   }
   const f = parseGguf(source, opts.file);
-  return ggufModel(f, (info) => ({ bytes: f.tensorBytes(info) }));
+  return ggufModel(f, (info) => ({ bytes: f.tensorBytes(info) }), opts);
 }
 
 type TensorData = Pick<Constant, "bytes" | "lazy">;
@@ -81,7 +89,11 @@ function readRange(path: string, offset: number, length: number, field: string):
 }
 
 /** Builds the model of a parsed GGUF file; `data` gives each used tensor's bytes (or lazy loader). */
-export function ggufModel(f: GgufFile, data: (info: GgufTensorInfo) => TensorData): Model {
+export function ggufModel(
+  f: GgufFile,
+  data: (info: GgufTensorInfo) => TensorData,
+  opts: GgufImportOptions = {},
+): Model {
   const md = new Metadata(f);
   const arch = md.string("general.architecture");
   if (arch === undefined) throw md.fail("general.architecture", "is missing; cannot tell what network the file holds");
@@ -92,7 +104,12 @@ export function ggufModel(f: GgufFile, data: (info: GgufTensorInfo) => TensorDat
       { file: f.file, field: "general.architecture" },
     );
   }
-  return buildLlama(f, md, arch, data);
+  const attention = opts.attention ?? "f16", activations = opts.activations ?? "x86";
+  if (attention !== "f16" && attention !== "f32") throw new LatheError("usage", `attention must be f16 or f32, got ${attention}`);
+  if (activations !== "x86" && activations !== "ref") {
+    throw new LatheError("usage", `activations must be x86 or ref, got ${activations}`);
+  }
+  return buildLlama(f, md, arch, data, attention, activations);
 }
 
 // ------------------------------------------------------------------------------------------ metadata
@@ -135,7 +152,14 @@ class Metadata {
 
 // ------------------------------------------------------------------------------------------ llama
 
-function buildLlama(f: GgufFile, md: Metadata, arch: string, data: (info: GgufTensorInfo) => TensorData): Model {
+function buildLlama(
+  f: GgufFile,
+  md: Metadata,
+  arch: string,
+  data: (info: GgufTensorInfo) => TensorData,
+  attention: "f16" | "f32",
+  activations: "x86" | "ref",
+): Model {
   const k = (s: string) => `${arch}.${s}`;
   const byName = new Map(f.tensors.map((t) => [t.name, t]));
   const where = (field: string) => ({ file: f.file, field });
@@ -217,7 +241,7 @@ function buildLlama(f: GgufFile, md: Metadata, arch: string, data: (info: GgufTe
   const linear = (x: string, name: string, shape: readonly number[], id: string): string => {
     const w = tensor(`${name}.weight`);
     expect(w, shape);
-    let y = op(b, "lathe.GgmlMatMul", [x, constant(w, "matmul")], {}, id);
+    let y = op(b, "lathe.GgmlMatMul", [x, constant(w, "matmul")], { act_quant: activations }, id);
     const bias = optional(`${name}.bias`, [shape[0]]);
     if (bias) y = op(b, "Add", [y, constant(bias, "norm")], {}, `${id}.bias`);
     return y;
@@ -246,7 +270,7 @@ function buildLlama(f: GgufFile, md: Metadata, arch: string, data: (info: GgufTe
     const qr = op(b, "lathe.Rope", [reshape(q, [0, nHead, headK], `${p}.q3`), null, ff], rope, `${p}.q_rope`);
     const kr = op(b, "lathe.Rope", [reshape(kk, [0, nHeadKv, headK], `${p}.k3`), null, ff], rope, `${p}.k_rope`);
     const v3 = reshape(v, [0, nHeadKv, headV], `${p}.v3`);
-    const att = op(b, "lathe.CausalAttention", [qr, kr, v3], { scale: 1 / Math.sqrt(headK) }, `${p}.attn`);
+    const att = op(b, "lathe.CausalAttention", [qr, kr, v3], { scale: 1 / Math.sqrt(headK), precision: attention }, `${p}.attn`);
     const o = linear(reshape(att, [0, nHead * headV], `${p}.attn2`), `${p}.attn_output`, [dModel, nHead * headV], `${p}.o`);
     x = op(b, "Add", [x, o], {}, `${p}.attn_res`);
     h = opNorm(b, x, tensor(`${p}.ffn_norm.weight`), `${p}.ffn_norm`);
@@ -264,7 +288,7 @@ function buildLlama(f: GgufFile, md: Metadata, arch: string, data: (info: GgufTe
   const out = byName.get("output.weight");
   if (out) expect(out, [vocab, dModel]);
   const head = out ? constant(out, "matmul") : constant(embd, "matmul");
-  op(b, "lathe.GgmlMatMul", [x, head], {}, "output", "logits");
+  op(b, "lathe.GgmlMatMul", [x, head], { act_quant: activations }, "output", "logits");
   const graph = b.build(["logits"]);
 
   const props: Record<string, string> = {};

@@ -35,8 +35,12 @@ export function densify(
   }
   if (sp.dimMetadata.length !== n) fail(`${sp.dimMetadata.length} dim_metadata entries for ${n} levels`);
   const seen = new Set(order);
-  if (seen.size !== n || order.some((d) => d < 0 || d >= n)) fail(`traversal order [${order}] is not a permutation`);
-  for (let i = 0; i < rank; i++) if (order[i] >= rank) fail(`traversal order [${order}] mixes block dims into the first ${rank}`);
+  if (seen.size !== n || order.some((d) => d < 0 || d >= n)) {
+    fail(`traversal order [${order}] is not a permutation`);
+  }
+  for (let i = 0; i < rank; i++) {
+    if (order[i] >= rank) fail(`traversal order [${order}] mixes block dims into the first ${rank}`);
+  }
 
   // Block size per original dim (1 when not blocked), taken from the dense level of its block dim.
   const blockSize = new Array<number>(rank).fill(1);
@@ -45,7 +49,9 @@ export function densify(
     const level = order.indexOf(rank + j);
     const md = sp.dimMetadata[level];
     if (md.format !== 0) fail("sparse block dimensions are not supported");
-    if (!(md.denseSize > 0) || shape[d] % md.denseSize !== 0) fail(`block size ${md.denseSize} does not divide dim ${shape[d]}`);
+    if (!(md.denseSize > 0) || shape[d] % md.denseSize !== 0) {
+      fail(`block size ${md.denseSize} does not divide dim ${shape[d]}`);
+    }
     blockSize[d] = md.denseSize;
   });
   // Size of each expanded dim: blocked outer dims, then the block dims.
@@ -73,7 +79,9 @@ export function densify(
   const levels = sp.dimMetadata.map((md, i) => {
     const e = order[i];
     if (md.format === 0) {
-      if (md.denseSize !== expanded[e]) fail(`level ${i} is dense with size ${md.denseSize}, the dim has ${expanded[e]}`);
+      if (md.denseSize !== expanded[e]) {
+        fail(`level ${i} is dense with size ${md.denseSize}, the dim has ${expanded[e]}`);
+      }
       return { dense: true as const, size: md.denseSize, e };
     }
     if (md.format !== 1) fail(`level ${i} has unknown format ${md.format}`);
@@ -83,26 +91,37 @@ export function densify(
     if (segs!.length > 0 && (segs![0] < 0 || segs![segs!.length - 1] > idx!.length)) {
       fail(`level ${i} segments run past its ${idx!.length} indices`);
     }
-    for (let k = 0; k < idx!.length; k++) if (idx![k] >= expanded[e]) fail(`level ${i} index ${idx![k]} out of range`);
+    for (let k = 0; k < idx!.length; k++) {
+      if (idx![k] >= expanded[e]) fail(`level ${i} index ${idx![k]} out of range`);
+    }
     return { dense: false as const, segs: segs!, idx: idx!, e };
   });
 
   const out = new Uint8Array(count * width);
+  const put = (value: number, offset: number) => {
+    if (value >= nValues) fail(`value ${value} of ${nValues} stored values`);
+    const s = value * width, d = offset * width;
+    for (let b = 0; b < width; b++) out[d + b] = values[s + b];
+  };
   const walk = (level: number, prev: number, offset: number): void => {
-    if (level === n) {
-      if (prev >= nValues) fail(`value ${prev} of ${nValues} stored values`);
-      out.set(values.subarray(prev * width, prev * width + width), offset * width);
-      return;
-    }
     const L = levels[level];
     const st = step[L.e];
+    // The last level writes values directly (no call per element).
+    const leaf = level === n - 1;
     if (L.dense) {
-      for (let c = 0; c < L.size; c++) walk(level + 1, prev * L.size + c, offset + c * st);
+      for (let c = 0; c < L.size; c++) {
+        if (leaf) put(prev * L.size + c, offset + c * st);
+        else walk(level + 1, prev * L.size + c, offset + c * st);
+      }
       return;
     }
     if (prev + 1 >= L.segs.length) fail(`level ${level} has no segment ${prev}`);
-    for (let j = L.segs[prev]; j < L.segs[prev + 1]; j++) walk(level + 1, j, offset + L.idx[j] * st);
+    for (let j = L.segs[prev]; j < L.segs[prev + 1]; j++) {
+      if (leaf) put(j, offset + L.idx[j] * st);
+      else walk(level + 1, j, offset + L.idx[j] * st);
+    }
   };
-  walk(0, 0, 0);
+  if (n === 0) put(0, 0);
+  else walk(0, 0, 0);
   return out;
 }

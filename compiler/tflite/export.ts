@@ -25,7 +25,7 @@ import type {
 import { attrNameOf, type OptionTable, optionTableNamed, optionTableOf } from "./op-options.ts";
 import { BUILTIN_CODE, type FieldSpec } from "./schema.ts";
 import { tfliteType } from "./tensor-type.ts";
-import { writeTflite, type WriteOptions } from "./writer.ts";
+import { type WriteOptions, writeTflite } from "./writer.ts";
 
 const CUSTOM = 32;
 /** Attributes that are not option fields: bookkeeping the exporter reads itself. */
@@ -97,7 +97,10 @@ class Exporter {
     // Converting a graph may append the subgraphs its nodes call.
     for (let i = 0; i < this.order.length; i++) subgraphs.push(this.subgraph(this.order[i], i));
     const e = this.extra;
-    const metadata = (e?.metadata ?? []).map((md) => ({ name: md.name, buffer: this.buffer(md.data, md.data) }));
+    const metadata = (e?.metadata ?? []).map((md) => ({
+      name: md.name,
+      buffer: this.buffer(md.data, md.data),
+    }));
     const metadataBuffer = (e?.metadataBuffer ?? []).map((d) => this.buffer(d, d));
     const signatureDefs: SignatureDef[] = [];
     for (const s of e?.signatureDefs ?? []) {
@@ -105,7 +108,8 @@ class Exporter {
       const si = g ? this.subgraphIndex.get(g) : undefined;
       if (si === undefined) continue;
       const names = this.tensorIndex[si];
-      const map = (list: { name: string; value: string }[]) => list.map((x) => ({ name: x.name, tensorIndex: names.get(x.value) ?? -1 }));
+      const map = (list: { name: string; value: string }[]) =>
+        list.map((x) => ({ name: x.name, tensorIndex: names.get(x.value) ?? -1 }));
       const inputs = map(s.inputs), outputs = map(s.outputs);
       // A pass may have removed a value a signature named; such a signature no longer describes the graph.
       if ([...inputs, ...outputs].some((x) => x.tensorIndex < 0)) continue;
@@ -173,7 +177,8 @@ class Exporter {
 
   private tensor(g: Graph, name: string, q: Quantization | undefined, field: string): Tensor {
     const c = g.constants[name];
-    const t = g.values[name]?.type ?? (c ? { kind: "tensor" as const, dtype: c.dtype, shape: c.shape } : undefined);
+    const t = g.values[name]?.type ??
+      (c ? { kind: "tensor" as const, dtype: c.dtype, shape: c.shape } : undefined);
     if (!t) this.fail(`value ${name} has no type`, field, "verify");
     if (t.kind !== "tensor") this.fail(`value ${name} is a ${t.kind}, which TFLite cannot hold`, field);
     const dtype = c ? c.dtype : t.dtype;
@@ -202,7 +207,8 @@ class Exporter {
       quantization: quant,
       isVariable: false,
       sparsity: null,
-      hasRank: dims !== undefined,
+      // Converters leave has_rank unset (LiteRT then reports static shapes), and a [] shape reads as a scalar.
+      hasRank: false,
       variantTensors: [],
       externalBuffer: 0,
     };
@@ -232,7 +238,9 @@ class Exporter {
       if (at.custom_code?.type !== "string") this.fail("CUSTOM needs a custom_code string", field, "verify");
       customCode = at.custom_code.value;
       if (at.custom_options) {
-        if (at.custom_options.type !== "tensor") this.fail("custom_options must be a u8 tensor", field, "verify");
+        if (at.custom_options.type !== "tensor") {
+          this.fail("custom_options must be a u8 tensor", field, "verify");
+        }
         customOptions = constantBytes(at.custom_options.value);
       }
     }
@@ -276,7 +284,8 @@ class Exporter {
   }
 
   private optionValue(f: FieldSpec, a: Attr, field: string): OptionValue {
-    const wrong = (): never => this.fail(`a ${a.type} attribute cannot fill a ${f.kind} field`, field, "verify");
+    const wrong = (): never =>
+      this.fail(`a ${a.type} attribute cannot fill a ${f.kind} field`, field, "verify");
     if (f.subgraph) {
       if (a.type === "graph") return this.indexOf(a.value);
       if (a.type === "graphs") return a.value.map((g) => this.indexOf(g));

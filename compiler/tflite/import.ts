@@ -16,10 +16,24 @@ import { inferGraph } from "../../ir/infer.ts";
 import type { Dim, ValueType } from "../../ir/value-type.ts";
 import "../../ir/ops/index.ts";
 import { densify } from "./densify.ts";
-import type { Operator, Options, Quantization, Subgraph, Tensor, TfliteModel, UnknownOptions } from "./model.ts";
+import type {
+  Operator,
+  Options,
+  Quantization,
+  Subgraph,
+  Tensor,
+  TfliteModel,
+  UnknownOptions,
+} from "./model.ts";
 import { attrNameOf, optionTableOf } from "./op-options.ts";
 import { readTflite } from "./reader.ts";
-import { BUILTIN_OPERATORS, BUILTIN_OPTIONS, BUILTIN_OPTIONS_2, type FieldSpec, type TableSpec } from "./schema.ts";
+import {
+  BUILTIN_OPERATORS,
+  BUILTIN_OPTIONS,
+  BUILTIN_OPTIONS_2,
+  type FieldSpec,
+  type TableSpec,
+} from "./schema.ts";
 import { irDType, quantInDType } from "./tensor-type.ts";
 
 export interface TfliteImportOptions {
@@ -86,7 +100,10 @@ export function fromTfliteModel(m: TfliteModel, file = "<memory>"): Model {
     metadata: m.metadata.map((md) => ({ name: md.name, data: m.buffers[md.buffer].data })),
     metadataBuffer: m.metadataBuffer.map((b, i) => {
       if (b < 0 || b >= m.buffers.length) {
-        throw new LatheError("format", `buffer index ${b} out of range`, { file, field: `metadata_buffer[${i}]` });
+        throw new LatheError("format", `buffer index ${b} out of range`, {
+          file,
+          field: `metadata_buffer[${i}]`,
+        });
       }
       return m.buffers[b].data;
     }),
@@ -94,7 +111,12 @@ export function fromTfliteModel(m: TfliteModel, file = "<memory>"): Model {
       const names = imp.tensorNames[s.subgraphIndex];
       const map = (list: { name: string; tensorIndex: number }[]) =>
         list.map((t) => ({ name: t.name, value: names.get(t.tensorIndex) ?? "" }));
-      return { signatureKey: s.signatureKey, subgraph: s.subgraphIndex, inputs: map(s.inputs), outputs: map(s.outputs) };
+      return {
+        signatureKey: s.signatureKey,
+        subgraph: s.subgraphIndex,
+        inputs: map(s.inputs),
+        outputs: map(s.outputs),
+      };
     }),
     subgraphs,
     quantization: imp.quantExtras,
@@ -135,10 +157,40 @@ class Importer {
     if (done) return done;
     if (this.building.has(index)) this.fail(`subgraph ${index} calls itself`, fieldPath(index, ""));
     this.building.add(index);
-    const g = inferGraph(this.convert(index));
+    const declared = this.convert(index);
+    const g = this.infer(declared);
     this.building.delete(index);
     this.graphs.set(index, g);
     return g;
+  }
+
+  /**
+   * Inference with the file's shapes as the declared types, except where a node output has dims the file
+   * leaves dynamic: there the inferred dims (input symbols carried through) are kept rather than a
+   * placeholder per tensor. If inference cannot type such an output on its own, the placeholders stay.
+   */
+  private infer(g: Graph): Graph {
+    const values: Record<string, ValueInfo> = { ...g.values };
+    let dropped = false;
+    for (const n of g.nodes) {
+      for (const o of n.outputs) {
+        const t = o ? values[o]?.type : undefined;
+        if (
+          t?.kind === "tensor" && typeof t.dtype === "string" && t.shape?.some((d) => typeof d === "string")
+        ) {
+          delete values[o];
+          dropped = true;
+        }
+      }
+    }
+    if (dropped) {
+      try {
+        return inferGraph({ ...g, values });
+      } catch (e) {
+        if (!(e instanceof LatheError)) throw e;
+      }
+    }
+    return inferGraph(g);
   }
 
   private convert(si: number): Graph {
@@ -183,12 +235,19 @@ class Importer {
         return name;
       }
       if (t.isVariable) this.fail(`variable tensor ${JSON.stringify(t.name)}`, field, "unsupported");
-      if (produced.has(ti)) this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) is read before an operator produces it`, field);
-      return this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) has no data, no producer and is not an input`, field);
+      if (produced.has(ti)) {
+        this.fail(`tensor ${ti} (${JSON.stringify(t.name)}) is read before an operator produces it`, field);
+      }
+      return this.fail(
+        `tensor ${ti} (${JSON.stringify(t.name)}) has no data, no producer and is not an input`,
+        field,
+      );
     };
 
     const inputs = sg.inputs.map((ti, k) => {
-      if (defined.has(ti)) this.fail(`tensor ${ti} is listed twice as an input`, fieldPath(si, `inputs[${k}]`));
+      if (defined.has(ti)) {
+        this.fail(`tensor ${ti} is listed twice as an input`, fieldPath(si, `inputs[${k}]`));
+      }
       const name = declare(ti, true);
       const t = sg.tensors[ti];
       if (t.buffer > 0 && m.buffers[t.buffer].data.length > 0) constants[name] = this.constant(si, ti);
@@ -216,7 +275,12 @@ class Importer {
       const ins = op.inputs.map((ti, k) => (ti < 0 ? null : refer(ti, `${field}.inputs[${k}]`)));
       const outs = op.outputs.map((ti, k) => {
         if (ti < 0) return "";
-        if (defined.has(ti)) this.fail(`tensor ${ti} (${JSON.stringify(sg.tensors[ti].name)}) is produced twice`, `${field}.outputs[${k}]`);
+        if (defined.has(ti)) {
+          this.fail(
+            `tensor ${ti} (${JSON.stringify(sg.tensors[ti].name)}) is produced twice`,
+            `${field}.outputs[${k}]`,
+          );
+        }
         if (sg.tensors[ti].buffer > 0 && m.buffers[sg.tensors[ti].buffer].data.length > 0) {
           this.fail(`operator output tensor ${ti} also has constant data`, `${field}.outputs[${k}]`);
         }
@@ -271,8 +335,9 @@ class Importer {
     const dtype = irDType(t.type, t.quantization, where);
     const bytes = this.m.buffers[t.buffer].data;
     let c: Constant;
-    if (dtype === "string") c = { dtype, shape: t.shape, strings: decodeStrings(bytes, elementCount(t.shape), where) };
-    else c = { dtype, shape: t.shape, bytes };
+    if (dtype === "string") {
+      c = { dtype, shape: t.shape, strings: decodeStrings(bytes, elementCount(t.shape), where) };
+    } else c = { dtype, shape: t.shape, bytes };
     checkConstant(c, where);
     return c;
   }
@@ -289,10 +354,15 @@ class Importer {
       this.fail("DENSIFY takes one input and one output", field);
     }
     const src = sg.tensors[op.inputs[0]], dst = sg.tensors[op.outputs[0]];
-    if (!src.sparsity || src.buffer === 0) this.fail("DENSIFY of a tensor that is not a sparse constant", field, "unsupported");
+    if (!src.sparsity || src.buffer === 0) {
+      this.fail("DENSIFY of a tensor that is not a sparse constant", field, "unsupported");
+    }
     const where = { file: this.file, field: fieldPath(si, `tensors[${op.inputs[0]}]`) };
     const dtype = irDType(dst.type, dst.quantization, where);
-    if (dst.type !== src.type || dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
+    if (
+      dst.type !== src.type || dst.shape.length !== src.shape.length ||
+      dst.shape.some((d, i) => d !== src.shape[i])
+    ) {
       this.fail("DENSIFY output differs from its input in type or shape", field);
     }
     const s = storageOf(dtype);
@@ -303,7 +373,13 @@ class Importer {
     constants[name] = { dtype, shape: dst.shape, bytes };
   }
 
-  private attrs(opName: string, op: Operator, customCode: string | null, version: number, field: string): Record<string, Attr> {
+  private attrs(
+    opName: string,
+    op: Operator,
+    customCode: string | null,
+    version: number,
+    field: string,
+  ): Record<string, Attr> {
     const attrs: Record<string, Attr> = {};
     if (opName === "CUSTOM") {
       attrs.custom_code = { type: "string", value: customCode ?? "" };
@@ -313,7 +389,9 @@ class Importer {
           value: { dtype: "u8", shape: [op.customOptions.length], bytes: op.customOptions },
         };
       }
-      if (op.customOptionsFormat !== 0) attrs.custom_options_format = { type: "int", value: op.customOptionsFormat };
+      if (op.customOptionsFormat !== 0) {
+        attrs.custom_options_format = { type: "int", value: op.customOptionsFormat };
+      }
     } else if (op.customOptions) {
       this.fail(`builtin ${opName} with custom options`, field, "unsupported");
     }
@@ -322,7 +400,11 @@ class Importer {
       if (tag === 0) return false;
       const spec = (union === 1 ? BUILTIN_OPTIONS : BUILTIN_OPTIONS_2)[tag - 1];
       if (!spec || (value && "unknownTag" in value)) {
-        this.fail(`option union tag ${tag} is not in this schema`, `${field}.builtin_options${union === 2 ? "_2" : ""}`, "unsupported");
+        this.fail(
+          `option union tag ${tag} is not in this schema`,
+          `${field}.builtin_options${union === 2 ? "_2" : ""}`,
+          "unsupported",
+        );
       }
       this.fillOptions(spec!, value as Options | null, attrs, field);
       if (!expected || expected.union !== union || expected.spec !== spec) {
@@ -343,7 +425,12 @@ class Importer {
     return attrs;
   }
 
-  private fillOptions(spec: TableSpec, opts: Options | null, attrs: Record<string, Attr>, field: string): void {
+  private fillOptions(
+    spec: TableSpec,
+    opts: Options | null,
+    attrs: Record<string, Attr>,
+    field: string,
+  ): void {
     for (const f of spec.fields) {
       const v = opts ? opts[f.name] : scalarDefault(f);
       if (v === null || v === undefined) continue;
@@ -368,7 +455,10 @@ class Importer {
       case "u32":
         return { type: "int", value: Number(v) };
       case "i64":
-        return { type: "int", value: typeof v === "bigint" ? toSafeNumber(v, { file: this.file, field }) : Number(v) };
+        return {
+          type: "int",
+          value: typeof v === "bigint" ? toSafeNumber(v, { file: this.file, field }) : Number(v),
+        };
       case "f32":
         return { type: "float", value: Number(v) };
       case "string":

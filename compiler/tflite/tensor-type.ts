@@ -50,7 +50,9 @@ export function irDType(type: TensorTypeName, q: Quantization | null, where: Whe
     throw new LatheError("unsupported", `quantized ${type} tensor`, where);
   }
   const scale = Array.from(q.scale);
-  if (scale.some((s) => !Number.isFinite(s))) throw new LatheError("format", `quantization scale [${scale}] is not finite`, where);
+  if (scale.some((s) => !Number.isFinite(s))) {
+    throw new LatheError("format", `quantization scale [${scale}] is not finite`, where);
+  }
   let zeroPoint = q.zeroPoint.length ? [...q.zeroPoint] : scale.map(() => 0);
   if (zeroPoint.length !== scale.length) {
     throw new LatheError("format", `${scale.length} scales but ${zeroPoint.length} zero points`, where);
@@ -85,7 +87,9 @@ export function tfliteType(d: DType, where: Where): TfliteTypeOf {
     if (!type) throw new LatheError("unsupported", `element type ${d} has no TFLite form`, where);
     return { type, quantization: null };
   }
-  if (d.kind !== "affine") throw new LatheError("unsupported", `${d.kind} quantization has no TFLite form`, where);
+  if (d.kind !== "affine") {
+    throw new LatheError("unsupported", `${d.kind} quantization has no TFLite form`, where);
+  }
   // qmin/qmax have no TFLite field: TFLite's kernels know the narrowed range from the op (symmetric weights).
   return {
     type: FROM_IR[d.storage],

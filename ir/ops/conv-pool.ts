@@ -6,7 +6,7 @@
 import { isFloat, isInteger } from "../dtype.ts";
 import { LatheError } from "../errors.ts";
 import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
-import { type Dim, tensorType, type TensorType } from "../value-type.ts";
+import { type Dim, type TensorType, tensorType } from "../value-type.ts";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
@@ -26,7 +26,9 @@ function fail(reason: string): never {
 
 function autoPadOf(attrs: Readonly<Record<string, any>>): AutoPad {
   const s = String(attrs.auto_pad ?? "NOTSET");
-  if (s !== "NOTSET" && s !== "SAME_UPPER" && s !== "SAME_LOWER" && s !== "VALID") fail(`unknown auto_pad '${s}'`);
+  if (s !== "NOTSET" && s !== "SAME_UPPER" && s !== "SAME_LOWER" && s !== "VALID") {
+    fail(`unknown auto_pad '${s}'`);
+  }
   return s;
 }
 
@@ -57,7 +59,9 @@ export function forwardWindow(
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const k = kernel[i], s = strides[i], d = dilations[i], x = spatial[i];
-    if (!(k >= 1) || !(s >= 1) || !(d >= 1)) fail(`kernel ${k}, stride ${s} and dilation ${d} must be positive`);
+    if (!(k >= 1) || !(s >= 1) || !(d >= 1)) {
+      fail(`kernel ${k}, stride ${s} and dilation ${d} must be positive`);
+    }
     if (padsBegin[i] < 0 || padsEnd[i] < 0) fail(`negative pads [${pads}]`);
     const eff = (k - 1) * d + 1;
     if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
@@ -102,7 +106,9 @@ export function transposeWindow(
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const k = kernel[i], s = strides[i], d = dilations[i];
-    if (!(k >= 1) || !(s >= 1) || !(d >= 1)) fail(`kernel ${k}, stride ${s} and dilation ${d} must be positive`);
+    if (!(k >= 1) || !(s >= 1) || !(d >= 1)) {
+      fail(`kernel ${k}, stride ${s} and dilation ${d} must be positive`);
+    }
     const full = s * (spatial[i] - 1) + outputPadding[i] + (k - 1) * d + 1;
     let o: number | undefined;
     if (given && given.length > 0) o = given[given.length - n + i];
@@ -137,7 +143,12 @@ function checkFloat(ctx: InferContext, t: TensorType, what = "X"): void {
 }
 
 /** Output dims of a forward window, symbolic where the input size is symbolic. */
-function forwardOut(ctx: InferContext, spatial: readonly Dim[], kernel: readonly number[], ceil = false): Dim[] {
+function forwardOut(
+  ctx: InferContext,
+  spatial: readonly Dim[],
+  kernel: readonly number[],
+  ceil = false,
+): Dim[] {
   const known = staticOrUndefined(spatial);
   if (known) return [...forwardWindow(known, kernel, ctx.attrs, ceil).out];
   // Per dim: resolve with a stand-in size where the dim is known, a fresh symbol where it is not.
@@ -167,7 +178,9 @@ function convInfer(ctx: InferContext): TensorType[] {
     ctx.fail(`X has ${c} channels, W expects ${wc} x group ${group}`);
   }
   const m = w.shape[0];
-  if (typeof m === "number" && m % group !== 0) ctx.fail(`${m} output channels do not split into ${group} groups`);
+  if (typeof m === "number" && m % group !== 0) {
+    ctx.fail(`${m} output channels do not split into ${group} groups`);
+  }
   const ks = ctx.attrs.kernel_shape as readonly number[] | undefined;
   const wk = w.shape.slice(2);
   const kernel = ks && ks.length ? [...ks] : staticOrUndefined(wk);
@@ -212,7 +225,9 @@ defineOp({
   },
   infer(ctx) {
     const act = ctx.attrs.activation as string;
-    if (act !== "" && !(FUSED_ACTIVATIONS as readonly string[]).includes(act)) ctx.fail(`unsupported activation '${act}'`);
+    if (act !== "" && !(FUSED_ACTIVATIONS as readonly string[]).includes(act)) {
+      ctx.fail(`unsupported activation '${act}'`);
+    }
     return convInfer(ctx);
   },
 });
@@ -265,7 +280,11 @@ function poolInfer(ctx: InferContext, allowInts: boolean): TensorType {
   if (!x.shape) return tensorType(x.dtype);
   const spatial = spatialOf(ctx, x, "X")!;
   const kernel = kernelShapeAttr(ctx, spatial.length);
-  return tensorType(x.dtype, [x.shape[0], x.shape[1], ...forwardOut(ctx, spatial, kernel, ctx.attrs.ceil_mode === 1)]);
+  return tensorType(x.dtype, [
+    x.shape[0],
+    x.shape[1],
+    ...forwardOut(ctx, spatial, kernel, ctx.attrs.ceil_mode === 1),
+  ]);
 }
 
 defineOp({
@@ -305,7 +324,13 @@ function globalInfer(ctx: InferContext): TensorType[] {
 
 defineOp({ op: "GlobalAveragePool", inputs: ins("X"), outputs: ins("Y"), infer: globalInfer });
 defineOp({ op: "GlobalMaxPool", inputs: ins("X"), outputs: ins("Y"), infer: globalInfer });
-defineOp({ op: "GlobalLpPool", inputs: ins("X"), outputs: ins("Y"), attrs: { p: a.int(2) }, infer: globalInfer });
+defineOp({
+  op: "GlobalLpPool",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  attrs: { p: a.int(2) },
+  infer: globalInfer,
+});
 
 /** MaxUnpool's default output size per spatial dim. */
 export function unpoolSize(inp: number, k: number, s: number, padBegin: number, padEnd: number): number {
@@ -325,7 +350,9 @@ defineOp({
       const os = ctx.ints(2);
       if (os) return [tensorType(x.dtype, os)];
       const r = ctx.tensor(2).shape?.[0];
-      return [tensorType(x.dtype, typeof r === "number" ? Array.from({ length: r }, () => ctx.fresh()) : undefined)];
+      return [
+        tensorType(x.dtype, typeof r === "number" ? Array.from({ length: r }, () => ctx.fresh()) : undefined),
+      ];
     }
     if (!x.shape) return [tensorType(x.dtype)];
     const spatial = spatialOf(ctx, x, "X")!;
@@ -361,4 +388,3 @@ defineOp({
     return [tensorType(x.dtype, [x.shape[0], c, ...(image ?? Array.from({ length: n }, () => ctx.fresh()))])];
   },
 });
-

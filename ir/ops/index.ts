@@ -15,3 +15,4 @@ import "./misc.ts";
 import "./tflite.ts";
 import "./text.ts";
 import "./llm.ts";
+import "./quant-compute.ts";

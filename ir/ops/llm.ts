@@ -5,14 +5,18 @@
  * - `lathe.GgmlGather`: rows of an embedding table, dequantized to f32 (ggml_get_rows).
  * - `lathe.GgmlMatMul`: X [.., K] times Wᵀ for W [N, K] → [.., N]. With a block-typed W the activations are
  *   first quantized to the weight type's vec_dot type and each product is ggml's vec_dot (formats.md §1.5);
- *   f16/bf16 weights meet activations rounded to the same type.
+ *   f16/bf16 weights meet activations rounded to the same type. `act_quant` picks the activation quantizer:
+ *   "ref" is ggml's reference (and generic CPU build), "x86" the x86 SIMD backend's, which rounds Q8_0/Q8_1
+ *   codes differently.
  * - `lathe.RMSNorm`: x / sqrt(mean(x²) + epsilon) * W over the last axis.
  * - `lathe.Rope`: rotary position embedding of X [T, H, d] at positions 0..T-1 (or the `positions` input).
  *   mode "normal" rotates adjacent pairs (2i, 2i+1), "neox" rotates (i, i + dims/2); pair i turns by
  *   pos * freq_scale * base^(-2i/dims) / freq_factors[i].
  * - `lathe.CausalAttention`: softmax(Q Kᵀ * scale + causal mask) V per head, Q [T, Hq, d], K [T, Hkv, d],
  *   V [T, Hkv, dv], where query head h reads key/value head floor(h / (Hq / Hkv)) (grouped-query attention).
- *   scale 0 means 1/sqrt(d).
+ *   scale 0 means 1/sqrt(d). `precision` "f32" computes in f32; "f16" is llama.cpp's CPU flash attention
+ *   over its default f16 KV cache: K and V rounded to f16, and below 64 queries (its tiled kernel's size)
+ *   Q rounded to f16 too and V summed in an f16 accumulator with an online softmax.
  */
 import { isFloat, printDType } from "../dtype.ts";
 import { a, defineOp, type InferContext, ins, opt } from "../op-registry.ts";
@@ -61,7 +65,11 @@ defineOp({
   op: "lathe.GgmlMatMul",
   inputs: ins("X", "W"),
   outputs: ins("Y"),
+  attrs: { act_quant: a.string("ref") },
   infer(ctx) {
+    if (ctx.attrs.act_quant !== "ref" && ctx.attrs.act_quant !== "x86") {
+      ctx.fail(`act_quant must be "ref" or "x86", got "${ctx.attrs.act_quant}"`);
+    }
     const x = f32Input(ctx, 0, "X");
     const w = weightType(ctx, 1, "W");
     rank(ctx, w, 2, "W");
@@ -129,8 +137,11 @@ defineOp({
   op: "lathe.CausalAttention",
   inputs: ins("Q", "K", "V"),
   outputs: ins("Y"),
-  attrs: { scale: a.float(0) },
+  attrs: { scale: a.float(0), precision: a.string("f32") },
   infer(ctx) {
+    if (ctx.attrs.precision !== "f32" && ctx.attrs.precision !== "f16") {
+      ctx.fail(`precision must be "f32" or "f16", got "${ctx.attrs.precision}"`);
+    }
     const q = f32Input(ctx, 0, "Q"), k = f32Input(ctx, 1, "K"), v = f32Input(ctx, 2, "V");
     rank(ctx, q, 3, "Q");
     rank(ctx, k, 3, "K");

@@ -6,7 +6,7 @@ import { isFloat, isInteger } from "../dtype.ts";
 import { LatheError } from "../errors.ts";
 import { a, defineOp, type InferContext, ins, many } from "../op-registry.ts";
 import { broadcastShapes } from "../shape-infer.ts";
-import { type Dim, tensorType, type TensorType } from "../value-type.ts";
+import { type Dim, type TensorType, tensorType } from "../value-type.ts";
 
 function checkNumeric(ctx: InferContext, t: TensorType, what: string): void {
   if (!isFloat(t.dtype) && !isInteger(t.dtype)) ctx.fail(`${what} must be numeric, is ${String(t.dtype)}`);
@@ -26,7 +26,9 @@ defineOp({
     checkNumeric(ctx, A, "A");
     if (B.dtype !== A.dtype) ctx.fail(`B is ${String(B.dtype)}, A is ${String(A.dtype)}`);
     if (!A.shape || !B.shape) return [tensorType(A.dtype, [ctx.fresh(), ctx.fresh()])];
-    if (A.shape.length !== 2 || B.shape.length !== 2) ctx.fail(`A [${A.shape}] and B [${B.shape}] must be 2-D`);
+    if (A.shape.length !== 2 || B.shape.length !== 2) {
+      ctx.fail(`A [${A.shape}] and B [${B.shape}] must be 2-D`);
+    }
     const [m, ka] = ctx.attrs.transA ? [A.shape[1], A.shape[0]] : [A.shape[0], A.shape[1]];
     const [kb, n] = ctx.attrs.transB ? [B.shape[1], B.shape[0]] : [B.shape[0], B.shape[1]];
     if (!sameDim(ka, kb)) ctx.fail(`inner dims differ: A' is [${m},${ka}], B' is [${kb},${n}]`);
@@ -132,7 +134,10 @@ export function parseEinsum(equation: string, ranks: readonly number[]): EinsumS
 }
 
 /** Each label's size: equal across operands, except that 1 broadcasts. */
-export function einsumSizes<D extends Dim>(spec: EinsumSpec, shapes: readonly (readonly D[])[]): Map<number, D> {
+export function einsumSizes<D extends Dim>(
+  spec: EinsumSpec,
+  shapes: readonly (readonly D[])[],
+): Map<number, D> {
   const sizes = new Map<number, D>();
   spec.inputs.forEach((labels, i) =>
     labels.forEach((l, k) => {

@@ -22,7 +22,9 @@ defineOp({
     const action = ctx.attrs.case_change_action;
     if (!["NONE", "LOWER", "UPPER"].includes(action)) ctx.fail(`unknown case_change_action '${action}'`);
     const locale: string = ctx.attrs.locale;
-    if (locale && !/^en([_-]|$)/i.test(locale) && locale !== "C") ctx.fail(`locale '${locale}' is not supported (English only)`);
+    if (locale && !/^en([_-]|$)/i.test(locale) && locale !== "C") {
+      ctx.fail(`locale '${locale}' is not supported (English only)`);
+    }
     // Stopword removal changes the length; C' is not known before run time.
     if (!x.shape) return [tensorType("string")];
     if (x.shape.length === 1) return [tensorType("string", [ctx.fresh("strnorm")])];
@@ -65,5 +67,6 @@ defineOp({
     if (x.shape.length === 2) return [tensorType("f32", [x.shape[0], width])];
     return ctx.fail(`X must be [C] or [N, C], got rank ${x.shape.length}`);
   },
-  doc: "counts the pool's n-grams (with up to max_skip_count skips) per row; Y[ngram_indexes[i]] scores n-gram i",
+  doc:
+    "counts the pool's n-grams (with up to max_skip_count skips) per row; Y[ngram_indexes[i]] scores n-gram i",
 });

@@ -14,9 +14,18 @@ export interface Axis {
 }
 
 /** Output size and padding of one spatial axis; `padding` is "SAME" or "VALID". */
-export function windowAxis(padding: string, size: number, kernel: number, stride: number, dilation = 1): Axis {
+export function windowAxis(
+  padding: string,
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation = 1,
+): Axis {
   if (!(kernel >= 1) || !(stride >= 1) || !(dilation >= 1)) {
-    throw new LatheError("verify", `kernel ${kernel}, stride ${stride} and dilation ${dilation} must be positive`);
+    throw new LatheError(
+      "verify",
+      `kernel ${kernel}, stride ${stride} and dilation ${dilation} must be positive`,
+    );
   }
   const eff = (kernel - 1) * dilation + 1;
   let out: number;
@@ -24,7 +33,10 @@ export function windowAxis(padding: string, size: number, kernel: number, stride
   else if (padding === "VALID") out = Math.floor((size + stride - eff) / stride);
   else throw new LatheError("verify", `unknown padding '${padding}'`);
   if (out < 0 || (out === 0 && size > 0)) {
-    throw new LatheError("verify", `window of ${eff} does not fit an input of ${size} with ${padding} padding`);
+    throw new LatheError(
+      "verify",
+      `window of ${eff} does not fit an input of ${size} with ${padding} padding`,
+    );
   }
   const total = Math.max((out - 1) * stride + eff - size, 0);
   const padBefore = Math.floor(total / 2);
@@ -73,13 +85,17 @@ function denseSpec(rank: number, n: number, m: StridedSliceMasks): SpecEntry[] {
       for (let j = i + 1; j < n; j++) if (!(m.new_axis_mask & (1 << j))) after++;
       const have = out.filter((e) => e.kind !== "new").length;
       const cover = rank - have - after;
-      if (cover < 0) throw new LatheError("verify", `STRIDED_SLICE spec has more axes than the rank-${rank} input`);
+      if (cover < 0) {
+        throw new LatheError("verify", `STRIDED_SLICE spec has more axes than the rank-${rank} input`);
+      }
       for (let k = 0; k < cover; k++) out.push({ kind: "full" });
     } else if (m.new_axis_mask & bit) out.push({ kind: "new" });
     else out.push({ kind: "axis", spec: i });
   }
   const used = out.filter((e) => e.kind !== "new").length;
-  if (used > rank) throw new LatheError("verify", `STRIDED_SLICE spec has ${used} axes, the input has rank ${rank}`);
+  if (used > rank) {
+    throw new LatheError("verify", `STRIDED_SLICE spec has ${used} axes, the input has rank ${rank}`);
+  }
   for (let k = used; k < rank; k++) out.push({ kind: "full" });
   return out;
 }
@@ -100,7 +116,10 @@ export function resolveStridedSlice<D extends Dim>(
 ): ResolvedSlice<D> {
   const n = begin.length;
   if (end.length !== n || strides.length !== n) {
-    throw new LatheError("verify", `STRIDED_SLICE begin, end and strides differ in length (${n}, ${end.length}, ${strides.length})`);
+    throw new LatheError(
+      "verify",
+      `STRIDED_SLICE begin, end and strides differ in length (${n}, ${end.length}, ${strides.length})`,
+    );
   }
   const spec = denseSpec(shape.length, n, m);
   const axes: SliceAxis[] = [];
@@ -130,11 +149,15 @@ export function resolveStridedSlice<D extends Dim>(
     const dim: number = sym;
     if (m.shrink_axis_mask & bit) {
       const b = begin[i] < 0 ? begin[i] + dim : begin[i];
-      if (b < 0 || b >= dim) throw new LatheError("verify", `STRIDED_SLICE index ${begin[i]} out of range for a dim of ${dim}`);
+      if (b < 0 || b >= dim) {
+        throw new LatheError("verify", `STRIDED_SLICE index ${begin[i]} out of range for a dim of ${dim}`);
+      }
       axes.push({ start: b, step: 1, count: 1, keep: false });
       continue;
     }
-    const clamp = (v: number) => (step > 0 ? Math.min(Math.max(v, 0), dim) : Math.min(Math.max(v, -1), dim - 1));
+    const clamp = (
+      v: number,
+    ) => (step > 0 ? Math.min(Math.max(v, 0), dim) : Math.min(Math.max(v, -1), dim - 1));
     let b: number;
     if (m.begin_mask & bit) b = step > 0 ? 0 : dim - 1;
     else b = clamp(begin[i] < 0 ? begin[i] + dim : begin[i]);
@@ -144,7 +167,9 @@ export function resolveStridedSlice<D extends Dim>(
       const raw = m.offset ? begin[i] + end[i] : end[i];
       stop = clamp(raw < 0 ? raw + dim : raw);
     }
-    const count = step > 0 ? Math.max(0, Math.ceil((stop - b) / step)) : Math.max(0, Math.ceil((b - stop) / -step));
+    const count = step > 0
+      ? Math.max(0, Math.ceil((stop - b) / step))
+      : Math.max(0, Math.ceil((b - stop) / -step));
     axes.push({ start: b, step, count, keep: true });
     outShape.push(count as D);
   }

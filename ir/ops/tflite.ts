@@ -8,8 +8,17 @@
  * inference leaves the output type to the declared one (importers always declare it).
  */
 import type { DType } from "../dtype.ts";
-import { a, type AttrSpec, defineOp, type InferContext, ins, many, type OperandSpec, opt } from "../op-registry.ts";
-import { broadcastShapes, normalizeAxis } from "../shape-infer.ts";
+import {
+  a,
+  type AttrSpec,
+  defineOp,
+  type InferContext,
+  ins,
+  many,
+  type OperandSpec,
+  opt,
+} from "../op-registry.ts";
+import { broadcastShapes } from "../shape-infer.ts";
 import { type Dim, type Shape, type TensorType, tensorType, type ValueType } from "../value-type.ts";
 import { resolveStridedSlice, windowAxis } from "./tflite-geometry.ts";
 
@@ -348,7 +357,9 @@ tfl("BATCH_MATMUL", {
     const kx = ctx.attrs.adj_x ? x.shape[xr - 2] : x.shape[xr - 1];
     const ky = ctx.attrs.adj_y ? y[yr - 1] : y[yr - 2];
     const n = ctx.attrs.adj_y ? y[yr - 2] : y[yr - 1];
-    if (typeof kx === "number" && typeof ky === "number" && kx !== ky) ctx.fail(`inner sizes ${kx} and ${ky} differ`);
+    if (typeof kx === "number" && typeof ky === "number" && kx !== ky) {
+      ctx.fail(`inner sizes ${kx} and ${ky} differ`);
+    }
     const batch = broadcastShapes([x.shape.slice(0, -2), y.slice(0, -2)], ctx.fresh);
     return [tensorType(x.dtype, [...batch, m, n])];
   },
@@ -379,11 +390,18 @@ tfl("RESHAPE", {
     );
     if (!target) {
       const len = shapeType?.shape?.[0];
-      return [tensorType(x.dtype, typeof len === "number" ? Array.from({ length: len }, () => ctx.fresh()) : undefined)];
+      return [
+        tensorType(
+          x.dtype,
+          typeof len === "number" ? Array.from({ length: len }, () => ctx.fresh()) : undefined,
+        ),
+      ];
     }
     const out: Dim[] = [...target];
     const stretch = target.indexOf(-1);
-    if (target.some((d, i) => d < -1 || (d === -1 && i !== stretch))) ctx.fail(`bad reshape target [${target}]`);
+    if (target.some((d, i) => d < -1 || (d === -1 && i !== stretch))) {
+      ctx.fail(`bad reshape target [${target}]`);
+    }
     const known = x.shape?.every((d) => typeof d === "number");
     if (known) {
       const total = (x.shape as number[]).reduce((p, d) => p * d, 1);
@@ -410,7 +428,9 @@ tfl("SQUEEZE", {
     }
     const drop = new Set(dims.map((d) => axisIn(ctx, d, x.shape!.length)));
     for (const d of drop) {
-      if (typeof x.shape[d] === "number" && x.shape[d] !== 1) ctx.fail(`cannot squeeze dim ${d} of size ${x.shape[d]}`);
+      if (typeof x.shape[d] === "number" && x.shape[d] !== 1) {
+        ctx.fail(`cannot squeeze dim ${d} of size ${x.shape[d]}`);
+      }
     }
     return [tensorType(x.dtype, x.shape.filter((_, i) => !drop.has(i)))];
   },
@@ -443,7 +463,9 @@ tfl("TRANSPOSE", {
 });
 
 function sumDims(ctx: InferContext, dims: readonly Dim[]): Dim {
-  return dims.every((d) => typeof d === "number") ? (dims as number[]).reduce((p, d) => p + d, 0) : ctx.fresh();
+  return dims.every((d) => typeof d === "number")
+    ? (dims as number[]).reduce((p, d) => p + d, 0)
+    : ctx.fresh();
 }
 
 tfl("CONCATENATION", {
@@ -484,7 +506,9 @@ tfl("UNPACK", {
     const n = ctx.node.outputs.length;
     if (!x.shape) return ctx.node.outputs.map(() => tensorType(x.dtype));
     const at = axisIn(ctx, ctx.attrs.axis, x.shape.length);
-    if (typeof x.shape[at] === "number" && x.shape[at] !== n) ctx.fail(`unpacking ${x.shape[at]} values into ${n} outputs`);
+    if (typeof x.shape[at] === "number" && x.shape[at] !== n) {
+      ctx.fail(`unpacking ${x.shape[at]} values into ${n} outputs`);
+    }
     const shape = x.shape.filter((_, i) => i !== at);
     return ctx.node.outputs.map(() => tensorType(x.dtype, shape));
   },
@@ -516,7 +540,9 @@ tfl("SPLIT_V", {
     const sizes = ctx.ints(1), axis = scalarOperand(ctx, 2);
     if (!x.shape || axis === undefined || !sizes) return ctx.node.outputs.map(() => tensorType(x.dtype));
     const at = axisIn(ctx, axis, x.shape.length);
-    if (sizes.length !== ctx.node.outputs.length) ctx.fail(`${sizes.length} sizes for ${ctx.node.outputs.length} outputs`);
+    if (sizes.length !== ctx.node.outputs.length) {
+      ctx.fail(`${sizes.length} sizes for ${ctx.node.outputs.length} outputs`);
+    }
     const d = x.shape[at];
     const fill = sizes.indexOf(-1);
     const parts: Dim[] = [...sizes];
@@ -534,7 +560,13 @@ function padInfer(ctx: InferContext): ValueType[] {
   const pads = ctx.ints(1);
   if (!pads) return [tensorType(x.dtype, x.shape.map(() => ctx.fresh()))];
   if (pads.length !== 2 * x.shape.length) ctx.fail(`${pads.length / 2} pad pairs for rank ${x.shape.length}`);
-  return [tensorType(x.dtype, x.shape.map((d, i) => (typeof d === "number" ? d + pads[2 * i] + pads[2 * i + 1] : ctx.fresh())))];
+  return [tensorType(
+    x.dtype,
+    x.shape.map((d, i) => {
+      const extra = pads[2 * i] + pads[2 * i + 1];
+      return typeof d === "number" ? d + extra : extra === 0 ? d : ctx.fresh();
+    }),
+  )];
 }
 tfl("PAD", { inputs: ["input", "paddings"], infer: padInfer });
 tfl("PADV2", { inputs: ["input", "paddings", opt("constant_values")], infer: padInfer });
@@ -556,7 +588,12 @@ tfl("STRIDED_SLICE", {
     const strides = ctx.inputs[3] ? ctx.ints(3) : begin?.map(() => 1);
     if (!x.shape || !begin || !end || !strides) return [tensorType(x.dtype)];
     try {
-      return [tensorType(x.dtype, resolveStridedSlice<Dim>(x.shape, begin, end, strides, ctx.attrs as any, ctx.fresh).outShape)];
+      return [
+        tensorType(
+          x.dtype,
+          resolveStridedSlice<Dim>(x.shape, begin, end, strides, ctx.attrs as any, ctx.fresh).outShape,
+        ),
+      ];
     } catch (e) {
       return ctx.fail((e as { reason?: string }).reason ?? String(e));
     }
@@ -570,11 +607,16 @@ tfl("SLICE", {
     const begin = ctx.ints(1), size = ctx.ints(2);
     if (!x.shape) return [tensorType(x.dtype)];
     if (!begin || !size) return [tensorType(x.dtype, x.shape.map(() => ctx.fresh()))];
-    if (begin.length !== x.shape.length || size.length !== x.shape.length) ctx.fail("begin and size must have one entry per axis");
-    return [tensorType(x.dtype, x.shape.map((d, i) => {
-      if (size[i] >= 0) return size[i];
-      return typeof d === "number" ? d - begin[i] : ctx.fresh();
-    }))];
+    if (begin.length !== x.shape.length || size.length !== x.shape.length) {
+      ctx.fail("begin and size must have one entry per axis");
+    }
+    return [tensorType(
+      x.dtype,
+      x.shape.map((d, i) => {
+        if (size[i] >= 0) return size[i];
+        return typeof d === "number" ? d - begin[i] : ctx.fresh();
+      }),
+    )];
   },
 });
 
@@ -612,7 +654,12 @@ tfl("TILE", {
     const m = ctx.ints(1);
     if (!m) return [tensorType(x.dtype, x.shape.map(() => ctx.fresh()))];
     if (m.length !== x.shape.length) ctx.fail(`${m.length} multiples for rank ${x.shape.length}`);
-    return [tensorType(x.dtype, x.shape.map((d, i) => (typeof d === "number" ? d * m[i] : m[i] === 1 ? d : ctx.fresh())))];
+    return [
+      tensorType(
+        x.dtype,
+        x.shape.map((d, i) => (typeof d === "number" ? d * m[i] : m[i] === 1 ? d : ctx.fresh())),
+      ),
+    ];
   },
 });
 
@@ -668,7 +715,11 @@ for (const name of ["ARG_MAX", "ARG_MIN"]) {
     quantAware: true,
     infer(ctx) {
       const x = ctx.tensor(0);
-      const dt = ctx.attrs.output_type === "INT32" ? "i32" : ctx.attrs.output_type === "INT64" ? "i64" : undefined;
+      const dt = ctx.attrs.output_type === "INT32"
+        ? "i32"
+        : ctx.attrs.output_type === "INT64"
+        ? "i64"
+        : undefined;
       if (!dt) return [];
       const axis = scalarOperand(ctx, 1);
       if (!x.shape || axis === undefined) return [tensorType(dt)];
@@ -714,8 +765,16 @@ function blockDims(ctx: InferContext, toSpace: boolean): ValueType[] {
     ? [tensorType(dt, [x[0], mul(x[1], b), mul(x[2], b), div(x[3], b * b)])]
     : [tensorType(dt, [x[0], div(x[1], b), div(x[2], b), mul(x[3], b * b)])];
 }
-tfl("DEPTH_TO_SPACE", { inputs: ["input"], attrs: { block_size: a.int(0) }, infer: (ctx) => blockDims(ctx, true) });
-tfl("SPACE_TO_DEPTH", { inputs: ["input"], attrs: { block_size: a.int(0) }, infer: (ctx) => blockDims(ctx, false) });
+tfl("DEPTH_TO_SPACE", {
+  inputs: ["input"],
+  attrs: { block_size: a.int(0) },
+  infer: (ctx) => blockDims(ctx, true),
+});
+tfl("SPACE_TO_DEPTH", {
+  inputs: ["input"],
+  attrs: { block_size: a.int(0) },
+  infer: (ctx) => blockDims(ctx, false),
+});
 
 // ---- opaque and structural ops -----------------------------------------------------------------------
 

@@ -70,3 +70,27 @@ export function seededBatches(g: Graph, seed: number, count: number): Batch[] {
   }
   return out;
 }
+
+/**
+ * Ranges on demand over one float model and one set of batches: each request calibrates only the values
+ * not seen before, so schemes applied one after another share the work.
+ */
+export class Calibration {
+  private cache = new Map<string, Range>();
+  runs = 0;
+  constructor(readonly graph: Graph, readonly batches: readonly Batch[], readonly opts: CalibrateOptions) {}
+  ranges(values: Iterable<string>): Map<string, Range> {
+    const want = [...new Set(values)];
+    const missing = want.filter((v) => !this.cache.has(v) && this.graph.values[v]);
+    if (missing.length) {
+      this.runs++;
+      for (const [k, r] of calibrate(this.graph, missing, this.batches, this.opts)) this.cache.set(k, r);
+    }
+    const out = new Map<string, Range>();
+    for (const v of want) {
+      const r = this.cache.get(v);
+      if (r) out.set(v, r);
+    }
+    return out;
+  }
+}

@@ -78,6 +78,11 @@ export class GraphEdit {
     return outputs;
   }
 
+  /** Plain attribute values as typed attributes. */
+  copyAttrs(attrs: Record<string, AttrInit>): Attrs {
+    return toAttrs(attrs);
+  }
+
   finish(outputs: readonly string[] = this.source.outputs): Graph {
     const g: Graph = { ...this.source, nodes: this.nodes, constants: this.constants, values: this.values, outputs };
     return deadCodeElimination(inferGraph(g));

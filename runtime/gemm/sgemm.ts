@@ -5,7 +5,7 @@
  * portable loop in gemmJS.
  */
 import type { NumericArray } from "../tensor.ts";
-import { MR, type WasmEngine, wasmEngine } from "./wasm-simd.ts";
+import { ArenaFull, MR, type WasmEngine, wasmEngine } from "./wasm-simd.ts";
 
 /** A strided matrix view: element (i, j) is data[off + i*rs + j*cs]. */
 export interface MatView<T extends ArrayLike<number | bigint> = ArrayLike<number>> {
@@ -29,7 +29,7 @@ export function packPanels(dst: Float32Array, dOff: number, a: MatView, M: numbe
         continue;
       }
       let s = off + m * rs;
-      if (cs === 1) for (let k = 0; k < K; k++, d += MR) dst[d] = data[s + k];
+      if (cs === 1) { for (let k = 0; k < K; k++, d += MR) dst[d] = data[s + k]; }
       else for (let k = 0; k < K; k++, d += MR, s += cs) dst[d] = data[s];
     }
   }
@@ -123,15 +123,39 @@ export function sgemm(
     gemmJS(M, N, K, a, b, c, epi);
     return;
   }
+  try {
+    sgemmSimd(eng, M, N, K, a, b, c, epi, aKey);
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    gemmJS(M, N, K, a, b, c, epi);
+  }
+}
+
+function sgemmSimd(
+  eng: WasmEngine,
+  M: number,
+  N: number,
+  K: number,
+  a: MatView<Float32Array>,
+  b: MatView<Float32Array>,
+  c: MatView<Float32Array>,
+  epi: GemmEpilogue,
+  aKey?: PackKey,
+): void {
   const { arena, kernels } = eng;
   arena.reset();
   const panels = Math.ceil(M / MR);
-  const pA = packedOperand(eng, aKey, `A:${a.off}:${a.rs}:${a.cs}:${M}:${K}`, panels * MR * K, (dst, at) =>
-    packPanels(dst, at, a, M, K));
+  const pA = packedOperand(
+    eng,
+    aKey,
+    `A:${a.off}:${a.rs}:${a.cs}:${M}:${K}`,
+    panels * MR * K,
+    (dst, at) => packPanels(dst, at, a, M, K),
+  );
   const pBias = arena.scratch(panels * MR * 4);
   const f32 = arena.f32;
   const biasAt = pBias >> 2;
-  if (epi.rowBias) for (let i = 0; i < M; i++) f32[biasAt + i] = epi.rowBias[i];
+  if (epi.rowBias) { for (let i = 0; i < M; i++) f32[biasAt + i] = epi.rowBias[i]; }
   else f32.fill(0, biasAt, biasAt + M);
   f32.fill(0, biasAt + M, biasAt + panels * MR);
   // B must have contiguous columns in the engine's memory; a row stride up to 2N is copied as one span.
@@ -155,7 +179,19 @@ export function sgemm(
     }
   }
   const pC = arena.scratch(panels * MR * N * 4);
-  kernels.gemmStrided(pA, pB, ldb * 4, pC, N * 4, panels, N, K, pBias, epi.lo ?? -Infinity, epi.hi ?? Infinity);
+  kernels.gemmStrided(
+    pA,
+    pB,
+    ldb * 4,
+    pC,
+    N * 4,
+    panels,
+    N,
+    K,
+    pBias,
+    epi.lo ?? -Infinity,
+    epi.hi ?? Infinity,
+  );
   copyOut(arena.f32, pC >> 2, M, N, c);
 }
 
@@ -197,7 +233,7 @@ export function gemmJS(
     for (let k = 0; k < K; k++) {
       const av = A[a.off + i * a.rs + k * a.cs];
       let s = b.off + k * b.rs;
-      if (b.cs === 1) for (let j = 0; j < N; j++) row[j] += av * B[s + j];
+      if (b.cs === 1) { for (let j = 0; j < N; j++) row[j] += av * B[s + j]; }
       else for (let j = 0; j < N; j++, s += b.cs) row[j] += av * B[s];
     }
     let d = c.off + i * c.rs;

@@ -35,20 +35,59 @@ function sleb(out: number[], v: number): void {
 
 // Opcodes, named as in the spec text format.
 const OP = {
-  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f,
-  localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f32Load: 0x2a, i32Store: 0x36, f32Store: 0x38,
-  i32Const: 0x41, f32Const: 0x43,
-  i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32GtS: 0x4a, i32LeS: 0x4c, i32GeS: 0x4e,
-  i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32DivS: 0x6d, i32And: 0x71, i32Shl: 0x74, i32ShrS: 0x75,
-  f32Add: 0x92, f32Mul: 0x94, f32Min: 0x96, f32Max: 0x97,
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  return: 0x0f,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Load: 0x28,
+  f32Load: 0x2a,
+  i32Store: 0x36,
+  f32Store: 0x38,
+  i32Const: 0x41,
+  f32Const: 0x43,
+  i32Eqz: 0x45,
+  i32Eq: 0x46,
+  i32Ne: 0x47,
+  i32LtS: 0x48,
+  i32GtS: 0x4a,
+  i32LeS: 0x4c,
+  i32GeS: 0x4e,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32DivS: 0x6d,
+  i32And: 0x71,
+  i32Shl: 0x74,
+  i32ShrS: 0x75,
+  f32Add: 0x92,
+  f32Mul: 0x94,
+  f32Min: 0x96,
+  f32Max: 0x97,
 } as const;
 
 /** SIMD opcodes (after the 0xfd prefix). */
 export const SIMD = {
-  load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Splat: 0x13,
-  f32x4ExtractLane: 0x1f, load32Lane: 0x56, store32Lane: 0x5a,
-  f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4Max: 0xe9, f32x4Pmin: 0xea, f32x4Pmax: 0xeb,
+  load: 0x00,
+  load32Splat: 0x09,
+  store: 0x0b,
+  const: 0x0c,
+  shuffle: 0x0d,
+  f32x4Splat: 0x13,
+  f32x4ExtractLane: 0x1f,
+  load32Lane: 0x56,
+  store32Lane: 0x5a,
+  f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
+  f32x4Max: 0xe9,
+  f32x4Pmin: 0xea,
+  f32x4Pmax: 0xeb,
   f32x4RelaxedMadd: 0x105,
 } as const;
 
@@ -208,6 +247,17 @@ export class FuncBuilder {
     return this;
   }
 
+  /** for (i = from; i >= 0; i -= step) body (signed i32). */
+  forDown(i: number, from: Expr, step: number, body: () => void): this {
+    this.set(i, from);
+    this.code.push(OP.block, 0x40, OP.loop, 0x40);
+    this.expr(i).i32(0).emit(OP.i32LtS, OP.brIf, 1);
+    body();
+    this.sub(i, (g) => g.i32(step)).set(i);
+    this.code.push(OP.br, 0, OP.end, OP.end);
+    return this;
+  }
+
   /** The function body (locals + code + end) as encoded in the code section. */
   encodeBody(): number[] {
     const body: number[] = [];
@@ -233,7 +283,10 @@ export class FuncBuilder {
 export const I32 = OP;
 
 /** Assembles functions into a module importing memory env.mem (at least `minPages` 64 KiB pages). */
-export function assembleModule(funcs: readonly { name: string; fn: FuncBuilder }[], minPages = 1): Uint8Array {
+export function assembleModule(
+  funcs: readonly { name: string; fn: FuncBuilder }[],
+  minPages = 1,
+): Uint8Array {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const section = (id: number, content: number[]) => {
     out.push(id);

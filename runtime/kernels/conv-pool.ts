@@ -6,15 +6,34 @@
  * 3-D (leading unit dims) so each loop nest is written once.
  */
 import { LatheError } from "../../ir/errors.ts";
-import { forwardWindow, transposeWindow, unpoolSize, type Window } from "../../ir/ops/conv-pool.ts";
+import {
+  forwardWindow as declaredWindow,
+  transposeWindow as declaredTransposeWindow,
+  unpoolSize,
+  type Window,
+} from "../../ir/ops/conv-pool.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type NumericArray, type RValue, Tensor, toNumbers } from "../tensor.ts";
 import { gemmJS, type MatView, packedOperand, packPanels, sgemm } from "../gemm/sgemm.ts";
-import { MR, wasmEngine } from "../gemm/wasm-simd.ts";
+import { ArenaFull, MR, wasmEngine } from "../gemm/wasm-simd.ts";
 
 function fail(reason: string): never {
   throw new LatheError("runtime", reason);
 }
+
+/** The declarations' window geometry, with its complaints about real sizes reported as runtime errors. */
+function asRuntime<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => R {
+  return (...args) => {
+    try {
+      return f(...args);
+    } catch (e) {
+      if (e instanceof LatheError) throw new LatheError("runtime", e.reason, e.where, { cause: e });
+      throw e;
+    }
+  };
+}
+const forwardWindow = asRuntime(declaredWindow);
+const transposeWindow = asRuntime(declaredTransposeWindow);
 
 /** Spatial geometry padded to three dims (D, H, W). */
 interface Geo3 {
@@ -129,6 +148,23 @@ function floatData(t: Tensor): Float32Array | Float64Array {
   return fail(`expected a float tensor, got ${String(t.dtype)}`);
 }
 
+const widened = new WeakMap<Tensor, { data: Float32Array; probe: number }>();
+
+/**
+ * floatData for weights: f16/bf16 weights are widened once per tensor (weights are constants, so the same
+ * tensor comes back every run); a sampled value guards against data changed in place.
+ */
+function weightData(t: Tensor): Float32Array | Float64Array {
+  if (t.dtype !== "f16" && t.dtype !== "bf16") return floatData(t);
+  const d = t.data as ArrayLike<number>;
+  const probe = d.length ? Number(d[d.length >> 1]) + Number(d[0]) * 3 : 0;
+  const hit = widened.get(t);
+  if (hit && hit.probe === probe) return hit.data;
+  const data = floatData(t) as Float32Array;
+  widened.set(t, { data, probe });
+  return data;
+}
+
 /** Computes into a scratch array of the compute type, then stores it into a new output tensor. */
 function floatOutput(
   ctx: KernelContext,
@@ -191,7 +227,7 @@ function convArgs(
   const win = forwardWindow(spatial, wk, ctx.attrs);
   const args: ConvArgs = {
     x: floatData(X),
-    w: floatData(W),
+    w: weightData(W),
     wKey: W,
     bias: B ? floatData(B) : undefined,
     N,
@@ -244,22 +280,22 @@ function convDepthwiseSimd(a: ConvArgs, y: Float32Array): void {
   const [, H, W] = g.inp, [, OH, OW] = g.out;
   const Hp = H + g.pb[1] + g.pe[1], Wp = W + g.pb[2] + g.pe[2];
   const isz = H * W, osz = OH * OW;
-  const padded = Hp !== H || Wp !== W;
   const x = a.x as Float32Array, w = a.w as Float32Array;
   for (let n = 0; n < N; n++) {
     arena.reset();
     const pW = packedOperand(eng, a.wKey, "dw3x3", C * 9, (dst, at) => dst.set(w.subarray(0, C * 9), at));
     const pBias = arena.scratch(C * 4);
     const pX = arena.scratch(C * isz * 4);
-    const pP = padded ? arena.scratch(C * Hp * Wp * 4) : pX;
-    const pY = arena.scratch(C * osz * 4);
+    // One padded plane, plus the rows the last (paired) output row reads past it.
+    const pPlane = arena.scratch((Hp + 3) * Wp * 4);
+    // The paired output rows can run one row (and one vector) past the last channel.
+    const pY = arena.scratch((C * osz + OW + 8) * 4);
     const f32 = arena.f32;
     if (a.bias) { for (let c = 0; c < C; c++) f32[(pBias >> 2) + c] = a.bias[c]; }
     else f32.fill(0, pBias >> 2, (pBias >> 2) + C);
     f32.set(x.subarray(n * C * isz, (n + 1) * C * isz), pX >> 2);
-    if (padded) kernels.pad(pX, pP, C, H, W, Hp, Wp, g.pb[1], g.pb[2], 0);
     const run = g.s[1] === 1 ? kernels.dw3x3s1 : kernels.dw3x3s2;
-    run(pP, pW, pBias, pY, C, Hp, Wp, OH, OW, a.lo, a.hi);
+    run(pX, pPlane, pW, pBias, pY, C, H, W, Hp, Wp, g.pb[1], g.pb[2], OH, OW, a.lo, a.hi);
     y.set(arena.f32.subarray(pY >> 2, (pY >> 2) + C * osz), n * C * osz);
   }
 }
@@ -367,6 +403,91 @@ function convSimd(a: ConvArgs, y: Float32Array): void {
   }
 }
 
+/** Dense 3x3 stride-1 convolutions run as Winograd F(2x2, 3x3): 16 GEMMs with 4/9 of the multiplies. */
+function isWinograd(a: ConvArgs): boolean {
+  const { g } = a;
+  return a.rank === 2 && a.group === 1 && g.k[1] === 3 && g.k[2] === 3 && g.s[1] === 1 && g.s[2] === 1 &&
+    g.d[1] === 1 && g.d[2] === 1 && a.C >= 8 && a.M >= 8 && g.out[1] >= 2 && g.out[2] >= 2;
+}
+
+/** U = G g Gᵀ for every (m, c): 16 matrices [M x C], ξ-major, with G's rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2. */
+function winogradFilters(w: Float32Array, M: number, C: number): Float32Array {
+  const u = new Float32Array(16 * M * C);
+  const gg = new Float64Array(12);
+  for (let m = 0; m < M; m++) {
+    for (let c = 0; c < C; c++) {
+      const b = (m * C + c) * 9;
+      for (let col = 0; col < 3; col++) {
+        const g0 = w[b + col], g1 = w[b + 3 + col], g2 = w[b + 6 + col];
+        gg[col] = g0;
+        gg[3 + col] = (g0 + g1 + g2) / 2;
+        gg[6 + col] = (g0 - g1 + g2) / 2;
+        gg[9 + col] = g2;
+      }
+      for (let i = 0; i < 4; i++) {
+        const u0 = gg[3 * i], u1 = gg[3 * i + 1], u2 = gg[3 * i + 2];
+        const row = [u0, (u0 + u1 + u2) / 2, (u0 - u1 + u2) / 2, u2];
+        for (let j = 0; j < 4; j++) u[((4 * i + j) * M + m) * C + c] = row[j];
+      }
+    }
+  }
+  return u;
+}
+
+function convWinograd(a: ConvArgs, y: Float32Array): void {
+  const eng = wasmEngine()!;
+  const { arena, kernels } = eng;
+  const { N, C, M, g } = a;
+  const [, H, W] = g.inp, [, OH, OW] = g.out;
+  const TH = Math.ceil(OH / 2), TWp = Math.ceil(Math.ceil(OW / 2) / 4) * 4, T = TH * TWp;
+  // The tiles read a 4x4 patch at (2th, 2tw): pad far enough for the last (partly unused) tiles.
+  const Hp = Math.max(H + g.pb[1] + g.pe[1], 2 * TH + 2), Wp = Math.max(W + g.pb[2] + g.pe[2], 2 * TWp + 2);
+  const panels = Math.ceil(M / MR), rows = panels * MR;
+  const w = a.w as Float32Array, x = a.x as Float32Array;
+  const isz = H * W, osz = OH * OW;
+  const vBlock = (C * T + 16) * 4, mBlock = rows * T * 4;
+  for (let n = 0; n < N; n++) {
+    arena.reset();
+    const pU = packedOperand(eng, a.wKey, "winograd", 16 * rows * C, (dst, at) => {
+      const u = winogradFilters(w, M, C);
+      for (let xi = 0; xi < 16; xi++) {
+        packPanels(dst, at + xi * rows * C, { data: u, off: xi * M * C, rs: C, cs: 1 }, M, C);
+      }
+    });
+    const pZero = arena.scratch(rows * 4);
+    const pBias = arena.scratch(M * 4);
+    const pX = arena.scratch(C * isz * 4);
+    const pP = arena.scratch(C * Hp * Wp * 4);
+    const pV = arena.scratch(16 * vBlock);
+    const pM = arena.scratch(16 * mBlock);
+    const pY = arena.scratch(M * 4 * T * 4);
+    const f32 = arena.f32;
+    f32.fill(0, pZero >> 2, (pZero >> 2) + rows);
+    for (let m = 0; m < M; m++) f32[(pBias >> 2) + m] = a.bias ? a.bias[m] : 0;
+    f32.set(x.subarray(n * C * isz, (n + 1) * C * isz), pX >> 2);
+    kernels.pad(pX, pP, C, H, W, Hp, Wp, g.pb[1], g.pb[2], 0);
+    kernels.winoInput(pP, pV, C, Hp, Wp, TH, TWp, vBlock);
+    for (let xi = 0; xi < 16; xi++) {
+      kernels.gemmStrided(
+        pU + xi * rows * C * 4,
+        pV + xi * vBlock,
+        T * 4,
+        pM + xi * mBlock,
+        T * 4,
+        panels,
+        T,
+        C,
+        pZero,
+        -Infinity,
+        Infinity,
+      );
+    }
+    kernels.winoOutput(pM, pY, pBias, M, TH, TWp, mBlock, a.lo, a.hi);
+    kernels.compact2(pY, pY, M, OH, 2 * TWp * 4, 4 * T * 4, OW * 4);
+    y.set(arena.f32.subarray(pY >> 2, (pY >> 2) + M * osz), n * M * osz);
+  }
+}
+
 /** Depthwise (one input channel per group) without the engine: direct loops, no im2col. */
 function convDepthwisePortable(a: ConvArgs, y: Float32Array | Float64Array): void {
   const { N, C, M, g } = a;
@@ -410,9 +531,15 @@ function convDepthwisePortable(a: ConvArgs, y: Float32Array | Float64Array): voi
 function runConv(a: ConvArgs, y: Float32Array | Float64Array): void {
   const f32 = a.x instanceof Float32Array && y instanceof Float32Array;
   const eng = f32 ? wasmEngine() : undefined;
-  if (eng && isDepthwise3x3(a)) convDepthwiseSimd(a, y as Float32Array);
-  else if (a.group === a.C && a.M % a.C === 0 && (!eng || a.M === a.C)) convDepthwisePortable(a, y);
-  else if (eng) convSimd(a, y as Float32Array);
+  const depthwise = a.group === a.C && a.M % a.C === 0;
+  try {
+    if (eng && isDepthwise3x3(a)) return convDepthwiseSimd(a, y as Float32Array);
+    if (eng && isWinograd(a)) return convWinograd(a, y as Float32Array);
+    if (eng && !(depthwise && a.M === a.C)) return convSimd(a, y as Float32Array);
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+  }
+  if (depthwise) convDepthwisePortable(a, y);
   else convPortable(a, y);
 }
 
@@ -461,7 +588,10 @@ registerKernel("com.microsoft.FusedConv", (inputs, ctx) => {
   const act = ctx.attrs.activation as string;
   const params = (ctx.attrs.activation_params as readonly number[] | undefined) ?? [];
   const Z = inputs[3] ? expectTensor(inputs[3], "Z") : undefined;
-  if (Z && (Z.dtype !== dtype || Z.shape.length !== outShape.length || Z.shape.some((d, i) => d !== outShape[i]))) {
+  if (
+    Z &&
+    (Z.dtype !== dtype || Z.shape.length !== outShape.length || Z.shape.some((d, i) => d !== outShape[i]))
+  ) {
     fail(`Z [${Z.shape}] must match the output [${outShape}]`);
   }
   // Relu and Clip are a clamp in the GEMM epilogue when nothing is added after the convolution.
@@ -708,7 +838,11 @@ registerKernel("MaxPool", (inputs, ctx) => {
   const y = ctx.alloc(X.dtype, outShape);
   const x = X.data as NumericArray, yd = y.data as NumericArray;
   if (X.dtype === "bf16") fail("MaxPool on bf16 is not supported");
-  if (!wantIdx && x instanceof Float32Array && maxPoolSimd(x, yd as Float32Array, g, NC)) return [y];
+  try {
+    if (!wantIdx && x instanceof Float32Array && maxPoolSimd(x, yd as Float32Array, g, NC)) return [y];
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+  }
   const idx = wantIdx ? ctx.alloc("i64", outShape) : undefined;
   const id = idx?.data as BigInt64Array | undefined;
   const [D, H, W] = g.inp;

@@ -15,4 +15,7 @@ import "./misc.ts";
 import "./text.ts";
 import "./tflite-float.ts";
 import "./tflite-movement.ts";
+import "./tflite-int.ts";
 import "./llm.ts";
+import "./tflite-control.ts";
+import "./quant-compute.ts";

@@ -6,6 +6,7 @@ import { dequantizeKernel } from "../ggml/dequantize.ts";
 import { F16_TO_F32, f32ToBf16Bits } from "../ggml/fp16.ts";
 import { quantizeKernel } from "../ggml/quantize.ts";
 import { vecDotKernel, vecDotType } from "../ggml/vec-dot.ts";
+import { x86ActivationQuantizer } from "../ggml/x86-activation.ts";
 import { registerKernel } from "../kernel-registry.ts";
 import type { Tensor } from "../tensor.ts";
 import { fail, optTensor, tensorArg } from "./kernel-args.ts";
@@ -90,7 +91,9 @@ registerKernel("lathe.GgmlMatMul", (inputs, ctx) => {
   const wRow = rowBytes(typeId, k, "W");
   const actType = vecDotType(typeId);
   const aRow = rowBytes(actType, k, "activations");
-  const quant = quantizeKernel(actType);
+  const actQuant = ctx.attrs.act_quant;
+  if (actQuant !== "ref" && actQuant !== "x86") fail(`act_quant must be "ref" or "x86", got "${actQuant}"`);
+  const quant = (actQuant === "x86" ? x86ActivationQuantizer(actType) : undefined) ?? quantizeKernel(actType);
   const dot = vecDotKernel(typeId);
   const act = new Uint8Array(m * aRow);
   for (let r = 0; r < m; r++) quant(xs, r * k, act, r * aRow, k);
@@ -125,7 +128,7 @@ function matMulFloat(
     const bits = new Uint32Array(act.buffer);
     for (let i = 0; i < xs.length; i++) bits[i] = f32ToBf16Bits(xs[i]) << 16;
   }
-  const wd = w.data;
+  const wd = w.data as Float32Array | Uint16Array;
   let row: Float32Array;
   const scratch = typeId === 0 ? undefined : new Float32Array(k);
   const u16 = typeId === 0 ? undefined : new Uint16Array(wd.buffer, wd.byteOffset, wd.length);
@@ -236,11 +239,43 @@ registerKernel("lathe.CausalAttention", (inputs, ctx) => {
   if (dk !== d) fail(`Q and K head sizes differ: ${d} and ${dk}`);
   if (hv !== hk) fail(`K and V head counts differ: ${hk} and ${hv}`);
   if (hk === 0 ? hq !== 0 : hq % hk !== 0) fail(`${hq} query heads do not divide into ${hk} key/value heads`);
-  const group = hk === 0 ? 1 : hq / hk;
+  const precision = ctx.attrs.precision;
+  if (precision !== "f32" && precision !== "f16") fail(`precision must be "f32" or "f16", got "${precision}"`);
+  const dims: AttentionDims = { t, hq, hk, d, dv, group: hk === 0 ? 1 : hq / hk };
   const scale = fr(ctx.attrs.scale === 0 ? 1 / Math.sqrt(d) : ctx.attrs.scale);
-  const qs = q.data as Float32Array, ks = k.data as Float32Array, vs = v.data as Float32Array;
   const out = ctx.alloc("f32", [t, hq, dv]);
   const y = out.data as Float32Array;
+  const qs = q.data as Float32Array, ks = k.data as Float32Array, vs = v.data as Float32Array;
+  if (precision === "f32") attendF32(qs, ks, vs, y, dims, scale);
+  else if (t >= FA_TILE_QUERIES) attendF32(qs, toF16(ks), toF16(vs), y, dims, scale);
+  else attendF16(toF16(qs), toF16(ks), toF16(vs), y, dims, scale);
+  return [out];
+});
+
+/**
+ * From this many queries on, llama.cpp's CPU flash attention runs its tiled kernel (GGML_FA_TILE_Q), which
+ * keeps Q in f32 and sums V in f32: only the cache's f16 rounding of K and V remains.
+ */
+const FA_TILE_QUERIES = 64;
+
+interface AttentionDims {
+  t: number;
+  hq: number;
+  hk: number;
+  d: number;
+  dv: number;
+  /** Query heads per key/value head. */
+  group: number;
+}
+
+/** Values rounded to f16 and widened back (an f16 KV cache, or Q converted for an f16 dot product). */
+function toF16(x: Float32Array): Float32Array {
+  return new Float32Array(new Float16Array(x));
+}
+
+/** Scores, softmax and the weighted sum of V in f32, sums kept in double. */
+function attendF32(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Float32Array, a: AttentionDims, scale: number) {
+  const { t, hq, hk, d, dv, group } = a;
   const p = new Float32Array(t);
   const acc = new Float64Array(dv);
   for (let h = 0; h < hq; h++) {
@@ -273,5 +308,62 @@ registerKernel("lathe.CausalAttention", (inputs, ctx) => {
       for (let c = 0; c < dv; c++) y[yo + c] = acc[c];
     }
   }
-  return [out];
-});
+}
+
+/**
+ * llama.cpp's CPU flash attention over an f16 KV cache (ggml_compute_forward_flash_attn_ext_f16_one_chunk):
+ * Q, K and V arrive rounded to f16; keys are visited in order with an online softmax, and the weighted sum
+ * of V is kept in an f16 accumulator that is rescaled whenever the running maximum grows. Each step rounds
+ * where ggml's does (an f16 update is an f32 multiply-add rounded to f16; exponents of f32 differences), and
+ * Q·K is summed in the order of ggml_vec_dot_f16's AVX-512 code, so the result matches llama.cpp bit for bit
+ * on such machines.
+ */
+function attendF16(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Float32Array, a: AttentionDims, scale: number) {
+  const { t, hq, hk, d, dv, group } = a;
+  const acc = new Float16Array(dv);
+  const lanes = new Float32Array(DOT_STEP);
+  for (let h = 0; h < hq; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < t; i++) {
+      const qo = (i * hq + h) * d;
+      let sum = 0, max = -Infinity;
+      acc.fill(0);
+      for (let j = 0; j <= i; j++) {
+        const s = fr(dotF16(qs, qo, ks, (j * hk + g) * d, d, lanes) * scale);
+        let ms = 1, w = 1;
+        if (s > max) {
+          ms = fr(Math.exp(fr(max - s)));
+          max = s;
+          for (let c = 0; c < dv; c++) acc[c] = fr(acc[c] * ms);
+        } else {
+          w = fr(Math.exp(fr(s - max)));
+        }
+        const vo = (j * hk + g) * dv;
+        for (let c = 0; c < dv; c++) acc[c] = fr(acc[c] + vs[vo + c] * w);
+        sum = fr(fr(sum * ms) + w);
+      }
+      const inv = sum === 0 ? 0 : fr(1 / sum);
+      const yo = (i * hq + h) * dv;
+      for (let c = 0; c < dv; c++) y[yo + c] = acc[c] * inv;
+    }
+  }
+}
+
+/** ggml_vec_dot_f16 with AVX-512: 4 accumulators of 16 f32 lanes over blocks of 64, then a halving reduce. */
+const DOT_LANES = 16, DOT_ARR = 4, DOT_STEP = DOT_LANES * DOT_ARR;
+
+/** Dot product of two rows of f16 values (held as f32); products of f16 values are exact in f32. */
+function dotF16(x: Float32Array, xo: number, z: Float32Array, zo: number, n: number, lanes: Float32Array): number {
+  const np = n - (n % DOT_STEP);
+  lanes.fill(0);
+  for (let b = 0; b < np; b += DOT_STEP) {
+    for (let e = 0; e < DOT_STEP; e++) lanes[e] = fr(lanes[e] + x[xo + b + e] * z[zo + b + e]);
+  }
+  for (let w = DOT_ARR >> 1; w > 0; w >>= 1) {
+    for (let e = 0; e < w * DOT_LANES; e++) lanes[e] = fr(lanes[e] + lanes[e + w * DOT_LANES]);
+  }
+  for (let w = DOT_LANES >> 1; w > 0; w >>= 1) for (let e = 0; e < w; e++) lanes[e] = fr(lanes[e] + lanes[e + w]);
+  let sum = lanes[0];
+  for (let c = np; c < n; c++) sum += x[xo + c] * z[zo + c];
+  return fr(sum);
+}

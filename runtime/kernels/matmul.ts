@@ -154,7 +154,7 @@ registerKernel("MatMul", (inputs, ctx) => {
   // Per batch dim, the element stride of A and B (0 where the operand broadcasts).
   const bStr = (shape: number[]) => {
     const st = stridesOf(shape), lead = batch.length - (shape.length - 2);
-    return batch.map((d, i) => (i < lead || shape[i - lead] === 1 ? 0 : st[i - lead]));
+    return batch.map((_, i) => (i < lead || shape[i - lead] === 1 ? 0 : st[i - lead]));
   };
   const sa = bStr(as), sb = bStr(bs);
   const offsets = (bi: number, st: number[]) => {

@@ -30,14 +30,21 @@ interface TrieNode {
   next: Map<number | string, TrieNode> | undefined;
 }
 
-function buildTrie(pool: readonly (number | string)[], counts: readonly number[], nIndexes: number): TrieNode {
+function buildTrie(
+  pool: readonly (number | string)[],
+  counts: readonly number[],
+  nIndexes: number,
+): TrieNode {
   const root: TrieNode = { index: -1, next: undefined };
   let id = 0;
   for (let level = 0; level < counts.length; level++) {
     const n = level + 1;
     const start = counts[level], end = level + 1 < counts.length ? counts[level + 1] : pool.length;
     if (start < 0 || end > pool.length || end < start || (end - start) % n !== 0) {
-      throw new LatheError("runtime", `ngram_counts[${level}] = ${start} does not split the pool into ${n}-grams`);
+      throw new LatheError(
+        "runtime",
+        `ngram_counts[${level}] = ${start} does not split the pool into ${n}-grams`,
+      );
     }
     for (let p = start; p < end; p += n) {
       let node = root;
@@ -50,7 +57,9 @@ function buildTrie(pool: readonly (number | string)[], counts: readonly number[]
       node.index = id++;
     }
   }
-  if (id !== nIndexes) throw new LatheError("runtime", `the pool holds ${id} n-grams but ngram_indexes has ${nIndexes}`);
+  if (id !== nIndexes) {
+    throw new LatheError("runtime", `the pool holds ${id} n-grams but ngram_indexes has ${nIndexes}`);
+  }
   return root;
 }
 
@@ -58,8 +67,12 @@ registerKernel("TfIdfVectorizer", (inputs, ctx) => {
   const x = tensorArg(inputs, 0, "X");
   const a = ctx.attrs;
   const strings = x.dtype === "string";
-  if (!strings && x.dtype !== "i32" && x.dtype !== "i64") throw new LatheError("runtime", "TfIdfVectorizer takes string, i32 or i64");
-  if (x.shape.length !== 1 && x.shape.length !== 2) throw new LatheError("runtime", `X must be [C] or [N, C], got [${x.shape}]`);
+  if (!strings && x.dtype !== "i32" && x.dtype !== "i64") {
+    throw new LatheError("runtime", "TfIdfVectorizer takes string, i32 or i64");
+  }
+  if (x.shape.length !== 1 && x.shape.length !== 2) {
+    throw new LatheError("runtime", `X must be [C] or [N, C], got [${x.shape}]`);
+  }
   const pool: readonly (number | string)[] = strings ? a.pool_strings : a.pool_int64s;
   const indexes: readonly number[] = a.ngram_indexes;
   const weights: readonly number[] = a.weights;

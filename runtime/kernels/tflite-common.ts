@@ -26,7 +26,11 @@ export function optArg(inputs: readonly (RValue | undefined)[], i: number): Tens
  * A float32 operand. Quantized operands belong to the integer kernels; reaching a float kernel with one
  * means no integer variant handles this case.
  */
-export function f32Arg(inputs: readonly (RValue | undefined)[], i: number, what: string): Tensor & { data: Float32Array } {
+export function f32Arg(
+  inputs: readonly (RValue | undefined)[],
+  i: number,
+  what: string,
+): Tensor & { data: Float32Array } {
   const t = arg(inputs, i, what);
   if (t.dtype !== "f32") {
     throw new LatheError("unsupported", `${what} is ${printDType(t.dtype)}; the float kernel takes f32`);
@@ -65,7 +69,13 @@ export function applyActivation(data: Float32Array, name: string): void {
 }
 
 /** A window axis at run time: geometry errors are runtime errors here. */
-export function runtimeAxis(padding: string, size: number, kernel: number, stride: number, dilation = 1): Axis {
+export function runtimeAxis(
+  padding: string,
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation = 1,
+): Axis {
   try {
     return windowAxis(padding, size, kernel, stride, dilation);
   } catch (e) {

@@ -8,6 +8,7 @@
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { sgemm } from "../gemm/sgemm.ts";
+import { depthwiseNhwcWasm } from "./depthwise-nhwc-wasm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { type RValue, Tensor, type TypedArray } from "../tensor.ts";
 import { broadcastStatic, forEachRow, planBroadcast } from "./broadcast.ts";
@@ -21,7 +22,6 @@ import {
   fail,
   intsOf,
   nhwc,
-  optArg,
   runtimeAxis,
 } from "./tflite-common.ts";
 
@@ -39,7 +39,7 @@ function optF32(inputs: readonly (RValue | undefined)[], i: number, what: string
 /** Bias and fused activation over rows of `n` channels, in place. */
 function biasActivate(out: Float32Array, n: number, bias: Float32Array | undefined, act: string): void {
   if (act === "TANH" || act === "SIGN_BIT") {
-    if (bias) for (let i = 0; i < out.length; i += n) for (let c = 0; c < n; c++) out[i + c] += bias[c];
+    if (bias) { for (let i = 0; i < out.length; i += n) for (let c = 0; c < n; c++) out[i + c] += bias[c]; }
     if (act === "TANH") applyActivation(out, act);
     else for (let i = 0; i < out.length; i++) out[i] = out[i] < 0 || Object.is(out[i], -0) ? 1 : 0;
     return;
@@ -106,35 +106,97 @@ reg("CONV_2D", (inputs, ctx) => {
   const groups = C / IC;
   if (OC % groups !== 0) fail(`${OC} output channels do not split into ${groups} groups`);
   const OCg = OC / groups;
-  const bias = checkBias(optF32(inputs, 2, "bias"), OC);
+  const biasT = optF32(inputs, 2, "bias");
+  const bias = checkBias(biasT, OC);
   const at = ctx.attrs;
+  const act: string = at.fused_activation_function;
   const ay = runtimeAxis(at.padding, H, KH, at.stride_h, at.dilation_h_factor);
   const ax = runtimeAxis(at.padding, W, KW, at.stride_w, at.dilation_w_factor);
   const OH = ay.out, OW = ax.out, P = OH * OW, K = KH * KW * IC;
   const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
   const o = out.data;
   if (P === 0 || OC === 0) return [out];
-  if (K === 0) o.fill(0);
   const direct = KH === 1 && KW === 1 && at.stride_h === 1 && at.stride_w === 1 && groups === 1 &&
     ay.padBefore === 0 && ax.padBefore === 0;
+  const clampAct = act === "NONE" || act === "RELU" || act === "RELU6" || act === "RELU_N1_TO_1";
+  // The bias rides in the GEMM as one more K row against a column of ones, and the clamp in its epilogue,
+  // which beats a separate pass over the output whenever the patches are copied anyway (or are narrower
+  // than the output).
+  const fold = clampAct && (bias !== undefined || act !== "NONE") && (!direct || OC > K);
+  const [lo, hi] = fold ? activationRange(act) : [-Infinity, Infinity];
+  const Ka = fold ? K + 1 : K;
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < groups; g++) {
-      const wT = transposed(w, g * OCg * K, OCg, K);
+      const wT = fold ? withBiasRow(w, biasT, g, OCg, K) : transposed(w, g * OCg * K, OCg, K);
       const cOut = { data: o, off: n * P * OC + g * OCg, rs: OC, cs: 1 };
-      if (direct) {
-        sgemm(P, OCg, K, { data: x.data, off: n * H * W * C, rs: C, cs: 1 }, { data: wT, off: 0, rs: OCg, cs: 1 }, cOut);
+      const bView = { data: wT, off: 0, rs: OCg, cs: 1 };
+      if (direct && !fold) {
+        sgemm(P, OCg, K, { data: x.data, off: n * H * W * C, rs: C, cs: 1 }, bView, cOut);
         continue;
       }
-      const cols = scratchOf(P * K);
-      im2col(x.data, n, H, W, C, g * IC, IC, KH, KW, at.stride_h, at.stride_w, at.dilation_h_factor, at.dilation_w_factor, ay.padBefore, ax.padBefore, OH, OW, cols);
-      sgemm(P, OCg, K, { data: cols, off: 0, rs: K, cs: 1 }, { data: wT, off: 0, rs: OCg, cs: 1 }, cOut);
+      const cols = scratchOf(P * Ka);
+      if (direct) onesColumn(x.data, n * P * K, P, K, cols);
+      else {
+        im2col(
+          x.data,
+          n,
+          H,
+          W,
+          C,
+          g * IC,
+          IC,
+          KH,
+          KW,
+          at.stride_h,
+          at.stride_w,
+          at.dilation_h_factor,
+          at.dilation_w_factor,
+          ay.padBefore,
+          ax.padBefore,
+          OH,
+          OW,
+          cols,
+          fold,
+        );
+      }
+      sgemm(P, OCg, Ka, { data: cols, off: 0, rs: Ka, cs: 1 }, bView, cOut, { lo, hi });
     }
   }
-  biasActivate(o, OC, bias, at.fused_activation_function);
+  if (!fold) biasActivate(o, OC, bias, act);
   return [out];
 });
 
-/** Patches [OH*OW x KH*KW*IC] of image n, channels c0..c0+IC, zeros outside the image. */
+/** Filter group g as [K+1 x OCg]: the transposed weights with the bias (or zeros) as the last row. */
+function withBiasRow(w: F32, bias: F32 | undefined, g: number, OCg: number, K: number): Float32Array {
+  let byBias = biasLayouts.get(w);
+  if (!byBias) biasLayouts.set(w, byBias = new WeakMap());
+  const key = bias ?? NO_BIAS;
+  let m = byBias.get(key);
+  if (!m) byBias.set(key, m = new Map());
+  let v = m.get(g);
+  if (!v) {
+    v = new Float32Array((K + 1) * OCg);
+    v.set(transposed(w, g * OCg * K, OCg, K));
+    if (bias) v.set(bias.data.subarray(g * OCg, (g + 1) * OCg), K * OCg);
+    m.set(g, v);
+  }
+  return v;
+}
+const NO_BIAS = new Tensor("f32", [0], new Float32Array(0));
+const biasLayouts = new WeakMap<Tensor, WeakMap<Tensor, Map<number, Float32Array>>>();
+
+/** rows [P x K] of x at `off`, each followed by a 1. */
+function onesColumn(x: Float32Array, off: number, P: number, K: number, cols: Float32Array): void {
+  for (let p = 0, s = off, d = 0; p < P; p++) {
+    for (let k = 0; k < K; k++) cols[d++] = x[s++];
+    cols[d++] = 1;
+  }
+}
+
+/**
+ * Patches [OH*OW x KH*KW*IC] of image n, channels c0..c0+IC, zeros outside the image; with `ones`, each
+ * patch row ends in a 1 (the bias row's partner).
+ */
 function im2col(
   x: Float32Array,
   n: number,
@@ -154,12 +216,13 @@ function im2col(
   OH: number,
   OW: number,
   cols: Float32Array,
+  ones: boolean,
 ): void {
-  const K = KH * KW * IC;
+  const K = KH * KW * IC, row = ones ? K + 1 : K;
   const img = n * H * W * C + c0;
   for (let oy = 0; oy < OH; oy++) {
     for (let ox = 0; ox < OW; ox++) {
-      let d = (oy * OW + ox) * K;
+      let d = (oy * OW + ox) * row;
       for (let ky = 0; ky < KH; ky++) {
         const iy = oy * sh - pt + ky * dh;
         const rowOk = iy >= 0 && iy < H;
@@ -174,6 +237,7 @@ function im2col(
           else for (let c = 0; c < IC; c++) cols[d + c] = x[s + c];
         }
       }
+      if (ones) cols[d] = 1;
     }
   }
 }
@@ -192,12 +256,38 @@ reg("DEPTHWISE_CONV_2D", (inputs, ctx) => {
   const OH = ay.out, OW = ax.out;
   const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
   const o = out.data, xd = x.data, wd = w.data;
-  const [lo, hi] = at.fused_activation_function === "TANH" ? [-Infinity, Infinity] : activationRange(at.fused_activation_function);
+  const [lo, hi] = at.fused_activation_function === "TANH"
+    ? [-Infinity, Infinity]
+    : activationRange(at.fused_activation_function);
+  if (
+    mult === 1 && at.fused_activation_function !== "TANH" && depthwiseNhwcWasm({
+      x: xd,
+      w: wd,
+      bias: bias ?? new Float32Array(OC),
+      out: o,
+      N,
+      H,
+      W,
+      C,
+      OH,
+      OW,
+      KH,
+      KW,
+      sh,
+      sw,
+      dh,
+      dw,
+      pt: ay.padBefore,
+      pl: ax.padBefore,
+      lo,
+      hi,
+    })
+  ) return [out];
   const acc = new Float64Array(OC);
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
-        if (bias) for (let c = 0; c < OC; c++) acc[c] = bias[c];
+        if (bias) { for (let c = 0; c < OC; c++) acc[c] = bias[c]; }
         else acc.fill(0);
         for (let ky = 0; ky < KH; ky++) {
           const iy = oy * sh - ay.padBefore + ky * dh;
@@ -235,11 +325,14 @@ reg("TRANSPOSE_CONV", (inputs, ctx) => {
   const [N, IH, IW, IC] = nhwc(x, "input"), [OC, KH, KW, WC] = nhwc(w, "weights");
   if (shape.length !== 4 || shape.some((d) => !(d >= 0))) fail(`output shape [${shape}] is not 4 sizes`);
   const [ON, OH, OW, OCs] = shape;
-  if (ON !== N || OCs !== OC || WC !== IC) fail(`shapes do not agree: input [${x.shape}], weights [${w.shape}], output [${shape}]`);
+  if (ON !== N || OCs !== OC || WC !== IC) {
+    fail(`shapes do not agree: input [${x.shape}], weights [${w.shape}], output [${shape}]`);
+  }
   const bias = checkBias(optF32(inputs, 3, "bias"), OC);
   const at = ctx.attrs;
   const sh = at.stride_h, sw = at.stride_w;
-  const pt = runtimeAxis(at.padding, OH, KH, sh).padBefore, pl = runtimeAxis(at.padding, OW, KW, sw).padBefore;
+  const pt = runtimeAxis(at.padding, OH, KH, sh).padBefore,
+    pl = runtimeAxis(at.padding, OW, KW, sw).padBefore;
   const out = ctx.alloc("f32", shape) as F32;
   const o = out.data;
   o.fill(0);
@@ -256,7 +349,12 @@ reg("TRANSPOSE_CONV", (inputs, ctx) => {
   });
   const cols = scratchOf(P * T);
   for (let n = 0; n < N; n++) {
-    sgemm(P, T, IC, { data: x.data, off: n * P * IC, rs: IC, cs: 1 }, { data: wr, off: 0, rs: T, cs: 1 }, { data: cols, off: 0, rs: T, cs: 1 });
+    sgemm(P, T, IC, { data: x.data, off: n * P * IC, rs: IC, cs: 1 }, { data: wr, off: 0, rs: T, cs: 1 }, {
+      data: cols,
+      off: 0,
+      rs: T,
+      cs: 1,
+    });
     for (let iy = 0; iy < IH; iy++) {
       for (let ix = 0; ix < IW; ix++) {
         const src = (iy * IW + ix) * T;
@@ -285,8 +383,12 @@ reg("FULLY_CONNECTED", (inputs, ctx) => {
   const rows = x.data.length / D;
   const bias = checkBias(optF32(inputs, 2, "bias"), U);
   const at = ctx.attrs;
-  if (at.weights_format !== "DEFAULT") throw new LatheError("unsupported", `weights_format ${at.weights_format}`);
-  if (at.keep_num_dims && x.shape[x.shape.length - 1] !== D) fail(`input depth ${x.shape[x.shape.length - 1]} is not ${D}`);
+  if (at.weights_format !== "DEFAULT") {
+    throw new LatheError("unsupported", `weights_format ${at.weights_format}`);
+  }
+  if (at.keep_num_dims && x.shape[x.shape.length - 1] !== D) {
+    fail(`input depth ${x.shape[x.shape.length - 1]} is not ${D}`);
+  }
   const shape = at.keep_num_dims ? [...x.shape.slice(0, -1), U] : [rows, U];
   const out = ctx.alloc("f32", shape) as F32;
   const o = out.data;
@@ -295,7 +397,12 @@ reg("FULLY_CONNECTED", (inputs, ctx) => {
   if (rows < 4 && act !== "TANH" && act !== "SIGN_BIT") {
     // Few rows: the weights are the GEMM's A operand (kept packed across runs), bias and clamp in its epilogue.
     const [lo, hi] = activationRange(act);
-    sgemm(U, rows, D, { data: w.data, off: 0, rs: D, cs: 1 }, { data: x.data, off: 0, rs: 1, cs: D }, { data: o, off: 0, rs: 1, cs: U }, {
+    sgemm(U, rows, D, { data: w.data, off: 0, rs: D, cs: 1 }, { data: x.data, off: 0, rs: 1, cs: D }, {
+      data: o,
+      off: 0,
+      rs: 1,
+      cs: U,
+    }, {
       rowBias: bias,
       lo,
       hi,
@@ -303,7 +410,12 @@ reg("FULLY_CONNECTED", (inputs, ctx) => {
     return [out];
   }
   const wT = transposed(w, 0, U, D);
-  sgemm(rows, U, D, { data: x.data, off: 0, rs: D, cs: 1 }, { data: wT, off: 0, rs: U, cs: 1 }, { data: o, off: 0, rs: U, cs: 1 });
+  sgemm(rows, U, D, { data: x.data, off: 0, rs: D, cs: 1 }, { data: wT, off: 0, rs: U, cs: 1 }, {
+    data: o,
+    off: 0,
+    rs: U,
+    cs: 1,
+  });
   biasActivate(o, U, bias, act);
   return [out];
 });
@@ -367,7 +479,7 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
               const s = ((n * H + iy) * W + ix) * C;
               if (kind === "MAX") {
                 for (let c = 0; c < C; c++) if (xd[s + c] > acc[c]) acc[c] = xd[s + c];
-              } else if (kind === "AVERAGE") for (let c = 0; c < C; c++) acc[c] += xd[s + c];
+              } else if (kind === "AVERAGE") { for (let c = 0; c < C; c++) acc[c] += xd[s + c]; }
               else for (let c = 0; c < C; c++) acc[c] += xd[s + c] * xd[s + c];
             }
           }
@@ -375,7 +487,11 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
           const count = (y1 - y0) * (x1 - x0);
           const d = ((n * OH + oy) * OW + ox) * C;
           for (let c = 0; c < C; c++) {
-            o[d + c] = kind === "MAX" ? acc[c] : kind === "AVERAGE" ? acc[c] / count : Math.sqrt(acc[c] / count);
+            o[d + c] = kind === "MAX"
+              ? acc[c]
+              : kind === "AVERAGE"
+              ? acc[c] / count
+              : Math.sqrt(acc[c] / count);
           }
         }
       }
@@ -392,11 +508,17 @@ function arrayName(d: TypedArray | string[]): string {
 }
 
 /** y = f(x) over a tensor of one of the given element types. */
-function unary(op: string, exprs: Partial<Record<string, string>>, param?: (ctx: KernelContext) => number): void {
+function unary(
+  op: string,
+  exprs: Partial<Record<string, string>>,
+  param?: (ctx: KernelContext) => number,
+): void {
   reg(op, (inputs, ctx) => {
     const x = arg(inputs, 0, "input");
     const expr = typeof x.dtype === "string" ? exprs[x.dtype] : undefined;
-    if (!expr) throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
+    if (!expr) {
+      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
+    }
     const out = ctx.alloc(x.dtype, x.shape);
     const loop = rowLoop(1, expr, `${arrayName(x.data)}->${arrayName(out.data)}`, [1]);
     loop(out.data, 0, out.data.length, x.data, 0, 1, undefined, 0, 0, undefined, 0, 0, param?.(ctx));
@@ -453,19 +575,33 @@ function binary(op: string, spec: BinarySpec): void {
   reg(op, (inputs, ctx) => {
     const x = arg(inputs, 0, "x"), y = arg(inputs, 1, "y");
     if (typeof x.dtype !== "string" || x.dtype !== y.dtype) {
-      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} and ${JSON.stringify(y.dtype)} in the float kernels`);
+      throw new LatheError(
+        "unsupported",
+        `${op} of ${JSON.stringify(x.dtype)} and ${JSON.stringify(y.dtype)} in the float kernels`,
+      );
     }
     const expr = (spec as Record<string, string | undefined>)[x.dtype === "bool" ? "i32" : x.dtype];
-    if (!expr || (x.dtype === "bool" && !spec.out)) throw new LatheError("unsupported", `${op} of ${x.dtype}`);
+    if (!expr || (x.dtype === "bool" && !spec.out)) {
+      throw new LatheError("unsupported", `${op} of ${x.dtype}`);
+    }
     const shape = broadcastStatic([x.shape, y.shape]);
     const out = ctx.alloc(spec.out ?? x.dtype, shape);
     const plan = planBroadcast(shape, [x.shape, y.shape]);
     const n = plan.rowLength, [s0, s1] = plan.rowStrides;
-    const loop = rowLoop(2, expr, `${arrayName(x.data)},${arrayName(y.data)}->${arrayName(out.data)}`, plan.rowStrides);
+    const loop = rowLoop(
+      2,
+      expr,
+      `${arrayName(x.data)},${arrayName(y.data)}->${arrayName(out.data)}`,
+      plan.rowStrides,
+    );
     forEachRow(plan, (o, o0, o1) => loop(out.data, o, n, x.data, o0, s0, y.data, o1, s1));
-    if (spec.activation && x.dtype === "f32") applyActivation(out.data as Float32Array, ctx.attrs.fused_activation_function);
-    else if (spec.activation && ctx.attrs.fused_activation_function !== "NONE") {
-      throw new LatheError("unsupported", `${op} of ${x.dtype} with a fused ${ctx.attrs.fused_activation_function}`);
+    if (spec.activation && x.dtype === "f32") {
+      applyActivation(out.data as Float32Array, ctx.attrs.fused_activation_function);
+    } else if (spec.activation && ctx.attrs.fused_activation_function !== "NONE") {
+      throw new LatheError(
+        "unsupported",
+        `${op} of ${x.dtype} with a fused ${ctx.attrs.fused_activation_function}`,
+      );
     }
     return [out];
   });
@@ -479,7 +615,10 @@ binary("MAXIMUM", { f32: "a > b || a !== a ? a : b", i32: "a > b ? a : b", i64: 
 binary("MINIMUM", { f32: "a < b || a !== a ? a : b", i32: "a < b ? a : b", i64: "a < b ? a : b" });
 binary("SQUARED_DIFFERENCE", { f32: "(a - b) * (a - b)", i32: "Math.imul(a - b, a - b)" });
 binary("POW", { f32: "Math.pow(a, b)", i32: "ipow(a, b)" });
-binary("FLOOR_DIV", { f32: "Math.floor(a / b)", i32: "Math.floor(idiv(a, b) - (a % b !== 0 && (a < 0) !== (b < 0) ? 1 : 0))" });
+binary("FLOOR_DIV", {
+  f32: "Math.floor(a / b)",
+  i32: "Math.floor(idiv(a, b) - (a % b !== 0 && (a < 0) !== (b < 0) ? 1 : 0))",
+});
 binary("FLOOR_MOD", { f32: "fpymod(a, b)", i32: "ipymod(a, b)" });
 binary("ATAN2", { f32: "Math.atan2(a, b)" });
 binary("PRELU", { f32: "a >= 0 ? a : a * b" });
@@ -512,7 +651,12 @@ for (const op of ["SELECT", "SELECT_V2"]) {
     const out = ctx.alloc(x.dtype, shape);
     const plan = planBroadcast(shape, [cShape, x.shape, y.shape]);
     const n = plan.rowLength, [s0, s1, s2] = plan.rowStrides;
-    const loop = rowLoop(3, "a ? b : c", `${arrayName(c.data)},${arrayName(x.data)}->${arrayName(out.data)}`, plan.rowStrides);
+    const loop = rowLoop(
+      3,
+      "a ? b : c",
+      `${arrayName(c.data)},${arrayName(x.data)}->${arrayName(out.data)}`,
+      plan.rowStrides,
+    );
     forEachRow(plan, (o, o0, o1, o2) => loop(out.data, o, n, c.data, o0, s0, x.data, o1, s1, y.data, o2, s2));
     return [out];
   });
@@ -611,7 +755,9 @@ type ReduceKind = "mean" | "sum" | "max" | "min" | "prod" | "any" | "all";
 function reduce(op: string, kind: ReduceKind): void {
   reg(op, (inputs, ctx) => {
     const x = arg(inputs, 0, "input");
-    const okType = kind === "any" || kind === "all" ? x.dtype === "bool" : x.dtype === "f32" || x.dtype === "i32";
+    const okType = kind === "any" || kind === "all"
+      ? x.dtype === "bool"
+      : x.dtype === "f32" || x.dtype === "i32";
     if (!okType || (kind === "mean" && x.dtype !== "f32")) {
       throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
     }
@@ -625,7 +771,8 @@ function reduce(op: string, kind: ReduceKind): void {
     });
     const out = ctx.alloc(x.dtype, shape);
     const base = boxOffsets(x.shape, kept), red = boxOffsets(x.shape, axes);
-    const xd = x.data as Float32Array | Int32Array | Uint8Array, o = out.data as Float32Array | Int32Array | Uint8Array;
+    const xd = x.data as Float32Array | Int32Array | Uint8Array,
+      o = out.data as Float32Array | Int32Array | Uint8Array;
     const R = red.length;
     for (let i = 0; i < base.length; i++) {
       const b = base[i];
@@ -683,7 +830,9 @@ for (const [op, better] of [["ARG_MAX", 1], ["ARG_MIN", -1]] as const) {
     const t = ctx.outputTypes[0];
     const outType = t?.kind === "tensor" && (t.dtype === "i32" || t.dtype === "i64")
       ? t.dtype
-      : ctx.attrs.output_type === "INT32" ? "i32" : "i64";
+      : ctx.attrs.output_type === "INT32"
+      ? "i32"
+      : "i64";
     const shape = x.shape.filter((_, i) => i !== axis);
     const out = ctx.alloc(outType, shape);
     const D = x.shape[axis];
@@ -709,7 +858,9 @@ for (const [op, better] of [["ARG_MAX", 1], ["ARG_MIN", -1]] as const) {
 
 /** TFLite's resize coordinate scale, in float32 as the reference computes it. */
 function resizeScale(inSize: number, outSize: number, alignCorners: boolean): number {
-  return alignCorners && outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : Math.fround(inSize / outSize);
+  return alignCorners && outSize > 1
+    ? Math.fround((inSize - 1) / (outSize - 1))
+    : Math.fround(inSize / outSize);
 }
 
 reg("RESIZE_BILINEAR", (inputs, ctx) => {
@@ -740,10 +891,15 @@ reg("RESIZE_BILINEAR", (inputs, ctx) => {
       const dy = ys.frac[oy], r0 = (n * H + ys.lo[oy]) * W, r1 = (n * H + ys.hi[oy]) * W;
       for (let ox = 0; ox < OW; ox++) {
         const dx = xs.frac[ox];
-        const a = (r0 + xs.lo[ox]) * C, b = (r1 + xs.lo[ox]) * C, c = (r0 + xs.hi[ox]) * C, e = (r1 + xs.hi[ox]) * C;
+        const a = (r0 + xs.lo[ox]) * C,
+          b = (r1 + xs.lo[ox]) * C,
+          c = (r0 + xs.hi[ox]) * C,
+          e = (r1 + xs.hi[ox]) * C;
         const w00 = (1 - dy) * (1 - dx), w10 = dy * (1 - dx), w01 = (1 - dy) * dx, w11 = dy * dx;
         const d = ((n * OH + oy) * OW + ox) * C;
-        for (let k = 0; k < C; k++) o[d + k] = xd[a + k] * w00 + xd[b + k] * w10 + xd[c + k] * w01 + xd[e + k] * w11;
+        for (let k = 0; k < C; k++) {
+          o[d + k] = xd[a + k] * w00 + xd[b + k] * w10 + xd[c + k] * w01 + xd[e + k] * w11;
+        }
       }
     }
   }
@@ -848,8 +1004,15 @@ reg("CAST", (inputs, ctx) => {
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
     if (to === "bool") dst[i] = v ? 1 : 0;
-    else if (big) (dst as BigInt64Array)[i] = typeof v === "bigint" ? v : BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
-    else (dst as Float32Array)[i] = typeof v === "bigint" ? Number(v) : v;
+    else if (big) {
+      (dst as BigInt64Array)[i] = typeof v === "bigint" ? v : BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
+    } else (dst as Float32Array)[i] = typeof v === "bigint" ? Number(v) : v;
   }
   return [out];
 });
+
+// ---- custom ops ----------------------------------------------------------------------------------
+
+registerKernel("tfl.CUSTOM", (_inputs, ctx) => {
+  throw new LatheError("unsupported", `custom op ${ctx.attrs.custom_code} has no Lathe kernel`);
+}, { label: "custom" });

@@ -4,7 +4,7 @@
  * every element type, quantized codes included (TFLite requires these ops to keep the input's scale; PAD
  * fills quantized tensors with the zero point). A quantized result takes the declared output type.
  */
-import { dtypeEquals, type DType, storageOf } from "../../ir/dtype.ts";
+import { type DType, dtypeEquals, storageOf } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { resolveStridedSlice } from "../../ir/ops/tflite-geometry.ts";
 import { reshapeTarget } from "../../ir/ops/tflite.ts";
@@ -24,7 +24,9 @@ function reg(op: string, k: (inputs: readonly (RValue | undefined)[], ctx: Kerne
 /** The output element type: the declared one when it is the same storage (quantized outputs), else x's. */
 function outDType(ctx: KernelContext, x: Tensor, k = 0): DType {
   const t = ctx.outputTypes[k];
-  if (t?.kind === "tensor" && typeof t.dtype !== "string" && storageOf(t.dtype) === storageOf(x.dtype)) return t.dtype;
+  if (t?.kind === "tensor" && typeof t.dtype !== "string" && storageOf(t.dtype) === storageOf(x.dtype)) {
+    return t.dtype;
+  }
   return x.dtype;
 }
 
@@ -58,7 +60,11 @@ function zeroOf(x: Tensor): unknown {
 reg("RESHAPE", (inputs, ctx) => {
   const x = arg(inputs, 0, "input");
   const s = inputs[1] === undefined ? undefined : arg(inputs, 1, "shape");
-  const target = reshapeTarget(s ? intsOf(s) : undefined, s?.shape.length, ctx.node.attrs.new_shape ? ctx.attrs.new_shape : undefined);
+  const target = reshapeTarget(
+    s ? intsOf(s) : undefined,
+    s?.shape.length,
+    ctx.node.attrs.new_shape ? ctx.attrs.new_shape : undefined,
+  );
   if (!target) fail("RESHAPE has neither a shape operand nor new_shape");
   const stretch = target.indexOf(-1);
   const shape = [...target];
@@ -119,7 +125,10 @@ reg("ZEROS_LIKE", (inputs, ctx) => {
 function sameStorage(ts: readonly Tensor[]): void {
   for (const t of ts) {
     if (!dtypeEquals(t.dtype, ts[0].dtype)) {
-      throw new LatheError("unsupported", "operands of different element types (requantizing needs the integer kernels)");
+      throw new LatheError(
+        "unsupported",
+        "operands of different element types (requantizing needs the integer kernels)",
+      );
     }
   }
 }
@@ -135,11 +144,17 @@ reg("CONCATENATION", (inputs, ctx) => {
     }
   }
   const widths = ts.map((t) => t.shape[axis]);
-  const out = alloc(ctx, ts[0], ts[0].shape.map((d, i) => (i === axis ? widths.reduce((p, w) => p + w, 0) : d)));
+  const out = alloc(
+    ctx,
+    ts[0],
+    ts[0].shape.map((d, i) => (i === axis ? widths.reduce((p, w) => p + w, 0) : d)),
+  );
   concatInto(ts, widths, axis, out);
   const act = ctx.attrs.fused_activation_function;
   if (act !== "NONE") {
-    if (out.dtype !== "f32") throw new LatheError("unsupported", `fused ${act} on ${JSON.stringify(out.dtype)} CONCATENATION`);
+    if (out.dtype !== "f32") {
+      throw new LatheError("unsupported", `fused ${act} on ${JSON.stringify(out.dtype)} CONCATENATION`);
+    }
     applyActivation(out.data as Float32Array, act);
   }
   return [out];
@@ -149,11 +164,20 @@ reg("PACK", (inputs, ctx) => {
   const ts = inputs.map((_, i) => arg(inputs, i, `value ${i}`));
   sameStorage(ts);
   const s = ts[0].shape;
-  for (const t of ts) if (t.shape.length !== s.length || t.shape.some((d, i) => d !== s[i])) fail("PACK operands differ in shape");
+  for (const t of ts) {
+    if (t.shape.length !== s.length || t.shape.some((d, i) => d !== s[i])) {
+      fail("PACK operands differ in shape");
+    }
+  }
   const axis = axisOf(ctx.attrs.axis, s.length + 1);
   const shape = [...s.slice(0, axis), ts.length, ...s.slice(axis)];
   const out = alloc(ctx, ts[0], shape);
-  concatInto(ts.map((t) => new Tensor(t.dtype, [...s.slice(0, axis), 1, ...s.slice(axis)], t.data)), ts.map(() => 1), axis, out);
+  concatInto(
+    ts.map((t) => new Tensor(t.dtype, [...s.slice(0, axis), 1, ...s.slice(axis)], t.data)),
+    ts.map(() => 1),
+    axis,
+    out,
+  );
   return [out];
 });
 
@@ -206,7 +230,13 @@ reg("SPLIT_V", (inputs, ctx) => {
 
 // ---- slicing, padding, tiling ----------------------------------------------------------------------
 
-function gathered(ctx: KernelContext, x: Tensor, maps: Int32Array[], fill: unknown, shape?: readonly number[]): Tensor {
+function gathered(
+  ctx: KernelContext,
+  x: Tensor,
+  maps: Int32Array[],
+  fill: unknown,
+  shape?: readonly number[],
+): Tensor {
   const out = alloc(ctx, x, maps.map((m) => m.length));
   gatherAxes(out.data as Storage, x.data as Storage, x.shape, maps, fill);
   return shape ? new Tensor(out.dtype, shape, out.data) : out;
@@ -219,7 +249,9 @@ reg("SLICE", (inputs, ctx) => {
   if (begin.length !== r || size.length !== r) fail("begin and size need one entry per axis");
   const maps = x.shape.map((d, i) => {
     const len = size[i] < 0 ? d - begin[i] : size[i];
-    if (begin[i] < 0 || len < 0 || begin[i] + len > d) fail(`slice ${begin[i]}+${size[i]} out of range for a dim of ${d}`);
+    if (begin[i] < 0 || len < 0 || begin[i] + len > d) {
+      fail(`slice ${begin[i]}+${size[i]} out of range for a dim of ${d}`);
+    }
     return identityMap(len, begin[i]);
   });
   return [gathered(ctx, x, maps, 0)];
@@ -279,7 +311,9 @@ reg("MIRROR_PAD", (inputs, ctx) => {
   const off = ctx.attrs.mode === "REFLECT" ? 1 : 0;
   const maps = x.shape.map((d, i) => {
     const [b, e] = pairs[i];
-    if (b > d - off || e > d - off) fail(`padding ${b},${e} exceeds what ${ctx.attrs.mode} allows for a dim of ${d}`);
+    if (b > d - off || e > d - off) {
+      fail(`padding ${b},${e} exceeds what ${ctx.attrs.mode} allows for a dim of ${d}`);
+    }
     const m = new Int32Array(b + d + e);
     for (let k = 0; k < m.length; k++) {
       const j = k - b;
@@ -293,7 +327,9 @@ reg("MIRROR_PAD", (inputs, ctx) => {
 reg("TILE", (inputs, ctx) => {
   const x = arg(inputs, 0, "input");
   const m = intsOf(arg(inputs, 1, "multiples"));
-  if (m.length !== x.shape.length || m.some((v) => v < 0)) fail(`multiples [${m}] do not fit rank ${x.shape.length}`);
+  if (m.length !== x.shape.length || m.some((v) => v < 0)) {
+    fail(`multiples [${m}] do not fit rank ${x.shape.length}`);
+  }
   const maps = x.shape.map((d, i) => {
     const map = new Int32Array(d * m[i]);
     for (let k = 0; k < map.length; k++) map[k] = k % d;
@@ -306,7 +342,9 @@ reg("BROADCAST_TO", (inputs, ctx) => {
   const x = arg(inputs, 0, "input");
   const target = intsOf(arg(inputs, 1, "shape"));
   const shape = broadcastStatic([x.shape, target]);
-  if (shape.length !== target.length || shape.some((d, i) => d !== target[i])) fail(`cannot broadcast [${x.shape}] to [${target}]`);
+  if (shape.length !== target.length || shape.some((d, i) => d !== target[i])) {
+    fail(`cannot broadcast [${x.shape}] to [${target}]`);
+  }
   const lifted = [...new Array(shape.length - x.shape.length).fill(1), ...x.shape];
   const maps = broadcastMaps(lifted, shape);
   return [gathered(ctx, new Tensor(x.dtype, lifted, x.data), maps, 0)];
@@ -315,7 +353,9 @@ reg("BROADCAST_TO", (inputs, ctx) => {
 // ---- gathers ---------------------------------------------------------------------------------------
 
 function indexValues(t: Tensor): number[] {
-  if (t.dtype !== "i32" && t.dtype !== "i64" && t.dtype !== "i16") fail(`indices are ${JSON.stringify(t.dtype)}`);
+  if (t.dtype !== "i32" && t.dtype !== "i64" && t.dtype !== "i16") {
+    fail(`indices are ${JSON.stringify(t.dtype)}`);
+  }
   return intsOf(t);
 }
 
@@ -326,7 +366,9 @@ reg("GATHER", (inputs, ctx) => {
   let bd = ctx.attrs.batch_dims as number;
   if (bd < 0) bd += it.shape.length;
   if (bd < 0 || bd > axis || bd > it.shape.length) fail(`batch_dims ${ctx.attrs.batch_dims} out of range`);
-  for (let i = 0; i < bd; i++) if (p.shape[i] !== it.shape[i]) fail("params and indices differ in batch dims");
+  for (let i = 0; i < bd; i++) {
+    if (p.shape[i] !== it.shape[i]) fail("params and indices differ in batch dims");
+  }
   const batch = count(p.shape.slice(0, bd)), outer = count(p.shape.slice(bd, axis));
   const A = p.shape[axis], inner = count(p.shape.slice(axis + 1)), per = count(it.shape.slice(bd));
   const out = alloc(ctx, p, [...p.shape.slice(0, axis), ...it.shape.slice(bd), ...p.shape.slice(axis + 1)]);
@@ -397,7 +439,9 @@ reg("RESIZE_NEAREST_NEIGHBOR", (inputs, ctx) => {
   if (size.length !== 2 || size.some((d) => !(d >= 0))) fail(`size [${size}] is not 2 sizes`);
   const align = !!ctx.attrs.align_corners, half = !!ctx.attrs.half_pixel_centers;
   const axisMap = (inSize: number, outSize: number) => {
-    const scale = align && outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : Math.fround(inSize / outSize);
+    const scale = align && outSize > 1
+      ? Math.fround((inSize - 1) / (outSize - 1))
+      : Math.fround(inSize / outSize);
     const offset = half ? 0.5 : 0;
     const m = new Int32Array(outSize);
     for (let i = 0; i < outSize; i++) {

@@ -8,6 +8,28 @@
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 
+/**
+ * Which integer arithmetic the kernels reproduce. "double-rounding" is TFLite's default build (gemmlowp
+ * SRDHM, then a rounding right shift) and its reference kernels; "single-rounding" is a
+ * TFLITE_SINGLE_ROUNDING build (one rounding of the 64-bit product, as ruy also does); "xnnpack" is
+ * TFLite's default CPU delegate, which LiteRT applies to the ops it supports: float32 requantization with
+ * round-to-nearest-even for convolutions, its own fixed-point forms for ADD and MUL. A process-wide
+ * setting, like the build flags it stands for.
+ */
+export type IntegerArithmetic = "double-rounding" | "single-rounding" | "xnnpack";
+let arithmetic: IntegerArithmetic = "double-rounding";
+
+export function integerArithmetic(): IntegerArithmetic {
+  return arithmetic;
+}
+
+/** Selects the arithmetic the integer kernels reproduce; returns the previous setting. */
+export function setIntegerArithmetic(a: IntegerArithmetic): IntegerArithmetic {
+  const prev = arithmetic;
+  arithmetic = a;
+  return prev;
+}
+
 /** m ≈ multiplier · 2^(shift − 31), multiplier in [2^30, 2^31) or 0. */
 export interface QuantizedMultiplier {
   readonly multiplier: number;

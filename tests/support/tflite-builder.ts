@@ -26,6 +26,8 @@ export class TfliteBuilder {
   private buffers: Uint8Array[] = [new Uint8Array(0)];
   private ops: Operator[] = [];
   private codes: string[] = [];
+  /** Output adapters, appended after every other operator. */
+  private tail: Operator[] = [];
 
   tensor(spec: TensorSpec, data?: Data): number {
     let buffer = 0;
@@ -60,10 +62,12 @@ export class TfliteBuilder {
     return this.tensors.length - 1;
   }
 
-  op(name: string, inputs: number[], outputs: number[], options: Options | null = null): void {
-    let code = this.codes.indexOf(name);
+  /** Adds an operator; `version` is the operator code's version (LiteRT checks some). */
+  op(name: string, inputs: number[], outputs: number[], options: Options | null = null, version = 1): void {
+    const key = `${name}@${version}`;
+    let code = this.codes.indexOf(key);
     if (code < 0) {
-      this.codes.push(name);
+      this.codes.push(key);
       code = this.codes.length - 1;
     }
     const table = optionTableOf(name);
@@ -107,16 +111,19 @@ export class TfliteBuilder {
     return t;
   }
 
-  /** The mirror of `input` for a graph output: int8 leaves as uint8, int16 as float32. */
+  /**
+   * The mirror of `input` for a graph output: int8 leaves as uint8, int16 as float32 (the adapter runs
+   * after every operator added so far or later).
+   */
   output(spec: TensorSpec, outputs: number[]): number {
     const inner = this.tensor(spec);
-    if (spec.type === "INT8") {
-      const outer = this.tensor({ ...spec, type: "UINT8", zeroPoint: spec.zeroPoint!.map((z) => z + 128) });
-      this.op("QUANTIZE", [inner], [outer]);
-      outputs.push(outer);
-    } else if (spec.type === "INT16") {
-      const outer = this.tensor({ shape: spec.shape, type: "FLOAT32" });
-      this.op("DEQUANTIZE", [inner], [outer]);
+    if (spec.type === "INT8" || spec.type === "INT16") {
+      const outer = spec.type === "INT8"
+        ? this.tensor({ ...spec, type: "UINT8", zeroPoint: spec.zeroPoint!.map((z) => z + 128) })
+        : this.tensor({ shape: spec.shape, type: "FLOAT32" });
+      const before = this.ops.length;
+      this.op(spec.type === "INT8" ? "QUANTIZE" : "DEQUANTIZE", [inner], [outer]);
+      this.tail.push(...this.ops.splice(before));
       outputs.push(outer);
     } else outputs.push(inner);
     return inner;
@@ -125,12 +132,15 @@ export class TfliteBuilder {
   finish(inputs: number[], outputs: number[]): Uint8Array {
     const model: TfliteModel = {
       version: 3,
-      operatorCodes: this.codes.map((n) => ({ builtinCode: BUILTIN_CODE[n], customCode: null, version: 1 })),
+      operatorCodes: this.codes.map((k) => {
+        const [n, v] = k.split("@");
+        return { builtinCode: BUILTIN_CODE[n], customCode: null, version: Number(v) };
+      }),
       subgraphs: [{
         tensors: this.tensors,
         inputs,
         outputs,
-        operators: this.ops,
+        operators: [...this.ops, ...this.tail],
         name: "main",
         debugMetadataIndex: -1,
       }],

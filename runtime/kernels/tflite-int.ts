@@ -1,0 +1,1132 @@
+/**
+ * Integer kernels of the `tfl` dialect: TFLite's quantized arithmetic for int8 (per tensor and per
+ * channel), uint8 (asymmetric, as TOCO wrote it) and int16 activations (16x8), bit for bit as TFLite's
+ * builtin kernels compute it (formats.md §2.5). Each registers as a variant that accepts affine-quantized
+ * operands; the float kernels of tflite-float.ts stay the fallback.
+ *
+ * Requantization follows TFLite's default build (double rounding); setIntegerArithmetic() in
+ * runtime/tflite/requantize.ts switches to a TFLITE_SINGLE_ROUNDING build or to the XNNPACK delegate's
+ * arithmetic for the ops that delegate takes (what LiteRT runs on CPU). Parameters that TFLite computes
+ * once in Prepare() (multipliers, lookup tables, offset weights) are cached per node.
+ */
+import type { AffineQuant, DType } from "../../ir/dtype.ts";
+import { LatheError } from "../../ir/errors.ts";
+import type { Node } from "../../ir/graph.ts";
+import { reshapeTarget } from "../../ir/ops/tflite.ts";
+import { type KernelContext, registerKernel } from "../kernel-registry.ts";
+import { expectTensor, type RValue, Tensor } from "../tensor.ts";
+import {
+  clamp,
+  multiplyByQuantizedMultiplier,
+  multiplyByQuantizedMultiplierInt64,
+  multiplyByQuantizedMultiplierSingleRounding,
+  roundingDivideByPOT,
+  saturatingRoundingMultiplyByPOT,
+  srdhm16,
+} from "../tflite/fixed-point.ts";
+import { logistic as fxLogistic, tanh as fxTanh } from "../tflite/gemmlowp-math.ts";
+import {
+  activationRangeQuantized,
+  legacyConvMultiplier,
+  perChannelMultipliers,
+  quantizeMultiplier,
+  type QuantizedMultiplier,
+  integerArithmetic,
+  roundHalfAway,
+  storageRange,
+} from "../tflite/requantize.ts";
+import { broadcastStatic, forEachRow, planBroadcast } from "./broadcast.ts";
+import { arg, axisOf, fail, intsOf, nhwc, runtimeAxis } from "./tflite-common.ts";
+
+type QArray = Int8Array | Uint8Array | Int16Array | Int32Array;
+type Args = readonly (RValue | undefined)[];
+
+interface QTensor {
+  readonly t: Tensor;
+  readonly q: AffineQuant;
+  readonly d: QArray;
+}
+
+const QUANT = { label: "int8/uint8/int16" };
+
+function isAffine(v: RValue | undefined): boolean {
+  return v instanceof Tensor && typeof v.dtype !== "string" && v.dtype.kind === "affine";
+}
+
+function accepts(i: number) {
+  return { ...QUANT, accepts: (inputs: Args) => isAffine(inputs[i]) };
+}
+
+function optArg(inputs: Args, i: number, what: string): Tensor | undefined {
+  const v = inputs[i];
+  return v === undefined ? undefined : expectTensor(v, what);
+}
+
+function qArg(inputs: Args, i: number, what: string): QTensor {
+  const t = arg(inputs, i, what);
+  if (typeof t.dtype === "string" || t.dtype.kind !== "affine") fail(`${what} must be affine-quantized`);
+  return { t, q: t.dtype, d: t.data as QArray };
+}
+
+/** The declared (importer-given) quantized type of output k. */
+function outQuant(ctx: KernelContext, k = 0): AffineQuant {
+  const t = ctx.outputTypes[k];
+  if (t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine") return t.dtype;
+  throw new LatheError("unsupported", `${ctx.node.op} needs a declared quantized output type`);
+}
+
+function perTensor(q: AffineQuant, what: string): [number, number] {
+  if (q.scale.length !== 1) fail(`${what} must be quantized per tensor`);
+  return [q.scale[0], q.zeroPoint[0]];
+}
+
+/** MultiplyByQuantizedMultiplier in the build's rounding mode. */
+function mbqmFn(): (x: number, m: number, s: number) => number {
+  return integerArithmetic() === "single-rounding" ? multiplyByQuantizedMultiplierSingleRounding : multiplyByQuantizedMultiplier;
+}
+
+function qm(m: number): QuantizedMultiplier {
+  return quantizeMultiplier(m, integerArithmetic() === "single-rounding");
+}
+
+/** Per-node cache of what TFLite's Prepare() computes; `key` lists the inputs it depends on. */
+const prepared = new WeakMap<Node, { key: readonly unknown[]; value: unknown }>();
+function prepare<T>(ctx: KernelContext, key: readonly unknown[], make: () => T): T {
+  const hit = prepared.get(ctx.node);
+  if (hit && hit.key.length === key.length && hit.key.every((k, i) => k === key[i])) return hit.value as T;
+  const value = make();
+  prepared.set(ctx.node, { key, value });
+  return value;
+}
+
+/** Bias values as doubles (int32 biases, and the int64 biases of 16x8 kernels while they are safe). */
+function biasValues(b: Tensor | undefined, n: number, what: string): Float64Array | undefined {
+  if (!b) return undefined;
+  if (b.data.length !== n) fail(`${what} has ${b.data.length} values for ${n} channels`);
+  const out = new Float64Array(n);
+  const d = b.data;
+  for (let i = 0; i < n; i++) {
+    const v = Number(d[i]);
+    if (!Number.isSafeInteger(v)) fail(`${what} value ${d[i]} is beyond 2^53`);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Codes minus a zero point, as int32 (8- and 16-bit codes alike, so the hot loops stay monomorphic). */
+function offsetCodes(d: QArray, zp: number): Int32Array {
+  const out = new Int32Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = d[i] - zp;
+  return out;
+}
+
+/**
+ * How a convolution's accumulator becomes an output code. 8-bit kernels and 16x8 kernels with an int32
+ * bias accumulate in int32 and use the int32 MultiplyByQuantizedMultiplier; 16x8 kernels with an int64
+ * bias (or none) accumulate in int64 and use the int64 overload.
+ */
+interface Requant {
+  readonly multiplier: Int32Array;
+  readonly shift: Int32Array;
+  readonly zp: number;
+  readonly lo: number;
+  readonly hi: number;
+  readonly int64: boolean;
+  /** XNNPACK's float32 requantization scales, when that arithmetic is selected. */
+  readonly fscale?: Float32Array;
+}
+
+/** lrintf in the default rounding mode: nearest, ties to even. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The clamp bounds XNNPACK derives from a fused activation's float range (xnn_qu8_quantize). */
+function xnnActivationRange(activation: string, out: AffineQuant): [number, number] {
+  const [qmin, qmax] = storageRange(out.storage);
+  const s = out.scale[0], zp = out.zeroPoint[0];
+  const q = (v: number) => clamp(roundHalfEven(Math.fround(Math.fround(v / s) + zp)), qmin, qmax);
+  switch (activation) {
+    case "RELU":
+      return [q(0), qmax];
+    case "RELU6":
+      return [q(0), q(6)];
+    case "RELU_N1_TO_1":
+      return [q(-1), q(1)];
+    default:
+      return activationRangeQuantized(activation, out);
+  }
+}
+
+/** Whether XNNPACK takes this op in the selected arithmetic (it has no int16 kernels). */
+function xnnpackTakes(storage: string): boolean {
+  return integerArithmetic() === "xnnpack" && (storage === "i8" || storage === "u8");
+}
+
+function requantizeRow(acc: Float64Array, r: Requant, out: QArray, at: number, n: number, channelBase = 0): void {
+  const { multiplier, shift, zp, lo, hi } = r;
+  if (r.fscale) {
+    // XNNPACK: the int32 accumulator times a float32 scale, rounded to nearest even.
+    const fs = r.fscale;
+    for (let o = 0; o < n; o++) {
+      out[at + o] = clamp(roundHalfEven(Math.fround(Math.fround(acc[o] | 0) * fs[channelBase + o])) + zp, lo, hi);
+    }
+    return;
+  }
+  if (r.int64) {
+    for (let o = 0; o < n; o++) {
+      const c = channelBase + o;
+      out[at + o] = clamp(multiplyByQuantizedMultiplierInt64(acc[o], multiplier[c], shift[c]) + zp, lo, hi);
+    }
+    return;
+  }
+  const mbqm = mbqmFn();
+  for (let o = 0; o < n; o++) {
+    const c = channelBase + o;
+    // int32 accumulators wrap as TFLite's do (only overflowing models notice).
+    out[at + o] = clamp(mbqm(acc[o] | 0, multiplier[c], shift[c]) + zp, lo, hi);
+  }
+}
+
+/**
+ * Output multipliers of a convolution-like op: per channel (double products) for int8/int16 inputs or
+ * per-channel filters, TFLite's legacy float-product multiplier for uint8.
+ */
+function convRequant(
+  x: AffineQuant,
+  w: AffineQuant,
+  out: AffineQuant,
+  channels: number,
+  activation: string,
+  bias: Tensor | undefined,
+  legacyFloatProduct: boolean,
+): Requant {
+  const sIn = x.scale[0], sOut = out.scale[0];
+  let multiplier: Int32Array, shift: Int32Array;
+  if (legacyFloatProduct && w.scale.length === 1) {
+    const m = qm(Math.fround(sIn * w.scale[0]) / sOut);
+    multiplier = new Int32Array(channels).fill(m.multiplier);
+    shift = new Int32Array(channels).fill(m.shift);
+  } else {
+    const single = integerArithmetic() === "single-rounding";
+    ({ multiplier, shift } = perChannelMultipliers(sIn, w.scale, sOut, channels));
+    if (single) {
+      for (let c = 0; c < channels; c++) {
+        if (shift[c] > 30) {
+          shift[c] = 30;
+          multiplier[c] = 2147483647;
+        }
+      }
+    }
+  }
+  const int64 = x.storage === "i16" && (bias === undefined || bias.dtype === "i64");
+  if (xnnpackTakes(x.storage)) {
+    const fscale = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) {
+      const sw = w.scale.length === 1 ? w.scale[0] : w.scale[c];
+      fscale[c] = Math.fround(Math.fround(sIn * sw) / sOut);
+    }
+    const [lo, hi] = xnnActivationRange(activation, out);
+    return { multiplier, shift, zp: out.zeroPoint[0], lo, hi, int64, fscale };
+  }
+  const [lo, hi] = activationRangeQuantized(activation, out);
+  return { multiplier, shift, zp: out.zeroPoint[0], lo, hi, int64 };
+}
+
+/** The filter's per-tensor zero point where TFLite subtracts it (uint8 filters; int8 filters are symmetric). */
+function filterOffset(w: AffineQuant): number {
+  return w.storage === "u8" ? w.zeroPoint[0] : 0;
+}
+
+// ---- convolutions ------------------------------------------------------------------------------------
+
+registerKernel("tfl.CONV_2D", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input"), w = qArg(inputs, 1, "filter");
+  const b = optArg(inputs, 2, "bias");
+  const oq = outQuant(ctx);
+  const [N, H, W, C] = nhwc(x.t, "CONV_2D input");
+  const [O, KH, KW, Cf] = nhwc(w.t, "CONV_2D filter");
+  if (Cf === 0 || C % Cf !== 0) fail(`input has ${C} channels, the filter takes ${Cf} per group`);
+  const groups = C / Cf;
+  if (O % groups !== 0) fail(`${O} filters do not split into ${groups} groups`);
+  const at = ctx.attrs;
+  const ay = runtimeAxis(at.padding, H, KH, at.stride_h, at.dilation_h_factor);
+  const ax = runtimeAxis(at.padding, W, KW, at.stride_w, at.dilation_w_factor);
+  const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => ({
+    wo: offsetCodes(w.d, filterOffset(w.q)),
+    bias: biasValues(b, O, "CONV_2D bias"),
+    r: convRequant(x.q, w.q, oq, O, at.fused_activation_function, b, x.q.storage === "u8"),
+  }));
+  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const out = ctx.alloc(oq, [N, ay.out, ax.out, O]);
+  conv2d(
+    xo,
+    p.wo,
+    p.bias,
+    p.r,
+    out.data as QArray,
+    { N, H, W, C, O, KH, KW, Cf, groups, OH: ay.out, OW: ax.out },
+    { sh: at.stride_h, sw: at.stride_w, dh: at.dilation_h_factor, dw: at.dilation_w_factor, pt: ay.padBefore, pl: ax.padBefore },
+  );
+  return [out];
+}, accepts(0));
+
+interface ConvDims {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  O: number;
+  KH: number;
+  KW: number;
+  Cf: number;
+  groups: number;
+  OH: number;
+  OW: number;
+}
+
+interface Window {
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  pt: number;
+  pl: number;
+}
+
+/** First tap index whose input coordinate start + k·d is ≥ 0, and one past the last inside `size`. */
+function tapRange(start: number, d: number, k: number, size: number): [number, number] {
+  const lo = start >= 0 ? 0 : Math.ceil(-start / d);
+  const hi = Math.min(k, Math.ceil((size - start) / d));
+  return [lo, Math.max(lo, hi)];
+}
+
+function conv2d(
+  xo: Int32Array,
+  wo: Int32Array,
+  bias: Float64Array | undefined,
+  r: Requant,
+  out: QArray,
+  s: ConvDims,
+  win: Window,
+): void {
+  const { N, H, W, C, O, KH, KW, Cf, groups, OH, OW } = s;
+  const og = O / groups;
+  const filterSize = KH * KW * Cf;
+  const acc = new Float64Array(O);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * win.sh - win.pt;
+      const [ky0, ky1] = tapRange(iy0, win.dh, KH, H);
+      for (let ox = 0; ox < OW; ox++) {
+        const ix0 = ox * win.sw - win.pl;
+        const [kx0, kx1] = tapRange(ix0, win.dw, KW, W);
+        for (let o = 0; o < O; o++) acc[o] = bias ? bias[o] : 0;
+        for (let ky = ky0; ky < ky1; ky++) {
+          const rowBase = (n * H + iy0 + ky * win.dh) * W;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const xb = (rowBase + ix0 + kx * win.dw) * C;
+            const tap = (ky * KW + kx) * Cf;
+            for (let g = 0; g < groups; g++) {
+              dotBlock(xo, xb + g * Cf, wo, tap, filterSize, Cf, acc, g * og, (g + 1) * og);
+            }
+          }
+        }
+        requantizeRow(acc, r, out, ((n * OH + oy) * OW + ox) * O, O);
+      }
+    }
+  }
+}
+
+/** acc[o] += Σ_c x[xb + c]·w[o·stride + wb + c] for o in [o0, o1), four filters at a time. */
+function dotBlock(
+  x: Int32Array,
+  xb: number,
+  w: Int32Array,
+  wb: number,
+  stride: number,
+  len: number,
+  acc: Float64Array,
+  o0: number,
+  o1: number,
+): void {
+  let o = o0;
+  for (; o + 3 < o1; o += 4) {
+    const w0 = o * stride + wb, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let c = 0; c < len; c++) {
+      const v = x[xb + c];
+      a0 += v * w[w0 + c];
+      a1 += v * w[w1 + c];
+      a2 += v * w[w2 + c];
+      a3 += v * w[w3 + c];
+    }
+    acc[o] += a0;
+    acc[o + 1] += a1;
+    acc[o + 2] += a2;
+    acc[o + 3] += a3;
+  }
+  for (; o < o1; o++) {
+    const w0 = o * stride + wb;
+    let a = 0;
+    for (let c = 0; c < len; c++) a += x[xb + c] * w[w0 + c];
+    acc[o] += a;
+  }
+}
+
+registerKernel("tfl.DEPTHWISE_CONV_2D", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input"), w = qArg(inputs, 1, "filter");
+  const b = optArg(inputs, 2, "bias");
+  const oq = outQuant(ctx);
+  const [N, H, W, C] = nhwc(x.t, "DEPTHWISE_CONV_2D input");
+  const [one, KH, KW, OC] = nhwc(w.t, "DEPTHWISE_CONV_2D filter");
+  if (one !== 1) fail(`depthwise filter must be [1, KH, KW, C·mult], is [${w.t.shape}]`);
+  if (C === 0 || OC % C !== 0) fail(`filter has ${OC} channels, not a multiple of the input's ${C}`);
+  const M = OC / C;
+  const at = ctx.attrs;
+  const ay = runtimeAxis(at.padding, H, KH, at.stride_h, at.dilation_h_factor);
+  const ax = runtimeAxis(at.padding, W, KW, at.stride_w, at.dilation_w_factor);
+  const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => ({
+    wo: offsetCodes(w.d, filterOffset(w.q)),
+    bias: biasValues(b, OC, "DEPTHWISE_CONV_2D bias"),
+    r: convRequant(x.q, w.q, oq, OC, at.fused_activation_function, b, x.q.storage === "u8"),
+  }));
+  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const OH = ay.out, OW = ax.out;
+  const out = ctx.alloc(oq, [N, OH, OW, OC]);
+  const o = out.data as QArray;
+  const acc = new Float64Array(OC);
+  const { wo, bias, r } = p;
+  const sh = at.stride_h, sw = at.stride_w, dh = at.dilation_h_factor, dw = at.dilation_w_factor;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * sh - ay.padBefore;
+      const [ky0, ky1] = tapRange(iy0, dh, KH, H);
+      for (let ox = 0; ox < OW; ox++) {
+        const ix0 = ox * sw - ax.padBefore;
+        const [kx0, kx1] = tapRange(ix0, dw, KW, W);
+        for (let c = 0; c < OC; c++) acc[c] = bias ? bias[c] : 0;
+        for (let ky = ky0; ky < ky1; ky++) {
+          const rowBase = (n * H + iy0 + ky * dh) * W;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const xb = (rowBase + ix0 + kx * dw) * C;
+            const wb = (ky * KW + kx) * OC;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) acc[c] += xo[xb + c] * wo[wb + c];
+            } else {
+              for (let c = 0; c < C; c++) {
+                const v = xo[xb + c];
+                for (let m = 0; m < M; m++) acc[c * M + m] += v * wo[wb + c * M + m];
+              }
+            }
+          }
+        }
+        requantizeRow(acc, r, o, ((n * OH + oy) * OW + ox) * OC, OC);
+      }
+    }
+  }
+  return [out];
+}, accepts(0));
+
+registerKernel("tfl.TRANSPOSE_CONV", (inputs, ctx) => {
+  const shapeT = arg(inputs, 0, "output_shape");
+  const w = qArg(inputs, 1, "weights"), x = qArg(inputs, 2, "input");
+  const b = optArg(inputs, 3, "bias");
+  const oq = outQuant(ctx);
+  const os = intsOf(shapeT);
+  if (os.length !== 4 || os.some((d) => !(d >= 0))) fail(`output shape [${os}] is not 4 sizes`);
+  const [N, H, W, C] = nhwc(x.t, "TRANSPOSE_CONV input");
+  const [O, KH, KW, Cf] = nhwc(w.t, "TRANSPOSE_CONV weights");
+  if (Cf !== C) fail(`weights take ${Cf} channels, the input has ${C}`);
+  if (os[0] !== N || os[3] !== O) fail(`output shape [${os}] does not match batch ${N} and ${O} filters`);
+  const OH = os[1], OW = os[2];
+  const at = ctx.attrs;
+  // TFLite pads as if the output were the input of a forward convolution (transpose_conv.cc).
+  const ay = runtimeAxis(at.padding, OH, KH, at.stride_h);
+  const ax = runtimeAxis(at.padding, OW, KW, at.stride_w);
+  const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => ({
+    wo: offsetCodes(w.d, filterOffset(w.q)),
+    bias: biasValues(b, O, "TRANSPOSE_CONV bias"),
+    r: convRequant(x.q, w.q, oq, O, at.fused_activation_function, b, x.q.storage === "u8"),
+  }));
+  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const scratch = new Float64Array(N * OH * OW * O);
+  const { wo } = p;
+  for (let n = 0; n < N; n++) {
+    for (let iy = 0; iy < H; iy++) {
+      for (let ix = 0; ix < W; ix++) {
+        const xb = ((n * H + iy) * W + ix) * C;
+        for (let ky = 0; ky < KH; ky++) {
+          const oy = iy * at.stride_h - ay.padBefore + ky;
+          if (oy < 0 || oy >= OH) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ox = ix * at.stride_w - ax.padBefore + kx;
+            if (ox < 0 || ox >= OW) continue;
+            const ob = ((n * OH + oy) * OW + ox) * O;
+            for (let o = 0; o < O; o++) {
+              const wb = ((o * KH + ky) * KW + kx) * C;
+              let a = 0;
+              for (let c = 0; c < C; c++) a += xo[xb + c] * wo[wb + c];
+              scratch[ob + o] += a;
+            }
+          }
+        }
+      }
+    }
+  }
+  const out = ctx.alloc(oq, os);
+  const od = out.data as QArray;
+  const row = new Float64Array(O);
+  for (let i = 0; i < N * OH * OW; i++) {
+    for (let o = 0; o < O; o++) row[o] = scratch[i * O + o] + (p.bias ? p.bias[o] : 0);
+    requantizeRow(row, p.r, od, i * O, O);
+  }
+  return [out];
+}, accepts(2));
+
+registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input"), w = qArg(inputs, 1, "weights");
+  const b = optArg(inputs, 2, "bias");
+  const oq = outQuant(ctx);
+  if (w.t.shape.length !== 2) fail(`weights must have rank 2, have [${w.t.shape}]`);
+  const [U, K] = w.t.shape;
+  if (K === 0 || x.d.length % K !== 0) fail(`${x.d.length} input elements are not rows of ${K}`);
+  const B = x.d.length / K;
+  const at = ctx.attrs;
+  if (at.weights_format !== "DEFAULT") throw new LatheError("unsupported", `FULLY_CONNECTED weights_format ${at.weights_format}`);
+  const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => {
+    let r: Requant;
+    if (w.q.scale.length > 1 || xnnpackTakes(x.q.storage)) {
+      r = convRequant(x.q, w.q, oq, U, at.fused_activation_function, b, false);
+    } else {
+      // fully_connected.cc: GetQuantizedConvolutionMultipler, the float product of the scales.
+      const m = integerArithmetic() === "single-rounding"
+        ? qm(Math.fround(x.q.scale[0] * w.q.scale[0]) / oq.scale[0])
+        : legacyConvMultiplier(x.q.scale[0], w.q.scale[0], oq.scale[0]);
+      const [lo, hi] = activationRangeQuantized(at.fused_activation_function, oq);
+      r = {
+        multiplier: new Int32Array(U).fill(m.multiplier),
+        shift: new Int32Array(U).fill(m.shift),
+        zp: oq.zeroPoint[0],
+        lo,
+        hi,
+        int64: x.q.storage === "i16" && (b === undefined || b.dtype === "i64"),
+      };
+    }
+    // FULLY_CONNECTED subtracts the weights' zero point for every storage type.
+    return { wo: offsetCodes(w.d, w.q.zeroPoint.length === 1 ? w.q.zeroPoint[0] : 0), bias: biasValues(b, U, "bias"), r };
+  });
+  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const shape = at.keep_num_dims ? [...x.t.shape.slice(0, -1), U] : [B, U];
+  const out = ctx.alloc(oq, shape);
+  const od = out.data as QArray;
+  const acc = new Float64Array(U);
+  for (let r = 0; r < B; r++) {
+    for (let u = 0; u < U; u++) acc[u] = p.bias ? p.bias[u] : 0;
+    dotBlock(xo, r * K, p.wo, 0, K, K, acc, 0, U);
+    requantizeRow(acc, p.r, od, r * U, U);
+  }
+  return [out];
+}, accepts(0));
+
+// ---- elementwise arithmetic --------------------------------------------------------------------------
+
+function checkLog2(scale: number): number | undefined {
+  // CheckedLog2: log(x)·(1/log 2) in float, accepted when within 1e-3 of an integer.
+  const l = Math.fround(Math.fround(Math.log(scale)) * Math.fround(1 / Math.fround(Math.log(2))));
+  const r = roundHalfAway(l);
+  return Math.abs(l - r) < 1e-3 ? r : undefined;
+}
+
+interface AddParams {
+  leftShift: number;
+  in1: QuantizedMultiplier;
+  in2: QuantizedMultiplier;
+  out: QuantizedMultiplier;
+}
+
+/** add.cc/sub.cc Prepare for the general path (8-bit, and int16 without power-of-two scales). */
+function addParams(s1: number, s2: number, sOut: number, int16: boolean, negate2: boolean): AddParams {
+  const leftShift = int16 ? 15 : 20;
+  const twiceMax = 2 * Math.max(s1, s2);
+  const in2 = qm(s2 / twiceMax);
+  return {
+    leftShift,
+    in1: qm(s1 / twiceMax),
+    in2: negate2 ? { multiplier: -in2.multiplier, shift: in2.shift } : in2,
+    out: qm(twiceMax / Math.fround(2 ** leftShift * sOut)),
+  };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * XNNPACK's quantized add (xnn_init_qu8/qs8_add_minmax_scalar_params): both input-to-output scale ratios
+ * in float32 become ~21-bit multipliers sharing one shift chosen from the larger ratio's exponent; the
+ * zero points and the rounding term fold into one bias; the sum shifts right arithmetically. SUB adds
+ * with the second ratio negated.
+ */
+function xnnAddParams(s1: number, z1: number, s2: number, z2: number, so: number, negate: boolean) {
+  const r1 = Math.fround(s1 / so), r2 = negate ? -Math.fround(s2 / so) : Math.fround(s2 / so);
+  f32[0] = Math.max(Math.abs(r1), Math.abs(r2));
+  const exponent = (u32[0] >>> 23) - 127;
+  const shift = 20 - exponent;
+  if (shift < 12 || shift > 30) fail(`input/output scale ratio ${f32[0]} is outside what XNNPACK's add takes`);
+  const am = Math.sign(r1) * roundHalfEven(Math.abs(r1) * 2 ** shift);
+  const bm = Math.sign(r2) * roundHalfEven(Math.abs(r2) * 2 ** shift);
+  return { aMultiplier: am, bMultiplier: bm, shift, bias: (2 ** (shift - 1) - am * z1 - bm * z2) | 0 };
+}
+
+function addSub(inputs: Args, ctx: KernelContext, negate: boolean): RValue[] {
+  const a = qArg(inputs, 0, "x"), b = qArg(inputs, 1, "y");
+  const oq = outQuant(ctx);
+  if (a.q.storage !== b.q.storage || a.q.storage !== oq.storage) {
+    fail(`${ctx.node.op} operands must share one storage type`);
+  }
+  const [s1, z1] = perTensor(a.q, "x"), [s2, z2] = perTensor(b.q, "y"), [so, zo] = perTensor(oq, "output");
+  const [lo, hi] = activationRangeQuantized(ctx.attrs.fused_activation_function, oq);
+  const shape = broadcastStatic([a.t.shape, b.t.shape]);
+  const out = ctx.alloc(oq, shape);
+  const od = out.data as QArray;
+  const plan = planBroadcast(shape, [a.t.shape, b.t.shape]);
+  const n = plan.rowLength, st1 = plan.rowStrides[0], st2 = plan.rowStrides[1];
+
+  const int16 = oq.storage === "i16";
+  const pot = int16 && ctx.attrs.pot_scale_int16 && z1 === 0 && z2 === 0 && zo === 0;
+  const l1 = pot ? checkLog2(s1) : undefined, l2 = pot ? checkLog2(s2) : undefined, lo2 = pot ? checkLog2(so) : undefined;
+  if (pot && l1 !== undefined && l2 !== undefined && lo2 !== undefined) {
+    // The LSTM-style int16 path: power-of-two scales, one input shifted right, saturating add.
+    const sh1 = l1 - lo2, sh2 = l2 - lo2;
+    if (!((sh1 === 0 || sh2 === 0) && sh1 <= 0 && sh2 <= 0)) fail("int16 ADD with power-of-two scales shifts both inputs");
+    const d1 = a.d, d2 = b.d;
+    forEachRow(plan, (o, i1, i2) => {
+      for (let k = 0; k < n; k++) {
+        // The shifted input is rounded first; the int16 sum or difference then saturates.
+        const v1 = roundingDivideByPOT(d1[i1 + k * st1], -sh1), v2 = roundingDivideByPOT(d2[i2 + k * st2], -sh2);
+        od[o + k] = clamp(clamp(negate ? v1 - v2 : v1 + v2, -32768, 32767), lo, hi);
+      }
+    });
+    return [out];
+  }
+
+  if (xnnpackTakes(oq.storage)) {
+    const x = xnnAddParams(s1, z1, s2, z2, so, negate);
+    const [xlo, xhi] = xnnActivationRange(ctx.attrs.fused_activation_function, oq);
+    const d1 = a.d, d2 = b.d;
+    const am = x.aMultiplier, bm = x.bMultiplier, bias = x.bias, div = 2 ** x.shift;
+    forEachRow(plan, (o, i1, i2) => {
+      for (let k = 0; k < n; k++) {
+        const acc = (bias + d1[i1 + k * st1] * am + d2[i2 + k * st2] * bm) | 0;
+        od[o + k] = clamp(Math.floor(acc / div) + zo, xlo, xhi);
+      }
+    });
+    return [out];
+  }
+
+  const p = addParams(s1, s2, so, int16, negate);
+  const mbqm = mbqmFn();
+  // An 8-bit operand has 256 codes, so its scaled value comes from a table.
+  const scaled = (q: QTensor, z: number, m: QuantizedMultiplier): Int32Array | undefined => {
+    if (q.q.storage !== "i8" && q.q.storage !== "u8") return undefined;
+    const base = q.q.storage === "i8" ? -128 : 0;
+    const t = new Int32Array(256);
+    for (let c = 0; c < 256; c++) t[c] = mbqm(((base + c - z) * (1 << p.leftShift)) | 0, m.multiplier, m.shift);
+    return t;
+  };
+  const t1 = scaled(a, z1, p.in1), t2 = scaled(b, z2, p.in2);
+  const base1 = a.q.storage === "i8" ? 128 : 0, base2 = b.q.storage === "i8" ? 128 : 0;
+  const d1 = a.d, d2 = b.d;
+  const om = p.out.multiplier, osh = p.out.shift;
+  forEachRow(plan, (o, i1, i2) => {
+    for (let k = 0; k < n; k++) {
+      const c1 = d1[i1 + k * st1], c2 = d2[i2 + k * st2];
+      const v1 = t1 ? t1[c1 + base1] : mbqm(((c1 - z1) * (1 << p.leftShift)) | 0, p.in1.multiplier, p.in1.shift);
+      const v2 = t2 ? t2[c2 + base2] : mbqm(((c2 - z2) * (1 << p.leftShift)) | 0, p.in2.multiplier, p.in2.shift);
+      od[o + k] = clamp(mbqm((v1 + v2) | 0, om, osh) + zo, lo, hi);
+    }
+  });
+  return [out];
+}
+
+registerKernel("tfl.ADD", (inputs, ctx) => addSub(inputs, ctx, false), accepts(0));
+registerKernel("tfl.SUB", (inputs, ctx) => addSub(inputs, ctx, true), accepts(0));
+
+registerKernel("tfl.MUL", (inputs, ctx) => {
+  const a = qArg(inputs, 0, "x"), b = qArg(inputs, 1, "y");
+  const oq = outQuant(ctx);
+  const [s1, z1] = perTensor(a.q, "x"), [s2, z2] = perTensor(b.q, "y"), [so, zo] = perTensor(oq, "output");
+  const [lo, hi] = activationRangeQuantized(ctx.attrs.fused_activation_function, oq);
+  const m = qm((s1 * s2) / so);
+  const mbqm = mbqmFn();
+  const shape = broadcastStatic([a.t.shape, b.t.shape]);
+  const out = ctx.alloc(oq, shape);
+  const od = out.data as QArray;
+  const plan = planBroadcast(shape, [a.t.shape, b.t.shape]);
+  const n = plan.rowLength, st1 = plan.rowStrides[0], st2 = plan.rowStrides[1];
+  const d1 = a.d, d2 = b.d;
+  forEachRow(plan, (o, i1, i2) => {
+    for (let k = 0; k < n; k++) {
+      const prod = (d1[i1 + k * st1] - z1) * (d2[i2 + k * st2] - z2);
+      od[o + k] = clamp(mbqm(prod | 0, m.multiplier, m.shift) + zo, lo, hi);
+    }
+  });
+  return [out];
+}, accepts(0));
+
+// ---- pooling and reductions --------------------------------------------------------------------------
+
+for (const kind of ["AVERAGE", "MAX"] as const) {
+  registerKernel(`tfl.${kind}_POOL_2D`, (inputs, ctx) => {
+    const x = qArg(inputs, 0, "input");
+    const oq = outQuant(ctx);
+    const [N, H, W, C] = nhwc(x.t, "pool input");
+    const at = ctx.attrs;
+    const ay = runtimeAxis(at.padding, H, at.filter_height, at.stride_h);
+    const ax = runtimeAxis(at.padding, W, at.filter_width, at.stride_w);
+    const [lo, hi] = activationRangeQuantized(at.fused_activation_function, oq);
+    const OH = ay.out, OW = ax.out;
+    const out = ctx.alloc(oq, [N, OH, OW, C]);
+    const od = out.data as QArray, xd = x.d;
+    for (let n = 0; n < N; n++) {
+      for (let oy = 0; oy < OH; oy++) {
+        const iy0 = oy * at.stride_h - ay.padBefore;
+        const [fy0, fy1] = tapRange(iy0, 1, at.filter_height, H);
+        for (let ox = 0; ox < OW; ox++) {
+          const ix0 = ox * at.stride_w - ax.padBefore;
+          const [fx0, fx1] = tapRange(ix0, 1, at.filter_width, W);
+          const count = (fy1 - fy0) * (fx1 - fx0);
+          const ob = ((n * OH + oy) * OW + ox) * C;
+          for (let c = 0; c < C; c++) {
+            let acc = kind === "MAX" ? -Infinity : 0;
+            for (let fy = fy0; fy < fy1; fy++) {
+              for (let fx = fx0; fx < fx1; fx++) {
+                const v = xd[((n * H + iy0 + fy) * W + ix0 + fx) * C + c];
+                if (kind === "MAX") acc = v > acc ? v : acc;
+                else acc += v;
+              }
+            }
+            if (count === 0) fail("pooling window covers no input");
+            if (kind === "AVERAGE") {
+              // Rounds half away from zero: C's truncating division after adding half the count.
+              const h = Math.trunc(count / 2);
+              acc = acc > 0 ? Math.trunc((acc + h) / count) : Math.trunc((acc - h) / count);
+            }
+            od[ob + c] = clamp(acc, lo, hi);
+          }
+        }
+      }
+    }
+    return [out];
+  }, accepts(0));
+}
+
+registerKernel("tfl.MEAN", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input");
+  const oq = outQuant(ctx);
+  const axesT = arg(inputs, 1, "axes");
+  const [si, zi] = perTensor(x.q, "input"), [so, zo] = perTensor(oq, "output");
+  const r = x.t.shape.length;
+  const axes = new Set(intsOf(axesT).map((a) => axisOf(a, r)));
+  const keep = !!ctx.attrs.keep_dims;
+  const outShape: number[] = [];
+  x.t.shape.forEach((d, i) => {
+    if (!axes.has(i)) outShape.push(d);
+    else if (keep) outShape.push(1);
+  });
+  // Sum over the reduced axes (reference_ops::QuantizedMeanOrSum), int32 sums.
+  const reducedDims = x.t.shape.map((d, i) => (axes.has(i) ? 1 : d));
+  const sums = new Float64Array(reducedDims.reduce((p, d) => p * d, 1));
+  const strides = reducedDims.map((_, i) => reducedDims.slice(i + 1).reduce((p, d) => p * d, 1));
+  const idx = new Array<number>(r).fill(0);
+  const xd = x.d;
+  for (let i = 0; i < xd.length; i++) {
+    let o = 0;
+    for (let k = 0; k < r; k++) if (!axes.has(k)) o += idx[k] * strides[k];
+    sums[o] += xd[i];
+    for (let k = r - 1; k >= 0; k--) {
+      if (++idx[k] < x.t.shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  let count = 1;
+  for (const a of axes) count *= x.t.shape[a];
+  const out = ctx.alloc(oq, outShape);
+  const od = out.data as QArray;
+  const [qmin, qmax] = storageRange(oq.storage);
+  if (count === 0) {
+    od.fill(0);
+    return [out];
+  }
+  const base = qm(si / so);
+  // Fold 1/count into the multiplier: shift = floor(log2 count), clamped as TFLite does.
+  let shift = 0;
+  while (2 ** (shift + 1) <= count) shift++;
+  shift = Math.min(shift, 32, 31 + base.shift);
+  const multiplier = Number((BigInt(base.multiplier) << BigInt(shift)) / BigInt(count));
+  const mbqm = mbqmFn();
+  for (let i = 0; i < sums.length; i++) {
+    const v = mbqm((sums[i] - zi * count) | 0, multiplier, base.shift - shift) + zo;
+    od[i] = clamp(v, qmin, qmax);
+  }
+  return [out];
+}, accepts(0));
+
+// ---- data movement with requantization ---------------------------------------------------------------
+
+registerKernel("tfl.CONCATENATION", (inputs, ctx) => {
+  const xs = inputs.map((_, i) => qArg(inputs, i, `value ${i}`));
+  const oq = outQuant(ctx);
+  if (ctx.attrs.fused_activation_function !== "NONE") {
+    throw new LatheError("unsupported", `fused ${ctx.attrs.fused_activation_function} on a quantized CONCATENATION`);
+  }
+  const r = xs[0].t.shape.length;
+  const axis = axisOf(ctx.attrs.axis, r);
+  for (const x of xs) {
+    if (x.t.shape.length !== r || x.t.shape.some((d, i) => i !== axis && d !== xs[0].t.shape[i])) {
+      fail(`cannot concatenate [${x.t.shape}] with [${xs[0].t.shape}] along axis ${axis}`);
+    }
+  }
+  const shape = xs[0].t.shape.map((d, i) => (i === axis ? xs.reduce((p, x) => p + x.t.shape[axis], 0) : d));
+  const outer = shape.slice(0, axis).reduce((p, d) => p * d, 1);
+  const inner = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  const out = ctx.alloc(oq, shape);
+  const od = out.data as QArray;
+  const [so, zo] = perTensor(oq, "output");
+  const [qmin, qmax] = storageRange(oq.storage);
+  const invOut = Math.fround(1 / so);
+  const rowOut = shape[axis] * inner;
+  let offset = 0;
+  for (const x of xs) {
+    const [s, z] = perTensor(x.q, "value");
+    const len = x.t.shape[axis] * inner;
+    const same = s === so && z === zo;
+    // ConcatenationWithScaling: float scale and bias, rounded half away from zero.
+    const scale = Math.fround(s * invOut), bias = Math.fround(-z * scale);
+    for (let o = 0; o < outer; o++) {
+      const src = o * len, dst = o * rowOut + offset;
+      if (same) {
+        for (let k = 0; k < len; k++) od[dst + k] = x.d[src + k];
+      } else {
+        for (let k = 0; k < len; k++) {
+          const v = roundHalfAway(Math.fround(Math.fround(x.d[src + k] * scale) + bias)) + zo;
+          od[dst + k] = clamp(v, qmin, qmax);
+        }
+      }
+    }
+    offset += len;
+  }
+  return [out];
+}, { ...QUANT, accepts: (inputs: Args) => inputs.length > 0 && inputs.every(isAffine) });
+
+// ---- activations -------------------------------------------------------------------------------------
+
+/** A 256-entry lookup table over the input codes, as TFLite's PopulateLookupTable / LUTPopulate builds it. */
+function lut8(xq: AffineQuant, oq: AffineQuant, transform: (v: number) => number): Int32Array {
+  const [si, zi] = perTensor(xq, "input"), [so, zo] = perTensor(oq, "output");
+  const [qmin, qmax] = storageRange(xq.storage);
+  const inv = Math.fround(1 / so);
+  const t = new Int32Array(256);
+  for (let v = qmin; v <= qmax; v++) {
+    const deq = Math.fround(si * (v - zi));
+    const rescaled = roundHalfAway(Math.fround(Math.fround(transform(deq)) * inv));
+    t[v - qmin] = clamp(rescaled + zo, qmin, qmax);
+  }
+  return t;
+}
+
+function applyLut8(ctx: KernelContext, x: QTensor, oq: AffineQuant, table: Int32Array): Tensor {
+  const out = ctx.alloc(oq, x.t.shape);
+  const od = out.data as QArray, xd = x.d;
+  const base = x.q.storage === "i8" ? 128 : 0;
+  for (let i = 0; i < xd.length; i++) od[i] = table[xd[i] + base];
+  return out;
+}
+
+function float32Logistic(v: number): number {
+  const e = Math.fround(Math.exp(-v));
+  return Math.fround(1 / Math.fround(1 + e));
+}
+
+for (const [op, transform] of [["LOGISTIC", float32Logistic], ["TANH", Math.tanh]] as const) {
+  registerKernel(`tfl.${op}`, (inputs, ctx) => {
+    const x = qArg(inputs, 0, "input");
+    const oq = outQuant(ctx);
+    if (x.q.storage === "i8" || x.q.storage === "u8") {
+      const table = prepare(ctx, [x.q.scale[0], x.q.zeroPoint[0]], () => lut8(x.q, oq, transform));
+      return [applyLut8(ctx, x, oq, table)];
+    }
+    if (x.q.storage !== "i16") throw new LatheError("unsupported", `${op} on ${x.q.storage}`);
+    return [int16Activation(ctx, x, oq, op)];
+  }, accepts(0));
+}
+
+/**
+ * int16 LOGISTIC and TANH (TFLite's optimized kernels): symmetric power-of-two scales, the input read as
+ * a 3-integer-bit fixed-point value (TANH may first double it), gemmlowp's logistic/tanh into Q0.15.
+ */
+function int16Activation(ctx: KernelContext, x: QTensor, oq: AffineQuant, op: "LOGISTIC" | "TANH"): Tensor {
+  const [si, zi] = perTensor(x.q, "input"), [so, zo] = perTensor(oq, "output");
+  if (zi !== 0 || zo !== 0) fail(`int16 ${op} needs zero points of 0`);
+  const li = checkLog2(si), lo = checkLog2(so);
+  if (li === undefined || lo === undefined || lo !== -15) fail(`int16 ${op} needs power-of-two scales, output 2^-15`);
+  const leftShift = 12 + li;
+  if (op === "LOGISTIC" ? leftShift !== 0 : leftShift < 0 || leftShift > 1) {
+    fail(`int16 ${op} does not support an input scale of ${si}`);
+  }
+  const out = ctx.alloc(oq, x.t.shape);
+  const od = out.data as Int16Array, xd = x.d;
+  for (let i = 0; i < xd.length; i++) {
+    const v = leftShift ? saturatingRoundingMultiplyByPOT(xd[i], 1, 16) : xd[i];
+    od[i] = op === "LOGISTIC" ? fxLogistic(v, 3, 16) : fxTanh(v, 3, 16);
+  }
+  return out;
+}
+
+registerKernel("tfl.HARD_SWISH", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input");
+  const oq = outQuant(ctx);
+  if (x.q.storage !== "i8" && x.q.storage !== "u8") throw new LatheError("unsupported", `HARD_SWISH on ${x.q.storage}`);
+  const table = prepare(ctx, [x.q.scale[0], x.q.zeroPoint[0]], () => hardSwishTable(x.q, oq));
+  return [applyLut8(ctx, x, oq, table)];
+}, accepts(0));
+
+/** DownScaleInt32ToInt16Multiplier: round a Q31 multiplier to Q15, saturating. */
+function toInt16Multiplier(m: number): number {
+  if (m >= 2147483647 - 32768) return 32767;
+  return (m + 32768) >> 16;
+}
+
+function saturatingLeftShift16(v: number, amount: number): number {
+  return clamp(v * 2 ** amount, -32768, 32767);
+}
+
+/** reference_ops::HardSwish for every input code (the kernel is a function of the code alone). */
+function hardSwishTable(xq: AffineQuant, oq: AffineQuant): Int32Array {
+  const [si, zi] = perTensor(xq, "input"), [so, zo] = perTensor(oq, "output");
+  const [qmin, qmax] = storageRange(xq.storage);
+  const hires = Math.fround(si / 128);
+  const outM = qm(Math.fround(hires / so));
+  const reluM = qm(Math.fround(hires / Math.fround(3 / 32768)));
+  if (outM.shift > 0) fail("HARD_SWISH output multiplier exponent must not be positive");
+  const outM16 = toInt16Multiplier(outM.multiplier), reluM16 = toInt16Multiplier(reluM.multiplier);
+  const t = new Int32Array(256);
+  for (let v = qmin; v <= qmax; v++) {
+    const input = (((v - zi) << 16) >> 16);
+    const hiresValue = (((input * 128) << 16) >> 16);
+    const preshiftOut = srdhm16(hiresValue, outM16);
+    let relu = hiresValue;
+    if (reluM.shift > 0) relu = saturatingLeftShift16(relu, reluM.shift - 1);
+    relu = srdhm16(relu, reluM16);
+    if (reluM.shift > 0) relu = saturatingLeftShift16(relu, 1);
+    if (reluM.shift < 0) relu = roundingDivideByPOT(relu, -reluM.shift);
+    relu = (relu + 32768) >> 1;
+    // SaturatingDoublingHighMul: like SRDHM but truncating toward zero.
+    const prod = relu * preshiftOut;
+    const preshift = relu === -32768 && preshiftOut === -32768 ? 32767 : Math.trunc(prod / 32768);
+    let o = roundingDivideByPOT(preshift, -outM.shift);
+    o = (((o + zo) << 16) >> 16);
+    t[v - qmin] = clamp(o, qmin, qmax);
+  }
+  return t;
+}
+
+/** QuantizedReluX: rescale to the output, clamp to the activation's quantized range. */
+function reluX(inputs: Args, ctx: KernelContext, actMin: number, actMax: number): RValue[] {
+  const x = qArg(inputs, 0, "input");
+  const oq = outQuant(ctx);
+  const [si, zi] = perTensor(x.q, "input"), [so, zo] = perTensor(oq, "output");
+  const [qmin, qmax] = storageRange(oq.storage);
+  const lo = Math.max(qmin, zo + roundHalfAway(Math.fround(actMin / so)));
+  const hi = actMax === Infinity ? qmax : Math.min(qmax, zo + roundHalfAway(Math.fround(actMax / so)));
+  const m = qm(Math.fround(si / so));
+  const mbqm = mbqmFn();
+  const out = ctx.alloc(oq, x.t.shape);
+  const od = out.data as QArray, xd = x.d;
+  for (let i = 0; i < xd.length; i++) od[i] = clamp(zo + mbqm(xd[i] - zi, m.multiplier, m.shift), lo, hi);
+  return [out];
+}
+
+registerKernel("tfl.RELU", (inputs, ctx) => reluX(inputs, ctx, 0, Infinity), accepts(0));
+registerKernel("tfl.RELU6", (inputs, ctx) => reluX(inputs, ctx, 0, 6), accepts(0));
+registerKernel("tfl.RELU_N1_TO_1", (inputs, ctx) => reluX(inputs, ctx, -1, 1), accepts(0));
+
+// ---- softmax -----------------------------------------------------------------------------------------
+
+registerKernel("tfl.SOFTMAX", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input");
+  const oq = outQuant(ctx);
+  const r = x.t.shape.length;
+  if (r < 1) fail("SOFTMAX needs rank 1 or more");
+  const depth = x.t.shape[r - 1];
+  const rows = depth === 0 ? 0 : x.d.length / depth;
+  const out = ctx.alloc(oq, x.t.shape);
+  const od = out.data as QArray, xd = x.d;
+  const beta = Math.fround(ctx.attrs.beta);
+  const [si] = perTensor(x.q, "input"), [so, zo] = perTensor(oq, "output");
+  const [qmin, qmax] = storageRange(oq.storage);
+  if (x.q.storage === "i8" || x.q.storage === "u8") {
+    // optimized_ops::Softmax over PopulateSoftmaxLookupTable: table[255 − d] = expf(−s·β·d) in float,
+    // a float sum in element order, float normalization.
+    const table = prepare(ctx, [si, beta], () => {
+      const t = new Float32Array(256);
+      const scale = Math.fround(-si * beta);
+      for (let v = 0; v <= 255; v++) t[255 - v] = Math.fround(Math.exp(Math.fround(scale * v)));
+      return t;
+    });
+    const truncUint8 = oq.storage === "u8";
+    for (let i = 0; i < rows; i++) {
+      const b = i * depth;
+      let max = -Infinity;
+      for (let j = 0; j < depth; j++) if (xd[b + j] > max) max = xd[b + j];
+      const off = 255 - max;
+      let sum = 0;
+      for (let j = 0; j < depth; j++) sum = Math.fround(sum + table[off + xd[b + j]]);
+      const inv = Math.fround(1 / Math.fround(sum * so));
+      for (let j = 0; j < depth; j++) {
+        const p = Math.fround(table[off + xd[b + j]] * inv);
+        // The uint8 output truncates p + 0.5 (and ignores the zero point) off aarch64.
+        const q = truncUint8 ? Math.trunc(Math.fround(p + 0.5)) : roundHalfAway(p) + zo;
+        od[b + j] = clamp(q, qmin, qmax);
+      }
+    }
+    return [out];
+  }
+  if (x.q.storage !== "i16" || oq.storage !== "i16") throw new LatheError("unsupported", `SOFTMAX from ${x.q.storage} to ${oq.storage}`);
+  if (zo !== 0) fail("int16 SOFTMAX needs an output zero point of 0");
+  const p = prepare(ctx, [si, beta], () => ({
+    exp: lut16(10 / 65535, 32767, 2 / 65535, 0, (v) => Math.fround(Math.exp(v))),
+    recip: lut16(1 / 65535, -32768, 2 / 65535, 0, (v) => Math.fround(1 / Math.fround(1 + v))),
+    m: qm(Math.fround(si * beta) / (10 / 65535)),
+  }));
+  const mbqm = mbqmFn();
+  const exps = new Int32Array(depth);
+  for (let i = 0; i < rows; i++) {
+    const b = i * depth;
+    let max = -32768;
+    for (let j = 0; j < depth; j++) if (xd[b + j] > max) max = xd[b + j];
+    let sum = 0;
+    for (let j = 0; j < depth; j++) {
+      const scaled = mbqm(xd[b + j] - max, p.m.multiplier, p.m.shift);
+      exps[j] = lut16Lookup(clamp(scaled + 32767, -32768, 32767), p.exp);
+      sum += exps[j];
+    }
+    const headroomPlusOne = Math.clz32(sum);
+    const shifted = Math.floor((sum * 2 ** (headroomPlusOne - 1) + 8192) / 16384);
+    const sym = clamp(shifted - 98304, -32768, 32767);
+    const recip = lut16Lookup(sym, p.recip);
+    const rs = 31 - headroomPlusOne;
+    for (let j = 0; j < depth; j++) {
+      const v = Math.floor((exps[j] * recip + 2 ** (rs - 1)) / 2 ** rs);
+      od[b + j] = clamp(v, 0, 32767);
+    }
+  }
+  return [out];
+}, accepts(0));
+
+/** LUTPopulate<int16_t> in float: 512 interpolation segments plus an end point, with midpoint bias. */
+function lut16(inScale: number, inZp: number, outScale: number, outZp: number, f: (v: number) => number): Int16Array {
+  const F = Math.fround;
+  const si = F(inScale), so = F(outScale);
+  const inMin = F(si * (-32768 - inZp)), inMax = F(si * (32767 - inZp));
+  const outMin = F(so * (-32768 - outZp)), outMax = F(so * (32767 - outZp));
+  const step = F(F(inMax - inMin) / 512), half = F(step / 2);
+  const inv = F(65536 / F(outMax - outMin));
+  const lut = new Int16Array(513);
+  for (let i = 0; i < 512; i++) {
+    const val = F(f(F(inMin + F(i * step))));
+    const mid = F(f(F(F(inMin + F(i * step)) + half)));
+    const next = F(f(F(inMin + F((i + 1) * step))));
+    const sample = roundHalfAway(F(val * inv));
+    const interp = roundHalfAway(F(F(F(next * inv) + sample) / 2));
+    const midVal = roundHalfAway(F(mid * inv));
+    const bias = roundHalfAway(F((interp - midVal) / 2));
+    lut[i] = clamp(sample - bias, -32768, 32767);
+  }
+  lut[512] = clamp(roundHalfAway(F(F(f(inMax)) * inv)), -32768, 32767);
+  return lut;
+}
+
+function lut16Lookup(v: number, lut: Int16Array): number {
+  const index = 256 + (v >> 7);
+  const offset = v & 0x7f;
+  const base = lut[index];
+  const slope = lut[index + 1] - base;
+  return (((base + ((slope * offset + 64) >> 7)) << 16) >> 16);
+}
+
+// ---- quantize / dequantize ---------------------------------------------------------------------------
+
+registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
+  const x = arg(inputs, 0, "input");
+  const oq = outQuant(ctx);
+  const [qmin, qmax] = storageRange(oq.storage);
+  const out = ctx.alloc(oq, x.shape);
+  const od = out.data as QArray;
+  if (x.dtype === "f32" || x.dtype === "f16") {
+    // AffineQuantize: the float divided by the (double) scale, rounded half away from zero.
+    const xd = x.data as Float32Array;
+    const axis = oq.axis === undefined ? -1 : axisOf(oq.axis, x.shape.length);
+    const D = axis < 0 ? 1 : x.shape[axis];
+    const inner = axis < 0 ? 1 : x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+    for (let i = 0; i < xd.length; i++) {
+      const c = axis < 0 ? 0 : Math.floor(i / inner) % D;
+      od[i] = clamp(roundHalfAway(xd[i] / oq.scale[c]) + oq.zeroPoint[c], qmin, qmax);
+    }
+    return [out];
+  }
+  const xq = qArg(inputs, 0, "input");
+  const [si, zi] = perTensor(xq.q, "input"), [so, zo] = perTensor(oq, "output");
+  const m = qm(si / so);
+  const mbqm = mbqmFn();
+  const xd = xq.d;
+  for (let i = 0; i < xd.length; i++) od[i] = clamp(mbqm(xd[i] - zi, m.multiplier, m.shift) + zo, qmin, qmax);
+  return [out];
+}, {
+  ...QUANT,
+  accepts: (inputs: Args, ctx: KernelContext) => {
+    const t = ctx.outputTypes[0];
+    return isAffine(inputs[0]) || (t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine");
+  },
+});
+
+registerKernel("tfl.DEQUANTIZE", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.t.shape);
+  const od = out.data as Float32Array, xd = x.d, q = x.q;
+  if (q.axis === undefined || q.scale.length === 1) {
+    const s = q.scale[0], z = q.zeroPoint[0];
+    for (let i = 0; i < xd.length; i++) od[i] = s * (xd[i] - z);
+    return [out];
+  }
+  const axis = axisOf(q.axis, x.t.shape.length);
+  const D = x.t.shape[axis], inner = x.t.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  if (q.scale.length !== D) fail(`${q.scale.length} scales along an axis of ${D}`);
+  for (let i = 0; i < xd.length; i++) {
+    const c = Math.floor(i / inner) % D;
+    od[i] = q.scale[c] * (xd[i] - q.zeroPoint[c]);
+  }
+  return [out];
+}, accepts(0));
+
+/** A quantized RESHAPE is a view of the same codes under the declared output type. */
+registerKernel("tfl.RESHAPE", (inputs, ctx) => {
+  const x = qArg(inputs, 0, "input");
+  const s = inputs[1] === undefined ? undefined : arg(inputs, 1, "shape");
+  const target = reshapeTarget(s ? intsOf(s) : undefined, s?.shape.length, ctx.node.attrs.new_shape ? ctx.attrs.new_shape : undefined);
+  if (!target) fail("RESHAPE has neither a shape operand nor new_shape");
+  const shape = [...target];
+  const stretch = target.indexOf(-1);
+  if (stretch >= 0) {
+    const rest = target.reduce((p, d, i) => (i === stretch ? p : p * d), 1);
+    if (rest === 0 || x.d.length % rest !== 0) fail(`cannot reshape [${x.t.shape}] to [${target}]`);
+    shape[stretch] = x.d.length / rest;
+  }
+  if (shape.some((d) => d < 0) || shape.reduce((p, d) => p * d, 1) !== x.d.length) {
+    fail(`cannot reshape [${x.t.shape}] to [${target}]`);
+  }
+  const t = ctx.outputTypes[0];
+  const dt: DType = t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine" ? t.dtype : x.q;
+  return [new Tensor(dt, shape, x.d)];
+}, accepts(0));

@@ -1,0 +1,13 @@
+import { importOnnxFile } from "../../compiler/onnx/import.ts";
+import "../../passes/index.ts";
+import { runPipeline } from "../../passes/pass-manager.ts";
+import { quantizeModelGraph } from "../../passes/quantize/quantize-pass.ts";
+import { seededBatches } from "../../passes/quantize/calibrate.ts";
+import { compareModels, formatReport } from "../../passes/quantize/report.ts";
+const name = Deno.args[0]; const calib = Deno.args[1] as any;
+let m = await importOnnxFile(`/work/shared/corpus/onnx/torch/${name}.onnx`);
+m = (await runPipeline(m, "canonicalize,fold-batchnorm")).model;
+const extra = JSON.parse(Deno.args[2] ?? "{}");
+const r = quantizeModelGraph(m, { calib, calibCount: 8, ...extra });
+const rep = compareModels(m.graph, r.model.graph, seededBatches(m.graph, 1000, 2));
+console.log(formatReport(rep, Deno.env.get("ALL") ? undefined : new Set(r.layers.map((l) => l.id))));

@@ -1,0 +1,526 @@
+/**
+ * TFLite integer kernels: small cases computed by hand from TFLite's arithmetic (formats.md §2.5), then
+ * single-op quantized models run through LiteRT and through Lathe on seeded inputs, bit for bit, then the
+ * Coral MobileNet-SSD v2 (uint8, TOCO) up to its custom post-process.
+ *
+ * LiteRT runs on CPU with the XNNPACK delegate, which takes quantized convolutions, fully connected
+ * layers, ADD/SUB/MUL and more, and requantizes them in float32 (round to nearest even) or with its own
+ * fixed-point add, not with TFLite's double-rounding fixed point. Each LiteRT case names the arithmetic
+ * its kernel follows there; every case also reports how far TFLite's default arithmetic is from LiteRT.
+ */
+import assert from "node:assert/strict";
+import { importTflite } from "../compiler/tflite/import.ts";
+import { readTflite } from "../compiler/tflite/reader.ts";
+import type { TensorTypeName } from "../compiler/tflite/schema.ts";
+import { writeTflite } from "../compiler/tflite/writer.ts";
+import { GraphBuilder } from "../ir/builder.ts";
+import type { AffineQuant, DType } from "../ir/dtype.ts";
+import type { Graph } from "../ir/graph.ts";
+import { interpret } from "../runtime/interpreter.ts";
+import { Tensor } from "../runtime/tensor.ts";
+import { type IntegerArithmetic, setIntegerArithmetic } from "../runtime/tflite/requantize.ts";
+import { liteRtLoadMessage, loadLiteRt, runLiteRt } from "./reference/litert.ts";
+import { corpusPath, noCorpus } from "./support/corpus.ts";
+import { type TensorSpec, TfliteBuilder } from "./support/tflite-builder.ts";
+
+// ---- hand-derived cases ------------------------------------------------------------------------------
+
+const aff = (storage: AffineQuant["storage"], scale: number | number[], zp: number | number[], axis?: number): AffineQuant => ({
+  kind: "affine",
+  storage,
+  scale: Array.isArray(scale) ? scale : [scale],
+  zeroPoint: Array.isArray(zp) ? zp : [zp],
+  ...(axis !== undefined ? { axis } : {}),
+});
+
+function typed(d: DType, values: number[]): Int8Array | Uint8Array | Int16Array | Int32Array | Float32Array | BigInt64Array {
+  const s = typeof d === "string" ? d : d.kind === "affine" ? d.storage : "f32";
+  if (s === "i64") return BigInt64Array.from(values.map(BigInt));
+  if (s === "i8") return Int8Array.from(values);
+  if (s === "u8") return Uint8Array.from(values);
+  if (s === "i16") return Int16Array.from(values);
+  if (s === "i32") return Int32Array.from(values);
+  return Float32Array.from(values);
+}
+
+interface Operand {
+  dtype: DType;
+  shape: number[];
+  values: number[];
+  /** A constant operand (filters, biases, shapes) rather than a graph input. */
+  constant?: boolean;
+}
+
+/** Runs one tfl op on hand-made operands with a declared output type, in the given arithmetic. */
+function run(
+  op: string,
+  operands: (Operand | null)[],
+  out: { dtype: DType; shape: number[] },
+  attrs: Record<string, number | string | number[]> = {},
+  arithmetic: IntegerArithmetic = "double-rounding",
+): number[] {
+  const b = new GraphBuilder();
+  const feeds: Record<string, Tensor> = {};
+  const names = operands.map((o, i) => {
+    if (!o) return null;
+    if (o.constant) {
+      const data = typed(o.dtype, o.values);
+      return b.constant(`c${i}`, { dtype: o.dtype, shape: o.shape, bytes: new Uint8Array(data.buffer) });
+    }
+    feeds[`x${i}`] = new Tensor(o.dtype, o.shape, typed(o.dtype, o.values));
+    return b.input(`x${i}`, o.dtype, o.shape);
+  });
+  const [y] = b.op(`tfl.${op}`, names, attrs, 1);
+  const g = b.buildRaw([y]);
+  const declared: Graph = {
+    ...g,
+    values: { ...g.values, [y]: { ...g.values[y], type: { kind: "tensor", dtype: out.dtype, shape: out.shape } } },
+  };
+  const prev = setIntegerArithmetic(arithmetic);
+  try {
+    const r = interpret(declared, feeds).outputs[y] as Tensor;
+    assert.deepEqual([...r.shape], out.shape);
+    return Array.from(r.data as Int8Array, Number);
+  } finally {
+    setIntegerArithmetic(prev);
+  }
+}
+
+const CONV = { padding: "VALID", stride_w: 1, stride_h: 1, dilation_w_factor: 1, dilation_h_factor: 1 };
+
+Deno.test("CONV_2D uint8: offsets, bias, the legacy float-product multiplier and RELU6", () => {
+  // s_in·s_w = 0.5·0.25 = 0.125 exactly; /s_out 1.0 → multiplier 2^30, shift −2 (×0.125).
+  const x = { dtype: aff("u8", 0.5, 10), shape: [1, 1, 2, 2], values: [12, 14, 10, 18] };
+  const w = { dtype: aff("u8", 0.25, 100), shape: [2, 1, 1, 2], values: [104, 96, 100, 116], constant: true };
+  const bias = { dtype: aff("i32", 0.125, 0), shape: [2], values: [4, -100], constant: true };
+  // Pixel (2,4)−offsets: filter 0 (4,−4): 8−16 = −8 (+4 = −4); filter 1 (0,16): 64 (−100 = −36).
+  // Pixel (0,8): filter 0: −32+4 = −28; filter 1: 128−100 = 28.
+  // ×0.125 rounds −0.5 → −1 (away from zero), −4.5 → −5, −3.5 → −4, 3.5 → 4; + zp 3.
+  const y = run("CONV_2D", [x, w, bias], { dtype: aff("u8", 1, 3), shape: [1, 1, 2, 2] }, CONV);
+  assert.deepEqual(y, [2, 0, 0, 7]);
+  // RELU6 on the same output: [zp + round(0/1), zp + round(6/1)] = [3, 9].
+  const r = run("CONV_2D", [x, w, bias], { dtype: aff("u8", 1, 3), shape: [1, 1, 2, 2] }, {
+    ...CONV,
+    fused_activation_function: "RELU6",
+  });
+  assert.deepEqual(r, [3, 3, 3, 7]);
+});
+
+Deno.test("CONV_2D int8 per channel: SAME stride 2 puts the odd pixel at the end; the three arithmetics", () => {
+  // 3×3 input of ones (zp −1 → code 0 means 1), 2×2 all-ones filter, SAME stride 2: out 2×2, total
+  // padding 1, all of it after. Windows: rows {0,1}×cols {0,1} = 4 taps, {0,1}×{2} = 2, {2}×{0,1} = 2,
+  // {2}×{2} = 1. Channel 0 scale 0.375 (acc·0.375), channel 1 scale 0.75.
+  const x = { dtype: aff("i8", 1, -1), shape: [1, 3, 3, 1], values: new Array(9).fill(0) };
+  const w = { dtype: aff("i8", [0.375, 0.75], [0, 0], 0), shape: [2, 2, 2, 1], values: [2, 2, 2, 2, 1, 1, 1, 1], constant: true };
+  const out = { dtype: aff("i8", 1, 0), shape: [1, 2, 2, 2] };
+  const attrs = { ...CONV, padding: "SAME", stride_w: 2, stride_h: 2 };
+  // Channel 0 sums 2·taps: 8, 4, 4, 2 → ×0.375 = 3, 1.5, 1.5, 0.75; channel 1 sums 4, 2, 2, 1 → ×0.75.
+  // Double rounding of 1.5 via SRDHM (×0.75 = 3 exactly) then /2: 2; 0.75 → SRDHM(2, 0.75) = 1.5 → 2, /2 → 1.
+  assert.deepEqual(run("CONV_2D", [x, w, null], out, attrs), [3, 3, 2, 2, 2, 2, 1, 1]);
+  // Single rounding: 1.5 → 2, 0.75 → 1, 3 → 3; XNNPACK float, ties to even: 1.5 → 2, 0.75 → 1.
+  assert.deepEqual(run("CONV_2D", [x, w, null], out, attrs, "single-rounding"), [3, 3, 2, 2, 2, 2, 1, 1]);
+  assert.deepEqual(run("CONV_2D", [x, w, null], out, attrs, "xnnpack"), [3, 3, 2, 2, 2, 2, 1, 1]);
+  // A sum of 6 at scale 0.375 separates them: double SRDHM(6, 0.75) = 4.5 → 5, 5/2 → 3; single 2.25 → 2.
+  const x6 = { dtype: aff("i8", 1, 0), shape: [1, 1, 1, 1], values: [3] };
+  const w6 = { dtype: aff("i8", [0.375], [0]), shape: [1, 1, 1, 1], values: [2], constant: true };
+  const o1 = { dtype: aff("i8", 1, 0), shape: [1, 1, 1, 1] };
+  assert.deepEqual(run("CONV_2D", [x6, w6, null], o1, CONV), [3]);
+  assert.deepEqual(run("CONV_2D", [x6, w6, null], o1, CONV, "single-rounding"), [2]);
+  assert.deepEqual(run("CONV_2D", [x6, w6, null], o1, CONV, "xnnpack"), [2]);
+});
+
+Deno.test("CONV_2D 16x8: int16 activations, int64 bias through the int64 MultiplyByQuantizedMultiplier", () => {
+  // m = 2^-10 is multiplier 2^30 with shift −9; the int64 form rounds it to 2^14 and computes
+  // (acc·2^14 + 2^23) >> 24, i.e. acc/1024 rounded half up.
+  const x = { dtype: aff("i16", 1, 0), shape: [1, 1, 1, 1], values: [1000] };
+  const w = { dtype: aff("i8", [2 ** -10], [0], 0), shape: [1, 1, 1, 1], values: [3], constant: true };
+  const b = { dtype: "i64" as DType, shape: [1], values: [0], constant: true };
+  const o = { dtype: aff("i16", 1, 0), shape: [1, 1, 1, 1] };
+  // 3000 / 1024 = 2.93 → 3.
+  assert.deepEqual(run("CONV_2D", [x, w, { ...b, values: [0] }], o, CONV), [3]);
+  // Bias −5048: acc −2048 → (−2^25 + 2^23)/2^24 = −1.5 → floor −2; −5560: acc −2560 → −2.5 + 0.5 = −2.
+  assert.deepEqual(run("CONV_2D", [x, w, { ...b, values: [-5048] }], o, CONV), [-2]);
+  assert.deepEqual(run("CONV_2D", [x, w, { ...b, values: [-5560] }], o, CONV), [-2]);
+});
+
+Deno.test("DEPTHWISE_CONV_2D int8 with depth multiplier 2 and per-channel scales on axis 3", () => {
+  // Input 1×1×2×2 (two pixels, 2 channels), filter 1×1×2×4 (KW 2): out channel c·2+m reads input c.
+  const x = { dtype: aff("i8", 0.5, 0), shape: [1, 1, 2, 2], values: [2, 4, 6, 8] };
+  const w = {
+    dtype: aff("i8", [1, 1, 0.5, 0.5], [0, 0, 0, 0], 3),
+    shape: [1, 1, 2, 4],
+    values: [1, 2, 3, 4, 5, 6, 7, 8],
+    constant: true,
+  };
+  const bias = { dtype: aff("i32", [0.5, 0.5, 0.25, 0.25], [0, 0, 0, 0], 0), shape: [4], values: [1, 0, 0, -2], constant: true };
+  // Sums over the two pixels: ch0·{1,5} → 2+30 = 32 (+1 = 33); ch0·{2,6}: 4+36 = 40; ch1·{3,7}: 12+56 = 68;
+  // ch1·{4,8}: 16+64 = 80 (−2 = 78). Scales 0.5·{1,1,0.5,0.5}/1: 16.5 → 17, 20, 17, 19.5 → 20.
+  const y = run("DEPTHWISE_CONV_2D", [x, w, bias], { dtype: aff("i8", 1, 0), shape: [1, 1, 1, 4] }, {
+    ...CONV,
+    depth_multiplier: 2,
+  });
+  assert.deepEqual(y, [17, 20, 17, 20]);
+});
+
+Deno.test("FULLY_CONNECTED uint8 subtracts both zero points; keep_num_dims keeps the leading dims", () => {
+  const x = { dtype: aff("u8", 1, 128), shape: [1, 2, 3], values: [129, 130, 131, 127, 126, 125] };
+  const w = { dtype: aff("u8", 0.5, 120), shape: [2, 3], values: [121, 122, 123, 118, 120, 122], constant: true };
+  // Offsets: rows (1,2,3), (−1,−2,−3); weights (1,2,3), (−2,0,2). Dots: 14, 4; −14, −4. ×0.5 → 7, 2, −7, −2.
+  const y = run("FULLY_CONNECTED", [x, w, null], { dtype: aff("u8", 1, 100), shape: [1, 2, 2] }, {
+    keep_num_dims: 1,
+  });
+  assert.deepEqual(y, [107, 102, 93, 98]);
+});
+
+Deno.test("ADD int8: inputs shifted left by 20, rescaled to twice the larger scale; ties away from zero", () => {
+  // 10·0.5 + 3·0.25 = 5.75 → /0.5 = 11.5 → 12; the negated inputs give −11.5 → −12.
+  const x = { dtype: aff("i8", 0.5, 0), shape: [2], values: [10, -10] };
+  const y = { dtype: aff("i8", 0.25, 0), shape: [2], values: [3, -3] };
+  assert.deepEqual(run("ADD", [x, y], { dtype: aff("i8", 0.5, 5), shape: [2] }), [17, -7]);
+  // SUB: 5 − 0.75 = 4.25 → 8.5 → 9 and −5 − 0.75 → −11.5 → −12, broadcasting a one-element y.
+  const y1 = { dtype: aff("i8", 0.25, 0), shape: [1], values: [3] };
+  assert.deepEqual(run("SUB", [x, y1], { dtype: aff("i8", 0.5, 0), shape: [2] }), [9, -12]);
+});
+
+// ---- single-op models through LiteRT -----------------------------------------------------------------
+
+const liteRt = await loadLiteRt();
+if (!liteRt) console.log(`tflite-int-kernels: LiteRT comparisons skipped: ${liteRtLoadMessage()}`);
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Q = "UINT8" | "INT8" | "INT16";
+const RANGE: Record<Q, [number, number]> = { UINT8: [0, 255], INT8: [-128, 127], INT16: [-32768, 32767] };
+
+/** A quantized tensor spec; per-channel when `scale` has several entries. */
+const q = (type: TensorTypeName, shape: number[], scale: number | number[], zp: number | number[] = 0, axis?: number): TensorSpec => {
+  const s = Array.isArray(scale) ? scale : [scale];
+  return { type, shape, scale: s, zeroPoint: Array.isArray(zp) ? zp : s.map(() => zp), ...(axis !== undefined ? { axis } : {}) };
+};
+
+interface Ctx {
+  b: TfliteBuilder;
+  ins: number[];
+  outs: number[];
+  r: () => number;
+}
+
+/** Random codes over a storage type's range (a narrower range for int16 keeps sums moderate). */
+function codes(ctx: Ctx, type: TensorTypeName, n: number, lo?: number, hi?: number): number[] {
+  const [a, b] = type === "INT32" ? [-3000, 3000] : RANGE[type as Q];
+  const l = lo ?? a, h = hi ?? b;
+  return Array.from({ length: n }, () => l + Math.floor(ctx.r() * (h - l + 1)));
+}
+
+function constant(ctx: Ctx, spec: TensorSpec, values: number[]): number {
+  const data = spec.type === "INT8"
+    ? Int8Array.from(values)
+    : spec.type === "UINT8"
+    ? Uint8Array.from(values)
+    : spec.type === "INT16"
+    ? Int16Array.from(values)
+    : spec.type === "INT64"
+    ? BigInt64Array.from(values.map(BigInt))
+    : Int32Array.from(values);
+  return ctx.b.tensor(spec, data);
+}
+
+const numel = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+
+interface LiteCase {
+  name: string;
+  /** The arithmetic LiteRT's kernel for this op follows (XNNPACK where the delegate takes it). */
+  arithmetic: IntegerArithmetic;
+  build(ctx: Ctx): void;
+}
+
+function conv(
+  name: string,
+  arithmetic: IntegerArithmetic,
+  t: Q,
+  x: [number, number, number, number],
+  w: [number, number, number, number],
+  options: Record<string, number | string>,
+  perChannel: boolean,
+  outShape: number[],
+): LiteCase {
+  return {
+    name,
+    arithmetic,
+    build(c) {
+      const sIn = 0.0213, sOut = t === "INT16" ? 0.0421 : 0.0917;
+      const zIn = t === "UINT8" ? 117 : t === "INT8" ? -11 : 0, zOut = t === "UINT8" ? 131 : t === "INT8" ? 3 : 0;
+      const wt: TensorTypeName = t === "UINT8" ? "UINT8" : "INT8";
+      const O = w[0];
+      const ws = perChannel ? Array.from({ length: O }, (_, i) => 0.004 + 0.0011 * i) : [0.0063];
+      const wz = t === "UINT8" ? 141 : 0;
+      const xi = c.b.input(q(t, x, sIn, zIn), c.ins);
+      const wi = constant(c, q(wt, w, ws, ws.map(() => wz), 0), codes(c, wt, numel(w), t === "UINT8" ? 0 : -127, 127 + (t === "UINT8" ? 128 : 0)));
+      const biasType: TensorTypeName = t === "INT16" ? "INT64" : "INT32";
+      const bi = constant(c, q(biasType, [O], ws.map((s) => sIn * s), 0, 0), codes(c, "INT32", O));
+      const yi = c.b.output(q(t, outShape, sOut, zOut), c.outs);
+      c.b.op("CONV_2D", [xi, wi, bi], [yi], { padding: "SAME", stride_w: 1, stride_h: 1, ...options }, t === "INT16" ? 4 : 3);
+    },
+  };
+}
+
+/** One quantized input, one quantized output, options; `version` for ops LiteRT gates by version. */
+function unary(
+  name: string,
+  arithmetic: IntegerArithmetic,
+  op: string,
+  input: TensorSpec,
+  output: TensorSpec,
+  options: Record<string, number | string | boolean> | null = null,
+  extra: (c: Ctx) => number[] = () => [],
+  version = 1,
+): LiteCase {
+  return {
+    name,
+    arithmetic,
+    build(c) {
+      const xi = c.b.input(input, c.ins);
+      const more = extra(c);
+      const yi = c.b.output(output, c.outs);
+      c.b.op(op, [xi, ...more], [yi], options, version);
+    },
+  };
+}
+
+function binary(
+  name: string,
+  arithmetic: IntegerArithmetic,
+  op: string,
+  a: TensorSpec,
+  b: TensorSpec,
+  output: TensorSpec,
+  options: Record<string, number | string | boolean> | null = null,
+  version = 1,
+): LiteCase {
+  return {
+    name,
+    arithmetic,
+    build(c) {
+      const ai = c.b.input(a, c.ins), bi = c.b.input(b, c.ins);
+      const yi = c.b.output(output, c.outs);
+      c.b.op(op, [ai, bi], [yi], options, version);
+    },
+  };
+}
+
+function depthwise(name: string, t: Q, x: number[], w: number[], mult: number, options: Record<string, number | string>, out: number[]): LiteCase {
+  return {
+    name,
+    arithmetic: t === "INT16" ? "double-rounding" : "xnnpack",
+    build(c) {
+      const OC = w[3], sIn = 0.031;
+      const ws = t === "UINT8" ? [0.017] : Array.from({ length: OC }, (_, i) => 0.01 + 0.002 * i);
+      const xi = c.b.input(q(t, x, sIn, t === "UINT8" ? 120 : t === "INT8" ? 5 : 0), c.ins);
+      const wt: TensorTypeName = t === "UINT8" ? "UINT8" : "INT8";
+      const wi = constant(c, q(wt, w, ws, ws.map(() => (t === "UINT8" ? 151 : 0)), 3), codes(c, wt, numel(w), t === "UINT8" ? 0 : -127));
+      const bt: TensorTypeName = t === "INT16" ? "INT64" : "INT32";
+      const bi = constant(c, q(bt, [OC], ws.map((s) => sIn * s), 0, 0), codes(c, "INT32", OC));
+      const yi = c.b.output(q(t, out, 0.0713, t === "UINT8" ? 100 : t === "INT8" ? -7 : 0), c.outs);
+      c.b.op("DEPTHWISE_CONV_2D", [xi, wi, bi], [yi], { padding: "SAME", stride_w: 1, stride_h: 1, depth_multiplier: mult, ...options }, t === "INT16" ? 5 : 3);
+    },
+  };
+}
+
+function fullyConnected(name: string, t: Q, x: number[], units: number, perChannel: boolean, options: Record<string, number | string | boolean>, out: number[]): LiteCase {
+  return {
+    name,
+    arithmetic: t === "INT16" ? "double-rounding" : "xnnpack",
+    build(c) {
+      const K = x[x.length - 1], sIn = 0.027;
+      const ws = perChannel ? Array.from({ length: units }, (_, i) => 0.003 + 0.0007 * i) : [0.0051];
+      const wt: TensorTypeName = t === "UINT8" ? "UINT8" : "INT8";
+      const xi = c.b.input(q(t, x, sIn, t === "UINT8" ? 128 : t === "INT8" ? -3 : 0), c.ins);
+      const wi = constant(c, q(wt, [units, K], ws, ws.map(() => (t === "UINT8" ? 119 : 0)), 0), codes(c, wt, units * K, t === "UINT8" ? 0 : -127));
+      const bt: TensorTypeName = t === "INT16" ? "INT64" : "INT32";
+      const bi = constant(c, q(bt, [units], ws.map((s) => sIn * s), 0, 0), codes(c, "INT32", units));
+      const yi = c.b.output(q(t, out, 0.19, t === "UINT8" ? 140 : t === "INT8" ? 9 : 0), c.outs);
+      c.b.op("FULLY_CONNECTED", [xi, wi, bi], [yi], options, t === "INT16" ? 7 : 4);
+    },
+  };
+}
+
+function transposeConv(name: string, t: Q, x: number[], w: number[], stride: number, padding: string, out: number[]): LiteCase {
+  return {
+    name,
+    arithmetic: t === "INT16" ? "double-rounding" : "xnnpack",
+    build(c) {
+      const O = w[0], sIn = 0.043;
+      const ws = t === "UINT8" ? [0.0091] : Array.from({ length: O }, (_, i) => 0.005 + 0.001 * i);
+      const wt: TensorTypeName = t === "UINT8" ? "UINT8" : "INT8";
+      const shape = constant(c, { type: "INT32", shape: [4] }, out);
+      const wi = constant(c, q(wt, w, ws, ws.map(() => (t === "UINT8" ? 133 : 0)), 0), codes(c, wt, numel(w), t === "UINT8" ? 0 : -127));
+      const xi = c.b.input(q(t, x, sIn, t === "UINT8" ? 125 : t === "INT8" ? 0 : 0), c.ins);
+      const bt: TensorTypeName = t === "INT16" ? "INT64" : "INT32";
+      const bi = constant(c, q(bt, [O], ws.map((s) => sIn * s), 0, 0), codes(c, "INT32", O));
+      const yi = c.b.output(q(t, out, 0.11, t === "UINT8" ? 127 : t === "INT8" ? -1 : 0), c.outs);
+      c.b.op("TRANSPOSE_CONV", [shape, wi, xi, bi], [yi], { padding, stride_w: stride, stride_h: stride }, t === "INT16" ? 3 : 4);
+    },
+  };
+}
+
+const ints = (c: Ctx, values: number[]) => constant(c, { type: "INT32", shape: [values.length] }, values);
+
+const CASES: LiteCase[] = [
+  conv("CONV_2D uint8 3×3 SAME RELU6", "xnnpack", "UINT8", [1, 7, 6, 5], [8, 3, 3, 5], { fused_activation_function: "RELU6" }, false, [1, 7, 6, 8]),
+  conv("CONV_2D int8 per-channel 3×3 SAME stride 2", "xnnpack", "INT8", [1, 9, 8, 6], [7, 3, 3, 6], { stride_w: 2, stride_h: 2 }, true, [1, 5, 4, 7]),
+  conv("CONV_2D int8 per-channel 1×1", "xnnpack", "INT8", [2, 5, 5, 16], [24, 1, 1, 16], { fused_activation_function: "RELU" }, true, [2, 5, 5, 24]),
+  conv("CONV_2D int8 dilated VALID", "xnnpack", "INT8", [1, 9, 9, 3], [4, 3, 3, 3], { padding: "VALID", dilation_w_factor: 2, dilation_h_factor: 2 }, true, [1, 5, 5, 4]),
+  conv("CONV_2D 16x8 3×3 SAME", "double-rounding", "INT16", [1, 6, 5, 4], [5, 3, 3, 4], {}, true, [1, 6, 5, 5]),
+  depthwise("DEPTHWISE_CONV_2D uint8 3×3 SAME", "UINT8", [1, 8, 7, 6], [1, 3, 3, 6], 1, {}, [1, 8, 7, 6]),
+  depthwise("DEPTHWISE_CONV_2D int8 per-channel multiplier 2 stride 2 RELU6", "INT8", [1, 9, 9, 4], [1, 3, 3, 8], 2, { stride_w: 2, stride_h: 2, fused_activation_function: "RELU6" }, [1, 5, 5, 8]),
+  depthwise("DEPTHWISE_CONV_2D 16x8", "INT16", [1, 5, 6, 4], [1, 3, 3, 4], 1, {}, [1, 5, 6, 4]),
+  fullyConnected("FULLY_CONNECTED uint8", "UINT8", [3, 40], 12, false, {}, [3, 12]),
+  fullyConnected("FULLY_CONNECTED int8 keep_num_dims RELU", "INT8", [2, 3, 32], 10, false, { keep_num_dims: true, fused_activation_function: "RELU" }, [2, 3, 10]),
+  fullyConnected("FULLY_CONNECTED int8 per-channel", "INT8", [4, 24], 9, true, {}, [4, 9]),
+  fullyConnected("FULLY_CONNECTED 16x8", "INT16", [2, 20], 7, false, {}, [2, 7]),
+  transposeConv("TRANSPOSE_CONV int8 per-channel stride 2 SAME", "INT8", [1, 4, 5, 3], [4, 3, 3, 3], 2, "SAME", [1, 8, 10, 4]),
+  transposeConv("TRANSPOSE_CONV uint8 stride 2 VALID", "UINT8", [1, 3, 3, 2], [3, 3, 3, 2], 2, "VALID", [1, 7, 7, 3]),
+  transposeConv("TRANSPOSE_CONV 16x8", "INT16", [1, 3, 4, 2], [2, 3, 3, 2], 1, "SAME", [1, 3, 4, 2]),
+  binary("ADD uint8", "xnnpack", "ADD", q("UINT8", [2, 5, 6, 7], 0.35, 141), q("UINT8", [2, 5, 6, 7], 0.21, 123), q("UINT8", [2, 5, 6, 7], 0.37, 134)),
+  binary("ADD int8 broadcast RELU6", "xnnpack", "ADD", q("INT8", [2, 4, 5, 3], 0.05, -3), q("INT8", [1, 1, 5, 3], 0.031, 10), q("INT8", [2, 4, 5, 3], 0.04, -128), { fused_activation_function: "RELU6" }),
+  binary("SUB int8", "xnnpack", "SUB", q("INT8", [3, 40], 0.07, 2), q("INT8", [3, 40], 0.05, -9), q("INT8", [3, 40], 0.1, 1), null, 2),
+  binary("SUB uint8 broadcast", "xnnpack", "SUB", q("UINT8", [4, 30], 0.07, 120), q("UINT8", [30], 0.05, 130), q("UINT8", [4, 30], 0.1, 128)),
+  binary("MUL int8", "xnnpack", "MUL", q("INT8", [4, 30], 0.05, 3), q("INT8", [4, 30], 0.04, -2), q("INT8", [4, 30], 0.02, 0), null, 2),
+  binary("MUL uint8 broadcast RELU", "xnnpack", "MUL", q("UINT8", [3, 5, 8], 0.05, 130), q("UINT8", [8], 0.04, 120), q("UINT8", [3, 5, 8], 0.03, 110), { fused_activation_function: "RELU" }),
+  binary("ADD int16 general scales", "double-rounding", "ADD", q("INT16", [4, 50], 0.0007, 0), q("INT16", [4, 50], 0.0003, 0), q("INT16", [4, 50], 0.0009, 0), { pot_scale_int16: false }, 3),
+  binary("ADD int16 power-of-two scales", "double-rounding", "ADD", q("INT16", [4, 50], 2 ** -12, 0), q("INT16", [4, 50], 2 ** -10, 0), q("INT16", [4, 50], 2 ** -10, 0), { pot_scale_int16: true }, 3),
+  binary("SUB int16 general scales", "double-rounding", "SUB", q("INT16", [4, 50], 0.0007, 0), q("INT16", [4, 50], 0.0003, 0), q("INT16", [4, 50], 0.0009, 0), { pot_scale_int16: false }, 3),
+  binary("MUL int16", "double-rounding", "MUL", q("INT16", [4, 50], 0.0007, 0), q("INT16", [4, 50], 0.0003, 0), q("INT16", [4, 50], 0.00001, 0), null, 4),
+  unary("AVERAGE_POOL_2D uint8 3×3 SAME stride 2", "double-rounding", "AVERAGE_POOL_2D", q("UINT8", [1, 9, 8, 5], 0.1, 120), q("UINT8", [1, 5, 4, 5], 0.1, 120), { padding: "SAME", stride_w: 2, stride_h: 2, filter_width: 3, filter_height: 3 }),
+  unary("AVERAGE_POOL_2D int8 2×2 VALID RELU", "double-rounding", "AVERAGE_POOL_2D", q("INT8", [2, 6, 6, 3], 0.1, -20), q("INT8", [2, 3, 3, 3], 0.1, -20), { padding: "VALID", stride_w: 2, stride_h: 2, filter_width: 2, filter_height: 2, fused_activation_function: "RELU" }, undefined, 2),
+  unary("MAX_POOL_2D int8 3×3 SAME", "double-rounding", "MAX_POOL_2D", q("INT8", [1, 7, 7, 4], 0.1, 4), q("INT8", [1, 4, 4, 4], 0.1, 4), { padding: "SAME", stride_w: 2, stride_h: 2, filter_width: 3, filter_height: 3 }, undefined, 2),
+  unary("MAX_POOL_2D uint8 RELU6", "double-rounding", "MAX_POOL_2D", q("UINT8", [1, 6, 6, 4], 0.05, 100), q("UINT8", [1, 3, 3, 4], 0.05, 100), { padding: "VALID", stride_w: 2, stride_h: 2, filter_width: 2, filter_height: 2, fused_activation_function: "RELU6" }),
+  unary("MEAN int8 over H, W keep_dims", "double-rounding", "MEAN", q("INT8", [2, 5, 6, 7], 0.08, -4), q("INT8", [2, 1, 1, 7], 0.03, 2), { keep_dims: true }, (c) => [ints(c, [1, 2])], 2),
+  unary("MEAN uint8 over the last axis", "double-rounding", "MEAN", q("UINT8", [3, 4, 9], 0.08, 128), q("UINT8", [3, 4], 0.05, 120), { keep_dims: false }, (c) => [ints(c, [2])]),
+  unary("SOFTMAX uint8", "double-rounding", "SOFTMAX", q("UINT8", [5, 17], 0.07, 128), q("UINT8", [5, 17], 1 / 256, 0), { beta: 1 }),
+  unary("SOFTMAX int8 beta 0.7", "double-rounding", "SOFTMAX", q("INT8", [4, 33], 0.05, -2), q("INT8", [4, 33], 1 / 256, -128), { beta: 0.7 }, undefined, 2),
+  unary("SOFTMAX int16", "double-rounding", "SOFTMAX", q("INT16", [3, 20], 0.0005, 0), q("INT16", [3, 20], 1 / 32768, 0), { beta: 1 }, undefined, 3),
+  unary("LOGISTIC uint8", "double-rounding", "LOGISTIC", q("UINT8", [6, 50], 0.05, 128), q("UINT8", [6, 50], 1 / 256, 0)),
+  unary("LOGISTIC int8", "double-rounding", "LOGISTIC", q("INT8", [6, 50], 0.06, -5), q("INT8", [6, 50], 1 / 256, -128), null, undefined, 2),
+  unary("LOGISTIC int16", "double-rounding", "LOGISTIC", q("INT16", [6, 50], 2 ** -12, 0), q("INT16", [6, 50], 2 ** -15, 0), null, undefined, 3),
+  unary("TANH uint8", "double-rounding", "TANH", q("UINT8", [6, 50], 0.03, 128), q("UINT8", [6, 50], 1 / 128, 128)),
+  unary("TANH int8", "double-rounding", "TANH", q("INT8", [6, 50], 0.04, 3), q("INT8", [6, 50], 1 / 128, 0), null, undefined, 2),
+  unary("TANH int16", "double-rounding", "TANH", q("INT16", [6, 50], 2 ** -12, 0), q("INT16", [6, 50], 2 ** -15, 0), null, undefined, 3),
+  unary("TANH int16 input scale 2^-11", "double-rounding", "TANH", q("INT16", [6, 50], 2 ** -11, 0), q("INT16", [6, 50], 2 ** -15, 0), null, undefined, 3),
+  unary("HARD_SWISH int8", "double-rounding", "HARD_SWISH", q("INT8", [4, 64], 0.05, 7), q("INT8", [4, 64], 0.04, -30)),
+  unary("HARD_SWISH uint8", "double-rounding", "HARD_SWISH", q("UINT8", [4, 64], 0.08, 128), q("UINT8", [4, 64], 0.05, 30)),
+  unary("RELU int8 rescaled", "double-rounding", "RELU", q("INT8", [4, 64], 0.05, 7), q("INT8", [4, 64], 0.03, -128), null, undefined, 2),
+  unary("RELU6 uint8 rescaled", "double-rounding", "RELU6", q("UINT8", [4, 64], 0.05, 120), q("UINT8", [4, 64], 0.025, 0)),
+  unary("RELU_N1_TO_1 int8", "double-rounding", "RELU_N1_TO_1", q("INT8", [4, 64], 0.02, 0), q("INT8", [4, 64], 1 / 127, 0), null, undefined, 2),
+  unary("QUANTIZE int8 → int8 rescale", "double-rounding", "QUANTIZE", q("INT8", [4, 64], 0.05, 7), q("INT8", [4, 64], 0.037, -3), null, undefined, 2),
+  unary("QUANTIZE uint8 → int8 rescale", "double-rounding", "QUANTIZE", q("UINT8", [4, 64], 0.05, 130), q("INT8", [4, 64], 0.07, 0), null, undefined, 2),
+  unary("QUANTIZE int16 → int8", "double-rounding", "QUANTIZE", q("INT16", [4, 64], 0.0005, 0), q("INT8", [4, 64], 0.05, -4), null, undefined, 3),
+  unary("DEQUANTIZE int8", "double-rounding", "DEQUANTIZE", q("INT8", [4, 64], 0.05, 7), { type: "FLOAT32", shape: [4, 64] }, null, undefined, 2),
+  unary("RESHAPE int8", "double-rounding", "RESHAPE", q("INT8", [2, 3, 4], 0.05, 7), q("INT8", [6, 4], 0.05, 7), null, (c) => [ints(c, [6, 4])]),
+  unary("PAD int8 with the zero point", "double-rounding", "PAD", q("INT8", [1, 3, 4, 2], 0.05, 7), q("INT8", [1, 5, 7, 2], 0.05, 7), null, (c) => [constant(c, { type: "INT32", shape: [4, 2] }, [0, 0, 1, 1, 2, 1, 0, 0])], 2),
+  {
+    name: "CONCATENATION uint8 with differing scales",
+    arithmetic: "double-rounding",
+    build(c) {
+      const a = c.b.input(q("UINT8", [2, 3, 4], 0.09, 179), c.ins);
+      const b = c.b.input(q("UINT8", [2, 5, 4], 0.0377, 148), c.ins);
+      const d = c.b.input(q("UINT8", [2, 2, 4], 0.0297, 128), c.ins);
+      const y = c.b.output(q("UINT8", [2, 10, 4], 0.09, 179), c.outs);
+      c.b.op("CONCATENATION", [a, b, d], [y], { axis: 1, fused_activation_function: "NONE" });
+    },
+  },
+  {
+    name: "CONCATENATION int8 last axis",
+    arithmetic: "double-rounding",
+    build(c) {
+      const a = c.b.input(q("INT8", [3, 4, 2], 0.05, 1), c.ins);
+      const b = c.b.input(q("INT8", [3, 4, 5], 0.05, 1), c.ins);
+      const y = c.b.output(q("INT8", [3, 4, 7], 0.05, 1), c.outs);
+      c.b.op("CONCATENATION", [a, b], [y], { axis: -1, fused_activation_function: "NONE" }, 2);
+    },
+  },
+];
+
+function feedsFor(bytes: Uint8Array, seed: number): (Uint8Array | Float32Array)[] {
+  const m = readTflite(bytes);
+  const sg = m.subgraphs[0];
+  const r = rng(seed);
+  return sg.inputs.map((ti) => {
+    const t = sg.tensors[ti];
+    const n = numel(t.shape);
+    if (t.type === "UINT8") return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+    // A float input feeds an int16 QUANTIZE: exact multiples of its scale.
+    const consumer = sg.operators.find((o) => o.inputs[0] === ti)!;
+    const inner = sg.tensors[consumer.outputs[0]].quantization!;
+    const s = inner.scale[0], z = inner.zeroPoint[0];
+    return Float32Array.from({ length: n }, () => (Math.floor(r() * 20001) - 10000 - z) * s);
+  });
+}
+
+/** Runs the model in Lathe with an arithmetic; outputs as plain numbers. */
+function lathe(bytes: Uint8Array, feeds: (Uint8Array | Float32Array)[], arithmetic: IntegerArithmetic): number[][] {
+  const g = importTflite(bytes).graph;
+  const inputs: Record<string, Tensor> = {};
+  g.inputs.forEach((name, i) => {
+    const t = g.values[name].type;
+    if (t.kind !== "tensor") throw new Error("tensor input expected");
+    inputs[name] = new Tensor(t.dtype, t.shape as number[], feeds[i]);
+  });
+  const prev = setIntegerArithmetic(arithmetic);
+  try {
+    const out = interpret(g, inputs, { check: true }).outputs;
+    return g.outputs.map((o) => Array.from((out[o] as Tensor).data as Uint8Array, Number));
+  } finally {
+    setIntegerArithmetic(prev);
+  }
+}
+
+function differences(a: number[], b: ArrayLike<number>): { count: number; max: number; first: string } {
+  let count = 0, max = 0, first = "";
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d) {
+      if (!count) first = `at ${i}: ${a[i]} vs ${b[i]}`;
+      count++;
+      max = Math.max(max, d);
+    }
+  }
+  return { count, max, first };
+}
+
+for (const [k, c] of CASES.entries()) {
+  Deno.test({
+    name: `LiteRT single op: ${c.name}`,
+    ignore: !liteRt,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const ctx: Ctx = { b: new TfliteBuilder(), ins: [], outs: [], r: rng(1000 + k) };
+      c.build(ctx);
+      const bytes = ctx.b.finish(ctx.ins, ctx.outs);
+      const feeds = feedsFor(bytes, 77 + k);
+      const want = await runLiteRt(bytes, feeds);
+      const report: string[] = [];
+      for (const a of ["double-rounding", "single-rounding", "xnnpack"] as const) {
+        const got = lathe(bytes, feeds, a);
+        const d = got.map((o, i) => differences(o, want[i].data));
+        report.push(`${a}: ${d.map((x) => `${x.count}/${got[0].length} differ (max ${x.max}) ${x.first}`).join("; ")}`);
+        if (a === c.arithmetic) {
+          for (const [i, x] of d.entries()) {
+            assert.equal(x.count, 0, `${c.name} output ${i} in ${a} arithmetic: ${x.count} differ, ${x.first}\n${report.join("\n")}`);
+          }
+        }
+      }
+      if (Deno.env.get("LATHE_TFLITE_REPORT")) console.log(`${c.name}\n  ${report.join("\n  ")}`);
+    },
+  });
+}
