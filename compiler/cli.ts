@@ -14,6 +14,8 @@ import { dumpModel } from "./dump.ts";
 import { formatGgufInspect, inspectGguf } from "./gguf/inspect.ts";
 import "./formats.ts";
 import { runModel } from "./run.ts";
+import { quantizeModel } from "./quantize.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
 import { simulateCommand } from "./simulate.ts";
 import { defaultModel } from "./default-model.ts";
 import { findRule, listPasses } from "../passes/pass-manager.ts";
@@ -101,7 +103,8 @@ export const commands: Record<string, Command> = {
   --tokens         token ids for a language model's tokens input (a .gguf llama gives logits [tokens, vocab])
   Inputs not given are generated from the seed: input i (graph order) draws from a mulberry32 generator
   seeded with seed+i; floats uniform in [-1, 1), integers in [0, 10), bools 0/1. Symbolic dims default to 1.
-  --repeat N runs N times and reports the median latency (import excluded) in outputs.json.`,
+  --repeat N runs N times and reports the median latency (import excluded) in outputs.json.
+  --passes PIPELINE optimizes first (e.g. canonicalize,fuse-conv, as onnxruntime does at session creation).`,
     options: {
       ...common,
       out: { type: "string" },
@@ -110,6 +113,7 @@ export const commands: Record<string, Command> = {
       seed: { type: "string", default: "0" },
       repeat: { type: "string", default: "1" },
       tokens: { type: "string" },
+      passes: { type: "string" },
     },
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
@@ -117,7 +121,7 @@ export const commands: Record<string, Command> = {
       const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
       const tokens = v.tokens === undefined ? undefined : String(v.tokens).split(",").map((x) => intArg(x.trim(), "--tokens"));
       const model = await loadModel(p[0]);
-      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims, tokens });
+      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims, tokens, passes: v.passes });
       const { values: _, ...rest } = r;
       print(v.json, rest, [
         ...Object.entries(r.outputs).map(([k, o]) => `${k}: ${o.dtype}[${o.shape.join(",")}]${o.file ? ` -> ${v.out}/${o.file}` : ""}`),
@@ -148,24 +152,146 @@ export const commands: Record<string, Command> = {
     },
   },
   convert: {
-    summary: "convert a model file to another (GGUF: same metadata, weights in any block type)",
-    usage: `convert IN OUT [--weights TYPE] [--json]
+    summary: "convert a model file to another (ONNX <-> TFLite with a report; GGUF weights in any block type)",
+    usage: `convert IN OUT [--weights TYPE] [--passes P] [--report FILE] [--layout nchw|nhwc] [--dim NAME=SIZE ...]
+        [--shape INPUT=D,D,... ...] [--int64-inputs int32|keep] [--json]
+  IN.onnx OUT.tflite and IN.tflite OUT.onnx convert the graph: NCHW ops become NHWC TFLite ops (filters
+  permuted, SAME/VALID padding or a PAD, fused activations) and back. The interface keeps the source layout
+  (an NCHW input stays NCHW and is transposed inside) unless --layout nhwc (ONNX -> TFLite) makes rank-4
+  inputs and outputs NHWC. int64 inputs become int32 in TFLite unless --int64-inputs keep. Symbolic dims need
+  sizes: --dim batch=1 or --shape x=1,3,48,192. A node with no mapping fails the conversion (exit code 3); the
+  report lists every node, what it became, and why any could not be mapped.
+  --passes P       a pass pipeline run on the converted model before it is written
+  --report FILE    write the conversion report as JSON (also when the conversion fails)
   IN.gguf OUT.gguf copies every tensor; with --weights TYPE (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
   Q2_K..Q6_K, MXFP4) the 2-D weight matrices are re-encoded in TYPE with ggml's reference quantizers.
   1-D tensors (norms) keep their type.`,
-    options: { ...common, weights: { type: "string" } },
+    options: {
+      ...common,
+      weights: { type: "string" },
+      passes: { type: "string" },
+      report: { type: "string" },
+      layout: { type: "string" },
+      dim: { type: "string", multiple: true },
+      shape: { type: "string", multiple: true },
+      "int64-inputs": { type: "string" },
+    },
     async run(v, p) {
       if (p.length !== 2) throw new LatheError("usage", "convert needs IN and OUT");
+      if (v.layout !== undefined && v.layout !== "nchw" && v.layout !== "nhwc") throw new LatheError("usage", "--layout is nchw or nhwc");
+      const i64 = v["int64-inputs"];
+      if (i64 !== undefined && i64 !== "int32" && i64 !== "keep") throw new LatheError("usage", "--int64-inputs is int32 or keep");
+      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
       const r = await convertModel(p[0], p[1], {
         weights: v.weights,
+        passes: v.passes,
+        report: v.report,
+        layout: v.layout,
+        int64Inputs: i64,
+        dims,
+        shapes,
         onTensor: (done, total, name) => {
           if (!v.json) console.error(`[${done}/${total}] ${name}`);
         },
       });
+      if (r.report) {
+        const rep = r.report;
+        print(v.json, r, [
+          `wrote ${r.output}: ${rep.source.nodes} ${rep.source.format} nodes -> ${rep.target.nodes} ${rep.target.format} nodes (${(r.ms?.total ?? 0).toFixed(0)} ms)`,
+          `  ${Object.entries(rep.target.ops).map(([k, n]) => `${k} ${n}`).join(", ")}`,
+          `  ${rep.mapped.length} nodes mapped, ${rep.absorbed.length} folded or cancelled`,
+          ...rep.notes.map((n) => `  note: ${n}`),
+          ...(r.passes ?? []).map((x) => `  pass ${x.pass.padEnd(16)} ${x.ms.toFixed(1).padStart(7)} ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`),
+          ...(v.report ? [`  report in ${v.report}`] : []),
+        ].join("\n"));
+        return 0;
+      }
       const changed = r.tensors.filter((t) => t.from !== t.to).length;
       print(v.json, r, [
         `wrote ${r.output} (${r.tensors.length} tensors, ${changed} re-encoded)`,
         ...r.tensors.filter((t) => t.note).map((t) => `  ${t.name}: ${t.note}`),
+      ].join("\n"));
+      return 0;
+    },
+  },
+  quantize: {
+    summary: "post-training quantization (int8 QDQ, PoT/APoT/MSQ, ggml block and MX weights, DQA) with a report",
+    usage: `quantize IN OUT --scheme S [--calib DIR | --calib-seed N --calib-count K] [--calib-method M]
+        [--weights TYPE] [--bits B] [--table T] [--layers RULES] [--float PATTERNS] [--report FILE] [--passes P] [--json]
+  --scheme S        int8 (QDQ, onnxruntime-ready), pot | apot | msq (4-bit power-of-two weights), bfp (ggml
+                    block weights, --weights Q4_0..Q6_K, MXFP4), mx (--weights MXINT8 | MXFP4), dqa (--bits 3|4|5)
+  --calib DIR       .npy calibration inputs (one file per sample, or one sub-folder per sample with <input>.npy)
+  --calib-seed N    without --calib: K seeded random inputs (uniform [-1, 1)) from seed N (default 0, K 8)
+  --calib-method M  minmax | percentile | mse | entropy (default minmax); --percentile P for percentile
+  --activations T   int8 activation codes u8 (default) or i8
+  --layers RULES    per-layer schemes, e.g. 'Gemm:bfp;/features/features.0/*:float'
+  --float PATTERNS  layers that stay float, e.g. 'Gemm;/classifier/*'
+  --important F     dqa: fraction of channels that keep their residual bits
+  --table T         pot decode table version: potacc-v12 (default) or secda-sa-v4 (apot, msq)
+  --report FILE     compare with the float model on --report-count (default 4) seeded inputs, write JSON
+  --passes P        passes before quantizing (default canonicalize,fold-batchnorm)
+  OUT .onnx writes the QDQ model (int8 only: other schemes use Lathe ops); .lir writes the IR text.
+  Calibration progress goes to stderr.`,
+    options: {
+      ...common,
+      scheme: { type: "string", default: "int8" },
+      calib: { type: "string" },
+      "calib-seed": { type: "string", default: "0" },
+      "calib-count": { type: "string", default: "8" },
+      "calib-method": { type: "string", default: "minmax" },
+      percentile: { type: "string" },
+      activations: { type: "string", default: "u8" },
+      weights: { type: "string" },
+      bits: { type: "string" },
+      table: { type: "string" },
+      layers: { type: "string" },
+      float: { type: "string" },
+      important: { type: "string" },
+      report: { type: "string" },
+      "report-count": { type: "string", default: "4" },
+      passes: { type: "string" },
+    },
+    async run(v, p) {
+      if (p.length !== 2) throw new LatheError("usage", "quantize needs IN and OUT");
+      const num = (s: string | undefined, flag: string) => {
+        if (s === undefined) return undefined;
+        const n = Number(s);
+        if (!Number.isFinite(n)) throw new LatheError("usage", `${flag} expects a number, got '${s}'`);
+        return n;
+      };
+      let last = "";
+      const r = await quantizeModel({
+        input: p[0],
+        output: p[1],
+        scheme: v.scheme,
+        calib: v["calib-method"],
+        calibDir: v.calib,
+        calibSeed: intArg(v["calib-seed"], "--calib-seed"),
+        calibCount: intArg(v["calib-count"], "--calib-count"),
+        percentile: num(v.percentile, "--percentile"),
+        activations: v.activations,
+        weights: v.weights,
+        bits: v.bits === undefined ? undefined : intArg(v.bits, "--bits"),
+        table: v.table,
+        layers: v.layers,
+        float: v.float,
+        important: num(v.important, "--important"),
+        passes: v.passes,
+        report: v.report !== undefined,
+        reportCount: intArg(v["report-count"], "--report-count"),
+        progress: (phase, done, total) => {
+          if (phase !== last || done === total || done % 4 === 0) console.error(`${phase}: ${done}/${total}`);
+          last = phase;
+        },
+      });
+      if (v.report) await writeFileAtomic(v.report, JSON.stringify(r.report, null, 2) + "\n");
+      const out = r.report?.outputs ?? [];
+      print(v.json, r, [
+        `wrote ${r.output}: ${r.layers.length} layers quantized (${r.scheme}), calibration ${r.calibration.method} on ${r.calibration.batches} inputs (${r.calibration.source})`,
+        ...out.map((o) => `  ${o.name}: SQNR ${o.sqnrDb.toFixed(2)} dB, max abs error ${o.maxAbs.toExponential(3)}${o.top1 !== undefined ? `, top-1 agreement ${(100 * o.top1).toFixed(1)}%` : ""}`),
+        ...(v.report ? [`  per-layer report in ${v.report}`] : []),
+        `  ${r.ms.import.toFixed(0)} ms import, ${r.ms.quantize.toFixed(0)} ms quantize, ${r.ms.write.toFixed(0)} ms write${v.report ? `, ${r.ms.report.toFixed(0)} ms report` : ""}`,
       ].join("\n"));
       return 0;
     },

@@ -33,7 +33,7 @@ export interface DumpResult {
 export interface DumpOptions {
   /** Called after each tensor is written (progress). */
   onTensor?: (done: number, total: number, name: string) => void;
-  /** Bytes of float32 output decoded per slice when streaming GGUF (default 16 MiB). */
+  /** Bytes of float32 output decoded per slice when streaming GGUF (default 4 MiB). */
   sliceBytes?: number;
 }
 
@@ -101,7 +101,7 @@ async function dumpGguf(path: string, out: string, opts: DumpOptions): Promise<D
 async function decodeSlices(
   path: string,
   t: GgufTensorInfo,
-  sliceBytes = 16 << 20,
+  sliceBytes = 4 << 20,
   write: (f: Float32Array) => Promise<void>,
 ): Promise<void> {
   const info = GGML_TYPES.get(t.typeId)!;
@@ -111,26 +111,27 @@ async function decodeSlices(
   const unit = rowLen * 4 > sliceBytes ? Math.max(info.blockSize, Math.floor(sliceBytes / 4 / info.blockSize) * info.blockSize) : rowLen;
   const perSlice = unit === rowLen ? Math.max(1, Math.floor(sliceBytes / 4 / Math.max(rowLen, 1))) * rowLen : unit;
   const decode = dequantizeKernel(t.typeId);
+  // One input and one output buffer per tensor, reused for every slice, so garbage does not pile up.
+  const raw = new Uint8Array((Math.min(perSlice, rows * rowLen) / info.blockSize) * info.typeSize);
+  const y = new Float32Array(Math.min(perSlice, rows * rowLen));
   const f = await Deno.open(path, { read: true });
   try {
     let done = 0;
     const count = rows * rowLen;
+    await f.seek(t.fileOffset, Deno.SeekMode.Start);
     while (done < count) {
       const n = Math.min(perSlice, count - done);
-      const byteStart = (done / info.blockSize) * info.typeSize;
-      const byteLen = (n / info.blockSize) * info.typeSize;
-      const raw = new Uint8Array(byteLen);
-      await f.seek(t.fileOffset + byteStart, Deno.SeekMode.Start);
-      for (let got = 0; got < byteLen;) {
-        const r = await f.read(raw.subarray(got));
+      const bytes = raw.subarray(0, (n / info.blockSize) * info.typeSize);
+      for (let got = 0; got < bytes.length;) {
+        const r = await f.read(bytes.subarray(got));
         if (r === null || r === 0) {
           throw new LatheError("io", "file ended while reading tensor data", { file: path, field: t.name });
         }
         got += r;
       }
-      const y = new Float32Array(n);
-      decode(raw, 0, y, 0, n);
-      await write(y);
+      const out = y.subarray(0, n);
+      decode(bytes, 0, out, 0, n);
+      await write(out);
       done += n;
     }
   } finally {

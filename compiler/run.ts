@@ -13,6 +13,8 @@ import { Rng } from "../runtime/random.ts";
 import { alloc, OptionalValue, type RValue, Sequence, Tensor } from "../runtime/tensor.ts";
 import { ensureDir, writeFileAtomic } from "./atomic-write.ts";
 import { readNpy, writeNpy } from "./npy.ts";
+import "../passes/index.ts";
+import { runPipeline } from "../passes/pass-manager.ts";
 
 export interface RunModelOptions {
   out?: string;
@@ -24,6 +26,8 @@ export interface RunModelOptions {
   dims?: Record<string, number>;
   /** Token ids for a language model's `tokens` input (GGUF llama graphs). */
   tokens?: readonly number[];
+  /** A pass pipeline to run before executing (e.g. `canonicalize,fuse-conv`). */
+  passes?: string;
 }
 
 export interface RunModelResult {
@@ -54,6 +58,7 @@ export function generateInput(g: Graph, name: string, index: number, seed: numbe
 }
 
 export async function runModel(model: Model, opts: RunModelOptions = {}): Promise<RunModelResult> {
+  if (opts.passes) model = (await runPipeline(model, opts.passes)).model;
   const g = model.graph;
   const seed = opts.seed ?? 0;
   const given = opts.inputs ?? {};

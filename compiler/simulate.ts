@@ -9,11 +9,32 @@
 import { parseArgs } from "node:util";
 import { LatheError, withFile } from "../ir/errors.ts";
 import { arrayName, type SramSizes, type SystolicArray, systolicArray } from "../targets/systolic/array.ts";
-import { computeLayers, type LayerResult, type SimulationTotals, totalsOf } from "../targets/systolic/compute.ts";
-import { type DramKind, type EnergyOptions, layerEnergy, type LayerEnergy, type MacKind } from "../targets/systolic/energy.ts";
-import { accessReportCsv, bandwidthReportCsv, computeReportCsv, formatReport } from "../targets/systolic/report.ts";
+import {
+  computeLayers,
+  type LayerResult,
+  type SimulationTotals,
+  totalsOf,
+} from "../targets/systolic/compute.ts";
+import {
+  type DramKind,
+  type EnergyOptions,
+  type LayerEnergy,
+  layerEnergy,
+  type MacKind,
+} from "../targets/systolic/energy.ts";
+import {
+  accessReportCsv,
+  bandwidthReportCsv,
+  computeReportCsv,
+  formatReport,
+} from "../targets/systolic/report.ts";
 import { parseArrayDims, parseSramList, parseSystolicSpec } from "../targets/systolic/spec.ts";
-import { parseTopology, type TopologyForm, type TopologyLayer, topologyOf } from "../targets/systolic/topology.ts";
+import {
+  parseTopology,
+  type TopologyForm,
+  type TopologyLayer,
+  topologyOf,
+} from "../targets/systolic/topology.ts";
 
 export interface SimulateOptions {
   /** A SCALE-Sim topology CSV file. */
@@ -54,10 +75,14 @@ export interface SimulateResult {
 
 export function arrayOf(opts: SimulateOptions): SystolicArray {
   const sram = typeof opts.sram === "string" ? parseSramList(opts.sram) : opts.sram;
-  const bandwidth = opts.bandwidth === undefined ? undefined : { mode: "user" as const, wordsPerCycle: opts.bandwidth };
+  const bandwidth = opts.bandwidth === undefined
+    ? undefined
+    : { mode: "user" as const, wordsPerCycle: opts.bandwidth };
   const aopts = { sram, bandwidth, wordBytes: opts.wordBytes };
   if (opts.target) return parseSystolicSpec(opts.target, aopts);
-  const dims = typeof opts.array === "string" ? parseArrayDims(opts.array) : opts.array ?? { rows: 32, cols: 32 };
+  const dims = typeof opts.array === "string"
+    ? parseArrayDims(opts.array)
+    : opts.array ?? { rows: 32, cols: 32 };
   return systolicArray(dims.rows, dims.cols, opts.dataflow ?? "os", aopts);
 }
 
@@ -97,11 +122,23 @@ export async function simulateTopology(opts: SimulateOptions): Promise<SimulateR
   const results = computeLayers(layers, array);
   const energyLayers = results.map((r) => layerEnergy(r, array, opts.energy));
   const energy = { layers: energyLayers, totalPJ: energyLayers.reduce((p, e) => p + e.totalPJ, 0) };
-  const result: SimulateResult = { target: arrayName(array), source, array, layers: results, totals: totalsOf(results, array), energy, skipped };
+  const result: SimulateResult = {
+    target: arrayName(array),
+    source,
+    array,
+    layers: results,
+    totals: totalsOf(results, array),
+    energy,
+    skipped,
+  };
   if (!opts.out) return result;
   const { ensureDir, writeFileAtomic } = await import("./atomic-write.ts");
   await ensureDir(opts.out);
-  const files = { compute: `${opts.out}/COMPUTE_REPORT.csv`, bandwidth: `${opts.out}/BANDWIDTH_REPORT.csv`, access: `${opts.out}/ACCESS_REPORT.csv` };
+  const files = {
+    compute: `${opts.out}/COMPUTE_REPORT.csv`,
+    bandwidth: `${opts.out}/BANDWIDTH_REPORT.csv`,
+    access: `${opts.out}/ACCESS_REPORT.csv`,
+  };
   await writeFileAtomic(files.compute, computeReportCsv(results));
   await writeFileAtomic(files.bandwidth, bandwidthReportCsv(results));
   await writeFileAtomic(files.access, accessReportCsv(results));
@@ -120,16 +157,23 @@ function numberFlag(s: string | undefined, flag: string, integer = false): numbe
   return n;
 }
 
-function choice<T extends string>(s: string | undefined, flag: string, allowed: readonly string[]): T | undefined {
+function choice<T extends string>(
+  s: string | undefined,
+  flag: string,
+  allowed: readonly string[],
+): T | undefined {
   if (s === undefined) return undefined;
-  if (!allowed.includes(s)) throw new LatheError("usage", `${flag} must be one of ${allowed.join(", ")}, got '${s}'`);
+  if (!allowed.includes(s)) {
+    throw new LatheError("usage", `${flag} must be one of ${allowed.join(", ")}, got '${s}'`);
+  }
   return s as T;
 }
 
 /** The `simulate` command, in cli.ts's Command shape. */
 export const simulateCommand = {
   summary: "time a SCALE-Sim topology or a model's layers on a systolic array (cycles, utilization, traffic)",
-  usage: `simulate (--topology FILE.csv | --model MODEL) [--array RxC] [--dataflow os|ws|is] [--target sa:RxC:df]
+  usage:
+    `simulate (--topology FILE.csv | --model MODEL) [--array RxC] [--dataflow os|ws|is] [--target sa:RxC:df]
         [--sram KB,KB,KB] [--bandwidth WORDS] [--word-bytes N] [--form auto|conv|gemm] [--mac KIND] [--dram KIND]
         [--out DIR] [--json]
   --topology   SCALE-Sim topology CSV (conv rows, or name,M,N,K rows under a 'name, M, N, K' header)
@@ -161,7 +205,9 @@ export const simulateCommand = {
     out: { type: "string" },
   },
   async run(v: Record<string, any>, p: string[]): Promise<number> {
-    if (p.length) throw new LatheError("usage", `unexpected argument '${p[0]}' (use --topology FILE or --model FILE)`);
+    if (p.length) {
+      throw new LatheError("usage", `unexpected argument '${p[0]}' (use --topology FILE or --model FILE)`);
+    }
     const r = await simulateTopology({
       topology: v.topology,
       model: v.model,
@@ -172,7 +218,10 @@ export const simulateCommand = {
       bandwidth: numberFlag(v.bandwidth, "--bandwidth"),
       wordBytes: numberFlag(v["word-bytes"], "--word-bytes", true),
       form: choice(v.form, "--form", ["auto", "conv", "gemm"]),
-      energy: { mac: choice<MacKind>(v.mac, "--mac", MAC_KINDS), dram: choice<DramKind>(v.dram, "--dram", DRAM_KINDS) },
+      energy: {
+        mac: choice<MacKind>(v.mac, "--mac", MAC_KINDS),
+        dram: choice<DramKind>(v.dram, "--dram", DRAM_KINDS),
+      },
       out: v.out,
     });
     if (v.json) {
@@ -191,7 +240,12 @@ export const simulateCommand = {
 export async function simulateMain(argv: string[]): Promise<number> {
   let parsed: { values: Record<string, any>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: simulateCommand.options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: simulateCommand.options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     console.error(`${(e as Error).message}\n\nusage: ${simulateCommand.usage}`);
     return 2;

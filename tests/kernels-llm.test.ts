@@ -147,7 +147,7 @@ function q8Table(): Uint8Array {
 Deno.test("GgmlGather decodes Q8_0 rows; negative indices count from the end", () => {
   const idx = { x: new Tensor("i64", [3], BigInt64Array.of(1n, 0n, -1n)) };
   const y = run1("lathe.GgmlGather", [constOf({ kind: "ggml", typeId: 8 }, [2, 32], q8Table()), idx]);
-  const row0 = Array.from({ length: 32 }, (_, j) => (j - 16) / 2), row1 = Array.from({ length: 32 }, (_, j) => -j / 2);
+  const row0 = Array.from({ length: 32 }, (_, j) => (j - 16) / 2), row1 = Array.from({ length: 32 }, (_, j) => (0 - j) / 2);
   assert.deepEqual(y.shape, [3, 32]);
   assert.deepEqual(Array.from(y.data as Float32Array), [...row1, ...row0, ...row1]);
 });

@@ -10,7 +10,8 @@ import { parseArrayDims, parseSramList, parseSystolicSpec } from "../targets/sys
 import { formatTopologyCsv, ofmapDims, parseTopology, topologyOf } from "../targets/systolic/topology.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 
-const HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,";
+const HEADER =
+  "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,";
 
 function throwsAt(fn: () => unknown, field: RegExp, reason: RegExp) {
   assert.throws(fn, (e: unknown) => {
@@ -23,12 +24,25 @@ function throwsAt(fn: () => unknown, field: RegExp, reason: RegExp) {
 }
 
 Deno.test("conv rows: header skipped, trailing comma optional, one stride reused for width", () => {
-  const text = `${HEADER}\nConv1,  224, 224,    11, 11,    3,      96,     4,\r\nFC,1,1,1,1,512,1000,1\n\nWide,10,20,3,5,2,4,1,2,\n`;
+  const text =
+    `${HEADER}\nConv1,  224, 224,    11, 11,    3,      96,     4,\r\nFC,1,1,1,1,512,1000,1\n\nWide,10,20,3,5,2,4,1,2,\n`;
   const ls = parseTopology(text, { file: "t.csv" });
   assert.equal(ls.length, 3);
   assert.deepEqual(
     { ...ls[0] },
-    { name: "Conv1", ifmapH: 224, ifmapW: 224, filterH: 11, filterW: 11, channels: 3, numFilters: 96, strideH: 4, strideW: 4, copies: 1, line: 2 },
+    {
+      name: "Conv1",
+      ifmapH: 224,
+      ifmapW: 224,
+      filterH: 11,
+      filterW: 11,
+      channels: 3,
+      numFilters: 96,
+      strideH: 4,
+      strideW: 4,
+      copies: 1,
+      line: 2,
+    },
   );
   // SCALE-Sim would drop FC's stride with its last field; here a row without the trailing comma reads the same.
   assert.deepEqual([ls[1].strideH, ls[1].strideW, ls[1].line], [1, 1, 3]);
@@ -41,11 +55,27 @@ Deno.test("gemm rows become the conv row [M, K, 1, K, 1, N, 1, 1]; the header pi
   const [g] = parseTopology("Layer Name, M, N, K,\nTest 1, 128, 64, 256,\n");
   assert.deepEqual(
     { ...g },
-    { name: "Test 1", ifmapH: 128, ifmapW: 256, filterH: 1, filterW: 256, channels: 1, numFilters: 64, strideH: 1, strideW: 1, copies: 1, line: 2 },
+    {
+      name: "Test 1",
+      ifmapH: 128,
+      ifmapW: 256,
+      filterH: 1,
+      filterW: 256,
+      channels: 1,
+      numFilters: 64,
+      strideH: 1,
+      strideW: 1,
+      copies: 1,
+      line: 2,
+    },
   );
   assert.deepEqual(ofmapDims(g), { h: 128, w: 1 });
   // Forced conv on the same text: 4 fields is not a conv row.
-  throwsAt(() => parseTopology("Layer Name, M, N, K,\nTest 1, 128, 64, 256,\n", { form: "conv" }), /line 2, column 5/, /8 or 9 fields/);
+  throwsAt(
+    () => parseTopology("Layer Name, M, N, K,\nTest 1, 128, 64, 256,\n", { form: "conv" }),
+    /line 2, column 5/,
+    /8 or 9 fields/,
+  );
 });
 
 Deno.test("a name containing DP is depthwise: one single-channel layer per channel, held as copies", () => {
@@ -55,9 +85,21 @@ Deno.test("a name containing DP is depthwise: one single-channel layer per chann
 });
 
 Deno.test("bad topology rows name the line and column", () => {
-  throwsAt(() => parseTopology(`${HEADER}\nC,224,224,x,11,3,96,4,\n`, { file: "a.csv" }), /line 2, column 4 \(Filter Height\)/, /'x'/);
-  throwsAt(() => parseTopology(`${HEADER}\nC,224,224,11,11,3,96,4,\nD,5,5,3,3,0,1,1,\n`), /line 3, column 6 \(Channels\)/, /outside/);
-  throwsAt(() => parseTopology(`${HEADER}\nC,8,8,11,3,3,96,4,\n`), /line 2, column 4/, /exceeds IFMAP height/);
+  throwsAt(
+    () => parseTopology(`${HEADER}\nC,224,224,x,11,3,96,4,\n`, { file: "a.csv" }),
+    /line 2, column 4 \(Filter Height\)/,
+    /'x'/,
+  );
+  throwsAt(
+    () => parseTopology(`${HEADER}\nC,224,224,11,11,3,96,4,\nD,5,5,3,3,0,1,1,\n`),
+    /line 3, column 6 \(Channels\)/,
+    /outside/,
+  );
+  throwsAt(
+    () => parseTopology(`${HEADER}\nC,8,8,11,3,3,96,4,\n`),
+    /line 2, column 4/,
+    /exceeds IFMAP height/,
+  );
   throwsAt(() => parseTopology(`${HEADER}\nC,8,8,3,9,3,96,4,\n`), /line 2, column 5/, /exceeds IFMAP width/);
   throwsAt(() => parseTopology(`${HEADER}\nC,8,8,3,3,3,\n`), /line 2, column 7/, /this one has 6/);
   throwsAt(() => parseTopology(`${HEADER}\nC,8,8,3,3,3,1,1,1,9,\n`), /line 2, column 10/, /this one has 10/);
@@ -75,7 +117,10 @@ Deno.test("bad topology rows name the line and column", () => {
       return e as Error;
     }
   })();
-  assert.equal(e?.message, "format error: a.csv: line 2, column 4 (Filter Height): expected a positive integer, got 'x'");
+  assert.equal(
+    e?.message,
+    "format error: a.csv: line 2, column 4 (Filter Height): expected a positive integer, got 'x'",
+  );
 });
 
 Deno.test("formatTopologyCsv writes rows that parse back; depthwise as DP rows", () => {
@@ -85,25 +130,50 @@ Deno.test("formatTopologyCsv writes rows that parse back; depthwise as DP rows",
   assert.deepEqual(b.map(({ line: _, ...l }) => l), a.map(({ line: _, ...l }) => l));
   // A grouped layer (copies with several channels) has no column: it is written once per copy.
   const grouped = formatTopologyCsv([{ ...a[0], name: "G", copies: 2 }]);
-  assert.deepEqual(parseTopology(grouped).map((l) => [l.name, l.channels, l.copies]), [["G_0", 3, 1], ["G_1", 3, 1]]);
+  assert.deepEqual(parseTopology(grouped).map((l) => [l.name, l.channels, l.copies]), [["G_0", 3, 1], [
+    "G_1",
+    3,
+    1,
+  ]]);
 });
 
 Deno.test("array specs: sa:RxC:os|ws|is, --array, --sram; bad ones are usage errors", () => {
   const a = parseSystolicSpec("sa:16x8:ws");
-  assert.deepEqual([a.rows, a.cols, a.dataflow, a.sram.ifmapKB, a.sram.filterKB, a.sram.ofmapKB, a.wordBytes], [16, 8, "ws", 64, 64, 64, 1]);
+  assert.deepEqual(
+    [a.rows, a.cols, a.dataflow, a.sram.ifmapKB, a.sram.filterKB, a.sram.ofmapKB, a.wordBytes],
+    [16, 8, "ws", 64, 64, 64, 1],
+  );
   assert.equal(a.bandwidth.mode, "calc");
   assert.deepEqual(parseArrayDims("32x32"), { rows: 32, cols: 32 });
   assert.deepEqual(parseSramList("6144,6144,2048"), { ifmapKB: 6144, filterKB: 6144, ofmapKB: 2048 });
-  for (const bad of ["sa:16x16", "sa:16x16:xs", "sa:0x16:os", "16x16:os", "sa:16x16:os:extra", "sa:99999999x1:os"]) {
-    assert.throws(() => parseSystolicSpec(bad), (e: unknown) => e instanceof LatheError && e.kind === "usage", bad);
+  for (
+    const bad of [
+      "sa:16x16",
+      "sa:16x16:xs",
+      "sa:0x16:os",
+      "16x16:os",
+      "sa:16x16:os:extra",
+      "sa:99999999x1:os",
+    ]
+  ) {
+    assert.throws(
+      () => parseSystolicSpec(bad),
+      (e: unknown) => e instanceof LatheError && e.kind === "usage",
+      bad,
+    );
   }
   for (const bad of ["64,64", "64,,64", "a,b,c", "64,64,-1"]) {
-    assert.throws(() => parseSramList(bad), (e: unknown) => e instanceof LatheError && e.kind === "usage", bad);
+    assert.throws(
+      () => parseSramList(bad),
+      (e: unknown) => e instanceof LatheError && e.kind === "usage",
+      bad,
+    );
   }
 });
 
 const TOPOLOGIES = new URL("../targets/systolic/topologies/", import.meta.url);
-const read = (name: string) => parseTopology(Deno.readTextFileSync(new URL(name, TOPOLOGIES)), { file: name });
+const read = (name: string) =>
+  parseTopology(Deno.readTextFileSync(new URL(name, TOPOLOGIES)), { file: name });
 const macs = (ls: ReturnType<typeof read>) =>
   ls.reduce((p, l) => {
     const { h, w } = ofmapDims(l);
@@ -165,7 +235,11 @@ Deno.test({
     byNode.forEach((n, i) => {
       const l = t.layers[i];
       const { h, w } = ofmapDims(l);
-      assert.equal(h * w * l.numFilters * l.filterH * l.filterW * l.channels * l.copies, nodeMacs(model.graph, n), n.id);
+      assert.equal(
+        h * w * l.numFilters * l.filterH * l.filterW * l.channels * l.copies,
+        nodeMacs(model.graph, n),
+        n.id,
+      );
     });
   },
 });

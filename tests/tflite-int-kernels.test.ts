@@ -317,16 +317,27 @@ function binary(
   };
 }
 
-function depthwise(name: string, t: Q, x: number[], w: number[], mult: number, options: Record<string, number | string>, out: number[]): LiteCase {
+function depthwise(
+  name: string,
+  t: Q,
+  x: number[],
+  w: number[],
+  mult: number,
+  options: Record<string, number | string>,
+  out: number[],
+  filterAxis = t === "UINT8" ? 0 : 3,
+): LiteCase {
   return {
     name,
-    arithmetic: t === "INT16" ? "double-rounding" : "xnnpack",
+    // LiteRT's XNNPACK delegate declines a per-tensor uint8 filter whose quantized_dimension is 3, and
+    // TFLite's own kernel runs.
+    arithmetic: t === "INT16" || (t === "UINT8" && filterAxis !== 0) ? "double-rounding" : "xnnpack",
     build(c) {
       const OC = w[3], sIn = 0.031;
       const ws = t === "UINT8" ? [0.017] : Array.from({ length: OC }, (_, i) => 0.01 + 0.002 * i);
       const xi = c.b.input(q(t, x, sIn, t === "UINT8" ? 120 : t === "INT8" ? 5 : 0), c.ins);
       const wt: TensorTypeName = t === "UINT8" ? "UINT8" : "INT8";
-      const wi = constant(c, q(wt, w, ws, ws.map(() => (t === "UINT8" ? 151 : 0)), 3), codes(c, wt, numel(w), t === "UINT8" ? 0 : -127));
+      const wi = constant(c, q(wt, w, ws, ws.map(() => (t === "UINT8" ? 151 : 0)), filterAxis), codes(c, wt, numel(w), t === "UINT8" ? 0 : -127));
       const bt: TensorTypeName = t === "INT16" ? "INT64" : "INT32";
       const bi = constant(c, q(bt, [OC], ws.map((s) => sIn * s), 0, 0), codes(c, "INT32", OC));
       const yi = c.b.output(q(t, out, 0.0713, t === "UINT8" ? 100 : t === "INT8" ? -7 : 0), c.outs);
@@ -381,12 +392,13 @@ const CASES: LiteCase[] = [
   conv("CONV_2D int8 dilated VALID", "xnnpack", "INT8", [1, 9, 9, 3], [4, 3, 3, 3], { padding: "VALID", dilation_w_factor: 2, dilation_h_factor: 2 }, true, [1, 5, 5, 4]),
   conv("CONV_2D 16x8 3×3 SAME", "double-rounding", "INT16", [1, 6, 5, 4], [5, 3, 3, 4], {}, true, [1, 6, 5, 5]),
   depthwise("DEPTHWISE_CONV_2D uint8 3×3 SAME", "UINT8", [1, 8, 7, 6], [1, 3, 3, 6], 1, {}, [1, 8, 7, 6]),
+  depthwise("DEPTHWISE_CONV_2D uint8, filter quantized_dimension 3 (TFLite's kernel)", "UINT8", [1, 20, 20, 8], [1, 3, 3, 8], 1, {}, [1, 20, 20, 8], 3),
   depthwise("DEPTHWISE_CONV_2D int8 per-channel multiplier 2 stride 2 RELU6", "INT8", [1, 9, 9, 4], [1, 3, 3, 8], 2, { stride_w: 2, stride_h: 2, fused_activation_function: "RELU6" }, [1, 5, 5, 8]),
   depthwise("DEPTHWISE_CONV_2D 16x8", "INT16", [1, 5, 6, 4], [1, 3, 3, 4], 1, {}, [1, 5, 6, 4]),
   fullyConnected("FULLY_CONNECTED uint8", "UINT8", [3, 40], 12, false, {}, [3, 12]),
   fullyConnected("FULLY_CONNECTED int8 keep_num_dims RELU", "INT8", [2, 3, 32], 10, false, { keep_num_dims: true, fused_activation_function: "RELU" }, [2, 3, 10]),
   fullyConnected("FULLY_CONNECTED int8 per-channel", "INT8", [4, 24], 9, true, {}, [4, 9]),
-  fullyConnected("FULLY_CONNECTED 16x8", "INT16", [2, 20], 7, false, {}, [2, 7]),
+  fullyConnected("FULLY_CONNECTED 16x8", "INT16", [8, 64], 32, false, {}, [8, 32]),
   transposeConv("TRANSPOSE_CONV int8 per-channel stride 2 SAME", "INT8", [1, 4, 5, 3], [4, 3, 3, 3], 2, "SAME", [1, 8, 10, 4]),
   transposeConv("TRANSPOSE_CONV uint8 stride 2 VALID", "UINT8", [1, 3, 3, 2], [3, 3, 3, 2], 2, "VALID", [1, 7, 7, 3]),
   transposeConv("TRANSPOSE_CONV 16x8", "INT16", [1, 3, 4, 2], [2, 3, 3, 2], 1, "SAME", [1, 3, 4, 2]),
@@ -404,8 +416,8 @@ const CASES: LiteCase[] = [
   unary("AVERAGE_POOL_2D int8 2×2 VALID RELU", "double-rounding", "AVERAGE_POOL_2D", q("INT8", [2, 6, 6, 3], 0.1, -20), q("INT8", [2, 3, 3, 3], 0.1, -20), { padding: "VALID", stride_w: 2, stride_h: 2, filter_width: 2, filter_height: 2, fused_activation_function: "RELU" }, undefined, 2),
   unary("MAX_POOL_2D int8 3×3 SAME", "double-rounding", "MAX_POOL_2D", q("INT8", [1, 7, 7, 4], 0.1, 4), q("INT8", [1, 4, 4, 4], 0.1, 4), { padding: "SAME", stride_w: 2, stride_h: 2, filter_width: 3, filter_height: 3 }, undefined, 2),
   unary("MAX_POOL_2D uint8 RELU6", "double-rounding", "MAX_POOL_2D", q("UINT8", [1, 6, 6, 4], 0.05, 100), q("UINT8", [1, 3, 3, 4], 0.05, 100), { padding: "VALID", stride_w: 2, stride_h: 2, filter_width: 2, filter_height: 2, fused_activation_function: "RELU6" }),
-  unary("MEAN int8 over H, W keep_dims", "double-rounding", "MEAN", q("INT8", [2, 5, 6, 7], 0.08, -4), q("INT8", [2, 1, 1, 7], 0.03, 2), { keep_dims: true }, (c) => [ints(c, [1, 2])], 2),
-  unary("MEAN uint8 over the last axis", "double-rounding", "MEAN", q("UINT8", [3, 4, 9], 0.08, 128), q("UINT8", [3, 4], 0.05, 120), { keep_dims: false }, (c) => [ints(c, [2])]),
+  unary("MEAN int8 over H, W keep_dims", "xnnpack", "MEAN", q("INT8", [2, 5, 6, 7], 0.08, -4), q("INT8", [2, 1, 1, 7], 0.03, 2), { keep_dims: true }, (c) => [ints(c, [1, 2])], 2),
+  unary("MEAN uint8 over the last axis", "xnnpack", "MEAN", q("UINT8", [3, 4, 9], 0.08, 128), q("UINT8", [3, 4], 0.05, 120), { keep_dims: false }, (c) => [ints(c, [2])]),
   unary("SOFTMAX uint8", "double-rounding", "SOFTMAX", q("UINT8", [5, 17], 0.07, 128), q("UINT8", [5, 17], 1 / 256, 0), { beta: 1 }),
   unary("SOFTMAX int8 beta 0.7", "double-rounding", "SOFTMAX", q("INT8", [4, 33], 0.05, -2), q("INT8", [4, 33], 1 / 256, -128), { beta: 0.7 }, undefined, 2),
   unary("SOFTMAX int16", "double-rounding", "SOFTMAX", q("INT16", [3, 20], 0.0005, 0), q("INT16", [3, 20], 1 / 32768, 0), { beta: 1 }, undefined, 3),
@@ -420,10 +432,12 @@ const CASES: LiteCase[] = [
   unary("HARD_SWISH uint8", "double-rounding", "HARD_SWISH", q("UINT8", [4, 64], 0.08, 128), q("UINT8", [4, 64], 0.05, 30)),
   unary("RELU int8 rescaled", "double-rounding", "RELU", q("INT8", [4, 64], 0.05, 7), q("INT8", [4, 64], 0.03, -128), null, undefined, 2),
   unary("RELU6 uint8 rescaled", "double-rounding", "RELU6", q("UINT8", [4, 64], 0.05, 120), q("UINT8", [4, 64], 0.025, 0)),
-  unary("RELU_N1_TO_1 int8", "double-rounding", "RELU_N1_TO_1", q("INT8", [4, 64], 0.02, 0), q("INT8", [4, 64], 1 / 127, 0), null, undefined, 2),
+  unary("RELU_N1_TO_1 int8", "double-rounding", "RELU_N1_TO_1", q("INT8", [4, 64], 0.02, 0), q("INT8", [4, 64], 1 / 127, 0)),
   unary("QUANTIZE int8 → int8 rescale", "double-rounding", "QUANTIZE", q("INT8", [4, 64], 0.05, 7), q("INT8", [4, 64], 0.037, -3), null, undefined, 2),
   unary("QUANTIZE uint8 → int8 rescale", "double-rounding", "QUANTIZE", q("UINT8", [4, 64], 0.05, 130), q("INT8", [4, 64], 0.07, 0), null, undefined, 2),
   unary("QUANTIZE int16 → int8", "double-rounding", "QUANTIZE", q("INT16", [4, 64], 0.0005, 0), q("INT8", [4, 64], 0.05, -4), null, undefined, 3),
+  unary("QUANTIZE float32 → int8", "double-rounding", "QUANTIZE", { type: "FLOAT32", shape: [4, 64] }, q("INT8", [4, 64], 0.05, -7), null, undefined, 2),
+  unary("QUANTIZE float32 → uint8", "double-rounding", "QUANTIZE", { type: "FLOAT32", shape: [4, 64] }, q("UINT8", [4, 64], 0.03, 120)),
   unary("DEQUANTIZE int8", "double-rounding", "DEQUANTIZE", q("INT8", [4, 64], 0.05, 7), { type: "FLOAT32", shape: [4, 64] }, null, undefined, 2),
   unary("RESHAPE int8", "double-rounding", "RESHAPE", q("INT8", [2, 3, 4], 0.05, 7), q("INT8", [6, 4], 0.05, 7), null, (c) => [ints(c, [6, 4])]),
   unary("PAD int8 with the zero point", "double-rounding", "PAD", q("INT8", [1, 3, 4, 2], 0.05, 7), q("INT8", [1, 5, 7, 2], 0.05, 7), null, (c) => [constant(c, { type: "INT32", shape: [4, 2] }, [0, 0, 1, 1, 2, 1, 0, 0])], 2),
@@ -458,11 +472,13 @@ function feedsFor(bytes: Uint8Array, seed: number): (Uint8Array | Float32Array)[
     const t = sg.tensors[ti];
     const n = numel(t.shape);
     if (t.type === "UINT8") return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
-    // A float input feeds an int16 QUANTIZE: exact multiples of its scale.
+    // A float input feeding an int16 QUANTIZE gets exact multiples of its scale over the int16 range;
+    // one feeding an 8-bit QUANTIZE gets arbitrary floats a little beyond the representable range.
     const consumer = sg.operators.find((o) => o.inputs[0] === ti)!;
-    const inner = sg.tensors[consumer.outputs[0]].quantization!;
-    const s = inner.scale[0], z = inner.zeroPoint[0];
-    return Float32Array.from({ length: n }, () => (Math.floor(r() * 20001) - 10000 - z) * s);
+    const inner = sg.tensors[consumer.outputs[0]];
+    const s = inner.quantization!.scale[0], z = inner.quantization!.zeroPoint[0];
+    if (inner.type === "INT16") return Float32Array.from({ length: n }, () => (Math.floor(r() * 65536) - 32768 - z) * s);
+    return Float32Array.from({ length: n }, () => (r() * 300 - 150 - z) * s);
   });
 }
 
@@ -524,3 +540,98 @@ for (const [k, c] of CASES.entries()) {
     },
   });
 }
+
+// ---- Coral MobileNet-SSD v2 (uint8, TOCO) up to the custom post-process -------------------------------
+
+const CORAL = "tflite/coral/mobilenet_ssd_v2_coco_quant_postprocess.tflite";
+const skipCoral = noCorpus() || !liteRt;
+
+/** The model with its TFLite_Detection_PostProcess removed; outputs are every op output, or its inputs. */
+async function coralWithout(allOutputs: boolean): Promise<Uint8Array> {
+  const m = readTflite(await Deno.readFile(corpusPath(CORAL)));
+  const sg = m.subgraphs[0];
+  const ci = sg.operators.findIndex((o) => m.operatorCodes[o.opcodeIndex].builtinCode === 32);
+  const custom = sg.operators[ci];
+  sg.operators.splice(ci, 1);
+  sg.outputs = allOutputs ? sg.operators.map((o) => o.outputs[0]) : custom.inputs.slice(0, 2);
+  return writeTflite(m);
+}
+
+function coralInput(seed: number): Uint8Array {
+  const r = rng(seed);
+  return Uint8Array.from({ length: 300 * 300 * 3 }, () => Math.floor(r() * 256));
+}
+
+function share(got: ArrayLike<number>, want: ArrayLike<number>): { exact: number; within1: number; max: number } {
+  let exact = 0, within1 = 0, max = 0;
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (d === 0) exact++;
+    if (d <= 1) within1++;
+    max = Math.max(max, d);
+  }
+  return { exact: exact / got.length, within1: within1 / got.length, max };
+}
+
+Deno.test({
+  name: "Coral SSD: box encodings and class scores equal LiteRT's bit for bit (XNNPACK arithmetic)",
+  ignore: skipCoral,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const bytes = await coralWithout(false);
+    for (const seed of [1, 2]) {
+      const x = coralInput(seed);
+      const want = await runLiteRt(bytes, [x]);
+      const lines: string[] = [];
+      for (const a of ["xnnpack", "double-rounding"] as const) {
+        const got = lathe(bytes, [x], a);
+        got.forEach((o, i) => {
+          const s = share(o, want[i].data);
+          lines.push(`seed ${seed} ${a} output ${i} (${o.length}): ${(s.exact * 100).toFixed(3)}% exact, ` +
+            `${(s.within1 * 100).toFixed(3)}% within 1 LSB, max error ${s.max}`);
+          if (a === "xnnpack") assert.equal(s.exact, 1, lines.join("\n"));
+        });
+      }
+      console.log(lines.join("\n"));
+    }
+  },
+});
+
+Deno.test({
+  name: "Coral SSD layer by layer on LiteRT's own inputs: TFLite's default arithmetic is within 1 LSB",
+  ignore: skipCoral,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const bytes = await coralWithout(true);
+    const x = coralInput(3);
+    const want = await runLiteRt(bytes, [x]);
+    const g = importTflite(bytes).graph;
+    const values: Record<string, Tensor> = {};
+    const dtypeOf = (n: string) => {
+      const t = g.values[n].type;
+      if (t.kind !== "tensor") throw new Error("tensor expected");
+      return t.dtype;
+    };
+    values[g.inputs[0]] = new Tensor(dtypeOf(g.inputs[0]), [1, 300, 300, 3], x);
+    g.outputs.forEach((n, k) => (values[n] = new Tensor(dtypeOf(n), want[k].shape, want[k].data)));
+    let total = 0, exact = 0, worst = 0;
+    const prev = setIntegerArithmetic("double-rounding");
+    try {
+      for (const node of g.nodes) {
+        const ins = node.inputs.filter((i): i is string => !!i && !(i in g.constants));
+        const sub: Graph = { ...g, inputs: ins, outputs: [node.outputs[0]!], nodes: [node] };
+        const got = interpret(sub, Object.fromEntries(ins.map((i) => [i, values[i]]))).outputs[node.outputs[0]!] as Tensor;
+        const s = share(got.data as Uint8Array, values[node.outputs[0]!].data as Uint8Array);
+        total += got.data.length;
+        exact += s.exact * got.data.length;
+        worst = Math.max(worst, s.max);
+        assert.ok(s.max <= 1, `${node.op} ${node.outputs[0]}: max error ${s.max}`);
+      }
+    } finally {
+      setIntegerArithmetic(prev);
+    }
+    console.log(`Coral per layer, double rounding vs LiteRT: ${total} elements, ${(exact / total * 100).toFixed(3)}% exact, max ${worst}`);
+  },
+});

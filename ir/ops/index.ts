@@ -16,3 +16,4 @@ import "./tflite.ts";
 import "./text.ts";
 import "./llm.ts";
 import "./quant-compute.ts";
+import "./accel.ts";

@@ -20,8 +20,11 @@ const REDUCE = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd
 const BINARY = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"];
 
 const rankOf = (v: ValueRef) => tensorTypeOf(v)?.shape?.length;
-const permOf = (t: { attrs: any }, rank: number): number[] =>
-  resolveAttrs(t as any).perm ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+/** An absent or empty perm reverses the axes. */
+function permOf(t: Node, rank: number): number[] {
+  const p: number[] | undefined = resolveAttrs(t).perm;
+  return p?.length ? p : Array.from({ length: rank }, (_, i) => rank - 1 - i);
+}
 const isScalarLike = (v: ValueRef | undefined) => {
   const s = v ? tensorTypeOf(v)?.shape : undefined;
   return !!s && s.every((d) => d === 1);
@@ -149,11 +152,11 @@ const countTransposes = (g: Graph) => g.nodes.filter((n) => n.op === "Transpose"
 /** Layout propagation with the extra sinks: split shared transposes, sink, merge, until no transpose goes. */
 export function propagateLayout(g: Graph): Graph {
   const rules = [...layoutRules, ...layoutSinkRules, ...noopRules];
-  let cur = applyRules(g, rules, { driver: "greedy" }).graph;
-  for (let round = 0; round < 4; round++) {
-    const before = countTransposes(cur);
-    const next = eliminateCommonSubexpressions(applyRules(splitSharedTransposes(cur), rules, { driver: "greedy" }).graph);
-    if (countTransposes(next) >= before) break;
+  const round = (x: Graph) => eliminateCommonSubexpressions(applyRules(splitSharedTransposes(x), rules, { driver: "greedy" }).graph);
+  let cur = round(g);
+  for (let k = 0; k < 4; k++) {
+    const next = round(cur);
+    if (countTransposes(next) >= countTransposes(cur)) break;
     cur = next;
   }
   return eliminateCommonSubexpressions(applyRules(cur, [unitTransposeRule, ...noopRules], { driver: "greedy" }).graph);

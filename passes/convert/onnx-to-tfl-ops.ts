@@ -135,7 +135,8 @@ export function opRules(declines: Declines): Rule[] {
   map("Transpose", (n, rw, [x]) => {
     const r = shapeOf(x!)?.length;
     if (r === undefined) return declines.of(n, "input of unknown rank");
-    const perm: number[] = resolveAttrs(n).perm ?? Array.from({ length: r }, (_, i) => r - 1 - i);
+    const given: number[] | undefined = resolveAttrs(n).perm;
+    const perm = given?.length ? given : Array.from({ length: r }, (_, i) => r - 1 - i);
     return rw.op1("tfl.TRANSPOSE", [x, intOperand(rw, "perm", "i32", perm)]);
   });
   map(["Reshape", "Flatten", "Squeeze", "Unsqueeze"], (n, rw, [x, arg]) => {

@@ -14,6 +14,11 @@
 import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Model } from "../../ir/graph.ts";
 import { canonicalize } from "../canonicalize.ts";
+// Canonicalization folds BatchNormalization, biases, pads and Gemm alpha/beta with the rules these add.
+import "../fold-batchnorm.ts";
+import "../fold-pad.ts";
+import "../fuse-conv.ts";
+import "../gemm-canonical.ts";
 import { graphPass, registerPass } from "../pass-manager.ts";
 import { applyRules } from "../rewrite.ts";
 import { propagateLayout } from "./layout-sinks.ts";

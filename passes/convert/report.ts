@@ -30,7 +30,7 @@ export interface UnmappedNode {
 
 export interface ConversionReport {
   readonly source: { format: string; path?: string; nodes: number };
-  readonly target: { format: string; nodes: number; ops: Record<string, number> };
+  readonly target: { format: string; path?: string; nodes: number; ops: Record<string, number> };
   readonly mapped: MappedNode[];
   /** Source nodes with no target node of their own: folded into constants or neighbours. */
   readonly absorbed: DroppedNode[];

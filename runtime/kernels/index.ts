@@ -19,3 +19,4 @@ import "./tflite-int.ts";
 import "./llm.ts";
 import "./tflite-control.ts";
 import "./quant-compute.ts";
+import "./accel.ts";

@@ -205,7 +205,7 @@ function convRequant(
   const sIn = x.scale[0], sOut = out.scale[0];
   let multiplier: Int32Array, shift: Int32Array;
   if (legacyFloatProduct && w.scale.length === 1) {
-    const m = qm(Math.fround(sIn * w.scale[0]) / sOut);
+    const m = legacyConvMultiplier(sIn, w.scale[0], sOut, integerArithmetic() === "single-rounding");
     multiplier = new Int32Array(channels).fill(m.multiplier);
     shift = new Int32Array(channels).fill(m.shift);
   } else {
@@ -498,12 +498,11 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
   const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => {
     let r: Requant;
     if (w.q.scale.length > 1 || xnnpackTakes(x.q.storage)) {
-      r = convRequant(x.q, w.q, oq, U, at.fused_activation_function, b, false);
+      // Unlike the convolutions, TFLite's 16x8 FULLY_CONNECTED requantizes with the int32 form (LiteRT agrees).
+      r = { ...convRequant(x.q, w.q, oq, U, at.fused_activation_function, b, false), int64: false };
     } else {
       // fully_connected.cc: GetQuantizedConvolutionMultipler, the float product of the scales.
-      const m = integerArithmetic() === "single-rounding"
-        ? qm(Math.fround(x.q.scale[0] * w.q.scale[0]) / oq.scale[0])
-        : legacyConvMultiplier(x.q.scale[0], w.q.scale[0], oq.scale[0]);
+      const m = legacyConvMultiplier(x.q.scale[0], w.q.scale[0], oq.scale[0], integerArithmetic() === "single-rounding");
       const [lo, hi] = activationRangeQuantized(at.fused_activation_function, oq);
       r = {
         multiplier: new Int32Array(U).fill(m.multiplier),
@@ -511,7 +510,7 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
         zp: oq.zeroPoint[0],
         lo,
         hi,
-        int64: x.q.storage === "i16" && (b === undefined || b.dtype === "i64"),
+        int64: false,
       };
     }
     // FULLY_CONNECTED subtracts the weights' zero point for every storage type.
@@ -757,6 +756,14 @@ registerKernel("tfl.MEAN", (inputs, ctx) => {
   const [qmin, qmax] = storageRange(oq.storage);
   if (count === 0) {
     od.fill(0);
+    return [out];
+  }
+  if (xnnpackTakes(x.q.storage)) {
+    // XNNPACK's mean: the int32 sum less the zero points, times (s_in/s_out)·(1/count) in float32.
+    const scale = Math.fround(Math.fround(si / so) * Math.fround(1 / count));
+    for (let i = 0; i < sums.length; i++) {
+      od[i] = clamp(roundHalfEven(Math.fround(Math.fround(sums[i] - zi * count) * scale)) + zo, qmin, qmax);
+    }
     return [out];
   }
   const base = qm(si / so);

@@ -42,14 +42,14 @@ export function srdhm(a: number, b: number): number {
   const negative = (a < 0) !== (b < 0) && a !== 0 && b !== 0;
   const q = floorMulAddDiv31(a, b, negative ? 1 - 1073741824 : 1073741824);
   // C truncates toward zero: a negative quotient with a remainder is one more than the floor.
-  return q < 0 && lastRemainder !== 0 ? q + 1 : q;
+  return (q < 0 && lastRemainder !== 0 ? q + 1 : q) | 0;
 }
 
 /** gemmlowp SaturatingRoundingDoublingHighMul for int16 operands (products fit a double exactly). */
 export function srdhm16(a: number, b: number): number {
   if (a === -32768 && b === -32768) return 32767;
   const p = a * b;
-  return Math.trunc((p + (p >= 0 ? 16384 : 1 - 16384)) / 32768);
+  return Math.trunc((p + (p >= 0 ? 16384 : 1 - 16384)) / 32768) | 0;
 }
 
 /**

@@ -163,8 +163,13 @@ export function perChannelMultipliers(
  * The legacy per-tensor multiplier of uint8 convolutions and of FULLY_CONNECTED
  * (GetQuantizedConvolutionMultipler): the input and filter scales are multiplied in float32 first.
  */
-export function legacyConvMultiplier(inputScale: number, filterScale: number, outputScale: number): QuantizedMultiplier {
-  return quantizeMultiplier(Math.fround(inputScale * filterScale) / outputScale);
+export function legacyConvMultiplier(
+  inputScale: number,
+  filterScale: number,
+  outputScale: number,
+  singleRounding = false,
+): QuantizedMultiplier {
+  return quantizeMultiplier(Math.fround(inputScale * filterScale) / outputScale, singleRounding);
 }
 
 /** Quantizes a real activation bound the way CalculateActivationRangeQuantized does: float division. */

@@ -49,7 +49,12 @@ export interface ArrayOptions {
 }
 
 /** Builds and checks an array description; every bad value is a usage LatheError naming the field. */
-export function systolicArray(rows: number, cols: number, dataflow: string, opts: ArrayOptions = {}): SystolicArray {
+export function systolicArray(
+  rows: number,
+  cols: number,
+  dataflow: string,
+  opts: ArrayOptions = {},
+): SystolicArray {
   checkInt(rows, "rows", 1, MAX_EDGE);
   checkInt(cols, "cols", 1, MAX_EDGE);
   if (!(DATAFLOWS as readonly string[]).includes(dataflow)) {
@@ -59,14 +64,22 @@ export function systolicArray(rows: number, cols: number, dataflow: string, opts
   for (const k of ["ifmapKB", "filterKB", "ofmapKB"] as const) {
     const v = sram[k];
     if (!(Number.isFinite(v) && v > 0 && v <= MAX_KB)) {
-      throw new LatheError("usage", `SRAM size must be a positive number of kB up to ${MAX_KB}, got ${v}`, { field: `sram.${k}` });
+      throw new LatheError("usage", `SRAM size must be a positive number of kB up to ${MAX_KB}, got ${v}`, {
+        field: `sram.${k}`,
+      });
     }
   }
   const bandwidth = opts.bandwidth ?? { mode: "calc" };
-  if (bandwidth.mode === "user" && !(Number.isFinite(bandwidth.wordsPerCycle) && bandwidth.wordsPerCycle > 0)) {
-    throw new LatheError("usage", `bandwidth must be a positive number of words per cycle, got ${bandwidth.wordsPerCycle}`, {
-      field: "bandwidth",
-    });
+  if (
+    bandwidth.mode === "user" && !(Number.isFinite(bandwidth.wordsPerCycle) && bandwidth.wordsPerCycle > 0)
+  ) {
+    throw new LatheError(
+      "usage",
+      `bandwidth must be a positive number of words per cycle, got ${bandwidth.wordsPerCycle}`,
+      {
+        field: "bandwidth",
+      },
+    );
   }
   const wordBytes = opts.wordBytes ?? 1;
   checkInt(wordBytes, "wordBytes", 1, 16);
@@ -84,9 +97,13 @@ export function bufferWords(kb: number, wordBytes: number): number {
   return Math.floor((kb * 1024) / wordBytes);
 }
 
-/** Words of the half of a double buffer that serves the array while the other half fills. */
+/**
+ * Words the active half of a double buffer remembers. SCALE-Sim's buffer model (`read_buffer_estimate_bw.py`)
+ * tracks addresses in 100 sets of `floor(words/100)` each and keeps `0.5·100` of them active, so a 64 kB
+ * buffer remembers 50·655 = 32750 words, not 32768.
+ */
 export function activeWords(kb: number, wordBytes: number): number {
-  return Math.ceil(bufferWords(kb, wordBytes) * ACTIVE_BUFFER_FRACTION);
+  return Math.floor(bufferWords(kb, wordBytes) / 100) * Math.round(ACTIVE_BUFFER_FRACTION * 100);
 }
 
 /** `sa:16x16:os`, the target spelling of an array. */

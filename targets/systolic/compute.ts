@@ -49,7 +49,12 @@ export interface LayerResult {
 }
 
 /** Sr, Sc, T per dataflow (formats.md §4.1 mapping table; `topology_utils.calc_spatio_temporal_params`). */
-export function mapping(df: Dataflow, M: number, N: number, K: number): { Sr: number; Sc: number; T: number } {
+export function mapping(
+  df: Dataflow,
+  M: number,
+  N: number,
+  K: number,
+): { Sr: number; Sc: number; T: number } {
   if (df === "os") return { Sr: M, Sc: N, T: K };
   if (df === "ws") return { Sr: K, Sc: N, T: M };
   return { Sr: K, Sc: M, T: N };
@@ -122,7 +127,11 @@ export function computeLayer(layer: TopologyLayer, array: SystolicArray): LayerR
   };
 }
 
-const scale = (c: OperandCounts, k: number): OperandCounts => ({ ifmap: c.ifmap * k, filter: c.filter * k, ofmap: c.ofmap * k });
+const scale = (c: OperandCounts, k: number): OperandCounts => ({
+  ifmap: c.ifmap * k,
+  filter: c.filter * k,
+  ofmap: c.ofmap * k,
+});
 
 /**
  * Scratchpad accesses per copy (formats.md §4.1, "SRAM traffic"), as the fold loops of
@@ -132,8 +141,22 @@ const scale = (c: OperandCounts, k: number): OperandCounts => ({ ifmap: c.ifmap 
  * * WS: ifmap `ceil(N/C)·M·K`, filter `K·N`, ofmap `ceil(K/R)·M·N` (partial sums rewritten per row fold).
  * * IS: ifmap `M·K`, filter `ceil(M/C)·K·N`, ofmap `ceil(K/R)·M·N`.
  */
-export function sramAccesses(df: Dataflow, R: number, C: number, M: number, N: number, K: number, folds: number): OperandCounts {
-  if (df === "os") return { ifmap: Math.ceil(N / C) * M * K, filter: Math.ceil(M / R) * K * N, ofmap: M * N + (R + C) * folds };
+export function sramAccesses(
+  df: Dataflow,
+  R: number,
+  C: number,
+  M: number,
+  N: number,
+  K: number,
+  folds: number,
+): OperandCounts {
+  if (df === "os") {
+    return {
+      ifmap: Math.ceil(N / C) * M * K,
+      filter: Math.ceil(M / R) * K * N,
+      ofmap: M * N + (R + C) * folds,
+    };
+  }
   if (df === "ws") return { ifmap: Math.ceil(N / C) * M * K, filter: K * N, ofmap: Math.ceil(K / R) * M * N };
   return { ifmap: M * K, filter: Math.ceil(M / C) * K * N, ofmap: Math.ceil(K / R) * M * N };
 }
@@ -151,26 +174,30 @@ export function touchedExtent(size: number, kernel: number, stride: number, outp
 /** Distinct IFMAP words the layer reads (one copy). */
 export function ifmapFootprint(l: TopologyLayer): number {
   const { h, w } = ofmapDims(l);
-  return touchedExtent(l.ifmapH, l.filterH, l.strideH, h) * touchedExtent(l.ifmapW, l.filterW, l.strideW, w) * l.channels;
+  return touchedExtent(l.ifmapH, l.filterH, l.strideH, h) * touchedExtent(l.ifmapW, l.filterW, l.strideW, w) *
+    l.channels;
 }
 
 /**
  * DRAM words per copy. SCALE-Sim prefetches each scratchpad through a double buffer whose active half
  * serves the array (formats.md §4.1, "DRAM and buffers"); an operand whose unique words fit that half is
- * read from DRAM once: ifmap = its footprint, filter = K·N (exact, the spec's case). Otherwise a word is
- * fetched again each time the stream comes back to it after more than half a buffer of other words; the
- * estimate below follows the fold order (column folds outer, row folds inner, as the compute loops run):
- * * OS: the whole IFMAP streams once per column fold (footprint × ceil(N/C)); the filter column slice
- *   K × min(C, N) repeats for every row fold and is fetched again each time only if it does not fit.
- * * WS: each weight is used in one fold (K·N). Each row fold reads an R-wide slice of the K axis for all
- *   M pixels; when the IFMAP does not fit, each slice's own footprint is fetched once per column fold.
- *   Calibrated on SCALE-Sim's golden run (AlexNet conv1, 32×32 WS, 64 kB): 1,796,832 here against its
- *   1,805,023 (−0.45%).
- * * IS: each ifmap tile is used in one fold; neighbouring column folds share window pixels, kept when one
- *   column fold's K × min(C, M) tile fits, else every im2col word is fetched (M·K). The filter streams
- *   once per column fold when it does not fit (K·N·ceil(M/C)).
- * Ofmap writes are M·N for OS; WS and IS write every partial sum out (ceil(K/R)·M·N, no accumulation in
- * the scratchpad).
+ * read from DRAM once: ifmap = its footprint, filter = K·N (exact, the spec's case). Otherwise its buffer
+ * model remembers only the last half-buffer of new words, and a word is fetched again when the stream
+ * comes back to it later than that. The estimate follows the fold order (column folds outer, row folds
+ * inner, as the compute loops run); "footprint of a slice" is the distinct IFMAP words it reads:
+ * * IFMAP, OS and IS: a fold reads all K taps of a run of consecutive output pixels (R of them for OS,
+ *   C for IS). When such a run's footprint fits, neighbouring runs share window pixels and the IFMAP is
+ *   fetched once per pass; when it does not, each run fetches its own footprint. OS makes a pass per
+ *   column fold, IS one pass.
+ * * IFMAP, WS: a fold reads one R-wide slice of the K axis for all M pixels; when the IFMAP does not
+ *   fit, each slice fetches its own footprint, once per column fold.
+ * * Filter: WS uses each weight in one fold (K·N). OS re-reads a K × min(C, N) column slice for every
+ *   row fold, fetched again each time unless it fits; IS streams all K·N once per column fold.
+ * * Ofmap writes: M·N for OS; WS and IS write every partial sum out (ceil(K/R)·M·N, no accumulation in
+ *   the scratchpad). SCALE-Sim's write buffer adds up to C − 1 words of its own when it drains.
+ * Checked against SCALE-Sim v2 runs (8 layer shapes × 8×8/16×16/32×32 × os/ws/is, 64 and 4 kB buffers):
+ * exact where the operands fit; its golden AlexNet conv1 run (32×32 WS, 64 kB) gives 1,805,023 IFMAP
+ * reads against 1,796,832 here.
  */
 export function dramTraffic(
   l: TopologyLayer,
@@ -179,24 +206,104 @@ export function dramTraffic(
   sram: OperandCounts,
 ): { dram: OperandCounts; fits: { ifmap: boolean; filter: boolean } } {
   const { M, N, K, rowFolds, colFolds } = g;
-  const ifmapActive = activeWords(a.sram.ifmapKB, a.wordBytes), filterActive = activeWords(a.sram.filterKB, a.wordBytes);
+  const ifmapActive = activeWords(a.sram.ifmapKB, a.wordBytes),
+    filterActive = activeWords(a.sram.filterKB, a.wordBytes);
   const ifmapUnique = ifmapFootprint(l), filterUnique = K * N;
-  const fits = { ifmap: ifmapUnique <= ifmapActive, filter: filterUnique <= filterActive };
+  const fits = { ifmap: ifmapUnique < ifmapActive, filter: filterUnique < filterActive };
+  // Per pass over the IFMAP: its footprint when runs of `width` output pixels fit, else their footprints' sum.
+  const pixelRuns = (width: number) => {
+    if (fits.ifmap) return ifmapUnique;
+    const runs = pixelRunFootprints(l, width);
+    return runs === undefined || runs.max < ifmapActive ? ifmapUnique : runs.sum;
+  };
   let ifmap: number, filter: number, ofmap: number;
   if (a.dataflow === "os") {
-    ifmap = fits.ifmap ? ifmapUnique : ifmapUnique * colFolds;
-    filter = fits.filter || K * Math.min(a.cols, N) <= filterActive ? filterUnique : filterUnique * rowFolds;
+    ifmap = fits.ifmap ? ifmapUnique : pixelRuns(a.rows) * colFolds;
+    filter = fits.filter || K * Math.min(a.cols, N) < filterActive ? filterUnique : filterUnique * rowFolds;
     ofmap = M * N;
   } else if (a.dataflow === "ws") {
-    ifmap = fits.ifmap ? ifmapUnique : (kSliceFootprints(l, a.rows) ?? Math.min(M * K, ifmapUnique * rowFolds)) * colFolds;
+    ifmap = fits.ifmap
+      ? ifmapUnique
+      : (kSliceFootprints(l, a.rows) ?? Math.min(M * K, ifmapUnique * rowFolds)) * colFolds;
     filter = filterUnique;
     ofmap = sram.ofmap;
   } else {
-    ifmap = fits.ifmap || K * Math.min(a.cols, M) <= ifmapActive ? ifmapUnique : M * K;
+    ifmap = pixelRuns(a.cols);
     filter = fits.filter ? filterUnique : filterUnique * colFolds;
     ofmap = sram.ofmap;
   }
   return { dram: { ifmap, filter, ofmap }, fits };
+}
+
+/**
+ * Over the runs of `width` consecutive output pixels (raster order, as M is ordered), the sum and the
+ * largest of the distinct IFMAP words each run's windows read. Undefined past the work budget.
+ */
+export function pixelRunFootprints(
+  l: TopologyLayer,
+  width: number,
+): { sum: number; max: number } | undefined {
+  const { h: Eh, w: Ew } = ofmapDims(l);
+  const M = Eh * Ew, R = l.filterH, sh = l.strideH;
+  const runs = Math.ceil(M / width);
+  // Each run spans at most ceil(width/Ew) + 1 output rows, each (R + sh) input rows at most.
+  if (runs * (Math.ceil(width / Ew) + 1) * (R + sh) > SLICE_WORK_BUDGET) return undefined;
+  let sum = 0, max = 0;
+  for (let m0 = 0; m0 < M; m0 += width) {
+    const m1 = Math.min(M, m0 + width) - 1;
+    const oy0 = Math.floor(m0 / Ew), ox0 = m0 % Ew, oy1 = Math.floor(m1 / Ew), ox1 = m1 % Ew;
+    let words = 0;
+    const yEnd = Math.min(l.ifmapH, oy1 * sh + R);
+    for (let y = oy0 * sh; y < yEnd; y++) {
+      // Output rows whose windows cover input row y: oy·sh ≤ y < oy·sh + R, within [oy0, oy1].
+      const lo = Math.max(oy0, Math.ceil((y - R + 1) / sh)), hi = Math.min(oy1, Math.floor(y / sh));
+      if (lo > hi) continue;
+      // The first output row of the run starts at ox0, the last ends at ox1, the ones between are whole.
+      if (lo < hi - 1 || (lo > oy0 && lo < oy1) || (hi > oy0 && hi < oy1)) {
+        words += windowColumns(l.ifmapW, l.filterW, l.strideW, 0, Ew - 1, 0, -1);
+      } else {
+        const a0 = lo === oy0 ? ox0 : 0, b0 = lo === oy1 ? ox1 : Ew - 1;
+        // With two rows (lo = oy0, hi = oy1) the second span [0, ox1] starts at 0, so it goes first.
+        if (lo === hi) words += windowColumns(l.ifmapW, l.filterW, l.strideW, a0, b0, 0, -1);
+        else words += windowColumns(l.ifmapW, l.filterW, l.strideW, 0, ox1, a0, b0);
+      }
+    }
+    words *= l.channels;
+    sum += words;
+    if (words > max) max = words;
+  }
+  return { sum, max };
+}
+
+/**
+ * Distinct input columns read by the windows of output columns [a0, b0] and [a1, b1] (a0 ≤ a1; the second
+ * span is empty when b1 < a1).
+ */
+function windowColumns(
+  W: number,
+  S: number,
+  sw: number,
+  a0: number,
+  b0: number,
+  a1: number,
+  b1: number,
+): number {
+  let count = 0, end = -1;
+  for (let i = 0; i < 2; i++) {
+    const a = i ? a1 : a0, b = i ? b1 : b0;
+    if (b < a) continue;
+    if (sw <= S) {
+      // Windows of neighbouring outputs touch or overlap: one interval of input columns.
+      const from = Math.max(a * sw, end + 1), to = Math.min(W - 1, b * sw + S - 1);
+      if (to >= from) count += to - from + 1;
+      end = Math.max(end, to);
+    } else {
+      // Gaps between windows: S columns per output (the last clipped at the edge), outputs counted once.
+      for (let ox = Math.max(a, end + 1); ox <= b; ox++) count += Math.max(0, Math.min(S, W - ox * sw));
+      end = Math.max(end, b);
+    }
+  }
+  return count;
 }
 
 /** Above this many steps the per-slice footprint falls back to footprint × row folds (never a hang). */
@@ -229,7 +336,9 @@ export function kSliceFootprints(l: TopologyLayer, R: number): number | undefine
       [Math.min(lo, hi), p0 + 1, p1],
       [Math.max(0, lo - hi), p0 + 1, p1 - 1],
     ];
-    for (const [count, pa, pb] of runs) if (count > 0 && pa <= pb) total += count * tapRunPixels(l, Eh, Ew, pa, pb);
+    for (const [count, pa, pb] of runs) {
+      if (count > 0 && pa <= pb) total += count * tapRunPixels(l, Eh, Ew, pa, pb);
+    }
   }
   return total;
 }
@@ -274,7 +383,13 @@ function tapRunPixels(l: TopologyLayer, Eh: number, Ew: number, pa: number, pb: 
 }
 
 /** Distinct x = b·stride + c for b < Ew, x < W, over filter columns c in the given spans. */
-function columnCount(W: number, Ew: number, stride: number, Fw: number, spans: readonly [number, number][]): number {
+function columnCount(
+  W: number,
+  Ew: number,
+  stride: number,
+  Fw: number,
+  spans: readonly [number, number][],
+): number {
   let count = 0;
   for (let r = 0; r < Math.min(stride, Fw); r++) {
     if (r > W - 1) break;

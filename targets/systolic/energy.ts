@@ -76,7 +76,9 @@ export function layerEnergy(r: LayerResult, a: SystolicArray, opts: EnergyOption
   const mac = opts.mac ?? defaultMacKind(a.wordBytes);
   const add = ENERGY_TABLE[`${mac}.add`], mult = ENERGY_TABLE[`${mac}.mult`];
   const sram = ENERGY_TABLE["sram.8kB.read64"];
-  const dramKey = opts.dram === "horowitz" ? "dram.horowitz.read64" : (`dram.${opts.dram ?? "LPDDR4"}` as const);
+  const dramKey = opts.dram === "horowitz"
+    ? "dram.horowitz.read64"
+    : (`dram.${opts.dram ?? "LPDDR4"}` as const);
   const dram: EnergyEntry = ENERGY_TABLE[dramKey];
   const bits = a.wordBytes * 8;
   const dramPerBit = dram.unit === "pJ/bit" ? dram.pJ : dram.pJ / 64;

@@ -69,12 +69,33 @@ function convLayer(n: Node, c: ConvGeometry): GemmOf {
 }
 
 function gemmLayer(n: Node, m: number, nn: number, k: number, copies = 1): GemmOf {
-  if (!(m >= 1 && nn >= 1 && k >= 1 && copies >= 1)) return { reason: `empty GEMM (M ${m}, N ${nn}, K ${k})` };
-  return { name: n.name || n.id, ifmapH: m, ifmapW: k, filterH: 1, filterW: k, channels: 1, numFilters: nn, strideH: 1, strideW: 1, copies };
+  if (!(m >= 1 && nn >= 1 && k >= 1 && copies >= 1)) {
+    return { reason: `empty GEMM (M ${m}, N ${nn}, K ${k})` };
+  }
+  return {
+    name: n.name || n.id,
+    ifmapH: m,
+    ifmapW: k,
+    filterH: 1,
+    filterW: k,
+    channels: 1,
+    numFilters: nn,
+    strideH: 1,
+    strideW: 1,
+    copies,
+  };
 }
 
 /** A matrix product A[..., M, K] · B[..., K, N]; a 2-D B is shared, so A's leading dims fold into M. */
-function matmulLayer(n: Node, a: number[], b: number[], out: number[], k: number, m: number, nn: number): GemmOf {
+function matmulLayer(
+  n: Node,
+  a: number[],
+  b: number[],
+  out: number[],
+  k: number,
+  m: number,
+  nn: number,
+): GemmOf {
   if (b.length <= 2) return gemmLayer(n, prod(out) / nn, nn, k);
   // Batched B: one GEMM per batch entry (ONNX drops the M axis of a 1-D A from the output).
   return gemmLayer(n, m, nn, k, prod(out.slice(0, a.length === 1 ? -1 : -2)));
@@ -93,11 +114,15 @@ export function gemmOf(g: Graph, n: Node): GemmOf | undefined {
       const x = shapeOf(g, n.inputs[0]), w = shapeOf(g, n.inputs[n.op === "QLinearConv" ? 3 : 1]);
       const y = shapeOf(g, n.outputs[0]);
       if (!x || !w || !y) return { reason: "shapes are not static" };
-      if (x.length !== 4 && x.length !== 3) return { reason: `${x.length - 2}-D convolution (SCALE-Sim layers are 2-D)` };
+      if (x.length !== 4 && x.length !== 3) {
+        return { reason: `${x.length - 2}-D convolution (SCALE-Sim layers are 2-D)` };
+      }
       const one = x.length === 3;
       const strides = intsAttr(n, "strides") ?? [];
       const groups = w[1] > 0 ? x[1] / w[1] : 0;
-      if (!Number.isInteger(groups) || groups < 1) return { reason: `${x[1]} input channels do not split into groups of ${w[1]}` };
+      if (!Number.isInteger(groups) || groups < 1) {
+        return { reason: `${x[1]} input channels do not split into groups of ${w[1]}` };
+      }
       return convLayer(n, {
         batch: x[0],
         channels: x[1],
@@ -116,17 +141,23 @@ export function gemmOf(g: Graph, n: Node): GemmOf | undefined {
     case "tfl.DEPTHWISE_CONV_2D": {
       const x = shapeOf(g, n.inputs[0]), w = shapeOf(g, n.inputs[1]), y = shapeOf(g, n.outputs[0]);
       if (!x || !w || !y) return { reason: "shapes are not static" };
-      if (x.length !== 4 || w.length !== 4 || y.length !== 4) return { reason: "input, filter and output must be rank 4 (NHWC)" };
+      if (x.length !== 4 || w.length !== 4 || y.length !== 4) {
+        return { reason: "input, filter and output must be rank 4 (NHWC)" };
+      }
       const sh = Math.max(intAttr(n, "stride_h", 1), 1), sw = Math.max(intAttr(n, "stride_w", 1), 1);
       const base = { batch: x[0], channels: x[3], oh: y[1], ow: y[2], kh: w[1], kw: w[2], sh, sw };
       if (n.op === "tfl.DEPTHWISE_CONV_2D") {
         // Filter [1, KH, KW, C·multiplier]: each input channel is its own single-channel layer.
-        if (x[3] < 1 || w[3] % x[3] !== 0) return { reason: `filter depth ${w[3]} is not a multiple of ${x[3]} channels` };
+        if (x[3] < 1 || w[3] % x[3] !== 0) {
+          return { reason: `filter depth ${w[3]} is not a multiple of ${x[3]} channels` };
+        }
         return convLayer(n, { ...base, filtersPerGroup: w[3] / x[3], channelsPerGroup: 1, groups: x[3] });
       }
       // Filter [O, KH, KW, I]; I < C means grouped.
       const groups = w[3] > 0 ? x[3] / w[3] : 0;
-      if (!Number.isInteger(groups) || groups < 1) return { reason: `${x[3]} input channels do not split into groups of ${w[3]}` };
+      if (!Number.isInteger(groups) || groups < 1) {
+        return { reason: `${x[3]} input channels do not split into groups of ${w[3]}` };
+      }
       return convLayer(n, { ...base, filtersPerGroup: w[0] / groups, channelsPerGroup: w[3], groups });
     }
     case "Gemm": {
@@ -159,7 +190,9 @@ export function gemmOf(g: Graph, n: Node): GemmOf | undefined {
       if (!x || !w || w.length !== 2) return { reason: "shapes are not static" };
       const [units, depth] = w;
       const total = prod(x);
-      if (depth < 1 || total % depth !== 0) return { reason: `${total} input elements are not rows of ${depth}` };
+      if (depth < 1 || total % depth !== 0) {
+        return { reason: `${total} input elements are not rows of ${depth}` };
+      }
       return gemmLayer(n, total / depth, units, depth);
     }
     case "ConvTranspose":

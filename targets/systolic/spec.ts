@@ -13,9 +13,13 @@ const DIMS = /^(\d+)x(\d+)$/;
 export function parseSystolicSpec(spec: string, opts: ArrayOptions = {}): SystolicArray {
   const m = SPEC.exec(spec.trim().toLowerCase());
   if (!m) {
-    throw new LatheError("usage", `expected a systolic array target 'sa:RxC:os|ws|is' (e.g. sa:16x16:os), got '${spec}'`, {
-      field: "target",
-    });
+    throw new LatheError(
+      "usage",
+      `expected a systolic array target 'sa:RxC:os|ws|is' (e.g. sa:16x16:os), got '${spec}'`,
+      {
+        field: "target",
+      },
+    );
   }
   return systolicArray(Number(m[1]), Number(m[2]), m[3], opts);
 }
@@ -32,9 +36,13 @@ export function parseSramList(s: string): SramSizes {
   const parts = s.split(",").map((p) => p.trim());
   const kb = parts.map(Number);
   if (parts.length !== 3 || parts.some((p) => p === "") || kb.some((v) => !(Number.isFinite(v) && v > 0))) {
-    throw new LatheError("usage", `--sram expects three positive kB sizes IFMAP,FILTER,OFMAP (e.g. 64,64,64), got '${s}'`, {
-      field: "sram",
-    });
+    throw new LatheError(
+      "usage",
+      `--sram expects three positive kB sizes IFMAP,FILTER,OFMAP (e.g. 64,64,64), got '${s}'`,
+      {
+        field: "sram",
+      },
+    );
   }
   return { ifmapKB: kb[0], filterKB: kb[1], ofmapKB: kb[2] };
 }

@@ -71,7 +71,11 @@ export function parseTopology(text: string, opts: ParseTopologyOptions = {}): To
     field: `line ${line}, column ${col} (${header[col - 1]?.trim() || columns[col - 1] || "extra"})`,
   });
   if (header.length > 1 && /^\s*\d+\s*$/.test(header[1])) {
-    throw new LatheError("format", "the first line is a header and SCALE-Sim skips it, but it holds a layer; add a header row", where(1, 2));
+    throw new LatheError(
+      "format",
+      "the first line is a header and SCALE-Sim skips it, but it holds a layer; add a header row",
+      where(1, 2),
+    );
   }
   const layers: TopologyLayer[] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -86,28 +90,58 @@ export function parseTopology(text: string, opts: ParseTopologyOptions = {}): To
       const col = f.length < want[0] ? f.length + 1 : want[want.length - 1] + 1;
       throw new LatheError(
         "format",
-        `a ${form} row has ${want.join(" or ")} fields (${columns.slice(0, want[want.length - 1]).join(", ")}), this one has ${f.length}`,
+        `a ${form} row has ${want.join(" or ")} fields (${
+          columns.slice(0, want[want.length - 1]).join(", ")
+        }), this one has ${f.length}`,
         where(lineNo, col),
       );
     }
     const v: number[] = [];
     for (let c = 1; c < f.length; c++) {
       const s = f[c].trim();
-      if (!/^\d+$/.test(s)) throw new LatheError("format", `expected a positive integer, got '${s}'`, where(lineNo, c + 1));
+      if (!/^\d+$/.test(s)) {
+        throw new LatheError("format", `expected a positive integer, got '${s}'`, where(lineNo, c + 1));
+      }
       const n = Number(s);
-      if (n < 1 || n > MAX_FIELD) throw new LatheError("format", `${s} is outside [1, ${MAX_FIELD}]`, where(lineNo, c + 1));
+      if (n < 1 || n > MAX_FIELD) {
+        throw new LatheError("format", `${s} is outside [1, ${MAX_FIELD}]`, where(lineNo, c + 1));
+      }
       v.push(n);
     }
     let layer: TopologyLayer;
     if (form === "gemm") {
       const [m, n, k] = v;
-      layer = { name, ifmapH: m, ifmapW: k, filterH: 1, filterW: k, channels: 1, numFilters: n, strideH: 1, strideW: 1, copies: 1, line: lineNo };
+      layer = {
+        name,
+        ifmapH: m,
+        ifmapW: k,
+        filterH: 1,
+        filterW: k,
+        channels: 1,
+        numFilters: n,
+        strideH: 1,
+        strideW: 1,
+        copies: 1,
+        line: lineNo,
+      };
     } else {
       const [ifmapH, ifmapW, filterH, filterW, channels, numFilters, strideH] = v;
       const strideW = v[7] ?? strideH;
       // SCALE-Sim asserts these (its "ISSUE #9 fix"): a window larger than the map has no output.
-      if (filterH > ifmapH) throw new LatheError("format", `filter height ${filterH} exceeds IFMAP height ${ifmapH}`, where(lineNo, 4));
-      if (filterW > ifmapW) throw new LatheError("format", `filter width ${filterW} exceeds IFMAP width ${ifmapW}`, where(lineNo, 5));
+      if (filterH > ifmapH) {
+        throw new LatheError(
+          "format",
+          `filter height ${filterH} exceeds IFMAP height ${ifmapH}`,
+          where(lineNo, 4),
+        );
+      }
+      if (filterW > ifmapW) {
+        throw new LatheError(
+          "format",
+          `filter width ${filterW} exceeds IFMAP width ${ifmapW}`,
+          where(lineNo, 5),
+        );
+      }
       const dp = name.includes("DP");
       layer = {
         name,
@@ -137,12 +171,18 @@ function splitRow(line: string): string[] {
 }
 
 function detectForm(header: string[]): TopologyForm {
-  return header.length === 4 && header[1].trim().toUpperCase() === "M" && header[3].trim().toUpperCase() === "K" ? "gemm" : "conv";
+  return header.length === 4 && header[1].trim().toUpperCase() === "M" &&
+      header[3].trim().toUpperCase() === "K"
+    ? "gemm"
+    : "conv";
 }
 
 /** Output size without padding, SCALE-Sim's `ceil((H − R + S)/S)`. */
 export function ofmapDims(l: TopologyLayer): { h: number; w: number } {
-  return { h: Math.ceil((l.ifmapH - l.filterH + l.strideH) / l.strideH), w: Math.ceil((l.ifmapW - l.filterW + l.strideW) / l.strideW) };
+  return {
+    h: Math.ceil((l.ifmapH - l.filterH + l.strideH) / l.strideH),
+    w: Math.ceil((l.ifmapW - l.filterW + l.strideW) / l.strideW),
+  };
 }
 
 /** Refuses layers whose MAC count (copies included) would not be an exact double. */
@@ -165,9 +205,12 @@ export function formatTopologyCsv(layers: readonly TopologyLayer[]): string {
     `${name},${l.ifmapH},${l.ifmapW},${l.filterH},${l.filterW},${channels},${l.numFilters},${l.strideH},${l.strideW},`;
   for (const l of layers) {
     const name = l.name.replaceAll(",", "_");
-    if (l.copies === 1) out.push(row(name.includes("DP") ? name.replaceAll("DP", "dp") : name, l, l.channels));
-    else if (l.channels === 1) out.push(row(name.includes("DP") ? name : `${name}_DP`, l, l.copies));
-    else for (let i = 0; i < l.copies; i++) out.push(row(`${name.replaceAll("DP", "dp")}_${i}`, l, l.channels));
+    if (l.copies === 1) {
+      out.push(row(name.includes("DP") ? name.replaceAll("DP", "dp") : name, l, l.channels));
+    } else if (l.channels === 1) out.push(row(name.includes("DP") ? name : `${name}_DP`, l, l.copies));
+    else {for (let i = 0; i < l.copies; i++) {
+        out.push(row(`${name.replaceAll("DP", "dp")}_${i}`, l, l.channels));
+      }}
   }
   return out.join("\n") + "\n";
 }

@@ -1,0 +1,158 @@
+/**
+ * Host-side preparation for accelerator offload (accelerators.md §1.0, §7.3), as explicit graph nodes so
+ * they can be scheduled, timed as CPU work and checked by the reference runtime: im2col with the input's
+ * zero point as the border value, padding of a matrix to the hardware's row and depth multiples,
+ * gemmlowp-style zero-point row sums, packing into 32-bit words split across DMA lanes, and the offloaded
+ * call itself (`lathe.AccelCall`), whose kernel (registered by targets/) runs the target's functional model
+ * over the command stream the target derives from the call's attributes.
+ *
+ * Matrices here are 8-bit codes: plain i8/u8 or affine-quantized types with 8-bit storage. A matrix view
+ * takes an input of any rank as rows of `cols` elements, so a rank-4 activation can be a GEMM operand
+ * without a separate Reshape.
+ */
+import { type DType, printDType, storageOf } from "../dtype.ts";
+import { a, defineOp, type InferContext, ins, many } from "../op-registry.ts";
+import { elementCount, tensorType, type TensorType, type ValueType } from "../value-type.ts";
+
+function byteCodes(ctx: InferContext, i: number, what: string): TensorType {
+  const t = ctx.tensor(i);
+  const s = storageOf(t.dtype);
+  if (s !== "i8" && s !== "u8") ctx.fail(`${what} must hold 8-bit codes, is ${printDType(t.dtype)}`);
+  return t;
+}
+
+const ceilTo = (v: number, m: number) => (m > 1 ? Math.ceil(v / m) * m : v);
+
+/** Rows and columns of an input seen as a matrix of `cols` columns (0: its last dimension). */
+export function matrixView(shape: readonly number[], cols: number): { rows: number; cols: number } | string {
+  const n = shape.reduce((p, d) => p * d, 1);
+  const c = cols > 0 ? cols : shape.length ? shape[shape.length - 1] : 1;
+  if (c <= 0) return n === 0 ? { rows: 0, cols: 0 } : `cannot view ${n} elements as rows of ${c}`;
+  if (n % c !== 0) return `${n} elements are not rows of ${c}`;
+  return { rows: n / c, cols: c };
+}
+
+function staticView(ctx: InferContext, t: TensorType, cols: number): { rows: number; cols: number } | undefined {
+  if (elementCount(t.shape) === undefined) return undefined;
+  const v = matrixView(t.shape as number[], cols);
+  if (typeof v === "string") ctx.fail(v);
+  return v;
+}
+
+/** Output size of one im2col axis with explicit padding. */
+export function im2colAxis(size: number, kernel: number, stride: number, dilation: number, before: number, after: number): number {
+  const eff = (kernel - 1) * dilation + 1;
+  return Math.floor((size + before + after - eff) / stride) + 1;
+}
+
+defineOp({
+  op: "lathe.Im2Col",
+  doc: "NHWC patches as rows [N·OH·OW, KH·KW·C] (tap-major, channel-minor, like OHWI filters); taps outside the image read `fill`",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  attrs: {
+    kernel: a.required(a.ints()),
+    strides: a.ints([1, 1]),
+    dilations: a.ints([1, 1]),
+    /** top, left, bottom, right */
+    pads: a.ints([0, 0, 0, 0]),
+    /** The code an out-of-image tap reads: the input's zero point, so it stands for real 0. */
+    fill: a.int(0),
+  },
+  infer(ctx) {
+    const x = byteCodes(ctx, 0, "Im2Col input");
+    const at = ctx.attrs;
+    const [kh, kw] = at.kernel as number[], [sh, sw] = at.strides as number[], [dh, dw] = at.dilations as number[];
+    const [pt, pl, pb, pr] = at.pads as number[];
+    if (![kh, kw, sh, sw, dh, dw].every((v) => Number.isInteger(v) && v >= 1)) ctx.fail("kernel, strides and dilations must be positive");
+    if (![pt, pl, pb, pr].every((v) => Number.isInteger(v) && v >= 0)) ctx.fail("pads must be four non-negative integers");
+    if (!x.shape) return [tensorType(x.dtype)];
+    if (x.shape.length !== 4) ctx.fail(`Im2Col input must be NHWC, is [${x.shape}]`);
+    const [n, h, w, c] = x.shape;
+    const oh = typeof h === "number" ? im2colAxis(h, kh, sh, dh, pt, pb) : ctx.fresh();
+    const ow = typeof w === "number" ? im2colAxis(w, kw, sw, dw, pl, pr) : ctx.fresh();
+    if ((typeof oh === "number" && oh < 1) || (typeof ow === "number" && ow < 1)) ctx.fail(`the window does not fit the input [${x.shape}]`);
+    const rows = [n, oh, ow].every((d) => typeof d === "number") ? (n as number) * (oh as number) * (ow as number) : ctx.fresh();
+    const cols = typeof c === "number" ? kh * kw * c : ctx.fresh();
+    return [tensorType(x.dtype, [rows, cols])];
+  },
+});
+
+defineOp({
+  op: "lathe.PadTo",
+  doc: "a matrix view padded with `value` to whole multiples of rows and columns (accelerator tile multiples)",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  attrs: { cols: a.int(0), row_multiple: a.int(1), col_multiple: a.int(1), value: a.int(0) },
+  infer(ctx) {
+    const x = byteCodes(ctx, 0, "PadTo input");
+    const at = ctx.attrs;
+    if (!(at.row_multiple >= 1 && at.col_multiple >= 1)) ctx.fail("multiples must be positive");
+    const v = staticView(ctx, x, at.cols);
+    if (!v) return [tensorType(x.dtype, [ctx.fresh(), ctx.fresh()])];
+    return [tensorType(x.dtype, [ceilTo(v.rows, at.row_multiple), ceilTo(v.cols, at.col_multiple)])];
+  },
+});
+
+defineOp({
+  op: "lathe.ZeroPointSums",
+  doc: "i32 per row: multiplier · Σ codes of the row (gemmlowp offset term; the driver pre-scales by the other operand's zero point)",
+  inputs: ins("X"),
+  outputs: ins("S"),
+  attrs: { cols: a.int(0), multiplier: a.int(1) },
+  infer(ctx) {
+    const x = byteCodes(ctx, 0, "ZeroPointSums input");
+    const v = staticView(ctx, x, ctx.attrs.cols);
+    return [tensorType("i32", [v ? v.rows : ctx.fresh()])];
+  },
+});
+
+defineOp({
+  op: "lathe.LaneInterleave",
+  doc: "rows of 8-bit codes packed four to a little-endian 32-bit word, row r on lane r mod lanes: u32[lanes, ceil(rows/lanes)·cols/4]",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  attrs: { lanes: a.int(4), cols: a.int(0) },
+  infer(ctx) {
+    const x = byteCodes(ctx, 0, "LaneInterleave input");
+    const lanes = ctx.attrs.lanes;
+    if (!(Number.isInteger(lanes) && lanes >= 1)) ctx.fail(`lanes must be a positive integer, is ${lanes}`);
+    const v = staticView(ctx, x, ctx.attrs.cols);
+    if (!v) return [tensorType("u32", [lanes, ctx.fresh()])];
+    if (v.cols % 4 !== 0) ctx.fail(`rows of ${v.cols} codes do not fill whole 32-bit words (pad the depth to 4 first)`);
+    return [tensorType("u32", [lanes, Math.ceil(v.rows / lanes) * (v.cols / 4)])];
+  },
+});
+
+defineOp({
+  op: "lathe.RequantizeF32",
+  doc: "int32 accumulators to 8-bit codes as onnxruntime's QLinearConv does: rint(f32(acc·scale[c])) + zp, clamped; c is the last axis",
+  inputs: ins("X", "scale", "zero_point"),
+  outputs: ins("Y"),
+  infer(ctx) {
+    const x = ctx.tensor(0), s = ctx.tensor(1), z = ctx.tensor(2);
+    if (x.dtype !== "i32") ctx.fail(`accumulators must be i32, are ${printDType(x.dtype)}`);
+    if (s.dtype !== "f32") ctx.fail(`scale must be f32, is ${printDType(s.dtype)}`);
+    if (z.dtype !== "i8" && z.dtype !== "u8") ctx.fail(`zero point must be i8 or u8, is ${printDType(z.dtype)}`);
+    return [tensorType(z.dtype as DType, x.shape)];
+  },
+});
+
+defineOp({
+  op: "lathe.AccelCall",
+  doc: "one offloaded call: the target's functional model runs the command stream of `kernel` over the prepared operands",
+  inputs: ins(many("operands")),
+  outputs: ins("Y"),
+  attrs: {
+    target: a.required(a.string()),
+    kernel: a.required(a.string()),
+    /** Names the call's program in reports and emitted drivers. */
+    program: a.required(a.string()),
+    out_type: a.required(a.type()),
+  },
+  infer(ctx) {
+    const t = ctx.attrs.out_type as ValueType;
+    if (t.kind !== "tensor") ctx.fail("out_type must be a tensor type");
+    return [t];
+  },
+});

@@ -1,0 +1,3 @@
+import { Session } from "../../runtime/interpreter.ts";
+import { kernelOps } from "../../runtime/kernel-registry.ts";
+console.log(kernelOps().length, typeof Session);

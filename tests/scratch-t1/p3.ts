@@ -1,0 +1,3 @@
+import "../../compiler/formats.ts";
+import { kernelOps } from "../../runtime/kernel-registry.ts";
+console.log(kernelOps().length);

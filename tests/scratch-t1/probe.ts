@@ -1,0 +1,11 @@
+import "../../runtime/kernels/index.ts";
+import "../../compiler/formats.ts";
+import { loadModel } from "../../compiler/load-model.ts";
+import { Session } from "../../runtime/interpreter.ts";
+import { getKernel, kernelOps } from "../../runtime/kernel-registry.ts";
+console.log("before", kernelOps().length);
+const m = await loadModel("/work/shared/corpus/tflite/coral/mobilenet_ssd_v2_coco_quant_postprocess.tflite");
+console.log("after", kernelOps().length);
+const g = m.graph;
+const bad = g.nodes.filter((n) => !getKernel(n.op));
+console.log(bad.map((n) => [n.id, n.op, n.inputs]));
