@@ -119,7 +119,10 @@ export const commands: Record<string, Command> = {
       if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
       const inputs = pairs(v.input, "--input");
       const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
-      const tokens = v.tokens === undefined ? undefined : String(v.tokens).split(",").map((x) => intArg(x.trim(), "--tokens"));
+      const tokens = v.tokens === undefined ? undefined : String(v.tokens).split(",").map((x) => {
+        if (x.trim() === "") throw new LatheError("usage", `--tokens expects comma-separated ids, got '${v.tokens}'`);
+        return intArg(x.trim(), "--tokens");
+      });
       const model = await loadModel(p[0]);
       const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims, tokens, passes: v.passes });
       const { values: _, ...rest } = r;

@@ -52,20 +52,36 @@ export function registerConverter(from: string, to: string, c: Converter): void 
 }
 
 registerConverter(".gguf", ".gguf", (i, o, opts) => requantizeGguf(i, o, opts));
-registerConverter(".onnx", ".tflite", async (i, o, opts) => ({ tensors: [], ...await onnxFileToTflite(i, o, opts) }));
-registerConverter(".tflite", ".onnx", async (i, o, opts) => ({ tensors: [], ...await tfliteFileToOnnx(i, o, opts) }));
+registerConverter(
+  ".onnx",
+  ".tflite",
+  async (i, o, opts) => ({ tensors: [], ...await onnxFileToTflite(i, o, opts) }),
+);
+registerConverter(
+  ".tflite",
+  ".onnx",
+  async (i, o, opts) => ({ tensors: [], ...await tfliteFileToOnnx(i, o, opts) }),
+);
 
 function extensionOf(path: string): string {
   const m = /\.[A-Za-z0-9]+$/.exec(path);
   return m ? m[0].toLowerCase() : "";
 }
 
-export async function convertModel(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+export async function convertModel(
+  input: string,
+  output: string,
+  opts: ConvertOptions = {},
+): Promise<ConvertResult> {
   const from = extensionOf(input), to = extensionOf(output);
   const c = converters.get(`${from} ${to}`);
   if (!c) {
     const known = [...converters.keys()].map((k) => k.replace(" ", " -> ")).join(", ");
-    throw new LatheError("unsupported", `no conversion from ${from || "(no extension)"} to ${to || "(no extension)"} (available: ${known})`, { file: input });
+    throw new LatheError(
+      "unsupported",
+      `no conversion from ${from || "(no extension)"} to ${to || "(no extension)"} (available: ${known})`,
+      { file: input },
+    );
   }
   const r = await c(input, output, opts);
   return { input, output, from, to, ...r };

@@ -5,7 +5,7 @@
  * constants decoded (affine-quantized values as (q - zero_point) * scale; plain integers and bools widened).
  * String tensors and types Lathe cannot decode are listed as skipped with the reason.
  */
-import { constantBytes, constantCount, type Constant } from "../ir/constant.ts";
+import { type Constant, constantBytes, constantCount } from "../ir/constant.ts";
 import { type AffineQuant, printDType, storageOf } from "../ir/dtype.ts";
 import { LatheError } from "../ir/errors.ts";
 import { GGML_TYPES } from "../ir/ggml-type.ts";
@@ -82,7 +82,11 @@ async function dumpGguf(path: string, out: string, opts: DumpOptions): Promise<D
     const total = h.tensors.length;
     for (const [i, t] of h.tensors.entries()) {
       if (!canDequantize(t.typeId)) {
-        result.skipped.push({ name: t.name, source_type: t.type.name, reason: `no decoder for ${t.type.name}` });
+        result.skipped.push({
+          name: t.name,
+          source_type: t.type.name,
+          reason: `no decoder for ${t.type.name}`,
+        });
         continue;
       }
       const file = fileName(t.name, used);
@@ -108,8 +112,12 @@ async function decodeSlices(
   const rowLen = t.ne[0] ?? 1;
   const rows = rowLen === 0 ? 0 : t.elementCount / rowLen;
   // Rows long enough to exceed the slice are split at block boundaries.
-  const unit = rowLen * 4 > sliceBytes ? Math.max(info.blockSize, Math.floor(sliceBytes / 4 / info.blockSize) * info.blockSize) : rowLen;
-  const perSlice = unit === rowLen ? Math.max(1, Math.floor(sliceBytes / 4 / Math.max(rowLen, 1))) * rowLen : unit;
+  const unit = rowLen * 4 > sliceBytes
+    ? Math.max(info.blockSize, Math.floor(sliceBytes / 4 / info.blockSize) * info.blockSize)
+    : rowLen;
+  const perSlice = unit === rowLen
+    ? Math.max(1, Math.floor(sliceBytes / 4 / Math.max(rowLen, 1))) * rowLen
+    : unit;
   const decode = dequantizeKernel(t.typeId);
   // One input and one output buffer per tensor, reused for every slice, so garbage does not pile up.
   const raw = new Uint8Array((Math.min(perSlice, rows * rowLen) / info.blockSize) * info.typeSize);
@@ -225,7 +233,12 @@ export function toFloat32(c: Constant): Float32Array {
   return y;
 }
 
-function affineToFloat(q: AffineQuant, codes: ArrayLike<number>, shape: readonly number[], y: Float32Array): Float32Array {
+function affineToFloat(
+  q: AffineQuant,
+  codes: ArrayLike<number>,
+  shape: readonly number[],
+  y: Float32Array,
+): Float32Array {
   const n = y.length;
   if (q.axis === undefined) {
     const s = q.scale[0] ?? 1, z = q.zeroPoint[0] ?? 0;
@@ -233,7 +246,9 @@ function affineToFloat(q: AffineQuant, codes: ArrayLike<number>, shape: readonly
     return y;
   }
   const axis = q.axis < 0 ? q.axis + shape.length : q.axis;
-  if (axis < 0 || axis >= shape.length) throw new LatheError("format", `quantization axis ${q.axis} outside rank ${shape.length}`);
+  if (axis < 0 || axis >= shape.length) {
+    throw new LatheError("format", `quantization axis ${q.axis} outside rank ${shape.length}`);
+  }
   let inner = 1;
   for (let k = axis + 1; k < shape.length; k++) inner *= shape[k];
   const dim = shape[axis];

@@ -62,18 +62,30 @@ async function convertFile(
   const t4 = performance.now();
   const report = { ...converted.report, target: { ...converted.report.target, path: output } };
   if (opts.report) await writeReport(opts.report, { ...report, passes });
-  return { report, passes, ms: { import: t1 - t0, convert: t2 - t1, passes: t3 - t2, write: t4 - t3, total: t4 - t0 } };
+  return {
+    report,
+    passes,
+    ms: { import: t1 - t0, convert: t2 - t1, passes: t3 - t2, write: t4 - t3, total: t4 - t0 },
+  };
 }
 
 async function writeReport(path: string, report: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
 }
 
-export function onnxFileToTflite(input: string, output: string, opts: GraphConvertOptions = {}): Promise<GraphConvertResult> {
+export function onnxFileToTflite(
+  input: string,
+  output: string,
+  opts: GraphConvertOptions = {},
+): Promise<GraphConvertResult> {
   return convertFile(input, output, opts, importOnnxFile, (m) => onnxToTflite(m, opts), writeTfliteFile);
 }
 
-export function tfliteFileToOnnx(input: string, output: string, opts: GraphConvertOptions = {}): Promise<GraphConvertResult> {
+export function tfliteFileToOnnx(
+  input: string,
+  output: string,
+  opts: GraphConvertOptions = {},
+): Promise<GraphConvertResult> {
   if (opts.layout === "nhwc" || opts.int64Inputs) {
     throw new LatheError("usage", "--layout and --int64-inputs apply to ONNX → TFLite only");
   }

@@ -15,7 +15,9 @@ import { closeness, seededFloats, seededInts } from "./support/convert-compare.t
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 
 const liteRt = noCorpus() ? undefined : await loadLiteRt();
-if (!noCorpus() && !liteRt) console.log(`convert-onnx-to-tflite: LiteRT tests skipped: ${liteRtLoadMessage()}`);
+if (!noCorpus() && !liteRt) {
+  console.log(`convert-onnx-to-tflite: LiteRT tests skipped: ${liteRtLoadMessage()}`);
+}
 
 interface Case {
   file: string;
@@ -61,7 +63,9 @@ function toNhwc(x: Float32Array, [n, c, h, w]: number[]): Float32Array {
   const out = new Float32Array(x.length);
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
-      for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) out[((b * h + y) * w + z) * c + ch] = x[((b * c + ch) * h + y) * w + z];
+      for (let y = 0; y < h; y++) {
+        for (let z = 0; z < w; z++) out[((b * h + y) * w + z) * c + ch] = x[((b * c + ch) * h + y) * w + z];
+      }
     }
   }
   return out;
@@ -90,15 +94,24 @@ for (const c of CASES) {
         const e = want[o];
         assert.deepEqual(got[k].shape, [...e.shape], `${o} shape`);
         const r = closeness(got[k].data as Float32Array, e.data as Float32Array);
-        console.log(`  ${name}: ${o} max abs error ${r.maxAbs.toExponential(3)} (|ref| up to ${r.maxRef.toFixed(3)}), ${report.source.nodes} -> ${report.target.nodes} nodes, converted in ${ms.toFixed(0)} ms`);
-        assert.equal(r.bad, 0, `${o}: ${r.bad}/${r.count} elements outside rtol 1e-4/atol 1e-5, worst ${JSON.stringify(r.worst)}`);
+        console.log(
+          `  ${name}: ${o} max abs error ${r.maxAbs.toExponential(3)} (|ref| up to ${
+            r.maxRef.toFixed(3)
+          }), ${report.source.nodes} -> ${report.target.nodes} nodes, converted in ${ms.toFixed(0)} ms`,
+        );
+        assert.equal(
+          r.bad,
+          0,
+          `${o}: ${r.bad}/${r.count} elements outside rtol 1e-4/atol 1e-5, worst ${JSON.stringify(r.worst)}`,
+        );
       });
     },
   });
 }
 
 Deno.test({
-  name: "onnx → tflite: transposes between layers cancel; only the NCHW input keeps one, and --layout nhwc removes it",
+  name:
+    "onnx → tflite: transposes between layers cancel; only the NCHW input keeps one, and --layout nhwc removes it",
   ignore: noCorpus() || !liteRt,
   sanitizeOps: false,
   sanitizeResources: false,

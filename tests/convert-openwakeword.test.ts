@@ -32,7 +32,12 @@ const CASES: Case[] = [
   { name: "alexa_v0.1", onnxShapes: {}, tfliteDims: {}, scale: 1 },
   { name: "embedding_model", onnxShapes: { input_1: [1, 76, 32, 1] }, tfliteDims: { in0_0: 1 }, scale: 1 },
   // Audio samples at int16 scale, as openWakeWord feeds them.
-  { name: "melspectrogram", onnxShapes: { input: [1, 1280] }, tfliteDims: { in0_0: 1, in0_1: 1280 }, scale: 3000 },
+  {
+    name: "melspectrogram",
+    onnxShapes: { input: [1, 1280] },
+    tfliteDims: { in0_0: 1, in0_1: 1280 },
+    scale: 3000,
+  },
 ];
 
 for (const c of CASES) {
@@ -58,8 +63,18 @@ for (const c of CASES) {
       const got = (await runLiteRt(converted, [x]))[0];
       assert.deepEqual(got.shape, want.shape);
       const r = closeness(got.data as Float32Array, want.data as Float32Array);
-      console.log(`  ${c.name}: max abs error ${r.maxAbs.toExponential(3)} (|ref| up to ${r.maxRef.toFixed(3)}), ${report.target.nodes} tfl nodes (shipped: ${shipped.graph.nodes.length}), converted in ${ms.toFixed(0)} ms`);
-      assert.equal(r.bad, 0, `${r.bad}/${r.count} elements outside rtol 1e-4/atol 1e-5, worst ${JSON.stringify(r.worst)}`);
+      console.log(
+        `  ${c.name}: max abs error ${r.maxAbs.toExponential(3)} (|ref| up to ${
+          r.maxRef.toFixed(3)
+        }), ${report.target.nodes} tfl nodes (shipped: ${shipped.graph.nodes.length}), converted in ${
+          ms.toFixed(0)
+        } ms`,
+      );
+      assert.equal(
+        r.bad,
+        0,
+        `${r.bad}/${r.count} elements outside rtol 1e-4/atol 1e-5, worst ${JSON.stringify(r.worst)}`,
+      );
     },
   });
 }

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { exportOnnx } from "../compiler/onnx/export.ts";
 import { importTfliteFile } from "../compiler/tflite/import.ts";
 import type { Graph } from "../ir/graph.ts";
+import { ConversionError } from "../passes/convert/report.ts";
 import { tfliteToOnnx } from "../passes/convert/tflite-to-onnx.ts";
 import { Tensor } from "../runtime/tensor.ts";
 import { liteRtLoadMessage, loadLiteRt, runLiteRt } from "./reference/litert.ts";
@@ -21,7 +22,9 @@ import { closeness, seededFloats, staticTflite } from "./support/convert-compare
 import { CORPUS_DIR, corpusPath, noCorpus } from "./support/corpus.ts";
 
 const liteRt = noCorpus() ? undefined : await loadLiteRt();
-if (!noCorpus() && !liteRt) console.log(`convert-tflite-to-onnx: LiteRT tests skipped: ${liteRtLoadMessage()}`);
+if (!noCorpus() && !liteRt) {
+  console.log(`convert-tflite-to-onnx: LiteRT tests skipped: ${liteRtLoadMessage()}`);
+}
 
 /** Sizes for symbolic input dims (signature -1) per file; melspectrogram needs at least one 512-sample window. */
 const DIMS: Record<string, Record<string, number>> = {
@@ -35,7 +38,9 @@ function corpusTflite(): string[] {
   const root = `${CORPUS_DIR}tflite/`;
   for (const d of Deno.readDirSync(root)) {
     if (!d.isDirectory) continue;
-    for (const f of Deno.readDirSync(root + d.name)) if (f.name.endsWith(".tflite")) out.push(`${d.name}/${f.name}`);
+    for (const f of Deno.readDirSync(root + d.name)) {
+      if (f.name.endsWith(".tflite")) out.push(`${d.name}/${f.name}`);
+    }
   }
   return out.sort();
 }
@@ -44,45 +49,57 @@ function corpusTflite(): string[] {
 function exclusion(g: Graph): string | undefined {
   const custom = g.nodes.filter((n) => n.op === "tfl.CUSTOM").map((n) => n.attrs.custom_code?.value);
   if (custom.length) return `custom op ${[...new Set(custom)].join(", ")}`;
-  const quant = Object.values(g.values).some((v) => v.type.kind === "tensor" && typeof v.type.dtype !== "string");
+  const quant = Object.values(g.values).some((v) =>
+    v.type.kind === "tensor" && typeof v.type.dtype !== "string"
+  );
   return quant ? "quantized tensors" : undefined;
 }
 
 const files = corpusTflite();
+/** File → why it is outside the float-model comparison (read once, so test names can say so). */
+const excluded = new Map<string, string>();
+for (const f of files) {
+  const why = exclusion((await importTfliteFile(corpusPath(`tflite/${f}`))).graph);
+  if (why) excluded.set(f, why);
+}
+
 Deno.test({
   name: "tflite → onnx: the corpus has float models to convert, and the excluded ones say why",
   ignore: noCorpus(),
-  async fn() {
-    const excluded: string[] = [];
-    for (const f of files) {
-      const why = exclusion((await importTfliteFile(corpusPath(`tflite/${f}`))).graph);
-      if (why) excluded.push(`${f}: ${why}`);
-    }
-    console.log(`  excluded: ${excluded.join("; ")}`);
-    assert.ok(files.length - excluded.length >= 8, `${files.length - excluded.length} float models`);
+  fn() {
+    console.log(`  excluded: ${[...excluded].map(([f, why]) => `${f}: ${why}`).join("; ")}`);
+    assert.ok(files.length - excluded.size >= 8, `${files.length - excluded.size} float models`);
   },
 });
 
 for (const f of files) {
+  const why = excluded.get(f);
   Deno.test({
-    name: `tflite → onnx: ${f} runs in onnxruntime and matches LiteRT on the original`,
-    ignore: noCorpus() || !liteRt,
+    name: why
+      ? `tflite → onnx: ${f} (${why}) fails naming the nodes it cannot map`
+      : `tflite → onnx: ${f} runs in onnxruntime and matches LiteRT on the original`,
+    ignore: noCorpus() || (!why && !liteRt),
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
       const path = corpusPath(`tflite/${f}`);
       const source = await importTfliteFile(path);
-      const why = exclusion(source.graph);
       if (why) {
-        // Not a float model without custom ops; the conversion must say so rather than drop anything.
-        assert.throws(() => tfliteToOnnx(source, { dims: DIMS[f] }), (e: Error) => /no onnx mapping/.test(e.message));
-        console.log(`  ${f}: not converted (${why}), and the conversion fails naming the nodes`);
+        assert.throws(
+          () => tfliteToOnnx(source, { dims: DIMS[f] }),
+          (e: Error) =>
+            e instanceof ConversionError &&
+            e.report.unmapped.some((u) => u.op === "tfl.CUSTOM" && /custom op/.test(u.reason)),
+        );
         return;
       }
       const t0 = performance.now();
       const { model, report } = tfliteToOnnx(source, { dims: DIMS[f] });
       const ms = performance.now() - t0;
-      assert.ok(model.graph.nodes.every((n) => !n.op.includes(".")), "every node is a default-domain ONNX op");
+      assert.ok(
+        model.graph.nodes.every((n) => !n.op.includes(".")),
+        "every node is a default-domain ONNX op",
+      );
       const onnx = exportOnnx(model);
       const original = staticTflite(await Deno.readFile(path), model.graph);
       const ort: Record<string, Tensor> = {};
@@ -101,9 +118,24 @@ for (const f of files) {
         const e = want[k];
         assert.deepEqual([...got[o].shape], e.shape, `${o} shape`);
         const strict = closeness(got[o].data as Float32Array, e.data as Float32Array);
-        const scaled = closeness(got[o].data as Float32Array, e.data as Float32Array, 1e-4, 1e-5 * Math.max(1, strict.maxRef));
-        console.log(`  ${f}: ${o} max abs error ${strict.maxAbs.toExponential(3)} (|ref| up to ${strict.maxRef.toFixed(3)}; ${strict.bad}/${strict.count} outside atol 1e-5), ${report.target.nodes} onnx nodes, converted in ${ms.toFixed(0)} ms`);
-        assert.equal(scaled.bad, 0, `${o}: ${scaled.bad}/${scaled.count} elements off, worst ${JSON.stringify(scaled.worst)}`);
+        const scaled = closeness(
+          got[o].data as Float32Array,
+          e.data as Float32Array,
+          1e-4,
+          1e-5 * Math.max(1, strict.maxRef),
+        );
+        console.log(
+          `  ${f}: ${o} max abs error ${strict.maxAbs.toExponential(3)} (|ref| up to ${
+            strict.maxRef.toFixed(3)
+          }; ${strict.bad}/${strict.count} outside atol 1e-5), ${report.target.nodes} onnx nodes, converted in ${
+            ms.toFixed(0)
+          } ms`,
+        );
+        assert.equal(
+          scaled.bad,
+          0,
+          `${o}: ${scaled.bad}/${scaled.count} elements off, worst ${JSON.stringify(scaled.worst)}`,
+        );
       });
     },
   });

@@ -10,7 +10,9 @@ const loaded = loadGgml();
 const ggml: Ggml | undefined = typeof loaded === "string" ? undefined : loaded;
 const noAvx = ggml !== undefined && /-(x64|sse42)\.so$/.test(ggml.cpuVariant);
 if (!ggml) console.warn(`SKIP x86 activation quantizer tests: ${loaded}`);
-else if (noAvx) console.warn(`SKIP x86 activation quantizer tests: ggml picked ${ggml.cpuVariant}, which has no AVX`);
+else if (noAvx) {
+  console.warn(`SKIP x86 activation quantizer tests: ggml picked ${ggml.cpuVariant}, which has no AVX`);
+}
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -49,7 +51,14 @@ function inputs(): Float32Array {
   return x;
 }
 
-for (const [typeId, name, f, blockBytes] of [[8, "Q8_0", quantizeQ8_0X86, 34], [9, "Q8_1", quantizeQ8_1X86, 36]] as const) {
+for (
+  const [typeId, name, f, blockBytes] of [[8, "Q8_0", quantizeQ8_0X86, 34], [
+    9,
+    "Q8_1",
+    quantizeQ8_1X86,
+    36,
+  ]] as const
+) {
   Deno.test({
     name: `x86 ${name} activation quantizer equals ggml's CPU from_float`,
     ignore: !ggml || noAvx,

@@ -29,7 +29,11 @@ async function lathe(...args: string[]): Promise<{ code: number; stdout: string;
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: r.code, stdout: new TextDecoder().decode(r.stdout), stderr: new TextDecoder().decode(r.stderr) };
+  return {
+    code: r.code,
+    stdout: new TextDecoder().decode(r.stdout),
+    stderr: new TextDecoder().decode(r.stderr),
+  };
 }
 
 Deno.test({
@@ -43,7 +47,10 @@ Deno.test({
     assert.deepEqual(j.metadata.map((m: { key: string }) => m.key), ref.kv.map((k) => k.key));
     const tokens = j.metadata.find((m: { key: string }) => m.key === "tokenizer.ggml.tokens");
     assert.equal(tokens.type, "ARRAY<STRING>");
-    assert.equal(tokens.count, (ref.kv.find((k) => k.key === "tokenizer.ggml.tokens")!.value as unknown[]).length);
+    assert.equal(
+      tokens.count,
+      (ref.kv.find((k) => k.key === "tokenizer.ggml.tokens")!.value as unknown[]).length,
+    );
     assert.equal(tokens.value.length, 8);
     assert.equal(j.tensors.length, ref.tensors.length);
     for (const [i, t] of ref.tensors.entries()) {
@@ -57,7 +64,10 @@ Deno.test({
     assert.deepEqual(j.graph.inputs, [{ name: "tokens", type: "i32[T]" }]);
     assert.deepEqual(j.graph.outputs, [{ name: "logits", type: "f32[T,339]" }]);
     const text = await lathe("inspect", tiny("Q4_K_M"));
-    assert.match(text.stdout, /tokenizer\.ggml\.tokens\s+ARRAY<STRING>\s+\["<unk>", "<s>", "<\/s>".*… 339 items\]/);
+    assert.match(
+      text.stdout,
+      /tokenizer\.ggml\.tokens\s+ARRAY<STRING>\s+\["<unk>", "<s>", "<\/s>".*… 339 items\]/,
+    );
     assert.match(text.stdout, /blk\.0\.attn_q\.weight\s+Q4_K\s+\[256, 256\]/);
   },
 });
@@ -177,7 +187,9 @@ Deno.test({
       assert.equal(ref.kv.find((k) => k.key === "general.quantization_version")?.value, 2);
       const src = ggml!.readGguf(tiny("F32"))!;
       assert.deepEqual(
-        ref.kv.filter((k) => k.key !== "general.file_type" && k.key !== "general.quantization_version").map((k) => [k.key, k.value]),
+        ref.kv.filter((k) => k.key !== "general.file_type" && k.key !== "general.quantization_version").map((
+          k,
+        ) => [k.key, k.value]),
         src.kv.filter((k) => k.key !== "general.file_type").map((k) => [k.key, k.value]),
       );
     } finally {

@@ -18,6 +18,8 @@ import { importGguf } from "../compiler/gguf/llama.ts";
 import { requantizeGguf } from "../compiler/gguf/requantize.ts";
 import { parseGguf } from "../compiler/gguf/reader.ts";
 import { serializeGguf } from "../compiler/gguf/writer.ts";
+import { GraphBuilder } from "../ir/builder.ts";
+import type { Constant } from "../ir/constant.ts";
 import { LatheError } from "../ir/errors.ts";
 import { verifyGraph } from "../ir/verify.ts";
 import { Session } from "../runtime/interpreter.ts";
@@ -64,15 +66,94 @@ for (const q of QUANTS) {
         const got = await latheLogits(file(q), TOKENS, f32Kv ? "f32" : "f16");
         assert.equal(got.vocab, want.vocab);
         const a = compareLogits(got.logits, want.logits, want.vocab);
-        console.log(`  ${q.padEnd(7)} ${config}: ${describeAgreement(a)}; Lathe ${got.tokensPerSecond.toFixed(0)} tokens/s`);
+        console.log(
+          `  ${q.padEnd(7)} ${config}: ${describeAgreement(a)}; Lathe ${
+            got.tokensPerSecond.toFixed(0)
+          } tokens/s`,
+        );
         // See the file comment for why the default context gets one position and 2% of slack.
         const [positions, bound] = f32Kv ? [0, 0.01] : [1, 0.02];
-        assert.ok(a.argmaxMismatches.length <= positions, `argmax differs at positions ${a.argmaxMismatches}`);
+        assert.ok(
+          a.argmaxMismatches.length <= positions,
+          `argmax differs at positions ${a.argmaxMismatches}`,
+        );
         assert.ok(a.relative <= bound, `max |Δ| is ${(100 * a.relative).toFixed(3)}% of the largest logit`);
       },
     });
   }
 }
+
+/** Runs one Lathe node on f32 inputs. */
+function runNode(
+  op: string,
+  inputs: Tensor[],
+  constants: Record<string, Constant>,
+  attrs: Record<string, number | string>,
+) {
+  const b = new GraphBuilder();
+  const names = [
+    ...inputs.map((t, i) => b.input(`x${i}`, t.dtype, t.shape)),
+    ...Object.entries(constants).map(([k, c]) => b.constant(k, c)),
+  ];
+  const y = b.op1(op, names, attrs);
+  const feeds = Object.fromEntries(inputs.map((t, i) => [`x${i}`, t]));
+  return (new Session(b.build([y])).run(feeds).outputs[y] as Tensor).data as Float32Array;
+}
+
+for (const q of ["F32", "Q8_0", "Q4_K_M"]) {
+  Deno.test({
+    name:
+      `gguf llama ${q}: given llama.cpp's own Q, K, V, attention "f16" equals its flash attention bit for bit`,
+    ignore: skipLlama,
+    fn() {
+      const trace = ref().trace(file(q), TOKENS);
+      const get = (name: string, which: "first" | "last") => {
+        const list = trace.get(name);
+        assert.ok(list?.length, `llama.cpp computed no f32 tensor named ${name}`);
+        return list[which === "first" ? 0 : list.length - 1].data;
+      };
+      const t = TOKENS.length;
+      for (const l of [0, 1]) {
+        const qr = get(`Qcur-${l}`, "last"), kr = get(`Kcur-${l}`, "last"), v = get(`Vcur-${l}`, "first");
+        const y = runNode(
+          "lathe.CausalAttention",
+          [
+            new Tensor("f32", [t, 4, 64], qr),
+            new Tensor("f32", [t, 2, 64], kr),
+            new Tensor("f32", [t, 2, 64], v),
+          ],
+          {},
+          { scale: 0.125, precision: "f16" },
+        );
+        assert.deepEqual(y, get(`kqv_out-${l}`, "first"), `layer ${l}`);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "gguf llama Q4_K_M: given llama.cpp's normed activations, Lathe's Q projection agrees to the last bits",
+  ignore: skipLlama,
+  async fn() {
+    const trace = ref().trace(file("Q4_K_M"), TOKENS);
+    const model = await importGguf(file("Q4_K_M"));
+    const x = trace.get("attn_norm-0")![0].data, want = trace.get("Qcur-0")![0].data;
+    const w = model.graph.constants["blk.0.attn_q.weight"];
+    const y = runNode("lathe.GgmlMatMul", [new Tensor("f32", [TOKENS.length, 256], x)], { w }, {
+      act_quant: "x86",
+    });
+    let d = 0, m = 0;
+    for (let i = 0; i < y.length; i++) {
+      (d = Math.max(d, Math.abs(y[i] - want[i]))), (m = Math.max(m, Math.abs(want[i])));
+    }
+    console.log(
+      `  Q4_K (repacked by llama.cpp) projection: max |Δ| = ${(d / m).toExponential(2)} of max |q|`,
+    );
+    // ggml's SIMD kernels add the same f32 terms in another order: a few units in the last place.
+    assert.ok(d / m < 2e-6, `${d / m}`);
+  },
+});
 
 Deno.test({
   name: "gguf llama: importing from bytes and from a path gives the same logits",
@@ -118,7 +199,11 @@ Deno.test({
           const m = mine.tensors.find((x) => x.name === t.name);
           assert.ok(m, `${t.name} missing`);
           assert.equal(m.type.name, t.type.name, t.name);
-          assert.deepEqual(mine.tensorBytes(m), theirs.tensorBytes(t), `${q} ${t.name} bytes differ from llama_model_quantize's`);
+          assert.deepEqual(
+            mine.tensorBytes(m),
+            theirs.tensorBytes(t),
+            `${q} ${t.name} bytes differ from llama_model_quantize's`,
+          );
         }
         assert.ok(ref().loads(out));
         assert.deepEqual(ref().logits(out, TOKENS).logits, ref().logits(file(q), TOKENS).logits);
@@ -180,7 +265,8 @@ Deno.test("gguf import: a zero-layer llama is embedding, norm and tied head (han
   // tied head gives 4/sqrt(1 + 1e-5) for every vocabulary entry.
   const model = await importGguf(await tinyGguf("llama"), { attention: "f32" });
   assert.deepEqual(verifyGraph(model.graph), []);
-  const y = new Session(model.graph).run({ tokens: new Tensor("i32", [2], Int32Array.of(2, 0)) }).outputs.logits as Tensor;
+  const y = new Session(model.graph).run({ tokens: new Tensor("i32", [2], Int32Array.of(2, 0)) }).outputs
+    .logits as Tensor;
   assert.deepEqual(y.shape, [2, 3]);
   const want = Math.fround(4 * Math.fround(1 / Math.fround(Math.sqrt(Math.fround(1 + Math.fround(1e-5))))));
   for (const v of y.data as Float32Array) assert.ok(Math.abs(v - want) <= 1e-6, `${v} vs ${want}`);
@@ -199,10 +285,13 @@ Deno.test({
   name: "gguf import: the tokenizer-only vocab file is refused (no token_embd.weight)",
   ignore: skipCorpus,
   async fn() {
-    await assert.rejects(() => importGguf(corpusPath("gguf/vocab/ggml-vocab-llama-spm.gguf")), (e: unknown) => {
-      assert.ok(e instanceof LatheError);
-      assert.match(e.message, /token_embd\.weight is missing/);
-      return true;
-    });
+    await assert.rejects(
+      () => importGguf(corpusPath("gguf/vocab/ggml-vocab-llama-spm.gguf")),
+      (e: unknown) => {
+        assert.ok(e instanceof LatheError);
+        assert.match(e.message, /token_embd\.weight is missing/);
+        return true;
+      },
+    );
   },
 });

@@ -11,7 +11,9 @@ import type { GgufKV } from "../compiler/gguf/metadata.ts";
 const DRIVER = new URL("./support/peak-rss.ts", import.meta.url).pathname;
 const D = 1024, VOCAB = 65536, LAYERS = 12, FF = 4096;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; peakMb: number }> {
+async function cli(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string; peakMb: number }> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--no-check", DRIVER, ...args],
     stdout: "piped",
@@ -54,7 +56,11 @@ async function writeBig(path: string): Promise<number> {
     { key: "llama.feed_forward_length", type: 4, value: FF },
     { key: "llama.attention.head_count", type: 4, value: 8 },
     { key: "llama.attention.layer_norm_rms_epsilon", type: 6, value: 1e-5 },
-    { key: "tokenizer.ggml.tokens", type: 9, value: { elemType: 8, items: Array.from({ length: VOCAB }, (_, i) => `tok${i}`) } },
+    {
+      key: "tokenizer.ggml.tokens",
+      type: 9,
+      value: { elemType: 8, items: Array.from({ length: VOCAB }, (_, i) => `tok${i}`) },
+    },
     { key: "tokenizer.ggml.scores", type: 9, value: { elemType: 6, items: new Float32Array(VOCAB) } },
   ];
   await writeGguf(path, { metadata, tensors });

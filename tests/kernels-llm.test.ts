@@ -53,7 +53,9 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
 
 Deno.test("RMSNorm: x / sqrt(mean(x²) + eps) * w per row, a zero row stays zero", () => {
   const w = new Uint8Array(f32([1, 1, 2, 0.5]).buffer);
-  const y = run1("lathe.RMSNorm", [x([2, 4], [1, 2, 3, 4, 0, 0, 0, 0]), constOf("f32", [4], w)], { epsilon: 1e-5 });
+  const y = run1("lathe.RMSNorm", [x([2, 4], [1, 2, 3, 4, 0, 0, 0, 0]), constOf("f32", [4], w)], {
+    epsilon: 1e-5,
+  });
   const s = 1 / Math.sqrt(30 / 4 + 1e-5);
   close(y.data as Float32Array, [s, 2 * s, 6 * s, 2 * s, 0, 0, 0, 0], 1e-6);
 });
@@ -70,18 +72,28 @@ const c1 = Math.cos(1), s1 = Math.sin(1), c2 = Math.cos(0.01), s2 = Math.sin(0.0
 
 Deno.test("Rope normal mode rotates adjacent pairs by pos * base^(-2i/d)", () => {
   const y = run1("lathe.Rope", [x([2, 1, 4], [1, 2, 3, 4, 1, 2, 3, 4])], { base: 10000 });
-  close(y.data as Float32Array, [1, 2, 3, 4, c1 - 2 * s1, s1 + 2 * c1, 3 * c2 - 4 * s2, 3 * s2 + 4 * c2], 1e-6);
+  close(
+    y.data as Float32Array,
+    [1, 2, 3, 4, c1 - 2 * s1, s1 + 2 * c1, 3 * c2 - 4 * s2, 3 * s2 + 4 * c2],
+    1e-6,
+  );
 });
 
 Deno.test("Rope neox mode rotates (i, i + d/2)", () => {
   const y = run1("lathe.Rope", [x([2, 1, 4], [1, 2, 3, 4, 1, 2, 3, 4])], { base: 10000, mode: "neox" });
-  close(y.data as Float32Array, [1, 2, 3, 4, c1 - 3 * s1, 2 * c2 - 4 * s2, s1 + 3 * c1, 2 * s2 + 4 * c2], 1e-6);
+  close(
+    y.data as Float32Array,
+    [1, 2, 3, 4, c1 - 3 * s1, 2 * c2 - 4 * s2, s1 + 3 * c1, 2 * s2 + 4 * c2],
+    1e-6,
+  );
 });
 
 Deno.test("Rope with dims below the head size, explicit positions and frequency factors", () => {
   const pos = { x: new Tensor("i64", [2], BigInt64Array.of(5n, 0n)) };
   const ff = { x: new Tensor("f32", [1], f32([2])) };
-  const y = run1("lathe.Rope", [x([2, 2, 4], [1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]), pos, ff], { dims: 2 });
+  const y = run1("lathe.Rope", [x([2, 2, 4], [1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]), pos, ff], {
+    dims: 2,
+  });
   // Pair 0 turns by 5 / 2 at position 5; the last two elements of each head are copied.
   const c = Math.cos(2.5), s = Math.sin(2.5);
   const want = [c - 2 * s, s + 2 * c, 3, 4, 5 * c - 6 * s, 5 * s + 6 * c, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -147,7 +159,8 @@ function q8Table(): Uint8Array {
 Deno.test("GgmlGather decodes Q8_0 rows; negative indices count from the end", () => {
   const idx = { x: new Tensor("i64", [3], BigInt64Array.of(1n, 0n, -1n)) };
   const y = run1("lathe.GgmlGather", [constOf({ kind: "ggml", typeId: 8 }, [2, 32], q8Table()), idx]);
-  const row0 = Array.from({ length: 32 }, (_, j) => (j - 16) / 2), row1 = Array.from({ length: 32 }, (_, j) => (0 - j) / 2);
+  const row0 = Array.from({ length: 32 }, (_, j) => (j - 16) / 2),
+    row1 = Array.from({ length: 32 }, (_, j) => (0 - j) / 2);
   assert.deepEqual(y.shape, [3, 32]);
   assert.deepEqual(Array.from(y.data as Float32Array), [...row1, ...row0, ...row1]);
 });
@@ -156,7 +169,10 @@ Deno.test("GgmlGather reads f16 tables and rejects an index past the end", () =>
   const table = constOf("f16", [2, 2], new Uint8Array(Float16Array.of(1, 2, 3, 4).buffer));
   const y = run1("lathe.GgmlGather", [table, { x: new Tensor("i32", [1], Int32Array.of(1)) }]);
   assert.deepEqual(Array.from(y.data as Float32Array), [3, 4]);
-  assert.throws(() => run1("lathe.GgmlGather", [table, { x: new Tensor("i32", [1], Int32Array.of(2)) }]), LatheError);
+  assert.throws(
+    () => run1("lathe.GgmlGather", [table, { x: new Tensor("i32", [1], Int32Array.of(2)) }]),
+    LatheError,
+  );
 });
 
 // ------------------------------------------------------------------------------------------ GgmlMatMul
@@ -173,7 +189,17 @@ Deno.test("GgmlMatMul with f16 weights rounds the activations to f16 (llama.cpp'
   const w = constOf("f16", [1, 1], new Uint8Array(Float16Array.of(1).buffer));
   assert.deepEqual(Array.from(run1("lathe.GgmlMatMul", [x([1, 1], [1.0001]), w]).data as Float32Array), [1]);
   const w32 = constOf("f32", [1, 1], new Uint8Array(f32([1]).buffer));
-  assert.deepEqual(Array.from(run1("lathe.GgmlMatMul", [x([1, 1], [1.0001]), w32]).data as Float32Array), [Math.fround(1.0001)]);
+  assert.deepEqual(Array.from(run1("lathe.GgmlMatMul", [x([1, 1], [1.0001]), w32]).data as Float32Array), [
+    Math.fround(1.0001),
+  ]);
+});
+
+Deno.test("GgmlMatMul with bf16 weights rounds the activations to bf16", () => {
+  // bf16 keeps 8 significant bits: 1.001 rounds to 1; 3 * 1 + 0.5 * 2 = 4.
+  const w = constOf("bf16", [1, 2], new Uint8Array(Uint16Array.of(0x4040, 0x4000).buffer));
+  assert.deepEqual(Array.from(run1("lathe.GgmlMatMul", [x([1, 2], [1.001, 0.5]), w]).data as Float32Array), [
+    4,
+  ]);
 });
 
 function mulberry32(seed: number): () => number {
@@ -206,7 +232,10 @@ for (const actQuant of ["ref", "x86"] as const) {
       for (const typeId of MATMUL_TYPES) {
         const name = GGML_TYPES.get(typeId)!.name;
         const wq = g.quantizeChunk(typeId, ws, n, k);
-        const y = run1("lathe.GgmlMatMul", [x([m, k], Array.from(xs)), constOf({ kind: "ggml", typeId }, [n, k], wq)], {
+        const y = run1("lathe.GgmlMatMul", [
+          x([m, k], Array.from(xs)),
+          constOf({ kind: "ggml", typeId }, [n, k], wq),
+        ], {
           act_quant: actQuant,
         });
         const actType = g.vecDotType(typeId);

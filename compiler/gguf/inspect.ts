@@ -5,7 +5,7 @@
  * builds (tensors stay unread: constants are lazy).
  */
 import { LatheError } from "../../ir/errors.ts";
-import { formatInspect, type InspectReport, inspectModel } from "../inspect.ts";
+import { formatInspect, inspectModel, type InspectReport } from "../inspect.ts";
 import { GGUF_TYPE_NAMES, type GgufArray, type GgufKV, ggufText, type GgufValue } from "./metadata.ts";
 import { importGguf } from "./llama.ts";
 import { openGguf } from "./reader.ts";
@@ -84,30 +84,49 @@ function shown(v: GgufValue | boolean): unknown {
 }
 
 function describeKV(kv: GgufKV): GgufInspectReport["metadata"][number] {
-  const entry: GgufInspectReport["metadata"][number] = { key: kv.key, type: typeName(kv), value: shown(kv.value) };
+  const entry: GgufInspectReport["metadata"][number] = {
+    key: kv.key,
+    type: typeName(kv),
+    value: shown(kv.value),
+  };
   if (kv.type === 9) entry.count = ((kv.value as GgufArray).items as ArrayLike<unknown>).length;
   return entry;
 }
 
 const human = (n: number) =>
-  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+  n >= 2 ** 30
+    ? `${(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= 2 ** 20
+    ? `${(n / 2 ** 20).toFixed(2)} MiB`
+    : n >= 1024
+    ? `${(n / 1024).toFixed(1)} KiB`
+    : `${n} B`;
 
 export function formatGgufInspect(r: GgufInspectReport): string {
   const lines = [
-    `${r.model} (GGUF v${r.version}, alignment ${r.alignment}, ${human(r.fileSize)}, data at byte ${r.dataOffset})`,
+    `${r.model} (GGUF v${r.version}, alignment ${r.alignment}, ${
+      human(r.fileSize)
+    }, data at byte ${r.dataOffset})`,
     `metadata: ${r.metadata.length} keys`,
   ];
   const w = Math.min(48, Math.max(...r.metadata.map((m) => m.key.length), 0));
   for (const m of r.metadata) {
     const v = m.count !== undefined
-      ? `[${(m.value as unknown[]).map((x) => JSON.stringify(x)).join(", ")}${m.count > ARRAY_HEAD ? `, … ${m.count} items` : ""}]`
-      : typeof m.value === "string" ? JSON.stringify(m.value) : String(m.value);
+      ? `[${(m.value as unknown[]).map((x) => JSON.stringify(x)).join(", ")}${
+        m.count > ARRAY_HEAD ? `, … ${m.count} items` : ""
+      }]`
+      : typeof m.value === "string"
+      ? JSON.stringify(m.value)
+      : String(m.value);
     lines.push(`  ${m.key.padEnd(w)} ${m.type.padEnd(16)} ${v}`);
   }
   lines.push(`tensors: ${r.tensors.length}, ${human(r.tensorBytes)}`);
   const nw = Math.min(48, Math.max(...r.tensors.map((t) => t.name.length), 0));
   for (const t of r.tensors) {
-    lines.push(`  ${t.name.padEnd(nw)} ${t.type.padEnd(8)} [${t.shape.join(", ")}]`.padEnd(nw + 34) + ` ${human(t.bytes)}`);
+    lines.push(
+      `  ${t.name.padEnd(nw)} ${t.type.padEnd(8)} [${t.shape.join(", ")}]`.padEnd(nw + 34) +
+        ` ${human(t.bytes)}`,
+    );
   }
   for (const n of r.notes) lines.push(`note: ${n}`);
   if ("error" in r.graph) lines.push(`graph: none (${r.graph.error})`);

@@ -78,7 +78,11 @@ function readRange(path: string, offset: number, length: number, field: string):
     while (got < length) {
       const n = f.readSync(out.subarray(got));
       if (n === null || n === 0) {
-        throw new LatheError("io", "file ended while reading tensor data", { file: path, offset: offset + got, field });
+        throw new LatheError("io", "file ended while reading tensor data", {
+          file: path,
+          offset: offset + got,
+          field,
+        });
       }
       got += n;
     }
@@ -96,7 +100,9 @@ export function ggufModel(
 ): Model {
   const md = new Metadata(f);
   const arch = md.string("general.architecture");
-  if (arch === undefined) throw md.fail("general.architecture", "is missing; cannot tell what network the file holds");
+  if (arch === undefined) {
+    throw md.fail("general.architecture", "is missing; cannot tell what network the file holds");
+  }
   if (!GGUF_ARCHITECTURES.includes(arch)) {
     throw new LatheError(
       "unsupported",
@@ -105,7 +111,9 @@ export function ggufModel(
     );
   }
   const attention = opts.attention ?? "f16", activations = opts.activations ?? "x86";
-  if (attention !== "f16" && attention !== "f32") throw new LatheError("usage", `attention must be f16 or f32, got ${attention}`);
+  if (attention !== "f16" && attention !== "f32") {
+    throw new LatheError("usage", `attention must be f16 or f32, got ${attention}`);
+  }
   if (activations !== "x86" && activations !== "ref") {
     throw new LatheError("usage", `activations must be x86 or ref, got ${activations}`);
   }
@@ -186,7 +194,9 @@ function buildLlama(
   if (nEmbd !== undefined && nEmbd !== dModel) {
     throw md.fail(k("embedding_length"), `= ${nEmbd} but token_embd.weight rows have ${dModel} elements`);
   }
-  if (dModel < 1 || vocab < 1) throw new LatheError("format", `has an empty dimension (ne [${eNe}])`, where(embd.name));
+  if (dModel < 1 || vocab < 1) {
+    throw new LatheError("format", `has an empty dimension (ne [${eNe}])`, where(embd.name));
+  }
   const nLayer = md.count(k("block_count"), 0);
   if (nLayer === undefined) throw md.fail(k("block_count"), "is missing");
   const nHead = md.count(k("attention.head_count"), 1);
@@ -200,18 +210,24 @@ function buildLlama(
   if (!Number.isInteger(headK) || !Number.isInteger(headV)) {
     throw md.fail(k("attention.head_count"), `= ${nHead} does not divide embedding_length ${dModel}`);
   }
-  const ropeDims = md.count(k("rope.dimension_count"), 0) ?? headK;
+  const ropeDims = md.count(k("rope.dimension_count"), 1) ?? headK;
   if (ropeDims % 2 !== 0 || ropeDims > headK) {
     throw md.fail(k("rope.dimension_count"), `= ${ropeDims} must be even and at most the head size ${headK}`);
   }
   const eps = md.float(k("attention.layer_norm_rms_epsilon")) ?? 1e-5;
-  if (!(eps >= 0 && eps < 1)) throw md.fail(k("attention.layer_norm_rms_epsilon"), `= ${eps} is not a small non-negative number`);
+  if (!(eps >= 0 && eps < 1)) {
+    throw md.fail(k("attention.layer_norm_rms_epsilon"), `= ${eps} is not a small non-negative number`);
+  }
   const base = md.float(k("rope.freq_base")) ?? 10000;
   if (!(base > 0 && Number.isFinite(base))) throw md.fail(k("rope.freq_base"), `= ${base} must be positive`);
   const freqScale = ropeFreqScale(md, k);
   const nExpert = md.count(k("expert_count"), 0) ?? 0;
   if (nExpert > 0 || byName.has("blk.0.ffn_gate_inp.weight")) {
-    throw new LatheError("unsupported", `mixture-of-experts llama (${nExpert} experts) is not supported`, where(k("expert_count")));
+    throw new LatheError(
+      "unsupported",
+      `mixture-of-experts llama (${nExpert} experts) is not supported`,
+      where(k("expert_count")),
+    );
   }
   const vocabKey = md.count(k("vocab_size"), 1, 1 << 30);
   if (vocabKey !== undefined && vocabKey !== vocab) {
@@ -228,7 +244,13 @@ function buildLlama(
       : use === "gather"
       ? canDequantize(t.typeId)
       : t.typeId === 0 || t.typeId === 1 || t.typeId === 30 || hasVecDot(t.typeId);
-    if (!ok) throw new LatheError("unsupported", `${info.name} is not supported for a ${use} operand`, where(t.name));
+    if (!ok) {
+      throw new LatheError(
+        "unsupported",
+        `${info.name} is not supported for a ${use} operand`,
+        where(t.name),
+      );
+    }
     used.add(t.name);
     b.constant(t.name, { dtype: t.dtype, shape: [...t.ne].reverse(), ...data(t) });
     return t.name;
@@ -268,10 +290,22 @@ function buildLlama(
     const kk = linear(h, `${p}.attn_k`, [nHeadKv * headK, dModel], `${p}.k`);
     const v = linear(h, `${p}.attn_v`, [nHeadKv * headV, dModel], `${p}.v`);
     const qr = op(b, "lathe.Rope", [reshape(q, [0, nHead, headK], `${p}.q3`), null, ff], rope, `${p}.q_rope`);
-    const kr = op(b, "lathe.Rope", [reshape(kk, [0, nHeadKv, headK], `${p}.k3`), null, ff], rope, `${p}.k_rope`);
+    const kr = op(
+      b,
+      "lathe.Rope",
+      [reshape(kk, [0, nHeadKv, headK], `${p}.k3`), null, ff],
+      rope,
+      `${p}.k_rope`,
+    );
     const v3 = reshape(v, [0, nHeadKv, headV], `${p}.v3`);
-    const att = op(b, "lathe.CausalAttention", [qr, kr, v3], { scale: 1 / Math.sqrt(headK), precision: attention }, `${p}.attn`);
-    const o = linear(reshape(att, [0, nHead * headV], `${p}.attn2`), `${p}.attn_output`, [dModel, nHead * headV], `${p}.o`);
+    const att = op(b, "lathe.CausalAttention", [qr, kr, v3], {
+      scale: 1 / Math.sqrt(headK),
+      precision: attention,
+    }, `${p}.attn`);
+    const o = linear(reshape(att, [0, nHead * headV], `${p}.attn2`), `${p}.attn_output`, [
+      dModel,
+      nHead * headV,
+    ], `${p}.o`);
     x = op(b, "Add", [x, o], {}, `${p}.attn_res`);
     h = opNorm(b, x, tensor(`${p}.ffn_norm.weight`), `${p}.ffn_norm`);
     const gateW = tensor(`${p}.ffn_gate.weight`);
@@ -293,7 +327,9 @@ function buildLlama(
 
   const props: Record<string, string> = {};
   for (const kv of f.metadata) {
-    if (kv.key.startsWith("general.") && kv.type === 8) props[kv.key] = ggufText(kv.value as string | Uint8Array);
+    if (kv.key.startsWith("general.") && kv.type === 8) {
+      props[kv.key] = ggufText(kv.value as string | Uint8Array);
+    }
   }
   const meta: SourceMeta = {
     format: "gguf",
@@ -336,10 +372,16 @@ function hasVecDot(typeId: number): boolean {
 function ropeFreqScale(md: Metadata, k: (s: string) => string): number {
   const type = md.string(k("rope.scaling.type")) ?? "none";
   if (type !== "none" && type !== "linear") {
-    throw md.fail(k("rope.scaling.type"), `= "${type}" is not supported (only none and linear)`, "unsupported");
+    throw md.fail(
+      k("rope.scaling.type"),
+      `= "${type}" is not supported (only none and linear)`,
+      "unsupported",
+    );
   }
   const factor = md.float(k("rope.scaling.factor")) ?? md.float(k("rope.scale_linear")) ?? 0;
   if (type === "none" && md.string(k("rope.scaling.type")) !== undefined) return 1;
-  if (!(factor >= 0 && Number.isFinite(factor))) throw md.fail(k("rope.scaling.factor"), `= ${factor} is not a scale`);
+  if (!(factor >= 0 && Number.isFinite(factor))) {
+    throw md.fail(k("rope.scaling.factor"), `= ${factor} is not a scale`);
+  }
   return factor === 0 ? 1 : 1 / factor;
 }

@@ -25,19 +25,42 @@ export interface RequantizeResult {
 
 /** llama_ftype of a file whose matrices are all of one type (general.file_type is informational). */
 const FILE_TYPE: Readonly<Record<string, number>> = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q4_K: 14, Q5_K: 16,
-  Q6_K: 18, IQ4_NL: 25, IQ4_XS: 30, BF16: 32, MXFP4: 38,
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q8_0: 7,
+  Q5_0: 8,
+  Q5_1: 9,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 14,
+  Q5_K: 16,
+  Q6_K: 18,
+  IQ4_NL: 25,
+  IQ4_XS: 30,
+  BF16: 32,
+  MXFP4: 38,
 };
 /** ggml's GGML_QNT_VERSION, required in files holding quantized tensors. */
 const QUANTIZATION_VERSION = 2;
 
-export async function requantizeGguf(input: string, output: string, opts: RequantizeOptions = {}): Promise<RequantizeResult> {
+export async function requantizeGguf(
+  input: string,
+  output: string,
+  opts: RequantizeOptions = {},
+): Promise<RequantizeResult> {
   let target: GgmlTypeInfo | undefined;
   if (opts.weights !== undefined) {
     target = ggmlTypeByName(opts.weights);
     if (!target || !canQuantize(target.id) || target.id === 9 || target.id === 15) {
-      const names = QUANTIZABLE_TYPES.filter((id) => id !== 9 && id !== 15).map((id) => GGML_TYPES.get(id)!.name);
-      throw new LatheError("usage", `--weights ${opts.weights}: not a type Lathe writes (one of ${names.join(", ")})`);
+      const names = QUANTIZABLE_TYPES.filter((id) => id !== 9 && id !== 15).map((id) =>
+        GGML_TYPES.get(id)!.name
+      );
+      throw new LatheError(
+        "usage",
+        `--weights ${opts.weights}: not a type Lathe writes (one of ${names.join(", ")})`,
+      );
     }
   }
   const h = await openGguf(input);
@@ -46,7 +69,12 @@ export async function requantizeGguf(input: string, output: string, opts: Requan
     let done = 0;
     const tensors: GgufTensorInput[] = h.tensors.map((t) => {
       const plan = planTensor(t, target);
-      result.tensors.push({ name: t.name, from: t.type.name, to: GGML_TYPES.get(plan.typeId)!.name, ...(plan.note ? { note: plan.note } : {}) });
+      result.tensors.push({
+        name: t.name,
+        from: t.type.name,
+        to: GGML_TYPES.get(plan.typeId)!.name,
+        ...(plan.note ? { note: plan.note } : {}),
+      });
       const data = async () => {
         const bytes = await h.readTensorBytes(t);
         const outBytes = plan.typeId === t.typeId ? bytes : recode(t, bytes, plan.typeId);
@@ -68,7 +96,10 @@ function planTensor(t: GgufTensorInfo, target: GgmlTypeInfo | undefined): { type
   if (t.ne.length !== 2 || t.ne[1] <= 1) return { typeId: t.typeId };
   if (!canDequantize(t.typeId)) return { typeId: t.typeId, note: `kept: no decoder for ${t.type.name}` };
   if (t.ne[0] % target.blockSize !== 0) {
-    return { typeId: t.typeId, note: `kept: rows of ${t.ne[0]} do not fill ${target.name} blocks of ${target.blockSize}` };
+    return {
+      typeId: t.typeId,
+      note: `kept: rows of ${t.ne[0]} do not fill ${target.name} blocks of ${target.blockSize}`,
+    };
   }
   return { typeId: target.id };
 }
@@ -91,7 +122,11 @@ function recode(t: GgufTensorInfo, bytes: Uint8Array, typeId: number): Uint8Arra
 function metadataFor(md: readonly GgufKV[], target: GgmlTypeInfo | undefined, quantized: boolean): GgufKV[] {
   const out = md.map((kv) => {
     if (target && kv.key === "general.file_type" && FILE_TYPE[target.name] !== undefined) {
-      return { key: kv.key, type: kv.type, value: kv.type === 10 || kv.type === 11 ? BigInt(FILE_TYPE[target.name]) : FILE_TYPE[target.name] };
+      return {
+        key: kv.key,
+        type: kv.type,
+        value: kv.type === 10 || kv.type === 11 ? BigInt(FILE_TYPE[target.name]) : FILE_TYPE[target.name],
+      };
     }
     return kv;
   });

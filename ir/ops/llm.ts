@@ -54,7 +54,9 @@ defineOp({
     const table = weightType(ctx, 0, "table");
     rank(ctx, table, 2, "table");
     const idx = ctx.tensor(1);
-    if (idx.dtype !== "i32" && idx.dtype !== "i64") ctx.fail(`indices must be i32 or i64, got ${printDType(idx.dtype)}`);
+    if (idx.dtype !== "i32" && idx.dtype !== "i64") {
+      ctx.fail(`indices must be i32 or i64, got ${printDType(idx.dtype)}`);
+    }
     if (!idx.shape || !table.shape) return [tensorType("f32", undefined)];
     return [tensorType("f32", [...idx.shape, table.shape[1]])];
   },
@@ -148,7 +150,9 @@ defineOp({
     rank(ctx, v, 3, "V");
     if (!q.shape || !k.shape || !v.shape) return [tensorType("f32", undefined)];
     const [tq, hq, d] = q.shape, [tk, hk, dk] = k.shape, [tv, hv, dv] = v.shape;
-    if (!sameDim(tq, tk) || !sameDim(tk, tv)) ctx.fail(`Q, K and V must have the same length, got ${tq}, ${tk}, ${tv}`);
+    if (!sameDim(tq, tk) || !sameDim(tk, tv)) {
+      ctx.fail(`Q, K and V must have the same length, got ${tq}, ${tk}, ${tv}`);
+    }
     if (!sameDim(d, dk)) ctx.fail(`Q and K head sizes differ: ${d} and ${dk}`);
     if (!sameDim(hk, hv)) ctx.fail(`K and V head counts differ: ${hk} and ${hv}`);
     if (typeof hq === "number" && typeof hk === "number" && (hk === 0 || hq % hk !== 0)) {

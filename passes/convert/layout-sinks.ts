@@ -1,6 +1,7 @@
 /**
  * More places a Transpose can sink through, beside those in passes/layout-propagation.ts, so the
- * transposes converters put around every NHWC op meet their inverses: Clip (scalar bounds), reductions
+ * transposes converters put around every NHWC op meet their inverses: Clip (scalar bounds), Softmax (the
+ * axis moves), reductions
  * (axes move; without keepdims the surviving axes keep a residual permutation), Pad (pads move), binary ops
  * against a broadcast scalar, an inverse pair whose inner Transpose has other users, and a Transpose that only moves size-1 dims, which is a Reshape (no data moves,
  * and reshape chains fold).
@@ -16,7 +17,16 @@ import { P, tensorTypeOf, type ValueRef } from "../pattern.ts";
 import { noopRules } from "../remove-noops.ts";
 import { applyRules, type Rewriter, rule } from "../rewrite.ts";
 
-const REDUCE = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2"];
+const REDUCE = [
+  "ReduceMean",
+  "ReduceMax",
+  "ReduceMin",
+  "ReduceSum",
+  "ReduceProd",
+  "ReduceSumSquare",
+  "ReduceL1",
+  "ReduceL2",
+];
 const BINARY = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"];
 
 const rankOf = (v: ValueRef) => tensorTypeOf(v)?.shape?.length;
@@ -42,9 +52,14 @@ function sinkReduce({ x, t, axes, r }: any, rw: Rewriter) {
   const at = resolveAttrs(r);
   if (rank === undefined || at.noop_with_empty_axes) return undefined;
   const p = permOf(t, rank);
-  const given = axes ? constantNumbers(axes.constant).map((v) => (v < 0 ? v + rank : v)) : Array.from({ length: rank }, (_, i) => i);
+  const given = axes
+    ? constantNumbers(axes.constant).map((v) => (v < 0 ? v + rank : v))
+    : Array.from({ length: rank }, (_, i) => i);
   const reduced = new Set(given.map((a) => p[a]));
-  const inner = rw.op1(r.op, [x, rw.constant(`${r.id}_axes`, numbersConstant("i64", [reduced.size], [...reduced].sort((a, b) => a - b)))], r.attrs);
+  const inner = rw.op1(r.op, [
+    x,
+    rw.constant(`${r.id}_axes`, numbersConstant("i64", [reduced.size], [...reduced].sort((a, b) => a - b))),
+  ], r.attrs);
   if (at.keepdims ?? 1) return rw.op1("Transpose", [inner], { perm: p });
   // Without keepdims: output axis k is the k-th kept axis of the transposed view, p[keptY[k]] of x.
   const keptY = p.map((_, j) => j).filter((j) => !given.includes(j));
@@ -64,7 +79,11 @@ function sinkPad({ x, t, pads, value, pad }: any, rw: Rewriter) {
     moved[p[j]] = old[j];
     moved[p[j] + rank] = old[j + rank];
   }
-  const inner = rw.op1("Pad", [x, rw.constant(`${pad.id}_pads`, numbersConstant("i64", [2 * rank], moved)), value ?? null], pad.attrs);
+  const inner = rw.op1("Pad", [
+    x,
+    rw.constant(`${pad.id}_pads`, numbersConstant("i64", [2 * rank], moved)),
+    value ?? null,
+  ], pad.attrs);
   return rw.op1("Transpose", [inner], { perm: p });
 }
 
@@ -74,6 +93,16 @@ function sinkBinaryScalar({ x, t, s, b }: any, rw: Rewriter, transposedFirst: bo
   if (rank === undefined || sr === undefined || sr > rank || !isScalarLike(s)) return undefined;
   const inner = rw.op1(b.op, transposedFirst ? [x, s] : [s, x], b.attrs);
   return rw.op1("Transpose", [inner], { perm: permOf(t, rank) });
+}
+
+/** Softmax normalizes along one axis, which the permutation names. */
+function sinkSoftmax({ x, t, s }: any, rw: Rewriter) {
+  const rank = rankOf(x);
+  if (rank === undefined) return undefined;
+  const p = permOf(t, rank);
+  const a: number = resolveAttrs(s).axis ?? -1;
+  const inner = rw.op1(s.op, [x], { ...s.attrs, axis: { type: "int", value: p[a < 0 ? a + rank : a] } });
+  return rw.op1("Transpose", [inner], { perm: p });
 }
 
 /** A Transpose that keeps every dim larger than 1 in order moves no data. */
@@ -105,13 +134,26 @@ export const layoutSinkRules = [
   rule("inverse-transpose-pair", P.Transpose(P.Transpose(P.var("x")).as("t1")).as("t2"), inversePair),
   rule("sink-clip", P.Clip(transposed("t"), P.opt(P.var("lo")), P.opt(P.var("hi"))).as("c"), sinkClip),
   rule("sink-reduce", P.op(REDUCE, [transposed("t"), P.opt(P.const("axes"))]).as("r"), sinkReduce),
+  rule("sink-softmax", P.op(["Softmax", "LogSoftmax"], [transposed("t")]).as("s"), sinkSoftmax),
   rule("sink-pad", P.Pad(transposed("t"), P.const("pads"), P.opt(P.const("value"))).as("pad"), sinkPad),
-  rule("sink-binary-scalar-rhs", P.op(BINARY, [transposed("t"), P.var("s")]).as("b"), (c, rw) => sinkBinaryScalar(c, rw, true)),
-  rule("sink-binary-scalar-lhs", P.op(BINARY, [P.var("s"), transposed("t")]).as("b"), (c, rw) => sinkBinaryScalar(c, rw, false)),
+  rule(
+    "sink-binary-scalar-rhs",
+    P.op(BINARY, [transposed("t"), P.var("s")]).as("b"),
+    (c, rw) => sinkBinaryScalar(c, rw, true),
+  ),
+  rule(
+    "sink-binary-scalar-lhs",
+    P.op(BINARY, [P.var("s"), transposed("t")]).as("b"),
+    (c, rw) => sinkBinaryScalar(c, rw, false),
+  ),
 ];
 
 /** Run after sinking: as a Reshape, a unit-dim Transpose could no longer pair with its inverse. */
-export const unitTransposeRule = rule("unit-transpose-as-reshape", P.Transpose(P.var("x")).as("t"), unitTranspose);
+export const unitTransposeRule = rule(
+  "unit-transpose-as-reshape",
+  P.Transpose(P.var("x")).as("t"),
+  unitTranspose,
+);
 
 /**
  * Gives each user of a Transpose with several users its own copy, so every copy can sink (or cancel) along
@@ -152,12 +194,15 @@ const countTransposes = (g: Graph) => g.nodes.filter((n) => n.op === "Transpose"
 /** Layout propagation with the extra sinks: split shared transposes, sink, merge, until no transpose goes. */
 export function propagateLayout(g: Graph): Graph {
   const rules = [...layoutRules, ...layoutSinkRules, ...noopRules];
-  const round = (x: Graph) => eliminateCommonSubexpressions(applyRules(splitSharedTransposes(x), rules, { driver: "greedy" }).graph);
+  const round = (x: Graph) =>
+    eliminateCommonSubexpressions(applyRules(splitSharedTransposes(x), rules, { driver: "greedy" }).graph);
   let cur = round(g);
   for (let k = 0; k < 4; k++) {
     const next = round(cur);
     if (countTransposes(next) >= countTransposes(cur)) break;
     cur = next;
   }
-  return eliminateCommonSubexpressions(applyRules(cur, [unitTransposeRule, ...noopRules], { driver: "greedy" }).graph);
+  return eliminateCommonSubexpressions(
+    applyRules(cur, [unitTransposeRule, ...noopRules], { driver: "greedy" }).graph,
+  );
 }

@@ -17,23 +17,71 @@ import { f32Operand, i32Scalar, intOperand } from "./operand-constants.ts";
 import type { Declines } from "./report.ts";
 
 const TFL_TYPE: Record<string, string> = {
-  f32: "FLOAT32", f16: "FLOAT16", i32: "INT32", u8: "UINT8", i64: "INT64", bool: "BOOL", i16: "INT16", i8: "INT8", f64: "FLOAT64",
-  u16: "UINT16", u32: "UINT32", u64: "UINT64",
+  f32: "FLOAT32",
+  f16: "FLOAT16",
+  i32: "INT32",
+  u8: "UINT8",
+  i64: "INT64",
+  bool: "BOOL",
+  i16: "INT16",
+  i8: "INT8",
+  f64: "FLOAT64",
+  u16: "UINT16",
+  u32: "UINT32",
+  u64: "UINT64",
 };
-const CAST_TO: Record<number, DType> = { 1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 9: "bool", 10: "f16", 11: "f64", 12: "u32", 13: "u64" };
+const CAST_TO: Record<number, DType> = {
+  1: "f32",
+  2: "u8",
+  3: "i8",
+  4: "u16",
+  5: "i16",
+  6: "i32",
+  7: "i64",
+  9: "bool",
+  10: "f16",
+  11: "f64",
+  12: "u32",
+  13: "u64",
+};
 
 const UNARY: Record<string, string> = {
-  Relu: "tfl.RELU", Sigmoid: "tfl.LOGISTIC", Tanh: "tfl.TANH", Exp: "tfl.EXP", Log: "tfl.LOG", Sqrt: "tfl.SQRT",
-  Abs: "tfl.ABS", Neg: "tfl.NEG", Floor: "tfl.FLOOR", Ceil: "tfl.CEIL", Round: "tfl.ROUND", Sin: "tfl.SIN",
-  Cos: "tfl.COS", Sign: "tfl.SIGN", HardSwish: "tfl.HARD_SWISH", Not: "tfl.LOGICAL_NOT",
+  Relu: "tfl.RELU",
+  Sigmoid: "tfl.LOGISTIC",
+  Tanh: "tfl.TANH",
+  Exp: "tfl.EXP",
+  Log: "tfl.LOG",
+  Sqrt: "tfl.SQRT",
+  Abs: "tfl.ABS",
+  Neg: "tfl.NEG",
+  Floor: "tfl.FLOOR",
+  Ceil: "tfl.CEIL",
+  Round: "tfl.ROUND",
+  Sin: "tfl.SIN",
+  Cos: "tfl.COS",
+  Sign: "tfl.SIGN",
+  HardSwish: "tfl.HARD_SWISH",
+  Not: "tfl.LOGICAL_NOT",
 };
 const BINARY: Record<string, string> = {
-  Add: "tfl.ADD", Sub: "tfl.SUB", Mul: "tfl.MUL", Div: "tfl.DIV", Equal: "tfl.EQUAL", Less: "tfl.LESS",
-  LessOrEqual: "tfl.LESS_EQUAL", Greater: "tfl.GREATER", GreaterOrEqual: "tfl.GREATER_EQUAL", And: "tfl.LOGICAL_AND",
+  Add: "tfl.ADD",
+  Sub: "tfl.SUB",
+  Mul: "tfl.MUL",
+  Div: "tfl.DIV",
+  Equal: "tfl.EQUAL",
+  Less: "tfl.LESS",
+  LessOrEqual: "tfl.LESS_EQUAL",
+  Greater: "tfl.GREATER",
+  GreaterOrEqual: "tfl.GREATER_EQUAL",
+  And: "tfl.LOGICAL_AND",
   Or: "tfl.LOGICAL_OR",
 };
 const REDUCE: Record<string, string> = {
-  ReduceMean: "tfl.MEAN", ReduceMax: "tfl.REDUCE_MAX", ReduceMin: "tfl.REDUCE_MIN", ReduceSum: "tfl.SUM", ReduceProd: "tfl.REDUCE_PROD",
+  ReduceMean: "tfl.MEAN",
+  ReduceMax: "tfl.REDUCE_MAX",
+  ReduceMin: "tfl.REDUCE_MIN",
+  ReduceSum: "tfl.SUM",
+  ReduceProd: "tfl.REDUCE_PROD",
 };
 
 const shapeOf = (v: ValueRef) => tensorTypeOf(v)?.shape;
@@ -43,7 +91,9 @@ const dtypeOf = (v: ValueRef) => {
 };
 const scalarValue = (v: ValueRef | undefined): number | undefined => {
   const c = v?.constant;
-  if (!c || c.shape.reduce((p, d) => p * d, 1) !== 1 || typeof c.dtype !== "string" || c.dtype === "string") return undefined;
+  if (!c || c.shape.reduce((p, d) => p * d, 1) !== 1 || typeof c.dtype !== "string" || c.dtype === "string") {
+    return undefined;
+  }
   return constantNumbers(c)[0];
 };
 
@@ -67,7 +117,14 @@ export function opRules(declines: Declines): Rule[] {
   const rules: Rule[] = [];
   const map = (ops: string | string[], build: Build) => {
     for (const op of typeof ops === "string" ? [ops] : ops) {
-      rules.push(rule(op, P.op(op, []).rest().as("n"), ({ n }, rw) => build(n, rw, n.inputs.map((i: string | null) => (i ? rw.ref(i) : undefined)) as ValueRef[])));
+      rules.push(
+        rule(
+          op,
+          P.op(op, []).rest().as("n"),
+          ({ n }, rw) =>
+            build(n, rw, n.inputs.map((i: string | null) => (i ? rw.ref(i) : undefined)) as ValueRef[]),
+        ),
+      );
     }
   };
   const staticOut = (n: Node, rw: Rewriter, k = 0): number[] | undefined => {
@@ -81,16 +138,31 @@ export function opRules(declines: Declines): Rule[] {
   map("LeakyRelu", (n, rw, [x]) => rw.op1("tfl.LEAKY_RELU", [x], { alpha: resolveAttrs(n).alpha ?? 0.01 }));
   map("Elu", (n, rw, [x]) => {
     const alpha = resolveAttrs(n).alpha ?? 1;
-    return alpha === 1 ? rw.op1("tfl.ELU", [x]) : declines.of(n, `TFLite's ELU has alpha 1, this one ${alpha}`);
+    return alpha === 1
+      ? rw.op1("tfl.ELU", [x])
+      : declines.of(n, `TFLite's ELU has alpha 1, this one ${alpha}`);
   });
-  map("Gelu", (n, rw, [x]) => rw.op1("tfl.GELU", [x], { approximate: resolveAttrs(n).approximate === "tanh" ? 1 : 0 }));
-  map("Erf", (n) => declines.of(n, "TFLite has no erf (the erf form of GELU maps to GELU; this Erf is not part of one)"));
+  map(
+    "Gelu",
+    (n, rw, [x]) => rw.op1("tfl.GELU", [x], { approximate: resolveAttrs(n).approximate === "tanh" ? 1 : 0 }),
+  );
+  map(
+    "Erf",
+    (n) =>
+      declines.of(n, "TFLite has no erf (the erf form of GELU maps to GELU; this Erf is not part of one)"),
+  );
   map("Reciprocal", (_n, rw, [x]) => rw.op1("tfl.DIV", [f32Operand(rw, "one", [], [1]), x]));
-  map("Softplus", (_n, rw, [x]) => rw.op1("tfl.LOG", [rw.op1("tfl.ADD", [rw.op1("tfl.EXP", [x]), f32Operand(rw, "one", [], [1])])]));
+  map(
+    "Softplus",
+    (_n, rw, [x]) =>
+      rw.op1("tfl.LOG", [rw.op1("tfl.ADD", [rw.op1("tfl.EXP", [x]), f32Operand(rw, "one", [], [1])])]),
+  );
   map(["Identity", "Dropout"], (n, rw, [x]) => {
     if (n.outputs[1]) return declines.of(n, "Dropout's mask output");
     const s = shapeOf(x!);
-    return isStaticShape(s) ? reshapeTo(rw, x!, s) : declines.of(n, "an identity of a value with a symbolic shape");
+    return isStaticShape(s)
+      ? reshapeTo(rw, x!, s)
+      : declines.of(n, "an identity of a value with a symbolic shape");
   });
 
   for (const [op, to] of Object.entries(BINARY)) {
@@ -128,7 +200,9 @@ export function opRules(declines: Declines): Rule[] {
   map("Cast", (n, rw, [x]) => {
     const to = CAST_TO[resolveAttrs(n).to];
     const from = dtypeOf(x!);
-    if (!to || !from || !TFL_TYPE[from] || !TFL_TYPE[to as string]) return declines.of(n, `cast from ${from} to ${to ? printDType(to) : "?"}`);
+    if (!to || !from || !TFL_TYPE[from] || !TFL_TYPE[to as string]) {
+      return declines.of(n, `cast from ${from} to ${to ? printDType(to) : "?"}`);
+    }
     return rw.op1("tfl.CAST", [x], { in_data_type: TFL_TYPE[from], out_data_type: TFL_TYPE[to as string] });
   });
 
@@ -155,13 +229,18 @@ export function opRules(declines: Declines): Rule[] {
     if (n.op === "Unsqueeze" && arg?.constant && arg.constant.shape[0] === 1) {
       return rw.op1("tfl.EXPAND_DIMS", [x, i32Scalar(rw, "axis", constantNumbers(arg.constant)[0])]);
     }
-    return declines.of(n, "the target shape is neither static nor a constant TFLite can take; bind symbolic dims with --dim/--shape");
+    return declines.of(
+      n,
+      "the target shape is neither static nor a constant TFLite can take; bind symbolic dims with --dim/--shape",
+    );
   });
   map("Concat", (n, rw, xs) => {
     const r = shapeOf(xs[0]!)?.length;
     if (r === undefined) return declines.of(n, "operands of unknown rank");
     const axis: number = resolveAttrs(n).axis;
-    return rw.op1("tfl.CONCATENATION", xs.filter(Boolean) as ValueRef[], { axis: axis < 0 ? axis + r : axis });
+    return rw.op1("tfl.CONCATENATION", xs.filter(Boolean) as ValueRef[], {
+      axis: axis < 0 ? axis + r : axis,
+    });
   });
   map("Split", (n, rw, [x]) => {
     const r = shapeOf(x!)?.length;
@@ -171,8 +250,15 @@ export function opRules(declines: Declines): Rule[] {
     const sizes = n.outputs.map((o) => shapeOf(rw.ref(o))?.[axis]);
     if (sizes.some((d) => typeof d !== "number")) return declines.of(n, "split sizes must be static");
     const k = n.outputs.length;
-    if (sizes.every((d) => d === sizes[0])) return rw.op("tfl.SPLIT", [i32Scalar(rw, "axis", axis), x], { num_splits: k }, k);
-    return rw.op("tfl.SPLIT_V", [x, intOperand(rw, "size_splits", "i32", sizes as number[]), i32Scalar(rw, "axis", axis)], { num_splits: k }, k);
+    if (sizes.every((d) => d === sizes[0])) {
+      return rw.op("tfl.SPLIT", [i32Scalar(rw, "axis", axis), x], { num_splits: k }, k);
+    }
+    return rw.op(
+      "tfl.SPLIT_V",
+      [x, intOperand(rw, "size_splits", "i32", sizes as number[]), i32Scalar(rw, "axis", axis)],
+      { num_splits: k },
+      k,
+    );
   });
   map("Slice", (n, rw, [x, starts, ends, axes, steps]) => slice(n, rw, x!, starts, ends, axes, steps));
   map("Gather", (n, rw, [x, idx]) => {
@@ -196,9 +282,13 @@ export function opRules(declines: Declines): Rule[] {
   });
   map("Pad", (n, rw, [x, pads, value, axes]) => {
     const r = shapeOf(x!)?.length;
-    if (r === undefined || !pads?.constant || (axes && !axes.constant)) return declines.of(n, "pads must be constant over a known rank");
+    if (r === undefined || !pads?.constant || (axes && !axes.constant)) {
+      return declines.of(n, "pads must be constant over a known rank");
+    }
     const p = constantNumbers(pads.constant);
-    const ax = axes ? constantNumbers(axes.constant!).map((v) => (v < 0 ? v + r : v)) : Array.from({ length: r }, (_, i) => i);
+    const ax = axes
+      ? constantNumbers(axes.constant!).map((v) => (v < 0 ? v + r : v))
+      : Array.from({ length: r }, (_, i) => i);
     const pairs: number[] = new Array(2 * r).fill(0);
     ax.forEach((a, i) => {
       pairs[2 * a] = p[i];
@@ -213,16 +303,56 @@ export function opRules(declines: Declines): Rule[] {
     if (v === undefined) return declines.of(n, "the pad value must be constant");
     return v === 0 ? rw.op1("tfl.PAD", [x, paddings]) : rw.op1("tfl.PADV2", [x, paddings, value]);
   });
-  map(Object.keys(REDUCE), (n, rw, [x, axes]) => reduce(n, rw, x!, axes, (y, a) => rw.op1(REDUCE[n.op], [y, a], { keep_dims: resolveAttrs(n).keepdims ?? 1 })));
-  map("ReduceSumSquare", (n, rw, [x, axes]) => reduce(n, rw, x!, axes, (y, a) => rw.op1("tfl.SUM", [rw.op1("tfl.MUL", [y, y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 })));
-  map("ReduceL2", (n, rw, [x, axes]) => reduce(n, rw, x!, axes, (y, a) => rw.op1("tfl.SQRT", [rw.op1("tfl.SUM", [rw.op1("tfl.MUL", [y, y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 })])));
-  map("ReduceL1", (n, rw, [x, axes]) => reduce(n, rw, x!, axes, (y, a) => rw.op1("tfl.SUM", [rw.op1("tfl.ABS", [y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 })));
+  map(
+    Object.keys(REDUCE),
+    (n, rw, [x, axes]) =>
+      reduce(
+        n,
+        rw,
+        x!,
+        axes,
+        (y, a) => rw.op1(REDUCE[n.op], [y, a], { keep_dims: resolveAttrs(n).keepdims ?? 1 }),
+      ),
+  );
+  map(
+    "ReduceSumSquare",
+    (n, rw, [x, axes]) =>
+      reduce(
+        n,
+        rw,
+        x!,
+        axes,
+        (y, a) =>
+          rw.op1("tfl.SUM", [rw.op1("tfl.MUL", [y, y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 }),
+      ),
+  );
+  map(
+    "ReduceL2",
+    (n, rw, [x, axes]) =>
+      reduce(n, rw, x!, axes, (y, a) =>
+        rw.op1("tfl.SQRT", [
+          rw.op1("tfl.SUM", [rw.op1("tfl.MUL", [y, y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 }),
+        ])),
+  );
+  map(
+    "ReduceL1",
+    (n, rw, [x, axes]) =>
+      reduce(
+        n,
+        rw,
+        x!,
+        axes,
+        (y, a) =>
+          rw.op1("tfl.SUM", [rw.op1("tfl.ABS", [y]), a], { keep_dims: resolveAttrs(n).keepdims ?? 1 }),
+      ),
+  );
   map(["Softmax", "LogSoftmax"], (n, rw, [x]) => {
     const r = shapeOf(x!)?.length;
     if (r === undefined) return declines.of(n, "input of unknown rank");
     const a: number = resolveAttrs(n).axis ?? -1;
     const axis = a < 0 ? a + r : a;
-    const apply = (v: ValueRef) => n.op === "Softmax" ? rw.op1("tfl.SOFTMAX", [v], { beta: 1 }) : rw.op1("tfl.LOG_SOFTMAX", [v]);
+    const apply = (v: ValueRef) =>
+      n.op === "Softmax" ? rw.op1("tfl.SOFTMAX", [v], { beta: 1 }) : rw.op1("tfl.LOG_SOFTMAX", [v]);
     if (axis === r - 1) return apply(x!);
     // TFLite normalizes over the last axis only: swap the axis there and back.
     const perm = Array.from({ length: r }, (_, i) => (i === axis ? r - 1 : i === r - 1 ? axis : i));
@@ -241,7 +371,9 @@ export function opRules(declines: Declines): Rule[] {
   });
   map("Gemm", (n, rw, [a, b, c]) => {
     const at = resolveAttrs(n);
-    if ((at.alpha ?? 1) !== 1 || (c && (at.beta ?? 1) !== 1)) return declines.of(n, "Gemm with alpha or beta not 1 (canonicalize folds them into constant operands)");
+    if ((at.alpha ?? 1) !== 1 || (c && (at.beta ?? 1) !== 1)) {
+      return declines.of(n, "Gemm with alpha or beta not 1 (canonicalize folds them into constant operands)");
+    }
     let x: ValueRef = a!;
     if (at.transA) x = rw.op1("tfl.TRANSPOSE", [x, intOperand(rw, "perm", "i32", [1, 0])]);
     const sb = shapeOf(b!);
@@ -253,7 +385,9 @@ export function opRules(declines: Declines): Rule[] {
       if (c.constant && typeof N === "number" && c.constant.dtype === "f32") {
         const vals = constantNumbers(c.constant);
         if (vals.length === N) bias = rw.constant(`${c.name}_n`, { ...c.constant, shape: [N] });
-        else if (vals.length === 1) bias = f32Operand(rw, `${c.name}_n`, [N], new Float32Array(N).fill(vals[0]));
+        else if (vals.length === 1) {
+          bias = f32Operand(rw, `${c.name}_n`, [N], new Float32Array(N).fill(vals[0]));
+        }
       }
       if (!bias && !(cs && cs.length <= 2)) return declines.of(n, "C must broadcast to [M, N]");
     }
@@ -274,12 +408,17 @@ export function opRules(declines: Declines): Rule[] {
     if (r === undefined) return declines.of(n, "input of unknown rank");
     if (at.select_last_index) return declines.of(n, "select_last_index");
     const axis = at.axis < 0 ? at.axis + r : at.axis;
-    const y = rw.op1(n.op === "ArgMax" ? "tfl.ARG_MAX" : "tfl.ARG_MIN", [x, intOperand(rw, "axis", "i32", [axis])], { output_type: "INT64" });
+    const y = rw.op1(n.op === "ArgMax" ? "tfl.ARG_MAX" : "tfl.ARG_MIN", [
+      x,
+      intOperand(rw, "axis", "i32", [axis]),
+    ], { output_type: "INT64" });
     return at.keepdims ?? 1 ? rw.op1("tfl.EXPAND_DIMS", [y, i32Scalar(rw, "axis", axis)]) : y;
   });
   map("Expand", (n, rw, [x]) => {
     const out = staticOut(n, rw);
-    return out ? rw.op1("tfl.BROADCAST_TO", [x, intOperand(rw, "shape", "i32", out)]) : declines.of(n, "the expanded shape must be static");
+    return out
+      ? rw.op1("tfl.BROADCAST_TO", [x, intOperand(rw, "shape", "i32", out)])
+      : declines.of(n, "the expanded shape must be static");
   });
   map("Tile", (n, rw, [x, reps]) => {
     if (!reps?.constant) return declines.of(n, "repeats must be constant");
@@ -292,7 +431,13 @@ export function opRules(declines: Declines): Rule[] {
   });
 
   /** Reduction axes as int32 (none: every axis, unless noop_with_empty_axes makes it an identity). */
-  function reduce(n: Node, rw: Rewriter, x: ValueRef, axes: ValueRef | undefined, build: (x: ValueRef, axes: ValueRef) => ValueRef): Replacement {
+  function reduce(
+    n: Node,
+    rw: Rewriter,
+    x: ValueRef,
+    axes: ValueRef | undefined,
+    build: (x: ValueRef, axes: ValueRef) => ValueRef,
+  ): Replacement {
     const r = shapeOf(x)?.length;
     if (r === undefined) return declines.of(n, "input of unknown rank");
     if (axes && !axes.constant) return declines.of(n, "axes must be constant");
@@ -305,10 +450,20 @@ export function opRules(declines: Declines): Rule[] {
   }
 
   /** ONNX Slice as STRIDED_SLICE over every axis (static sizes on the sliced axes). */
-  function slice(n: Node, rw: Rewriter, x: ValueRef, starts?: ValueRef, ends?: ValueRef, axes?: ValueRef, steps?: ValueRef): Replacement {
+  function slice(
+    n: Node,
+    rw: Rewriter,
+    x: ValueRef,
+    starts?: ValueRef,
+    ends?: ValueRef,
+    axes?: ValueRef,
+    steps?: ValueRef,
+  ): Replacement {
     const s = shapeOf(x);
     if (!s) return declines.of(n, "input of unknown rank");
-    if (![starts, ends, axes, steps].every((v) => !v || v.constant)) return declines.of(n, "starts, ends, axes and steps must be constant");
+    if (![starts, ends, axes, steps].every((v) => !v || v.constant)) {
+      return declines.of(n, "starts, ends, axes and steps must be constant");
+    }
     const st = constantNumbers(starts!.constant!), en = constantNumbers(ends!.constant!);
     const r = s.length;
     const ax = axes ? constantNumbers(axes.constant!).map((a) => (a < 0 ? a + r : a)) : st.map((_, i) => i);
@@ -351,4 +506,3 @@ export function opRules(declines: Declines): Rule[] {
 
   return rules;
 }
-

@@ -65,16 +65,25 @@ function f32Weights(c: Constant | undefined): c is Constant {
 function firstDimSlice(c: Constant, from: number, to: number): Constant {
   const per = c.shape.slice(1).reduce((p, d) => p * d, 1) * 4;
   const bytes = constantBytes(c);
-  return { dtype: c.dtype, shape: [to - from, ...c.shape.slice(1)], bytes: bytes.slice(from * per, to * per) };
+  return {
+    dtype: c.dtype,
+    shape: [to - from, ...c.shape.slice(1)],
+    bytes: bytes.slice(from * per, to * per),
+  };
 }
 
 export function spatialRules(declines: Declines): Rule[] {
   /** Static NCHW input, or a recorded reason. */
   const nchw = (x: ValueRef, n: Node): [number | string, number, number, number] | undefined => {
     const s = shapeOf(x);
-    if (!s || s.length !== 4) return declines.of(n, `input must have rank 4 (NCHW), has ${s ? `[${s}]` : "unknown rank"}`);
+    if (!s || s.length !== 4) {
+      return declines.of(n, `input must have rank 4 (NCHW), has ${s ? `[${s}]` : "unknown rank"}`);
+    }
     if (typeof s[1] !== "number" || typeof s[2] !== "number" || typeof s[3] !== "number") {
-      return declines.of(n, `needs static C, H and W (input is [${s}]); bind symbolic dims with --dim or --shape`);
+      return declines.of(
+        n,
+        `needs static C, H and W (input is [${s}]); bind symbolic dims with --dim or --shape`,
+      );
     }
     return s as [number | string, number, number, number];
   };
@@ -84,7 +93,9 @@ export function spatialRules(declines: Declines): Rule[] {
     if (!s) return undefined;
     const wc = w.constant as Constant;
     if (!f32Weights(wc)) return declines.of(n, "only f32 weights map to CONV_2D here");
-    if (b && b.constant?.dtype !== undefined && b.constant.dtype !== "f32") return declines.of(n, "bias must be f32");
+    if (b && b.constant?.dtype !== undefined && b.constant.dtype !== "f32") {
+      return declines.of(n, "bias must be f32");
+    }
     const at = resolveAttrs(n);
     const [M, cg, kh, kw] = wc.shape;
     const win = forwardWindow([s[2], s[3]], [kh, kw], at);
@@ -101,7 +112,11 @@ export function spatialRules(declines: Declines): Rule[] {
     const bias = b ?? f32Operand(rw, `${n.id}_bias`, [M], new Float32Array(M));
     let y: ValueRef;
     if (group === 1) {
-      y = rw.op1("tfl.CONV_2D", [input, rw.constant(`${w.name}_ohwi`, permuteConstant(wc, [0, 2, 3, 1])), bias], attrs);
+      y = rw.op1("tfl.CONV_2D", [
+        input,
+        rw.constant(`${w.name}_ohwi`, permuteConstant(wc, [0, 2, 3, 1])),
+        bias,
+      ], attrs);
     } else if (cg === 1 && group === s[1] && M % group === 0) {
       const filter = rw.constant(`${w.name}_1hwc`, permuteConstant(wc, [1, 2, 3, 0]));
       y = rw.op1("tfl.DEPTHWISE_CONV_2D", [input, filter, bias], { ...attrs, depth_multiplier: M / group });
@@ -111,13 +126,31 @@ export function spatialRules(declines: Declines): Rule[] {
       const ohwi = permuteConstant(wc, [0, 2, 3, 1]);
       const m = M / group;
       if (!b) {
-        y = rw.op1("tfl.CONCATENATION", parts.map((p, g) =>
-          rw.op1("tfl.CONV_2D", [p, rw.constant(`${w.name}_g${g}`, firstDimSlice(ohwi, g * m, (g + 1) * m)), f32Operand(rw, "bias", [m], new Float32Array(m))], attrs)), { axis: 3 });
+        y = rw.op1(
+          "tfl.CONCATENATION",
+          parts.map((p, g) =>
+            rw.op1("tfl.CONV_2D", [
+              p,
+              rw.constant(`${w.name}_g${g}`, firstDimSlice(ohwi, g * m, (g + 1) * m)),
+              f32Operand(rw, "bias", [m], new Float32Array(m)),
+            ], attrs)
+          ),
+          { axis: 3 },
+        );
       } else {
         if (!b.constant) return declines.of(n, "a grouped convolution's bias must be constant");
         const bc = b.constant as Constant;
-        y = rw.op1("tfl.CONCATENATION", parts.map((p, g) =>
-          rw.op1("tfl.CONV_2D", [p, rw.constant(`${w.name}_g${g}`, firstDimSlice(ohwi, g * m, (g + 1) * m)), rw.constant(`${b.name}_g${g}`, firstDimSlice(bc, g * m, (g + 1) * m))], attrs)), { axis: 3 });
+        y = rw.op1(
+          "tfl.CONCATENATION",
+          parts.map((p, g) =>
+            rw.op1("tfl.CONV_2D", [
+              p,
+              rw.constant(`${w.name}_g${g}`, firstDimSlice(ohwi, g * m, (g + 1) * m)),
+              rw.constant(`${b.name}_g${g}`, firstDimSlice(bc, g * m, (g + 1) * m)),
+            ], attrs)
+          ),
+          { axis: 3 },
+        );
       }
     }
     return transpose(rw, y, TO_NCHW);
@@ -126,7 +159,9 @@ export function spatialRules(declines: Declines): Rule[] {
   function convTranspose({ x, w, b, n }: any, rw: Rewriter) {
     const s = nchw(x, n);
     if (!s) return undefined;
-    if (typeof s[0] !== "number") return declines.of(n, "TRANSPOSE_CONV needs a static batch size for its output shape");
+    if (typeof s[0] !== "number") {
+      return declines.of(n, "TRANSPOSE_CONV needs a static batch size for its output shape");
+    }
     const wc = w.constant as Constant;
     if (!f32Weights(wc)) return declines.of(n, "only f32 weights map to TRANSPOSE_CONV here");
     const at = resolveAttrs(n);
@@ -194,13 +229,28 @@ export function spatialRules(declines: Declines): Rule[] {
     const include = at.count_include_pad === 1;
     // TFLite's SAME divides by the real cells; with count_include_pad that is ONNX only when nothing is padded.
     if (pad.padding === "SAME" && include && win.padsBegin.some((p, i) => p > 0 || win.padsEnd[i] > 0)) {
-      pad = { padding: "VALID", pads: [[0, 0], ...size.map((x, i) => [win.padsBegin[i], Math.max(0, (win.out[i] - 1) * win.strides[i] + win.kernel[i] - win.padsBegin[i] - x)]), [0, 0]] };
+      pad = {
+        padding: "VALID",
+        pads: [
+          [0, 0],
+          ...size.map((
+            x,
+            i,
+          ) => [
+            win.padsBegin[i],
+            Math.max(0, (win.out[i] - 1) * win.strides[i] + win.kernel[i] - win.padsBegin[i] - x),
+          ]),
+          [0, 0],
+        ],
+      };
     }
     const input = padded(rw, transpose(rw, x, TO_NHWC), pad, 0);
     let y = rw.op1("tfl.AVERAGE_POOL_2D", [input], poolAttrs(pad, win));
     if (pad.pads) {
       const factor = countCorrection(size, win, include);
-      if (factor) y = rw.op1("tfl.MUL", [y, f32Operand(rw, `${n.id}_count`, [1, win.out[0], win.out[1], 1], factor)]);
+      if (factor) {
+        y = rw.op1("tfl.MUL", [y, f32Operand(rw, `${n.id}_count`, [1, win.out[0], win.out[1], 1], factor)]);
+      }
     }
     return transpose(rw, y, TO_NCHW);
   }
@@ -216,7 +266,9 @@ export function spatialRules(declines: Declines): Rule[] {
     if (at.antialias) return declines.of(n, "antialiased resize has no TFLite form");
     if (scales && !sizes) {
       const sc = constantNumbers(scales.constant);
-      if (sc.length === 4 && (Math.abs(sc[2] - out[2] / s[2]) > 1e-6 || Math.abs(sc[3] - out[3] / s[3]) > 1e-6)) {
+      if (
+        sc.length === 4 && (Math.abs(sc[2] - out[2] / s[2]) > 1e-6 || Math.abs(sc[3] - out[3] / s[3]) > 1e-6)
+      ) {
         return declines.of(n, `scales [${sc}] differ from the output/input ratio, which TFLite resizes by`);
       }
     }
@@ -225,14 +277,19 @@ export function spatialRules(declines: Declines): Rule[] {
     if (mode === "linear") {
       op = "tfl.RESIZE_BILINEAR";
       if (ct === "align_corners") flags = { align_corners: 1, half_pixel_centers: 0 };
-      else if (ct === "half_pixel" || (ct === "pytorch_half_pixel" && out[2] > 1 && out[3] > 1)) flags = { align_corners: 0, half_pixel_centers: 1 };
-      else if (ct === "asymmetric") flags = { align_corners: 0, half_pixel_centers: 0 };
+      else if (ct === "half_pixel" || (ct === "pytorch_half_pixel" && out[2] > 1 && out[3] > 1)) {
+        flags = { align_corners: 0, half_pixel_centers: 1 };
+      } else if (ct === "asymmetric") flags = { align_corners: 0, half_pixel_centers: 0 };
       else return declines.of(n, `linear resize with coordinate_transformation_mode ${ct}`);
     } else if (mode === "nearest") {
       op = "tfl.RESIZE_NEAREST_NEIGHBOR";
       if (ct === "asymmetric" && nm === "floor") flags = { align_corners: 0, half_pixel_centers: 0 };
-      else if (ct === "align_corners" && nm === "round_prefer_ceil") flags = { align_corners: 1, half_pixel_centers: 0 };
-      else if ((ct === "tf_half_pixel_for_nn" && nm === "floor") || (ct === "half_pixel" && nm === "round_prefer_ceil")) {
+      else if (ct === "align_corners" && nm === "round_prefer_ceil") {
+        flags = { align_corners: 1, half_pixel_centers: 0 };
+      } else if (
+        (ct === "tf_half_pixel_for_nn" && nm === "floor") ||
+        (ct === "half_pixel" && nm === "round_prefer_ceil")
+      ) {
         flags = { align_corners: 0, half_pixel_centers: 1 };
       } else return declines.of(n, `nearest resize with ${ct} and ${nm} rounding`);
     } else return declines.of(n, `${mode} resize has no TFLite form`);
@@ -242,7 +299,9 @@ export function spatialRules(declines: Declines): Rule[] {
 
   function blocks({ x, n }: any, rw: Rewriter) {
     const at = resolveAttrs(n);
-    if (n.op === "DepthToSpace" && at.mode !== "DCR") return declines.of(n, `DepthToSpace mode ${at.mode} (TFLite's order is DCR)`);
+    if (n.op === "DepthToSpace" && at.mode !== "DCR") {
+      return declines.of(n, `DepthToSpace mode ${at.mode} (TFLite's order is DCR)`);
+    }
     const op = n.op === "DepthToSpace" ? "tfl.DEPTH_TO_SPACE" : "tfl.SPACE_TO_DEPTH";
     const y = rw.op1(op, [transpose(rw, x, TO_NHWC)], { block_size: at.blocksize });
     return transpose(rw, y, TO_NCHW);
@@ -250,16 +309,30 @@ export function spatialRules(declines: Declines): Rule[] {
 
   return [
     rule("conv", P.Conv(P.var("x"), P.const("w"), P.opt(P.var("b"))).as("n"), conv),
-    rule("conv-transpose", P.ConvTranspose(P.var("x"), P.const("w"), P.opt(P.var("b"))).as("n"), convTranspose),
+    rule(
+      "conv-transpose",
+      P.ConvTranspose(P.var("x"), P.const("w"), P.opt(P.var("b"))).as("n"),
+      convTranspose,
+    ),
     rule("max-pool", P.MaxPool(P.var("x")).as("n"), maxPool),
     rule("average-pool", P.AveragePool(P.var("x")).as("n"), averagePool),
-    rule("resize", P.Resize(P.var("x"), P.opt(P.any()), P.opt(P.const("scales")), P.opt(P.const("sizes"))).as("n"), resize),
+    rule(
+      "resize",
+      P.Resize(P.var("x"), P.opt(P.any()), P.opt(P.const("scales")), P.opt(P.const("sizes"))).as("n"),
+      resize,
+    ),
     rule("depth-space", P.op(["DepthToSpace", "SpaceToDepth"], [P.var("x")]).as("n"), blocks),
   ];
 }
 
 function poolAttrs(pad: Padding, w: Window) {
-  return { padding: pad.padding, stride_h: w.strides[0], stride_w: w.strides[1], filter_height: w.kernel[0], filter_width: w.kernel[1] };
+  return {
+    padding: pad.padding,
+    stride_h: w.strides[0],
+    stride_w: w.strides[1],
+    filter_height: w.kernel[0],
+    filter_width: w.kernel[1],
+  };
 }
 
 /**

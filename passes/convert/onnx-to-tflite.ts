@@ -22,7 +22,7 @@ import "../gemm-canonical.ts";
 import { graphPass, registerPass } from "../pass-manager.ts";
 import { applyRules } from "../rewrite.ts";
 import { propagateLayout } from "./layout-sinks.ts";
-import { int32Inputs, nhwcInterface } from "./model-boundary.ts";
+import { foldOutputIdentities, int32Inputs, nhwcInterface } from "./model-boundary.ts";
 import { legalizeRules } from "./onnx-legalize.ts";
 import { spatialRules } from "./onnx-to-tfl-spatial.ts";
 import { opRules } from "./onnx-to-tfl-ops.ts";
@@ -63,8 +63,16 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
   let g = timed("bind-shapes", () => bindInputShapes(source, opts));
   const before = g;
   g = timed("canonicalize", () => reinfer(canonicalize(g)));
-  vanished(before, g, "folded by canonicalize (constant folding, no-op removal, BatchNormalization or bias folded into the op before it)", absorbed);
-  g = timed("legalize", () => reinfer(canonicalize(applyRules(g, legalizeRules, { driver: "greedy" }).graph)));
+  vanished(
+    before,
+    g,
+    "folded by canonicalize (constant folding, no-op removal, BatchNormalization or bias folded into the op before it)",
+    absorbed,
+  );
+  g = timed(
+    "legalize",
+    () => reinfer(canonicalize(applyRules(g, legalizeRules, { driver: "greedy" }).graph)),
+  );
 
   if ((opts.int64Inputs ?? "int32") === "int32") {
     const r = int32Inputs(g);
@@ -76,14 +84,20 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
   if (opts.layout === "nhwc") {
     const r = nhwcInterface(g);
     g = reinfer(r.graph);
-    notes.push(`rank-4 inputs ${r.inputs.join(", ") || "(none)"} and outputs ${r.outputs.join(", ") || "(none)"} are NHWC (--layout nhwc)`);
+    notes.push(
+      `rank-4 inputs ${r.inputs.join(", ") || "(none)"} and outputs ${
+        r.outputs.join(", ") || "(none)"
+      } are NHWC (--layout nhwc)`,
+    );
   } else {
-    notes.push("the interface keeps the ONNX layout: rank-4 inputs and outputs stay NCHW, transposed inside the graph");
+    notes.push(
+      "the interface keeps the ONNX layout: rank-4 inputs and outputs stay NCHW, transposed inside the graph",
+    );
   }
 
   g = timed("spatial", () => applyRules(g, spatialRules(declines), { driver: "greedy" }).graph);
   g = timed("layout", () => propagateLayout(g));
-  g = timed("map", () => applyRules(g, opRules(declines), { driver: "greedy" }).graph);
+  g = timed("map", () => applyRules(foldOutputIdentities(g), opRules(declines), { driver: "greedy" }).graph);
   g = timed("fuse", () => applyRules(g, tflFuseRules, { driver: "greedy" }).graph);
 
   const report = buildReport({
@@ -107,7 +121,11 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
 }
 
 export const onnxToTflitePass = registerPass({
-  ...graphPass("onnx-to-tflite", "convert an ONNX graph to the tfl dialect (NHWC, fused activations)", (g) => g),
+  ...graphPass(
+    "onnx-to-tflite",
+    "convert an ONNX graph to the tfl dialect (NHWC, fused activations)",
+    (g) => g,
+  ),
   options: { layout: { type: "string", default: "nchw", choices: ["nchw", "nhwc"] } },
   run: (m, o) => onnxToTflite(m, { layout: o.layout }).model,
 });

@@ -8,7 +8,13 @@ import type { ValueRef } from "../pattern.ts";
 import type { Rewriter } from "../rewrite.ts";
 
 /** An integer vector (or, with `shape`, any integer tensor) operand. */
-export function intOperand(rw: Rewriter, hint: string, dtype: "i32" | "i64", values: readonly number[], shape?: readonly number[]): ValueRef {
+export function intOperand(
+  rw: Rewriter,
+  hint: string,
+  dtype: "i32" | "i64",
+  values: readonly number[],
+  shape?: readonly number[],
+): ValueRef {
   return rw.constant(hint, numbersConstant(dtype, shape ?? [values.length], values));
 }
 
@@ -17,6 +23,11 @@ export function i32Scalar(rw: Rewriter, hint: string, value: number): ValueRef {
   return rw.constant(hint, numbersConstant("i32", [], [value]));
 }
 
-export function f32Operand(rw: Rewriter, hint: string, shape: readonly number[], values: ArrayLike<number>): ValueRef {
+export function f32Operand(
+  rw: Rewriter,
+  hint: string,
+  shape: readonly number[],
+  values: ArrayLike<number>,
+): ValueRef {
   return rw.constant(hint, numbersConstant("f32", shape, values));
 }

@@ -92,9 +92,15 @@ export function buildReport(r: ReportInput): ConversionReport {
   for (const n of r.target.nodes) {
     if (!r.isTarget(n.op)) {
       const src = sourcesOf(n).find((s) => sourceOp.has(s)) ?? n.id;
-      const reason = r.declines.reasons.get(n.id) ?? sourcesOf(n).map((s) => r.declines.reasons.get(s)).find(Boolean) ??
+      const reason = r.declines.reasons.get(n.id) ?? sourcesOf(n).map((s) =>
+        r.declines.reasons.get(s)
+      ).find(Boolean) ??
         `no ${r.targetFormat} mapping for ${n.op}`;
-      unmapped.push({ node: src, op: sourceOp.get(src) ?? n.op, reason: n.op === sourceOp.get(src) ? reason : `${reason} (while mapping ${n.op})` });
+      unmapped.push({
+        node: src,
+        op: sourceOp.get(src) ?? n.op,
+        reason: n.op === sourceOp.get(src) ? reason : `${reason} (while mapping ${n.op})`,
+      });
       continue;
     }
     for (const s of sourcesOf(n)) {
@@ -110,13 +116,21 @@ export function buildReport(r: ReportInput): ConversionReport {
     const to = targets.get(n.id);
     if (to) mapped.push({ node: n.id, op: n.op, to });
     else if (!unmappedIds.has(n.id)) {
-      absorbed.push({ node: n.id, op: n.op, why: r.absorbedBy.get(n.id) ?? "cancelled against a neighbour (layout propagation or fusion)" });
+      absorbed.push({
+        node: n.id,
+        op: n.op,
+        why: r.absorbedBy.get(n.id) ?? "cancelled against a neighbour (layout propagation or fusion)",
+      });
     }
   }
   const ops: Record<string, number> = {};
   for (const n of r.target.nodes) ops[n.op] = (ops[n.op] ?? 0) + 1;
   return {
-    source: { format: r.sourceFormat, ...(r.sourcePath ? { path: r.sourcePath } : {}), nodes: r.source.nodes.length },
+    source: {
+      format: r.sourceFormat,
+      ...(r.sourcePath ? { path: r.sourcePath } : {}),
+      nodes: r.source.nodes.length,
+    },
     target: { format: r.targetFormat, nodes: r.target.nodes.length, ops },
     mapped,
     absorbed,
@@ -129,7 +143,9 @@ export function buildReport(r: ReportInput): ConversionReport {
 /** Source ids present in `before` whose nodes left no descendant in `after`. */
 export function vanished(before: Graph, after: Graph, why: string, into: Map<string, string>): void {
   const alive = new Set(after.nodes.flatMap((n) => sourcesOf(n)));
-  for (const n of before.nodes) for (const s of sourcesOf(n)) if (!alive.has(s) && !into.has(s)) into.set(s, why);
+  for (const n of before.nodes) {
+    for (const s of sourcesOf(n)) if (!alive.has(s) && !into.has(s)) into.set(s, why);
+  }
 }
 
 /** The error a conversion with unmapped nodes fails with; the report rides along for the CLI. */
@@ -138,7 +154,9 @@ export class ConversionError extends LatheError {
     const list = report.unmapped.map((u) => `${u.node} (${u.op}): ${u.reason}`);
     super(
       "unsupported",
-      `${report.unmapped.length} node(s) have no ${report.target.format} mapping:\n  ${list.slice(0, 20).join("\n  ")}${list.length > 20 ? `\n  ... ${list.length - 20} more` : ""}`,
+      `${report.unmapped.length} node(s) have no ${report.target.format} mapping:\n  ${
+        list.slice(0, 20).join("\n  ")
+      }${list.length > 20 ? `\n  ... ${list.length - 20} more` : ""}`,
       report.source.path ? { file: report.source.path } : {},
     );
   }

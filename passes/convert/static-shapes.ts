@@ -21,7 +21,12 @@ export interface ShapeBindings {
 export function bindInputShapes(g: Graph, b: ShapeBindings): Graph {
   const dims = b.dims ?? {}, shapes = b.shapes ?? {};
   for (const k of Object.keys(shapes)) {
-    if (!g.inputs.includes(k)) throw new LatheError("usage", `--shape names ${k}, which is not an input (inputs: ${g.inputs.join(", ")})`);
+    if (!g.inputs.includes(k)) {
+      throw new LatheError(
+        "usage",
+        `--shape names ${k}, which is not an input (inputs: ${g.inputs.join(", ")})`,
+      );
+    }
   }
   const values: Record<string, ValueInfo> = { ...g.values };
   let changed = false;
@@ -32,7 +37,10 @@ export function bindInputShapes(g: Graph, b: ShapeBindings): Graph {
     const given = shapes[i];
     if (given) {
       if (shape && shape.length !== given.length) {
-        throw new LatheError("usage", `--shape ${i} gives ${given.length} dims, the input has rank ${shape.length}`);
+        throw new LatheError(
+          "usage",
+          `--shape ${i} gives ${given.length} dims, the input has rank ${shape.length}`,
+        );
       }
       shape?.forEach((d, k) => {
         if (typeof d === "number" && d !== given[k]) {
@@ -40,7 +48,9 @@ export function bindInputShapes(g: Graph, b: ShapeBindings): Graph {
         }
       });
       shape = given;
-    } else if (shape) shape = shape.map((d) => (typeof d === "string" && dims[d] !== undefined ? dims[d] : d));
+    } else if (shape) {
+      shape = shape.map((d) => (typeof d === "string" && dims[d] !== undefined ? dims[d] : d));
+    }
     if (shape !== t.shape) {
       values[i] = { ...g.values[i], type: { ...t, shape } };
       changed = true;
@@ -56,9 +66,13 @@ export function bindInputShapes(g: Graph, b: ShapeBindings): Graph {
  */
 export function reinfer(g: Graph): Graph {
   const keep = new Set<string>([...g.inputs, ...Object.keys(g.constants)]);
-  for (const n of g.nodes) if (!getOp(n.op)?.infer) for (const o of n.outputs) keep.add(o);
+  for (const n of g.nodes) if (!getOp(n.op)?.infer) { for (const o of n.outputs) keep.add(o); }
   const values: Record<string, ValueInfo> = {};
-  for (const [k, v] of Object.entries(g.values)) if (keep.has(k)) values[k] = v;
+  for (const [k, v] of Object.entries(g.values)) {
+    // Quantized outputs carry scales only the source knew; inference leaves them to the declared type.
+    const quantized = v.type.kind === "tensor" && typeof v.type.dtype !== "string";
+    if (keep.has(k) || quantized) values[k] = v;
+  }
   return inferGraph({ ...g, values });
 }
 
@@ -66,7 +80,9 @@ export function reinfer(g: Graph): Graph {
 export function symbolicValues(g: Graph): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(g.values)) {
-    if (v.type.kind === "tensor" && (!v.type.shape || v.type.shape.some((d) => typeof d !== "number"))) out.push(k);
+    if (v.type.kind === "tensor" && (!v.type.shape || v.type.shape.some((d) => typeof d !== "number"))) {
+      out.push(k);
+    }
   }
   return out;
 }

@@ -24,22 +24,75 @@ import type { Declines } from "./report.ts";
 const TO_NCHW = [0, 3, 1, 2];
 const TO_NHWC = [0, 2, 3, 1];
 const ONNX_TYPE: Record<string, number> = {
-  FLOAT32: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, FLOAT64: 11, UINT32: 12, UINT64: 13,
+  FLOAT32: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  FLOAT64: 11,
+  UINT32: 12,
+  UINT64: 13,
 };
-const DTYPE_CODE: Record<string, number> = { f32: 1, u8: 2, i8: 3, u16: 4, i16: 5, i32: 6, i64: 7, bool: 9, f16: 10, f64: 11, u32: 12, u64: 13 };
+const DTYPE_CODE: Record<string, number> = {
+  f32: 1,
+  u8: 2,
+  i8: 3,
+  u16: 4,
+  i16: 5,
+  i32: 6,
+  i64: 7,
+  bool: 9,
+  f16: 10,
+  f64: 11,
+  u32: 12,
+  u64: 13,
+};
 
 const UNARY: Record<string, string> = {
-  "tfl.RELU": "Relu", "tfl.LOGISTIC": "Sigmoid", "tfl.TANH": "Tanh", "tfl.HARD_SWISH": "HardSwish", "tfl.EXP": "Exp",
-  "tfl.LOG": "Log", "tfl.SQRT": "Sqrt", "tfl.ABS": "Abs", "tfl.NEG": "Neg", "tfl.SIN": "Sin", "tfl.COS": "Cos",
-  "tfl.FLOOR": "Floor", "tfl.CEIL": "Ceil", "tfl.ROUND": "Round", "tfl.ELU": "Elu", "tfl.SIGN": "Sign", "tfl.LOGICAL_NOT": "Not",
+  "tfl.RELU": "Relu",
+  "tfl.LOGISTIC": "Sigmoid",
+  "tfl.TANH": "Tanh",
+  "tfl.HARD_SWISH": "HardSwish",
+  "tfl.EXP": "Exp",
+  "tfl.LOG": "Log",
+  "tfl.SQRT": "Sqrt",
+  "tfl.ABS": "Abs",
+  "tfl.NEG": "Neg",
+  "tfl.SIN": "Sin",
+  "tfl.COS": "Cos",
+  "tfl.FLOOR": "Floor",
+  "tfl.CEIL": "Ceil",
+  "tfl.ROUND": "Round",
+  "tfl.ELU": "Elu",
+  "tfl.SIGN": "Sign",
+  "tfl.LOGICAL_NOT": "Not",
 };
 const BINARY: Record<string, string> = {
-  "tfl.ADD": "Add", "tfl.SUB": "Sub", "tfl.MUL": "Mul", "tfl.DIV": "Div", "tfl.MAXIMUM": "Max", "tfl.MINIMUM": "Min",
-  "tfl.POW": "Pow", "tfl.LESS": "Less", "tfl.LESS_EQUAL": "LessOrEqual", "tfl.GREATER": "Greater",
-  "tfl.GREATER_EQUAL": "GreaterOrEqual", "tfl.EQUAL": "Equal", "tfl.LOGICAL_AND": "And", "tfl.LOGICAL_OR": "Or",
+  "tfl.ADD": "Add",
+  "tfl.SUB": "Sub",
+  "tfl.MUL": "Mul",
+  "tfl.DIV": "Div",
+  "tfl.MAXIMUM": "Max",
+  "tfl.MINIMUM": "Min",
+  "tfl.POW": "Pow",
+  "tfl.LESS": "Less",
+  "tfl.LESS_EQUAL": "LessOrEqual",
+  "tfl.GREATER": "Greater",
+  "tfl.GREATER_EQUAL": "GreaterOrEqual",
+  "tfl.EQUAL": "Equal",
+  "tfl.LOGICAL_AND": "And",
+  "tfl.LOGICAL_OR": "Or",
 };
 const REDUCE: Record<string, string> = {
-  "tfl.MEAN": "ReduceMean", "tfl.SUM": "ReduceSum", "tfl.REDUCE_MAX": "ReduceMax", "tfl.REDUCE_MIN": "ReduceMin", "tfl.REDUCE_PROD": "ReduceProd",
+  "tfl.MEAN": "ReduceMean",
+  "tfl.SUM": "ReduceSum",
+  "tfl.REDUCE_MAX": "ReduceMax",
+  "tfl.REDUCE_MIN": "ReduceMin",
+  "tfl.REDUCE_PROD": "ReduceProd",
 };
 /** TFLite's clamping activations as Clip bounds. */
 const CLAMP: Record<string, [number, number]> = { RELU6: [0, 6], RELU_N1_TO_1: [-1, 1], RELU_0_TO_1: [0, 1] };
@@ -81,6 +134,15 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
   const map = (ops: string | string[], build: Build) => {
     for (const op of typeof ops === "string" ? [ops] : ops) {
       rules.push(rule(op.slice(4).toLowerCase(), P.op(op, []).rest().as("n"), ({ n }, rw) => {
+        const quantized = [...n.inputs, ...n.outputs].some((v: string | null) => {
+          const t = v ? tensorTypeOf(rw.ref(v)) : undefined;
+          return t !== undefined && typeof t.dtype !== "string";
+        });
+        // Custom and control-flow ops decline with their own reason.
+        if (
+          quantized &&
+          !["tfl.DEQUANTIZE", "tfl.CUSTOM", "tfl.WHILE", "tfl.IF", "tfl.CALL_ONCE"].includes(n.op)
+        ) return declines.of(n, "quantized operands: only float TFLite models convert to ONNX here");
         const act = resolveAttrs(n).fused_activation_function;
         if (act !== undefined && act !== "NONE" && act !== "RELU" && act !== "TANH" && !CLAMP[act]) {
           return declines.of(n, `fused activation ${act} has no ONNX op`);
@@ -94,23 +156,34 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     const s = shapeOf(rw.ref(n.outputs[k]));
     return isStaticShape(s) ? [...s] : undefined;
   };
-  const reshapeTo = (rw: Rewriter, x: ValueRef | string, shape: readonly number[]) => rw.op1("Reshape", [x, i64(rw, "shape", shape)]);
+  const reshapeTo = (rw: Rewriter, x: ValueRef | string, shape: readonly number[]) =>
+    rw.op1("Reshape", [x, i64(rw, "shape", shape)]);
   /** Static NHWC sizes, or a recorded reason. */
   const nhwc = (n: Node, x: ValueRef | undefined) => {
     const s = shapeOf(x);
-    if (!isStaticShape(s) || s.length !== 4) return declines.of(n, `needs a static NHWC input (has [${s ?? "?"}]); bind symbolic dims with --dim/--shape`);
+    if (!isStaticShape(s) || s.length !== 4) {
+      return declines.of(
+        n,
+        `needs a static NHWC input (has [${s ?? "?"}]); bind symbolic dims with --dim/--shape`,
+      );
+    }
     return s;
   };
   /** A filter as ONNX wants it: a permuted constant, or a Transpose of a computed one. */
   const filterOf = (rw: Rewriter, w: ValueRef, perm: number[]) =>
-    w.constant && w.constant.dtype === "f32" ? rw.constant(`${w.name}_onnx`, permuteConstant(w.constant, perm)) : transpose(rw, w, perm);
+    w.constant && w.constant.dtype === "f32"
+      ? rw.constant(`${w.name}_onnx`, permuteConstant(w.constant, perm))
+      : transpose(rw, w, perm);
 
   for (const [op, to] of Object.entries(UNARY)) map(op, (_n, rw, [x]) => rw.op1(to, [x!]));
   for (const [op, [lo, hi]] of Object.entries(CLAMP)) map(`tfl.${op}`, (_n, rw, [x]) => clip(rw, x!, lo, hi));
   map("tfl.RSQRT", (_n, rw, [x]) => rw.op1("Reciprocal", [rw.op1("Sqrt", [x!])]));
   map("tfl.SQUARE", (_n, rw, [x]) => rw.op1("Mul", [x!, x!]));
   map("tfl.LEAKY_RELU", (n, rw, [x]) => rw.op1("LeakyRelu", [x!], { alpha: resolveAttrs(n).alpha }));
-  map("tfl.GELU", (n, rw, [x]) => rw.op1("Gelu", [x!], { approximate: resolveAttrs(n).approximate ? "tanh" : "none" }));
+  map(
+    "tfl.GELU",
+    (n, rw, [x]) => rw.op1("Gelu", [x!], { approximate: resolveAttrs(n).approximate ? "tanh" : "none" }),
+  );
   map(["tfl.SOFTMAX", "tfl.LOG_SOFTMAX"], (n, rw, [x]) => {
     const beta = n.op === "tfl.SOFTMAX" ? resolveAttrs(n).beta : 1;
     const y = beta === 1 ? x! : rw.op1("Mul", [x!, f32Operand(rw, "beta", [], [beta])]);
@@ -124,8 +197,13 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
   map("tfl.ZEROS_LIKE", (n, rw, [x]) => {
     const s = staticOut(n, rw);
     const t = tensorTypeOf(x!);
-    if (!s || !t || typeof t.dtype !== "string" || t.dtype === "string") return declines.of(n, "needs a static numeric input");
-    return rw.constant(`${n.id}_zeros`, numbersConstant(t.dtype, s, new Array(s.reduce((p, d) => p * d, 1)).fill(0)));
+    if (!s || !t || typeof t.dtype !== "string" || t.dtype === "string") {
+      return declines.of(n, "needs a static numeric input");
+    }
+    return rw.constant(
+      `${n.id}_zeros`,
+      numbersConstant(t.dtype, s, new Array(s.reduce((p, d) => p * d, 1)).fill(0)),
+    );
   });
   for (const [op, to] of Object.entries(BINARY)) map(op, (_n, rw, [x, y]) => rw.op1(to, [x!, y!]));
   map("tfl.NOT_EQUAL", (_n, rw, [x, y]) => rw.op1("Not", [rw.op1("Equal", [x!, y!])]));
@@ -135,29 +213,40 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
   });
   map("tfl.FLOOR_DIV", (n, rw, [x, y]) => {
     const t = tensorTypeOf(x!);
-    if (!t || (t.dtype !== "f32" && t.dtype !== "f16")) return declines.of(n, "integer FLOOR_DIV (ONNX's integer Div truncates)");
+    if (!t || (t.dtype !== "f32" && t.dtype !== "f16")) {
+      return declines.of(n, "integer FLOOR_DIV (ONNX's integer Div truncates)");
+    }
     return rw.op1("Floor", [rw.op1("Div", [x!, y!])]);
   });
   map("tfl.FLOOR_MOD", (n, rw, [x, y]) => {
     const t = tensorTypeOf(x!);
     if (!t) return declines.of(n, "operand of unknown type");
-    if (t.dtype === "f32") return rw.op1("Sub", [x!, rw.op1("Mul", [rw.op1("Floor", [rw.op1("Div", [x!, y!])]), y!])]);
+    if (t.dtype === "f32") {
+      return rw.op1("Sub", [x!, rw.op1("Mul", [rw.op1("Floor", [rw.op1("Div", [x!, y!])]), y!])]);
+    }
     return rw.op1("Mod", [x!, y!], { fmod: 0 });
   });
   map("tfl.PRELU", (_n, rw, [x, a]) => rw.op1("PRelu", [x!, a!]));
   map(["tfl.SELECT", "tfl.SELECT_V2"], (n, rw, [c, x, y]) => {
-    if (n.op === "tfl.SELECT" && shapeOf(c)?.length !== shapeOf(x)?.length) return declines.of(n, "SELECT with a lower-rank condition");
+    if (n.op === "tfl.SELECT" && shapeOf(c)?.length !== shapeOf(x)?.length) {
+      return declines.of(n, "SELECT with a lower-rank condition");
+    }
     return rw.op1("Where", [c!, x!, y!]);
   });
   map("tfl.CAST", (n, rw, [x]) => {
     const t = tensorTypeOf(rw.ref(n.outputs[0]));
-    const code = t && typeof t.dtype === "string" ? DTYPE_CODE[t.dtype] : ONNX_TYPE[resolveAttrs(n).out_data_type];
+    const code = t && typeof t.dtype === "string"
+      ? DTYPE_CODE[t.dtype]
+      : ONNX_TYPE[resolveAttrs(n).out_data_type];
     return code ? rw.op1("Cast", [x!], { to: code }) : declines.of(n, "cast to a type ONNX has no code for");
   });
   map("tfl.DEQUANTIZE", (n, rw, [x]) => {
     const t = tensorTypeOf(x!);
     if (t?.dtype === "f16") return rw.op1("Cast", [x!], { to: 1 });
-    return declines.of(n, `DEQUANTIZE of a computed ${t ? printDType(t.dtype) : "?"} tensor (only constants fold)`);
+    return declines.of(
+      n,
+      `DEQUANTIZE of a computed ${t ? printDType(t.dtype) : "?"} tensor (only constants fold)`,
+    );
   });
   map("tfl.QUANTIZE", (n) => declines.of(n, "QUANTIZE: only float TFLite models convert to ONNX here"));
 
@@ -167,9 +256,16 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     if (!s || !isStaticShape(ws)) return s && declines.of(n, "the filter shape must be static");
     const at = resolveAttrs(n);
     const [, kh, kw, cin] = ws;
-    const pads = samePads(at.padding, s, [kh, kw], [at.stride_h, at.stride_w], [at.dilation_h_factor, at.dilation_w_factor]);
+    const pads = samePads(at.padding, s, [kh, kw], [at.stride_h, at.stride_w], [
+      at.dilation_h_factor,
+      at.dilation_w_factor,
+    ]);
     const y = rw.op1("Conv", [transpose(rw, x!, TO_NCHW), filterOf(rw, w!, [0, 3, 1, 2]), b ?? null], {
-      kernel_shape: [kh, kw], strides: [at.stride_h, at.stride_w], dilations: [at.dilation_h_factor, at.dilation_w_factor], pads, group: s[3] / cin,
+      kernel_shape: [kh, kw],
+      strides: [at.stride_h, at.stride_w],
+      dilations: [at.dilation_h_factor, at.dilation_w_factor],
+      pads,
+      group: s[3] / cin,
     });
     return transpose(rw, y, TO_NHWC);
   });
@@ -179,16 +275,25 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     if (!s || !isStaticShape(ws)) return s && declines.of(n, "the filter shape must be static");
     const at = resolveAttrs(n);
     const [, kh, kw] = ws;
-    const pads = samePads(at.padding, s, [kh, kw], [at.stride_h, at.stride_w], [at.dilation_h_factor, at.dilation_w_factor]);
+    const pads = samePads(at.padding, s, [kh, kw], [at.stride_h, at.stride_w], [
+      at.dilation_h_factor,
+      at.dilation_w_factor,
+    ]);
     const y = rw.op1("Conv", [transpose(rw, x!, TO_NCHW), filterOf(rw, w!, [3, 0, 1, 2]), b ?? null], {
-      kernel_shape: [kh, kw], strides: [at.stride_h, at.stride_w], dilations: [at.dilation_h_factor, at.dilation_w_factor], pads, group: s[3],
+      kernel_shape: [kh, kw],
+      strides: [at.stride_h, at.stride_w],
+      dilations: [at.dilation_h_factor, at.dilation_w_factor],
+      pads,
+      group: s[3],
     });
     return transpose(rw, y, TO_NHWC);
   });
   map("tfl.TRANSPOSE_CONV", (n, rw, [outShape, w, x, b]) => {
     const s = nhwc(n, x);
     const ws = shapeOf(w);
-    if (!s || !isStaticShape(ws) || !outShape?.constant) return s && declines.of(n, "needs a static filter and a constant output shape");
+    if (!s || !isStaticShape(ws) || !outShape?.constant) {
+      return s && declines.of(n, "needs a static filter and a constant output shape");
+    }
     const at = resolveAttrs(n);
     const [, kh, kw] = ws;
     const out = constantNumbers(outShape.constant);
@@ -202,14 +307,23 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
       end.push(Math.max(pe, 0));
       extra.push(Math.max(-pe, 0));
     }
-    const y = rw.op1("ConvTranspose", [transpose(rw, x!, TO_NCHW), filterOf(rw, w!, [3, 0, 1, 2]), b ?? null], {
-      kernel_shape: k, strides: st, pads: [...begin, ...end], ...(extra.some((e) => e > 0) ? { output_padding: extra } : {}),
-    });
+    const y = rw.op1(
+      "ConvTranspose",
+      [transpose(rw, x!, TO_NCHW), filterOf(rw, w!, [3, 0, 1, 2]), b ?? null],
+      {
+        kernel_shape: k,
+        strides: st,
+        pads: [...begin, ...end],
+        ...(extra.some((e) => e > 0) ? { output_padding: extra } : {}),
+      },
+    );
     return transpose(rw, y, TO_NHWC);
   });
   map("tfl.FULLY_CONNECTED", (n, rw, [x, w, b]) => {
     const s = shapeOf(x), ws = shapeOf(w);
-    if (!s || !isStaticShape(ws) || ws.length !== 2) return declines.of(n, "weights must have a static [units, depth] shape");
+    if (!s || !isStaticShape(ws) || ws.length !== 2) {
+      return declines.of(n, "weights must have a static [units, depth] shape");
+    }
     const at = resolveAttrs(n);
     if (at.weights_format !== "DEFAULT") return declines.of(n, `weights_format ${at.weights_format}`);
     const depth = ws[1];
@@ -233,8 +347,11 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     const xt = transpose(rw, x!, TO_NCHW);
     let y: ValueRef;
     if (n.op === "tfl.MAX_POOL_2D") y = rw.op1("MaxPool", [xt], attrs);
-    else if (n.op === "tfl.AVERAGE_POOL_2D") y = rw.op1("AveragePool", [xt], { ...attrs, count_include_pad: 0 });
-    else y = rw.op1("Sqrt", [rw.op1("AveragePool", [rw.op1("Mul", [xt, xt])], { ...attrs, count_include_pad: 0 })]);
+    else if (n.op === "tfl.AVERAGE_POOL_2D") {
+      y = rw.op1("AveragePool", [xt], { ...attrs, count_include_pad: 0 });
+    } else {y = rw.op1("Sqrt", [
+        rw.op1("AveragePool", [rw.op1("Mul", [xt, xt])], { ...attrs, count_include_pad: 0 }),
+      ]);}
     return transpose(rw, y, TO_NHWC);
   });
   map(["tfl.RESIZE_BILINEAR", "tfl.RESIZE_NEAREST_NEIGHBOR"], (n, rw, [x]) => {
@@ -243,36 +360,56 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     if (!s || !out) return s && declines.of(n, "the output size must be static");
     const at = resolveAttrs(n);
     const linear = n.op === "tfl.RESIZE_BILINEAR";
-    const ct = at.align_corners ? "align_corners" : at.half_pixel_centers ? (linear ? "half_pixel" : "tf_half_pixel_for_nn") : "asymmetric";
+    const ct = at.align_corners
+      ? "align_corners"
+      : at.half_pixel_centers
+      ? (linear ? "half_pixel" : "tf_half_pixel_for_nn")
+      : "asymmetric";
     const nearest = at.align_corners ? "round_prefer_ceil" : "floor";
     const sizes = i64(rw, "sizes", [s[0], s[3], out[1], out[2]]);
     const y = rw.op1("Resize", [transpose(rw, x!, TO_NCHW), null, null, sizes], {
-      mode: linear ? "linear" : "nearest", coordinate_transformation_mode: ct, ...(linear ? {} : { nearest_mode: nearest }),
+      mode: linear ? "linear" : "nearest",
+      coordinate_transformation_mode: ct,
+      ...(linear ? {} : { nearest_mode: nearest }),
     });
     return transpose(rw, y, TO_NHWC);
   });
   map(["tfl.DEPTH_TO_SPACE", "tfl.SPACE_TO_DEPTH"], (n, rw, [x]) => {
     const op = n.op === "tfl.DEPTH_TO_SPACE" ? "DepthToSpace" : "SpaceToDepth";
-    const y = rw.op1(op, [transpose(rw, x!, TO_NCHW)], { blocksize: resolveAttrs(n).block_size, ...(op === "DepthToSpace" ? { mode: "DCR" } : {}) });
+    const y = rw.op1(op, [transpose(rw, x!, TO_NCHW)], {
+      blocksize: resolveAttrs(n).block_size,
+      ...(op === "DepthToSpace" ? { mode: "DCR" } : {}),
+    });
     return transpose(rw, y, TO_NHWC);
   });
 
   map(["tfl.RESHAPE", "tfl.SQUEEZE", "tfl.EXPAND_DIMS"], (n, rw, [x, arg]) => {
     const out = staticOut(n, rw);
     if (out) return reshapeTo(rw, x!, out);
-    if (n.op === "tfl.EXPAND_DIMS" && arg?.constant) return rw.op1("Unsqueeze", [x!, i64(rw, "axes", constantNumbers(arg.constant))]);
+    if (n.op === "tfl.EXPAND_DIMS" && arg?.constant) {
+      return rw.op1("Unsqueeze", [x!, i64(rw, "axes", constantNumbers(arg.constant))]);
+    }
     if (n.op === "tfl.SQUEEZE") {
       const dims: number[] = resolveAttrs(n).squeeze_dims ?? [];
-      return dims.length ? rw.op1("Squeeze", [x!, i64(rw, "axes", dims)]) : declines.of(n, "SQUEEZE of every unit dim of a symbolic shape");
+      return dims.length
+        ? rw.op1("Squeeze", [x!, i64(rw, "axes", dims)])
+        : declines.of(n, "SQUEEZE of every unit dim of a symbolic shape");
     }
     if (n.op === "tfl.RESHAPE") {
-      const target = arg?.constant && shapeOf(arg)?.length === 1 ? constantNumbers(arg.constant) : resolveAttrs(n).new_shape;
+      const target = arg?.constant && shapeOf(arg)?.length === 1
+        ? constantNumbers(arg.constant)
+        : resolveAttrs(n).new_shape;
       if (target && target.length && !target.includes(0)) return reshapeTo(rw, x!, target);
     }
     return declines.of(n, "the target shape is neither static nor constant");
   });
-  map("tfl.TRANSPOSE", (n, rw, [x, perm]) =>
-    perm?.constant ? transpose(rw, x!, constantNumbers(perm.constant)) : declines.of(n, "perm must be constant"));
+  map(
+    "tfl.TRANSPOSE",
+    (n, rw, [x, perm]) =>
+      perm?.constant
+        ? transpose(rw, x!, constantNumbers(perm.constant))
+        : declines.of(n, "perm must be constant"),
+  );
   map("tfl.CONCATENATION", (n, rw, xs) => rw.op1("Concat", xs as ValueRef[], { axis: resolveAttrs(n).axis }));
   map("tfl.PACK", (n, rw, xs) => {
     const axis = resolveAttrs(n).axis;
@@ -301,9 +438,14 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     if (!paddings?.constant) return declines.of(n, "paddings must be constant");
     const p = constantNumbers(paddings.constant);
     const r = p.length / 2;
-    const pads = [...Array.from({ length: r }, (_, i) => p[2 * i]), ...Array.from({ length: r }, (_, i) => p[2 * i + 1])];
+    const pads = [
+      ...Array.from({ length: r }, (_, i) => p[2 * i]),
+      ...Array.from({ length: r }, (_, i) => p[2 * i + 1]),
+    ];
     if (n.op === "tfl.MIRROR_PAD") {
-      if (resolveAttrs(n).mode !== "REFLECT") return declines.of(n, "SYMMETRIC mirror padding has no ONNX mode");
+      if (resolveAttrs(n).mode !== "REFLECT") {
+        return declines.of(n, "SYMMETRIC mirror padding has no ONNX mode");
+      }
       return rw.op1("Pad", [x!, i64(rw, "pads", pads)], { mode: "reflect" });
     }
     return rw.op1("Pad", [x!, i64(rw, "pads", pads), value ?? null]);
@@ -327,15 +469,31 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
       steps.push(ax.step);
     });
     let y: ValueRef = x!;
-    if (axes.length) y = rw.op1("Slice", [x!, i64(rw, "starts", starts), i64(rw, "ends", ends), i64(rw, "axes", axes), i64(rw, "steps", steps)]);
-    const sliced = s.map((d, i) => r.axes[i].count);
-    return sliced.length === out.length && sliced.every((d, i) => d === out[i]) && y !== x ? y : reshapeTo(rw, y, out);
+    if (axes.length) {
+      y = rw.op1("Slice", [
+        x!,
+        i64(rw, "starts", starts),
+        i64(rw, "ends", ends),
+        i64(rw, "axes", axes),
+        i64(rw, "steps", steps),
+      ]);
+    }
+    const sliced = r.axes.map((ax) => ax.count);
+    return sliced.length === out.length && sliced.every((d, i) => d === out[i]) && y !== x
+      ? y
+      : reshapeTo(rw, y, out);
   });
   map("tfl.SLICE", (n, rw, [x, begin, size]) => {
     const s = shapeOf(x);
-    if (!isStaticShape(s) || !begin?.constant || !size?.constant) return declines.of(n, "needs a static input and constant begin and size");
+    if (!isStaticShape(s) || !begin?.constant || !size?.constant) {
+      return declines.of(n, "needs a static input and constant begin and size");
+    }
     const b = constantNumbers(begin.constant), z = constantNumbers(size.constant);
-    return rw.op1("Slice", [x!, i64(rw, "starts", b), i64(rw, "ends", z.map((v, i) => (v < 0 ? s[i] : b[i] + v)))]);
+    return rw.op1("Slice", [
+      x!,
+      i64(rw, "starts", b),
+      i64(rw, "ends", z.map((v, i) => (v < 0 ? s[i] : b[i] + v))),
+    ]);
   });
   map("tfl.GATHER", (n, rw, [x, idx]) => {
     const at = resolveAttrs(n);
@@ -343,38 +501,79 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     return rw.op1("Gather", [x!, idx!], { axis: at.axis });
   });
   map("tfl.GATHER_ND", (_n, rw, [x, idx]) => rw.op1("GatherND", [x!, idx!]));
-  map("tfl.TILE", (n, rw, [x, m]) => (m?.constant ? rw.op1("Tile", [x!, i64(rw, "repeats", constantNumbers(m.constant))]) : declines.of(n, "multiples must be constant")));
-  map("tfl.BROADCAST_TO", (n, rw, [x, sh]) => (sh?.constant ? rw.op1("Expand", [x!, i64(rw, "shape", constantNumbers(sh.constant))]) : declines.of(n, "the shape must be constant")));
+  map(
+    "tfl.TILE",
+    (
+      n,
+      rw,
+      [x, m],
+    ) => (m?.constant
+      ? rw.op1("Tile", [x!, i64(rw, "repeats", constantNumbers(m.constant))])
+      : declines.of(n, "multiples must be constant")),
+  );
+  map(
+    "tfl.BROADCAST_TO",
+    (
+      n,
+      rw,
+      [x, sh],
+    ) => (sh?.constant
+      ? rw.op1("Expand", [x!, i64(rw, "shape", constantNumbers(sh.constant))])
+      : declines.of(n, "the shape must be constant")),
+  );
   map("tfl.SHAPE", (n, rw, [x]) => {
     const y = rw.op1("Shape", [x!]);
     return resolveAttrs(n).out_type === "INT32" ? rw.op1("Cast", [y], { to: 6 }) : y;
   });
   map(Object.keys(REDUCE), (n, rw, [x, axes]) => {
     if (!axes?.constant) return declines.of(n, "axes must be constant");
-    return rw.op1(REDUCE[n.op], [x!, i64(rw, "axes", constantNumbers(axes.constant))], { keepdims: resolveAttrs(n).keep_dims ? 1 : 0 });
+    return rw.op1(REDUCE[n.op], [x!, i64(rw, "axes", constantNumbers(axes.constant))], {
+      keepdims: resolveAttrs(n).keep_dims ? 1 : 0,
+    });
   });
   map(["tfl.ARG_MAX", "tfl.ARG_MIN"], (n, rw, [x, axis]) => {
     if (!axis?.constant) return declines.of(n, "the axis must be constant");
-    const y = rw.op1(n.op === "tfl.ARG_MAX" ? "ArgMax" : "ArgMin", [x!], { axis: constantNumbers(axis.constant)[0], keepdims: 0 });
+    const y = rw.op1(n.op === "tfl.ARG_MAX" ? "ArgMax" : "ArgMin", [x!], {
+      axis: constantNumbers(axis.constant)[0],
+      keepdims: 0,
+    });
     return resolveAttrs(n).output_type === "INT32" ? rw.op1("Cast", [y], { to: 6 }) : y;
   });
   map("tfl.BATCH_MATMUL", (n, rw, [x, y]) => {
     const at = resolveAttrs(n);
     const swap = (v: ValueRef) => {
       const r = shapeOf(v)?.length ?? 0;
-      return transpose(rw, v, Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i)));
+      return transpose(
+        rw,
+        v,
+        Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i)),
+      );
     };
-    if ((at.adj_x && !shapeOf(x)) || (at.adj_y && !shapeOf(y))) return declines.of(n, "adjoint of an operand of unknown rank");
+    if ((at.adj_x && !shapeOf(x)) || (at.adj_y && !shapeOf(y))) {
+      return declines.of(n, "adjoint of an operand of unknown rank");
+    }
     return rw.op1("MatMul", [at.adj_x ? swap(x!) : x!, at.adj_y ? swap(y!) : y!]);
   });
-  map("tfl.CUSTOM", (n) => declines.of(n, `custom op ${JSON.stringify(resolveAttrs(n).custom_code)} has no ONNX form`));
-  map(["tfl.WHILE", "tfl.IF", "tfl.CALL_ONCE"], (n) => declines.of(n, `${n.op.slice(4)} (control flow) is not converted`));
+  map(
+    "tfl.CUSTOM",
+    (n) => declines.of(n, `custom op ${JSON.stringify(resolveAttrs(n).custom_code)} has no ONNX form`),
+  );
+  map(
+    ["tfl.WHILE", "tfl.IF", "tfl.CALL_ONCE"],
+    (n) => declines.of(n, `${n.op.slice(4)} (control flow) is not converted`),
+  );
 
   return rules;
 }
 
 /** ONNX pads [top, left, bottom, right] for TFLite's SAME or VALID over an NHWC input. */
-function samePads(padding: string, s: readonly number[], k: readonly number[], st: readonly number[], dil: readonly number[]): number[] {
+function samePads(
+  padding: string,
+  s: readonly number[],
+  k: readonly number[],
+  st: readonly number[],
+  dil: readonly number[],
+): number[] {
   const ax = [0, 1].map((i) => windowAxis(padding, s[1 + i], k[i], st[i], dil[i]));
   return [ax[0].padBefore, ax[1].padBefore, ax[0].padAfter, ax[1].padAfter];
 }
@@ -390,4 +589,3 @@ function activation(rw: Rewriter, y: ValueRef, act: string): ValueRef {
   const [lo, hi] = CLAMP[act];
   return clip(rw, y, lo, hi);
 }
-

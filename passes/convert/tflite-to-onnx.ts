@@ -11,6 +11,7 @@ import { canonicalize } from "../canonicalize.ts";
 import { registerPass } from "../pass-manager.ts";
 import { applyRules } from "../rewrite.ts";
 import { propagateLayout } from "./layout-sinks.ts";
+import { foldOutputIdentities } from "./model-boundary.ts";
 import type { ConversionResult } from "./onnx-to-tflite.ts";
 import { buildReport, ConversionError, Declines, vanished } from "./report.ts";
 import { bindInputShapes, reinfer, type ShapeBindings } from "./static-shapes.ts";
@@ -42,7 +43,7 @@ export function tfliteToOnnx(model: Model, opts: TfliteToOnnxOptions = {}): Conv
   vanished(before, g, "DEQUANTIZE of a constant, folded into an f32 constant", absorbed);
   g = timed("map", () => applyRules(g, tflToOnnxRules(declines), { driver: "greedy" }).graph);
   g = timed("layout", () => propagateLayout(g));
-  g = timed("canonicalize", () => reinfer(canonicalize(g)));
+  g = timed("canonicalize", () => reinfer(foldOutputIdentities(canonicalize(g))));
 
   const report = buildReport({
     source,
@@ -53,11 +54,24 @@ export function tfliteToOnnx(model: Model, opts: TfliteToOnnxOptions = {}): Conv
     isTarget: isOnnx,
     declines,
     absorbedBy: absorbed,
-    notes: ["the interface keeps the TFLite layout: inputs and outputs stay NHWC, transposed inside the graph"],
+    notes: [
+      "the interface keeps the TFLite layout: inputs and outputs stay NHWC, transposed inside the graph",
+    ],
     ms,
   });
   if (report.unmapped.length) throw new ConversionError(report);
-  return { model: { graph: g, meta: { format: "onnx", opsets: { "": 13 }, props: {}, ...(model.meta.doc ? { doc: model.meta.doc } : {}) } }, report };
+  return {
+    model: {
+      graph: g,
+      meta: {
+        format: "onnx",
+        opsets: { "": 13 },
+        props: {},
+        ...(model.meta.doc ? { doc: model.meta.doc } : {}),
+      },
+    },
+    report,
+  };
 }
 
 export const tfliteToOnnxPass = registerPass({

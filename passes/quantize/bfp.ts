@@ -29,6 +29,17 @@ export interface BlockWeightType {
   encode(rows: Float32Array, n: number, kp: number): Uint8Array;
 }
 
+/** Block types with both a reference quantizer and a vec_dot pairing in the runtime. */
+function usableWeightType(id: number): boolean {
+  if ((GGML_TYPES.get(id)?.blockSize ?? 1) === 1 || !canQuantize(id)) return false;
+  try {
+    vecDotType(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A ggml type name (Q4_0, Q4_K, MXFP4, ...) or an MX format (MXINT8, MXFP4). */
 export function blockWeightType(name: string, mx: boolean): BlockWeightType {
   const up = name.toUpperCase();
@@ -52,14 +63,9 @@ export function blockWeightType(name: string, mx: boolean): BlockWeightType {
     throw new LatheError("usage", `mx weights are MXINT8 or MXFP4, not '${name}'`);
   }
   const info = ggmlTypeByName(up);
-  if (!info || info.blockSize === 1 || !canQuantize(info.id)) {
-    const ok = [...GGML_TYPES.values()].filter((t) => t.blockSize > 1 && canQuantize(t.id)).map((t) => t.name);
-    throw new LatheError("usage", `bfp weights must be a ggml block type Lathe quantizes (${ok.join(", ")}), not '${name}'`);
-  }
-  try {
-    vecDotType(info.id);
-  } catch {
-    throw new LatheError("unsupported", `ggml type ${info.name} has no CPU dot product pairing`);
+  if (!info || !usableWeightType(info.id)) {
+    const ok = [...GGML_TYPES.values()].filter((t) => usableWeightType(t.id)).map((t) => t.name);
+    throw new LatheError("usage", `bfp weights must be a ggml block type Lathe quantizes and multiplies (${ok.join(", ")}), not '${name}'`);
   }
   return { dtype: { kind: "ggml", typeId: info.id }, name: info.name, block: info.blockSize, blockBytes: info.typeSize, encode: (rows) => quantize(info.id, rows) };
 }

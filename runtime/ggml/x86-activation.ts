@@ -25,7 +25,13 @@ function absMax32(src: Float32Array, x: number): number {
   return amax;
 }
 
-export function quantizeQ8_0X86(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+export function quantizeQ8_0X86(
+  src: Float32Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  n: number,
+): void {
   const nb = n >> 5;
   for (let i = 0; i < nb; i++) {
     const x = srcOff + 32 * i;
@@ -37,7 +43,13 @@ export function quantizeQ8_0X86(src: Float32Array, srcOff: number, dst: Uint8Arr
   }
 }
 
-export function quantizeQ8_1X86(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+export function quantizeQ8_1X86(
+  src: Float32Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  n: number,
+): void {
   const nb = n >> 5;
   for (let i = 0; i < nb; i++) {
     const x = srcOff + 32 * i;

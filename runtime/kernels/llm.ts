@@ -3,7 +3,8 @@
 import { GGML_TYPES } from "../../ir/ggml-type.ts";
 import { printDType } from "../../ir/dtype.ts";
 import { dequantizeKernel } from "../ggml/dequantize.ts";
-import { F16_TO_F32, f32ToBf16Bits } from "../ggml/fp16.ts";
+import { f32ToBf16Bits } from "../ggml/fp16.ts";
+import { sgemm } from "../gemm/sgemm.ts";
 import { quantizeKernel } from "../ggml/quantize.ts";
 import { vecDotKernel, vecDotType } from "../ggml/vec-dot.ts";
 import { x86ActivationQuantizer } from "../ggml/x86-activation.ts";
@@ -32,7 +33,9 @@ function bytesOf(t: Tensor): Uint8Array {
 function rowBytes(typeId: number, n: number, what: string): number {
   const info = GGML_TYPES.get(typeId);
   if (!info) return fail(`${what}: unknown ggml type ${typeId}`);
-  if (n % info.blockSize !== 0) fail(`${what}: rows of ${n} do not fill whole ${info.name} blocks of ${info.blockSize}`);
+  if (n % info.blockSize !== 0) {
+    fail(`${what}: rows of ${n} do not fill whole ${info.name} blocks of ${info.blockSize}`);
+  }
   return (n / info.blockSize) * info.typeSize;
 }
 
@@ -74,7 +77,9 @@ registerKernel("lathe.GgmlMatMul", (inputs, ctx) => {
   if (w.shape.length !== 2) fail(`W must have rank 2, has shape [${w.shape}]`);
   if (x.shape.length < 1) fail("X must have rank at least 1");
   const [n, k] = w.shape;
-  if (x.shape[x.shape.length - 1] !== k) fail(`X has ${x.shape[x.shape.length - 1]} columns, W [${w.shape}] expects ${k}`);
+  if (x.shape[x.shape.length - 1] !== k) {
+    fail(`X has ${x.shape[x.shape.length - 1]} columns, W [${w.shape}] expects ${k}`);
+  }
   const m = k === 0 ? 0 : x.data.length / k;
   const out = ctx.alloc("f32", [...x.shape.slice(0, -1), n]);
   const y = out.data as Float32Array;
@@ -84,8 +89,15 @@ registerKernel("lathe.GgmlMatMul", (inputs, ctx) => {
     y.fill(0);
     return [out];
   }
-  if (typeId === 0 || typeId === 1 || typeId === 30) {
-    matMulFloat(typeId, xs, w, y, m, n, k);
+  if (typeId === 0 || typeId === 1) {
+    // Yᵀ = W · Xᵀ on the shared GEMM engine, W kept packed across runs; f16 weights meet f16-rounded X.
+    const act = typeId === 1 ? new Float32Array(Float16Array.from(xs)) : xs;
+    const wv = { data: w.data as Float32Array, off: 0, rs: k, cs: 1 };
+    sgemm(n, m, k, wv, { data: act, off: 0, rs: 1, cs: k }, { data: y, off: 0, rs: 1, cs: n }, {}, w);
+    return [out];
+  }
+  if (typeId === 30) {
+    matMulBf16(xs, w, y, m, n, k);
     return [out];
   }
   const wRow = rowBytes(typeId, k, "W");
@@ -105,54 +117,22 @@ registerKernel("lathe.GgmlMatMul", (inputs, ctx) => {
   return [out];
 });
 
-/**
- * f32, f16 and bf16 weights: ggml converts the activations to the weight's own type (its vec_dot_type)
- * and sums products in f32 lanes; here each weight row is widened once and the sum kept in double.
- */
-function matMulFloat(
-  typeId: number,
-  xs: Float32Array,
-  w: Tensor,
-  y: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-): void {
-  let act = xs;
-  if (typeId === 1) {
-    const h = new Float16Array(xs.length);
-    h.set(xs);
-    act = new Float32Array(h);
-  } else if (typeId === 30) {
-    act = new Float32Array(xs.length);
-    const bits = new Uint32Array(act.buffer);
-    for (let i = 0; i < xs.length; i++) bits[i] = f32ToBf16Bits(xs[i]) << 16;
-  }
-  const wd = w.data as Float32Array | Uint16Array;
-  let row: Float32Array;
-  const scratch = typeId === 0 ? undefined : new Float32Array(k);
-  const u16 = typeId === 0 ? undefined : new Uint16Array(wd.buffer, wd.byteOffset, wd.length);
-  const rowBits = scratch ? new Uint32Array(scratch.buffer) : undefined;
+/** bf16 weights: ggml rounds the activations to bf16 (its vec_dot_type); each weight row is widened once. */
+function matMulBf16(xs: Float32Array, w: Tensor, y: Float32Array, m: number, n: number, k: number): void {
+  const act = new Float32Array(xs.length);
+  const actBits = new Uint32Array(act.buffer);
+  for (let i = 0; i < xs.length; i++) actBits[i] = f32ToBf16Bits(xs[i]) << 16;
+  const u16 = w.data as Uint16Array;
+  const row = new Float32Array(k);
+  const rowBits = new Uint32Array(row.buffer);
   for (let j = 0; j < n; j++) {
-    if (typeId === 0) row = (wd as Float32Array).subarray(j * k, j * k + k);
-    else {
-      row = scratch!;
-      const o = j * k;
-      if (typeId === 1) for (let i = 0; i < k; i++) row[i] = F16_TO_F32[u16![o + i]];
-      else for (let i = 0; i < k; i++) rowBits![i] = u16![o + i] << 16;
-    }
+    const o = j * k;
+    for (let i = 0; i < k; i++) rowBits[i] = u16[o + i] << 16;
     for (let r = 0; r < m; r++) {
       const a = r * k;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let i = 0;
-      for (; i + 3 < k; i += 4) {
-        s0 += row[i] * act[a + i];
-        s1 += row[i + 1] * act[a + i + 1];
-        s2 += row[i + 2] * act[a + i + 2];
-        s3 += row[i + 3] * act[a + i + 3];
-      }
-      for (; i < k; i++) s0 += row[i] * act[a + i];
-      y[r * n + j] = s0 + s1 + s2 + s3;
+      let s = 0;
+      for (let i = 0; i < k; i++) s += row[i] * act[a + i];
+      y[r * n + j] = s;
     }
   }
 }
@@ -178,7 +158,7 @@ registerKernel("lathe.RMSNorm", (inputs, ctx) => {
     for (let i = 0; i < d; i++) sum += fr(xs[o + i] * xs[o + i]);
     const mean = fr(sum / d);
     const scale = fr(1 / fr(Math.sqrt(fr(mean + eps))));
-    if (ws) for (let i = 0; i < d; i++) y[o + i] = fr(xs[o + i] * scale) * ws[i];
+    if (ws) { for (let i = 0; i < d; i++) y[o + i] = fr(xs[o + i] * scale) * ws[i]; }
     else for (let i = 0; i < d; i++) y[o + i] = xs[o + i] * scale;
   }
   return [out];
@@ -191,7 +171,9 @@ registerKernel("lathe.Rope", (inputs, ctx) => {
   if (x.shape.length !== 3) fail(`X must have rank 3 [T, heads, head size], has shape [${x.shape}]`);
   const [t, heads, hd] = x.shape;
   const dims = ctx.attrs.dims === 0 ? hd : ctx.attrs.dims;
-  if (dims % 2 !== 0 || dims > hd || dims < 0) fail(`dims ${dims} must be even and at most the head size ${hd}`);
+  if (dims % 2 !== 0 || dims > hd || dims < 0) {
+    fail(`dims ${dims} must be even and at most the head size ${hd}`);
+  }
   const neox = ctx.attrs.mode === "neox";
   if (!neox && ctx.attrs.mode !== "normal") fail(`unknown rope mode ${ctx.attrs.mode}`);
   if (posT && posT.data.length !== t) fail(`positions has ${posT.data.length} elements for ${t} rows`);
@@ -199,7 +181,9 @@ registerKernel("lathe.Rope", (inputs, ctx) => {
   const half = dims / 2;
   let ff: Float32Array | undefined;
   if (ffT) {
-    if (ffT.dtype !== "f32" || ffT.data.length < half) fail(`freq_factors must be f32 with at least ${half} elements`);
+    if (ffT.dtype !== "f32" || ffT.data.length < half) {
+      fail(`freq_factors must be f32 with at least ${half} elements`);
+    }
     ff = ffT.data as Float32Array;
   }
   const thetaScale = fr(Math.pow(fr(ctx.attrs.base), fr(-2 / dims)));
@@ -233,14 +217,18 @@ registerKernel("lathe.Rope", (inputs, ctx) => {
 
 registerKernel("lathe.CausalAttention", (inputs, ctx) => {
   const q = f32Arg(inputs, 0, "Q"), k = f32Arg(inputs, 1, "K"), v = f32Arg(inputs, 2, "V");
-  if (q.shape.length !== 3 || k.shape.length !== 3 || v.shape.length !== 3) fail("Q, K and V must have rank 3");
+  if (q.shape.length !== 3 || k.shape.length !== 3 || v.shape.length !== 3) {
+    fail("Q, K and V must have rank 3");
+  }
   const [t, hq, d] = q.shape, [tk, hk, dk] = k.shape, [tv, hv, dv] = v.shape;
   if (tk !== t || tv !== t) fail(`Q, K and V must have the same length, got ${t}, ${tk}, ${tv}`);
   if (dk !== d) fail(`Q and K head sizes differ: ${d} and ${dk}`);
   if (hv !== hk) fail(`K and V head counts differ: ${hk} and ${hv}`);
   if (hk === 0 ? hq !== 0 : hq % hk !== 0) fail(`${hq} query heads do not divide into ${hk} key/value heads`);
   const precision = ctx.attrs.precision;
-  if (precision !== "f32" && precision !== "f16") fail(`precision must be "f32" or "f16", got "${precision}"`);
+  if (precision !== "f32" && precision !== "f16") {
+    fail(`precision must be "f32" or "f16", got "${precision}"`);
+  }
   const dims: AttentionDims = { t, hq, hk, d, dv, group: hk === 0 ? 1 : hq / hk };
   const scale = fr(ctx.attrs.scale === 0 ? 1 / Math.sqrt(d) : ctx.attrs.scale);
   const out = ctx.alloc("f32", [t, hq, dv]);
@@ -274,7 +262,14 @@ function toF16(x: Float32Array): Float32Array {
 }
 
 /** Scores, softmax and the weighted sum of V in f32, sums kept in double. */
-function attendF32(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Float32Array, a: AttentionDims, scale: number) {
+function attendF32(
+  qs: Float32Array,
+  ks: Float32Array,
+  vs: Float32Array,
+  y: Float32Array,
+  a: AttentionDims,
+  scale: number,
+) {
   const { t, hq, hk, d, dv, group } = a;
   const p = new Float32Array(t);
   const acc = new Float64Array(dv);
@@ -318,7 +313,14 @@ function attendF32(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Floa
  * Q·K is summed in the order of ggml_vec_dot_f16's AVX-512 code, so the result matches llama.cpp bit for bit
  * on such machines.
  */
-function attendF16(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Float32Array, a: AttentionDims, scale: number) {
+function attendF16(
+  qs: Float32Array,
+  ks: Float32Array,
+  vs: Float32Array,
+  y: Float32Array,
+  a: AttentionDims,
+  scale: number,
+) {
   const { t, hq, hk, d, dv, group } = a;
   const acc = new Float16Array(dv);
   const lanes = new Float32Array(DOT_STEP);
@@ -353,7 +355,14 @@ function attendF16(qs: Float32Array, ks: Float32Array, vs: Float32Array, y: Floa
 const DOT_LANES = 16, DOT_ARR = 4, DOT_STEP = DOT_LANES * DOT_ARR;
 
 /** Dot product of two rows of f16 values (held as f32); products of f16 values are exact in f32. */
-function dotF16(x: Float32Array, xo: number, z: Float32Array, zo: number, n: number, lanes: Float32Array): number {
+function dotF16(
+  x: Float32Array,
+  xo: number,
+  z: Float32Array,
+  zo: number,
+  n: number,
+  lanes: Float32Array,
+): number {
   const np = n - (n % DOT_STEP);
   lanes.fill(0);
   for (let b = 0; b < np; b += DOT_STEP) {
@@ -362,7 +371,9 @@ function dotF16(x: Float32Array, xo: number, z: Float32Array, zo: number, n: num
   for (let w = DOT_ARR >> 1; w > 0; w >>= 1) {
     for (let e = 0; e < w * DOT_LANES; e++) lanes[e] = fr(lanes[e] + lanes[e + w * DOT_LANES]);
   }
-  for (let w = DOT_LANES >> 1; w > 0; w >>= 1) for (let e = 0; e < w; e++) lanes[e] = fr(lanes[e] + lanes[e + w]);
+  for (let w = DOT_LANES >> 1; w > 0; w >>= 1) {
+    for (let e = 0; e < w; e++) lanes[e] = fr(lanes[e] + lanes[e + w]);
+  }
   let sum = lanes[0];
   for (let c = np; c < n; c++) sum += x[xo + c] * z[zo + c];
   return fr(sum);

@@ -399,9 +399,9 @@ registerKernel("lathe.ShiftConv", (inputs, ctx) => {
 
 // ------------------------------------------------------------------------------------ DQA quantizer
 
-/** eDQA's rounding: ceil(v − 0.5), ties toward −∞. */
+/** eDQA's rounding: ceil(v − 0.5), ties toward −∞ (an integer, so never −0). */
 function dqaRound(v: number): number {
-  return Math.ceil(v - 0.5);
+  return Math.ceil(v - 0.5) + 0;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   multiplyByQuantizedMultiplierSingleRounding,
   roundingDivideByPOT,
   saturatingRoundingMultiplyByPOT,
+  srdhm,
   srdhm16,
 } from "../tflite/fixed-point.ts";
 import { logistic as fxLogistic, tanh as fxTanh } from "../tflite/gemmlowp-math.ts";
@@ -113,9 +114,24 @@ function biasValues(b: Tensor | undefined, n: number, what: string): Float64Arra
   return out;
 }
 
-/** Codes minus a zero point, as int32 (8- and 16-bit codes alike, so the hot loops stay monomorphic). */
-function offsetCodes(d: QArray, zp: number): Int32Array {
-  const out = new Int32Array(d.length);
+let inputScratch = new Float64Array(0);
+
+/** offsetCodes into a buffer reused across calls, for activations (never for cached weights). */
+function offsetInput(d: QArray, zp: number): Float64Array {
+  if (inputScratch.length < d.length) inputScratch = new Float64Array(d.length);
+  const out = inputScratch;
+  for (let i = 0; i < d.length; i++) out[i] = d[i] - zp;
+  return out;
+}
+
+/**
+ * Codes minus a zero point, as doubles. Products of 8- and 16-bit codes and their sums are exact in a
+ * double far beyond any tensor here, so the hot loops accumulate in doubles (faster than int32 in V8) and
+ * convert once per output: `| 0` then gives exactly TFLite's wrapping int32 accumulator, and 16x8
+ * kernels keep their int64 accumulator as is.
+ */
+function offsetCodes(d: QArray, zp: number): Float64Array {
+  const out = new Float64Array(d.length);
   for (let i = 0; i < d.length; i++) out[i] = d[i] - zp;
   return out;
 }
@@ -164,28 +180,135 @@ function xnnpackTakes(storage: string): boolean {
   return integerArithmetic() === "xnnpack" && (storage === "i8" || storage === "u8");
 }
 
-function requantizeRow(acc: Float64Array, r: Requant, out: QArray, at: number, n: number, channelBase = 0): void {
+/** Requantizes acc[accAt + o] (channel o) into out[outAt + o] for o < n. */
+function requantizeRow(acc: Float64Array, accAt: number, r: Requant, out: QArray, outAt: number, n: number): void {
   const { multiplier, shift, zp, lo, hi } = r;
   if (r.fscale) {
     // XNNPACK: the int32 accumulator times a float32 scale, rounded to nearest even.
     const fs = r.fscale;
     for (let o = 0; o < n; o++) {
-      out[at + o] = clamp(roundHalfEven(Math.fround(Math.fround(acc[o] | 0) * fs[channelBase + o])) + zp, lo, hi);
+      out[outAt + o] = clamp(roundHalfEven(Math.fround(Math.fround(acc[accAt + o] | 0) * fs[o])) + zp, lo, hi);
     }
     return;
   }
   if (r.int64) {
     for (let o = 0; o < n; o++) {
-      const c = channelBase + o;
-      out[at + o] = clamp(multiplyByQuantizedMultiplierInt64(acc[o], multiplier[c], shift[c]) + zp, lo, hi);
+      out[outAt + o] = clamp(multiplyByQuantizedMultiplierInt64(acc[accAt + o], multiplier[o], shift[o]) + zp, lo, hi);
     }
     return;
   }
-  const mbqm = mbqmFn();
+  if (integerArithmetic() === "single-rounding") {
+    for (let o = 0; o < n; o++) {
+      out[outAt + o] = clamp(multiplyByQuantizedMultiplierSingleRounding(acc[accAt + o] | 0, multiplier[o], shift[o]) + zp, lo, hi);
+    }
+    return;
+  }
+  // Double rounding, inlined: SRDHM exactly in one double while the accumulator is below 2^21 (the usual
+  // case), the split 64-bit form otherwise, then RoundingDivideByPOT.
   for (let o = 0; o < n; o++) {
-    const c = channelBase + o;
-    // int32 accumulators wrap as TFLite's do (only overflowing models notice).
-    out[at + o] = clamp(mbqm(acc[o] | 0, multiplier[c], shift[c]) + zp, lo, hi);
+    let x = acc[accAt + o] | 0;
+    const sh = shift[o];
+    if (sh > 0) x = Math.imul(x, 1 << sh);
+    let v: number;
+    if (x < 2097152 && x > -2097152) {
+      const prod = x * multiplier[o];
+      v = Math.trunc((prod + (prod >= 0 ? 1073741824 : -1073741823)) / 2147483648) | 0;
+    } else v = srdhm(x, multiplier[o]);
+    if (sh < 0) {
+      const e = -sh;
+      const mask = e === 31 ? 0x7fffffff : (1 << e) - 1;
+      v = (v >> e) + ((v & mask) > (mask >> 1) + (v < 0 ? 1 : 0) ? 1 : 0);
+    }
+    v += zp;
+    out[outAt + o] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
+/** Scratch buffers reused across calls (kernels run one at a time). */
+let patchScratch = new Float64Array(0), accScratch = new Float64Array(0);
+function patches(n: number): Float64Array {
+  if (patchScratch.length < n) patchScratch = new Float64Array(n);
+  return patchScratch;
+}
+function accumulators(n: number): Float64Array {
+  if (accScratch.length < n) accScratch = new Float64Array(n);
+  return accScratch;
+}
+
+/**
+ * acc[p·O + o] = bias[o] + Σ_k a[p·K + k]·w[o·K + k], in 4×4 register blocks (four rows of `a` against
+ * four rows of `w`); exact, as every partial sum is an integer below 2^53.
+ */
+function gemm(a: Float64Array, P: number, K: number, w: Float64Array, O: number, bias: Float64Array | undefined, acc: Float64Array): void {
+  let p = 0;
+  for (; p + 3 < P; p += 4) {
+    const a0 = p * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+    let o = 0;
+    for (; o + 3 < O; o += 4) {
+      const b0 = o * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      for (let k = 0; k < K; k++) {
+        const x0 = a[a0 + k], x1 = a[a1 + k], x2 = a[a2 + k], x3 = a[a3 + k];
+        const w0 = w[b0 + k], w1 = w[b1 + k], w2 = w[b2 + k], w3 = w[b3 + k];
+        c00 += x0 * w0, c01 += x0 * w1, c02 += x0 * w2, c03 += x0 * w3;
+        c10 += x1 * w0, c11 += x1 * w1, c12 += x1 * w2, c13 += x1 * w3;
+        c20 += x2 * w0, c21 += x2 * w1, c22 += x2 * w2, c23 += x2 * w3;
+        c30 += x3 * w0, c31 += x3 * w1, c32 += x3 * w2, c33 += x3 * w3;
+      }
+      const d0 = bias ? bias[o] : 0, d1 = bias ? bias[o + 1] : 0, d2 = bias ? bias[o + 2] : 0, d3 = bias ? bias[o + 3] : 0;
+      const r0 = p * O + o, r1 = r0 + O, r2 = r1 + O, r3 = r2 + O;
+      acc[r0] = c00 + d0, acc[r0 + 1] = c01 + d1, acc[r0 + 2] = c02 + d2, acc[r0 + 3] = c03 + d3;
+      acc[r1] = c10 + d0, acc[r1 + 1] = c11 + d1, acc[r1 + 2] = c12 + d2, acc[r1 + 3] = c13 + d3;
+      acc[r2] = c20 + d0, acc[r2 + 1] = c21 + d1, acc[r2 + 2] = c22 + d2, acc[r2 + 3] = c23 + d3;
+      acc[r3] = c30 + d0, acc[r3 + 1] = c31 + d1, acc[r3 + 2] = c32 + d2, acc[r3 + 3] = c33 + d3;
+    }
+    for (; o < O; o++) {
+      const b0 = o * K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let k = 0; k < K; k++) {
+        const wv = w[b0 + k];
+        c0 += a[a0 + k] * wv, c1 += a[a1 + k] * wv, c2 += a[a2 + k] * wv, c3 += a[a3 + k] * wv;
+      }
+      const d = bias ? bias[o] : 0;
+      acc[p * O + o] = c0 + d, acc[(p + 1) * O + o] = c1 + d, acc[(p + 2) * O + o] = c2 + d, acc[(p + 3) * O + o] = c3 + d;
+    }
+  }
+  for (; p < P; p++) {
+    const a0 = p * K;
+    for (let o = 0; o < O; o++) {
+      const b0 = o * K;
+      let c = 0;
+      for (let k = 0; k < K; k++) c += a[a0 + k] * w[b0 + k];
+      acc[p * O + o] = c + (bias ? bias[o] : 0);
+    }
+  }
+}
+
+/**
+ * The im2col matrix of an NHWC input: one row of KH·KW·C offset codes per output pixel, zeros (the real
+ * value 0) where a tap falls in the padding.
+ */
+function im2col(xo: Float64Array, s: ConvDims, win: Window, out: Float64Array): void {
+  const { N, H, W, C, KH, KW, OH, OW } = s;
+  const K = KH * KW * C;
+  let row = 0;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * win.sh - win.pt;
+      for (let ox = 0; ox < OW; ox++, row += K) {
+        const ix0 = ox * win.sw - win.pl;
+        let at = row;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = iy0 + ky * win.dh;
+          for (let kx = 0; kx < KW; kx++, at += C) {
+            const ix = ix0 + kx * win.dw;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) out.fill(0, at, at + C);
+            else out.set(xo.subarray(((n * H + iy) * W + ix) * C, ((n * H + iy) * W + ix) * C + C), at);
+          }
+        }
+      }
+    }
   }
 }
 
@@ -258,7 +381,7 @@ registerKernel("tfl.CONV_2D", (inputs, ctx) => {
     bias: biasValues(b, O, "CONV_2D bias"),
     r: convRequant(x.q, w.q, oq, O, at.fused_activation_function, b, x.q.storage === "u8"),
   }));
-  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const out = ctx.alloc(oq, [N, ay.out, ax.out, O]);
   conv2d(
     xo,
@@ -295,16 +418,19 @@ interface Window {
   pl: number;
 }
 
-/** First tap index whose input coordinate start + k·d is ≥ 0, and one past the last inside `size`. */
-function tapRange(start: number, d: number, k: number, size: number): [number, number] {
-  const lo = start >= 0 ? 0 : Math.ceil(-start / d);
-  const hi = Math.min(k, Math.ceil((size - start) / d));
-  return [lo, Math.max(lo, hi)];
+/** The first tap k ≥ 0 with start + k·d ≥ 0. */
+function firstTap(start: number, d: number): number {
+  return start >= 0 ? 0 : Math.ceil(-start / d);
+}
+
+/** One past the last tap k < taps with start + k·d < size (never below firstTap). */
+function endTap(start: number, d: number, taps: number, size: number): number {
+  return Math.max(firstTap(start, d), Math.min(taps, Math.ceil((size - start) / d)));
 }
 
 function conv2d(
-  xo: Int32Array,
-  wo: Int32Array,
+  xo: Float64Array,
+  wo: Float64Array,
   bias: Float64Array | undefined,
   r: Requant,
   out: QArray,
@@ -312,67 +438,47 @@ function conv2d(
   win: Window,
 ): void {
   const { N, H, W, C, O, KH, KW, Cf, groups, OH, OW } = s;
-  const og = O / groups;
-  const filterSize = KH * KW * Cf;
-  const acc = new Float64Array(O);
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
-      const iy0 = oy * win.sh - win.pt;
-      const [ky0, ky1] = tapRange(iy0, win.dh, KH, H);
-      for (let ox = 0; ox < OW; ox++) {
-        const ix0 = ox * win.sw - win.pl;
-        const [kx0, kx1] = tapRange(ix0, win.dw, KW, W);
-        for (let o = 0; o < O; o++) acc[o] = bias ? bias[o] : 0;
-        for (let ky = ky0; ky < ky1; ky++) {
-          const rowBase = (n * H + iy0 + ky * win.dh) * W;
-          for (let kx = kx0; kx < kx1; kx++) {
-            const xb = (rowBase + ix0 + kx * win.dw) * C;
-            const tap = (ky * KW + kx) * Cf;
-            for (let g = 0; g < groups; g++) {
-              dotBlock(xo, xb + g * Cf, wo, tap, filterSize, Cf, acc, g * og, (g + 1) * og);
+  const P = N * OH * OW, K = KH * KW * Cf;
+  const acc = accumulators(P * O);
+  if (groups === 1) {
+    // A GEMM over im2col rows (the input itself for an unpadded 1×1 stride-1 convolution).
+    const direct = KH === 1 && KW === 1 && win.sh === 1 && win.sw === 1 && win.pt === 0 && win.pl === 0 && OH === H && OW === W;
+    let a = xo;
+    if (!direct) {
+      a = patches(P * K);
+      im2col(xo, s, win, a);
+    }
+    gemm(a, P, K, wo, O, bias, acc);
+  } else {
+    // Grouped: per output pixel and group, dot products over the group's input channels.
+    const og = O / groups;
+    for (let n = 0, pix = 0; n < N; n++) {
+      for (let oy = 0; oy < OH; oy++) {
+        const iy0 = oy * win.sh - win.pt;
+        const ky0 = firstTap(iy0, win.dh), ky1 = endTap(iy0, win.dh, KH, H);
+        for (let ox = 0; ox < OW; ox++, pix++) {
+          const ix0 = ox * win.sw - win.pl;
+          const kx0 = firstTap(ix0, win.dw), kx1 = endTap(ix0, win.dw, KW, W);
+          const at = pix * O;
+          for (let o = 0; o < O; o++) acc[at + o] = bias ? bias[o] : 0;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const rowBase = (n * H + iy0 + ky * win.dh) * W;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const xb = (rowBase + ix0 + kx * win.dw) * C;
+              const tap = (ky * KW + kx) * Cf;
+              for (let o = 0; o < O; o++) {
+                const xg = xb + Math.floor(o / og) * Cf, wb = o * K + tap;
+                let a = 0;
+                for (let c = 0; c < Cf; c++) a += xo[xg + c] * wo[wb + c];
+                acc[at + o] += a;
+              }
             }
           }
         }
-        requantizeRow(acc, r, out, ((n * OH + oy) * OW + ox) * O, O);
       }
     }
   }
-}
-
-/** acc[o] += Σ_c x[xb + c]·w[o·stride + wb + c] for o in [o0, o1), four filters at a time. */
-function dotBlock(
-  x: Int32Array,
-  xb: number,
-  w: Int32Array,
-  wb: number,
-  stride: number,
-  len: number,
-  acc: Float64Array,
-  o0: number,
-  o1: number,
-): void {
-  let o = o0;
-  for (; o + 3 < o1; o += 4) {
-    const w0 = o * stride + wb, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (let c = 0; c < len; c++) {
-      const v = x[xb + c];
-      a0 += v * w[w0 + c];
-      a1 += v * w[w1 + c];
-      a2 += v * w[w2 + c];
-      a3 += v * w[w3 + c];
-    }
-    acc[o] += a0;
-    acc[o + 1] += a1;
-    acc[o + 2] += a2;
-    acc[o + 3] += a3;
-  }
-  for (; o < o1; o++) {
-    const w0 = o * stride + wb;
-    let a = 0;
-    for (let c = 0; c < len; c++) a += x[xb + c] * w[w0 + c];
-    acc[o] += a;
-  }
+  for (let p = 0; p < P; p++) requantizeRow(acc, p * O, r, out, p * O, O);
 }
 
 registerKernel("tfl.DEPTHWISE_CONV_2D", (inputs, ctx) => {
@@ -392,37 +498,57 @@ registerKernel("tfl.DEPTHWISE_CONV_2D", (inputs, ctx) => {
     bias: biasValues(b, OC, "DEPTHWISE_CONV_2D bias"),
     r: convRequant(x.q, w.q, oq, OC, at.fused_activation_function, b, x.q.storage === "u8"),
   }));
-  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const OH = ay.out, OW = ax.out;
   const out = ctx.alloc(oq, [N, OH, OW, OC]);
   const o = out.data as QArray;
   const acc = new Float64Array(OC);
   const { wo, bias, r } = p;
   const sh = at.stride_h, sw = at.stride_w, dh = at.dilation_h_factor, dw = at.dilation_w_factor;
+  // Per output pixel: the input and filter offsets of its in-image taps, then per channel a register
+  // accumulator over those taps, four channels at a time.
+  const xOff = new Int32Array(KH * KW), wOff = new Int32Array(KH * KW);
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
       const iy0 = oy * sh - ay.padBefore;
-      const [ky0, ky1] = tapRange(iy0, dh, KH, H);
+      const ky0 = firstTap(iy0, dh), ky1 = endTap(iy0, dh, KH, H);
       for (let ox = 0; ox < OW; ox++) {
         const ix0 = ox * sw - ax.padBefore;
-        const [kx0, kx1] = tapRange(ix0, dw, KW, W);
-        for (let c = 0; c < OC; c++) acc[c] = bias ? bias[c] : 0;
+        const kx0 = firstTap(ix0, dw), kx1 = endTap(ix0, dw, KW, W);
+        let T = 0;
         for (let ky = ky0; ky < ky1; ky++) {
-          const rowBase = (n * H + iy0 + ky * dh) * W;
-          for (let kx = kx0; kx < kx1; kx++) {
-            const xb = (rowBase + ix0 + kx * dw) * C;
-            const wb = (ky * KW + kx) * OC;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[c] += xo[xb + c] * wo[wb + c];
-            } else {
-              for (let c = 0; c < C; c++) {
-                const v = xo[xb + c];
-                for (let m = 0; m < M; m++) acc[c * M + m] += v * wo[wb + c * M + m];
-              }
-            }
+          for (let kx = kx0; kx < kx1; kx++, T++) {
+            xOff[T] = ((n * H + iy0 + ky * dh) * W + ix0 + kx * dw) * C;
+            wOff[T] = (ky * KW + kx) * OC;
           }
         }
-        requantizeRow(acc, r, o, ((n * OH + oy) * OW + ox) * OC, OC);
+        if (M === 1) {
+          let c = 0;
+          for (; c + 3 < C; c += 4) {
+            let a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0, a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
+            for (let t = 0; t < T; t++) {
+              const xb = xOff[t] + c, wb = wOff[t] + c;
+              a0 += xo[xb] * wo[wb];
+              a1 += xo[xb + 1] * wo[wb + 1];
+              a2 += xo[xb + 2] * wo[wb + 2];
+              a3 += xo[xb + 3] * wo[wb + 3];
+            }
+            acc[c] = a0, acc[c + 1] = a1, acc[c + 2] = a2, acc[c + 3] = a3;
+          }
+          for (; c < C; c++) {
+            let a = bias ? bias[c] : 0;
+            for (let t = 0; t < T; t++) a += xo[xOff[t] + c] * wo[wOff[t] + c];
+            acc[c] = a;
+          }
+        } else {
+          for (let oc = 0; oc < OC; oc++) {
+            const c = Math.floor(oc / M);
+            let a = bias ? bias[oc] : 0;
+            for (let t = 0; t < T; t++) a += xo[xOff[t] + c] * wo[wOff[t] + oc];
+            acc[oc] = a;
+          }
+        }
+        requantizeRow(acc, 0, r, o, ((n * OH + oy) * OW + ox) * OC, OC);
       }
     }
   }
@@ -450,7 +576,7 @@ registerKernel("tfl.TRANSPOSE_CONV", (inputs, ctx) => {
     bias: biasValues(b, O, "TRANSPOSE_CONV bias"),
     r: convRequant(x.q, w.q, oq, O, at.fused_activation_function, b, x.q.storage === "u8"),
   }));
-  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const scratch = new Float64Array(N * OH * OW * O);
   const { wo } = p;
   for (let n = 0; n < N; n++) {
@@ -480,7 +606,7 @@ registerKernel("tfl.TRANSPOSE_CONV", (inputs, ctx) => {
   const row = new Float64Array(O);
   for (let i = 0; i < N * OH * OW; i++) {
     for (let o = 0; o < O; o++) row[o] = scratch[i * O + o] + (p.bias ? p.bias[o] : 0);
-    requantizeRow(row, p.r, od, i * O, O);
+    requantizeRow(row, 0, p.r, od, i * O, O);
   }
   return [out];
 }, accepts(2));
@@ -516,16 +642,13 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
     // FULLY_CONNECTED subtracts the weights' zero point for every storage type.
     return { wo: offsetCodes(w.d, w.q.zeroPoint.length === 1 ? w.q.zeroPoint[0] : 0), bias: biasValues(b, U, "bias"), r };
   });
-  const xo = offsetCodes(x.d, x.q.zeroPoint[0]);
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const shape = at.keep_num_dims ? [...x.t.shape.slice(0, -1), U] : [B, U];
   const out = ctx.alloc(oq, shape);
   const od = out.data as QArray;
-  const acc = new Float64Array(U);
-  for (let r = 0; r < B; r++) {
-    for (let u = 0; u < U; u++) acc[u] = p.bias ? p.bias[u] : 0;
-    dotBlock(xo, r * K, p.wo, 0, K, K, acc, 0, U);
-    requantizeRow(acc, p.r, od, r * U, U);
-  }
+  const acc = accumulators(B * U);
+  gemm(xo, B, K, p.wo, U, p.bias, acc);
+  for (let r = 0; r < B; r++) requantizeRow(acc, r * U, p.r, od, r * U, U);
   return [out];
 }, accepts(0));
 
@@ -691,10 +814,10 @@ for (const kind of ["AVERAGE", "MAX"] as const) {
     for (let n = 0; n < N; n++) {
       for (let oy = 0; oy < OH; oy++) {
         const iy0 = oy * at.stride_h - ay.padBefore;
-        const [fy0, fy1] = tapRange(iy0, 1, at.filter_height, H);
+        const fy0 = firstTap(iy0, 1), fy1 = endTap(iy0, 1, at.filter_height, H);
         for (let ox = 0; ox < OW; ox++) {
           const ix0 = ox * at.stride_w - ax.padBefore;
-          const [fx0, fx1] = tapRange(ix0, 1, at.filter_width, W);
+          const fx0 = firstTap(ix0, 1), fx1 = endTap(ix0, 1, at.filter_width, W);
           const count = (fy1 - fy0) * (fx1 - fx0);
           const ob = ((n * OH + oy) * OW + ox) * C;
           for (let c = 0; c < C; c++) {
@@ -1088,6 +1211,14 @@ registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
   const m = qm(si / so);
   const mbqm = mbqmFn();
   const xd = xq.d;
+  if (xq.q.storage === "i8" || xq.q.storage === "u8") {
+    // The result depends on the code alone: a 256-entry table.
+    const base = xq.q.storage === "i8" ? -128 : 0;
+    const table = new Int32Array(256);
+    for (let c = 0; c < 256; c++) table[c] = clamp(mbqm(base + c - zi, m.multiplier, m.shift) + zo, qmin, qmax);
+    for (let i = 0; i < xd.length; i++) od[i] = table[xd[i] - base];
+    return [out];
+  }
   for (let i = 0; i < xd.length; i++) od[i] = clamp(mbqm(xd[i] - zi, m.multiplier, m.shift) + zo, qmin, qmax);
   return [out];
 }, {

@@ -38,6 +38,12 @@ function floorMulAddDiv31(a: number, b: number, add: number): number {
  * division, nudge = 2^30 for a non-negative product and 1 − 2^30 otherwise; INT32_MIN·INT32_MIN saturates.
  */
 export function srdhm(a: number, b: number): number {
+  // Accumulators are usually small: with |a| < 2^21 the product is below 2^52 and the whole formula
+  // is exact in one double.
+  if (a < 2097152 && a > -2097152) {
+    const p = a * b;
+    return Math.trunc((p + (p >= 0 ? 1073741824 : -1073741823)) / P31) | 0;
+  }
   if (a === INT32_MIN && b === INT32_MIN) return INT32_MAX;
   const negative = (a < 0) !== (b < 0) && a !== 0 && b !== 0;
   const q = floorMulAddDiv31(a, b, negative ? 1 - 1073741824 : 1073741824);
@@ -104,6 +110,7 @@ export function multiplyByQuantizedMultiplierGreaterThanOne(x: number, m: number
  */
 export function multiplyByQuantizedMultiplierSingleRounding(x: number, m: number, shift: number): number {
   const total = 31 - shift;
+  if (x < 2097152 && x > -2097152 && total <= 52) return Math.floor((x * m + 2 ** (total - 1)) / 2 ** total);
   const q = floorMulAddDiv31(x, m, 0); // x·m = q·2^31 + lastRemainder
   if (total === 31) return q + (lastRemainder >= 1073741824 ? 1 : 0);
   if (total > 31) {

@@ -11,6 +11,9 @@
  *   return them, except, for the f32-KV reference, llama_context_params' flash_attn_type (byte 52) and
  *   type_k / type_v (bytes 104 / 108). Those offsets are checked against their documented defaults (AUTO = -1,
  *   F16 = 1) before anything is written; a release with another layout is refused, not guessed at.
+ * For tracing, llama_context_params.cb_eval / cb_eval_user_data (bytes 88 / 96, checked to be NULL by
+ * default) take a callback that reads each computed tensor: ggml_tensor { int32 type @0; int64 ne[4] @16;
+ * size_t nb[4] @48; void* data @248; char name[64] @256 } (ggml.h of this release).
  * The parameter structs travel by value in memory (they exceed 16 bytes), so declaring them larger than
  * their real size is safe both as a return (the caller's buffer) and as an argument (extra bytes unread).
  */
@@ -59,8 +62,13 @@ export interface LlamaSession {
   close(): void;
 }
 
+/** Every contiguous f32 tensor llama.cpp computed, by name, in the order computed (names repeat). */
+export type LlamaTrace = Map<string, { ne: number[]; data: Float32Array }[]>;
+
 export interface Llama {
   readonly dir: string;
+  /** Decodes `tokens` like `logits` and records the intermediate tensors. */
+  trace(modelPath: string, tokens: readonly number[], opts?: LlamaRunOptions): LlamaTrace;
   /** Logits of every position of `tokens` decoded as one sequence from position 0. */
   logits(modelPath: string, tokens: readonly number[], opts?: LlamaRunOptions): LlamaLogits;
   session(modelPath: string, opts?: LlamaRunOptions): LlamaSession;
@@ -120,7 +128,9 @@ function open(): Llama | string {
     if (!f32Kv) return cp;
     const dv = new DataView(cp.buffer, cp.byteOffset, cp.byteLength);
     if (dv.getInt32(52, true) !== -1 || dv.getInt32(104, true) !== 1 || dv.getInt32(108, true) !== 1) {
-      throw new Error("llama_context_params layout differs from the one this binding knows (flash_attn_type, type_k)");
+      throw new Error(
+        "llama_context_params layout differs from the one this binding knows (flash_attn_type, type_k)",
+      );
     }
     dv.setInt32(52, 0, true); // LLAMA_FLASH_ATTN_TYPE_DISABLED
     dv.setInt32(104, 0, true); // GGML_TYPE_F32
@@ -128,10 +138,22 @@ function open(): Llama | string {
     return cp;
   };
 
-  const session = (path: string, opts: LlamaRunOptions = {}): LlamaSession => {
+  const session = (
+    path: string,
+    opts: LlamaRunOptions = {},
+    evalCallback?: Deno.PointerValue,
+  ): LlamaSession => {
     const model = L.llama_model_load_from_file(cstr(path), L.llama_model_default_params());
     if (!model) throw new Error(`llama.cpp could not load ${path}`);
     const cp = contextParams(opts.f32Kv ?? false);
+    if (evalCallback) {
+      const dv = new DataView(cp.buffer, cp.byteOffset, cp.byteLength);
+      if (dv.getBigUint64(88, true) !== 0n || dv.getBigUint64(96, true) !== 0n) {
+        L.llama_model_free(model);
+        throw new Error("llama_context_params layout differs from the one this binding knows (cb_eval)");
+      }
+      dv.setBigUint64(88, BigInt(Deno.UnsafePointer.value(evalCallback)), true);
+    }
     const ctx = L.llama_init_from_model(model, cp);
     if (!ctx) {
       L.llama_model_free(model);
@@ -148,7 +170,9 @@ function open(): Llama | string {
       decode(tokens) {
         if (!open) throw new Error("session closed");
         const t = tokens.length;
-        if (t < 1 || t > maxTokens) throw new Error(`${t} tokens: the default context takes 1 to ${maxTokens}`);
+        if (t < 1 || t > maxTokens) {
+          throw new Error(`${t} tokens: the default context takes 1 to ${maxTokens}`);
+        }
         L.llama_memory_clear(memory, true);
         const tok = Int32Array.from(tokens), pos = new Int32Array(t), nSeq = new Int32Array(t).fill(1);
         for (let i = 0; i < t; i++) pos[i] = i;
@@ -199,5 +223,40 @@ function open(): Llama | string {
       }
     },
     session,
+    trace(path, tokens, opts = {}) {
+      const seen: LlamaTrace = new Map();
+      const cb = new Deno.UnsafeCallback(
+        { parameters: ["pointer", "bool", "pointer"], result: "bool" } as const,
+        (t, ask) => {
+          if (ask || !t) return true;
+          const v = new Deno.UnsafePointerView(t);
+          const ne = [0, 1, 2, 3].map((i) => Number(v.getBigInt64(16 + 8 * i)));
+          const nb = [0, 1, 2, 3].map((i) => Number(v.getBigUint64(48 + 8 * i)));
+          const data = v.getPointer(248);
+          const n = ne[0] * ne[1] * ne[2] * ne[3];
+          const contiguous = nb[0] === 4 && nb[1] === 4 * ne[0] && nb[2] === nb[1] * ne[1] &&
+            nb[3] === nb[2] * ne[2];
+          if (v.getInt32(0) !== 0 || !data || !contiguous || !(n > 0 && n < 1 << 24)) return true;
+          const a = new Float32Array(n);
+          new Deno.UnsafePointerView(data).copyInto(a);
+          const name = Deno.UnsafePointerView.getCString(t, 256);
+          const list = seen.get(name) ?? [];
+          list.push({ ne, data: a });
+          seen.set(name, list);
+          return true;
+        },
+      );
+      try {
+        const sess = session(path, opts, cb.pointer);
+        try {
+          sess.decode(tokens);
+        } finally {
+          sess.close();
+        }
+      } finally {
+        cb.close();
+      }
+      return seen;
+    },
   };
 }

@@ -34,8 +34,15 @@ export interface Closeness {
   worst?: { index: number; actual: number; expected: number };
 }
 
-export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-4, atol = 1e-5): Closeness {
-  if (actual.length !== expected.length) throw new Error(`lengths differ: ${actual.length} vs ${expected.length}`);
+export function closeness(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol = 1e-4,
+  atol = 1e-5,
+): Closeness {
+  if (actual.length !== expected.length) {
+    throw new Error(`lengths differ: ${actual.length} vs ${expected.length}`);
+  }
   let maxAbs = 0, maxRef = 0, bad = 0, worstD = -1;
   let worst: Closeness["worst"];
   for (let i = 0; i < actual.length; i++) {
@@ -64,7 +71,9 @@ export function staticTflite(bytes: Uint8Array, bound: Graph): Uint8Array {
   for (const sg of m.subgraphs) {
     for (const t of sg.tensors) {
       const v = bound.values[t.name]?.type;
-      if (!t.shapeSignature || v?.kind !== "tensor" || !v.shape?.every((d) => typeof d === "number")) continue;
+      if (!t.shapeSignature || v?.kind !== "tensor" || !v.shape?.every((d) => typeof d === "number")) {
+        continue;
+      }
       t.shape = v.shape as number[];
       t.shapeSignature = null;
     }
