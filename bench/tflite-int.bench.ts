@@ -36,10 +36,27 @@ function conv(H: number, C: number, O: number, k: number, depthwise: boolean): C
   const x = b.input({ type: "INT8", shape: [1, H, H, C], scale: [sIn], zeroPoint: [-3] }, ins);
   const wShape = depthwise ? [1, k, k, O] : [O, k, k, C];
   const wn = wShape.reduce((p, d) => p * d, 1);
-  const w = b.tensor({ type: "INT8", shape: wShape, scale: ws, zeroPoint: ws.map(() => 0), axis: depthwise ? 3 : 0 }, Int8Array.from(codes(wn, 1, -127, 127)));
-  const bias = b.tensor({ type: "INT32" as TensorTypeName, shape: [O], scale: ws.map((s) => sIn * s), zeroPoint: ws.map(() => 0) }, Int32Array.from(codes(O, 2, -500, 500)));
+  const w = b.tensor({
+    type: "INT8",
+    shape: wShape,
+    scale: ws,
+    zeroPoint: ws.map(() => 0),
+    axis: depthwise ? 3 : 0,
+  }, Int8Array.from(codes(wn, 1, -127, 127)));
+  const bias = b.tensor({
+    type: "INT32" as TensorTypeName,
+    shape: [O],
+    scale: ws.map((s) => sIn * s),
+    zeroPoint: ws.map(() => 0),
+  }, Int32Array.from(codes(O, 2, -500, 500)));
   const y = b.output({ type: "INT8", shape: [1, H, H, O], scale: [0.05], zeroPoint: [4] }, outs);
-  b.op(depthwise ? "DEPTHWISE_CONV_2D" : "CONV_2D", [x, w, bias], [y], { padding: "SAME", stride_w: 1, stride_h: 1, depth_multiplier: 1, fused_activation_function: "RELU6" }, 3);
+  b.op(depthwise ? "DEPTHWISE_CONV_2D" : "CONV_2D", [x, w, bias], [y], {
+    padding: "SAME",
+    stride_w: 1,
+    stride_h: 1,
+    depth_multiplier: 1,
+    fused_activation_function: "RELU6",
+  }, 3);
   const kind = depthwise ? `DEPTHWISE_CONV_2D ${k}x${k}` : `CONV_2D ${k}x${k}`;
   return {
     name: `${kind} int8 1x${H}x${H}x${C}->${O}`,

@@ -20,6 +20,8 @@ import { simulateCommand } from "./simulate.ts";
 import { defaultModel } from "./default-model.ts";
 import { findRule, listPasses } from "../passes/pass-manager.ts";
 import { explainRule } from "../passes/rewrite.ts";
+import { formatPlacements } from "../targets/partition.ts";
+import { targetNames } from "../targets/registry.ts";
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
 const common = {
@@ -40,13 +42,21 @@ export const commands: Record<string, Command> = {
   compile: {
     summary: "import and verify a model, write its IR text and a summary",
     usage: `compile [MODEL] [--out DIR] [--passes PIPELINE] [--print-after PASS|all] [--print-changed]
-        [--explain RULE] [--json]
+        [--explain RULE] [--target T [--offload OP,OP] [--strict] [--explain-offload] [--seed N] [--no-check]] [--json]
   MODEL            .onnx file; without it, the embedded default CNN (no download)
   --out            output folder (default out/<model name>)
   --passes         e.g. canonicalize,cse or quantize{scheme=int8}; --list-passes shows them
   --print-after    print the IR after that pass (repeatable) or after all of them
   --print-changed  print the IR after each pass that changed it
-  --explain RULE   for every candidate node, whether RULE matches or where the deepest partial match failed`,
+  --explain RULE   for every candidate node, whether RULE matches or where the deepest partial match failed
+  --target T       an accelerator (${targetNames().join(", ")}): quantize a float model (ONNX) or take an
+                   int8/uint8 one, partition, simulate on seeded inputs bit for bit against the runtime, and
+                   write DIR/model.lir, weights.bin, report.json, report.html. Without MODEL: the embedded int8 CNN
+  --offload OPS    ops that must be offloaded (default: every op a rule of the target takes)
+  --strict         exit 1 when a node --offload asks for stays on the CPU
+  --explain-offload  list every node's placement and, for CPU nodes, the rule and guard that refused it
+  --seed N         seed of the simulation inputs (default 0)
+  --no-check       skip the reference run that checks the simulation bit for bit`,
     options: {
       ...common,
       out: { type: "string" },
@@ -55,6 +65,12 @@ export const commands: Record<string, Command> = {
       "print-changed": { type: "boolean", default: false },
       explain: { type: "string" },
       "list-passes": { type: "boolean", default: false },
+      target: { type: "string" },
+      offload: { type: "string" },
+      strict: { type: "boolean", default: false },
+      "explain-offload": { type: "boolean", default: false },
+      seed: { type: "string", default: "0" },
+      "no-check": { type: "boolean", default: false },
     },
     async run(v, p) {
       if (v["list-passes"]) {
@@ -64,6 +80,7 @@ export const commands: Record<string, Command> = {
         return 0;
       }
       if (v.explain) return await explain(v.explain, p[0], v.json);
+      if (v.target) return await compileTargetCommand(v, p[0]);
       const printAfter = v["print-after"]?.includes("all") ? "all" : v["print-after"];
       const r = await compileModel({ model: p[0], out: v.out, passes: v.passes, printAfter, printChanged: v["print-changed"] });
       const s = r.summary;
@@ -332,6 +349,47 @@ export const commands: Record<string, Command> = {
   },
   simulate: simulateCommand,
 };
+
+async function compileTargetCommand(v: Record<string, any>, model: string | undefined): Promise<number> {
+  if (v.passes) throw new LatheError("usage", "--passes and --target do not combine (use the partition{target=...} pass in --passes instead)");
+  const offload = v.offload ? String(v.offload).split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+  const r = await compileModel({
+    model,
+    out: v.out,
+    target: v.target,
+    offload,
+    seed: intArg(v.seed, "--seed"),
+    noCheck: v["no-check"],
+    log: v.json ? undefined : (t) => console.error(t),
+  });
+  const t = r.target!;
+  const rep = t.report, tot = rep.totals;
+  const sim = rep.simulation;
+  if (v.json) {
+    print(true, { model: t.model, target: t.target, out: t.out, files: t.files, prepared: t.prepared, totals: tot, simulation: sim, placements: t.partition.placements, missed: t.missed, ms: t.ms }, "");
+  } else {
+    if (v["explain-offload"]) console.log(formatPlacements(t.partition));
+    console.log([
+      `compiled ${t.model} for ${t.target}${t.prepared ? ` (prepared with ${t.prepared})` : ""}`,
+      `  ${tot.offloaded_nodes} of ${tot.nodes} nodes offloaded, ${(100 * tot.offloaded_macs / Math.max(tot.macs, 1)).toFixed(1)}% of ${(tot.macs / 1e6).toFixed(2)} M MACs`,
+      `  simulated ${(tot.seconds * 1e3).toFixed(3)} ms (accelerator ${(tot.accel_seconds * 1e3).toFixed(3)} ms, ${tot.cycles} cycles; host ${(tot.host_seconds * 1e3).toFixed(3)} ms) vs CPU-only ${(tot.cpu_baseline_seconds * 1e3).toFixed(3)} ms: ${tot.speedup.toFixed(2)}x`,
+      `  accelerator energy ${(tot.energy_pj / 1e6).toFixed(3)} uJ, DRAM traffic ${(tot.dram_bytes / 1024).toFixed(1)} KB`,
+      sim
+        ? `  simulation ${sim.bit_exact ? "bit-exact" : "MISMATCH"} with the runtime over ${sim.compared_values} values (seed ${sim.seed})${sim.cut_at ? `, up to ${sim.cut_at}` : ""}`
+        : "  simulation not checked (--no-check)",
+      `  wrote ${t.files.ir}, ${t.files.weights}, ${t.files.report}, ${t.files.html} (${t.ms.total.toFixed(0)} ms)`,
+    ].join("\n"));
+  }
+  if (sim && !sim.bit_exact) {
+    console.error(`simulation differs from the runtime: ${sim.mismatches.slice(0, 5).map((m) => `${m.value}: ${m.differing} elements, first at ${m.first} (${m.got} vs ${m.want})`).join("; ")}`);
+    return 1;
+  }
+  if (v.strict && t.missed.length) {
+    console.error(`--strict: ${t.missed.length} node(s) stay on the CPU:\n${t.missed.map((p) => `  ${p.node} (${p.op}): ${p.reason}`).join("\n")}`);
+    return 1;
+  }
+  return 0;
+}
 
 async function explain(name: string, modelPath: string | undefined, json: boolean): Promise<number> {
   const found = findRule(name);

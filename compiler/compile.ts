@@ -11,6 +11,7 @@ import { inspectModel, type InspectReport } from "./inspect.ts";
 import { loadModel } from "./load-model.ts";
 import "../passes/index.ts";
 import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
+import { compileForTarget, type TargetCompileResult } from "./target-compile.ts";
 
 export interface CompileOptions {
   model?: string;
@@ -21,6 +22,14 @@ export interface CompileOptions {
   printChanged?: boolean;
   /** Progress and printed IR go here (default stderr). */
   log?: (text: string) => void;
+  /** An accelerator target (secda-vm, secda-sa, ...): partition, simulate and report (target-compile.ts). */
+  target?: string;
+  /** With `target`: ops that must be offloaded (default: every op a rule of the target takes). */
+  offload?: readonly string[];
+  /** With `target`: seed of the simulation's inputs. */
+  seed?: number;
+  /** With `target`: skip the reference run that checks the simulation bit for bit. */
+  noCheck?: boolean;
 }
 
 export interface CompileResult {
@@ -30,9 +39,12 @@ export interface CompileResult {
   summary: InspectReport;
   passes: PassStats[];
   ms: { import: number; verify: number; passes: number; total: number };
+  /** With `target`: the partition, simulation and report. */
+  target?: TargetCompileResult;
 }
 
 export async function compileModel(opts: CompileOptions = {}): Promise<CompileResult> {
+  if (opts.target) return await compileTarget(opts, opts.target);
   const t0 = performance.now();
   let model: Model = opts.model ? await loadModel(opts.model) : defaultModel();
   const name = opts.model ? baseName(opts.model) : DEFAULT_MODEL_NAME;
@@ -54,6 +66,22 @@ export async function compileModel(opts: CompileOptions = {}): Promise<CompileRe
   await writeFileAtomic(ir, printGraph(model.graph) + "\n");
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
   return { model: summary.model, out, files: { ir, summary: sum }, summary, passes, ms: { import: t1 - t0, verify: t2 - t1, passes: t3 - t2, total: performance.now() - t0 } };
+}
+
+async function compileTarget(opts: CompileOptions, target: string): Promise<CompileResult> {
+  const r = await compileForTarget({ model: opts.model, out: opts.out, target, offload: opts.offload, seed: opts.seed, noCheck: opts.noCheck, log: opts.log });
+  const summary = inspectModel({ graph: r.partition.graph, meta: { format: "lathe", opsets: {}, props: {} } }, opts.model ?? `${r.model} (embedded)`);
+  const sum = `${r.out}/summary.json`;
+  await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
+  return {
+    model: r.model,
+    out: r.out,
+    files: { ir: r.files.ir, summary: sum },
+    summary,
+    passes: r.passes,
+    ms: { import: r.ms.import, verify: 0, passes: r.ms.prepare + r.ms.partition, total: r.ms.total },
+    target: r,
+  };
 }
 
 function baseName(p: string): string {

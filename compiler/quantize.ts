@@ -67,7 +67,12 @@ const WRITERS: Record<string, (path: string, m: Model) => Promise<void>> = {
 function writerFor(path: string) {
   const ext = Object.keys(WRITERS).find((e) => path.toLowerCase().endsWith(e));
   if (!ext) {
-    throw new LatheError("unsupported", `cannot write ${path}: quantized models are written as ${Object.keys(WRITERS).join(" or ")} (.lir elides large weights)`);
+    throw new LatheError(
+      "unsupported",
+      `cannot write ${path}: quantized models are written as ${
+        Object.keys(WRITERS).join(" or ")
+      } (.lir elides large weights)`,
+    );
   }
   return WRITERS[ext];
 }
@@ -92,17 +97,28 @@ export async function readCalibrationDir(dir: string, model: Model): Promise<Bat
   if (subdirs.length) {
     for (const d of subdirs) {
       const b: Record<string, Tensor> = {};
-      for (const name of inputs) b[name] = await readNpy(`${dir}/${d.name}/${name.replace(/[\/\\:]/g, "_")}.npy`);
+      for (const name of inputs) {
+        b[name] = await readNpy(`${dir}/${d.name}/${name.replace(/[\/\\:]/g, "_")}.npy`);
+      }
       batches.push(b);
     }
   } else {
-    if (inputs.length !== 1) throw new LatheError("usage", `${dir}: a model with ${inputs.length} inputs needs one sub-folder per sample`);
+    if (inputs.length !== 1) {
+      throw new LatheError(
+        "usage",
+        `${dir}: a model with ${inputs.length} inputs needs one sub-folder per sample`,
+      );
+    }
     const name = inputs[0];
     const t = g.values[name]?.type;
     const want = t?.kind === "tensor" && t.shape && typeof t.shape[0] === "number" ? t.shape[0] : undefined;
     for (const e of entries.filter((e) => e.isFile && e.name.endsWith(".npy"))) {
       const x = await readNpy(`${dir}/${e.name}`);
-      batches.push(...splitSamples(x, want, t?.kind === "tensor" ? t.shape?.length : undefined).map((s) => ({ [name]: s })));
+      batches.push(
+        ...splitSamples(x, want, t?.kind === "tensor" ? t.shape?.length : undefined).map((s) => ({
+          [name]: s,
+        })),
+      );
     }
   }
   if (!batches.length) throw new LatheError("usage", `no .npy calibration inputs in ${dir}`);
@@ -110,7 +126,10 @@ export async function readCalibrationDir(dir: string, model: Model): Promise<Bat
 }
 
 function splitSamples(x: Tensor, batch: number | undefined, rank: number | undefined): Tensor[] {
-  if (batch === undefined || rank !== x.shape.length || x.shape[0] === batch || x.shape[0] % batch !== 0 || x.data instanceof Array) return [x];
+  if (
+    batch === undefined || rank !== x.shape.length || x.shape[0] === batch || x.shape[0] % batch !== 0 ||
+    x.data instanceof Array
+  ) return [x];
   const k = x.shape[0] / batch, per = x.data.length / k;
   const out: Tensor[] = [];
   for (let i = 0; i < k; i++) {
@@ -128,7 +147,9 @@ export async function quantizeModel(opts: QuantizeModelOptions): Promise<Quantiz
   const pre = opts.passes ?? "canonicalize,fold-batchnorm";
   if (pre.trim()) model = (await runPipeline(model, pre)).model;
   const t1 = performance.now();
-  const batches = opts.calibDir ? await readCalibrationDir(opts.calibDir, model) : seededBatches(model.graph, opts.calibSeed ?? 0, opts.calibCount ?? 8);
+  const batches = opts.calibDir
+    ? await readCalibrationDir(opts.calibDir, model)
+    : seededBatches(model.graph, opts.calibSeed ?? 0, opts.calibCount ?? 8);
   const scheme = opts.scheme ?? "int8";
   const r = quantizeModelGraph(model, { ...opts, scheme, batches });
   assertValid(r.model.graph);
@@ -138,7 +159,11 @@ export async function quantizeModel(opts: QuantizeModelOptions): Promise<Quantiz
   let report: QuantReport | undefined;
   if (opts.report) {
     const seed = opts.reportSeed ?? 1_000_000;
-    report = compareModels(model.graph, r.model.graph, seededBatches(model.graph, seed, opts.reportCount ?? 4));
+    report = compareModels(
+      model.graph,
+      r.model.graph,
+      seededBatches(model.graph, seed, opts.reportCount ?? 4),
+    );
   }
   return {
     input: opts.input,

@@ -29,7 +29,8 @@ export interface MatchContext {
 
 export type Captures = Record<string, unknown>;
 export type Fail = { ok: false; reason: string; depth: number; path: string };
-export type MatchResult<C> = { ok: true; captures: C; depth: number } | Fail;
+/** A match also lists the nodes its op patterns consumed (so a rewrite can credit all of them). */
+export type MatchResult<C> = { ok: true; captures: C; depth: number; nodes?: readonly Node[] } | Fail;
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 type CapturesOf<P> = P extends Pattern<infer C> ? C : never;
@@ -171,6 +172,7 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
       let caps: Captures = this.nodeName ? { [this.nodeName]: node } : {};
       let d = depth;
       let failed: Fail | undefined;
+      const nodes: Node[] = [node];
       for (let i = 0; i < n; i++) {
         const operand = node.inputs[order[i]] ?? null;
         const r = this.operands[i].matchValue(operand, ctx, d, `${here}[${i}]`);
@@ -180,8 +182,9 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
         }
         caps = { ...caps, ...r.captures };
         d = r.depth;
+        if (r.nodes) nodes.push(...r.nodes);
       }
-      if (!failed) return { ok: true, captures: caps as C, depth: d };
+      if (!failed) return { ok: true, captures: caps as C, depth: d, nodes };
       if (!best || failed.depth > best.depth) best = failed;
     }
     return best!;

@@ -36,7 +36,19 @@ export class Rewriter {
   readonly created: Node[] = [];
   readonly values: Record<string, ValueInfo> = {};
   readonly constants: Record<string, Constant> = {};
-  constructor(readonly ctx: MatchContext, readonly root: Node, private readonly names: NameSource, private readonly types: Map<string, ValueType>) {}
+  /** Source nodes every new node is credited to: the provenance of all nodes the match consumed. */
+  private readonly provenance: readonly string[];
+  constructor(
+    readonly ctx: MatchContext,
+    readonly root: Node,
+    private readonly names: NameSource,
+    private readonly types: Map<string, ValueType>,
+    matched: readonly Node[] = [root],
+  ) {
+    const from = new Set<string>();
+    for (const m of [root, ...matched]) for (const f of m.from ?? [m.id]) from.add(f);
+    this.provenance = [...from];
+  }
 
   /** A value by name, with its type. */
   ref(name: string): ValueRef {
@@ -54,7 +66,7 @@ export class Rewriter {
       inputs: ins,
       outputs: outs,
       attrs: toAttrs(attrs as Record<string, AttrInit>),
-      from: this.root.from ?? [this.root.id],
+      from: this.provenance,
     };
     if (!getOp(op)) throw new LatheError("verify", `rule built an unknown op ${op}`, { field: `node ${this.root.id}` });
     const g: Graph = { ...this.ctx.graph, constants: { ...this.ctx.graph.constants, ...this.constants } };
@@ -119,7 +131,7 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
       stats.attempts++;
       const m = matchRoot(r.pattern, node, ctx);
       if (!m.ok) continue;
-      const b = new Rewriter(ctx, node, names, new Map());
+      const b = new Rewriter(ctx, node, names, new Map(), m.nodes ?? [node]);
       const rep = r.build(m.captures, b);
       if (rep === undefined) continue;
       const repl = (Array.isArray(rep) ? rep : [rep]).map((x) => (typeof x === "string" ? x : (x as ValueRef).name));
@@ -147,8 +159,19 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
     return fired;
   };
   if (opts.driver === "walk") {
-    const order = opts.reverse ? [...graph.nodes].reverse() : [...graph.nodes];
-    for (const n of order) step(n);
+    // Visit each original node once, as it is now: a node whose inputs were rewired is a new object with
+    // the same id, and it still gets its visit.
+    const order = (opts.reverse ? [...graph.nodes].reverse() : [...graph.nodes]).map((n) => n.id);
+    let byId = new Map(g.nodes.map((n) => [n.id, n]));
+    let seen = g;
+    for (const id of order) {
+      if (seen !== g) {
+        byId = new Map(g.nodes.map((n) => [n.id, n]));
+        seen = g;
+      }
+      const n = byId.get(id);
+      if (n) step(n);
+    }
   } else {
     // Greedy to a fixpoint: sweep the node list while anything fires.
     let changed = true;
@@ -239,16 +262,19 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
     } else rename.set(o, r);
   });
   const at = g.nodes.indexOf(root);
+  // Build the new node list outside immer: untouched nodes are shared as they are, and only nodes that read
+  // a renamed value (or whose subgraphs do) are copied.
+  const sub = (x: string | null) => (x !== null && rename.has(x) ? rename.get(x)! : x);
+  const rest = rename.size === 0 ? g.nodes.slice(at + 1) : g.nodes.slice(at + 1).map((n) => {
+    const reads = n.inputs.some((x) => x !== null && rename.has(x));
+    const hasSub = Object.values(n.attrs).some((a) => a.type === "graph" || a.type === "graphs");
+    if (!reads && !hasSub) return n;
+    const copy: Node = reads ? { ...n, inputs: n.inputs.map(sub) } : n;
+    return hasSub ? produce(copy, (d) => rewireSubgraphs(d, rename)) : copy;
+  });
+  const nodes = [...g.nodes.slice(0, at), ...created, ...extra, ...rest];
   return produce(g, (d) => {
-    const nodes = d.nodes as Node[];
-    nodes.splice(at, 1, ...(created as any[]), ...(extra as any[]));
-    if (rename.size) {
-      for (let i = at; i < nodes.length; i++) {
-        const n = nodes[i];
-        if (n.inputs.some((x) => x !== null && rename.has(x))) (n as any).inputs = n.inputs.map((x) => (x !== null && rename.has(x) ? rename.get(x)! : x));
-        rewireSubgraphs(n, rename);
-      }
-    }
+    d.nodes = nodes as any;
     Object.assign(d.values, newValues);
     Object.assign(d.constants, b.constants);
   });

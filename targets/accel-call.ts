@@ -14,8 +14,13 @@ registerKernel("lathe.AccelCall", (inputs, ctx) => {
   const target = getTarget(String(ctx.attrs.target));
   const program = target.programOf(ctx.node);
   const t = ctx.attrs.out_type as ValueType;
-  if (t.kind !== "tensor" || !isStaticShape(t.shape)) throw new LatheError("runtime", "an accelerator call needs a static output type");
-  const operands = inputs.map((v, i) => (v === undefined ? undefined : expectTensor(v, `operand ${i}`))) as (Tensor | undefined)[];
+  if (t.kind !== "tensor" || !isStaticShape(t.shape)) {
+    throw new LatheError("runtime", "an accelerator call needs a static output type");
+  }
+  const operands = inputs.map((
+    v,
+    i,
+  ) => (v === undefined ? undefined : expectTensor(v, `operand ${i}`))) as (Tensor | undefined)[];
   const out = ctx.alloc(t.dtype, t.shape);
   target.functional(program, operands as Tensor[], out, ctx.attrs);
   return [out];

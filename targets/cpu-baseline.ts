@@ -38,7 +38,8 @@ export const CORTEX_A9_PYNQ_Z1: CpuModel = {
   int8MacsPerCycle: 4,
   floatMacsPerCycle: 2,
   bytesPerCycle: 1,
-  assumption: "4 int8 MAC/cycle/core (half the 8-lane NEON VMLAL.S8 rate), 2 f32 MAC/cycle/core, 1 byte/cycle/core of data movement; both cores busy",
+  assumption:
+    "4 int8 MAC/cycle/core (half the 8-lane NEON VMLAL.S8 rate), 2 f32 MAC/cycle/core, 1 byte/cycle/core of data movement; both cores busy",
 };
 
 export const CORTEX_A53_KRIA: CpuModel = {
@@ -49,7 +50,8 @@ export const CORTEX_A53_KRIA: CpuModel = {
   int8MacsPerCycle: 6,
   floatMacsPerCycle: 4,
   bytesPerCycle: 2,
-  assumption: "6 int8 MAC/cycle/core, 4 f32 MAC/cycle/core, 2 bytes/cycle/core of data movement; all cores busy",
+  assumption:
+    "6 int8 MAC/cycle/core, 4 f32 MAC/cycle/core, 2 bytes/cycle/core of data movement; all cores busy",
 };
 
 export interface CpuCost {

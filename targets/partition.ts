@@ -80,7 +80,12 @@ export function partitionGraph(g: Graph, target: Target, opts: PartitionOptions 
   for (const node of g.nodes) {
     const rules = byOp.get(node.op);
     if (!rules) {
-      placements.push({ node: node.id, op: node.op, placement: "cpu", reason: `no rule for op ${node.op} on ${target.params.name}` });
+      placements.push({
+        node: node.id,
+        op: node.op,
+        placement: "cpu",
+        reason: `no rule for op ${node.op} on ${target.params.name}`,
+      });
       nodes.push(node);
       continue;
     }
@@ -101,7 +106,14 @@ export function partitionGraph(g: Graph, target: Target, opts: PartitionOptions 
       nodes.push(...low.nodes);
       Object.assign(constants, low.constants);
       Object.assign(values, low.values);
-      placements.push({ node: node.id, op: node.op, placement: "accel", rule: r.name, call: low.call, host: low.nodes.map((n) => n.id).filter((id) => id !== low.call) });
+      placements.push({
+        node: node.id,
+        op: node.op,
+        placement: "accel",
+        rule: r.name,
+        call: low.call,
+        host: low.nodes.map((n) => n.id).filter((id) => id !== low.call),
+      });
       done = changed = true;
       break;
     }
@@ -137,26 +149,38 @@ export function formatPlacements(r: PartitionResult): string {
   const accel = r.placements.filter((p) => p.placement === "accel").length;
   const lines = [`partition for ${r.target}: ${accel} of ${r.placements.length} nodes offloaded`];
   for (const p of r.placements) {
-    lines.push(p.placement === "accel"
-      ? `  accel ${p.node} (${p.op}) by ${p.rule} -> ${p.call}`
-      : `  cpu   ${p.node} (${p.op}): ${p.reason}`);
+    lines.push(
+      p.placement === "accel"
+        ? `  accel ${p.node} (${p.op}) by ${p.rule} -> ${p.call}`
+        : `  cpu   ${p.node} (${p.op}): ${p.reason}`,
+    );
   }
   return lines.join("\n");
 }
 
 registerPass({
   name: "partition",
-  doc: "assign nodes to an accelerator target or the CPU; offloaded nodes become host preparation + lathe.AccelCall",
+  doc:
+    "assign nodes to an accelerator target or the CPU; offloaded nodes become host preparation + lathe.AccelCall",
   options: {
     target: { type: "string", default: "secda-sa", doc: "target name (secda-vm, secda-sa, ...)" },
-    offload: { type: "string", default: "", doc: "ops that must be offloaded, separated by ';' (default: every op a rule takes)" },
+    offload: {
+      type: "string",
+      default: "",
+      doc: "ops that must be offloaded, separated by ';' (default: every op a rule takes)",
+    },
     strict: { type: "bool", default: false, doc: "fail when a requested node stays on the CPU" },
   },
   run(m, o) {
     const offload = String(o.offload).split(/[;|]/).map((s) => s.trim()).filter(Boolean);
     const r = partitionGraph(m.graph, getTarget(o.target), { offload });
     if (o.strict && r.missed.length) {
-      throw new LatheError("unsupported", `${r.missed.length} node(s) stay on the CPU: ${r.missed.map((p) => `${p.node} (${p.op}): ${p.reason}`).join("; ")}`);
+      throw new LatheError(
+        "unsupported",
+        `${r.missed.length} node(s) stay on the CPU: ${
+          r.missed.map((p) => `${p.node} (${p.op}): ${p.reason}`).join("; ")
+        }`,
+      );
     }
     results.set(r.graph, r);
     return r.graph === m.graph ? m : { ...m, graph: r.graph };

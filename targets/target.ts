@@ -42,7 +42,12 @@ export interface TargetParams {
   /** Peak int8 multiply-accumulates per cycle. */
   readonly macsPerCycle: number;
   /** Processing elements: a rows × cols array, or units of a vector design. */
-  readonly pe: { readonly rows: number; readonly cols: number; readonly units: number; readonly depth: number };
+  readonly pe: {
+    readonly rows: number;
+    readonly cols: number;
+    readonly units: number;
+    readonly depth: number;
+  };
   readonly buffers: Readonly<Record<string, BufferSpec>>;
   readonly dma: DmaSpec;
   /** Activation / weight code types the datapath takes. */
@@ -149,7 +154,12 @@ export interface CallTiming {
 }
 
 /** Interprets a program on the call's operands and writes the result (the accelerator's behaviour). */
-export type FunctionalModel = (program: Program, operands: readonly Tensor[], out: Tensor, attrs: Readonly<Record<string, any>>) => void;
+export type FunctionalModel = (
+  program: Program,
+  operands: readonly Tensor[],
+  out: Tensor,
+  attrs: Readonly<Record<string, any>>,
+) => void;
 
 export interface Target {
   readonly params: TargetParams;

@@ -364,3 +364,34 @@ test("TFLite → ONNX: shape and movement ops", async () => {
     return [pad, nn];
   });
 });
+
+test("activations and normalizations without a TFLite builtin map to their formulas", async () => {
+  const ops = await onnxCase({ x: [2, 3, 4, 5], y: [2, 3, 4, 5] }, (b) => [
+    b.op1("Selu", ["x"]),
+    b.op1("Softsign", ["x"]),
+    b.op1("Mish", ["x"]),
+    b.op1("ThresholdedRelu", ["x"], { alpha: f(0.3) }),
+    b.op1("Celu", ["x"], { alpha: f(2) }),
+    b.op1("Elu", ["x"], { alpha: f(0.5) }),
+    b.op1("Mean", ["x", "y"]),
+    b.op1("InstanceNormalization", ["x", weights(b, "s", [3], 30), weights(b, "b", [3], 31)], {
+      epsilon: f(1e-5),
+    }),
+  ]);
+  assert.ok(ops["tfl.SELECT_V2"] >= 4);
+});
+
+test("TFLite → ONNX: ATAN2 (all four quadrants and the axis) and REDUCE_ANY", async () => {
+  await tflCase({ y: [3, 8], x: [3, 8] }, (b) => {
+    const zero = b.constantOf("z", "f32", [], [0]);
+    // Rows of the inputs with y forced to 0 reach the x ≤ 0 edge.
+    const mask = b.constantOf("m", "f32", [3, 1], [1, 0, 1]);
+    const a = b.op1("tfl.ATAN2", [b.op1("tfl.MUL", ["y", mask]), "x"]);
+    const any = b.op1(
+      "tfl.REDUCE_ANY",
+      [b.op1("tfl.LESS", ["x", zero]), b.constantOf("ax", "i32", [1], [1])],
+      { keep_dims: 1 },
+    );
+    return [a, b.op1("tfl.CAST", [any], { in_data_type: "BOOL", out_data_type: "FLOAT32" })];
+  });
+});

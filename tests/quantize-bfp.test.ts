@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { importOnnxFile } from "../compiler/onnx/import.ts";
 import { GraphBuilder, modelOf, numbersConstant } from "../ir/builder.ts";
 import type { Constant } from "../ir/constant.ts";
-import { GGML_TYPES, ggmlTypeByName } from "../ir/ggml-type.ts";
+import { ggmlTypeByName } from "../ir/ggml-type.ts";
 import type { Graph } from "../ir/graph.ts";
 import { assertValid } from "../ir/verify.ts";
 import "../passes/index.ts";
@@ -60,7 +60,8 @@ for (const typeName of TYPES) {
       const block = info.blockSize;
       const K = block === 256 ? 512 : 96, N = 7;
       const float = layers(K, N);
-      const gemmId = float.nodes.find((n) => n.op === "Gemm")!.id, convId = float.nodes.find((n) => n.op === "Conv")!.id;
+      const gemmId = float.nodes.find((n) => n.op === "Gemm")!.id,
+        convId = float.nodes.find((n) => n.op === "Conv")!.id;
       const q = quantizeModelGraph(modelOf(float), { scheme: "bfp", weights: typeName, calibCount: 1 });
       assertValid(q.model.graph);
       // Weights: the same rows through ggml_quantize_chunk.
@@ -74,13 +75,20 @@ for (const typeName of TYPES) {
       const cw = fromConstant(float.constants["cw"]).data as Float32Array;
       const padded = new Float32Array(5 * Kp);
       for (let m = 0; m < 5; m++) padded.set(cw.subarray(m * Kc, (m + 1) * Kc), m * Kp);
-      assert.deepEqual(conv.w.bytes, g.quantizeChunk(info.id, padded, 5, Kp), "Conv weight bytes (K padded with zeros)");
+      assert.deepEqual(
+        conv.w.bytes,
+        g.quantizeChunk(info.id, padded, 5, Kp),
+        "Conv weight bytes (K padded with zeros)",
+      );
 
       // Outputs: activation rows through ggml's quantizer for the paired type, then ggml's scalar vec_dot.
       const rng = new Rng(99);
       const x = new Float32Array(3 * K).map(() => rng.uniform(-2, 2));
       const img = new Float32Array(6 * 81).map(() => rng.uniform(-1, 1));
-      const out = new Session(q.model.graph).run({ x: new Tensor("f32", [3, K], x), img: new Tensor("f32", [1, 6, 9, 9], img) }, { check: true }).outputs;
+      const out = new Session(q.model.graph).run({
+        x: new Tensor("f32", [3, K], x),
+        img: new Tensor("f32", [1, 6, 9, 9], img),
+      }, { check: true }).outputs;
       const act = g.vecDotType(info.id);
       const rowBytes = (K / block) * info.typeSize;
       const bias = fromConstant(float.constants["bias"]).data as Float32Array;
@@ -88,7 +96,12 @@ for (const typeName of TYPES) {
       for (let r = 0; r < 3; r++) {
         const a = g.fromFloatRef(act, x.subarray(r * K, (r + 1) * K));
         for (let n = 0; n < N; n++) {
-          const dot = g.vecDotGeneric(info.id, K, gemm.w.bytes!.subarray(n * rowBytes, (n + 1) * rowBytes), a);
+          const dot = g.vecDotGeneric(
+            info.id,
+            K,
+            gemm.w.bytes!.subarray(n * rowBytes, (n + 1) * rowBytes),
+            a,
+          );
           assert.equal(y[r * N + n], Math.fround(dot + bias[n]), `row ${r} col ${n}`);
         }
       }
@@ -125,7 +138,10 @@ Deno.test({
     const q = quantizeModelGraph(modelOf(float), { scheme: "mx", weights: "MXFP4", calibCount: 1 });
     const gemm = replaced(q.model.graph, float.nodes.find((n) => n.op === "Gemm")!.id);
     assert.deepEqual(gemm.w.dtype, { kind: "mx", element: "fp4_e2m1", block: 32 });
-    assert.deepEqual(gemm.w.bytes, ggml!.quantizeChunk(39, fromConstant(float.constants["w"]).data as Float32Array, 4, 64));
+    assert.deepEqual(
+      gemm.w.bytes,
+      ggml!.quantizeChunk(39, fromConstant(float.constants["w"]).data as Float32Array, 4, 64),
+    );
   },
 });
 
@@ -160,7 +176,12 @@ Deno.test({
     const test = seededBatches(float.graph, 500_000, 1);
     const rows: string[] = [];
     let q8 = 0, q4 = 0;
-    for (const [scheme, weights] of [["bfp", "Q8_0"], ["bfp", "Q4_0"], ["bfp", "Q4_K"], ["bfp", "Q6_K"], ["mx", "MXINT8"], ["mx", "MXFP4"]] as const) {
+    for (
+      const [scheme, weights] of [["bfp", "Q8_0"], ["bfp", "Q4_0"], ["bfp", "Q4_K"], ["bfp", "Q6_K"], [
+        "mx",
+        "MXINT8",
+      ], ["mx", "MXFP4"]] as const
+    ) {
       const q = quantizeModelGraph(float, { scheme, weights, calibCount: 1 });
       const rep = compareModels(float.graph, q.model.graph, test);
       const o = rep.outputs[0].sqnrDb;

@@ -27,7 +27,10 @@ Deno.test("dqa: the code is the top bits and the residual the low 3 bits of ever
       codes.add(code);
     }
     // Every signed `bits`-bit code occurs, and no other.
-    assert.deepEqual([...codes].sort((a, b) => a - b), Array.from({ length: 2 ** bits }, (_, i) => i - 2 ** (bits - 1)));
+    assert.deepEqual(
+      [...codes].sort((a, b) => a - b),
+      Array.from({ length: 2 ** bits }, (_, i) => i - 2 ** (bits - 1)),
+    );
   }
 });
 
@@ -38,7 +41,8 @@ Deno.test("dqa: DqaQuantize on hand-worked values (3 bits + 3 residual bits, tie
   const y = b.op1("lathe.DqaQuantize", ["x"], { bits: 3, extra: 3, important: [1], axis: 1 });
   const g = b.build([y]);
   const x = new Float32Array([...data, ...data]);
-  const out = new Session(g).run({ x: new Tensor("f32", [1, 2, data.length], x) }, { check: true }).outputs[y] as Tensor;
+  const out = new Session(g).run({ x: new Tensor("f32", [1, 2, data.length], x) }, { check: true })
+    .outputs[y] as Tensor;
   // max 4, delta 4/32 = 0.125; q = ceil(x/delta − 0.5) clamped to [−32, 31]: 31, 8, −5, 18, 1, 31, −32, 0, 2.
   const dropped = [3, 1, -1, 2, 0, 3, -4, 0, 0]; // (q >> 3) · 8 · delta
   const kept = [3.875, 1, -0.625, 2.25, 0.125, 3.875, -4, 0, 0.25]; // q · delta
@@ -63,10 +67,16 @@ Deno.test({
         assert.equal(rows.length, q.layers.length);
         const avg = rows.reduce((s, r) => s + r.sqnrDb, 0) / rows.length;
         mean[`${bits}/${important}`] = avg;
-        console.log(`  ${bits}-bit, important ${important}: layer SQNR mean ${avg.toFixed(1)} dB (min ${Math.min(...rows.map((r) => r.sqnrDb)).toFixed(1)}), output ${rep.outputs[0].sqnrDb.toFixed(1)} dB`);
+        console.log(
+          `  ${bits}-bit, important ${important}: layer SQNR mean ${avg.toFixed(1)} dB (min ${
+            Math.min(...rows.map((r) => r.sqnrDb)).toFixed(1)
+          }), output ${rep.outputs[0].sqnrDb.toFixed(1)} dB`,
+        );
       }
     }
     assert.ok(mean["5/0"] > mean["4/0"] && mean["4/0"] > mean["3/0"], "more bits, less error");
-    for (const bits of [3, 4, 5]) assert.ok(mean[`${bits}/0.25`] > mean[`${bits}/0`], `${bits} bits: keeping residuals helps`);
+    for (const bits of [3, 4, 5]) {
+      assert.ok(mean[`${bits}/0.25`] > mean[`${bits}/0`], `${bits} bits: keeping residuals helps`);
+    }
   },
 });

@@ -41,7 +41,12 @@ interface Agreement {
   maxLsb: number;
 }
 
-function agreement(g: Graph, ours: Record<string, unknown>, ref: Record<string, Tensor>, acc: Agreement): void {
+function agreement(
+  g: Graph,
+  ours: Record<string, unknown>,
+  ref: Record<string, Tensor>,
+  acc: Agreement,
+): void {
   for (const o of g.outputs) {
     const s = outputScale(g, o);
     const a = (ours[o] as Tensor).data as Float32Array, b = ref[o].data as Float32Array;
@@ -81,13 +86,33 @@ for (const name of MODELS) {
         agreement(q.model.graph, qdq.run(b).outputs, ref, viaQdq);
       }
       const pct = (a: Agreement, k: number) => (100 * k / a.elements).toFixed(3);
-      const ops = lowered.graph.nodes.reduce((m, n) => m.set(n.op, (m.get(n.op) ?? 0) + 1), new Map<string, number>());
+      const ops = lowered.graph.nodes.reduce(
+        (m, n) => m.set(n.op, (m.get(n.op) ?? 0) + 1),
+        new Map<string, number>(),
+      );
       console.log(`  ${name}: lowered (${[...ops].map(([k, v]) => `${k}×${v}`).join(", ")})`);
-      console.log(`    integer ops vs onnxruntime: ${pct(viaLowered, viaLowered.within1)}% within 1 LSB, ${pct(viaLowered, viaLowered.exact)}% exact, max ${viaLowered.maxLsb.toFixed(2)} LSB`);
-      console.log(`    QDQ (float simulation) vs onnxruntime: ${pct(viaQdq, viaQdq.within1)}% within 1 LSB, max ${viaQdq.maxLsb.toFixed(2)} LSB`);
+      console.log(
+        `    integer ops vs onnxruntime: ${pct(viaLowered, viaLowered.within1)}% within 1 LSB, ${
+          pct(viaLowered, viaLowered.exact)
+        }% exact, max ${viaLowered.maxLsb.toFixed(2)} LSB`,
+      );
+      console.log(
+        `    QDQ (float simulation) vs onnxruntime: ${pct(viaQdq, viaQdq.within1)}% within 1 LSB, max ${
+          viaQdq.maxLsb.toFixed(2)
+        } LSB`,
+      );
       const rep = compareModels(float.graph, q.model.graph, test);
-      for (const o of rep.outputs) console.log(`    vs float: ${o.name} SQNR ${o.sqnrDb.toFixed(2)} dB, top-1 agreement ${((o.top1 ?? 0) * 100).toFixed(0)}%`);
-      assert.ok(viaLowered.within1 >= 0.999 * viaLowered.elements, `${name}: only ${pct(viaLowered, viaLowered.within1)}% within 1 LSB`);
+      for (const o of rep.outputs) {
+        console.log(
+          `    vs float: ${o.name} SQNR ${o.sqnrDb.toFixed(2)} dB, top-1 agreement ${
+            ((o.top1 ?? 0) * 100).toFixed(0)
+          }%`,
+        );
+      }
+      assert.ok(
+        viaLowered.within1 >= 0.999 * viaLowered.elements,
+        `${name}: only ${pct(viaLowered, viaLowered.within1)}% within 1 LSB`,
+      );
     },
   });
 }
@@ -128,8 +153,16 @@ Deno.test({
     const ms = performance.now() - t0;
     const rep = compareModels(float.graph, q.model.graph, seededBatches(float.graph, 500_000, 8));
     const o = rep.outputs[0];
-    console.log(`  mobilenet_v2 int8 (mse, 32 inputs, ${(ms / 1000).toFixed(1)} s): SQNR ${o.sqnrDb.toFixed(2)} dB, top-1 ${(100 * (o.top1 ?? 0)).toFixed(0)}%`);
-    console.log(`  first layer ${rep.layers[0].sqnrDb.toFixed(1)} dB, last layer ${rep.layers[rep.layers.length - 1].sqnrDb.toFixed(1)} dB`);
+    console.log(
+      `  mobilenet_v2 int8 (mse, 32 inputs, ${(ms / 1000).toFixed(1)} s): SQNR ${
+        o.sqnrDb.toFixed(2)
+      } dB, top-1 ${(100 * (o.top1 ?? 0)).toFixed(0)}%`,
+    );
+    console.log(
+      `  first layer ${rep.layers[0].sqnrDb.toFixed(1)} dB, last layer ${
+        rep.layers[rep.layers.length - 1].sqnrDb.toFixed(1)
+      } dB`,
+    );
     assert.ok(o.sqnrDb > 12);
   },
 });

@@ -50,13 +50,34 @@ for (const dtype of ["u8", "i8"] as const) {
         const b = new GraphBuilder("qadd");
         b.input("a", dtype, [2, 97]);
         b.input("b", dtype, trial % 5 === 4 ? [1] : [2, 97]);
-        const sc = (name: string) => b.constant(name, numbersConstant("f32", [], [Math.fround(0.001 + rng.next() * 0.1)]));
-        const zp = (name: string) => b.constant(name, numbersConstant(dtype, [], [dtype === "u8" ? rng.int(0, 256) : rng.int(-128, 128)]));
-        const out = b.op1("com.microsoft.QLinearAdd", ["a", sc("sa"), zp("za"), "b", sc("sb"), zp("zb"), sc("sc"), zp("zc")]);
+        const sc = (name: string) =>
+          b.constant(name, numbersConstant("f32", [], [Math.fround(0.001 + rng.next() * 0.1)]));
+        const zp = (name: string) =>
+          b.constant(
+            name,
+            numbersConstant(dtype, [], [dtype === "u8" ? rng.int(0, 256) : rng.int(-128, 128)]),
+          );
+        const out = b.op1("com.microsoft.QLinearAdd", [
+          "a",
+          sc("sa"),
+          zp("za"),
+          "b",
+          sc("sb"),
+          zp("zb"),
+          sc("sc"),
+          zp("zc"),
+        ]);
         const g = b.build([out]);
-        const feeds = { a: codes(dtype, [2, 97], rng), b: codes(dtype, trial % 5 === 4 ? [1] : [2, 97], rng) };
+        const feeds = {
+          a: codes(dtype, [2, 97], rng),
+          b: codes(dtype, trial % 5 === 4 ? [1] : [2, 97], rng),
+        };
         const { ours, ref } = await both(g, feeds);
-        assert.deepEqual([...ours[out].data as Uint8Array], [...ref[out].data as Uint8Array], `trial ${trial}`);
+        assert.deepEqual(
+          [...ours[out].data as Uint8Array],
+          [...ref[out].data as Uint8Array],
+          `trial ${trial}`,
+        );
         checked += 194;
       }
       console.log(`  ${checked} elements over 40 random scale/zero-point sets, all equal`);
@@ -77,7 +98,9 @@ Deno.test({
       const ys = b.constant("ys", numbersConstant("f32", [], [Math.fround(0.005 + rng.next() * 0.05)]));
       const xz = b.constant("xz", numbersConstant("u8", [], [rng.int(0, 256)]));
       const yz = b.constant("yz", numbersConstant("u8", [], [rng.int(0, 256)]));
-      const out = b.op1("com.microsoft.QLinearGlobalAveragePool", ["x", xs, xz, ys, yz], { channels_last: 0 });
+      const out = b.op1("com.microsoft.QLinearGlobalAveragePool", ["x", xs, xz, ys, yz], {
+        channels_last: 0,
+      });
       const { ours, ref } = await both(b.build([out]), { x: codes("u8", shape, rng) });
       assert.deepEqual(ours[out].shape, ref[out].shape);
       assert.deepEqual([...ours[out].data as Uint8Array], [...ref[out].data as Uint8Array], `trial ${trial}`);
@@ -92,12 +115,19 @@ function smallCnn(): Graph {
   b.input("x", "f32", [1, 3, 12, 12]);
   const w = (name: string, shape: number[], scale: number) => {
     const n = shape.reduce((p, d) => p * d, 1);
-    return b.constant(name, numbersConstant("f32", shape, Array.from({ length: n }, () => rng.uniform(-scale, scale))));
+    return b.constant(
+      name,
+      numbersConstant("f32", shape, Array.from({ length: n }, () => rng.uniform(-scale, scale))),
+    );
   };
   const c1 = b.op1("Conv", ["x", w("w1", [8, 3, 3, 3], 0.4), w("b1", [8], 0.1)], { pads: [1, 1, 1, 1] });
   const r1 = b.op1("Relu", [c1]);
-  const c2 = b.op1("Conv", [r1, w("w2", [8, 1, 3, 3], 0.5), w("b2", [8], 0.1)], { pads: [1, 1, 1, 1], group: 8 });
-  const lo = b.constant("lo", numbersConstant("f32", [], [0])), hi = b.constant("hi", numbersConstant("f32", [], [6]));
+  const c2 = b.op1("Conv", [r1, w("w2", [8, 1, 3, 3], 0.5), w("b2", [8], 0.1)], {
+    pads: [1, 1, 1, 1],
+    group: 8,
+  });
+  const lo = b.constant("lo", numbersConstant("f32", [], [0])),
+    hi = b.constant("hi", numbersConstant("f32", [], [6]));
   const r2 = b.op1("Clip", [c2, lo, hi]);
   const c3 = b.op1("Conv", [r2, w("w3", [8, 8, 1, 1], 0.4)]);
   const s = b.op1("Add", [c3, r1]);
@@ -116,19 +146,32 @@ Deno.test({
       const q = quantizeModelGraph(float, { scheme: "int8", calib: "minmax", calibCount: 4, activations });
       const low = (await runPipeline(q.model, "lower-int8")).model;
       const ops = new Set(low.graph.nodes.map((n) => n.op));
-      for (const op of ["QLinearConv", "com.microsoft.QLinearAdd", "com.microsoft.QLinearGlobalAveragePool"]) assert.ok(ops.has(op), `${op} missing after lowering`);
-      assert.ok(!ops.has("Conv") && !ops.has("Gemm") && !ops.has("Relu") && !ops.has("Clip"), [...ops].join(","));
+      for (
+        const op of ["QLinearConv", "com.microsoft.QLinearAdd", "com.microsoft.QLinearGlobalAveragePool"]
+      ) assert.ok(ops.has(op), `${op} missing after lowering`);
+      assert.ok(
+        !ops.has("Conv") && !ops.has("Gemm") && !ops.has("Relu") && !ops.has("Clip"),
+        [...ops].join(","),
+      );
       const ort = await ortSession(exportOnnx(q.model));
       const s = new Session(low.graph);
       const scale = (() => {
-        const dq = q.model.graph.nodes.find((n) => n.op === "DequantizeLinear" && n.outputs[0] === q.model.graph.outputs[0])!;
+        const dq = q.model.graph.nodes.find((n) =>
+          n.op === "DequantizeLinear" && n.outputs[0] === q.model.graph.outputs[0]
+        )!;
         return new Float32Array(q.model.graph.constants[dq.inputs[1]!].bytes!.slice().buffer)[0];
       })();
       for (const batch of seededBatches(float.graph, 99, 6)) {
         const ours = s.run(batch).outputs[low.graph.outputs[0]] as Tensor;
         const ref = (await runOrt(ort, batch as Record<string, Tensor>))[q.model.graph.outputs[0]];
         const a = ours.data as Float32Array, r = ref.data as Float32Array;
-        for (let i = 0; i < a.length; i++) assert.equal(Math.round((a[i] - r[i]) / scale), 0, `${activations} element ${i}: ${a[i]} vs ${r[i]}`);
+        for (let i = 0; i < a.length; i++) {
+          assert.equal(
+            Math.round((a[i] - r[i]) / scale),
+            0,
+            `${activations} element ${i}: ${a[i]} vs ${r[i]}`,
+          );
+        }
       }
     }
   },

@@ -111,10 +111,17 @@ Deno.test("pot: ShiftConv (padding, stride, groups) equals a direct convolution 
   b.constant("w", potConst(codes, [M, Cg, KH, KW], t.method, codeMultipliers(t), sw));
   b.constant("sx", numbersConstant("f32", [], [0.05]));
   b.constant("zx", numbersConstant("i8", [], [-7]));
-  const y = b.op1("lathe.ShiftConv", ["x", "sx", "zx", "w"], { terms: termsAttr(t), group: G, pads: [pad, pad, pad, pad], strides: [stride, stride], kernel_shape: [KH, KW] });
+  const y = b.op1("lathe.ShiftConv", ["x", "sx", "zx", "w"], {
+    terms: termsAttr(t),
+    group: G,
+    pads: [pad, pad, pad, pad],
+    strides: [stride, stride],
+    kernel_shape: [KH, KW],
+  });
   const g = b.build([y]);
   const x = new Int8Array(N * C * H * W).map(() => rng.int(-128, 128));
-  const out = new Session(g).run({ x: new Tensor("i8", [N, C, H, W], x) }, { check: true }).outputs[y] as Tensor;
+  const out = new Session(g).run({ x: new Tensor("i8", [N, C, H, W], x) }, { check: true })
+    .outputs[y] as Tensor;
   const OH = Math.floor((H + 2 * pad - KH) / stride) + 1, OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
   assert.deepEqual(out.shape, [N, M, OH, OW]);
   const f = Math.fround;
@@ -145,7 +152,9 @@ Deno.test("pot: weights that sit on the levels are coded exactly", () => {
     const s = 0.01;
     const w = new Float32Array(mult.map((m) => Math.fround(m * s)));
     const q = quantizePotRows(w, 1, 16, t);
-    for (let i = 0; i < 16; i++) assert.equal(mult[q.codes[i]] * q.scales[0], mult[i] * q.scales[0], `${t.name} weight ${i}`);
+    for (let i = 0; i < 16; i++) {
+      assert.equal(mult[q.codes[i]] * q.scales[0], mult[i] * q.scales[0], `${t.name} weight ${i}`);
+    }
     assert.ok(q.error < 1e-12, `${t.name}: error ${q.error}`);
     assert.ok(Math.abs(q.scales[0] - s) < 1e-9);
   }
@@ -160,7 +169,12 @@ for (const name of ["squeezenet1_1", "mobilenet_v2"]) {
       let float = await importOnnxFile(corpusPath(`onnx/torch/${name}.onnx`));
       float = (await runPipeline(float, "canonicalize,fold-batchnorm")).model;
       const test = seededBatches(float.graph, 500_000, 1);
-      for (const [scheme, table] of [["pot", undefined], ["apot", undefined], ["msq", undefined], ["apot", "secda-sa-v4"], ["msq", "secda-sa-v4"]] as const) {
+      for (
+        const [scheme, table] of [["pot", undefined], ["apot", undefined], ["msq", undefined], [
+          "apot",
+          "secda-sa-v4",
+        ], ["msq", "secda-sa-v4"]] as const
+      ) {
         const q = quantizeModelGraph(float, { scheme, table, calibCount: 4 });
         assertValid(q.model.graph);
         const shifted = q.model.graph.nodes.filter((n) => n.op.startsWith("lathe.Shift")).length;
@@ -168,7 +182,11 @@ for (const name of ["squeezenet1_1", "mobilenet_v2"]) {
         const ids = new Set(q.layers.map((l) => l.id));
         const rows = rep.layers.filter((l) => ids.has(l.id));
         const o = rep.outputs[0];
-        console.log(`  ${name} ${scheme}${table ? ` (${table})` : ""}: ${shifted} shift layers, layer SQNR ${Math.min(...rows.map((r) => r.sqnrDb)).toFixed(1)}..${Math.max(...rows.map((r) => r.sqnrDb)).toFixed(1)} dB, output ${o.sqnrDb.toFixed(1)} dB`);
+        console.log(
+          `  ${name} ${scheme}${table ? ` (${table})` : ""}: ${shifted} shift layers, layer SQNR ${
+            Math.min(...rows.map((r) => r.sqnrDb)).toFixed(1)
+          }..${Math.max(...rows.map((r) => r.sqnrDb)).toFixed(1)} dB, output ${o.sqnrDb.toFixed(1)} dB`,
+        );
         assert.equal(shifted, q.layers.length);
         assert.equal(rows.length, q.layers.length, "every quantized layer is reported");
         for (const r of rows) assert.ok(Number.isFinite(r.sqnrDb), `${r.id}: ${r.sqnrDb}`);

@@ -96,6 +96,8 @@ Deno.test("SRDHM matches the 64-bit formula on 200000 random operand pairs, incl
     if (i % 7 === 0) a = INT32_MIN + (i % 5);
     if (i % 11 === 0) b = INT32_MAX - (i % 3);
     if (i % 13 === 0) b = 1 << (i % 31);
+    // Accumulator-sized operands (|a| < 2^22) exercise the one-double path and its boundary.
+    if (i % 3 === 0) a = Math.floor((r() - 0.5) * 2 ** 23);
     assert.equal(srdhm(a, b), bigSrdhm(a, b), `srdhm(${a}, ${b})`);
   }
 });
@@ -174,14 +176,18 @@ Deno.test("MultiplyByQuantizedMultiplier: double rounding rounds twice, single r
 Deno.test("MultiplyByQuantizedMultiplier (both roundings) match the formulas on random operands", () => {
   const r = rng(3);
   for (let i = 0; i < 100000; i++) {
-    const x = int32(r());
+    const x = i % 2 ? int32(r()) : Math.floor((r() - 0.5) * 2 ** 23);
     const m = (1 << 30) + Math.floor(r() * (1 << 30));
     const shift = -31 + (i % 32); // −31 … 0
     const want = bigRdbpot(bigSrdhm(x, m), -shift);
     assert.equal(multiplyByQuantizedMultiplier(x, m, shift), want, `mbqm(${x}, ${m}, ${shift})`);
     const s = -31 + (i % 62); // −31 … 30, products kept within int32 results
     const xs = s > 0 ? Math.trunc(x / 2 ** (s + 1)) : x;
-    assert.equal(multiplyByQuantizedMultiplierSingleRounding(xs, m, s), bigSingle(xs, m, s), `single(${xs}, ${m}, ${s})`);
+    assert.equal(
+      multiplyByQuantizedMultiplierSingleRounding(xs, m, s),
+      bigSingle(xs, m, s),
+      `single(${xs}, ${m}, ${s})`,
+    );
   }
 });
 
@@ -191,13 +197,20 @@ Deno.test("MultiplyByQuantizedMultiplier int64: multiplier rounded to 16 bits, o
   assert.equal(multiplyByQuantizedMultiplierInt64(-2048, 1 << 30, -9), -2);
   assert.equal(multiplyByQuantizedMultiplierInt64(-2560, 1 << 30, -9), -2);
   // Multipliers at or above 0x7FFF0000 take 0x7FFF: 2^47 − 1 · 32767 … kept below 2^31 by shift −31.
-  assert.equal(multiplyByQuantizedMultiplierInt64(2 ** 47 - 1, 0x7fffffff, -31), bigInt64(2n ** 47n - 1n, 0x7fffffff, -31));
+  assert.equal(
+    multiplyByQuantizedMultiplierInt64(2 ** 47 - 1, 0x7fffffff, -31),
+    bigInt64(2n ** 47n - 1n, 0x7fffffff, -31),
+  );
   const r = rng(4);
   for (let i = 0; i < 50000; i++) {
     const x = Math.floor((r() - 0.5) * 2 ** 48);
     const m = (1 << 30) + Math.floor(r() * (1 << 30));
     const shift = -31 + (i % 20);
-    assert.equal(multiplyByQuantizedMultiplierInt64(x, m, shift), bigInt64(BigInt(x), m, shift), `int64(${x}, ${m}, ${shift})`);
+    assert.equal(
+      multiplyByQuantizedMultiplierInt64(x, m, shift),
+      bigInt64(BigInt(x), m, shift),
+      `int64(${x}, ${m}, ${shift})`,
+    );
   }
 });
 
@@ -249,7 +262,12 @@ Deno.test("convolution multipliers: double products per channel, the float produ
 });
 
 Deno.test("fused activation ranges in the output's integer domain", () => {
-  const q = (storage: "i8" | "u8", scale: number, zp: number) => ({ kind: "affine" as const, storage, scale: [scale], zeroPoint: [zp] });
+  const q = (storage: "i8" | "u8", scale: number, zp: number) => ({
+    kind: "affine" as const,
+    storage,
+    scale: [scale],
+    zeroPoint: [zp],
+  });
   assert.deepEqual(activationRangeQuantized("NONE", q("i8", 0.05, 3)), [-128, 127]);
   assert.deepEqual(activationRangeQuantized("RELU", q("i8", 0.05, 3)), [3, 127]);
   // RELU6 at scale 0.05, zp −128: 6/0.05 = 120 → [−128, −8].

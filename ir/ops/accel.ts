@@ -12,7 +12,7 @@
  */
 import { type DType, printDType, storageOf } from "../dtype.ts";
 import { a, defineOp, type InferContext, ins, many } from "../op-registry.ts";
-import { elementCount, tensorType, type TensorType, type ValueType } from "../value-type.ts";
+import { elementCount, type TensorType, tensorType, type ValueType } from "../value-type.ts";
 
 function byteCodes(ctx: InferContext, i: number, what: string): TensorType {
   const t = ctx.tensor(i);
@@ -32,7 +32,11 @@ export function matrixView(shape: readonly number[], cols: number): { rows: numb
   return { rows: n / c, cols: c };
 }
 
-function staticView(ctx: InferContext, t: TensorType, cols: number): { rows: number; cols: number } | undefined {
+function staticView(
+  ctx: InferContext,
+  t: TensorType,
+  cols: number,
+): { rows: number; cols: number } | undefined {
   if (elementCount(t.shape) === undefined) return undefined;
   const v = matrixView(t.shape as number[], cols);
   if (typeof v === "string") ctx.fail(v);
@@ -40,14 +44,22 @@ function staticView(ctx: InferContext, t: TensorType, cols: number): { rows: num
 }
 
 /** Output size of one im2col axis with explicit padding. */
-export function im2colAxis(size: number, kernel: number, stride: number, dilation: number, before: number, after: number): number {
+export function im2colAxis(
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+  before: number,
+  after: number,
+): number {
   const eff = (kernel - 1) * dilation + 1;
   return Math.floor((size + before + after - eff) / stride) + 1;
 }
 
 defineOp({
   op: "lathe.Im2Col",
-  doc: "NHWC patches as rows [N·OH·OW, KH·KW·C] (tap-major, channel-minor, like OHWI filters); taps outside the image read `fill`",
+  doc:
+    "NHWC patches as rows [N·OH·OW, KH·KW·C] (tap-major, channel-minor, like OHWI filters); taps outside the image read `fill`",
   inputs: ins("X"),
   outputs: ins("Y"),
   attrs: {
@@ -62,17 +74,27 @@ defineOp({
   infer(ctx) {
     const x = byteCodes(ctx, 0, "Im2Col input");
     const at = ctx.attrs;
-    const [kh, kw] = at.kernel as number[], [sh, sw] = at.strides as number[], [dh, dw] = at.dilations as number[];
+    const [kh, kw] = at.kernel as number[],
+      [sh, sw] = at.strides as number[],
+      [dh, dw] = at.dilations as number[];
     const [pt, pl, pb, pr] = at.pads as number[];
-    if (![kh, kw, sh, sw, dh, dw].every((v) => Number.isInteger(v) && v >= 1)) ctx.fail("kernel, strides and dilations must be positive");
-    if (![pt, pl, pb, pr].every((v) => Number.isInteger(v) && v >= 0)) ctx.fail("pads must be four non-negative integers");
+    if (![kh, kw, sh, sw, dh, dw].every((v) => Number.isInteger(v) && v >= 1)) {
+      ctx.fail("kernel, strides and dilations must be positive");
+    }
+    if (![pt, pl, pb, pr].every((v) => Number.isInteger(v) && v >= 0)) {
+      ctx.fail("pads must be four non-negative integers");
+    }
     if (!x.shape) return [tensorType(x.dtype)];
     if (x.shape.length !== 4) ctx.fail(`Im2Col input must be NHWC, is [${x.shape}]`);
     const [n, h, w, c] = x.shape;
     const oh = typeof h === "number" ? im2colAxis(h, kh, sh, dh, pt, pb) : ctx.fresh();
     const ow = typeof w === "number" ? im2colAxis(w, kw, sw, dw, pl, pr) : ctx.fresh();
-    if ((typeof oh === "number" && oh < 1) || (typeof ow === "number" && ow < 1)) ctx.fail(`the window does not fit the input [${x.shape}]`);
-    const rows = [n, oh, ow].every((d) => typeof d === "number") ? (n as number) * (oh as number) * (ow as number) : ctx.fresh();
+    if ((typeof oh === "number" && oh < 1) || (typeof ow === "number" && ow < 1)) {
+      ctx.fail(`the window does not fit the input [${x.shape}]`);
+    }
+    const rows = [n, oh, ow].every((d) => typeof d === "number")
+      ? (n as number) * (oh as number) * (ow as number)
+      : ctx.fresh();
     const cols = typeof c === "number" ? kh * kw * c : ctx.fresh();
     return [tensorType(x.dtype, [rows, cols])];
   },
@@ -80,7 +102,8 @@ defineOp({
 
 defineOp({
   op: "lathe.PadTo",
-  doc: "a matrix view padded with `value` to whole multiples of rows and columns (accelerator tile multiples)",
+  doc:
+    "a matrix view padded with `value` to whole multiples of rows and columns (accelerator tile multiples)",
   inputs: ins("X"),
   outputs: ins("Y"),
   attrs: { cols: a.int(0), row_multiple: a.int(1), col_multiple: a.int(1), value: a.int(0) },
@@ -96,7 +119,8 @@ defineOp({
 
 defineOp({
   op: "lathe.ZeroPointSums",
-  doc: "i32 per row: multiplier · Σ codes of the row (gemmlowp offset term; the driver pre-scales by the other operand's zero point)",
+  doc:
+    "i32 per row: multiplier · Σ codes of the row (gemmlowp offset term; the driver pre-scales by the other operand's zero point)",
   inputs: ins("X"),
   outputs: ins("S"),
   attrs: { cols: a.int(0), multiplier: a.int(1) },
@@ -109,7 +133,8 @@ defineOp({
 
 defineOp({
   op: "lathe.LaneInterleave",
-  doc: "rows of 8-bit codes packed four to a little-endian 32-bit word, row r on lane r mod lanes: u32[lanes, ceil(rows/lanes)·cols/4]",
+  doc:
+    "rows of 8-bit codes packed four to a little-endian 32-bit word, row r on lane r mod lanes: u32[lanes, ceil(rows/lanes)·cols/4]",
   inputs: ins("X"),
   outputs: ins("Y"),
   attrs: { lanes: a.int(4), cols: a.int(0) },
@@ -119,28 +144,34 @@ defineOp({
     if (!(Number.isInteger(lanes) && lanes >= 1)) ctx.fail(`lanes must be a positive integer, is ${lanes}`);
     const v = staticView(ctx, x, ctx.attrs.cols);
     if (!v) return [tensorType("u32", [lanes, ctx.fresh()])];
-    if (v.cols % 4 !== 0) ctx.fail(`rows of ${v.cols} codes do not fill whole 32-bit words (pad the depth to 4 first)`);
+    if (v.cols % 4 !== 0) {
+      ctx.fail(`rows of ${v.cols} codes do not fill whole 32-bit words (pad the depth to 4 first)`);
+    }
     return [tensorType("u32", [lanes, Math.ceil(v.rows / lanes) * (v.cols / 4)])];
   },
 });
 
 defineOp({
   op: "lathe.RequantizeF32",
-  doc: "int32 accumulators to 8-bit codes as onnxruntime's QLinearConv does: rint(f32(acc·scale[c])) + zp, clamped; c is the last axis",
+  doc:
+    "int32 accumulators to 8-bit codes as onnxruntime's QLinearConv does: rint(f32(acc·scale[c])) + zp, clamped; c is the last axis",
   inputs: ins("X", "scale", "zero_point"),
   outputs: ins("Y"),
   infer(ctx) {
     const x = ctx.tensor(0), s = ctx.tensor(1), z = ctx.tensor(2);
     if (x.dtype !== "i32") ctx.fail(`accumulators must be i32, are ${printDType(x.dtype)}`);
     if (s.dtype !== "f32") ctx.fail(`scale must be f32, is ${printDType(s.dtype)}`);
-    if (z.dtype !== "i8" && z.dtype !== "u8") ctx.fail(`zero point must be i8 or u8, is ${printDType(z.dtype)}`);
+    if (z.dtype !== "i8" && z.dtype !== "u8") {
+      ctx.fail(`zero point must be i8 or u8, is ${printDType(z.dtype)}`);
+    }
     return [tensorType(z.dtype as DType, x.shape)];
   },
 });
 
 defineOp({
   op: "lathe.AccelCall",
-  doc: "one offloaded call: the target's functional model runs the command stream of `kernel` over the prepared operands",
+  doc:
+    "one offloaded call: the target's functional model runs the command stream of `kernel` over the prepared operands",
   inputs: ins(many("operands")),
   outputs: ins("Y"),
   attrs: {

@@ -30,7 +30,9 @@ function blockWeight(ctx: InferContext, i: number): { w: TensorType; block: numb
   if (!block) ctx.fail(`weights must be a ggml block type or an MX format, are ${printDType(w.dtype)}`);
   if (w.shape && w.shape.length !== 2) ctx.fail("block weights must be [N, K] (K blocked)");
   const k = w.shape?.[1];
-  if (typeof k === "number" && k % block! !== 0) ctx.fail(`K = ${k} is not a whole number of blocks of ${block}`);
+  if (typeof k === "number" && k % block! !== 0) {
+    ctx.fail(`K = ${k} is not a whole number of blocks of ${block}`);
+  }
   return { w, block: block! };
 }
 
@@ -52,7 +54,9 @@ function biasInput(ctx: InferContext, i: number, n: Dim | undefined): void {
   const b = floatInput(ctx, i, "B");
   const len = b.shape?.length === 1 ? b.shape[0] : undefined;
   if (b.shape && b.shape.length !== 1) ctx.fail("B must be 1-D");
-  if (typeof len === "number" && typeof n === "number" && len !== n) ctx.fail(`B has ${len} elements, expected ${n}`);
+  if (typeof len === "number" && typeof n === "number" && len !== n) {
+    ctx.fail(`B has ${len} elements, expected ${n}`);
+  }
 }
 
 /** Output shape of a 2-D convolution with `m` filters of `kernel` over x [N, C, H, W]. */
@@ -61,8 +65,9 @@ function conv2dShape(ctx: InferContext, x: TensorType, m: Dim, kernel: readonly 
   if (x.shape.length !== 4) ctx.fail("x must be [N, C, H, W]");
   const spatial = x.shape.slice(2);
   const out: Dim[] = [x.shape[0], m];
-  if (spatial.every((d) => typeof d === "number")) out.push(...convGeometry(spatial as number[], kernel, ctx.attrs).outSize);
-  else out.push(ctx.fresh(), ctx.fresh());
+  if (spatial.every((d) => typeof d === "number")) {
+    out.push(...convGeometry(spatial as number[], kernel, ctx.attrs).outSize);
+  } else out.push(ctx.fresh(), ctx.fresh());
   return out;
 }
 
@@ -87,7 +92,9 @@ defineOp({
     biasInput(ctx, 2, n);
     if (!x.shape || !w.shape) return [tensorType("f32")];
     const k = x.shape[x.shape.length - 1], kp = w.shape[1];
-    if (typeof k === "number" && typeof kp === "number" && k > kp) ctx.fail(`A has K = ${k}, the weights hold ${kp}`);
+    if (typeof k === "number" && typeof kp === "number" && k > kp) {
+      ctx.fail(`A has K = ${k}, the weights hold ${kp}`);
+    }
     return [tensorType("f32", [...x.shape.slice(0, -1), n!])];
   },
 });
@@ -106,7 +113,9 @@ defineOp({
     if (kernel.length !== 2) ctx.fail("kernel_shape must have 2 entries");
     biasInput(ctx, 2, m);
     const c = x.shape?.[1], kp = w.shape?.[1];
-    if (typeof c === "number" && typeof kp === "number" && (c / ctx.attrs.group) * kernel[0] * kernel[1] > kp) {
+    if (
+      typeof c === "number" && typeof kp === "number" && (c / ctx.attrs.group) * kernel[0] * kernel[1] > kp
+    ) {
       ctx.fail(`a patch of ${c / ctx.attrs.group}x${kernel[0]}x${kernel[1]} does not fit K = ${kp}`);
     }
     const out = conv2dShape(ctx, x, m, kernel);
@@ -116,9 +125,13 @@ defineOp({
 
 function potWeight(ctx: InferContext, i: number): TensorType {
   const w = ctx.tensor(i);
-  if (typeof w.dtype === "string" || w.dtype.kind !== "pot") ctx.fail(`W must be power-of-two codes, is ${printDType(w.dtype)}`);
+  if (typeof w.dtype === "string" || w.dtype.kind !== "pot") {
+    ctx.fail(`W must be power-of-two codes, is ${printDType(w.dtype)}`);
+  }
   const d = w.dtype as Extract<DType, { kind: "pot" }>;
-  if (d.bits !== 4 || d.table.length !== 16) ctx.fail("PoT weights must be 4-bit codes with a 16-entry table");
+  if (d.bits !== 4 || d.table.length !== 16) {
+    ctx.fail("PoT weights must be 4-bit codes with a 16-entry table");
+  }
   const terms = ctx.attrs.terms as number[];
   if (terms.length !== 16) ctx.fail("terms must list two shifts (or -1) for each of the 8 magnitude codes");
   if (d.axis !== undefined && d.axis !== 0) ctx.fail("PoT weight scales must be per tensor or along axis 0");
@@ -143,7 +156,9 @@ defineOp({
     biasInput(ctx, 4, n);
     if (!x.shape || !w.shape) return [tensorType("f32")];
     const k = x.shape[x.shape.length - 1];
-    if (typeof k === "number" && typeof w.shape[1] === "number" && k !== w.shape[1]) ctx.fail(`A has K = ${k}, W has ${w.shape[1]}`);
+    if (typeof k === "number" && typeof w.shape[1] === "number" && k !== w.shape[1]) {
+      ctx.fail(`A has K = ${k}, W has ${w.shape[1]}`);
+    }
     return [tensorType("f32", [...x.shape.slice(0, -1), n!])];
   },
 });
@@ -173,12 +188,15 @@ defineOp({
   inputs: ins("X"),
   outputs: ins("Y"),
   attrs: { bits: a.int(3), extra: a.int(3), important: a.ints([]), axis: a.int(1) },
-  doc: "Per (batch, channel): delta = max|x| / 2^(bits+extra−1), q = clamp(round(x/delta)) on bits+extra bits, " +
+  doc:
+    "Per (batch, channel): delta = max|x| / 2^(bits+extra−1), q = clamp(round(x/delta)) on bits+extra bits, " +
     "code = q >> extra; channels listed in `important` keep q, the others code << extra.",
   infer(ctx) {
     const x = floatInput(ctx, 0, "X");
     const { bits, extra } = ctx.attrs;
-    if (!(bits >= 2 && bits <= 8) || !(extra >= 0 && extra <= 8)) ctx.fail(`bits ${bits} and extra ${extra} must be in [2, 8] and [0, 8]`);
+    if (!(bits >= 2 && bits <= 8) || !(extra >= 0 && extra <= 8)) {
+      ctx.fail(`bits ${bits} and extra ${extra} must be in [2, 8] and [0, 8]`);
+    }
     if (x.shape && x.shape.length < 2) ctx.fail("X must have a channel axis");
     return [x];
   },
@@ -186,21 +204,41 @@ defineOp({
 
 function scalarParam(ctx: InferContext, i: number, what: string, float: boolean): void {
   const t = ctx.tensor(i);
-  if (float ? !isFloat(t.dtype) : !QUANT_RANGES[codeType(t.dtype) ?? ""]) ctx.fail(`${what} has type ${printDType(t.dtype)}`);
-  if (t.shape && t.shape.reduce((p: number, d) => p * (typeof d === "number" ? d : 2), 1) !== 1) ctx.fail(`${what} must be a single value`);
+  if (float ? !isFloat(t.dtype) : !QUANT_RANGES[codeType(t.dtype) ?? ""]) {
+    ctx.fail(`${what} has type ${printDType(t.dtype)}`);
+  }
+  if (t.shape && t.shape.reduce((p: number, d) => p * (typeof d === "number" ? d : 2), 1) !== 1) {
+    ctx.fail(`${what} must be a single value`);
+  }
 }
 
 defineOp({
   op: "com.microsoft.QLinearAdd",
-  inputs: ins("A", "A_scale", opt("A_zero_point"), "B", "B_scale", opt("B_zero_point"), "C_scale", opt("C_zero_point")),
+  inputs: ins(
+    "A",
+    "A_scale",
+    opt("A_zero_point"),
+    "B",
+    "B_scale",
+    opt("B_zero_point"),
+    "C_scale",
+    opt("C_zero_point"),
+  ),
   outputs: ins("C"),
   doc: "onnxruntime's integer Add: C = round(A·(sA/sC) + B·(sB/sC) + zC − (sA/sC·zA + sB/sC·zB)) in f32.",
   infer(ctx) {
     const x = codesInput(ctx, 0, "A"), y = codesInput(ctx, 3, "B");
     if (codeType(x.dtype) !== codeType(y.dtype)) ctx.fail("A and B must have the same code type");
-    for (const [i, w, f] of [[1, "A_scale", true], [4, "B_scale", true], [6, "C_scale", true]] as const) scalarParam(ctx, i, w, f);
-    for (const [i, w] of [[2, "A_zero_point"], [5, "B_zero_point"], [7, "C_zero_point"]] as const) if (ctx.inputs[i]) scalarParam(ctx, i, w, false);
-    const count = (t: TensorType) => t.shape?.every((d) => typeof d === "number") ? (t.shape as number[]).reduce((p, d) => p * d, 1) : undefined;
+    for (const [i, w, f] of [[1, "A_scale", true], [4, "B_scale", true], [6, "C_scale", true]] as const) {
+      scalarParam(ctx, i, w, f);
+    }
+    for (const [i, w] of [[2, "A_zero_point"], [5, "B_zero_point"], [7, "C_zero_point"]] as const) {
+      if (ctx.inputs[i]) scalarParam(ctx, i, w, false);
+    }
+    const count = (t: TensorType) =>
+      t.shape?.every((d) => typeof d === "number")
+        ? (t.shape as number[]).reduce((p, d) => p * d, 1)
+        : undefined;
     if (count(y) !== 1 && x.shape && y.shape && JSON.stringify(x.shape) !== JSON.stringify(y.shape)) {
       ctx.fail("B must have A's shape or be a single value (broadcasting is not implemented)");
     }

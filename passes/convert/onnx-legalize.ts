@@ -126,7 +126,10 @@ const scalar = (rw: Rewriter, hint: string, v: number) => f32Operand(rw, hint, [
 
 /** alpha·(exp(x) − 1) for x ≤ 0, x above: TFLite's ELU has alpha 1 only. */
 function eluFormula(rw: Rewriter, x: ValueRef, alpha: number): ValueRef {
-  const neg = rw.op1("Mul", [rw.op1("Sub", [rw.op1("Exp", [x]), scalar(rw, "one", 1)]), scalar(rw, "alpha", alpha)]);
+  const neg = rw.op1("Mul", [
+    rw.op1("Sub", [rw.op1("Exp", [x]), scalar(rw, "one", 1)]),
+    scalar(rw, "alpha", alpha),
+  ]);
   return rw.op1("Where", [rw.op1("Greater", [x, scalar(rw, "zero", 0)]), x, neg]);
 }
 
@@ -138,11 +141,17 @@ function activationFormula({ x, n }: any, rw: Rewriter) {
     case "Elu":
       return (at.alpha ?? 1) === 1 ? undefined : eluFormula(rw, x, at.alpha);
     case "Selu":
-      return rw.op1("Mul", [eluFormula(rw, x, at.alpha ?? 1.67326319217681884765625), scalar(rw, "gamma", at.gamma ?? 1.05070102214813232421875)]);
+      return rw.op1("Mul", [
+        eluFormula(rw, x, at.alpha ?? 1.67326319217681884765625),
+        scalar(rw, "gamma", at.gamma ?? 1.05070102214813232421875),
+      ]);
     case "Celu": {
       const a = at.alpha ?? 1;
       if (a === 1) return rw.op1("Elu", [x]);
-      return rw.op1("Mul", [eluFormula(rw, rw.op1("Div", [x, scalar(rw, "alpha", a)]), 1), scalar(rw, "alpha", a)]);
+      return rw.op1("Mul", [
+        eluFormula(rw, rw.op1("Div", [x, scalar(rw, "alpha", a)]), 1),
+        scalar(rw, "alpha", a),
+      ]);
     }
     case "Softsign":
       return rw.op1("Div", [x, rw.op1("Add", [rw.op1("Abs", [x]), scalar(rw, "one", 1)])]);
@@ -151,7 +160,11 @@ function activationFormula({ x, n }: any, rw: Rewriter) {
       return rw.op1("Mul", [x, rw.op1("Tanh", [softplus])]);
     }
     case "ThresholdedRelu":
-      return rw.op1("Where", [rw.op1("Greater", [x, scalar(rw, "alpha", at.alpha ?? 1)]), x, scalar(rw, "zero", 0)]);
+      return rw.op1("Where", [
+        rw.op1("Greater", [x, scalar(rw, "alpha", at.alpha ?? 1)]),
+        x,
+        scalar(rw, "zero", 0),
+      ]);
   }
   return undefined;
 }
@@ -167,7 +180,10 @@ function instanceNorm({ x, scale, bias, n }: any, rw: Rewriter) {
   const std = rw.op1("Sqrt", [rw.op1("Add", [v, scalar(rw, "eps", resolveAttrs(n).epsilon ?? 1e-5)])]);
   const C = scale.constant.shape[0];
   const shape = [C, ...new Array(rank - 2).fill(1)];
-  const y = rw.op1("Mul", [rw.op1("Div", [d, std]), rw.constant(`${scale.name}_c11`, reshaped(scale.constant, shape))]);
+  const y = rw.op1("Mul", [
+    rw.op1("Div", [d, std]),
+    rw.constant(`${scale.name}_c11`, reshaped(scale.constant, shape)),
+  ]);
   return rw.op1("Add", [y, rw.constant(`${bias.name}_c11`, reshaped(bias.constant, shape))]);
 }
 
@@ -205,6 +221,14 @@ export const legalizeRules = [
     ({ data, idx, n }, rw) => rw.op1("Gather", [data, idx], n.attrs),
   ),
   rule("sum-as-adds", P.op(["Sum", "Mean"], []).rest().as("n"), sumChain),
-  rule("activation-formula", P.op(["Elu", "Selu", "Celu", "Softsign", "Mish", "ThresholdedRelu"], [P.var("x")]).as("n"), activationFormula),
-  rule("instancenorm-formula", P.InstanceNormalization(P.var("x"), P.var("scale"), P.var("bias")).as("n"), instanceNorm),
+  rule(
+    "activation-formula",
+    P.op(["Elu", "Selu", "Celu", "Softsign", "Mish", "ThresholdedRelu"], [P.var("x")]).as("n"),
+    activationFormula,
+  ),
+  rule(
+    "instancenorm-formula",
+    P.InstanceNormalization(P.var("x"), P.var("scale"), P.var("bias")).as("n"),
+    instanceNorm,
+  ),
 ];

@@ -91,6 +91,9 @@ export function spatialRules(declines: Declines): Rule[] {
   function conv({ x, w, b, n }: any, rw: Rewriter) {
     const s = nchw(x, n);
     if (!s) return undefined;
+    if (!w.constant) {
+      return declines.of(n, "the filter must be constant (TFLite filters are permuted when converted)");
+    }
     const wc = w.constant as Constant;
     if (!f32Weights(wc)) return declines.of(n, "only f32 weights map to CONV_2D here");
     if (b && b.constant?.dtype !== undefined && b.constant.dtype !== "f32") {
@@ -159,6 +162,9 @@ export function spatialRules(declines: Declines): Rule[] {
   function convTranspose({ x, w, b, n }: any, rw: Rewriter) {
     const s = nchw(x, n);
     if (!s) return undefined;
+    if (!w.constant) {
+      return declines.of(n, "the filter must be constant (TFLite filters are permuted when converted)");
+    }
     if (typeof s[0] !== "number") {
       return declines.of(n, "TRANSPOSE_CONV needs a static batch size for its output shape");
     }
@@ -308,10 +314,10 @@ export function spatialRules(declines: Declines): Rule[] {
   }
 
   return [
-    rule("conv", P.Conv(P.var("x"), P.const("w"), P.opt(P.var("b"))).as("n"), conv),
+    rule("conv", P.Conv(P.var("x"), P.var("w"), P.opt(P.var("b"))).as("n"), conv),
     rule(
       "conv-transpose",
-      P.ConvTranspose(P.var("x"), P.const("w"), P.opt(P.var("b"))).as("n"),
+      P.ConvTranspose(P.var("x"), P.var("w"), P.opt(P.var("b"))).as("n"),
       convTranspose,
     ),
     rule("max-pool", P.MaxPool(P.var("x")).as("n"), maxPool),

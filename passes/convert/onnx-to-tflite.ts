@@ -66,7 +66,7 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
   vanished(
     before,
     g,
-    "folded by canonicalize (constant folding, no-op removal, BatchNormalization or bias folded into the op before it)",
+    "folded by canonicalize (constant folding or no-op removal)",
     absorbed,
   );
   g = timed(

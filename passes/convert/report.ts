@@ -4,7 +4,7 @@
  * dropped silently: a conversion with unmapped nodes fails and the report names them.
  */
 import { LatheError } from "../../ir/errors.ts";
-import type { Graph, Node } from "../../ir/graph.ts";
+import { type Graph, graphIndex, type Node } from "../../ir/graph.ts";
 import type { Rewriter } from "../rewrite.ts";
 
 export interface MappedNode {
@@ -140,11 +140,26 @@ export function buildReport(r: ReportInput): ConversionReport {
   };
 }
 
-/** Source ids present in `before` whose nodes left no descendant in `after`. */
+/**
+ * Records why source ids present in `before` left no descendant in `after`: merged into a consumer that
+ * survived (a Conv into the BatchNormalization that folded it, which the rewriter credits), constant-folded
+ * (its output is a constant now), or `why`.
+ */
 export function vanished(before: Graph, after: Graph, why: string, into: Map<string, string>): void {
   const alive = new Set(after.nodes.flatMap((n) => sourcesOf(n)));
+  const ix = graphIndex(before);
   for (const n of before.nodes) {
-    for (const s of sourcesOf(n)) if (!alive.has(s) && !into.has(s)) into.set(s, why);
+    for (const s of sourcesOf(n)) {
+      if (alive.has(s) || into.has(s)) continue;
+      if (n.outputs.some((o) => o in after.constants)) {
+        into.set(s, "constant-folded");
+        continue;
+      }
+      const heir = n.outputs.flatMap((o) => ix.users.get(o) ?? []).find((u) =>
+        sourcesOf(u).some((x) => alive.has(x))
+      );
+      into.set(s, heir ? `merged into ${heir.id} (${heir.op}), which maps in its place` : why);
+    }
   }
 }
 

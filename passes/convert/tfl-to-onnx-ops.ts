@@ -554,6 +554,36 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     }
     return rw.op1("MatMul", [at.adj_x ? swap(x!) : x!, at.adj_y ? swap(y!) : y!]);
   });
+  map(["tfl.REDUCE_ANY", "tfl.REDUCE_ALL"], (n, rw, [x, axes]) => {
+    if (!axes?.constant) return declines.of(n, "axes must be constant");
+    // ONNX reductions take numbers: any is a max and all a min over 0/1.
+    const op = n.op === "tfl.REDUCE_ANY" ? "ReduceMax" : "ReduceMin";
+    const y = rw.op1(op, [rw.op1("Cast", [x!], { to: 6 }), i64(rw, "axes", constantNumbers(axes.constant))], {
+      keepdims: resolveAttrs(n).keep_dims ? 1 : 0,
+    });
+    return rw.op1("Cast", [y], { to: 9 });
+  });
+  map("tfl.ATAN2", (n, rw, [y, x]) => {
+    if (tensorTypeOf(x!)?.dtype !== "f32") return declines.of(n, "ATAN2 of non-f32 operands");
+    // atan2(y, x) = 2·atan(y / (r + x)) with r = |(x, y)|. Where r + x = 0 (y = ±0, x ≤ 0) it is ±π for
+    // x < 0 (the sign of y's zero, seen through 1/y) and y itself for x = +0.
+    const r = rw.op1("Sqrt", [rw.op1("Add", [rw.op1("Mul", [x!, x!]), rw.op1("Mul", [y!, y!])])]);
+    const den = rw.op1("Add", [r, x!]);
+    const zero = f32Operand(rw, "zero", [], [0]);
+    const t = rw.op1("Mul", [rw.op1("Atan", [rw.op1("Div", [y!, den])]), f32Operand(rw, "two", [], [2])]);
+    const negZero = rw.op1("Less", [rw.op1("Div", [f32Operand(rw, "one", [], [1]), y!]), zero]);
+    const pi = rw.op1("Where", [
+      negZero,
+      f32Operand(rw, "minus_pi", [], [-Math.PI]),
+      f32Operand(rw, "pi", [], [Math.PI]),
+    ]);
+    const edge = rw.op1("Where", [rw.op1("Less", [x!, zero]), pi, y!]);
+    return rw.op1("Where", [rw.op1("Equal", [den, zero]), edge, t]);
+  });
+  map(
+    "tfl.DENSIFY",
+    (n) => declines.of(n, "DENSIFY of a sparse constant is resolved when the file is imported"),
+  );
   map(
     "tfl.CUSTOM",
     (n) => declines.of(n, `custom op ${JSON.stringify(resolveAttrs(n).custom_code)} has no ONNX form`),

@@ -45,7 +45,11 @@ export interface ChannelQuant {
  * Symmetric int8 per channel along `axis` of a weight with `shape`: scale_c = max|w_c| / 127 (1 for an
  * all-zero channel) and q = round_half_even(w / scale_c), computed in f32 like QuantizeLinear.
  */
-export function quantizeWeightsPerChannel(w: Float32Array, shape: readonly number[], axis: number): ChannelQuant {
+export function quantizeWeightsPerChannel(
+  w: Float32Array,
+  shape: readonly number[],
+  axis: number,
+): ChannelQuant {
   const dim = shape[axis];
   let inner = 1;
   for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
@@ -78,7 +82,11 @@ export function quantizeWeightsPerChannel(w: Float32Array, shape: readonly numbe
 }
 
 /** int32 bias codes with scale s_x·s_w[c], rounded half to even and saturated to int32. */
-export function quantizeBias(b: Float32Array, inputScale: number, weightScales: Float32Array): { codes: Int32Array; scales: Float32Array } {
+export function quantizeBias(
+  b: Float32Array,
+  inputScale: number,
+  weightScales: Float32Array,
+): { codes: Int32Array; scales: Float32Array } {
   const n = b.length;
   const scales = new Float32Array(n), codes = new Int32Array(n);
   for (let c = 0; c < n; c++) {

@@ -58,20 +58,42 @@ export function blockWeightType(name: string, mx: boolean): BlockWeightType {
       };
     }
     if (up === "MXFP4") {
-      return { dtype: { kind: "mx", element: "fp4_e2m1", block: 32 }, name: up, block: 32, blockBytes: 17, encode: (rows) => quantize(39, rows) };
+      return {
+        dtype: { kind: "mx", element: "fp4_e2m1", block: 32 },
+        name: up,
+        block: 32,
+        blockBytes: 17,
+        encode: (rows) => quantize(39, rows),
+      };
     }
     throw new LatheError("usage", `mx weights are MXINT8 or MXFP4, not '${name}'`);
   }
   const info = ggmlTypeByName(up);
   if (!info || !usableWeightType(info.id)) {
     const ok = [...GGML_TYPES.values()].filter((t) => usableWeightType(t.id)).map((t) => t.name);
-    throw new LatheError("usage", `bfp weights must be a ggml block type Lathe quantizes and multiplies (${ok.join(", ")}), not '${name}'`);
+    throw new LatheError(
+      "usage",
+      `bfp weights must be a ggml block type Lathe quantizes and multiplies (${
+        ok.join(", ")
+      }), not '${name}'`,
+    );
   }
-  return { dtype: { kind: "ggml", typeId: info.id }, name: info.name, block: info.blockSize, blockBytes: info.typeSize, encode: (rows) => quantize(info.id, rows) };
+  return {
+    dtype: { kind: "ggml", typeId: info.id },
+    name: info.name,
+    block: info.blockSize,
+    blockBytes: info.typeSize,
+    encode: (rows) => quantize(info.id, rows),
+  };
 }
 
 /** Rows padded with zeros to a whole number of blocks. */
-export function padRows(data: Float32Array, rows: number, k: number, block: number): { padded: Float32Array; kp: number } {
+export function padRows(
+  data: Float32Array,
+  rows: number,
+  k: number,
+  block: number,
+): { padded: Float32Array; kp: number } {
   const kp = Math.ceil(k / block) * block;
   if (kp === k) return { padded: data, kp };
   const padded = new Float32Array(rows * kp);
@@ -79,7 +101,11 @@ export function padRows(data: Float32Array, rows: number, k: number, block: numb
   return { padded, kp };
 }
 
-function quantizeBlockLayers(model: Model, select: (n: Node) => boolean, ctx: SchemeContext): { model: Model; layers: QuantizedLayer[] } {
+function quantizeBlockLayers(
+  model: Model,
+  select: (n: Node) => boolean,
+  ctx: SchemeContext,
+): { model: Model; layers: QuantizedLayer[] } {
   const g = model.graph;
   const ed = new GraphEdit(g);
   const layers: QuantizedLayer[] = [];
@@ -94,16 +120,42 @@ function quantizeBlockLayers(model: Model, select: (n: Node) => boolean, ctx: Sc
     const wt = blockWeightType(ctx.opts.weights ?? (mx ? "MXINT8" : "Q8_0"), mx);
     const { padded, kp } = padRows(rows.data, rows.rows, rows.k, wt.block);
     const bytes = wt.encode(padded, rows.rows, kp);
-    const w = ed.constant(`${spec.w}_${wt.name.toLowerCase()}`, { dtype: wt.dtype, shape: [rows.rows, kp], bytes });
-    const b = spec.bias ? ed.constant(`${n.id}_bias`, numbersConstant("f32", [spec.channels], spec.bias)) : null;
+    const w = ed.constant(`${spec.w}_${wt.name.toLowerCase()}`, {
+      dtype: wt.dtype,
+      shape: [rows.rows, kp],
+      bytes,
+    });
+    const b = spec.bias
+      ? ed.constant(`${n.id}_bias`, numbersConstant("f32", [spec.channels], spec.bias))
+      : null;
     let op: string, attrs: Record<string, AttrInit> = {};
     if (n.op === "Conv") {
       const a = resolveAttrs(n);
       op = "lathe.BlockConv";
-      attrs = { group: a.group ?? 1, pads: a.pads ?? [], strides: a.strides ?? [], dilations: a.dilations ?? [], auto_pad: a.auto_pad ?? "NOTSET", kernel_shape: spec.weight.shape.slice(2) };
+      attrs = {
+        group: a.group ?? 1,
+        pads: a.pads ?? [],
+        strides: a.strides ?? [],
+        dilations: a.dilations ?? [],
+        auto_pad: a.auto_pad ?? "NOTSET",
+        kernel_shape: spec.weight.shape.slice(2),
+      };
     } else op = "lathe.BlockMatMul";
-    ed.nodes.push({ id: n.id, op, inputs: [ed.read(spec.x), w, ...(b ? [b] : [])], outputs: n.outputs, attrs: ed.copyAttrs(attrs), from: n.from ?? [n.id], ...(n.name ? { name: n.name } : {}) });
-    layers.push({ id: n.id, op: n.op, scheme: mx ? "mx" : "bfp", detail: `${wt.name} weights [${rows.rows}, ${kp}]${kp !== rows.k ? ` (K ${rows.k} padded)` : ""}` });
+    ed.nodes.push({
+      id: n.id,
+      op,
+      inputs: [ed.read(spec.x), w, ...(b ? [b] : [])],
+      outputs: n.outputs,
+      attrs: ed.copyAttrs(attrs),
+      from: n.from ?? [n.id],
+      ...(n.name ? { name: n.name } : {}),
+    });
+    layers.push({
+      id: n.id,
+      op: n.op,
+      scheme: mx ? "mx" : "bfp",
+      detail: `${wt.name} weights [${rows.rows}, ${kp}]${kp !== rows.k ? ` (K ${rows.k} padded)` : ""}`,
+    });
   }
   return { model: { ...model, graph: ed.finish() }, layers };
 }

@@ -7,7 +7,13 @@ import type { Graph } from "../../ir/graph.ts";
 import { Session } from "../../runtime/interpreter.ts";
 import { Rng } from "../../runtime/random.ts";
 import { alloc, type Tensor } from "../../runtime/tensor.ts";
-import { type CalibMethod, makeObserver, type Observer, type ObserverOptions, type Range } from "./observers.ts";
+import {
+  type CalibMethod,
+  makeObserver,
+  type Observer,
+  type ObserverOptions,
+  type Range,
+} from "./observers.ts";
 
 export type Batch = Readonly<Record<string, Tensor>>;
 
@@ -18,7 +24,12 @@ export interface CalibrateOptions extends ObserverOptions {
 }
 
 /** Ranges of `values` over the batches. Values never produced (dead, or in subgraphs) get no entry. */
-export function calibrate(g: Graph, values: Iterable<string>, batches: readonly Batch[], opts: CalibrateOptions): Map<string, Range> {
+export function calibrate(
+  g: Graph,
+  values: Iterable<string>,
+  batches: readonly Batch[],
+  opts: CalibrateOptions,
+): Map<string, Range> {
   if (batches.length === 0) throw new LatheError("usage", "calibration needs at least one input batch");
   const observers = new Map<string, Observer>();
   for (const v of values) observers.set(v, makeObserver(opts.method, opts));
@@ -53,14 +64,19 @@ export function seededBatches(g: Graph, seed: number, count: number): Batch[] {
     const batch: Record<string, Tensor> = {};
     names.forEach((name, i) => {
       const t = g.values[name]?.type;
-      if (!t || t.kind !== "tensor" || !t.shape) throw new LatheError("usage", `input ${name} has no static tensor type; give calibration data`);
+      if (!t || t.kind !== "tensor" || !t.shape) {
+        throw new LatheError("usage", `input ${name} has no static tensor type; give calibration data`);
+      }
       const shape = t.shape.map((d) => (typeof d === "number" ? d : 1));
       const x = alloc(t.dtype, shape);
       const rng = new Rng(seed + b * names.length + i);
       const d = x.data;
       if (d instanceof Array || d instanceof BigInt64Array || d instanceof BigUint64Array) {
-        if (d instanceof BigInt64Array) for (let k = 0; k < d.length; k++) d[k] = BigInt(rng.int(0, 10));
-        else throw new LatheError("usage", `input ${name} (${String(t.dtype)}) cannot be generated; give calibration data`);
+        if (d instanceof BigInt64Array) { for (let k = 0; k < d.length; k++) d[k] = BigInt(rng.int(0, 10)); }
+        else {throw new LatheError(
+            "usage",
+            `input ${name} (${String(t.dtype)}) cannot be generated; give calibration data`,
+          );}
       } else if (t.dtype === "f32" || t.dtype === "f64" || t.dtype === "f16") {
         for (let k = 0; k < d.length; k++) d[k] = rng.uniform(-1, 1);
       } else for (let k = 0; k < d.length; k++) d[k] = rng.int(0, 10);

@@ -19,7 +19,12 @@ import { registerScheme, type SchemeContext } from "./quantize-pass.ts";
 export const DQA_EXTRA_BITS = 3;
 
 /** Per channel, the squared error removed by keeping the residual, summed over the observed tensors. */
-export function residualGain(x: Float32Array, shape: readonly number[], bits: number, gain: Float64Array): void {
+export function residualGain(
+  x: Float32Array,
+  shape: readonly number[],
+  bits: number,
+  gain: Float64Array,
+): void {
   const C = shape[1];
   let inner = 1;
   for (let i = 2; i < shape.length; i++) inner *= shape[i];
@@ -36,17 +41,27 @@ export function residualGain(x: Float32Array, shape: readonly number[], bits: nu
   }
 }
 
-function quantizeDqa(model: Model, select: (n: Node) => boolean, ctx: SchemeContext): { model: Model; layers: QuantizedLayer[] } {
+function quantizeDqa(
+  model: Model,
+  select: (n: Node) => boolean,
+  ctx: SchemeContext,
+): { model: Model; layers: QuantizedLayer[] } {
   const bits = ctx.opts.bits ?? 4;
-  if (![3, 4, 5].includes(bits)) throw new LatheError("usage", `dqa activations are 3, 4 or 5 bits, not ${bits}`);
+  if (![3, 4, 5].includes(bits)) {
+    throw new LatheError("usage", `dqa activations are 3, 4 or 5 bits, not ${bits}`);
+  }
   const frac = ctx.opts.important ?? 0;
-  if (!(frac >= 0 && frac <= 1)) throw new LatheError("usage", `important is a fraction in [0, 1], not ${frac}`);
+  if (!(frac >= 0 && frac <= 1)) {
+    throw new LatheError("usage", `important is a fraction in [0, 1], not ${frac}`);
+  }
   const g = model.graph;
   const targets = new Map<string, string>();
   for (const n of g.nodes) {
     if (!select(n) || !LAYER_OPS.has(n.op)) continue;
     const x = n.inputs[0], t = x ? g.values[x]?.type : undefined;
-    if (!x || g.constants[x] || t?.kind !== "tensor" || t.dtype !== "f32" || !t.shape || t.shape.length < 2) continue;
+    if (!x || g.constants[x] || t?.kind !== "tensor" || t.dtype !== "f32" || !t.shape || t.shape.length < 2) {
+      continue;
+    }
     targets.set(n.id, x);
   }
   const gains = new Map<string, Float64Array>();
@@ -81,11 +96,22 @@ function quantizeDqa(model: Model, select: (n: Node) => boolean, ctx: SchemeCont
         important.push(...order.slice(0, Math.round(frac * gain.length)).sort((a, b) => a - b));
       }
       if (!q) {
-        q = ed.add("lathe.DqaQuantize", [ed.read(x)], { bits, extra: DQA_EXTRA_BITS, important, axis: 1 }, `${x}_dqa`, { from: [n.id] })[0];
+        q = ed.add(
+          "lathe.DqaQuantize",
+          [ed.read(x)],
+          { bits, extra: DQA_EXTRA_BITS, important, axis: 1 },
+          `${x}_dqa`,
+          { from: [n.id] },
+        )[0];
         quantized.set(x, q);
       }
       ed.copy(n, { inputs: n.inputs.map((i, k) => (k === 0 ? q! : ed.read(i))) });
-      layers.push({ id: n.id, op: n.op, scheme: "dqa", detail: `${bits}-bit activations (+${DQA_EXTRA_BITS} residual bits on ${important.length} channels)` });
+      layers.push({
+        id: n.id,
+        op: n.op,
+        scheme: "dqa",
+        detail: `${bits}-bit activations (+${DQA_EXTRA_BITS} residual bits on ${important.length} channels)`,
+      });
     } else ed.copy(n);
   }
   return { model: { ...model, graph: ed.finish() }, layers };

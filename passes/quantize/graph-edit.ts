@@ -65,7 +65,13 @@ export class GraphEdit {
   }
 
   /** A new node; its outputs are fresh names from `hint` unless given. */
-  add(op: string, inputs: readonly (string | null)[], attrs: Record<string, AttrInit> | Attrs, hint: string, opts: { outputs?: string[]; from?: readonly string[] } = {}): string[] {
+  add(
+    op: string,
+    inputs: readonly (string | null)[],
+    attrs: Record<string, AttrInit> | Attrs,
+    hint: string,
+    opts: { outputs?: string[]; from?: readonly string[] } = {},
+  ): string[] {
     const outputs = opts.outputs ?? [this.fresh(hint)];
     this.nodes.push({
       id: this.freshId(`${hint}_${op}`),
@@ -84,7 +90,13 @@ export class GraphEdit {
   }
 
   finish(outputs: readonly string[] = this.source.outputs): Graph {
-    const g: Graph = { ...this.source, nodes: this.nodes, constants: this.constants, values: this.values, outputs };
+    const g: Graph = {
+      ...this.source,
+      nodes: this.nodes,
+      constants: this.constants,
+      values: this.values,
+      outputs,
+    };
     return deadCodeElimination(inferGraph(g));
   }
 }

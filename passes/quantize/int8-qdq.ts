@@ -16,16 +16,36 @@ import { numbersConstant } from "../../ir/builder.ts";
 import { float } from "../../ir/attr.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { graphIndex } from "../../ir/graph.ts";
-import { activationParams, type ActivationType, type AffineParams, quantizeBias, quantizeWeightsPerChannel } from "./affine.ts";
+import {
+  activationParams,
+  type ActivationType,
+  type AffineParams,
+  quantizeBias,
+  quantizeWeightsPerChannel,
+} from "./affine.ts";
 import type { Calibration } from "./calibrate.ts";
 import { GraphEdit } from "./graph-edit.ts";
-import { LAYER_OPS, layerSpec, type LayerSpec } from "./layers.ts";
+import { LAYER_OPS, type LayerSpec, layerSpec } from "./layers.ts";
 import type { Range } from "./observers.ts";
 
 /** Ops whose output gets its own calibrated parameters. */
 const OWN_OPS = new Set([
-  "Add", "Sub", "Mul", "Concat", "AveragePool", "GlobalAveragePool", "Relu", "Clip", "LeakyRelu", "Sigmoid",
-  "Tanh", "HardSigmoid", "HardSwish", "BatchNormalization", "Resize", "Softmax",
+  "Add",
+  "Sub",
+  "Mul",
+  "Concat",
+  "AveragePool",
+  "GlobalAveragePool",
+  "Relu",
+  "Clip",
+  "LeakyRelu",
+  "Sigmoid",
+  "Tanh",
+  "HardSigmoid",
+  "HardSwish",
+  "BatchNormalization",
+  "Resize",
+  "Softmax",
 ]);
 /** Ops whose quantized inputs should all be quantized (integer kernels take every operand as codes). */
 const MULTI_INPUT_OPS = new Set(["Add", "Sub", "Mul", "Concat"]);
@@ -64,7 +84,10 @@ function isF32(g: Graph, v: string | null | undefined): v is string {
 }
 
 /** Which values get Q/DQ: own parameters, or shared with another value's. */
-export function planActivations(g: Graph, select: (n: Node) => boolean): { own: Set<string>; share: Map<string, string>; layers: Map<string, LayerSpec> } {
+export function planActivations(
+  g: Graph,
+  select: (n: Node) => boolean,
+): { own: Set<string>; share: Map<string, string>; layers: Map<string, LayerSpec> } {
   const { users } = graphIndex(g);
   const outputs = new Set(g.outputs);
   const own = new Set<string>();
@@ -74,7 +97,9 @@ export function planActivations(g: Graph, select: (n: Node) => boolean): { own: 
     const y = n.outputs[0];
     if (!isF32(g, y)) return;
     const us = users.get(y) ?? [];
-    const act = us.length === 1 && !outputs.has(y) && FUSABLE_ACTS.has(us[0].op) && select(us[0]) ? us[0] : undefined;
+    const act = us.length === 1 && !outputs.has(y) && FUSABLE_ACTS.has(us[0].op) && select(us[0])
+      ? us[0]
+      : undefined;
     own.add(act ? act.outputs[0] : y);
   };
   for (const n of g.nodes) {
@@ -86,7 +111,7 @@ export function planActivations(g: Graph, select: (n: Node) => boolean): { own: 
       for (const x of n.inputs.slice(0, spec ? 1 : 2)) if (isData(x)) own.add(x);
       quantizeOutput(n);
     } else if (OWN_OPS.has(n.op)) {
-      if (MULTI_INPUT_OPS.has(n.op)) for (const x of n.inputs) if (isData(x)) own.add(x);
+      if (MULTI_INPUT_OPS.has(n.op)) { for (const x of n.inputs) if (isData(x)) own.add(x); }
       quantizeOutput(n);
     }
   }
@@ -128,7 +153,10 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
     const key = share.get(v) ?? v;
     let c = pairConsts.get(key);
     if (!c) {
-      c = [ed.constant(`${key}_scale`, scalarF32(p.scale)), ed.constant(`${key}_zero_point`, numbersConstant(codeType, [], [p.zeroPoint]))];
+      c = [
+        ed.constant(`${key}_scale`, scalarF32(p.scale)),
+        ed.constant(`${key}_zero_point`, numbersConstant(codeType, [], [p.zeroPoint])),
+      ];
       pairConsts.set(key, c);
     }
     return c;
@@ -155,17 +183,28 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
         : quantizeWeightsPerChannel(spec.wData, spec.weight.shape, spec.axis!);
       const sShape = perTensor ? [] : [wq.scales.length];
       const ws = ed.constant(`${spec.w}_scale`, numbersConstant("f32", sShape, wq.scales));
-      const wz = ed.constant(`${spec.w}_zero_point`, numbersConstant("i8", sShape, new Int8Array(wq.scales.length)));
+      const wz = ed.constant(
+        `${spec.w}_zero_point`,
+        numbersConstant("i8", sShape, new Int8Array(wq.scales.length)),
+      );
       const wc = ed.constant(`${spec.w}_quantized`, numbersConstant("i8", spec.weight.shape, wq.codes));
-      inputs[1] = ed.add("DequantizeLinear", [wc, ws, wz], perTensor ? {} : { axis: spec.axis! }, `${spec.w}_dq`, { from: [n.id] })[0];
+      inputs[1] =
+        ed.add("DequantizeLinear", [wc, ws, wz], perTensor ? {} : { axis: spec.axis! }, `${spec.w}_dq`, {
+          from: [n.id],
+        })[0];
       const xp = params.get(spec.x);
       let biasNote = "";
       if (spec.bias && xp) {
         const bq = quantizeBias(spec.bias, xp.scale, wq.scales);
         const bShape = perTensor ? [] : [spec.channels];
-        const bsc = ed.constant(`${n.id}_bias_scale`, numbersConstant("f32", bShape, perTensor ? [bq.scales[0]] : bq.scales));
+        const bsc = ed.constant(
+          `${n.id}_bias_scale`,
+          numbersConstant("f32", bShape, perTensor ? [bq.scales[0]] : bq.scales),
+        );
         const bc = ed.constant(`${n.id}_bias_quantized`, numbersConstant("i32", [spec.channels], bq.codes));
-        inputs[2] = ed.add("DequantizeLinear", [bc, bsc], perTensor ? {} : { axis: 0 }, `${n.id}_bias_dq`, { from: [n.id] })[0];
+        inputs[2] = ed.add("DequantizeLinear", [bc, bsc], perTensor ? {} : { axis: 0 }, `${n.id}_bias_dq`, {
+          from: [n.id],
+        })[0];
         biasNote = ", bias i32";
       } else if (spec.bias) {
         const bc = ed.constant(`${n.id}_bias`, numbersConstant("f32", [spec.channels], spec.bias));
@@ -173,7 +212,12 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
       }
       const attrs = n.op === "Gemm" ? { ...n.attrs, alpha: float(1), beta: float(1) } : n.attrs;
       ed.copy(n, { inputs, outputs: outs, attrs });
-      done.push({ id: n.id, op: n.op, scheme: "int8", detail: `w i8 ${perTensor ? "per tensor" : `per channel (axis ${spec.axis})`}${biasNote}` });
+      done.push({
+        id: n.id,
+        op: n.op,
+        scheme: "int8",
+        detail: `w i8 ${perTensor ? "per tensor" : `per channel (axis ${spec.axis})`}${biasNote}`,
+      });
     } else ed.copy(n, { outputs: outs });
     n.outputs.forEach((o, i) => {
       if (o && params.has(o)) pair(o, outs[i], n.id);

@@ -34,14 +34,20 @@ function codeOf(v: number, s: number, z: number, type: string): number {
 }
 
 /** Whether dropping the activation before Q(·; ys, yz) leaves every code unchanged. */
-function activationRedundant(act: Node | undefined, ys: ValueRef, yz: ValueRef, g: { constants: Record<string, Constant> }): boolean {
+function activationRedundant(
+  act: Node | undefined,
+  ys: ValueRef,
+  yz: ValueRef,
+  g: { constants: Record<string, Constant> },
+): boolean {
   if (!act) return true;
   const type = String(yz.constant!.dtype);
   if (!RANGE[type]) return false;
   const s = scalar(ys), z = scalar(yz), [qmin, qmax] = RANGE[type];
   if (act.op === "Relu") return codeOf(0, s, z, type) <= qmin;
   if (act.op !== "Clip") return false;
-  const lo = act.inputs[1] ? g.constants[act.inputs[1]] : undefined, hi = act.inputs[2] ? g.constants[act.inputs[2]] : undefined;
+  const lo = act.inputs[1] ? g.constants[act.inputs[1]] : undefined,
+    hi = act.inputs[2] ? g.constants[act.inputs[2]] : undefined;
   if ((act.inputs[1] && !lo) || (act.inputs[2] && !hi)) return false;
   const okLo = !lo || codeOf(constantNumbers(lo)[0], s, z, type) <= qmin;
   const okHi = !hi || codeOf(constantNumbers(hi)[0], s, z, type) >= qmax;
@@ -49,7 +55,13 @@ function activationRedundant(act: Node | undefined, ys: ValueRef, yz: ValueRef, 
 }
 
 /** Weight and bias layout checks: a per-channel weight scale along axis 0 with zero points all 0. */
-function perChannelOk(wq: ValueRef, ws: ValueRef, wz: ValueRef, dqNode: Node | undefined, axis: number): boolean {
+function perChannelOk(
+  wq: ValueRef,
+  ws: ValueRef,
+  wz: ValueRef,
+  dqNode: Node | undefined,
+  axis: number,
+): boolean {
   const n = ws.constant!.shape.reduce((p, d) => p * d, 1);
   if (wz.constant!.dtype !== "i8" && wz.constant!.dtype !== "u8") return false;
   if (n === 1) return true;
@@ -100,10 +112,23 @@ function lowerGemm(c: any, rw: Rewriter) {
   const [N, K] = a.transB ? shape : [shape[1], shape[0]];
   const src = fromConstant(wq.constant).data as Int8Array | Uint8Array;
   const codes = new (src.constructor as Int8ArrayConstructor)(N * K);
-  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) codes[n * K + k] = a.transB ? src[n * K + k] : src[k * N + n];
-  const w4 = rw.constant(`${wq.name}_1x1`, { dtype: wq.constant.dtype, shape: [N, K, 1, 1], bytes: new Uint8Array(codes.buffer) });
-  const x4 = rw.op1("Reshape", [aq, rw.constant(`${gemm.id}_nchw`, numbersConstant("i64", [4], [0, K, 1, 1]))]);
-  const y4 = rw.op1("QLinearConv", [x4, as_, az, w4, ws, wz, ys, yz, ...(bq ? [bq] : [])], { kernel_shape: [1, 1] });
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      codes[n * K + k] = a.transB ? src[n * K + k] : src[k * N + n];
+    }
+  }
+  const w4 = rw.constant(`${wq.name}_1x1`, {
+    dtype: wq.constant.dtype,
+    shape: [N, K, 1, 1],
+    bytes: new Uint8Array(codes.buffer),
+  });
+  const x4 = rw.op1("Reshape", [
+    aq,
+    rw.constant(`${gemm.id}_nchw`, numbersConstant("i64", [4], [0, K, 1, 1])),
+  ]);
+  const y4 = rw.op1("QLinearConv", [x4, as_, az, w4, ws, wz, ys, yz, ...(bq ? [bq] : [])], {
+    kernel_shape: [1, 1],
+  });
   return rw.op1("Reshape", [y4, rw.constant(`${gemm.id}_nc`, numbersConstant("i64", [2], [0, N]))]);
 }
 
@@ -113,8 +138,11 @@ function lowerAdd(c: any, rw: Rewriter) {
   const ta = rw.ref(aq.name).type, tb = rw.ref(bq.name).type;
   if (ta?.kind !== "tensor" || tb?.kind !== "tensor" || !ta.shape || !tb.shape) return undefined;
   const sameType = String(ta.dtype) === String(tb.dtype) && String(ta.dtype) === String(yz.constant.dtype);
-  const count = (s: readonly (number | string)[]) => s.reduce((p: number, d) => p * (typeof d === "number" ? d : NaN), 1);
-  if (!sameType || (JSON.stringify(ta.shape) !== JSON.stringify(tb.shape) && count(tb.shape) !== 1)) return undefined;
+  const count = (s: readonly (number | string)[]) =>
+    s.reduce((p: number, d) => p * (typeof d === "number" ? d : NaN), 1);
+  if (!sameType || (JSON.stringify(ta.shape) !== JSON.stringify(tb.shape) && count(tb.shape) !== 1)) {
+    return undefined;
+  }
   return rw.op1("com.microsoft.QLinearAdd", [aq, as_, az, bq, bs, bz, ys, yz]);
 }
 
@@ -136,7 +164,9 @@ const convPattern = P.Conv(
   P.opt(dqBias),
 ).as("conv").oneUse();
 const matmulPattern = P.MatMul(dq("aq", "as_", "az"), dqConst("wq", "ws", "wz").as("wdq")).as("mm").oneUse();
-const gemmPattern = P.Gemm(dq("aq", "as_", "az"), dqConst("wq", "ws", "wz").as("wdq"), P.opt(dqBias)).as("gemm").oneUse();
+const gemmPattern = P.Gemm(dq("aq", "as_", "az"), dqConst("wq", "ws", "wz").as("wdq"), P.opt(dqBias)).as(
+  "gemm",
+).oneUse();
 
 const q = (inner: any) => P.QuantizeLinear(inner, P.const("ys"), P.const("yz"));
 
@@ -147,9 +177,21 @@ export const lowerInt8Rules = [
   rule("qlinear-add", q(addPattern), lowerAdd),
   rule("qlinear-global-average-pool", q(gapPattern), lowerGlobalAveragePool),
   ...(["none", "Relu", "Clip"] as Act[]).flatMap((act) => [
-  rule(`qlinear-conv${act === "none" ? "" : `-${act.toLowerCase()}`}`, q(withAct(convPattern, act)), lowerConv),
-  rule(`qlinear-matmul${act === "none" ? "" : `-${act.toLowerCase()}`}`, q(withAct(matmulPattern, act)), lowerMatMul),
-  rule(`qlinear-gemm${act === "none" ? "" : `-${act.toLowerCase()}`}`, q(withAct(gemmPattern, act)), lowerGemm),
+    rule(
+      `qlinear-conv${act === "none" ? "" : `-${act.toLowerCase()}`}`,
+      q(withAct(convPattern, act)),
+      lowerConv,
+    ),
+    rule(
+      `qlinear-matmul${act === "none" ? "" : `-${act.toLowerCase()}`}`,
+      q(withAct(matmulPattern, act)),
+      lowerMatMul,
+    ),
+    rule(
+      `qlinear-gemm${act === "none" ? "" : `-${act.toLowerCase()}`}`,
+      q(withAct(gemmPattern, act)),
+      lowerGemm,
+    ),
   ]),
 ];
 

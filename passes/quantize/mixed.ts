@@ -27,7 +27,9 @@ export function parseLayerRules(text: string | undefined, defaultScheme: Scheme 
     const pattern = i < 0 ? entry : entry.slice(0, i).trim();
     const scheme = (i < 0 ? defaultScheme : entry.slice(i + 1).trim()) as Scheme;
     if (!pattern) throw new LatheError("usage", `layer rule '${entry}' has no pattern`);
-    if (!SCHEMES.includes(scheme)) throw new LatheError("usage", `layer rule '${entry}': scheme is one of ${SCHEMES.join(", ")}`);
+    if (!SCHEMES.includes(scheme)) {
+      throw new LatheError("usage", `layer rule '${entry}': scheme is one of ${SCHEMES.join(", ")}`);
+    }
     return { pattern, scheme };
   });
 }
@@ -38,7 +40,9 @@ export function layerPolicy(defaultScheme: Scheme, layers?: string, float?: stri
 }
 
 function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  const re = new RegExp(
+    `^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`,
+  );
   return re.test(text);
 }
 

@@ -78,7 +78,9 @@ export class Histogram {
       if (v > hi) hi = v;
     }
     if (!(lo <= hi)) return; // empty, or NaN everywhere
-    if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new LatheError("runtime", "calibration saw a non-finite value");
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+      throw new LatheError("runtime", "calibration saw a non-finite value");
+    }
     if (lo < this.lo) this.lo = lo;
     if (hi > this.hi) this.hi = hi;
     const amax = Math.max(-lo, hi);
@@ -216,12 +218,13 @@ export class MseObserver extends HistogramObserver {
  * spread back over P's non-empty bins; the threshold with the least KL(P || Q) wins.
  */
 export class EntropyObserver extends HistogramObserver {
+  constructor(opts: ObserverOptions) {
+    super({ halfBins: 2048, ...opts });
+  }
   protected choose(): Range {
     const h = this.h, half = h.half, c = h.counts;
-    const oneSided = h.lo >= 0 || h.hi <= 0;
-    const bits = this.opts.bits ?? 8;
-    // Levels available to one sign: all of them for one-sided data, half otherwise.
-    const levels = oneSided ? 2 ** bits - 1 : 2 ** (bits - 1) - 1;
+    // TensorRT merges into 128 levels whatever the sign of the data; so does this.
+    const levels = 2 ** ((this.opts.bits ?? 8) - 1);
     const folded = new Float64Array(half);
     for (let i = 0; i < half; i++) folded[i] = c[half + i] + c[half - 1 - i];
     let last = half;
@@ -235,16 +238,17 @@ export class EntropyObserver extends HistogramObserver {
       for (let j = i; j < last; j++) outliers += folded[j];
       for (let j = 0; j < i; j++) p[j] = folded[j];
       p[i - 1] += outliers;
-      // Merge folded[0..i) into `levels` chunks, spread each chunk's mass evenly over its non-empty bins.
+      // Q: the clipped bins (without the outliers) merged into `levels` chunks, each chunk's mass spread
+      // evenly over the bins where P is non-empty.
       for (let k = 0; k < levels; k++) {
         const s = Math.floor((k * i) / levels), e = Math.floor(((k + 1) * i) / levels);
         let mass = 0, nonzero = 0;
         for (let j = s; j < e; j++) {
           mass += folded[j];
-          if (folded[j] > 0) nonzero++;
+          if (p[j] > 0) nonzero++;
         }
         const each = nonzero ? mass / nonzero : 0;
-        for (let j = s; j < e; j++) q[j] = folded[j] > 0 ? each : 0;
+        for (let j = s; j < e; j++) q[j] = p[j] > 0 ? each : 0;
       }
       const kl = klDivergence(p, q, i);
       if (kl < bestKl) {
@@ -257,22 +261,32 @@ export class EntropyObserver extends HistogramObserver {
   }
 }
 
-/** KL(P || Q) over the first n bins, both normalised; bins where P is empty contribute nothing. */
+const SMOOTH = 1e-4;
+
+/**
+ * KL(P || Q) over the first n bins, both normalised and smoothed as onnxruntime's calibrator smooths them
+ * (empty bins get 1e-4, taken evenly from the others), so an outlier bin Q left empty costs a bounded amount.
+ */
 function klDivergence(p: Float64Array, q: Float64Array, n: number): number {
-  let sp = 0, sq = 0;
-  for (let j = 0; j < n; j++) {
-    sp += p[j];
-    sq += q[j];
-  }
-  if (sp === 0 || sq === 0) return Infinity;
+  const sp = smoothed(p, n), sq = smoothed(q, n);
+  if (!sp || !sq) return Infinity;
   let kl = 0;
-  for (let j = 0; j < n; j++) {
-    if (p[j] === 0) continue;
-    const pj = p[j] / sp, qj = q[j] / sq;
-    // Q empty where P is not: the outlier bin P gained; penalise as a tiny probability.
-    kl += pj * Math.log(pj / (qj > 0 ? qj : 1e-12));
-  }
+  for (let j = 0; j < n; j++) if (sp[j] > 0) kl += sp[j] * Math.log(sp[j] / sq[j]);
   return kl;
+}
+
+function smoothed(x: Float64Array, n: number): Float64Array | undefined {
+  let sum = 0, zeros = 0;
+  for (let j = 0; j < n; j++) {
+    sum += x[j];
+    if (x[j] === 0) zeros++;
+  }
+  const nonzeros = n - zeros;
+  if (sum === 0 || nonzeros === 0) return undefined;
+  const take = (SMOOTH * zeros) / nonzeros;
+  const out = new Float64Array(n);
+  for (let j = 0; j < n; j++) out[j] = x[j] === 0 ? SMOOTH : x[j] / sum - take;
+  return out;
 }
 
 export function makeObserver(method: CalibMethod, opts: ObserverOptions = {}): Observer {
@@ -286,6 +300,9 @@ export function makeObserver(method: CalibMethod, opts: ObserverOptions = {}): O
     case "entropy":
       return new EntropyObserver(opts);
     default:
-      throw new LatheError("usage", `unknown calibration method '${method}' (one of ${CALIB_METHODS.join(", ")})`);
+      throw new LatheError(
+        "usage",
+        `unknown calibration method '${method}' (one of ${CALIB_METHODS.join(", ")})`,
+      );
   }
 }

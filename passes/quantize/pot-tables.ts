@@ -19,20 +19,51 @@ export interface PotDecodeTable {
   readonly terms: readonly (readonly number[])[];
 }
 
-const V12 = "gicLAB/PoTAcc model_inference/src/secda_delegates/vm_shift_delegate/v12/accelerator/vm_gemm.sc.h";
+const V12 =
+  "gicLAB/PoTAcc model_inference/src/secda_delegates/vm_shift_delegate/v12/accelerator/vm_gemm.sc.h";
 const SA4 = "gicLAB/SECDA-TFLite sa_delegate/v4/accelerator/w1.sc.h";
 
 export const POT_TABLES: readonly PotDecodeTable[] = [
   // QKeras power-of-two: x << m.
-  { name: "potacc-v12-pot", version: "potacc-v12", method: "pot", source: V12, terms: [[0], [1], [2], [3], [4], [5], [6], [7]] },
+  {
+    name: "potacc-v12-pot",
+    version: "potacc-v12",
+    method: "pot",
+    source: V12,
+    terms: [[0], [1], [2], [3], [4], [5], [6], [7]],
+  },
   // MSQ: term 1 = x << m[2:1] for m[2:1] = 0..2, none for 3; term 2 = 4x when m[0].
-  { name: "potacc-v12-msq", version: "potacc-v12", method: "msq", source: V12, terms: [[0], [0, 2], [1], [1, 2], [2], [2, 2], [], [2]] },
+  {
+    name: "potacc-v12-msq",
+    version: "potacc-v12",
+    method: "msq",
+    source: V12,
+    terms: [[0], [0, 2], [1], [1, 2], [2], [2, 2], [], [2]],
+  },
   // APoT: term 1 = x, none, 4x, 8x for m[2:1] = 0..3; term 2 = 2x when m[0].
-  { name: "potacc-v12-apot", version: "potacc-v12", method: "apot", source: V12, terms: [[0], [0, 1], [], [1], [2], [2, 1], [3], [3, 1]] },
+  {
+    name: "potacc-v12-apot",
+    version: "potacc-v12",
+    method: "apot",
+    source: V12,
+    terms: [[0], [0, 1], [], [1], [2], [2, 1], [3], [3, 1]],
+  },
   // SA v4 MSQ: term 1 = none, 2x, 4x, 8x; term 2 = 2x.
-  { name: "secda-sa-v4-msq", version: "secda-sa-v4", method: "msq", source: SA4, terms: [[], [1], [1], [1, 1], [2], [2, 1], [3], [3, 1]] },
+  {
+    name: "secda-sa-v4-msq",
+    version: "secda-sa-v4",
+    method: "msq",
+    source: SA4,
+    terms: [[], [1], [1], [1, 1], [2], [2, 1], [3], [3, 1]],
+  },
   // SA v4 APoT: term 1 = none, 2x, 4x, 16x; term 2 = 8x.
-  { name: "secda-sa-v4-apot", version: "secda-sa-v4", method: "apot", source: SA4, terms: [[], [3], [1], [1, 3], [2], [2, 3], [4], [4, 3]] },
+  {
+    name: "secda-sa-v4-apot",
+    version: "secda-sa-v4",
+    method: "apot",
+    source: SA4,
+    terms: [[], [3], [1], [1, 3], [2], [2, 3], [4], [4, 3]],
+  },
 ];
 
 export const DEFAULT_POT_VERSION = "potacc-v12";
@@ -41,7 +72,10 @@ export function potTable(method: PotMethod, version = DEFAULT_POT_VERSION): PotD
   const t = POT_TABLES.find((x) => x.method === method && x.version === version);
   if (!t) {
     const have = POT_TABLES.filter((x) => x.method === method).map((x) => x.version);
-    throw new LatheError("usage", `no ${method} decode table for ${version} (have: ${have.join(", ") || "none"})`);
+    throw new LatheError(
+      "usage",
+      `no ${method} decode table for ${version} (have: ${have.join(", ") || "none"})`,
+    );
   }
   return t;
 }

@@ -13,7 +13,7 @@ import { resolveAttrs } from "../../ir/op-registry.ts";
 import { activationParams } from "./affine.ts";
 import { GraphEdit } from "./graph-edit.ts";
 import type { QuantizedLayer } from "./int8-qdq.ts";
-import { layerSpec, type LayerSpec } from "./layers.ts";
+import { type LayerSpec, layerSpec } from "./layers.ts";
 import { codeMultipliers, type PotDecodeTable, type PotMethod, potTable, termsAttr } from "./pot-tables.ts";
 import { registerScheme, requestedScheme, type SchemeContext } from "./quantize-pass.ts";
 
@@ -33,7 +33,9 @@ export function quantizePotRows(w: Float32Array, rows: number, k: number, table:
   const mult = codeMultipliers(table);
   // Distinct magnitudes with the first code that gives each.
   const levels: { mag: number; code: number }[] = [];
-  for (let c = 0; c < 8; c++) if (!levels.some((l) => l.mag === mult[c])) levels.push({ mag: mult[c], code: c });
+  for (let c = 0; c < 8; c++) {
+    if (!levels.some((l) => l.mag === mult[c])) levels.push({ mag: mult[c], code: c });
+  }
   levels.sort((a, b) => a.mag - b.mag);
   const maxMag = levels[levels.length - 1].mag;
   if (!(maxMag > 0)) throw new LatheError("unsupported", `decode table ${table.name} has no non-zero level`);
@@ -41,7 +43,9 @@ export function quantizePotRows(w: Float32Array, rows: number, k: number, table:
   let total = 0;
   const nearest = (a: number): number => {
     let best = 0;
-    for (let i = 1; i < levels.length; i++) if (Math.abs(levels[i].mag - a) < Math.abs(levels[best].mag - a)) best = i;
+    for (let i = 1; i < levels.length; i++) {
+      if (Math.abs(levels[i].mag - a) < Math.abs(levels[best].mag - a)) best = i;
+    }
     return best;
   };
   for (let r = 0; r < rows; r++) {
@@ -82,7 +86,9 @@ export function quantizePotRows(w: Float32Array, rows: number, k: number, table:
 /** Weights of a layer as rows of output channels: [N, K]. */
 export function weightRows(spec: LayerSpec): { rows: number; k: number; data: Float32Array } | undefined {
   const n = spec.node, shape = spec.weight.shape;
-  if (n.op === "Conv" && shape.length === 4) return { rows: shape[0], k: shape[1] * shape[2] * shape[3], data: spec.wData };
+  if (n.op === "Conv" && shape.length === 4) {
+    return { rows: shape[0], k: shape[1] * shape[2] * shape[3], data: spec.wData };
+  }
   if (n.op === "Gemm" && resolveAttrs(n).transB) return { rows: shape[0], k: shape[1], data: spec.wData };
   if ((n.op === "Gemm" || n.op === "MatMul") && shape.length === 2) {
     const [K, N] = shape, t = new Float32Array(N * K);
@@ -94,13 +100,19 @@ export function weightRows(spec: LayerSpec): { rows: number; k: number; data: Fl
 
 const METHOD: Record<string, PotMethod> = { pot: "pot", apot: "apot", msq: "msq" };
 
-function quantizePotLayers(model: Model, select: (n: Node) => boolean, ctx: SchemeContext): { model: Model; layers: QuantizedLayer[] } {
+function quantizePotLayers(
+  model: Model,
+  select: (n: Node) => boolean,
+  ctx: SchemeContext,
+): { model: Model; layers: QuantizedLayer[] } {
   const g = model.graph;
   const specs = new Map<string, LayerSpec>();
   for (const n of g.nodes) {
     if (!select(n)) continue;
     const s = layerSpec(g, n);
-    if (s && weightRows(s) && (n.op !== "Gemm" || (g.values[s.x]?.type as any)?.shape?.length === 2)) specs.set(n.id, s);
+    if (s && weightRows(s) && (n.op !== "Gemm" || (g.values[s.x]?.type as any)?.shape?.length === 2)) {
+      specs.set(n.id, s);
+    }
   }
   const ranges = ctx.calibration.ranges([...specs.values()].map((s) => s.x));
   const actType = ctx.opts.activations ?? "u8";
@@ -126,20 +138,52 @@ function quantizePotLayers(model: Model, select: (n: Node) => boolean, ctx: Sche
       x = [c, s, z];
       inputCodes.set(spec.x, x);
     }
-    const dtype: PotQuant = { kind: "pot", method: table.method, bits: 4, table: codeMultipliers(table), scale: [...q.scales], axis: 0 };
+    const dtype: PotQuant = {
+      kind: "pot",
+      method: table.method,
+      bits: 4,
+      table: codeMultipliers(table),
+      scale: [...q.scales],
+      axis: 0,
+    };
     const wShape = n.op === "Conv" ? spec.weight.shape : [rows.rows, rows.k];
     const packed = new Uint8Array(Math.ceil(q.codes.length / 2));
     for (let i = 0; i < q.codes.length; i++) packed[i >> 1] |= q.codes[i] << ((i & 1) * 4);
     const w = ed.constant(`${spec.w}_${table.method}`, { dtype, shape: wShape, bytes: packed });
-    const b = spec.bias ? ed.constant(`${n.id}_bias`, numbersConstant("f32", [spec.channels], spec.bias)) : null;
+    const b = spec.bias
+      ? ed.constant(`${n.id}_bias`, numbersConstant("f32", [spec.channels], spec.bias))
+      : null;
     const a = resolveAttrs(n);
     const attrs: Record<string, AttrInit> = n.op === "Conv"
-      ? { terms: termsAttr(table), group: a.group ?? 1, pads: a.pads ?? [], strides: a.strides ?? [], dilations: a.dilations ?? [], auto_pad: a.auto_pad ?? "NOTSET", kernel_shape: spec.weight.shape.slice(2) }
+      ? {
+        terms: termsAttr(table),
+        group: a.group ?? 1,
+        pads: a.pads ?? [],
+        strides: a.strides ?? [],
+        dilations: a.dilations ?? [],
+        auto_pad: a.auto_pad ?? "NOTSET",
+        kernel_shape: spec.weight.shape.slice(2),
+      }
       : { terms: termsAttr(table) };
     const op = n.op === "Conv" ? "lathe.ShiftConv" : "lathe.ShiftMatMul";
-    ed.nodes.push({ id: n.id, op, inputs: [...x, w, ...(b ? [b] : [])], outputs: n.outputs, attrs: ed.copyAttrs(attrs), from: n.from ?? [n.id], ...(n.name ? { name: n.name } : {}) });
+    ed.nodes.push({
+      id: n.id,
+      op,
+      inputs: [...x, w, ...(b ? [b] : [])],
+      outputs: n.outputs,
+      attrs: ed.copyAttrs(attrs),
+      from: n.from ?? [n.id],
+      ...(n.name ? { name: n.name } : {}),
+    });
     const rel = q.error / Math.max(rows.data.reduce((s, v) => s + v * v, 0), 1e-30);
-    layers.push({ id: n.id, op: n.op, scheme: table.method, detail: `${table.name}, w 4-bit codes per channel, weight SQNR ${(-10 * Math.log10(rel)).toFixed(1)} dB` });
+    layers.push({
+      id: n.id,
+      op: n.op,
+      scheme: table.method,
+      detail: `${table.name}, w 4-bit codes per channel, weight SQNR ${
+        (-10 * Math.log10(rel)).toFixed(1)
+      } dB`,
+    });
   }
   return { model: { ...model, graph: ed.finish() }, layers };
 }

@@ -9,7 +9,7 @@ import type { Model, Node } from "../../ir/graph.ts";
 import { registerPass } from "../pass-manager.ts";
 import type { ActivationType } from "./affine.ts";
 import { type Batch, Calibration, seededBatches } from "./calibrate.ts";
-import { quantizeInt8, type QuantizedLayer } from "./int8-qdq.ts";
+import { type QuantizedLayer, quantizeInt8 } from "./int8-qdq.ts";
 import { layerPolicy, type Scheme, schemeOf, SCHEMES } from "./mixed.ts";
 import { CALIB_METHODS, type CalibMethod } from "./observers.ts";
 
@@ -45,7 +45,11 @@ export interface QuantizeResult {
   calibration: { method: CalibMethod; batches: number; runs: number };
 }
 
-type SchemeStep = (model: Model, select: (n: Node) => boolean, ctx: SchemeContext) => { model: Model; layers: QuantizedLayer[] };
+type SchemeStep = (
+  model: Model,
+  select: (n: Node) => boolean,
+  ctx: SchemeContext,
+) => { model: Model; layers: QuantizedLayer[] };
 
 export interface SchemeContext {
   readonly opts: Readonly<QuantizeOptions>;
@@ -62,16 +66,24 @@ export function registerScheme(schemes: readonly Scheme[], order: number, run: S
 steps.set("int8", {
   order: 100,
   run: (model, select, ctx) => {
-    const r = quantizeInt8(model.graph, { activations: ctx.opts.activations ?? "u8", calibration: ctx.calibration, select });
+    const r = quantizeInt8(model.graph, {
+      activations: ctx.opts.activations ?? "u8",
+      calibration: ctx.calibration,
+      select,
+    });
     return { model: { ...model, graph: r.graph }, layers: r.layers };
   },
 });
 
 export function quantizeModelGraph(model: Model, opts: QuantizeOptions = {}): QuantizeResult {
   const scheme = opts.scheme ?? "int8";
-  if (!SCHEMES.includes(scheme)) throw new LatheError("usage", `unknown scheme '${scheme}' (one of ${SCHEMES.join(", ")})`);
+  if (!SCHEMES.includes(scheme)) {
+    throw new LatheError("usage", `unknown scheme '${scheme}' (one of ${SCHEMES.join(", ")})`);
+  }
   const method = opts.calib ?? "minmax";
-  if (!CALIB_METHODS.includes(method)) throw new LatheError("usage", `unknown calibration method '${method}'`);
+  if (!CALIB_METHODS.includes(method)) {
+    throw new LatheError("usage", `unknown calibration method '${method}'`);
+  }
   const batches = opts.batches ?? seededBatches(model.graph, opts.calibSeed ?? 0, opts.calibCount ?? 8);
   const calibration = new Calibration(model.graph, batches, {
     method,
@@ -83,7 +95,9 @@ export function quantizeModelGraph(model: Model, opts: QuantizeOptions = {}): Qu
   const wanted = new Map<string, Scheme>();
   for (const n of model.graph.nodes) wanted.set(n.id, schemeOf(policy, n));
   const used = [...new Set(wanted.values())].filter((s) => s !== "float");
-  for (const s of used) if (!steps.has(s)) throw new LatheError("unsupported", `scheme ${s} is not available`);
+  for (const s of used) {
+    if (!steps.has(s)) throw new LatheError("unsupported", `scheme ${s} is not available`);
+  }
   const ordered = used.sort((a, b) => steps.get(a)!.order - steps.get(b)!.order);
   const ctx: SchemeContext = { opts, calibration, batches, float: model };
   let m = model;
@@ -112,13 +126,22 @@ export const quantizePass = registerPass({
   name: "quantize",
   doc: "post-training quantization: int8 QDQ, PoT/APoT/MSQ weights, ggml/MX block weights, DQA activations",
   options: {
-    scheme: { type: "string", default: "int8", choices: SCHEMES.filter((s) => s !== "float"), doc: "default scheme of every layer" },
+    scheme: {
+      type: "string",
+      default: "int8",
+      choices: SCHEMES.filter((s) => s !== "float"),
+      doc: "default scheme of every layer",
+    },
     calib: { type: "string", default: "minmax", choices: CALIB_METHODS, doc: "activation range method" },
     calibSeed: { type: "int", default: 0, doc: "seed of the generated calibration inputs" },
     calibCount: { type: "int", default: 8, doc: "number of generated calibration inputs" },
     percentile: { type: "float", default: 99.99 },
     activations: { type: "string", default: "u8", choices: ["u8", "i8"] },
-    weights: { type: "string", default: "", doc: "bfp: ggml type (Q4_0, Q8_0, Q4_K, ...); mx: MXINT8 or MXFP4" },
+    weights: {
+      type: "string",
+      default: "",
+      doc: "bfp: ggml type (Q4_0, Q8_0, Q4_K, ...); mx: MXINT8 or MXFP4",
+    },
     bits: { type: "int", default: 4, doc: "pot: weight code bits; dqa: activation bits (3, 4, 5)" },
     table: { type: "string", default: "", doc: "pot decode table (see pot-tables.ts)" },
     important: { type: "float", default: 0, doc: "dqa: fraction of channels that keep their residual bits" },

@@ -57,7 +57,11 @@ class Accumulator {
     this.elements += ref.length;
   }
   stats(): ErrorStats {
-    const sqnrDb = this.noise === 0 ? Infinity : this.signal === 0 ? -Infinity : 10 * Math.log10(this.signal / this.noise);
+    const sqnrDb = this.noise === 0
+      ? Infinity
+      : this.signal === 0
+      ? -Infinity
+      : 10 * Math.log10(this.signal / this.noise);
     return { sqnrDb, maxAbs: this.maxAbs, elements: this.elements };
   }
 }
@@ -96,7 +100,9 @@ export function compareModels(float: Graph, quant: Graph, batches: readonly Batc
     const fv = new Map<string, Float32Array>();
     const fo = fs.run(batch, { observe: (name, v) => want.has(name) && fv.set(name, floatData(v)!) }).outputs;
     const qv = new Map<string, Float32Array>();
-    const qo = qs.run(batch, { observe: (name, v) => wantQ.has(name) && qv.set(name, floatData(v)!) }).outputs;
+    const qo = qs.run(batch, {
+      observe: (name, v) => wantQ.has(name) && qv.set(name, floatData(v)!),
+    }).outputs;
     pairs.forEach((p, i) => {
       const a = fv.get(p.value), b = qv.get(p.standIn);
       if (a && b && a.length === b.length) layerAcc[i].add(a, b);
@@ -118,7 +124,13 @@ export function compareModels(float: Graph, quant: Graph, batches: readonly Batc
   const layers: LayerReport[] = [];
   pairs.forEach((p, i) => {
     if (layerAcc[i].elements === 0) return;
-    layers.push({ id: p.node.id, op: p.node.op, value: p.value, quantizedValue: p.standIn, ...layerAcc[i].stats() });
+    layers.push({
+      id: p.node.id,
+      op: p.node.op,
+      value: p.value,
+      quantizedValue: p.standIn,
+      ...layerAcc[i].stats(),
+    });
   });
   const outputs = float.outputs.map((name, i) => ({
     name,
@@ -136,11 +148,20 @@ function argmax(x: Float32Array, off: number, n: number): number {
 
 export function formatReport(r: QuantReport, only?: ReadonlySet<string>): string {
   const db = (x: number) => (x === Infinity ? "exact" : `${x.toFixed(2)} dB`);
-  const lines = [`compared on ${r.inputs} input(s)`, "per layer (SQNR of the value passed on, vs the float model):"];
-  for (const l of r.layers) if (!only || only.has(l.id)) lines.push(`  ${l.op.padEnd(18)} ${db(l.sqnrDb).padStart(10)}  ${l.id}`);
+  const lines = [
+    `compared on ${r.inputs} input(s)`,
+    "per layer (SQNR of the value passed on, vs the float model):",
+  ];
+  for (const l of r.layers) {
+    if (!only || only.has(l.id)) lines.push(`  ${l.op.padEnd(18)} ${db(l.sqnrDb).padStart(10)}  ${l.id}`);
+  }
   lines.push("outputs:");
   for (const o of r.outputs) {
-    lines.push(`  ${o.name}: SQNR ${db(o.sqnrDb)}, max abs error ${o.maxAbs.toExponential(3)}${o.top1 !== undefined ? `, top-1 agreement ${(100 * o.top1).toFixed(1)}%` : ""}`);
+    lines.push(
+      `  ${o.name}: SQNR ${db(o.sqnrDb)}, max abs error ${o.maxAbs.toExponential(3)}${
+        o.top1 !== undefined ? `, top-1 agreement ${(100 * o.top1).toFixed(1)}%` : ""
+      }`,
+    );
   }
   return lines.join("\n");
 }

@@ -9,7 +9,6 @@ import { im2colAxis, matrixView } from "../../ir/ops/accel.ts";
 import { storageOf } from "../../ir/dtype.ts";
 import { registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type RValue, type Tensor } from "../tensor.ts";
-import { rint } from "./quantize.ts";
 
 type Codes = Int8Array | Uint8Array;
 
@@ -17,7 +16,11 @@ function fail(reason: string): never {
   throw new LatheError("runtime", reason);
 }
 
-function codesArg(inputs: readonly (RValue | undefined)[], i: number, what: string): Tensor & { data: Codes } {
+function codesArg(
+  inputs: readonly (RValue | undefined)[],
+  i: number,
+  what: string,
+): Tensor & { data: Codes } {
   const v = inputs[i];
   if (v === undefined) fail(`${what} is missing`);
   const t = expectTensor(v, what);
@@ -144,9 +147,15 @@ registerKernel("lathe.RequantizeF32", (inputs, ctx) => {
   const y = ctx.alloc(z.dtype, x.shape);
   const xd = x.data as Int32Array, yd = y.data as Codes;
   const per = sd.length !== 1;
-  for (let i = 0; i < xd.length; i++) {
-    const v = rint(Math.fround(xd[i] * sd[per ? i % C : 0])) + zp;
-    yd[i] = v < lo ? lo : v > hi ? hi : v;
+  for (let base = 0; base < xd.length; base += C) {
+    for (let c = 0; c < C; c++) {
+      const p = Math.fround(xd[base + c] * sd[per ? c : 0]);
+      // rint: round half to even (onnxruntime's nearbyint in the default rounding mode).
+      let r = Math.round(p);
+      if (r - p === 0.5 && r % 2 !== 0) r -= 1;
+      const v = r + zp;
+      yd[base + c] = v < lo ? lo : v > hi ? hi : v;
+    }
   }
   return [y];
 });

@@ -16,7 +16,11 @@ import { readNumbers, tensorArg } from "./number-view.ts";
 
 const fr = Math.fround;
 type Inputs = readonly (RValue | undefined)[];
-const optional = (inputs: Inputs, i: number, what: string) => (inputs[i] === undefined ? undefined : tensorArg(inputs, i, what));
+const optional = (
+  inputs: Inputs,
+  i: number,
+  what: string,
+) => (inputs[i] === undefined ? undefined : tensorArg(inputs, i, what));
 
 /** Round half to even. */
 function rint(v: number): number {
@@ -58,7 +62,13 @@ export const MXINT8_BLOCK_BYTES = 33;
 const POW2 = (e: number) => Math.pow(2, e);
 
 /** Encodes `n` (a multiple of 32) values: shared exponent floor(log2 amax), elements rounded half to even. */
-export function quantizeMxInt8(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+export function quantizeMxInt8(
+  src: Float32Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  n: number,
+): void {
   for (let b = 0; b < n >> 5; b++) {
     const x = srcOff + 32 * b, o = dstOff + MXINT8_BLOCK_BYTES * b;
     let amax = 0;
@@ -82,7 +92,13 @@ export function quantizeMxInt8(src: Float32Array, srcOff: number, dst: Uint8Arra
   }
 }
 
-export function dequantizeMxInt8(src: Uint8Array, srcOff: number, dst: Float32Array, dstOff: number, n: number): void {
+export function dequantizeMxInt8(
+  src: Uint8Array,
+  srcOff: number,
+  dst: Float32Array,
+  dstOff: number,
+  n: number,
+): void {
   for (let b = 0; b < n >> 5; b++) {
     const o = srcOff + MXINT8_BLOCK_BYTES * b, s = POW2(src[o] - 133);
     for (let j = 0; j < 32; j++) dst[dstOff + 32 * b + j] = fr(((src[o + 1 + j] << 24) >> 24) * s);
@@ -90,7 +106,13 @@ export function dequantizeMxInt8(src: Uint8Array, srcOff: number, dst: Float32Ar
 }
 
 /** MXINT8 weight row · Q8_0 activation row: integer sums per block, scaled by 2^(E−133)·d in f32. */
-export function vecDotMxInt8Q8_0(n: number, x: Uint8Array, xOff: number, y: Uint8Array, yOff: number): number {
+export function vecDotMxInt8Q8_0(
+  n: number,
+  x: Uint8Array,
+  xOff: number,
+  y: Uint8Array,
+  yOff: number,
+): number {
   let sumf = 0;
   for (let b = 0; b < n >> 5; b++) {
     const bx = xOff + MXINT8_BLOCK_BYTES * b, by = yOff + 34 * b;
@@ -112,8 +134,6 @@ export interface BlockFormat {
   readonly dot: VecDot;
 }
 
-const Q8_0 = 8;
-
 /** The block format of a weight element type: a ggml type paired as llama.cpp pairs it, or MX. */
 export function blockFormat(d: DType): BlockFormat {
   if (typeof d !== "string" && d.kind === "ggml") {
@@ -121,7 +141,14 @@ export function blockFormat(d: DType): BlockFormat {
     if (!info) throw new LatheError("unsupported", `ggml type ${d.typeId}`);
     const act = vecDotType(d.typeId);
     const ai = GGML_TYPES.get(act)!;
-    return { block: info.blockSize, blockBytes: info.typeSize, actBlock: ai.blockSize, actBlockBytes: ai.typeSize, quantizeAct: quantizeKernel(act), dot: vecDotKernel(d.typeId) };
+    return {
+      block: info.blockSize,
+      blockBytes: info.typeSize,
+      actBlock: ai.blockSize,
+      actBlockBytes: ai.typeSize,
+      quantizeAct: quantizeKernel(act),
+      dot: vecDotKernel(d.typeId),
+    };
   }
   if (typeof d !== "string" && d.kind === "mx") return mxFormat(d);
   throw new LatheError("runtime", `weights of type ${JSON.stringify(d)} are not block-quantized`);
@@ -130,8 +157,26 @@ export function blockFormat(d: DType): BlockFormat {
 function mxFormat(d: MxQuant): BlockFormat {
   if (d.block !== 32) throw new LatheError("unsupported", `MX blocks of ${d.block} (only 32)`);
   // MXFP4 is ggml's MXFP4 block, bit for bit; both pair with Q8_0 activations as ggml pairs MXFP4.
-  if (d.element === "fp4_e2m1") return { block: 32, blockBytes: 17, actBlock: 32, actBlockBytes: 34, quantizeAct: quantizeQ8_0, dot: vecDotKernel(39) };
-  if (d.element === "int8") return { block: 32, blockBytes: MXINT8_BLOCK_BYTES, actBlock: 32, actBlockBytes: 34, quantizeAct: quantizeQ8_0, dot: vecDotMxInt8Q8_0 };
+  if (d.element === "fp4_e2m1") {
+    return {
+      block: 32,
+      blockBytes: 17,
+      actBlock: 32,
+      actBlockBytes: 34,
+      quantizeAct: quantizeQ8_0,
+      dot: vecDotKernel(39),
+    };
+  }
+  if (d.element === "int8") {
+    return {
+      block: 32,
+      blockBytes: MXINT8_BLOCK_BYTES,
+      actBlock: 32,
+      actBlockBytes: 34,
+      quantizeAct: quantizeQ8_0,
+      dot: vecDotMxInt8Q8_0,
+    };
+  }
   throw new LatheError("unsupported", `MX element type ${d.element}`);
 }
 
@@ -140,15 +185,22 @@ function f32Data(t: Tensor, what: string): Float32Array {
   return t.data as Float32Array;
 }
 
-function blockWeights(w: Tensor, k: number): { fmt: BlockFormat; N: number; Kp: number; rowBytes: number; data: Uint8Array } {
+function blockWeights(
+  w: Tensor,
+  k: number,
+): { fmt: BlockFormat; N: number; Kp: number; rowBytes: number; data: Uint8Array } {
   const fmt = blockFormat(w.dtype);
   if (w.shape.length !== 2) throw new LatheError("runtime", "block weights must be [N, K]");
   const [N, Kp] = w.shape;
-  if (Kp % fmt.block || Kp % fmt.actBlock) throw new LatheError("runtime", `K = ${Kp} does not fill whole blocks`);
+  if (Kp % fmt.block || Kp % fmt.actBlock) {
+    throw new LatheError("runtime", `K = ${Kp} does not fill whole blocks`);
+  }
   if (k > Kp) throw new LatheError("runtime", `rows of ${k} do not fit the weights' K = ${Kp}`);
   const rowBytes = (Kp / fmt.block) * fmt.blockBytes;
   const data = w.data as Uint8Array;
-  if (data.length !== N * rowBytes) throw new LatheError("runtime", `weights hold ${data.length} bytes, expected ${N * rowBytes}`);
+  if (data.length !== N * rowBytes) {
+    throw new LatheError("runtime", `weights hold ${data.length} bytes, expected ${N * rowBytes}`);
+  }
   return { fmt, N, Kp, rowBytes, data };
 }
 
@@ -158,7 +210,9 @@ registerKernel("lathe.BlockMatMul", (inputs, ctx) => {
   const K = A.shape[A.shape.length - 1] ?? 0;
   const { fmt, N, Kp, rowBytes, data } = blockWeights(W, K);
   const bias = B ? f32Data(B, "B") : undefined;
-  if (bias && bias.length !== N) throw new LatheError("runtime", `B has ${bias.length} elements, expected ${N}`);
+  if (bias && bias.length !== N) {
+    throw new LatheError("runtime", `B has ${bias.length} elements, expected ${N}`);
+  }
   const rows = K === 0 ? 0 : a.length / K;
   const out = ctx.alloc("f32", [...A.shape.slice(0, -1), N]);
   const y = out.data as Float32Array;
@@ -183,7 +237,9 @@ registerKernel("lathe.BlockConv", (inputs, ctx) => {
   const group = ctx.attrs.group as number;
   const kernel = ctx.attrs.kernel_shape as number[];
   const [KH, KW] = kernel;
-  if (!(group > 0) || C % group) throw new LatheError("runtime", `${C} channels do not split into ${group} groups`);
+  if (!(group > 0) || C % group) {
+    throw new LatheError("runtime", `${C} channels do not split into ${group} groups`);
+  }
   const Cg = C / group, K = Cg * KH * KW;
   const { fmt, N: M, Kp, rowBytes, data } = blockWeights(W, K);
   if (M % group) throw new LatheError("runtime", `${M} filters do not split into ${group} groups`);
@@ -225,7 +281,11 @@ registerKernel("lathe.BlockConv", (inputs, ctx) => {
   return [out];
 });
 
-function geometry(spatial: readonly number[], kernel: readonly number[], attrs: Readonly<Record<string, any>>) {
+function geometry(
+  spatial: readonly number[],
+  kernel: readonly number[],
+  attrs: Readonly<Record<string, any>>,
+) {
   try {
     return convGeometry(spatial, kernel, attrs);
   } catch (e) {
@@ -258,12 +318,21 @@ interface ShiftDecode {
 }
 
 function shiftDecode(w: Tensor, terms: readonly number[]): { d: ShiftDecode; q: PotQuant } {
-  if (typeof w.dtype === "string" || w.dtype.kind !== "pot") throw new LatheError("runtime", "W must hold power-of-two codes");
+  if (typeof w.dtype === "string" || w.dtype.kind !== "pot") {
+    throw new LatheError("runtime", "W must hold power-of-two codes");
+  }
   const q = w.dtype;
   if (terms.length !== 16 || terms.some((t) => !Number.isInteger(t) || t < -1 || t > 15)) {
     throw new LatheError("runtime", "terms must be 16 shifts in [-1, 15]");
   }
-  const d: ShiftDecode = { s1: new Int32Array(16), s2: new Int32Array(16), m1: new Int32Array(16), m2: new Int32Array(16), sign: new Int32Array(16), mult: new Int32Array(16) };
+  const d: ShiftDecode = {
+    s1: new Int32Array(16),
+    s2: new Int32Array(16),
+    m1: new Int32Array(16),
+    m2: new Int32Array(16),
+    sign: new Int32Array(16),
+    mult: new Int32Array(16),
+  };
   for (let c = 0; c < 16; c++) {
     const m = c & 7, t1 = terms[2 * m], t2 = terms[2 * m + 1];
     d.s1[c] = Math.max(t1, 0);
@@ -274,7 +343,10 @@ function shiftDecode(w: Tensor, terms: readonly number[]): { d: ShiftDecode; q: 
     d.mult[c] = shiftProduct(1, c, terms);
     // The element type's table and the PE's decode must describe the same numbers.
     if (q.table[c] !== d.mult[c] && !(q.table[c] === 0 && d.mult[c] === 0)) {
-      throw new LatheError("runtime", `code ${c}: the weight table says ${q.table[c]}, the shift terms make ${d.mult[c]}`);
+      throw new LatheError(
+        "runtime",
+        `code ${c}: the weight table says ${q.table[c]}, the shift terms make ${d.mult[c]}`,
+      );
     }
   }
   return { d, q };
@@ -293,7 +365,9 @@ function scalarOf(t: Tensor, what: string): number {
 
 function channelScales(q: PotQuant, channels: number): Float64Array {
   const s = new Float64Array(channels);
-  if (q.scale.length !== 1 && q.scale.length !== channels) throw new LatheError("runtime", `${q.scale.length} weight scales for ${channels} channels`);
+  if (q.scale.length !== 1 && q.scale.length !== channels) {
+    throw new LatheError("runtime", `${q.scale.length} weight scales for ${channels} channels`);
+  }
   for (let i = 0; i < channels; i++) s[i] = q.scale[q.scale.length === 1 ? 0 : i];
   return s;
 }
@@ -301,7 +375,8 @@ function channelScales(q: PotQuant, channels: number): Float64Array {
 registerKernel("lathe.ShiftMatMul", (inputs, ctx) => {
   const A = tensorArg(inputs, 0, "A"), W = tensorArg(inputs, 3, "W"), B = optional(inputs, 4, "B");
   const { v: a } = codes8(A, "A");
-  const sa = scalarOf(tensorArg(inputs, 1, "a_scale"), "a_scale"), za = scalarOf(tensorArg(inputs, 2, "a_zero_point"), "a_zero_point");
+  const sa = scalarOf(tensorArg(inputs, 1, "a_scale"), "a_scale"),
+    za = scalarOf(tensorArg(inputs, 2, "a_zero_point"), "a_zero_point");
   const { d, q } = shiftDecode(W, ctx.attrs.terms);
   if (W.shape.length !== 2) throw new LatheError("runtime", "W must be [N, K]");
   const [N, K] = W.shape;
@@ -335,17 +410,23 @@ registerKernel("lathe.ShiftMatMul", (inputs, ctx) => {
 registerKernel("lathe.ShiftConv", (inputs, ctx) => {
   const X = tensorArg(inputs, 0, "X"), W = tensorArg(inputs, 3, "W"), B = optional(inputs, 4, "B");
   const { v: x } = codes8(X, "X");
-  const sx = scalarOf(tensorArg(inputs, 1, "x_scale"), "x_scale"), zx = scalarOf(tensorArg(inputs, 2, "x_zero_point"), "x_zero_point");
+  const sx = scalarOf(tensorArg(inputs, 1, "x_scale"), "x_scale"),
+    zx = scalarOf(tensorArg(inputs, 2, "x_zero_point"), "x_zero_point");
   const { d, q } = shiftDecode(W, ctx.attrs.terms);
-  if (X.shape.length !== 4 || W.shape.length !== 4) throw new LatheError("runtime", "X must be [N, C, H, W] and W [M, C/group, kH, kW]");
+  if (X.shape.length !== 4 || W.shape.length !== 4) {
+    throw new LatheError("runtime", "X must be [N, C, H, W] and W [M, C/group, kH, kW]");
+  }
   const [Nb, C, H, Wd] = X.shape, [M, Cg, KH, KW] = W.shape;
   const group = ctx.attrs.group as number;
-  if (!(group > 0) || C !== Cg * group || M % group) throw new LatheError("runtime", `${C} channels, ${M} filters of ${Cg} and group ${group} do not fit`);
+  if (!(group > 0) || C !== Cg * group || M % group) {
+    throw new LatheError("runtime", `${C} channels, ${M} filters of ${Cg} and group ${group} do not fit`);
+  }
   const g = geometry([H, Wd], [KH, KW], ctx.attrs);
   const [OH, OW] = g.outSize;
   const [sh, sw] = g.strides, [dh, dw] = g.dilations;
   // The input plane padded with the zero point, as the accelerator's driver pads: every tap then reads a code.
-  const PH = Math.max(H + g.padBegin[0], (OH - 1) * sh + (KH - 1) * dh + 1), PW = Math.max(Wd + g.padBegin[1], (OW - 1) * sw + (KW - 1) * dw + 1);
+  const PH = Math.max(H + g.padBegin[0], (OH - 1) * sh + (KH - 1) * dh + 1),
+    PW = Math.max(Wd + g.padBegin[1], (OW - 1) * sw + (KW - 1) * dw + 1);
   const padded = new Int32Array(PH * PW);
   const w = W.data as Uint8Array;
   const bias = B ? f32Data(B, "B") : undefined;
@@ -417,7 +498,16 @@ export function dqaSplit(q: number, extra: number): { code: number; residual: nu
  * clamped to bits+extra signed bits, then the code q >> extra, dequantized as (code << extra)·delta, or
  * q·delta when the channel keeps its residual bits.
  */
-export function dqaSlice(x: Float32Array, base: number, n: number, bits: number, extra: number, keep: boolean, y: Float32Array, yBase: number): void {
+export function dqaSlice(
+  x: Float32Array,
+  base: number,
+  n: number,
+  bits: number,
+  extra: number,
+  keep: boolean,
+  y: Float32Array,
+  yBase: number,
+): void {
   const range = 1 << (bits + extra - 1), qmin = -range, qmax = range - 1;
   let maxe = 0;
   for (let i = 0; i < n; i++) {
@@ -441,7 +531,9 @@ registerKernel("lathe.DqaQuantize", (inputs, ctx) => {
   const x = f32Data(X, "X");
   const { bits, extra } = ctx.attrs;
   const axis = ctx.attrs.axis < 0 ? ctx.attrs.axis + X.shape.length : ctx.attrs.axis;
-  if (!(axis >= 0 && axis < X.shape.length)) throw new LatheError("runtime", `axis ${ctx.attrs.axis} out of range`);
+  if (!(axis >= 0 && axis < X.shape.length)) {
+    throw new LatheError("runtime", `axis ${ctx.attrs.axis} out of range`);
+  }
   let outer = 1, inner = 1;
   for (let i = 0; i < axis; i++) outer *= X.shape[i];
   for (let i = axis + 1; i < X.shape.length; i++) inner *= X.shape[i];
@@ -480,12 +572,15 @@ registerKernel("com.microsoft.QLinearAdd", (inputs, ctx) => {
   const A = tensorArg(inputs, 0, "A"), Bt = tensorArg(inputs, 3, "B");
   const [qmin, qmax] = codeRange(A);
   codeRange(Bt);
-  const sA = scalarOf(tensorArg(inputs, 1, "A_scale"), "A_scale"), sB = scalarOf(tensorArg(inputs, 4, "B_scale"), "B_scale");
+  const sA = scalarOf(tensorArg(inputs, 1, "A_scale"), "A_scale"),
+    sB = scalarOf(tensorArg(inputs, 4, "B_scale"), "B_scale");
   const sC = scalarOf(tensorArg(inputs, 6, "C_scale"), "C_scale");
   const zA = zeroPoint(inputs, 2), zB = zeroPoint(inputs, 5), zC = zeroPoint(inputs, 7);
   const a = A.data as NumericArray, b = Bt.data as NumericArray;
   const scalarB = b.length === 1;
-  if (!scalarB && b.length !== a.length) throw new LatheError("runtime", "B must have A's shape or be a single value");
+  if (!scalarB && b.length !== a.length) {
+    throw new LatheError("runtime", "B must have A's shape or be a single value");
+  }
   // MLAS's AVX2 kernel: ratios and the fixed part in f32, then one fused multiply-add per operand.
   const rAC = fr(sA / sC), rBC = fr(sB / sC);
   let fixed = fr(zC - fr(fr(rAC * zA) + fr(rBC * zB)));
@@ -504,8 +599,10 @@ registerKernel("com.microsoft.QLinearAdd", (inputs, ctx) => {
 registerKernel("com.microsoft.QLinearGlobalAveragePool", (inputs, ctx) => {
   const X = tensorArg(inputs, 0, "X");
   const [qmin, qmax] = codeRange(X);
-  const sx = scalarOf(tensorArg(inputs, 1, "x_scale"), "x_scale"), zx = scalarOf(tensorArg(inputs, 2, "x_zero_point"), "x_zero_point");
-  const sy = scalarOf(tensorArg(inputs, 3, "y_scale"), "y_scale"), zy = scalarOf(tensorArg(inputs, 4, "y_zero_point"), "y_zero_point");
+  const sx = scalarOf(tensorArg(inputs, 1, "x_scale"), "x_scale"),
+    zx = scalarOf(tensorArg(inputs, 2, "x_zero_point"), "x_zero_point");
+  const sy = scalarOf(tensorArg(inputs, 3, "y_scale"), "y_scale"),
+    zy = scalarOf(tensorArg(inputs, 4, "y_zero_point"), "y_zero_point");
   const last = ctx.attrs.channels_last === 1;
   const rank = X.shape.length;
   if (rank < 3) throw new LatheError("runtime", "X must have spatial dims");
@@ -519,7 +616,7 @@ registerKernel("com.microsoft.QLinearGlobalAveragePool", (inputs, ctx) => {
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       let acc = -zx * image;
-      if (last) for (let p = 0; p < image; p++) acc += x[(n * image + p) * C + c];
+      if (last) { for (let p = 0; p < image; p++) acc += x[(n * image + p) * C + c]; }
       else for (let p = 0, o = (n * C + c) * image; p < image; p++) acc += x[o + p];
       // MLAS requantization: f32(acc)·scale, clamped in float, rounded to nearest even, plus the zero point.
       let f = fr(fr(acc) * scale);

@@ -9,10 +9,9 @@
  * arithmetic for the ops that delegate takes (what LiteRT runs on CPU). Parameters that TFLite computes
  * once in Prepare() (multipliers, lookup tables, offset weights) are cached per node.
  */
-import type { AffineQuant, DType } from "../../ir/dtype.ts";
+import type { AffineQuant } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import type { Node } from "../../ir/graph.ts";
-import { reshapeTarget } from "../../ir/ops/tflite.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type RValue, Tensor } from "../tensor.ts";
 import {
@@ -28,11 +27,11 @@ import {
 import { logistic as fxLogistic, tanh as fxTanh } from "../tflite/gemmlowp-math.ts";
 import {
   activationRangeQuantized,
+  integerArithmetic,
   legacyConvMultiplier,
   perChannelMultipliers,
-  quantizeMultiplier,
   type QuantizedMultiplier,
-  integerArithmetic,
+  quantizeMultiplier,
   roundHalfAway,
   storageRange,
 } from "../tflite/requantize.ts";
@@ -83,7 +82,9 @@ function perTensor(q: AffineQuant, what: string): [number, number] {
 
 /** MultiplyByQuantizedMultiplier in the build's rounding mode. */
 function mbqmFn(): (x: number, m: number, s: number) => number {
-  return integerArithmetic() === "single-rounding" ? multiplyByQuantizedMultiplierSingleRounding : multiplyByQuantizedMultiplier;
+  return integerArithmetic() === "single-rounding"
+    ? multiplyByQuantizedMultiplierSingleRounding
+    : multiplyByQuantizedMultiplier;
 }
 
 function qm(m: number): QuantizedMultiplier {
@@ -181,25 +182,44 @@ function xnnpackTakes(storage: string): boolean {
 }
 
 /** Requantizes acc[accAt + o] (channel o) into out[outAt + o] for o < n. */
-function requantizeRow(acc: Float64Array, accAt: number, r: Requant, out: QArray, outAt: number, n: number): void {
+function requantizeRow(
+  acc: Float64Array,
+  accAt: number,
+  r: Requant,
+  out: QArray,
+  outAt: number,
+  n: number,
+): void {
   const { multiplier, shift, zp, lo, hi } = r;
   if (r.fscale) {
     // XNNPACK: the int32 accumulator times a float32 scale, rounded to nearest even.
     const fs = r.fscale;
     for (let o = 0; o < n; o++) {
-      out[outAt + o] = clamp(roundHalfEven(Math.fround(Math.fround(acc[accAt + o] | 0) * fs[o])) + zp, lo, hi);
+      out[outAt + o] = clamp(
+        roundHalfEven(Math.fround(Math.fround(acc[accAt + o] | 0) * fs[o])) + zp,
+        lo,
+        hi,
+      );
     }
     return;
   }
   if (r.int64) {
     for (let o = 0; o < n; o++) {
-      out[outAt + o] = clamp(multiplyByQuantizedMultiplierInt64(acc[accAt + o], multiplier[o], shift[o]) + zp, lo, hi);
+      out[outAt + o] = clamp(
+        multiplyByQuantizedMultiplierInt64(acc[accAt + o], multiplier[o], shift[o]) + zp,
+        lo,
+        hi,
+      );
     }
     return;
   }
   if (integerArithmetic() === "single-rounding") {
     for (let o = 0; o < n; o++) {
-      out[outAt + o] = clamp(multiplyByQuantizedMultiplierSingleRounding(acc[accAt + o] | 0, multiplier[o], shift[o]) + zp, lo, hi);
+      out[outAt + o] = clamp(
+        multiplyByQuantizedMultiplierSingleRounding(acc[accAt + o] | 0, multiplier[o], shift[o]) + zp,
+        lo,
+        hi,
+      );
     }
     return;
   }
@@ -239,7 +259,15 @@ function accumulators(n: number): Float64Array {
  * acc[p·O + o] = bias[o] + Σ_k a[p·K + k]·w[o·K + k], in 4×4 register blocks (four rows of `a` against
  * four rows of `w`); exact, as every partial sum is an integer below 2^53.
  */
-function gemm(a: Float64Array, P: number, K: number, w: Float64Array, O: number, bias: Float64Array | undefined, acc: Float64Array): void {
+function gemm(
+  a: Float64Array,
+  P: number,
+  K: number,
+  w: Float64Array,
+  O: number,
+  bias: Float64Array | undefined,
+  acc: Float64Array,
+): void {
   let p = 0;
   for (; p + 3 < P; p += 4) {
     const a0 = p * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
@@ -256,7 +284,10 @@ function gemm(a: Float64Array, P: number, K: number, w: Float64Array, O: number,
         c20 += x2 * w0, c21 += x2 * w1, c22 += x2 * w2, c23 += x2 * w3;
         c30 += x3 * w0, c31 += x3 * w1, c32 += x3 * w2, c33 += x3 * w3;
       }
-      const d0 = bias ? bias[o] : 0, d1 = bias ? bias[o + 1] : 0, d2 = bias ? bias[o + 2] : 0, d3 = bias ? bias[o + 3] : 0;
+      const d0 = bias ? bias[o] : 0,
+        d1 = bias ? bias[o + 1] : 0,
+        d2 = bias ? bias[o + 2] : 0,
+        d3 = bias ? bias[o + 3] : 0;
       const r0 = p * O + o, r1 = r0 + O, r2 = r1 + O, r3 = r2 + O;
       acc[r0] = c00 + d0, acc[r0 + 1] = c01 + d1, acc[r0 + 2] = c02 + d2, acc[r0 + 3] = c03 + d3;
       acc[r1] = c10 + d0, acc[r1 + 1] = c11 + d1, acc[r1 + 2] = c12 + d2, acc[r1 + 3] = c13 + d3;
@@ -271,7 +302,10 @@ function gemm(a: Float64Array, P: number, K: number, w: Float64Array, O: number,
         c0 += a[a0 + k] * wv, c1 += a[a1 + k] * wv, c2 += a[a2 + k] * wv, c3 += a[a3 + k] * wv;
       }
       const d = bias ? bias[o] : 0;
-      acc[p * O + o] = c0 + d, acc[(p + 1) * O + o] = c1 + d, acc[(p + 2) * O + o] = c2 + d, acc[(p + 3) * O + o] = c3 + d;
+      acc[p * O + o] = c0 + d,
+        acc[(p + 1) * O + o] = c1 + d,
+        acc[(p + 2) * O + o] = c2 + d,
+        acc[(p + 3) * O + o] = c3 + d;
     }
   }
   for (; p < P; p++) {
@@ -333,15 +367,7 @@ function convRequant(
     shift = new Int32Array(channels).fill(m.shift);
   } else {
     const single = integerArithmetic() === "single-rounding";
-    ({ multiplier, shift } = perChannelMultipliers(sIn, w.scale, sOut, channels));
-    if (single) {
-      for (let c = 0; c < channels; c++) {
-        if (shift[c] > 30) {
-          shift[c] = 30;
-          multiplier[c] = 2147483647;
-        }
-      }
-    }
+    ({ multiplier, shift } = perChannelMultipliers(sIn, w.scale, sOut, channels, single));
   }
   const int64 = x.storage === "i16" && (bias === undefined || bias.dtype === "i64");
   if (xnnpackTakes(x.storage)) {
@@ -390,7 +416,14 @@ registerKernel("tfl.CONV_2D", (inputs, ctx) => {
     p.r,
     out.data as QArray,
     { N, H, W, C, O, KH, KW, Cf, groups, OH: ay.out, OW: ax.out },
-    { sh: at.stride_h, sw: at.stride_w, dh: at.dilation_h_factor, dw: at.dilation_w_factor, pt: ay.padBefore, pl: ax.padBefore },
+    {
+      sh: at.stride_h,
+      sw: at.stride_w,
+      dh: at.dilation_h_factor,
+      dw: at.dilation_w_factor,
+      pt: ay.padBefore,
+      pl: ax.padBefore,
+    },
   );
   return [out];
 }, accepts(0));
@@ -442,7 +475,8 @@ function conv2d(
   const acc = accumulators(P * O);
   if (groups === 1) {
     // A GEMM over im2col rows (the input itself for an unpadded 1×1 stride-1 convolution).
-    const direct = KH === 1 && KW === 1 && win.sh === 1 && win.sw === 1 && win.pt === 0 && win.pl === 0 && OH === H && OW === W;
+    const direct = KH === 1 && KW === 1 && win.sh === 1 && win.sw === 1 && win.pt === 0 && win.pl === 0 &&
+      OH === H && OW === W;
     let a = xo;
     if (!direct) {
       a = patches(P * K);
@@ -525,7 +559,10 @@ registerKernel("tfl.DEPTHWISE_CONV_2D", (inputs, ctx) => {
         if (M === 1) {
           let c = 0;
           for (; c + 3 < C; c += 4) {
-            let a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0, a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
+            let a0 = bias ? bias[c] : 0,
+              a1 = bias ? bias[c + 1] : 0,
+              a2 = bias ? bias[c + 2] : 0,
+              a3 = bias ? bias[c + 3] : 0;
             for (let t = 0; t < T; t++) {
               const xb = xOff[t] + c, wb = wOff[t] + c;
               a0 += xo[xb] * wo[wb];
@@ -620,7 +657,9 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
   if (K === 0 || x.d.length % K !== 0) fail(`${x.d.length} input elements are not rows of ${K}`);
   const B = x.d.length / K;
   const at = ctx.attrs;
-  if (at.weights_format !== "DEFAULT") throw new LatheError("unsupported", `FULLY_CONNECTED weights_format ${at.weights_format}`);
+  if (at.weights_format !== "DEFAULT") {
+    throw new LatheError("unsupported", `FULLY_CONNECTED weights_format ${at.weights_format}`);
+  }
   const p = prepare(ctx, [w.d, b?.data, integerArithmetic()], () => {
     let r: Requant;
     if (w.q.scale.length > 1 || xnnpackTakes(x.q.storage)) {
@@ -628,7 +667,12 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
       r = { ...convRequant(x.q, w.q, oq, U, at.fused_activation_function, b, false), int64: false };
     } else {
       // fully_connected.cc: GetQuantizedConvolutionMultipler, the float product of the scales.
-      const m = legacyConvMultiplier(x.q.scale[0], w.q.scale[0], oq.scale[0], integerArithmetic() === "single-rounding");
+      const m = legacyConvMultiplier(
+        x.q.scale[0],
+        w.q.scale[0],
+        oq.scale[0],
+        integerArithmetic() === "single-rounding",
+      );
       const [lo, hi] = activationRangeQuantized(at.fused_activation_function, oq);
       r = {
         multiplier: new Int32Array(U).fill(m.multiplier),
@@ -640,7 +684,11 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
       };
     }
     // FULLY_CONNECTED subtracts the weights' zero point for every storage type.
-    return { wo: offsetCodes(w.d, w.q.zeroPoint.length === 1 ? w.q.zeroPoint[0] : 0), bias: biasValues(b, U, "bias"), r };
+    return {
+      wo: offsetCodes(w.d, w.q.zeroPoint.length === 1 ? w.q.zeroPoint[0] : 0),
+      bias: biasValues(b, U, "bias"),
+      r,
+    };
   });
   const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const shape = at.keep_num_dims ? [...x.t.shape.slice(0, -1), U] : [B, U];
@@ -695,7 +743,9 @@ function xnnAddParams(s1: number, z1: number, s2: number, z2: number, so: number
   f32[0] = Math.max(Math.abs(r1), Math.abs(r2));
   const exponent = (u32[0] >>> 23) - 127;
   const shift = 20 - exponent;
-  if (shift < 12 || shift > 30) fail(`input/output scale ratio ${f32[0]} is outside what XNNPACK's add takes`);
+  if (shift < 12 || shift > 30) {
+    fail(`input/output scale ratio ${f32[0]} is outside what XNNPACK's add takes`);
+  }
   const am = Math.sign(r1) * roundHalfEven(Math.abs(r1) * 2 ** shift);
   const bm = Math.sign(r2) * roundHalfEven(Math.abs(r2) * 2 ** shift);
   return { aMultiplier: am, bMultiplier: bm, shift, bias: (2 ** (shift - 1) - am * z1 - bm * z2) | 0 };
@@ -717,16 +767,21 @@ function addSub(inputs: Args, ctx: KernelContext, negate: boolean): RValue[] {
 
   const int16 = oq.storage === "i16";
   const pot = int16 && ctx.attrs.pot_scale_int16 && z1 === 0 && z2 === 0 && zo === 0;
-  const l1 = pot ? checkLog2(s1) : undefined, l2 = pot ? checkLog2(s2) : undefined, lo2 = pot ? checkLog2(so) : undefined;
+  const l1 = pot ? checkLog2(s1) : undefined,
+    l2 = pot ? checkLog2(s2) : undefined,
+    lo2 = pot ? checkLog2(so) : undefined;
   if (pot && l1 !== undefined && l2 !== undefined && lo2 !== undefined) {
     // The LSTM-style int16 path: power-of-two scales, one input shifted right, saturating add.
     const sh1 = l1 - lo2, sh2 = l2 - lo2;
-    if (!((sh1 === 0 || sh2 === 0) && sh1 <= 0 && sh2 <= 0)) fail("int16 ADD with power-of-two scales shifts both inputs");
+    if (!((sh1 === 0 || sh2 === 0) && sh1 <= 0 && sh2 <= 0)) {
+      fail("int16 ADD with power-of-two scales shifts both inputs");
+    }
     const d1 = a.d, d2 = b.d;
     forEachRow(plan, (o, i1, i2) => {
       for (let k = 0; k < n; k++) {
         // The shifted input is rounded first; the int16 sum or difference then saturates.
-        const v1 = roundingDivideByPOT(d1[i1 + k * st1], -sh1), v2 = roundingDivideByPOT(d2[i2 + k * st2], -sh2);
+        const v1 = roundingDivideByPOT(d1[i1 + k * st1], -sh1),
+          v2 = roundingDivideByPOT(d2[i2 + k * st2], -sh2);
         od[o + k] = clamp(clamp(negate ? v1 - v2 : v1 + v2, -32768, 32767), lo, hi);
       }
     });
@@ -754,7 +809,9 @@ function addSub(inputs: Args, ctx: KernelContext, negate: boolean): RValue[] {
     if (q.q.storage !== "i8" && q.q.storage !== "u8") return undefined;
     const base = q.q.storage === "i8" ? -128 : 0;
     const t = new Int32Array(256);
-    for (let c = 0; c < 256; c++) t[c] = mbqm(((base + c - z) * (1 << p.leftShift)) | 0, m.multiplier, m.shift);
+    for (let c = 0; c < 256; c++) {
+      t[c] = mbqm(((base + c - z) * (1 << p.leftShift)) | 0, m.multiplier, m.shift);
+    }
     return t;
   };
   const t1 = scaled(a, z1, p.in1), t2 = scaled(b, z2, p.in2);
@@ -764,8 +821,12 @@ function addSub(inputs: Args, ctx: KernelContext, negate: boolean): RValue[] {
   forEachRow(plan, (o, i1, i2) => {
     for (let k = 0; k < n; k++) {
       const c1 = d1[i1 + k * st1], c2 = d2[i2 + k * st2];
-      const v1 = t1 ? t1[c1 + base1] : mbqm(((c1 - z1) * (1 << p.leftShift)) | 0, p.in1.multiplier, p.in1.shift);
-      const v2 = t2 ? t2[c2 + base2] : mbqm(((c2 - z2) * (1 << p.leftShift)) | 0, p.in2.multiplier, p.in2.shift);
+      const v1 = t1
+        ? t1[c1 + base1]
+        : mbqm(((c1 - z1) * (1 << p.leftShift)) | 0, p.in1.multiplier, p.in1.shift);
+      const v2 = t2
+        ? t2[c2 + base2]
+        : mbqm(((c2 - z2) * (1 << p.leftShift)) | 0, p.in2.multiplier, p.in2.shift);
       od[o + k] = clamp(mbqm((v1 + v2) | 0, om, osh) + zo, lo, hi);
     }
   });
@@ -788,6 +849,18 @@ registerKernel("tfl.MUL", (inputs, ctx) => {
   const plan = planBroadcast(shape, [a.t.shape, b.t.shape]);
   const n = plan.rowLength, st1 = plan.rowStrides[0], st2 = plan.rowStrides[1];
   const d1 = a.d, d2 = b.d;
+  if (xnnpackTakes(oq.storage)) {
+    // XNNPACK's quantized multiply: the integer product times float32(s1·s2)/s_out, ties to even.
+    const scale = Math.fround(Math.fround(s1 * s2) / so);
+    const [xlo, xhi] = xnnActivationRange(ctx.attrs.fused_activation_function, oq);
+    forEachRow(plan, (o, i1, i2) => {
+      for (let k = 0; k < n; k++) {
+        const prod = (d1[i1 + k * st1] - z1) * (d2[i2 + k * st2] - z2);
+        od[o + k] = clamp(roundHalfEven(Math.fround(prod * scale)) + zo, xlo, xhi);
+      }
+    });
+    return [out];
+  }
   forEachRow(plan, (o, i1, i2) => {
     for (let k = 0; k < n; k++) {
       const prod = (d1[i1 + k * st1] - z1) * (d2[i2 + k * st2] - z2);
@@ -909,7 +982,10 @@ registerKernel("tfl.CONCATENATION", (inputs, ctx) => {
   const xs = inputs.map((_, i) => qArg(inputs, i, `value ${i}`));
   const oq = outQuant(ctx);
   if (ctx.attrs.fused_activation_function !== "NONE") {
-    throw new LatheError("unsupported", `fused ${ctx.attrs.fused_activation_function} on a quantized CONCATENATION`);
+    throw new LatheError(
+      "unsupported",
+      `fused ${ctx.attrs.fused_activation_function} on a quantized CONCATENATION`,
+    );
   }
   const r = xs[0].t.shape.length;
   const axis = axisOf(ctx.attrs.axis, r);
@@ -1000,7 +1076,9 @@ function int16Activation(ctx: KernelContext, x: QTensor, oq: AffineQuant, op: "L
   const [si, zi] = perTensor(x.q, "input"), [so, zo] = perTensor(oq, "output");
   if (zi !== 0 || zo !== 0) fail(`int16 ${op} needs zero points of 0`);
   const li = checkLog2(si), lo = checkLog2(so);
-  if (li === undefined || lo === undefined || lo !== -15) fail(`int16 ${op} needs power-of-two scales, output 2^-15`);
+  if (li === undefined || lo === undefined || lo !== -15) {
+    fail(`int16 ${op} needs power-of-two scales, output 2^-15`);
+  }
   const leftShift = 12 + li;
   if (op === "LOGISTIC" ? leftShift !== 0 : leftShift < 0 || leftShift > 1) {
     fail(`int16 ${op} does not support an input scale of ${si}`);
@@ -1017,7 +1095,9 @@ function int16Activation(ctx: KernelContext, x: QTensor, oq: AffineQuant, op: "L
 registerKernel("tfl.HARD_SWISH", (inputs, ctx) => {
   const x = qArg(inputs, 0, "input");
   const oq = outQuant(ctx);
-  if (x.q.storage !== "i8" && x.q.storage !== "u8") throw new LatheError("unsupported", `HARD_SWISH on ${x.q.storage}`);
+  if (x.q.storage !== "i8" && x.q.storage !== "u8") {
+    throw new LatheError("unsupported", `HARD_SWISH on ${x.q.storage}`);
+  }
   const table = prepare(ctx, [x.q.scale[0], x.q.zeroPoint[0]], () => hardSwishTable(x.q, oq));
   return [applyLut8(ctx, x, oq, table)];
 }, accepts(0));
@@ -1043,8 +1123,8 @@ function hardSwishTable(xq: AffineQuant, oq: AffineQuant): Int32Array {
   const outM16 = toInt16Multiplier(outM.multiplier), reluM16 = toInt16Multiplier(reluM.multiplier);
   const t = new Int32Array(256);
   for (let v = qmin; v <= qmax; v++) {
-    const input = (((v - zi) << 16) >> 16);
-    const hiresValue = (((input * 128) << 16) >> 16);
+    const input = ((v - zi) << 16) >> 16;
+    const hiresValue = ((input * 128) << 16) >> 16;
     const preshiftOut = srdhm16(hiresValue, outM16);
     let relu = hiresValue;
     if (reluM.shift > 0) relu = saturatingLeftShift16(relu, reluM.shift - 1);
@@ -1056,7 +1136,7 @@ function hardSwishTable(xq: AffineQuant, oq: AffineQuant): Int32Array {
     const prod = relu * preshiftOut;
     const preshift = relu === -32768 && preshiftOut === -32768 ? 32767 : Math.trunc(prod / 32768);
     let o = roundingDivideByPOT(preshift, -outM.shift);
-    o = (((o + zo) << 16) >> 16);
+    o = ((o + zo) << 16) >> 16;
     t[v - qmin] = clamp(o, qmin, qmax);
   }
   return t;
@@ -1123,7 +1203,9 @@ registerKernel("tfl.SOFTMAX", (inputs, ctx) => {
     }
     return [out];
   }
-  if (x.q.storage !== "i16" || oq.storage !== "i16") throw new LatheError("unsupported", `SOFTMAX from ${x.q.storage} to ${oq.storage}`);
+  if (x.q.storage !== "i16" || oq.storage !== "i16") {
+    throw new LatheError("unsupported", `SOFTMAX from ${x.q.storage} to ${oq.storage}`);
+  }
   if (zo !== 0) fail("int16 SOFTMAX needs an output zero point of 0");
   const p = prepare(ctx, [si, beta], () => ({
     exp: lut16(10 / 65535, 32767, 2 / 65535, 0, (v) => Math.fround(Math.exp(v))),
@@ -1156,7 +1238,13 @@ registerKernel("tfl.SOFTMAX", (inputs, ctx) => {
 }, accepts(0));
 
 /** LUTPopulate<int16_t> in float: 512 interpolation segments plus an end point, with midpoint bias. */
-function lut16(inScale: number, inZp: number, outScale: number, outZp: number, f: (v: number) => number): Int16Array {
+function lut16(
+  inScale: number,
+  inZp: number,
+  outScale: number,
+  outZp: number,
+  f: (v: number) => number,
+): Int16Array {
   const F = Math.fround;
   const si = F(inScale), so = F(outScale);
   const inMin = F(si * (-32768 - inZp)), inMax = F(si * (32767 - inZp));
@@ -1215,7 +1303,9 @@ registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
     // The result depends on the code alone: a 256-entry table.
     const base = xq.q.storage === "i8" ? -128 : 0;
     const table = new Int32Array(256);
-    for (let c = 0; c < 256; c++) table[c] = clamp(mbqm(base + c - zi, m.multiplier, m.shift) + zo, qmin, qmax);
+    for (let c = 0; c < 256; c++) {
+      table[c] = clamp(mbqm(base + c - zi, m.multiplier, m.shift) + zo, qmin, qmax);
+    }
     for (let i = 0; i < xd.length; i++) od[i] = table[xd[i] - base];
     return [out];
   }
@@ -1225,7 +1315,8 @@ registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
   ...QUANT,
   accepts: (inputs: Args, ctx: KernelContext) => {
     const t = ctx.outputTypes[0];
-    return isAffine(inputs[0]) || (t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine");
+    return isAffine(inputs[0]) ||
+      (t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine");
   },
 });
 
@@ -1246,25 +1337,4 @@ registerKernel("tfl.DEQUANTIZE", (inputs, ctx) => {
     od[i] = q.scale[c] * (xd[i] - q.zeroPoint[c]);
   }
   return [out];
-}, accepts(0));
-
-/** A quantized RESHAPE is a view of the same codes under the declared output type. */
-registerKernel("tfl.RESHAPE", (inputs, ctx) => {
-  const x = qArg(inputs, 0, "input");
-  const s = inputs[1] === undefined ? undefined : arg(inputs, 1, "shape");
-  const target = reshapeTarget(s ? intsOf(s) : undefined, s?.shape.length, ctx.node.attrs.new_shape ? ctx.attrs.new_shape : undefined);
-  if (!target) fail("RESHAPE has neither a shape operand nor new_shape");
-  const shape = [...target];
-  const stretch = target.indexOf(-1);
-  if (stretch >= 0) {
-    const rest = target.reduce((p, d, i) => (i === stretch ? p : p * d), 1);
-    if (rest === 0 || x.d.length % rest !== 0) fail(`cannot reshape [${x.t.shape}] to [${target}]`);
-    shape[stretch] = x.d.length / rest;
-  }
-  if (shape.some((d) => d < 0) || shape.reduce((p, d) => p * d, 1) !== x.d.length) {
-    fail(`cannot reshape [${x.t.shape}] to [${target}]`);
-  }
-  const t = ctx.outputTypes[0];
-  const dt: DType = t?.kind === "tensor" && typeof t.dtype !== "string" && t.dtype.kind === "affine" ? t.dtype : x.q;
-  return [new Tensor(dt, shape, x.d)];
 }, accepts(0));

@@ -95,7 +95,11 @@ export function multiplyByQuantizedMultiplier(x: number, m: number, shift: numbe
 }
 
 /** TFLite MultiplyByQuantizedMultiplierSmallerThanOneExp(x, m, leftShift ≤ 0). */
-export function multiplyByQuantizedMultiplierSmallerThanOneExp(x: number, m: number, leftShift: number): number {
+export function multiplyByQuantizedMultiplierSmallerThanOneExp(
+  x: number,
+  m: number,
+  leftShift: number,
+): number {
   return roundingDivideByPOT(srdhm(x, m), -leftShift);
 }
 
@@ -129,15 +133,15 @@ export function multiplyByQuantizedMultiplierSingleRounding(x: number, m: number
 export function multiplyByQuantizedMultiplierInt64(x: number, m: number, shift: number): number {
   const m16 = m < 0x7fff0000 ? (m + 32768) >> 16 : 0x7fff;
   const total = 15 - shift;
-  // x·m16 < 2^62: split x into 24-bit halves so each partial product stays below 2^53.
+  // x·m16 < 2^62: x = xh·2^24 + xl with xl ∈ [0, 2^24), so each partial product stays below 2^53.
   const xh = Math.floor(x / 16777216);
   const xl = x - xh * 16777216;
   const hi = xh * m16; // |hi| < 2^39
   const lo = xl * m16 + 2 ** (total - 1); // < 2^39 + 2^45
   // x·m16 + round = hi·2^24 + lo; divide by 2^total with floor (an arithmetic shift).
   if (total <= 24) {
-    const hq = hi * 2 ** (24 - total); // exact: |hi·2^(24−total)| < 2^63 only when small; total ≥ 8 keeps < 2^55
-    return Math.floor(lo / 2 ** total) + hq;
+    // lo ≥ 0, so hi·2^(24−total) is at most the (int32-sized) result: exact.
+    return hi * 2 ** (24 - total) + Math.floor(lo / 2 ** total);
   }
   const d = 2 ** (total - 24);
   const hq = Math.floor(hi / d);

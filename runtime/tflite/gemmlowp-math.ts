@@ -75,7 +75,10 @@ export function expOnNegativeValues(a: number, intBits: number, bits: RawBits): 
   const quarter = constantPot(-2, intBits, bits);
   const mask = quarter - 1;
   const aModQuarterMinusQuarter = wrap((a & mask) - quarter, bits);
-  let result = expOnIntervalBetweenNegativeOneQuarterAnd0Excl(rescale(aModQuarterMinusQuarter, intBits, 0, bits), bits);
+  let result = expOnIntervalBetweenNegativeOneQuarterAnd0Excl(
+    rescale(aModQuarterMinusQuarter, intBits, 0, bits),
+    bits,
+  );
   const remainder = wrap(aModQuarterMinusQuarter - a, bits);
   for (const [exponent, multiplier] of BARREL) {
     if (intBits > exponent && remainder & (2 ** (fracBits + exponent) | 0)) {

@@ -145,6 +145,7 @@ export function perChannelMultipliers(
   filterScales: readonly number[],
   outputScale: number,
   channels: number,
+  singleRounding = false,
 ): { multiplier: Int32Array; shift: Int32Array } {
   if (filterScales.length !== 1 && filterScales.length !== channels) {
     throw new LatheError("runtime", `${filterScales.length} filter scales for ${channels} output channels`);
@@ -152,7 +153,7 @@ export function perChannelMultipliers(
   const multiplier = new Int32Array(channels), shift = new Int32Array(channels);
   for (let c = 0; c < channels; c++) {
     const s = filterScales.length === 1 ? filterScales[0] : filterScales[c];
-    const q = quantizeMultiplier((inputScale * s) / outputScale);
+    const q = quantizeMultiplier((inputScale * s) / outputScale, singleRounding);
     multiplier[c] = q.multiplier;
     shift[c] = q.shift;
   }

@@ -10,7 +10,8 @@ import type { TargetParams } from "../target.ts";
 
 export const SECDA_SA: TargetParams = {
   name: "secda-sa",
-  doc: "SECDA SA v4: 16x16 output-stationary systolic array, int8, on-chip requantization, PYNQ-Z1 at 200 MHz",
+  doc:
+    "SECDA SA v4: 16x16 output-stationary systolic array, int8, on-chip requantization, PYNQ-Z1 at 200 MHz",
   board: "PYNQ-Z1",
   clockMHz: 200,
   macsPerCycle: 256,
@@ -18,14 +19,19 @@ export const SECDA_SA: TargetParams = {
   buffers: {
     input: { words: 4096, banks: 4, doc: "IN_BUF_LEN 4096 ×4 banks" },
     weight: { words: 8192, banks: 4, doc: "WE_BUF_LEN 8192 ×4 banks" },
-    sums: { words: 1024, banks: 4, doc: "SUMS_BUF_LEN 1024 ×4 banks (row sums; per-channel bias/multiplier/shift assumed the same size)" },
+    sums: {
+      words: 1024,
+      banks: 4,
+      doc: "SUMS_BUF_LEN 1024 ×4 banks (row sums; per-channel bias/multiplier/shift assumed the same size)",
+    },
   },
   dma: {
     lanes: 4,
     widthBits: 32,
     bytesPerCycle: 4,
     setupCycles: 100,
-    doc: "4 AXI DMA engines, 32-bit AXI4-Stream at the accelerator clock (accelerators.md §1.0); 100 cycles per transfer for driver register writes and the first beat is an assumption",
+    doc:
+      "4 AXI DMA engines, 32-bit AXI4-Stream at the accelerator clock (accelerators.md §1.0); 100 cycles per transfer for driver register writes and the first beat is an assumption",
   },
   types: ["i8", "u8"],
   opcodes: OPCODES,

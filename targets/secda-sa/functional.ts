@@ -3,4 +3,5 @@ import { runGemmProgram } from "../secda/gemm-model.ts";
 import type { FunctionalModel } from "../target.ts";
 import { SA_DESIGN } from "./lower.ts";
 
-export const saFunctional: FunctionalModel = (program, operands, out) => runGemmProgram(SA_DESIGN, program, operands, out);
+export const saFunctional: FunctionalModel = (program, operands, out) =>
+  runGemmProgram(SA_DESIGN, program, operands, out);

@@ -11,7 +11,8 @@ import type { TargetParams } from "../target.ts";
 
 export const SECDA_VM: TargetParams = {
   name: "secda-vm",
-  doc: "SECDA VM v5: 4 vector-MAC GEMM units of 4x4 output tiles, 4 deep, int8, on-chip requantization, PYNQ-Z1 at 200 MHz",
+  doc:
+    "SECDA VM v5: 4 vector-MAC GEMM units of 4x4 output tiles, 4 deep, int8, on-chip requantization, PYNQ-Z1 at 200 MHz",
   board: "PYNQ-Z1",
   clockMHz: 200,
   macsPerCycle: 256,
@@ -28,7 +29,8 @@ export const SECDA_VM: TargetParams = {
     widthBits: 32,
     bytesPerCycle: 4,
     setupCycles: 100,
-    doc: "4 AXI DMA engines, 32-bit AXI4-Stream at the accelerator clock (accelerators.md §1.0); 100 cycles per transfer for driver register writes and the first beat is an assumption",
+    doc:
+      "4 AXI DMA engines, 32-bit AXI4-Stream at the accelerator clock (accelerators.md §1.0); 100 cycles per transfer for driver register writes and the first beat is an assumption",
   },
   types: ["i8", "u8"],
   opcodes: OPCODES,

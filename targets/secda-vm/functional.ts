@@ -3,4 +3,5 @@ import { runGemmProgram } from "../secda/gemm-model.ts";
 import type { FunctionalModel } from "../target.ts";
 import { VM_DESIGN } from "./lower.ts";
 
-export const vmFunctional: FunctionalModel = (program, operands, out) => runGemmProgram(VM_DESIGN, program, operands, out);
+export const vmFunctional: FunctionalModel = (program, operands, out) =>
+  runGemmProgram(VM_DESIGN, program, operands, out);

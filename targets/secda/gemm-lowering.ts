@@ -15,7 +15,6 @@
  * compute, so their call returns int32 accumulators and the host requantizes (lathe.RequantizeF32).
  */
 import type { Attr } from "../../ir/attr.ts";
-import { numbersConstant } from "../../ir/builder.ts";
 import { type Constant, constantBytes } from "../../ir/constant.ts";
 import { constantNumbers } from "../../ir/constant-values.ts";
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
@@ -23,8 +22,7 @@ import { printDType, storageOf } from "../../ir/dtype.ts";
 import type { Graph, Node, ValueInfo } from "../../ir/graph.ts";
 import { resolveAttrs } from "../../ir/op-registry.ts";
 import { windowAxis } from "../../ir/ops/tflite-geometry.ts";
-import { isStaticShape, tensorType, type TensorType } from "../../ir/value-type.ts";
-import type { ValueRef } from "../../passes/pattern.ts";
+import { isStaticShape, type TensorType, tensorType } from "../../ir/value-type.ts";
 import {
   activationRangeQuantized,
   integerArithmetic,
@@ -43,7 +41,14 @@ export interface Window {
 }
 
 type Requant =
-  | { readonly kind: "tflite"; readonly multiplier: Int32Array; readonly shift: Int32Array; readonly zero: number; readonly lo: number; readonly hi: number }
+  | {
+    readonly kind: "tflite";
+    readonly multiplier: Int32Array;
+    readonly shift: Int32Array;
+    readonly zero: number;
+    readonly lo: number;
+    readonly hi: number;
+  }
   | { readonly kind: "f32"; readonly scale: Float32Array; readonly zeroPoint: string };
 
 /** A layer as one GEMM: Y[m, n] = requant(Σ_k (X[m,k] − zp_x)(W[n,k] − zp_w) + bias[n]). */
@@ -74,7 +79,9 @@ const ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"];
 function affine8(t: TensorType | undefined, what: string, types: readonly string[]): AffineQuant | string {
   if (!t) return `${what} has no tensor type`;
   const d = t.dtype;
-  if (typeof d === "string" || d.kind !== "affine") return `${what} is ${printDType(d)}; the datapath takes 8-bit affine codes (${types.join(", ")})`;
+  if (typeof d === "string" || d.kind !== "affine") {
+    return `${what} is ${printDType(d)}; the datapath takes 8-bit affine codes (${types.join(", ")})`;
+  }
   if (!types.includes(d.storage)) return `${what} is ${d.storage}; the datapath takes ${types.join(", ")}`;
   return d;
 }
@@ -118,17 +125,25 @@ export function tflGemm(node: Node, g: Graph, types: readonly string[]): GemmLay
   if (typeof wq === "string") return wq;
   const yq = affine8(yT, "the output", types);
   if (typeof yq === "string") return yq;
-  if (xq.storage !== wq.storage) return `${xq.storage} input with ${wq.storage} filter is not a TFLite 8-bit kernel`;
+  if (xq.storage !== wq.storage) {
+    return `${xq.storage} input with ${wq.storage} filter is not a TFLite 8-bit kernel`;
+  }
   if (xq.scale.length !== 1 || yq.scale.length !== 1) return "input and output must be quantized per tensor";
-  if (!ACTIVATIONS.includes(at.fused_activation_function)) return `fused activation ${at.fused_activation_function} has no PPU clamp`;
+  if (!ACTIVATIONS.includes(at.fused_activation_function)) {
+    return `fused activation ${at.fused_activation_function} has no PPU clamp`;
+  }
   const arith = arithmeticGuard();
   if (arith !== true) return arith;
   const wc = g.constants[node.inputs[1]!];
   const bName = node.inputs[2];
   const bc = bName ? g.constants[bName] : undefined;
   if (bName && !bc) return "the bias is not a constant";
-  if (bc && storageOf(bc.dtype) !== "i32") return `the bias is ${printDType(bc.dtype)}; the accelerator adds int32 biases`;
-  const xs = staticShapeOf(xT, "the input"), ws = staticShapeOf(wT, "the filter"), ys = staticShapeOf(yT, "the output");
+  if (bc && storageOf(bc.dtype) !== "i32") {
+    return `the bias is ${printDType(bc.dtype)}; the accelerator adds int32 biases`;
+  }
+  const xs = staticShapeOf(xT, "the input"),
+    ws = staticShapeOf(wT, "the filter"),
+    ys = staticShapeOf(yT, "the output");
   for (const s of [xs, ws, ys]) if (typeof s === "string") return s;
   const [xShape, wShape, yShape] = [xs as number[], ws as number[], ys as number[]];
   const wSigned = wq.storage === "i8";
@@ -145,7 +160,10 @@ export function tflGemm(node: Node, g: Graph, types: readonly string[]): GemmLay
       dilations: [at.dilation_h_factor, at.dilation_w_factor],
       pads: [ay.padBefore, ax.padBefore, ay.padAfter, ax.padAfter],
     };
-    if (KH === 1 && KW === 1 && at.stride_h === 1 && at.stride_w === 1 && ay.padBefore + ay.padAfter + ax.padBefore + ax.padAfter === 0) window = undefined;
+    if (
+      KH === 1 && KW === 1 && at.stride_h === 1 && at.stride_w === 1 &&
+      ay.padBefore + ay.padAfter + ax.padBefore + ax.padAfter === 0
+    ) window = undefined;
     m = N * ay.out * ax.out;
     n = O;
     k = KH * KW * C;
@@ -160,8 +178,14 @@ export function tflGemm(node: Node, g: Graph, types: readonly string[]): GemmLay
     layout = "rows";
   }
   // TFLite subtracts a filter zero point for uint8 convolutions and for every FULLY_CONNECTED.
-  const wZero = conv ? (wq.storage === "u8" ? wq.zeroPoint[0] : 0) : wq.zeroPoint.length === 1 ? wq.zeroPoint[0] : 0;
-  if (wq.scale.length !== 1 && (wq.scale.length !== n || (wq.axis ?? 0) !== 0)) return `filter scales are not per output channel (${wq.scale.length} for ${n})`;
+  const wZero = conv
+    ? (wq.storage === "u8" ? wq.zeroPoint[0] : 0)
+    : wq.zeroPoint.length === 1
+    ? wq.zeroPoint[0]
+    : 0;
+  if (wq.scale.length !== 1 && (wq.scale.length !== n || (wq.axis ?? 0) !== 0)) {
+    return `filter scales are not per output channel (${wq.scale.length} for ${n})`;
+  }
   let multiplier: Int32Array, shift: Int32Array;
   if ((conv ? xq.storage === "u8" : true) && wq.scale.length === 1) {
     const q = legacyConvMultiplier(xq.scale[0], wq.scale[0], yq.scale[0]);
@@ -196,7 +220,9 @@ export function qlinearConvGemm(node: Node, g: Graph, types: readonly string[]):
   const xT = tensorOf(g, ins[0]), wT = tensorOf(g, ins[3]), yT = tensorOf(g, node.outputs[0]);
   const code = (t: TensorType | undefined, what: string) => {
     const s = t && typeof t.dtype === "string" ? t.dtype : undefined;
-    return s && types.includes(s) ? s : `${what} is ${t ? printDType(t.dtype) : "untyped"}; the datapath takes ${types.join(", ")}`;
+    return s && types.includes(s)
+      ? s
+      : `${what} is ${t ? printDType(t.dtype) : "untyped"}; the datapath takes ${types.join(", ")}`;
   };
   const xs = code(xT, "x"), wsd = code(wT, "w"), ysd = code(yT, "y");
   for (const r of [xs, wsd, ysd]) if (!types.includes(r)) return r;
@@ -211,13 +237,19 @@ export function qlinearConvGemm(node: Node, g: Graph, types: readonly string[]):
   if (bc && bc.dtype !== "i32") return `B is ${printDType(bc.dtype)}, expected i32`;
   const xShape = staticShapeOf(xT, "x"), wShape = staticShapeOf(wT, "w"), yShape = staticShapeOf(yT, "y");
   for (const s of [xShape, wShape, yShape]) if (typeof s === "string") return s;
-  const [N, C, H, W] = xShape as number[], [O, Cw, KH, KW] = wShape as number[], [, , OH, OW] = yShape as number[];
-  if ((xShape as number[]).length !== 4 || (wShape as number[]).length !== 4) return "only 2-D convolutions are lowered";
+  const [N, C] = xShape as number[], [O, Cw, KH, KW] = wShape as number[], [, , OH, OW] = yShape as number[];
+  if ((xShape as number[]).length !== 4 || (wShape as number[]).length !== 4) {
+    return "only 2-D convolutions are lowered";
+  }
   if (Cw !== C) return `filter takes ${Cw} channels, input has ${C}`;
   const wz = constantNumbers(wzC);
-  if (wz.some((z) => z !== wz[0])) return "per-channel weight zero points need per-channel row sums, which the design lacks";
+  if (wz.some((z) => z !== wz[0])) {
+    return "per-channel weight zero points need per-channel row sums, which the design lacks";
+  }
   const xScale = constantNumbers(xsC), yScale = constantNumbers(ysC), wScale = constantNumbers(wsC);
-  if (xScale.length !== 1 || yScale.length !== 1 || constantNumbers(xzC).length !== 1) return "x and y must be quantized per tensor";
+  if (xScale.length !== 1 || yScale.length !== 1 || constantNumbers(xzC).length !== 1) {
+    return "x and y must be quantized per tensor";
+  }
   if (wScale.length !== 1 && wScale.length !== O) return `${wScale.length} weight scales for ${O} channels`;
   const pads = (at.pads as number[]).length ? at.pads as number[] : [0, 0, 0, 0];
   const strides = (at.strides as number[]).length ? at.strides as number[] : [1, 1];
@@ -237,7 +269,12 @@ export function qlinearConvGemm(node: Node, g: Graph, types: readonly string[]):
     node,
     input: ins[0]!,
     layout: "nchw",
-    window: { kernel: [KH, KW], strides: [strides[0], strides[1]], dilations: [dil[0], dil[1]], pads: [pads[0], pads[1], pads[2], pads[3]] },
+    window: {
+      kernel: [KH, KW],
+      strides: [strides[0], strides[1]],
+      dilations: [dil[0], dil[1]],
+      pads: [pads[0], pads[1], pads[2], pads[3]],
+    },
     m: N * OH * OW,
     n: O,
     k: KH * KW * C,
@@ -258,7 +295,8 @@ export const ceilTo = (v: number, m: number) => Math.ceil(v / m) * m;
 /** The GEMM dimensions a layer has on a design (padded sizes included). */
 export function layerDims(design: GemmDesign, l: GemmLayer): GemmDims {
   const { pad, dma } = design.params;
-  const lo = l.requant.kind === "tflite" ? l.requant.lo : 0, hi = l.requant.kind === "tflite" ? l.requant.hi : 0;
+  const lo = l.requant.kind === "tflite" ? l.requant.lo : 0,
+    hi = l.requant.kind === "tflite" ? l.requant.hi : 0;
   return {
     m: l.m,
     n: l.n,
@@ -284,13 +322,23 @@ export function fitGuard(design: GemmDesign, l: GemmLayer): GuardResult {
 }
 
 /** Rows of `cols` codes padded to rowsP × colsP and interleaved over lanes, as 32-bit words. */
-export function packLanes(codes: Int8Array | Uint8Array, rows: number, cols: number, rowsP: number, colsP: number, lanes: number): Uint32Array {
+export function packLanes(
+  codes: Int8Array | Uint8Array,
+  rows: number,
+  cols: number,
+  rowsP: number,
+  colsP: number,
+  lanes: number,
+): Uint32Array {
   const perLane = Math.ceil(rowsP / lanes);
   const out = new Uint32Array(lanes * perLane * (colsP / 4));
   const bytes = new Uint8Array(out.buffer);
   const src = new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength);
   for (let r = 0; r < rows; r++) {
-    bytes.set(src.subarray(r * cols, (r + 1) * cols), ((r % lanes) * perLane + Math.floor(r / lanes)) * colsP);
+    bytes.set(
+      src.subarray(r * cols, (r + 1) * cols),
+      ((r % lanes) * perLane + Math.floor(r / lanes)) * colsP,
+    );
   }
   return out;
 }
@@ -308,7 +356,11 @@ export function foldedBias(l: GemmLayer, np: number): Int32Array {
   return out;
 }
 
-const i32Constant = (v: Int32Array): Constant => ({ dtype: "i32", shape: [v.length], bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
+const i32Constant = (v: Int32Array): Constant => ({
+  dtype: "i32",
+  shape: [v.length],
+  bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+});
 
 /** Host preparation nodes, the packed constants and the call that replace the layer. */
 export function lowerGemmLayer(design: GemmDesign, l: GemmLayer, g: Graph, names: NameSource): Lowering {
@@ -320,9 +372,22 @@ export function lowerGemmLayer(design: GemmDesign, l: GemmLayer, g: Graph, names
   const values: Record<string, ValueInfo> = {};
   const from = l.node.from ?? [id];
   const inType = tensorOf(g, l.input)!;
-  const emit = (op: string, inputs: (string | null)[], attrs: Record<string, Attr>, type: TensorType, name?: string): string => {
+  const emit = (
+    op: string,
+    inputs: (string | null)[],
+    attrs: Record<string, Attr>,
+    type: TensorType,
+    name?: string,
+  ): string => {
     const out = name ?? names.value(`${id}/${op.slice(op.indexOf(".") + 1).toLowerCase()}`);
-    nodes.push({ id: names.node(`${id}/${op.slice(op.indexOf(".") + 1)}`), op, inputs, outputs: [out], attrs, from });
+    nodes.push({
+      id: names.node(`${id}/${op.slice(op.indexOf(".") + 1)}`),
+      op,
+      inputs,
+      outputs: [out],
+      attrs,
+      from,
+    });
     values[out] = { type };
     return out;
   };
@@ -346,12 +411,29 @@ export function lowerGemmLayer(design: GemmDesign, l: GemmLayer, g: Graph, names
   }
   let cols = l.k;
   if (d.mp !== l.m || d.kp !== l.k) {
-    rows = emit("lathe.PadTo", [rows], { cols: int(l.k), row_multiple: int(design.params.pad.rows), col_multiple: int(design.params.pad.depth), value: int(0) }, tensorType(codeType, [d.mp, d.kp]));
+    rows = emit("lathe.PadTo", [rows], {
+      cols: int(l.k),
+      row_multiple: int(design.params.pad.rows),
+      col_multiple: int(design.params.pad.depth),
+      value: int(0),
+    }, tensorType(codeType, [d.mp, d.kp]));
   }
   cols = d.kp;
-  const sums = d.sums ? emit("lathe.ZeroPointSums", [rows], { cols: int(cols), multiplier: int(-l.wZero) }, tensorType("i32", [d.mp])) : null;
+  const sums = d.sums
+    ? emit(
+      "lathe.ZeroPointSums",
+      [rows],
+      { cols: int(cols), multiplier: int(-l.wZero) },
+      tensorType("i32", [d.mp]),
+    )
+    : null;
   const lanes = d.lanes;
-  const packed = emit("lathe.LaneInterleave", [rows], { lanes: int(lanes), cols: int(cols) }, tensorType("u32", [lanes, Math.ceil(d.mp / lanes) * (d.kp / 4)]));
+  const packed = emit(
+    "lathe.LaneInterleave",
+    [rows],
+    { lanes: int(lanes), cols: int(cols) },
+    tensorType("u32", [lanes, Math.ceil(d.mp / lanes) * (d.kp / 4)]),
+  );
   const constant = (hint: string, c: Constant) => {
     const name = names.value(`${id}/${hint}`);
     constants[name] = c;
@@ -359,7 +441,11 @@ export function lowerGemmLayer(design: GemmDesign, l: GemmLayer, g: Graph, names
     return name;
   };
   const wWords = packLanes(l.weights, l.n, l.k, d.np, d.kp, lanes);
-  const wName = constant("weights.packed", { dtype: "u32", shape: [lanes, wWords.length / lanes], bytes: new Uint8Array(wWords.buffer) });
+  const wName = constant("weights.packed", {
+    dtype: "u32",
+    shape: [lanes, wWords.length / lanes],
+    bytes: new Uint8Array(wWords.buffer),
+  });
   const bName = constant("bias.folded", i32Constant(foldedBias(l, d.np)));
   let mName: string | null = null, sName: string | null = null;
   if (l.requant.kind === "tflite") {
@@ -375,25 +461,47 @@ export function lowerGemmLayer(design: GemmDesign, l: GemmLayer, g: Graph, names
     kernel: { type: "string", value: "gemm" },
     program: { type: "string", value: id },
     out_type: { type: "type", value: l.callType },
-    m: int(d.m), n: int(d.n), k: int(d.k), mp: int(d.mp), np: int(d.np), kp: int(d.kp), lanes: int(lanes),
-    x_signed: int(d.xSigned ? 1 : 0), w_signed: int(d.wSigned ? 1 : 0),
+    m: int(d.m),
+    n: int(d.n),
+    k: int(d.k),
+    mp: int(d.mp),
+    np: int(d.np),
+    kp: int(d.kp),
+    lanes: int(lanes),
+    x_signed: int(d.xSigned ? 1 : 0),
+    w_signed: int(d.wSigned ? 1 : 0),
     ppu: { type: "string", value: d.ppu ? "tflite" : "none" },
-    sums: int(d.sums ? 1 : 0), zp_out: int(d.zpOut), act_min: int(d.actMin), act_max: int(d.actMax),
+    sums: int(d.sums ? 1 : 0),
+    zp_out: int(d.zpOut),
+    act_min: int(d.actMin),
+    act_max: int(d.actMax),
   };
   const callId = names.node(`${id}/AccelCall`);
   const callOut = finalName ?? names.value(`${id}/acc`);
-  nodes.push({ id: callId, op: "lathe.AccelCall", inputs: [packed, wName, bName, mName, sName, sums], outputs: [callOut], attrs: callAttrs, from });
+  nodes.push({
+    id: callId,
+    op: "lathe.AccelCall",
+    inputs: [packed, wName, bName, mName, sName, sums],
+    outputs: [callOut],
+    attrs: callAttrs,
+    from,
+  });
   values[callOut] = { type: l.callType };
   if (l.requant.kind === "f32") {
     const [N, OH, OW, O] = l.callType.shape as number[];
     const zpType = tensorOf(g, l.requant.zeroPoint)!.dtype;
-    const sc = constant("requant.scale", { dtype: "f32", shape: [O], bytes: new Uint8Array(l.requant.scale.buffer.slice(0)) });
-    const q = emit("lathe.RequantizeF32", [callOut, sc, l.requant.zeroPoint], {}, tensorType(zpType, [N, OH, OW, O]));
+    const sc = constant("requant.scale", {
+      dtype: "f32",
+      shape: [O],
+      bytes: new Uint8Array(l.requant.scale.buffer.slice(0)),
+    });
+    const q = emit(
+      "lathe.RequantizeF32",
+      [callOut, sc, l.requant.zeroPoint],
+      {},
+      tensorType(zpType, [N, OH, OW, O]),
+    );
     emit("Transpose", [q], { perm: ints([0, 3, 1, 2]) }, tensorType(zpType, [N, O, OH, OW]), l.output);
   }
-  void numbersConstant;
   return { nodes, constants, values, call: callId };
 }
-
-/** A captured value's node (for rules whose pattern captures the root as `node`). */
-export type Captured = { node: Node; x: ValueRef };

@@ -15,7 +15,20 @@ import type { Tensor } from "../../runtime/tensor.ts";
 import { multiplyByQuantizedMultiplier } from "../../runtime/tflite/fixed-point.ts";
 import type { Program } from "../target.ts";
 import { type GemmDesign, laneRows } from "./gemm-program.ts";
-import { CFG_PPU, CFG_SUMS, CFG_W_SIGNED, CFG_X_SIGNED, COMPUTE, CONFIG, headerFields, KIND_PARAMS, KIND_ROWS, LOAD_INP, LOAD_WGT, opcodeName } from "./protocol.ts";
+import {
+  CFG_PPU,
+  CFG_SUMS,
+  CFG_W_SIGNED,
+  CFG_X_SIGNED,
+  COMPUTE,
+  CONFIG,
+  headerFields,
+  KIND_PARAMS,
+  KIND_ROWS,
+  LOAD_INP,
+  LOAD_WGT,
+  opcodeName,
+} from "./protocol.ts";
 
 interface Tile {
   r0: number;
@@ -31,18 +44,29 @@ function fail(at: number, program: Program, reason: string): never {
 
 function words(t: Tensor): Uint32Array | Int32Array {
   const d = t.data;
-  if (!(d instanceof Uint32Array) && !(d instanceof Int32Array)) throw new LatheError("runtime", "call operands must be 32-bit words");
+  if (!(d instanceof Uint32Array) && !(d instanceof Int32Array)) {
+    throw new LatheError("runtime", "call operands must be 32-bit words");
+  }
   return d;
 }
 
 /** Runs a GEMM program on the call's operands, writing the m × n result into `out`. */
-export function runGemmProgram(design: GemmDesign, program: Program, operands: readonly (Tensor | undefined)[], out: Tensor): void {
+export function runGemmProgram(
+  design: GemmDesign,
+  program: Program,
+  operands: readonly (Tensor | undefined)[],
+  out: Tensor,
+): void {
   const inBytes = design.inputWords * 4, wBytes = design.weightWords * 4;
   const ibuf = new ArrayBuffer(inBytes), wbuf = new ArrayBuffer(wBytes);
   const iu8 = new Uint8Array(ibuf), wu8 = new Uint8Array(wbuf);
-  const bias = new Int32Array(design.paramRows), mult = new Int32Array(design.paramRows), shift = new Int32Array(design.paramRows);
+  const bias = new Int32Array(design.paramRows),
+    mult = new Int32Array(design.paramRows),
+    shift = new Int32Array(design.paramRows);
   const sums = new Int32Array(design.sumsRows);
-  let cfg: { m: number; n: number; kw: number; flags: number; zp: number; lo: number; hi: number } | undefined;
+  let cfg:
+    | { m: number; n: number; kw: number; flags: number; zp: number; lo: number; hi: number }
+    | undefined;
   const inTile: Tile = { r0: -1, count: 0, rows: 0, params: false };
   const wTile: Tile = { r0: -1, count: 0, rows: 0, params: false };
   const view = (t: Tile, r0: number, count: number) => {
@@ -61,7 +85,9 @@ export function runGemmProgram(design: GemmDesign, program: Program, operands: r
       const p = cmd.payload[payload++];
       if (!p) fail(at, program, `${opcodeName(cmd.opcode)} is missing a payload`);
       const src = operand(at, p.operand);
-      if (p.offset + p.words > src.length) fail(at, program, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      if (p.offset + p.words > src.length) {
+        fail(at, program, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      }
       return { src, p };
     };
     const c = fields.get(CONFIG);
@@ -71,17 +97,33 @@ export function runGemmProgram(design: GemmDesign, program: Program, operands: r
     }
     if (!cfg) fail(at, program, "data before CONFIG");
     const kp = cfg.kw * 4;
-    const loadRows = (h: readonly number[], tile: Tile, bytes: Uint8Array, capacityWords: number, what: string) => {
+    const loadRows = (
+      h: readonly number[],
+      tile: Tile,
+      bytes: Uint8Array,
+      capacityWords: number,
+      what: string,
+    ) => {
       const [kind, r0, count, lane] = h;
       view(tile, r0, count);
       if (kind === KIND_ROWS) {
-        if (count * cfg!.kw > capacityWords) fail(at, program, `${count} ${what} rows of ${cfg!.kw} words exceed the ${capacityWords}-word buffer`);
-        const rows = laneRows(r0, count, lane, design.params.dma.lanes);
+        if (count * cfg!.kw > capacityWords) {
+          fail(
+            at,
+            program,
+            `${count} ${what} rows of ${cfg!.kw} words exceed the ${capacityWords}-word buffer`,
+          );
+        }
+        const rows = laneRows(count, lane, design.params.dma.lanes);
         const { src, p } = nextRef();
-        if (p.words !== rows * cfg!.kw) fail(at, program, `lane ${lane} carries ${p.words} words for ${rows} rows`);
+        if (p.words !== rows * cfg!.kw) {
+          fail(at, program, `lane ${lane} carries ${p.words} words for ${rows} rows`);
+        }
         const srcBytes = new Uint8Array(src.buffer, src.byteOffset + p.offset * 4, p.words * 4);
         const lanes = design.params.dma.lanes;
-        for (let j = 0; j < rows; j++) bytes.set(srcBytes.subarray(j * kp, (j + 1) * kp), (lane + j * lanes) * kp);
+        for (let j = 0; j < rows; j++) {
+          bytes.set(srcBytes.subarray(j * kp, (j + 1) * kp), (lane + j * lanes) * kp);
+        }
         tile.rows += rows;
         return undefined;
       }
@@ -92,11 +134,15 @@ export function runGemmProgram(design: GemmDesign, program: Program, operands: r
     if (w) {
       const params = loadRows(w, wTile, wu8, design.weightWords, "weight");
       if (params) {
-        if (params.count > design.paramRows) fail(at, program, `${params.count} channels exceed the ${design.paramRows}-entry parameter buffer`);
+        if (params.count > design.paramRows) {
+          fail(at, program, `${params.count} channels exceed the ${design.paramRows}-entry parameter buffer`);
+        }
         const targets = cfg.flags & CFG_PPU ? [bias, mult, shift] : [bias];
         for (const dst of targets) {
           const { src, p } = nextRef();
-          if (p.words !== params.count) fail(at, program, `parameter run of ${p.words} words for ${params.count} channels`);
+          if (p.words !== params.count) {
+            fail(at, program, `parameter run of ${p.words} words for ${params.count} channels`);
+          }
           dst.set(new Int32Array(src.buffer, src.byteOffset + p.offset * 4, p.words));
         }
         wTile.params = true;
@@ -106,7 +152,9 @@ export function runGemmProgram(design: GemmDesign, program: Program, operands: r
     if (x) {
       const s = loadRows(x, inTile, iu8, design.inputWords, "input");
       if (s) {
-        if (s.count > design.sumsRows) fail(at, program, `${s.count} row sums exceed the ${design.sumsRows}-entry sum buffer`);
+        if (s.count > design.sumsRows) {
+          fail(at, program, `${s.count} row sums exceed the ${design.sumsRows}-entry sum buffer`);
+        }
         const { src, p } = nextRef();
         sums.set(new Int32Array(src.buffer, src.byteOffset + p.offset * 4, p.words));
         inTile.params = true;
@@ -115,21 +163,57 @@ export function runGemmProgram(design: GemmDesign, program: Program, operands: r
     const k = fields.get(COMPUTE);
     if (k) {
       const [m0, mc, n0, nc] = k;
-      if (inTile.r0 !== m0 || inTile.count !== mc || inTile.rows !== mc) fail(at, program, `input rows [${m0}, +${mc}) are not all resident`);
-      if (wTile.r0 !== n0 || wTile.count !== nc || wTile.rows !== nc || !wTile.params) fail(at, program, `weight rows [${n0}, +${nc}) are not all resident`);
+      if (inTile.r0 !== m0 || inTile.count !== mc || inTile.rows !== mc) {
+        fail(at, program, `input rows [${m0}, +${mc}) are not all resident`);
+      }
+      if (wTile.r0 !== n0 || wTile.count !== nc || wTile.rows !== nc || !wTile.params) {
+        fail(at, program, `weight rows [${n0}, +${nc}) are not all resident`);
+      }
       if (cfg.flags & CFG_SUMS && !inTile.params) fail(at, program, "row sums were not loaded");
       const xs = cfg.flags & CFG_X_SIGNED ? new Int8Array(ibuf) : iu8;
       const ws = cfg.flags & CFG_W_SIGNED ? new Int8Array(wbuf) : wu8;
-      computeTile(xs, ws, kp, m0, Math.min(mc, cfg.m - m0), n0, Math.min(nc, cfg.n - n0), cfg, bias, mult, shift, cfg.flags & CFG_SUMS ? sums : undefined, outData);
+      computeTile(
+        xs,
+        ws,
+        kp,
+        m0,
+        Math.min(mc, cfg.m - m0),
+        n0,
+        Math.min(nc, cfg.n - n0),
+        cfg,
+        bias,
+        mult,
+        shift,
+        cfg.flags & CFG_SUMS ? sums : undefined,
+        outData,
+      );
     }
-    if (payload !== cmd.payload.length) fail(at, program, `${cmd.payload.length - payload} payload runs left unread`);
+    if (payload !== cmd.payload.length) {
+      fail(at, program, `${cmd.payload.length - payload} payload runs left unread`);
+    }
   });
   if (!cfg) throw new LatheError("runtime", `${program.target} program ${program.id} is empty`);
 }
 
+/** Tile operands widened to int32 (rows rounded up to 4 with zeros), reused across calls. */
+let scratchX: Int32Array = new Int32Array(0), scratchW: Int32Array = new Int32Array(0);
+const acc16 = new Int32Array(16);
+
+function widen(src: Int8Array | Uint8Array, rows: number, kp: number, scratch: Int32Array): Int32Array {
+  const need = Math.ceil(rows / 4) * 4 * kp;
+  const dst: Int32Array = scratch.length >= need ? scratch : new Int32Array(need);
+  dst.set(src.subarray(0, rows * kp));
+  dst.fill(0, rows * kp, need);
+  return dst;
+}
+
+/**
+ * The tile's int32 sums, 4 rows × 4 columns at a time (each loaded code feeds four products), then bias,
+ * row sums and the PPU per element. Only the unpadded rows and columns are written.
+ */
 function computeTile(
-  x: Int8Array | Uint8Array,
-  w: Int8Array | Uint8Array,
+  xs: Int8Array | Uint8Array,
+  ws: Int8Array | Uint8Array,
   kp: number,
   m0: number,
   rows: number,
@@ -142,41 +226,42 @@ function computeTile(
   sums: Int32Array | undefined,
   out: Int8Array | Uint8Array | Int32Array,
 ): void {
+  const x = scratchX = widen(xs, rows, kp, scratchX);
+  const w = scratchW = widen(ws, cols, kp, scratchW);
   const ppu = (cfg.flags & CFG_PPU) !== 0;
   const { zp, lo, hi, n: N } = cfg;
-  const acc = new Int32Array(4);
-  for (let r = 0; r < rows; r++) {
-    const xb = r * kp;
-    const rowSum = sums ? sums[r] : 0;
-    const ob = (m0 + r) * N + n0;
-    let c = 0;
-    for (; c + 3 < cols; c += 4) {
+  const a = acc16;
+  for (let r = 0; r < rows; r += 4) {
+    const x0 = r * kp, x1 = x0 + kp, x2 = x1 + kp, x3 = x2 + kp;
+    for (let c = 0; c < cols; c += 4) {
       const w0 = c * kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+      let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
       for (let i = 0; i < kp; i++) {
-        const v = x[xb + i];
-        a0 += v * w[w0 + i];
-        a1 += v * w[w1 + i];
-        a2 += v * w[w2 + i];
-        a3 += v * w[w3 + i];
+        const u0 = x[x0 + i], u1 = x[x1 + i], u2 = x[x2 + i], u3 = x[x3 + i];
+        const v0 = w[w0 + i], v1 = w[w1 + i], v2 = w[w2 + i], v3 = w[w3 + i];
+        a00 += u0 * v0, a01 += u0 * v1, a02 += u0 * v2, a03 += u0 * v3;
+        a10 += u1 * v0, a11 += u1 * v1, a12 += u1 * v2, a13 += u1 * v3;
+        a20 += u2 * v0, a21 += u2 * v1, a22 += u2 * v2, a23 += u2 * v3;
+        a30 += u3 * v0, a31 += u3 * v1, a32 += u3 * v2, a33 += u3 * v3;
       }
-      acc[0] = a0;
-      acc[1] = a1;
-      acc[2] = a2;
-      acc[3] = a3;
-      for (let j = 0; j < 4; j++) out[ob + c + j] = post(acc[j] + bias[c + j] + rowSum, c + j);
+      a[0] = a00, a[1] = a01, a[2] = a02, a[3] = a03, a[4] = a10, a[5] = a11, a[6] = a12, a[7] = a13;
+      a[8] = a20, a[9] = a21, a[10] = a22, a[11] = a23, a[12] = a30, a[13] = a31, a[14] = a32, a[15] = a33;
+      const rEnd = Math.min(4, rows - r), cEnd = Math.min(4, cols - c);
+      for (let i = 0; i < rEnd; i++) {
+        const rowSum = sums ? sums[r + i] : 0;
+        const ob = (m0 + r + i) * N + n0 + c;
+        for (let j = 0; j < cEnd; j++) {
+          const col = c + j;
+          // int32 accumulators wrap; the PPU sees the wrapped value.
+          const v = (a[i * 4 + j] + bias[col] + rowSum) | 0;
+          if (!ppu) out[ob + j] = v;
+          else {
+            const q = multiplyByQuantizedMultiplier(v, mult[col], shift[col]) + zp;
+            out[ob + j] = q < lo ? lo : q > hi ? hi : q;
+          }
+        }
+      }
     }
-    for (; c < cols; c++) {
-      const w0 = c * kp;
-      let a = 0;
-      for (let i = 0; i < kp; i++) a += x[xb + i] * w[w0 + i];
-      out[ob + c] = post(a + bias[c] + rowSum, c);
-    }
-  }
-  function post(sum: number, c: number): number {
-    const v = sum | 0;
-    if (!ppu) return v;
-    const q = multiplyByQuantizedMultiplier(v, mult[c], shift[c]) + zp;
-    return q < lo ? lo : q > hi ? hi : q;
   }
 }

@@ -14,7 +14,19 @@ import { LatheError } from "../../ir/errors.ts";
 import type { Node } from "../../ir/graph.ts";
 import { resolveAttrs } from "../../ir/op-registry.ts";
 import type { Cmd, PayloadRef, Program, TargetParams } from "../target.ts";
-import { CFG_PPU, CFG_SUMS, CFG_W_SIGNED, CFG_X_SIGNED, COMPUTE, CONFIG, KIND_PARAMS, KIND_ROWS, KIND_SUMS, LOAD_INP, LOAD_WGT } from "./protocol.ts";
+import {
+  CFG_PPU,
+  CFG_SUMS,
+  CFG_W_SIGNED,
+  CFG_X_SIGNED,
+  COMPUTE,
+  CONFIG,
+  KIND_PARAMS,
+  KIND_ROWS,
+  KIND_SUMS,
+  LOAD_INP,
+  LOAD_WGT,
+} from "./protocol.ts";
 
 /** Operand positions of a GEMM AccelCall. */
 export const GEMM_OPERANDS = { input: 0, weights: 1, bias: 2, multiplier: 3, shift: 4, sums: 5 } as const;
@@ -64,7 +76,9 @@ export interface GemmDesign {
 export function gemmDimsOf(attrs: Readonly<Record<string, any>>): GemmDims {
   const num = (k: string) => {
     const v = attrs[k];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new LatheError("verify", `GEMM call attribute ${k} must be a non-negative integer`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      throw new LatheError("verify", `GEMM call attribute ${k} must be a non-negative integer`);
+    }
     return v;
   };
   const d: GemmDims = {
@@ -84,13 +98,16 @@ export function gemmDimsOf(attrs: Readonly<Record<string, any>>): GemmDims {
     actMax: attrs.act_max ?? 0,
   };
   if (d.mp < d.m || d.np < d.n || d.kp < d.k || d.kp % 4 !== 0 || d.np % 4 !== 0 || d.lanes < 1) {
-    throw new LatheError("verify", `GEMM call sizes m ${d.m}/${d.mp}, n ${d.n}/${d.np}, k ${d.k}/${d.kp} are inconsistent`);
+    throw new LatheError(
+      "verify",
+      `GEMM call sizes m ${d.m}/${d.mp}, n ${d.n}/${d.np}, k ${d.k}/${d.kp} are inconsistent`,
+    );
   }
   return d;
 }
 
-/** Rows of [r0, r0 + count) that lane `lane` carries, and their first slot in that lane. */
-export function laneRows(r0: number, count: number, lane: number, lanes: number): number {
+/** How many rows of a tile of `count` rows (starting at a multiple of `lanes`) lane `lane` carries. */
+export function laneRows(count: number, lane: number, lanes: number): number {
   return Math.max(0, Math.ceil((count - lane) / lanes));
 }
 
@@ -100,7 +117,8 @@ export function laneRows(r0: number, count: number, lane: number, lanes: number)
  * outer, the reverse. Ties keep the VM driver's inputs-outer order.
  */
 export function planTiles(d: GemmDims, maxMt: number, maxNt: number): TilePlan | string {
-  const mt = Math.min(d.mp, Math.floor(maxMt / d.lanes) * d.lanes), nt = Math.min(d.np, Math.floor(maxNt / d.lanes) * d.lanes);
+  const mt = Math.min(d.mp, Math.floor(maxMt / d.lanes) * d.lanes),
+    nt = Math.min(d.np, Math.floor(maxNt / d.lanes) * d.lanes);
   if (mt < Math.min(d.mp, d.lanes) || mt <= 0) return `one tile of ${d.lanes} input rows does not fit`;
   if (nt < Math.min(d.np, d.lanes) || nt <= 0) return `one tile of ${d.lanes} weight rows does not fit`;
   const kw = d.kp / 4;
@@ -121,14 +139,16 @@ function ranges(total: number, step: number): [number, number][] {
 export function gemmProgram(design: GemmDesign, attrs: Readonly<Record<string, any>>, id: string): Program {
   const d = gemmDimsOf(attrs);
   const plan = design.tiles(d);
-  if (typeof plan === "string") throw new LatheError("unsupported", `GEMM ${id} does not fit ${design.params.name}: ${plan}`);
+  if (typeof plan === "string") {
+    throw new LatheError("unsupported", `GEMM ${id} does not fit ${design.params.name}: ${plan}`);
+  }
   const { lanes } = d;
   const kw = d.kp / 4;
   const inputLaneWords = Math.ceil(d.mp / lanes) * kw, weightLaneWords = Math.ceil(d.np / lanes) * kw;
   const cmds: Cmd[] = [];
   const rowsPacket = (op: number, operand: number, laneWords: number, r0: number, count: number) => {
     for (let l = 0; l < lanes; l++) {
-      const rows = laneRows(r0, count, l, lanes);
+      const rows = laneRows(count, l, lanes);
       if (!rows) continue;
       const ref: PayloadRef = { operand, offset: l * laneWords + (r0 / lanes) * kw, words: rows * kw };
       cmds.push({ opcode: op, header: [KIND_ROWS, r0, count, l], payload: [ref], lane: l });
@@ -138,13 +158,24 @@ export function gemmProgram(design: GemmDesign, attrs: Readonly<Record<string, a
     rowsPacket(LOAD_WGT, GEMM_OPERANDS.weights, weightLaneWords, n0, count);
     const params: PayloadRef[] = [{ operand: GEMM_OPERANDS.bias, offset: n0, words: count }];
     if (d.ppu) {
-      params.push({ operand: GEMM_OPERANDS.multiplier, offset: n0, words: count }, { operand: GEMM_OPERANDS.shift, offset: n0, words: count });
+      params.push({ operand: GEMM_OPERANDS.multiplier, offset: n0, words: count }, {
+        operand: GEMM_OPERANDS.shift,
+        offset: n0,
+        words: count,
+      });
     }
     cmds.push({ opcode: LOAD_WGT, header: [KIND_PARAMS, n0, count, 0], payload: params, lane: 0 });
   };
   const loadInputs = (m0: number, count: number) => {
     rowsPacket(LOAD_INP, GEMM_OPERANDS.input, inputLaneWords, m0, count);
-    if (d.sums) cmds.push({ opcode: LOAD_INP, header: [KIND_SUMS, m0, count, 0], payload: [{ operand: GEMM_OPERANDS.sums, offset: m0, words: count }], lane: 0 });
+    if (d.sums) {
+      cmds.push({
+        opcode: LOAD_INP,
+        header: [KIND_SUMS, m0, count, 0],
+        payload: [{ operand: GEMM_OPERANDS.sums, offset: m0, words: count }],
+        lane: 0,
+      });
+    }
   };
   const compute = (m0: number, mc: number, n0: number, nc: number) => {
     const results = d.ppu ? Math.ceil((mc * nc) / 4) : mc * nc;
@@ -171,9 +202,14 @@ export function gemmProgram(design: GemmDesign, attrs: Readonly<Record<string, a
     }
   }
   // CONFIG rides on the first packet (one packet may carry several flags).
-  const flags = (d.xSigned ? CFG_X_SIGNED : 0) | (d.wSigned ? CFG_W_SIGNED : 0) | (d.ppu ? CFG_PPU : 0) | (d.sums ? CFG_SUMS : 0);
+  const flags = (d.xSigned ? CFG_X_SIGNED : 0) | (d.wSigned ? CFG_W_SIGNED : 0) | (d.ppu ? CFG_PPU : 0) |
+    (d.sums ? CFG_SUMS : 0);
   const first = cmds[0];
-  cmds[0] = { ...first, opcode: first.opcode | CONFIG, header: [d.m, d.n, kw, flags, d.zpOut, d.actMin, d.actMax, ...first.header] };
+  cmds[0] = {
+    ...first,
+    opcode: first.opcode | CONFIG,
+    header: [d.m, d.n, kw, flags, d.zpOut, d.actMin, d.actMax, ...first.header],
+  };
   const absent = { role: "(absent)", dtype: "none", shape: [] as number[] };
   const operands = [
     { role: "input rows (lane-interleaved)", dtype: "u32", shape: [lanes, inputLaneWords] },
@@ -189,7 +225,18 @@ export function gemmProgram(design: GemmDesign, attrs: Readonly<Record<string, a
     id,
     operands,
     cmds,
-    dims: { m: d.m, n: d.n, k: d.k, mp: d.mp, np: d.np, kp: d.kp, mt: plan.mt, nt: plan.nt, mTiles: mTiles.length, nTiles: nTiles.length },
+    dims: {
+      m: d.m,
+      n: d.n,
+      k: d.k,
+      mp: d.mp,
+      np: d.np,
+      kp: d.kp,
+      mt: plan.mt,
+      nt: plan.nt,
+      mTiles: mTiles.length,
+      nTiles: nTiles.length,
+    },
   };
 }
 
@@ -222,10 +269,14 @@ export function capacityTiles(d: GemmDims, c: Capacities): TilePlan | string {
   const maxNt = Math.min(Math.floor(c.weightWords / kw), c.paramRows);
   const needRows = Math.min(d.mp, d.lanes), needCols = Math.min(d.np, d.lanes);
   if (maxMt < needRows) {
-    return `depth ${d.k} (${kw} words a row): ${needRows} input rows need ${needRows * kw} words, the input buffer holds ${c.inputWords} (${c.inputLabel})`;
+    return `depth ${d.k} (${kw} words a row): ${needRows} input rows need ${
+      needRows * kw
+    } words, the input buffer holds ${c.inputWords} (${c.inputLabel})`;
   }
   if (maxNt < needCols) {
-    return `depth ${d.k} (${kw} words a row): ${needCols} weight rows need ${needCols * kw} words, the weight buffer holds ${c.weightWords} (${c.weightLabel})`;
+    return `depth ${d.k} (${kw} words a row): ${needCols} weight rows need ${
+      needCols * kw
+    } words, the weight buffer holds ${c.weightWords} (${c.weightLabel})`;
   }
   return planTiles(d, maxMt, maxNt);
 }

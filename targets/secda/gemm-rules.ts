@@ -21,7 +21,13 @@ function describeOnce(f: Describe, node: Node, g: Graph, types: readonly string[
   return r;
 }
 
-function gemmRule(design: GemmDesign, name: string, doc: string, pattern: OffloadRule["pattern"], f: Describe): OffloadRule<{ node: Node }> {
+function gemmRule(
+  design: GemmDesign,
+  name: string,
+  doc: string,
+  pattern: OffloadRule["pattern"],
+  f: Describe,
+): OffloadRule<{ node: Node }> {
   return {
     name,
     doc,
@@ -40,12 +46,36 @@ function gemmRule(design: GemmDesign, name: string, doc: string, pattern: Offloa
 
 export function secdaGemmRules(design: GemmDesign): OffloadRule[] {
   return [
-    gemmRule(design, "conv2d", "tfl.CONV_2D with constant 8-bit filters → im2col GEMM with on-chip requantization",
-      P.op("tfl.CONV_2D", [P.var("x"), P.const("w"), P.opt(P.const("b"))]).as("node"), tflGemm),
-    gemmRule(design, "fully-connected", "tfl.FULLY_CONNECTED with constant 8-bit weights → GEMM with on-chip requantization",
-      P.op("tfl.FULLY_CONNECTED", [P.var("x"), P.const("w"), P.opt(P.const("b"))]).as("node"), tflGemm),
-    gemmRule(design, "qlinear-conv", "ONNX QLinearConv → im2col GEMM, int32 results requantized on the host (float32 scale)",
-      P.op("QLinearConv", [P.var("x"), P.const("xs"), P.const("xz"), P.const("w"), P.const("ws"), P.const("wz"), P.const("ys"), P.const("yz"), P.opt(P.const("b"))]).as("node"),
-      qlinearConvGemm),
+    gemmRule(
+      design,
+      "conv2d",
+      "tfl.CONV_2D with constant 8-bit filters → im2col GEMM with on-chip requantization",
+      P.op("tfl.CONV_2D", [P.var("x"), P.const("w"), P.opt(P.const("b"))]).as("node"),
+      tflGemm,
+    ),
+    gemmRule(
+      design,
+      "fully-connected",
+      "tfl.FULLY_CONNECTED with constant 8-bit weights → GEMM with on-chip requantization",
+      P.op("tfl.FULLY_CONNECTED", [P.var("x"), P.const("w"), P.opt(P.const("b"))]).as("node"),
+      tflGemm,
+    ),
+    gemmRule(
+      design,
+      "qlinear-conv",
+      "ONNX QLinearConv → im2col GEMM, int32 results requantized on the host (float32 scale)",
+      P.op("QLinearConv", [
+        P.var("x"),
+        P.const("xs"),
+        P.const("xz"),
+        P.const("w"),
+        P.const("ws"),
+        P.const("wz"),
+        P.const("ys"),
+        P.const("yz"),
+        P.opt(P.const("b")),
+      ]).as("node"),
+      qlinearConvGemm,
+    ),
   ];
 }

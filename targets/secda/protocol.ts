@@ -70,7 +70,10 @@ export function headerFields(cmd: Cmd): Map<number, readonly number[]> {
     at += f.headerWords;
   }
   if (at !== cmd.header.length || cmd.opcode & ~0xf) {
-    throw new LatheError("runtime", `packet ${opcodeName(cmd.opcode)} has ${cmd.header.length} header words, expected ${at}`);
+    throw new LatheError(
+      "runtime",
+      `packet ${opcodeName(cmd.opcode)} has ${cmd.header.length} header words, expected ${at}`,
+    );
   }
   return out;
 }
@@ -79,7 +82,10 @@ export function headerFields(cmd: Cmd): Map<number, readonly number[]> {
  * The packet as the words a driver writes into the lane's DMA buffer (for emitters and process replay):
  * payload words are copied from the call's operands, viewed as 32-bit words.
  */
-export function encodePacket(cmd: Cmd, operands: readonly (Uint32Array | Int32Array | undefined)[]): Uint32Array {
+export function encodePacket(
+  cmd: Cmd,
+  operands: readonly (Uint32Array | Int32Array | undefined)[],
+): Uint32Array {
   const out = new Uint32Array(packetWords(cmd));
   out[0] = cmd.opcode;
   let at = 1;
@@ -87,7 +93,10 @@ export function encodePacket(cmd: Cmd, operands: readonly (Uint32Array | Int32Ar
   for (const p of cmd.payload) {
     const src = operands[p.operand];
     if (!src || p.offset + p.words > src.length) {
-      throw new LatheError("runtime", `payload [${p.offset}, +${p.words}) of operand ${p.operand} is out of range`);
+      throw new LatheError(
+        "runtime",
+        `payload [${p.offset}, +${p.words}) of operand ${p.operand} is out of range`,
+      );
     }
     out.set(new Uint32Array(src.buffer, src.byteOffset + p.offset * 4, p.words), at);
     at += p.words;

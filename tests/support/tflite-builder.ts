@@ -32,7 +32,9 @@ export class TfliteBuilder {
   tensor(spec: TensorSpec, data?: Data): number {
     let buffer = 0;
     if (data) {
-      this.buffers.push(new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)));
+      this.buffers.push(
+        new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+      );
       buffer = this.buffers.length - 1;
     }
     const q = spec.scale

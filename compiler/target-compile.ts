@@ -1,0 +1,176 @@
+/**
+ * `compile --target T`: import (or build the embedded int8 CNN), bring the graph to integer ops (a float
+ * ONNX model is quantized with the quantize pass and lowered to QLinear ops; a QDQ model is lowered; TFLite
+ * int8/uint8 models go straight in), partition for the target, simulate on seeded inputs (checking the
+ * accelerated graph against the plain runtime bit for bit), and write DIR/model.lir (the partitioned IR),
+ * DIR/weights.bin (the packed constants the calls stream, 64-byte aligned, indexed in report.json),
+ * DIR/report.json and DIR/report.html.
+ */
+import { constantBytes } from "../ir/constant.ts";
+import { printDType } from "../ir/dtype.ts";
+import type { Graph, Model } from "../ir/graph.ts";
+import { printGraph } from "../ir/text.ts";
+import { assertValid } from "../ir/verify.ts";
+import "../passes/index.ts";
+import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
+import { partitionGraph, type PartitionResult, type Placement } from "../targets/partition.ts";
+import { getTarget } from "../targets/registry.ts";
+import { buildTargetReport, renderReportHtml, type TargetReport } from "../targets/report.ts";
+import { simulatePartitioned } from "../targets/simulate.ts";
+import { ensureDir, writeFileAtomic } from "./atomic-write.ts";
+import { DEFAULT_INT8_MODEL_NAME, defaultInt8Model } from "./default-int8-model.ts";
+import "./formats.ts";
+import { loadModel } from "./load-model.ts";
+
+export interface TargetCompileOptions {
+  model?: string;
+  out?: string;
+  target: string;
+  /** Ops that must be offloaded (default: every op a rule of the target takes). */
+  offload?: readonly string[];
+  seed?: number;
+  /** Skip the reference run (no bit-exactness check). */
+  noCheck?: boolean;
+  log?: (text: string) => void;
+}
+
+export interface TargetCompileResult {
+  model: string;
+  target: string;
+  out: string;
+  files: { ir: string; weights: string; report: string; html: string };
+  /** Passes run to reach integer ops. */
+  prepared: string;
+  passes: PassStats[];
+  partition: PartitionResult;
+  /** Requested nodes left on the CPU (what --strict refuses). */
+  missed: readonly Placement[];
+  report: TargetReport;
+  ms: { import: number; prepare: number; partition: number; simulate: number; write: number; total: number };
+}
+
+const INTEGER_OPS = new Set([
+  "QLinearConv",
+  "QLinearMatMul",
+  "ConvInteger",
+  "MatMulInteger",
+  "com.microsoft.QLinearAdd",
+]);
+
+/** The pipeline that brings a model to integer ops, or "" when it already is. */
+export function integerPipeline(m: Model): string {
+  if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) return "";
+  const ops = new Set(m.graph.nodes.map((n) => n.op));
+  if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
+  if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
+  return "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
+}
+
+/** The constants the calls stream, packed back to back at 64-byte boundaries. */
+function packWeights(g: Graph): { bytes: Uint8Array; index: NonNullable<TargetReport["weights"]> } {
+  const index: {
+    name: string;
+    call: string;
+    offset: number;
+    bytes: number;
+    dtype: string;
+    shape: readonly number[];
+  }[] = [];
+  const seen = new Set<string>();
+  let size = 0;
+  for (const n of g.nodes) {
+    if (n.op !== "lathe.AccelCall" && n.op !== "lathe.RequantizeF32") continue;
+    for (const i of n.inputs) {
+      const c = i ? g.constants[i] : undefined;
+      if (!c || seen.has(i!)) continue;
+      seen.add(i!);
+      size = Math.ceil(size / 64) * 64;
+      const b = constantBytes(c).byteLength;
+      index.push({
+        name: i!,
+        call: n.id,
+        offset: size,
+        bytes: b,
+        dtype: printDType(c.dtype),
+        shape: c.shape,
+      });
+      size += b;
+    }
+  }
+  const bytes = new Uint8Array(size);
+  for (const e of index) bytes.set(constantBytes(g.constants[e.name]), e.offset);
+  return { bytes, index };
+}
+
+function baseName(p: string): string {
+  const b = p.slice(p.lastIndexOf("/") + 1);
+  const d = b.lastIndexOf(".");
+  return d > 0 ? b.slice(0, d) : b;
+}
+
+export async function compileForTarget(opts: TargetCompileOptions): Promise<TargetCompileResult> {
+  const target = getTarget(opts.target);
+  const t0 = performance.now();
+  let model: Model = opts.model ? await loadModel(opts.model) : defaultInt8Model();
+  const name = opts.model ? baseName(opts.model) : DEFAULT_INT8_MODEL_NAME;
+  assertValid(model.graph);
+  const t1 = performance.now();
+  const prepared = integerPipeline(model);
+  let passes: PassStats[] = [];
+  if (prepared) {
+    opts.log?.(`preparing: ${prepared}`);
+    const r = await runPipeline(model, prepared, {
+      progress: (pass, done, total) => opts.log?.(`${pass}: ${done}/${total}`),
+    });
+    model = r.model;
+    passes = r.stats;
+  }
+  const t2 = performance.now();
+  const partition = partitionGraph(model.graph, target, { offload: opts.offload });
+  assertValid(partition.graph);
+  const t3 = performance.now();
+  const seed = opts.seed ?? 0;
+  const run = simulatePartitioned(model.graph, partition.graph, { seed, reference: !opts.noCheck });
+  const t4 = performance.now();
+  const report0 = buildTargetReport(
+    name,
+    model.graph,
+    partition,
+    target,
+    opts.noCheck ? undefined : { run, seed },
+  );
+  const out = opts.out ?? `out/${name}.${target.params.name}`;
+  await ensureDir(out);
+  const { bytes, index } = packWeights(partition.graph);
+  const report: TargetReport = { ...report0, weights: index };
+  const files = {
+    ir: `${out}/model.lir`,
+    weights: `${out}/weights.bin`,
+    report: `${out}/report.json`,
+    html: `${out}/report.html`,
+  };
+  await writeFileAtomic(files.ir, printGraph(partition.graph) + "\n");
+  await writeFileAtomic(files.weights, bytes);
+  await writeFileAtomic(files.report, JSON.stringify(report, null, 2) + "\n");
+  await writeFileAtomic(files.html, renderReportHtml(report));
+  const t5 = performance.now();
+  return {
+    model: name,
+    target: target.params.name,
+    out,
+    files,
+    prepared,
+    passes,
+    partition,
+    missed: partition.missed,
+    report,
+    ms: {
+      import: t1 - t0,
+      prepare: t2 - t1,
+      partition: t3 - t2,
+      simulate: t4 - t3,
+      write: t5 - t4,
+      total: t5 - t0,
+    },
+  };
+}
