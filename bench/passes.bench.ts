@@ -43,7 +43,7 @@ function synthetic(blocks: number, transposes: boolean): Graph {
 
 const RULES: Rule[] = [...layoutRules, ...noopRules];
 const quiet = synthetic(4000, false);
-const busy = synthetic(500, true);
+const busy = synthetic(100, true);
 
 function rate(name: string, g: Graph, runs: number): void {
   applyRules(g, RULES, { driver: "greedy" });
@@ -57,7 +57,8 @@ function rate(name: string, g: Graph, runs: number): void {
   const s = (performance.now() - t0) / 1000;
   console.log(
     `${name}: ${g.nodes.length} nodes, ${attempts / runs} attempts and ${steps / runs} rewrites per run, ` +
-      `${((s / runs) * 1000).toFixed(1)} ms per run, ${(attempts / s / 1e6).toFixed(2)} M attempts/s`,
+      `${((s / runs) * 1000).toFixed(1)} ms per run, ${(attempts / s / 1e6).toFixed(3)} M attempts/s` +
+      (steps ? `, ${((s * 1000) / steps).toFixed(2)} ms per rewrite` : ""),
   );
 }
 rate("rewrite, nothing fires", quiet, 5);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as onnxProtoModule from "onnx-proto";
 import { decodeNpy } from "../compiler/npy.ts";
 import { type Ggml, loadGgml } from "./ffi/ggml.ts";
-import { loadLlama } from "./ffi/llama.ts";
+import { llamaRemote } from "./ffi/llama-process.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 import { compareLogits, describeAgreement } from "./support/logits.ts";
 
@@ -17,7 +17,7 @@ const skipCorpus = noCorpus();
 const loaded = skipCorpus ? "no corpus" : loadGgml();
 const ggml: Ggml | undefined = typeof loaded === "string" ? undefined : loaded;
 if (!skipCorpus && !ggml) console.warn(`SKIP ggml-referenced CLI tests: ${loaded}`);
-const llama = skipCorpus ? "no corpus" : loadLlama();
+const llama = skipCorpus ? "no corpus" : await llamaRemote();
 if (!skipCorpus && typeof llama === "string") console.warn(`SKIP llama.cpp-referenced CLI tests: ${llama}`);
 
 const GGML_NAMES: Record<number, string> = { 0: "F32", 12: "Q4_K", 14: "Q6_K", 8: "Q8_0" };
@@ -160,7 +160,7 @@ Deno.test({
       const j = JSON.parse(await Deno.readTextFile(`${out}/outputs.json`));
       const logits = decodeNpy(await Deno.readFile(`${out}/${j.outputs.logits}`));
       assert.deepEqual(logits.shape, [5, 339]);
-      const want = (llama as Exclude<typeof llama, string>).logits(tiny("Q4_0"), tokens);
+      const want = await (llama as Exclude<typeof llama, string>).logits(tiny("Q4_0"), tokens);
       const a = compareLogits(logits.data as Float32Array, want.logits, want.vocab);
       console.log(`  run --tokens vs llama.cpp: ${describeAgreement(a)}`);
       assert.deepEqual(a.argmaxMismatches, []);

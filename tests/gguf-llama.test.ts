@@ -1,5 +1,5 @@
 /**
- * GGUF llama graphs against llama.cpp itself (libllama through FFI, one thread): for every tiny-llama file
+ * GGUF llama graphs against llama.cpp itself (libllama through FFI in a child process, one thread): for every tiny-llama file
  * of the corpus, Lathe's logits for a fixed 16-token sequence must have the same argmax at every position
  * and differ by at most 1% of the largest |logit|, against llama.cpp with an f32 KV cache and no flash
  * attention (Lathe's attention "f32").
@@ -24,7 +24,7 @@ import { LatheError } from "../ir/errors.ts";
 import { verifyGraph } from "../ir/verify.ts";
 import { Session } from "../runtime/interpreter.ts";
 import { Tensor } from "../runtime/tensor.ts";
-import { loadLlama } from "./ffi/llama.ts";
+import { llamaRemote } from "./ffi/llama-process.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 import { compareLogits, describeAgreement } from "./support/logits.ts";
 
@@ -34,7 +34,7 @@ const file = (q: string) => corpusPath(`gguf/tiny-llama/tiny-llama-${q}.gguf`);
 const TOKENS = [1, ...Array.from({ length: 15 }, (_, i) => (i * 37 + 5) % 339)];
 
 const skipCorpus = noCorpus();
-const llama = skipCorpus ? "no corpus" : loadLlama();
+const llama = skipCorpus ? "no corpus" : await llamaRemote();
 const skipLlama = skipCorpus || typeof llama === "string";
 if (!skipCorpus && typeof llama === "string") console.warn(`SKIP llama.cpp agreement tests: ${llama}`);
 const ref = () => llama as Exclude<typeof llama, string>;
@@ -62,7 +62,7 @@ for (const q of QUANTS) {
       name: `gguf llama ${q}: logits agree with llama.cpp (${config})`,
       ignore: skipLlama,
       async fn() {
-        const want = ref().logits(file(q), TOKENS, { f32Kv });
+        const want = await ref().logits(file(q), TOKENS, { f32Kv });
         const got = await latheLogits(file(q), TOKENS, f32Kv ? "f32" : "f16");
         assert.equal(got.vocab, want.vocab);
         const a = compareLogits(got.logits, want.logits, want.vocab);
@@ -105,12 +105,13 @@ for (const q of ["F32", "Q8_0", "Q4_K_M"]) {
     name:
       `gguf llama ${q}: given llama.cpp's own Q, K, V, attention "f16" equals its flash attention bit for bit`,
     ignore: skipLlama,
-    fn() {
-      const trace = ref().trace(file(q), TOKENS);
+    async fn() {
+      const names = [0, 1].flatMap((l) => [`Qcur-${l}`, `Kcur-${l}`, `Vcur-${l}`, `kqv_out-${l}`]);
+      const trace = await ref().trace(file(q), TOKENS, names);
       const get = (name: string, which: "first" | "last") => {
         const list = trace.get(name);
         assert.ok(list?.length, `llama.cpp computed no f32 tensor named ${name}`);
-        return list[which === "first" ? 0 : list.length - 1].data;
+        return list[which === "first" ? 0 : list.length - 1];
       };
       const t = TOKENS.length;
       for (const l of [0, 1]) {
@@ -136,9 +137,9 @@ Deno.test({
     "gguf llama Q4_K_M: given llama.cpp's normed activations, Lathe's Q projection agrees to the last bits",
   ignore: skipLlama,
   async fn() {
-    const trace = ref().trace(file("Q4_K_M"), TOKENS);
+    const trace = await ref().trace(file("Q4_K_M"), TOKENS, ["attn_norm-0", "Qcur-0"]);
     const model = await importGguf(file("Q4_K_M"));
-    const x = trace.get("attn_norm-0")![0].data, want = trace.get("Qcur-0")![0].data;
+    const x = trace.get("attn_norm-0")![0], want = trace.get("Qcur-0")![0];
     const w = model.graph.constants["blk.0.attn_q.weight"];
     const y = runNode("lathe.GgmlMatMul", [new Tensor("f32", [TOKENS.length, 256], x)], { w }, {
       act_quant: "x86",
@@ -175,7 +176,7 @@ Deno.test({
       for (const q of ["Q4_K_M", "F16"]) {
         const out = `${dir}/same-${q}.gguf`;
         await requantizeGguf(file(q), out);
-        const a = ref().logits(file(q), TOKENS), b = ref().logits(out, TOKENS);
+        const a = await ref().logits(file(q), TOKENS), b = await ref().logits(out, TOKENS);
         assert.deepEqual(b.logits, a.logits, `${q}: logits of the rewritten file differ`);
       }
     } finally {
@@ -205,8 +206,11 @@ Deno.test({
             `${q} ${t.name} bytes differ from llama_model_quantize's`,
           );
         }
-        assert.ok(ref().loads(out));
-        assert.deepEqual(ref().logits(out, TOKENS).logits, ref().logits(file(q), TOKENS).logits);
+        assert.ok(await ref().loads(out));
+        assert.deepEqual(
+          (await ref().logits(out, TOKENS)).logits,
+          (await ref().logits(file(q), TOKENS)).logits,
+        );
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -222,7 +226,7 @@ Deno.test({
     try {
       const out = `${dir}/q4k.gguf`;
       await requantizeGguf(file("F16"), out, { weights: "Q4_K" });
-      const want = ref().logits(out, TOKENS);
+      const want = await ref().logits(out, TOKENS);
       const got = await latheLogits(out, TOKENS);
       const a = compareLogits(got.logits, want.logits, want.vocab);
       console.log(`  F16 -> Q4_K (Lathe-written): ${describeAgreement(a)}`);

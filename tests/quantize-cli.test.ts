@@ -135,7 +135,7 @@ Deno.test({
       for (let i = 0; i < a.length; i++) maxd = Math.max(maxd, Math.abs(a[i] - b[i]));
       assert.ok(maxd < 0.02, `max difference ${maxd}`); // an output step is 2/255
 
-      // The command itself: --json summary on stdout, report file, exit codes.
+      // The command itself: summary on stdout, report file, exit codes.
       const code = await main([
         "quantize",
         input,

@@ -223,8 +223,9 @@ export class EntropyObserver extends HistogramObserver {
   }
   protected choose(): Range {
     const h = this.h, half = h.half, c = h.counts;
-    // TensorRT merges into 128 levels whatever the sign of the data; so does this.
-    const levels = 2 ** ((this.opts.bits ?? 8) - 1);
+    const oneSided = h.lo >= 0 || h.hi <= 0;
+    // Levels available to one sign: all of them for one-sided data (u8 after a Relu), half otherwise.
+    const levels = oneSided ? 2 ** (this.opts.bits ?? 8) - 1 : 2 ** ((this.opts.bits ?? 8) - 1);
     const folded = new Float64Array(half);
     for (let i = 0; i < half; i++) folded[i] = c[half + i] + c[half - 1 - i];
     let last = half;

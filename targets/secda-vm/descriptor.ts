@@ -19,8 +19,8 @@ export const SECDA_VM: TargetParams = {
   pe: { rows: 4, cols: 4, units: 4, depth: 4 },
   buffers: {
     globalInput: { words: 8192, banks: 4, doc: "GINP_BUF_LEN 8192 ×4 banks" },
-    unitWeight: { words: 2048, banks: 4, doc: "per unit: weights 2048 ×4 banks (4 units)" },
-    unitInput: { words: 2048, banks: 4, doc: "per unit: inputs 2048 ×4 banks" },
+    unitWeight: { words: 2048, banks: 4, doc: "weights 2048 ×4 banks per unit" },
+    unitInput: { words: 2048, banks: 4, doc: "inputs 2048 ×4 banks per unit" },
     sums: { words: 512, banks: 1, doc: "weight/input sum buffers 512 each" },
     requant: { words: 512, banks: 1, doc: "crf/crx requantization parameters 512" },
   },

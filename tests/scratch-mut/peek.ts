@@ -1,0 +1,13 @@
+import { importOnnxFile } from "/work/main/compiler/onnx/import.ts";
+import { onnxToTflite } from "/work/main/passes/convert/onnx-to-tflite.ts";
+import { printGraph } from "/work/main/ir/text.ts";
+import "/work/main/passes/index.ts";
+const m = await importOnnxFile("/work/shared/corpus/onnx/torch/mobilenet_v2.onnx");
+const hist = (g: any) => { const h: Record<string, number> = {}; for (const n of g.nodes) h[n.op] = (h[n.op] ?? 0) + 1; return h; };
+console.log(hist(m.graph), m.graph.inputs, m.graph.outputs, m.meta);
+const t = onnxToTflite(m, {});
+console.log(hist(t.model.graph), t.model.graph.inputs, t.model.graph.outputs, t.model.meta.format);
+const txt = printGraph(t.model.graph, {});
+console.log(txt.split("\n").slice(0, 25).join("\n"));
+const txt2 = printGraph(m.graph, {});
+console.log(txt2.split("\n").slice(0, 25).join("\n"));
