@@ -19,6 +19,10 @@ import { corpusPath, HAVE_CORPUS } from "../tests/support/corpus.ts";
 const MOBILENET = corpusPath("onnx/torch/mobilenet_v2.onnx");
 const mobilenet = HAVE_CORPUS ? (await importOnnxFile(MOBILENET)).graph : undefined;
 const mobilenetBytes = HAVE_CORPUS ? Deno.readFileSync(MOBILENET) : undefined;
+// Its 35 BatchNormalizations fold (36 rewrites in all): the pipeline with real work to do.
+const paddle = HAVE_CORPUS
+  ? (await importOnnxFile(corpusPath("onnx/paddleocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"))).graph
+  : undefined;
 
 /**
  * `blocks` repetitions of Transpose(NCHW->NHWC), Relu, Mul by a per-channel constant, Transpose back, Add
@@ -78,6 +82,13 @@ if (mobilenet && mobilenetBytes) {
     baseline: true,
     fn: () => void canonicalize(mobilenet),
   });
+  if (paddle) {
+    Deno.bench({
+      name: "canonicalize paddleocr cls (224 nodes, 36 rewrites)",
+      group: "paddleocr",
+      fn: () => void canonicalize(paddle),
+    });
+  }
   for (const level of ["all", "disabled"] as const) {
     Deno.bench({
       name: `onnxruntime session create, optimizations ${level}`,

@@ -60,7 +60,17 @@ export interface QuantizeModelResult {
 
 /** Model writers by output extension; TFLite joins when its int8 exporter lands. */
 const WRITERS: Record<string, (path: string, m: Model) => Promise<void>> = {
-  ".onnx": (path, m) => writeOnnxFile(path, m),
+  ".onnx": (path, m) => {
+    const own = m.graph.nodes.find((n) => n.op.startsWith("lathe."));
+    if (own) {
+      throw new LatheError(
+        "unsupported",
+        `${own.op} (node ${own.id}) has no ONNX form: only the int8 scheme exports to ONNX; write .lir`,
+        { file: path },
+      );
+    }
+    return writeOnnxFile(path, m);
+  },
   ".lir": (path, m) => writeFileAtomic(path, printGraph(m.graph) + "\n"),
 };
 

@@ -10,7 +10,7 @@ import type { Attrs } from "../ir/attr.ts";
 import { type AttrInit, toAttrs } from "../ir/builder.ts";
 import type { Constant } from "../ir/constant.ts";
 import { LatheError } from "../ir/errors.ts";
-import type { Graph, Node, ValueInfo } from "../ir/graph.ts";
+import { type Graph, graphIndex, type Node, type ValueInfo } from "../ir/graph.ts";
 import { inferNode } from "../ir/infer.ts";
 import { getOp } from "../ir/op-registry.ts";
 import type { ValueType } from "../ir/value-type.ts";
@@ -136,7 +136,8 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
       if (rep === undefined) continue;
       const repl = (Array.isArray(rep) ? rep : [rep]).map((x) => (typeof x === "string" ? x : (x as ValueRef).name));
       if (b.created.length === 0 && sameAsRoot(node, repl, ctx)) continue; // the same node again: no change
-      g = splice(g, node, repl, b);
+      // Nodes the rewrite left dead go at once, so they do not count as users for the next match.
+      g = deadCodeElimination(splice(g, node, repl, b));
       stats.fired[r.name] = (stats.fired[r.name] ?? 0) + 1;
       stats.steps++;
       recent.push(r.name);
@@ -240,6 +241,7 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
   const outSet = new Set(g.outputs);
   const rename = new Map<string, string>();
   const extra: Node[] = [];
+  const takeName = new Map<string, string>();
   const created = b.created.map((n) => n);
   const newValues = { ...b.values };
   root.outputs.forEach((o, i) => {
@@ -256,11 +258,17 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
         }
         newValues[o] = newValues[r];
         delete newValues[r];
+      } else if (graphIndex(g).producer.has(r) && !outSet.has(r)) {
+        // An existing value a node produces takes the output's name (root, its old producer, goes away).
+        takeName.set(r, o);
+        newValues[o] = g.values[r];
       } else {
         extra.push({ id: `${root.id}_keep_${i}`, op: "Identity", inputs: [r], outputs: [o], attrs: {}, from: root.from ?? [root.id] });
       }
     } else rename.set(o, r);
   });
+  // Values renamed to a graph output's name are renamed everywhere, before and after the root.
+  for (const [r, o] of takeName) rename.set(r, o);
   const at = g.nodes.indexOf(root);
   // Build the new node list outside immer: untouched nodes are shared as they are, and only nodes that read
   // a renamed value (or whose subgraphs do) are copied.
@@ -272,7 +280,14 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
     const copy: Node = reads ? { ...n, inputs: n.inputs.map(sub) } : n;
     return hasSub ? produce(copy, (d) => rewireSubgraphs(d, rename)) : copy;
   });
-  const nodes = [...g.nodes.slice(0, at), ...created, ...extra, ...rest];
+  const renameNode = (n: Node): Node => {
+    const outs = n.outputs.some((x) => takeName.has(x));
+    const reads = n.inputs.some((x) => x !== null && rename.has(x));
+    if (!outs && !reads) return n;
+    return { ...n, outputs: outs ? n.outputs.map((x) => takeName.get(x) ?? x) : n.outputs, inputs: reads ? n.inputs.map(sub) : n.inputs };
+  };
+  const head = takeName.size ? g.nodes.slice(0, at).map(renameNode) : g.nodes.slice(0, at);
+  const nodes = [...head, ...created.map((n) => (takeName.size ? renameNode(n) : n)), ...extra, ...rest];
   return produce(g, (d) => {
     d.nodes = nodes as any;
     Object.assign(d.values, newValues);

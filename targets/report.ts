@@ -37,6 +37,7 @@ export interface NodeReport {
   readonly sram_reads: number;
   readonly sram_writes: number;
   readonly dram_bytes: number;
+  readonly dma_cycles: number;
   readonly energy_pj: number;
   readonly phases?: CallTiming["phases"];
   readonly energy?: CallTiming["energy"];
@@ -123,6 +124,7 @@ export function buildTargetReport(
         sram_reads: 0,
         sram_writes: 0,
         dram_bytes: 0,
+        dma_cycles: 0,
         energy_pj: 0,
       };
     }
@@ -152,6 +154,7 @@ export function buildTargetReport(
       sram_reads: t.sramReads,
       sram_writes: t.sramWrites,
       dram_bytes: t.dramBytes,
+      dma_cycles: t.dmaCycles,
       energy_pj: t.energyPJ,
       phases: t.phases,
       energy: t.energy,

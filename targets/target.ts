@@ -148,6 +148,8 @@ export interface CallTiming {
   readonly sramReads: number;
   readonly sramWrites: number;
   readonly dramBytes: number;
+  /** Cycles the DMA lanes are the critical path (config, loads and the result stream). */
+  readonly dmaCycles: number;
   readonly packets: number;
   readonly energyPJ: number;
   readonly energy: Readonly<Record<string, number>>;

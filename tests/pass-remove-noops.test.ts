@@ -8,7 +8,6 @@ import "../passes/index.ts";
 import { modelOf } from "../ir/builder.ts";
 import {
   assertSameOutputs,
-  CHAIN_ORDERS,
   checkNoFire,
   checkRules,
   compact,
@@ -36,7 +35,7 @@ graph g(%x: f32[2,3]) -> (%y) {
 graph g(%x: f32[2,3]) -> (%y) {
   %y: f32[2,3] = Relu(%x)
 }`,
-    { rtol: 0, counts: { Relu: 1 }, orders: CHAIN_ORDERS },
+    { rtol: 0, counts: { Relu: 1 } },
   );
 });
 
@@ -107,8 +106,9 @@ graph g(%x: f32[2,6]) -> (%y) {
   %n: f32[12] = Reshape(%x, %s3)
   %y: f32[12] = Relu(%n)
 }`;
-  // Greedy from the last node stops one link short: see tests/rewrite-engine-bugs.test.ts.
-  checkRules(noopRules, before, collapsed, { rtol: 0, orders: [ORDERS[2]] });
+  // Greedy from the last node stops one link short while the dead middle Reshape still counts as a user
+  // of the first: see tests/rewrite-engine-bugs.test.ts.
+  checkRules(noopRules, before, collapsed, { rtol: 0, orders: [ORDERS[0], ORDERS[2]] });
   // One walk from the last node visits r3 while r2 still reads r1, and never returns to the new node.
   checkRules(
     noopRules,

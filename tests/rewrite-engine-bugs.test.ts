@@ -1,7 +1,7 @@
 /**
  * Rewrite-engine bugs found while testing the canonical passes (passes/rewrite.ts, passes/pattern.ts).
- * Each test states the behaviour the engine's own documentation promises and FAILS until the engine is
- * fixed; the pass tests avoid the affected traversal orders meanwhile (tests/support/pass-check.ts).
+ * Each test states the behaviour the engine's own documentation promises. They failed until the
+ * engine was fixed; they stay as regression guards.
  */
 import assert from "node:assert/strict";
 import { parseGraph } from "../ir/text.ts";
@@ -25,7 +25,7 @@ graph g(%x: f32[2,6]) -> (%y) {
   %y: f32[12] = Relu(%r3) @relu
 }`;
 
-Deno.test("BUG walk: a node whose operand an earlier rewrite replaced is still visited", () => {
+Deno.test("walk: a node whose operand an earlier rewrite replaced is still visited", () => {
   // "walk visits each node once in order": r3 comes after r2, and after r2's rewrite it reads
   // Reshape(x, s2), so it matches. The driver skips it because rewiring its operand made it a new object
   // (`alive` holds node objects, not ids).
@@ -33,7 +33,7 @@ Deno.test("BUG walk: a node whose operand an earlier rewrite replaced is still v
   assert.equal(stats.fired["reshape-chain"], 2, compact(graph));
 });
 
-Deno.test("BUG greedy: a node left dead by a rewrite does not count as a user", () => {
+Deno.test("greedy: a node left dead by a rewrite does not count as a user", () => {
   // From the last node: r3 becomes Reshape(r1, s3), leaving r2 dead but in the node list until the final
   // DCE; r2's use of r1 makes oneUse() fail, so the greedy driver stops before its fixpoint.
   const g = parseGraph(threeReshapes);
@@ -52,7 +52,7 @@ Deno.test("BUG greedy: a node left dead by a rewrite does not count as a user", 
   );
 });
 
-Deno.test("BUG splice: a graph output replaced by a value a node produces takes that value's name, not an Identity", () => {
+Deno.test("splice: a graph output replaced by a value a node produces takes that value's name, not an Identity", () => {
   // The doc: "a replaced graph output keeps its name: the replacement value is renamed when it is new,
   // otherwise an Identity carries the name". A value produced by a node (not a graph input, not another
   // output) can be renamed too; the Identity left instead is a no-op the identity rule can never remove

@@ -34,7 +34,13 @@ Deno.test("Im2Col: stride 2, dilation 2 and top/left padding; the affine type pa
   const t = q("u8", 0.5, 7);
   const x = tensor("u8", [1, 4, 4, 1], Array.from({ length: 16 }, (_, i) => i));
   const xq = new Tensor(t, x.shape, x.data);
-  const [y] = runNode("lathe.Im2Col", [xq], { kernel: [2, 2], strides: [2, 2], dilations: [2, 2], pads: [1, 1, 0, 0], fill: 7 });
+  const [y] = runNode("lathe.Im2Col", [xq], {
+    kernel: [2, 2],
+    strides: [2, 2],
+    dilations: [2, 2],
+    pads: [1, 1, 0, 0],
+    fill: 7,
+  });
   // OH = floor((4 + 1 − 3) / 2) + 1 = 2; output (oy, ox) reads rows oy·2 − 1 + {0, 2}, cols ox·2 − 1 + {0, 2}.
   assert.deepEqual(y.shape, [4, 4]);
   assert.deepEqual(y.dtype, t);
@@ -57,7 +63,11 @@ Deno.test("PadTo: a [3,5] matrix to row multiple 2 and column multiple 4 with th
     [9, 9, 9, 9, 9, 9, 9, 9],
   ]);
   // A rank-4 activation viewed as rows of `cols`.
-  const [z] = runNode("lathe.PadTo", [tensor("i8", [1, 1, 2, 3], [1, -2, 3, 4, 5, -6])], { cols: 3, row_multiple: 1, col_multiple: 4 });
+  const [z] = runNode("lathe.PadTo", [tensor("i8", [1, 1, 2, 3], [1, -2, 3, 4, 5, -6])], {
+    cols: 3,
+    row_multiple: 1,
+    col_multiple: 4,
+  });
   assert.deepEqual(Array.from(z.data as Int8Array), [1, -2, 3, 0, 4, 5, -6, 0]);
 });
 
@@ -73,12 +83,19 @@ Deno.test("LaneInterleave: row r on lane r mod 4, four codes to a little-endian 
   const [y] = runNode("lathe.LaneInterleave", [x], { lanes: 4 });
   assert.deepEqual(y.shape, [4, 2]);
   assert.deepEqual(Array.from(y.data as Uint32Array), [
-    0x03020100, 0x13121110, // lane 0: rows 0 and 4
-    0x07060504, 0, // lane 1: row 1
-    0x0b0a0908, 0,
-    0x0f0e0d0c, 0,
+    0x03020100,
+    0x13121110, // lane 0: rows 0 and 4
+    0x07060504,
+    0, // lane 1: row 1
+    0x0b0a0908,
+    0,
+    0x0f0e0d0c,
+    0,
   ]);
-  assert.throws(() => runNode("lathe.LaneInterleave", [tensor("u8", [2, 3], [1, 2, 3, 4, 5, 6])], { lanes: 4 }), LatheError);
+  assert.throws(
+    () => runNode("lathe.LaneInterleave", [tensor("u8", [2, 3], [1, 2, 3, 4, 5, 6])], { lanes: 4 }),
+    LatheError,
+  );
 });
 
 Deno.test("RequantizeF32: rint(f32(acc · scale)) + zp per last-axis channel, ties to even, saturating", () => {
@@ -96,7 +113,10 @@ Deno.test("inference: Im2Col and LaneInterleave shapes, and refusals of non-8-bi
   const cols = b.op1("lathe.Im2Col", [x], { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], fill: 3 });
   const packed = b.op1("lathe.LaneInterleave", [cols], { lanes: 4 });
   const g = b.build([packed]);
-  assert.equal(JSON.stringify(g.values[cols].type), JSON.stringify({ kind: "tensor", dtype: q("i8", 0.1, 3), shape: [9, 72] }));
+  assert.equal(
+    JSON.stringify(g.values[cols].type),
+    JSON.stringify({ kind: "tensor", dtype: q("i8", 0.1, 3), shape: [9, 72] }),
+  );
   assert.deepEqual((g.values[packed].type as TensorType).shape, [4, 3 * 18]);
   const f = new GraphBuilder();
   const y = f.input("y", "f32", [1, 2, 2, 1]);

@@ -37,9 +37,16 @@ function conv(opts: { xType?: any; filterC?: number; act?: string; constFilter?:
   const x = t.input("x", xType, [1, 4, 4, 4]);
   const fc = opts.filterC ?? 4;
   const wq = q("i8", [0.01, 0.02], 0, 0);
-  const w = opts.constFilter === false ? t.input("w", wq, [2, 3, 3, fc]) : t.constant("w", wq, [2, 3, 3, fc], codes(18 * fc, -127, 127));
+  const w = opts.constFilter === false
+    ? t.input("w", wq, [2, 3, 3, fc])
+    : t.constant("w", wq, [2, 3, 3, fc], codes(18 * fc, -127, 127));
   const outType: DType = typeof xType === "string" ? xType as DType : q(xType.storage, 0.2, 1);
-  t.op("conv", "tfl.CONV_2D", [x, w, null], { padding: "SAME", stride_h: 1, stride_w: 1, fused_activation_function: opts.act ?? "NONE" }, { dtype: outType, shape: [1, 4, 4, 2] });
+  t.op("conv", "tfl.CONV_2D", [x, w, null], {
+    padding: "SAME",
+    stride_h: 1,
+    stride_w: 1,
+    fused_activation_function: opts.act ?? "NONE",
+  }, { dtype: outType, shape: [1, 4, 4, 2] });
   return t.build(["conv"]);
 }
 
@@ -52,30 +59,53 @@ const reason = (g: Graph, target = SA) => {
 
 Deno.test("guards: depth beyond the input buffer is refused with the buffer's size and name", () => {
   // SA: 4 input rows of K/4 words must fit IN_BUF (4096 × 4 banks = 16384 words): K = 20000 needs 20000.
-  assert.match(reason(fc(20000), SA), /fully-connected: depth 20000 \(5000 words a row\): 4 input rows need 20000 words, the input buffer holds 16384 \(IN_BUF_LEN 4096 ×4 banks\)/);
+  assert.match(
+    reason(fc(20000), SA),
+    /fully-connected: depth 20000 \(5000 words a row\): 4 input rows need 20000 words, the input buffer holds 16384 \(IN_BUF_LEN 4096 ×4 banks\)/,
+  );
   // VM's global input buffer holds 8192 × 4 = 32768 words, so the same layer fits ...
   assert.equal(partitionGraph(fc(20000), VM).placements[0].placement, "accel");
   // ... and at K = 40000 its 2 padded input rows (20000 words) still fit, but 4 weight rows (40000 words)
   // exceed the four units' weight buffers (4 × 2048 × 4 banks = 32768 words).
-  assert.match(reason(fc(40000), VM), /4 weight rows need 40000 words, the weight buffer holds 32768 \(4 units × weights 2048 ×4 banks per unit\)/);
+  assert.match(
+    reason(fc(40000), VM),
+    /4 weight rows need 40000 words, the weight buffer holds 32768 \(4 units × weights 2048 ×4 banks per unit\)/,
+  );
 });
 
 Deno.test("guards: types, grouping, activation, constant filters and arithmetic each explain themselves", () => {
-  assert.match(reason(conv({ xType: "f32" })), /conv2d: the input is f32; the datapath takes 8-bit affine codes \(i8, u8\)/);
-  assert.match(reason(conv({ xType: q("i16", 0.05, 0) })), /conv2d: the input is i16; the datapath takes i8, u8/);
-  assert.match(reason(conv({ filterC: 2 })), /grouped convolution \(input 4 channels, filter 2 per group\) is not one GEMM/);
+  assert.match(
+    reason(conv({ xType: "f32" })),
+    /conv2d: the input is f32; the datapath takes 8-bit affine codes \(i8, u8\)/,
+  );
+  assert.match(
+    reason(conv({ xType: q("i16", 0.05, 0) })),
+    /conv2d: the input is i16; the datapath takes i8, u8/,
+  );
+  assert.match(
+    reason(conv({ filterC: 2 })),
+    /grouped convolution \(input 4 channels, filter 2 per group\) is not one GEMM/,
+  );
   assert.match(reason(conv({ act: "TANH" })), /fused activation TANH has no PPU clamp/);
   assert.match(reason(conv({ constFilter: false })), /conv2d: %w is not a constant/);
   const prev = setIntegerArithmetic("single-rounding");
   try {
-    assert.match(reason(conv()), /the PPU computes TFLite's default double-rounding requantization; the runtime is set to single-rounding/);
+    assert.match(
+      reason(conv()),
+      /the PPU computes TFLite's default double-rounding requantization; the runtime is set to single-rounding/,
+    );
   } finally {
     setIntegerArithmetic(prev);
   }
   const t = new TflGraph();
   const x = t.input("x", q("i8", 0.05, 2), [1, 4, 4, 4]);
   const w = t.constant("w", q("i8", 0.01, 0, 3), [1, 3, 3, 4], codes(36, -127, 127));
-  t.op("dw", "tfl.DEPTHWISE_CONV_2D", [x, w, null], { padding: "SAME", stride_h: 1, stride_w: 1, depth_multiplier: 1 }, { dtype: q("i8", 0.1, 0), shape: [1, 4, 4, 4] });
+  t.op("dw", "tfl.DEPTHWISE_CONV_2D", [x, w, null], {
+    padding: "SAME",
+    stride_h: 1,
+    stride_w: 1,
+    depth_multiplier: 1,
+  }, { dtype: q("i8", 0.1, 0), shape: [1, 4, 4, 4] });
   assert.equal(reason(t.build(["dw"])), "no rule for op tfl.DEPTHWISE_CONV_2D on secda-sa");
 });
 
@@ -83,15 +113,26 @@ Deno.test("guards: types, grouping, activation, constant filters and arithmetic 
 function small(): Graph {
   const t = new TflGraph();
   const x = t.input("x", q("i8", 0.05, -4), [1, 4, 4, 3]);
-  const w = t.constant("w1", q("i8", [0.01, 0.02, 0.015, 0.03], 0, 0), [4, 3, 3, 3], codes(108, -127, 127, 3));
+  const w = t.constant(
+    "w1",
+    q("i8", [0.01, 0.02, 0.015, 0.03], 0, 0),
+    [4, 3, 3, 3],
+    codes(108, -127, 127, 3),
+  );
   const b = t.constant("b1", q("i32", [0.0005, 0.001, 0.00075, 0.0015], 0, 0), [4], [100, -200, 300, -400]);
-  const c = t.op("conv", "tfl.CONV_2D", [x, w, b], { padding: "SAME", stride_h: 1, stride_w: 1, fused_activation_function: "RELU" }, { dtype: q("i8", 0.1, -128), shape: [1, 4, 4, 4] });
+  const c = t.op("conv", "tfl.CONV_2D", [x, w, b], {
+    padding: "SAME",
+    stride_h: 1,
+    stride_w: 1,
+    fused_activation_function: "RELU",
+  }, { dtype: q("i8", 0.1, -128), shape: [1, 4, 4, 4] });
   const w2 = t.constant("w2", q("i8", 0.02), [5, 64], codes(320, -127, 127, 4));
   t.op("fc", "tfl.FULLY_CONNECTED", [c, w2, null], {}, { dtype: q("i8", 0.3, 5), shape: [1, 5] });
   return t.build(["fc"]);
 }
 
-const nodeLines = (g: Graph) => printGraph(g, { meta: false }).split("\n").filter((l) => / = [a-z]/.test(l) && !l.includes("= const"));
+const nodeLines = (g: Graph) =>
+  printGraph(g, { meta: false }).split("\n").filter((l) => / = [a-z]/.test(l) && !l.includes("= const"));
 
 Deno.test("partition: before/after IR of conv + FC on secda-vm", () => {
   const before = small();
@@ -114,8 +155,14 @@ Deno.test("partition: before/after IR of conv + FC on secda-vm", () => {
   ]);
   // Raw filters are gone; the packed ones are [lanes, rows/lane · words]: conv 4 rows of 8 words → [4, 8].
   assert.deepEqual(Object.keys(r.graph.constants).sort(), [
-    "conv/bias.folded", "conv/requant.multiplier", "conv/requant.shift", "conv/weights.packed",
-    "fc/bias.folded", "fc/requant.multiplier", "fc/requant.shift", "fc/weights.packed",
+    "conv/bias.folded",
+    "conv/requant.multiplier",
+    "conv/requant.shift",
+    "conv/weights.packed",
+    "fc/bias.folded",
+    "fc/requant.multiplier",
+    "fc/requant.shift",
+    "fc/weights.packed",
   ]);
   assert.deepEqual(r.graph.constants["conv/weights.packed"].shape, [4, 8]);
   assert.deepEqual(r.graph.constants["fc/weights.packed"].shape, [4, 32]);
@@ -144,7 +191,8 @@ Deno.test("partition pass: pipeline options, --offload and --strict", async () =
   // FC too deep for SA, asked for explicitly and strictly: the pass fails naming the node and reason.
   await assert.rejects(
     () => runPipeline(modelOf(fc(20000)), "partition{target=secda-sa,offload=FULLY_CONNECTED,strict=true}"),
-    (e) => e instanceof LatheError && /fc \(tfl.FULLY_CONNECTED\): fully-connected: depth 20000/.test(e.reason),
+    (e) =>
+      e instanceof LatheError && /fc \(tfl.FULLY_CONNECTED\): fully-connected: depth 20000/.test(e.reason),
   );
   // Not asked for: no failure even when strict.
   await runPipeline(modelOf(fc(20000)), "partition{target=secda-sa,offload=CONV_2D,strict=true}");

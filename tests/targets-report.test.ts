@@ -16,12 +16,29 @@ Deno.test("report.json: fields present, totals are the sums of the node rows, we
   try {
     const r = await compileForTarget({ target: "secda-sa", out: dir });
     const rep = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
-    for (const k of ["target", "model", "totals", "nodes", "simulation", "weights", "cpu", "sources"]) assert.ok(k in rep, `report has ${k}`);
+    for (const k of ["target", "model", "totals", "nodes", "simulation", "weights", "cpu", "sources"]) {
+      assert.ok(k in rep, `report has ${k}`);
+    }
     assert.equal(rep.target, "secda-sa");
     assert.equal(rep.model, "lathe-default-int8-cnn");
-    for (const k of ["cycles", "seconds", "cpu_baseline_seconds", "speedup", "energy_pj", "dram_bytes"]) assert.equal(typeof rep.totals[k], "number", `totals.${k}`);
+    for (const k of ["cycles", "seconds", "cpu_baseline_seconds", "speedup", "energy_pj", "dram_bytes"]) {
+      assert.equal(typeof rep.totals[k], "number", `totals.${k}`);
+    }
     for (const n of rep.nodes) {
-      for (const k of ["node", "op", "placement", "macs", "cycles", "utilization", "sram_reads", "sram_writes", "dram_bytes", "energy_pj"]) {
+      for (
+        const k of [
+          "node",
+          "op",
+          "placement",
+          "macs",
+          "cycles",
+          "utilization",
+          "sram_reads",
+          "sram_writes",
+          "dram_bytes",
+          "energy_pj",
+        ]
+      ) {
         assert.ok(k in n, `node ${n.node} has ${k}`);
       }
       assert.ok(n.placement === "accel" || (n.reason && n.cycles === 0), `${n.node}: a CPU node says why`);
@@ -44,7 +61,11 @@ Deno.test("report.json: fields present, totals are the sums of the node rows, we
     // weights.bin: every constant an AccelCall reads, at its 64-byte aligned offset.
     const bin = await Deno.readFile(`${dir}/weights.bin`);
     const g = r.partition.graph;
-    const streamed = new Set(g.nodes.filter((n) => n.op === "lathe.AccelCall").flatMap((n) => n.inputs.filter((i) => i && g.constants[i])));
+    const streamed = new Set(
+      g.nodes.filter((n) => n.op === "lathe.AccelCall").flatMap((n) =>
+        n.inputs.filter((i) => i && g.constants[i])
+      ),
+    );
     assert.deepEqual(new Set(rep.weights.map((w: any) => w.name)), streamed);
     for (const w of rep.weights) {
       assert.equal(w.offset % 64, 0);
@@ -71,9 +92,28 @@ Deno.test("compile --target exit codes: 0 ok, 1 when --strict finds a requested 
   console.error = (...a: unknown[]) => said.push(a.join(" "));
   try {
     assert.equal(await main(["compile", "--target", "secda-vm", "--out", dir, "--explain-offload"]), 0);
-    assert.ok(said.some((l) => /cpu {3}dw1 \(tfl.DEPTHWISE_CONV_2D\): no rule for op tfl.DEPTHWISE_CONV_2D on secda-vm/.test(l)));
-    assert.equal(await main(["compile", "--target", "secda-vm", "--out", dir, "--offload", "CONV_2D,DEPTHWISE_CONV_2D", "--strict"]), 1);
-    assert.equal(await main(["compile", "--target", "secda-vm", "--out", dir, "--offload", "CONV_2D", "--strict"]), 0);
+    assert.ok(
+      said.some((l) =>
+        /cpu {3}dw1 \(tfl.DEPTHWISE_CONV_2D\): no rule for op tfl.DEPTHWISE_CONV_2D on secda-vm/.test(l)
+      ),
+    );
+    assert.equal(
+      await main([
+        "compile",
+        "--target",
+        "secda-vm",
+        "--out",
+        dir,
+        "--offload",
+        "CONV_2D,DEPTHWISE_CONV_2D",
+        "--strict",
+      ]),
+      1,
+    );
+    assert.equal(
+      await main(["compile", "--target", "secda-vm", "--out", dir, "--offload", "CONV_2D", "--strict"]),
+      0,
+    );
     assert.equal(await main(["compile", "--target", "no-such", "--out", dir]), 2);
   } finally {
     console.log = log;

@@ -18,7 +18,7 @@ import { partitionGraph } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
 import { runGemmProgram } from "../targets/secda/gemm-model.ts";
 import { SA_DESIGN } from "../targets/secda-sa/lower.ts";
-import { COMPUTE, CONFIG, CFG_PPU, CFG_W_SIGNED, CFG_X_SIGNED, LOAD_INP } from "../targets/secda/protocol.ts";
+import { CFG_PPU, CFG_W_SIGNED, CFG_X_SIGNED, COMPUTE, CONFIG, LOAD_INP } from "../targets/secda/protocol.ts";
 import { simulatePartitioned } from "../targets/simulate.ts";
 import type { Program } from "../targets/target.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
@@ -29,7 +29,15 @@ const TARGETS = ["secda-sa", "secda-vm"] as const;
 function run(g: Graph, target: string, x: Tensor): { out: number[]; graph: Graph; exact: boolean } {
   const r = partitionGraph(g, getTarget(target));
   const sim = simulatePartitioned(g, r.graph, { inputs: { x } });
-  return { out: Array.from(sim.outputs[g.outputs[0]] instanceof Tensor ? (sim.outputs[g.outputs[0]] as Tensor).data as ArrayLike<number> : []), graph: r.graph, exact: sim.bitExact && sim.compared > 0 };
+  return {
+    out: Array.from(
+      sim.outputs[g.outputs[0]] instanceof Tensor
+        ? (sim.outputs[g.outputs[0]] as Tensor).data as ArrayLike<number>
+        : [],
+    ),
+    graph: r.graph,
+    exact: sim.bitExact && sim.compared > 0,
+  };
 }
 
 Deno.test("FULLY_CONNECTED int8 by hand: PPU rounding of 3.5 and −0.5 away from zero", () => {
@@ -78,15 +86,33 @@ Deno.test("functional model: refuses computing on rows never loaded and loads be
   const cfg = [4, 4, 1, CFG_X_SIGNED | CFG_W_SIGNED | CFG_PPU, 0, -128, 127];
   const out = new Tensor("i8", [4, 4], new Int8Array(16));
   assert.throws(
-    () => runGemmProgram(SA_DESIGN, program([{ opcode: CONFIG | COMPUTE, header: [...cfg, 0, 4, 0, 4], payload: [], lane: 0 }]), [], out),
+    () =>
+      runGemmProgram(
+        SA_DESIGN,
+        program([{ opcode: CONFIG | COMPUTE, header: [...cfg, 0, 4, 0, 4], payload: [], lane: 0 }]),
+        [],
+        out,
+      ),
     (e) => e instanceof LatheError && /packet 0: input rows \[0, \+4\) are not all resident/.test(e.reason),
   );
   // 20000 rows of one word exceed IN_BUF's 16384 words before any data moves.
   const big = new Tensor("u32", [4, 5000], new Uint32Array(20000));
   const wide = [20000, 4, 1, CFG_X_SIGNED, 0, -128, 127];
   assert.throws(
-    () => runGemmProgram(SA_DESIGN, program([{ opcode: CONFIG | LOAD_INP, header: [...wide, 0, 0, 20000, 0], payload: [{ operand: 0, offset: 0, words: 5000 }], lane: 0 }]), [big], out),
-    (e) => e instanceof LatheError && /20000 input rows of 1 words exceed the 16384-word buffer/.test(e.reason),
+    () =>
+      runGemmProgram(
+        SA_DESIGN,
+        program([{
+          opcode: CONFIG | LOAD_INP,
+          header: [...wide, 0, 0, 20000, 0],
+          payload: [{ operand: 0, offset: 0, words: 5000 }],
+          lane: 0,
+        }]),
+        [big],
+        out,
+      ),
+    (e) =>
+      e instanceof LatheError && /20000 input rows of 1 words exceed the 16384-word buffer/.test(e.reason),
   );
 });
 
@@ -94,7 +120,12 @@ Deno.test("the embedded int8 CNN: every value bit-exact on both targets", () => 
   const g = defaultInt8Model().graph;
   for (const target of TARGETS) {
     const r = partitionGraph(g, getTarget(target));
-    assert.deepEqual(r.placements.filter((p) => p.placement === "accel").map((p) => p.node), ["conv1", "proj1", "conv2", "fc"]);
+    assert.deepEqual(r.placements.filter((p) => p.placement === "accel").map((p) => p.node), [
+      "conv1",
+      "proj1",
+      "conv2",
+      "fc",
+    ]);
     for (const seed of [0, 1]) {
       const sim = simulatePartitioned(g, r.graph, { seed });
       assert.equal(sim.compared, g.nodes.length, `${target}: every node output is compared`);
@@ -123,7 +154,10 @@ Deno.test({
   ignore: noCorpus(),
   fn: async () => {
     const m0 = await loadModel(corpusPath("onnx/torch/squeezenet1_1.onnx"));
-    const { model } = await runPipeline(m0, "canonicalize,fold-batchnorm,quantize{scheme=int8,calibCount=1},lower-int8");
+    const { model } = await runPipeline(
+      m0,
+      "canonicalize,fold-batchnorm,quantize{scheme=int8,calibCount=1},lower-int8",
+    );
     const convs = model.graph.nodes.filter((n) => n.op === "QLinearConv");
     assert.ok(convs.length > 20);
     const r = partitionGraph(model.graph, getTarget("secda-vm"));

@@ -10,11 +10,24 @@ import { SA_DESIGN } from "../targets/secda-sa/lower.ts";
 import { SECDA_VM } from "../targets/secda-vm/descriptor.ts";
 import { VM_DESIGN } from "../targets/secda-vm/lower.ts";
 import { gemmProgram } from "../targets/secda/gemm-program.ts";
-import { gemmTiming, GEMM_ENERGY } from "../targets/secda/gemm-timing.ts";
+import { GEMM_ENERGY, gemmTiming } from "../targets/secda/gemm-timing.ts";
 import { COMPUTE, CONFIG, encodePacket, LOAD_INP, LOAD_WGT, opcodeName } from "../targets/secda/protocol.ts";
 
 const attrs = (m: number, n: number, k: number, mp = m, np = n, kp = k) => ({
-  m, n, k, mp, np, kp, lanes: 4, x_signed: 1, w_signed: 1, ppu: "tflite", sums: 0, zp_out: 0, act_min: -128, act_max: 127,
+  m,
+  n,
+  k,
+  mp,
+  np,
+  kp,
+  lanes: 4,
+  x_signed: 1,
+  w_signed: 1,
+  ppu: "tflite",
+  sums: 0,
+  zp_out: 0,
+  act_min: -128,
+  act_max: 127,
 });
 
 Deno.test("an 8x8x32 GEMM: packets, phases, traffic and energy on SA and VM, by hand", () => {
@@ -22,8 +35,16 @@ Deno.test("an 8x8x32 GEMM: packets, phases, traffic and energy on SA and VM, by 
     const p = gemmProgram(design, attrs(8, 8, 32), "g");
     // One weight tile and one input tile: 4 weight-row packets, 1 parameter packet, 4 input-row packets, COMPUTE.
     assert.deepEqual(p.cmds.map((c) => `${opcodeName(c.opcode)}@${c.lane}`), [
-      "CONFIG|LOAD_WGT@0", "LOAD_WGT@1", "LOAD_WGT@2", "LOAD_WGT@3", "LOAD_WGT@0",
-      "LOAD_INP@0", "LOAD_INP@1", "LOAD_INP@2", "LOAD_INP@3", "COMPUTE@0",
+      "CONFIG|LOAD_WGT@0",
+      "LOAD_WGT@1",
+      "LOAD_WGT@2",
+      "LOAD_WGT@3",
+      "LOAD_WGT@0",
+      "LOAD_INP@0",
+      "LOAD_INP@1",
+      "LOAD_INP@2",
+      "LOAD_INP@3",
+      "COMPUTE@0",
     ]);
     const { setupCycles: S, bytesPerCycle: B } = params.dma;
     const xfer = (words: number) => S + Math.ceil((words * 4) / B);
@@ -40,6 +61,7 @@ Deno.test("an 8x8x32 GEMM: packets, phases, traffic and energy on SA and VM, by 
     assert.deepEqual(t.phases, { config, weights: lane0Weights, inputs, compute, store });
     assert.equal(t.cycles, config + lane0Weights + inputs + compute + store);
     assert.equal(t.seconds, t.cycles / 200e6);
+    assert.equal(t.dmaCycles, config + lane0Weights + inputs + store);
     assert.equal(t.macs, 8 * 8 * 32);
     assert.equal(t.utilization, (8 * 8 * 32) / (t.cycles * 256));
     // Words on the wire: 4 row packets each way, the parameter packet, CONFIG, COMPUTE's 5 words, 16 results.
@@ -66,17 +88,33 @@ Deno.test("a deep GEMM tiles by buffer capacity and picks the loop order that mo
   // reloads 40 input rows under each of 2 weight tiles (40 + 2·40): weights outer wins.
   const kinds = p.cmds.map((c) => (c.opcode & COMPUTE ? "C" : c.opcode & LOAD_WGT ? "W" : "I"));
   const computes = p.cmds.filter((c) => c.opcode & COMPUTE).map((c) => c.header.slice(-4).join(","));
-  assert.deepEqual(computes, ["0,16,0,32", "16,16,0,32", "32,8,0,32", "0,16,32,8", "16,16,32,8", "32,8,32,8"]);
+  assert.deepEqual(computes, [
+    "0,16,0,32",
+    "16,16,0,32",
+    "32,8,0,32",
+    "0,16,32,8",
+    "16,16,32,8",
+    "32,8,32,8",
+  ]);
   // Weight tile (4 lanes + params), then per row tile 4 input packets and a COMPUTE, twice.
   assert.equal(kinds.join(""), ("WWWWW" + "IIIIC".repeat(3)).repeat(2));
   // Each lane carries its rows of the tile as one contiguous run: lane 1 of input tile 2 starts at slot 32/4.
   const lane1 = p.cmds.filter((c) => c.opcode & LOAD_INP && c.lane === 1)[2];
-  assert.deepEqual(lane1.payload, [{ operand: 0, offset: 1 * (40 / 4) * 1024 + (32 / 4) * 1024, words: 2 * 1024 }]);
+  assert.deepEqual(lane1.payload, [{
+    operand: 0,
+    offset: 1 * (40 / 4) * 1024 + (32 / 4) * 1024,
+    words: 2 * 1024,
+  }]);
   assert.equal(p.cmds[0].opcode, CONFIG | LOAD_WGT);
 });
 
 Deno.test("encodePacket: opcode, header, then the payload words from the operands", () => {
   const op0 = new Uint32Array([10, 11, 12, 13, 14, 15]);
-  const words = encodePacket({ opcode: LOAD_INP | CONFIG, header: [1, 2, 3, 4, 5, 6, 7, 0, 0, 4, 1], payload: [{ operand: 0, offset: 2, words: 3 }], lane: 1 }, [op0]);
+  const words = encodePacket({
+    opcode: LOAD_INP | CONFIG,
+    header: [1, 2, 3, 4, 5, 6, 7, 0, 0, 4, 1],
+    payload: [{ operand: 0, offset: 2, words: 3 }],
+    lane: 1,
+  }, [op0]);
   assert.deepEqual(Array.from(words), [0xa, 1, 2, 3, 4, 5, 6, 7, 0, 0, 4, 1, 12, 13, 14]);
 });

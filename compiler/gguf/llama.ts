@@ -237,7 +237,6 @@ function buildLlama(
   const b = new GraphBuilder(md.string("general.name") ?? "llama");
   const used = new Set<string>();
   const constant = (t: GgufTensorInfo, use: "matmul" | "gather" | "norm"): string => {
-    if (used.has(t.name)) return t.name;
     const info = GGML_TYPES.get(t.typeId)!;
     const ok = use === "norm"
       ? t.dtype === "f32" || t.dtype === "f16" || t.dtype === "bf16"
@@ -251,6 +250,7 @@ function buildLlama(
         where(t.name),
       );
     }
+    if (used.has(t.name)) return t.name;
     used.add(t.name);
     b.constant(t.name, { dtype: t.dtype, shape: [...t.ne].reverse(), ...data(t) });
     return t.name;
@@ -279,10 +279,10 @@ function buildLlama(
   const rope = { dims: ropeDims, base, freq_scale: freqScale, mode: "normal" };
   const ropeFreqs = byName.get("rope_freqs.weight");
   if (ropeFreqs) expect(ropeFreqs, [ropeDims / 2]);
-  const ff = ropeFreqs ? constant(ropeFreqs, "norm") : null;
   if (ropeFreqs && ropeFreqs.dtype !== "f32") {
     throw new LatheError("unsupported", "rope_freqs.weight must be F32", where(ropeFreqs.name));
   }
+  const ff = ropeFreqs ? constant(ropeFreqs, "norm") : null;
   for (let l = 0; l < nLayer; l++) {
     const p = `blk.${l}`;
     let h = opNorm(b, x, tensor(`${p}.attn_norm.weight`), `${p}.attn_norm`);

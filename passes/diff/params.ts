@@ -81,11 +81,14 @@ function weightLayout(n: Node, g: Graph): { w: number; b?: number; q?: (rank: nu
   return undefined;
 }
 
-const memo = new WeakMap<Node, CanonicalParams>();
+// Per graph: a faulty copy made with immer shares unchanged nodes with its original but not constants.
+const memo = new WeakMap<Graph, WeakMap<Node, CanonicalParams>>();
 
 /** The node's parameters in the canonical layout (weights only where the op has learned weights). */
 export function canonicalParams(g: Graph, n: Node): CanonicalParams {
-  const hit = memo.get(n);
+  let byNode = memo.get(g);
+  if (!byNode) memo.set(g, (byNode = new WeakMap()));
+  const hit = byNode.get(n);
   if (hit) return hit;
   const layout = weightLayout(n, g);
   let weights: ParamTensor | undefined, bias: ParamTensor | undefined;
@@ -110,7 +113,7 @@ export function canonicalParams(g: Graph, n: Node): CanonicalParams {
     if (p) operands.push(p);
   });
   const r: CanonicalParams = { ...(weights ? { weights } : {}), ...(bias ? { bias } : {}), operands };
-  memo.set(n, r);
+  byNode.set(n, r);
   return r;
 }
 
@@ -146,4 +149,20 @@ export function similarFingerprints(a: Fingerprint, b: Fingerprint, rtol = 2e-3)
   const close = (x: number, y: number, scale: number) => Math.abs(x - y) <= rtol * scale + 1e-12;
   return close(a.sumSq, b.sumSq, Math.max(a.sumSq, b.sumSq)) && close(a.sumAbs, b.sumAbs, Math.max(a.sumAbs, b.sumAbs)) &&
     close(a.sum, b.sum, Math.max(a.sumAbs, b.sumAbs));
+}
+
+/**
+ * Relative L2 distance between two parameter tensors in canonical layout (unit dims ignored), or undefined
+ * when their squeezed shapes differ.
+ */
+export function paramDistance(a: ParamTensor, b: ParamTensor): number | undefined {
+  const sa = squeezed(a.shape), sb = squeezed(b.shape);
+  if (sa.length !== sb.length || sa.some((d, i) => d !== sb[i])) return undefined;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = a.data[i] - b.data[i];
+    num += d * d;
+    den += a.data[i] * a.data[i];
+  }
+  return num === 0 ? 0 : den === 0 ? Infinity : Math.sqrt(num / den);
 }

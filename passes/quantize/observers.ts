@@ -228,6 +228,9 @@ export class EntropyObserver extends HistogramObserver {
     const levels = oneSided ? 2 ** (this.opts.bits ?? 8) - 1 : 2 ** ((this.opts.bits ?? 8) - 1);
     const folded = new Float64Array(half);
     for (let i = 0; i < half; i++) folded[i] = c[half + i] + c[half - 1 - i];
+    // Exact zeros (half of a Relu's output) need no levels, the zero point holds them; left in, their spike
+    // dominates the divergence and drags the threshold down to the smallest candidate.
+    if (half > 1 && folded[0] > 2 * folded[1]) folded[0] = folded[1];
     let last = half;
     while (last > 0 && folded[last - 1] === 0) last--;
     if (last <= levels) return { lo: h.lo, hi: h.hi };

@@ -105,6 +105,12 @@ function quantizePotLayers(
   select: (n: Node) => boolean,
   ctx: SchemeContext,
 ): { model: Model; layers: QuantizedLayer[] } {
+  if (ctx.opts.bits !== undefined && ctx.opts.bits !== 4 && ctx.opts.scheme !== "dqa") {
+    throw new LatheError(
+      "unsupported",
+      `power-of-two weights are 4-bit codes (sign + 3-bit magnitude), not ${ctx.opts.bits}-bit`,
+    );
+  }
   const g = model.graph;
   const specs = new Map<string, LayerSpec>();
   for (const n of g.nodes) {

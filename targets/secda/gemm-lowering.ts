@@ -265,11 +265,13 @@ export function qlinearConvGemm(node: Node, g: Graph, types: readonly string[]):
   const f = Math.fround;
   const scale = new Float32Array(O);
   for (let o = 0; o < O; o++) scale[o] = f(f(xScale[0] * wScale[wScale.length === 1 ? 0 : o]) / yScale[0]);
+  // A 1x1, stride-1, unpadded window is the NHWC activation itself, row by row.
+  const pointwise = KH === 1 && KW === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0);
   return {
     node,
     input: ins[0]!,
     layout: "nchw",
-    window: {
+    window: pointwise ? undefined : {
       kernel: [KH, KW],
       strides: [strides[0], strides[1]],
       dilations: [dil[0], dil[1]],

@@ -93,6 +93,7 @@ export function gemmTiming(design: GemmDesign, program: Program): CallTiming {
     sramReads,
     sramWrites,
     dramBytes,
+    dmaCycles: phases.config + phases.weights + phases.inputs + phases.store,
     packets: program.cmds.length,
     energyPJ: energy.mac + energy.ppu + energy.sram + energy.dram,
     energy,

@@ -163,6 +163,24 @@ export function findGgmlLibDir(): string | undefined {
   return undefined;
 }
 
+/**
+ * Keeps a library loaded for the life of the process (dlopen with RTLD_NODELETE, handle never closed).
+ * Test files share one process under `deno test --parallel`, and Deno closes a worker's libraries when it
+ * ends; were libggml-base unloaded and loaded again, its static initializer would run a second time and
+ * abort the process (GGML_ASSERT(prev != ggml_uncaught_exception) in ggml.cpp).
+ */
+export function pinLibrary(path: string): void {
+  const RTLD_NOW = 2, RTLD_NODELETE = 0x1000;
+  const libc = Deno.dlopen("libc.so.6", { dlopen: { parameters: ["buffer", "i32"], result: "pointer" } });
+  try {
+    if (!libc.symbols.dlopen(new TextEncoder().encode(path + "\0"), RTLD_NOW | RTLD_NODELETE)) {
+      throw new Error(`dlopen(${path}) failed`);
+    }
+  } finally {
+    libc.close();
+  }
+}
+
 let cached: Ggml | string | undefined;
 
 /** The ggml binding, or the reason it cannot be loaded. Loaded once per process. */
@@ -183,6 +201,7 @@ function open(): Ggml | string {
   }
   const dir = findGgmlLibDir();
   if (!dir) return `${PKG} is not installed (run deno install in the repo root)`;
+  pinLibrary(dir + "libggml-base.so");
   const base = Deno.dlopen(dir + "libggml-base.so", BASE_SYMBOLS);
   const b = base.symbols;
 

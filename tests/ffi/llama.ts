@@ -17,7 +17,7 @@
  * The parameter structs travel by value in memory (they exceed 16 bytes), so declaring them larger than
  * their real size is safe both as a return (the caller's buffer) and as an argument (extra bytes unread).
  */
-import { findGgmlLibDir } from "./ggml.ts";
+import { findGgmlLibDir, pinLibrary } from "./ggml.ts";
 
 const PARAMS = { struct: Array<"u64">(64).fill("u64") } as const;
 const BATCH = { struct: ["i32", "pointer", "pointer", "pointer", "pointer", "pointer", "pointer"] } as const;
@@ -114,6 +114,7 @@ function open(): Llama | string {
   // The CPU backend is a plugin (one library per instruction set); ggml picks the best for this machine.
   ggml.symbols.ggml_backend_load_all_from_path(cstr(dir));
   if (Number(ggml.symbols.ggml_backend_dev_count()) < 1) return `ggml found no CPU backend in ${dir}`;
+  pinLibrary(dir + "libggml-base.so");
   const lib = Deno.dlopen(llamaPath, SYMBOLS);
   const L = lib.symbols;
   const quiet = new Deno.UnsafeCallback(

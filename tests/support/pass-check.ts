@@ -19,12 +19,6 @@ export const ORDERS: readonly DriverOptions[] = [
   { driver: "greedy" },
   { driver: "greedy", reverse: true },
 ];
-/**
- * Orders for chains of rewrites where one rewrite rewires the next root's operands. A forward walk skips a
- * node whose operands an earlier rewrite changed (see tests/rewrite-engine-bugs.test.ts), so chain tests
- * leave it out until the engine visits such nodes.
- */
-export const CHAIN_ORDERS: readonly DriverOptions[] = ORDERS.slice(1);
 export const orderName = (o: DriverOptions) => `${o.driver}${o.reverse ? " reverse" : ""}`;
 
 export const compact = (g: Graph) => printGraph(g, { meta: false });

@@ -9,7 +9,12 @@ import type { Graph, Node, ValueInfo } from "../../ir/graph.ts";
 import { inferGraph } from "../../ir/infer.ts";
 import { tensorType } from "../../ir/value-type.ts";
 
-export const q = (storage: AffineQuant["storage"], scale: number | number[], zp: number | number[] = 0, axis?: number): AffineQuant => ({
+export const q = (
+  storage: AffineQuant["storage"],
+  scale: number | number[],
+  zp: number | number[] = 0,
+  axis?: number,
+): AffineQuant => ({
   kind: "affine",
   storage,
   scale: Array.isArray(scale) ? scale : [scale],
@@ -19,7 +24,15 @@ export const q = (storage: AffineQuant["storage"], scale: number | number[], zp:
 
 function bytesOf(dtype: DType, values: readonly number[]): Uint8Array {
   const s = typeof dtype === "string" ? dtype : dtype.kind === "affine" ? dtype.storage : "u8";
-  const a = s === "i8" ? Int8Array.from(values) : s === "i32" ? Int32Array.from(values) : s === "i16" ? Int16Array.from(values) : s === "f32" ? Float32Array.from(values) : Uint8Array.from(values);
+  const a = s === "i8"
+    ? Int8Array.from(values)
+    : s === "i32"
+    ? Int32Array.from(values)
+    : s === "i16"
+    ? Int16Array.from(values)
+    : s === "f32"
+    ? Float32Array.from(values)
+    : Uint8Array.from(values);
   return new Uint8Array(a.buffer);
 }
 
@@ -42,16 +55,35 @@ export class TflGraph {
   }
 
   /** A node whose output type is declared (quantized outputs carry the file's scale). */
-  op(id: string, op: string, inputs: (string | null)[], attrs: Record<string, string | number>, out: { dtype: DType; shape: number[] }): string {
+  op(
+    id: string,
+    op: string,
+    inputs: (string | null)[],
+    attrs: Record<string, string | number>,
+    out: { dtype: DType; shape: number[] },
+  ): string {
     const a: Record<string, Attr> = {};
-    for (const [k, v] of Object.entries(attrs)) a[k] = typeof v === "string" ? { type: "string", value: v } : Number.isInteger(v) ? { type: "int", value: v } : { type: "float", value: v };
+    for (const [k, v] of Object.entries(attrs)) {
+      a[k] = typeof v === "string"
+        ? { type: "string", value: v }
+        : Number.isInteger(v)
+        ? { type: "int", value: v }
+        : { type: "float", value: v };
+    }
     this.nodes.push({ id, op, inputs, outputs: [id], attrs: a });
     this.values[id] = { type: tensorType(out.dtype, out.shape) };
     return id;
   }
 
   build(outputs: string[]): Graph {
-    return inferGraph({ name: "t", inputs: this.inputs, outputs, nodes: this.nodes, values: this.values, constants: this.constants });
+    return inferGraph({
+      name: "t",
+      inputs: this.inputs,
+      outputs,
+      nodes: this.nodes,
+      values: this.values,
+      constants: this.constants,
+    });
   }
 }
 

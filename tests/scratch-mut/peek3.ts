@@ -1,0 +1,11 @@
+import { importOnnxFile } from "../../compiler/onnx/import.ts";
+import { printGraph } from "../../ir/text.ts";
+import { defaultModel } from "../../compiler/default-model.ts";
+import { onnxToTflite } from "../../passes/convert/onnx-to-tflite.ts";
+import "../../passes/index.ts";
+const m = await importOnnxFile("/work/shared/corpus/onnx/torch/mobilenet_v2.onnx");
+console.log(printGraph(m.graph, {}).split("\n").filter(l=>!l.includes("= const")).slice(0,12).join("\n"));
+console.log(printGraph(m.graph, {}).split("\n").filter(l=>l.includes("= const") && !l.includes("Conv_")).join("\n"));
+console.log(JSON.stringify(m.graph.nodes[1], null, 1).slice(0, 800));
+const d = defaultModel();
+console.log(printGraph(onnxToTflite(d, {}).model.graph, {}));

@@ -1,4 +1,0 @@
-import { Session } from "../../runtime/interpreter.ts";
-import "../../compiler/formats.ts";
-import { kernelOps } from "../../runtime/kernel-registry.ts";
-console.log(kernelOps().length, typeof Session);
