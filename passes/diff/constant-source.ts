@@ -53,7 +53,7 @@ function evaluate(g: Graph, v: string): ConstantSource | undefined {
   };
   if (!walk(v)) return undefined;
   const order = g.nodes.filter((n) => nodes.includes(n));
-  const constants: Graph["constants"] = {};
+  const constants: Record<string, Graph["constants"][string]> = {};
   for (const k of roots.keys()) constants[k] = g.constants[k];
   const sub: Graph = { name: "constant", inputs: [], outputs: [v], nodes: order, values: g.values, constants };
   try {

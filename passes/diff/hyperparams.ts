@@ -156,12 +156,12 @@ function padAmounts(g: Graph, n: Node, spatialRank: number): [number, number][] 
     const cv = n.inputs[2] ? constantSource(g, n.inputs[2]) : undefined;
     if (mode !== "constant" || (cv && toNumbers(cv.tensor).some((v) => v !== 0)) || n.inputs[3]) return undefined;
     const r = xs.length / 2;
-    return Array.from({ length: spatialRank }, (_, i) => [xs[r - spatialRank + i], xs[2 * r - spatialRank + i]]);
+    return Array.from({ length: spatialRank }, (_, i) => [xs[r - spatialRank + i], xs[2 * r - spatialRank + i]] as [number, number]);
   }
   if (n.op === "tfl.PAD" || n.op === "tfl.PADV2") {
     const r = xs.length / 2;
     // NHWC: spatial axes are 1..rank-2.
-    return Array.from({ length: spatialRank }, (_, i) => [xs[2 * (1 + i)], xs[2 * (1 + i) + 1]]).slice(0, r - 2);
+    return Array.from({ length: spatialRank }, (_, i) => [xs[2 * (1 + i)], xs[2 * (1 + i) + 1]] as [number, number]).slice(0, r - 2);
   }
   return undefined;
 }

@@ -77,6 +77,8 @@ export interface TraceOptions {
    */
   sourceOutputs?: (sample: number) => Promise<Record<string, Tensor>>;
   targetOutputs?: (sample: number) => Promise<Record<string, Tensor>>;
+  /** Lathe's outputs of each sample (to check Lathe against another runtime). */
+  onOutputs?: (sample: number, source: Record<string, RValue>, target: Record<string, RValue>) => void;
 }
 
 function shapeOf(g: Graph, v: string): readonly Dim[] | undefined {
@@ -227,6 +229,7 @@ export async function traceMatch(
       }
       compare(pt, realValues(a), a.shape, realValues(b), b.shape, kwN);
     }
+    opts.onOutputs?.(si, sr.outputs, tr.outputs);
     const sOut = opts.sourceOutputs ? await opts.sourceOutputs(si) : sr.outputs;
     const tOut = opts.targetOutputs ? await opts.targetOutputs(si) : tr.outputs;
     for (const [oi, o] of match.outputs.entries()) {

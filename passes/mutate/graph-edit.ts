@@ -9,6 +9,8 @@ import { constantNumbers } from "../../ir/constant-values.ts";
 import type { DType } from "../../ir/dtype.ts";
 import type { Graph, Node, ValueInfo } from "../../ir/graph.ts";
 import { usersOf } from "../../ir/graph.ts";
+import { inferGraph } from "../../ir/infer.ts";
+import { verifyGraph } from "../../ir/verify.ts";
 import type { Rng } from "../../runtime/random.ts";
 import type { Change, Dialect, MutateContext, NodeRef } from "./kind.ts";
 import { nodeRef } from "./kind.ts";
@@ -24,6 +26,37 @@ export function contextOf(g: Graph, ctx: Partial<MutateContext> = {}): MutateCon
 /** A seeded choice; undefined for an empty list. */
 export function pick<T>(rng: Rng, items: readonly T[]): T | undefined {
   return items.length ? items[rng.int(0, items.length)] : undefined;
+}
+
+/** The items in a seeded random order (Fisher-Yates). */
+export function shuffled<T>(rng: Rng, items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * The first candidate, in seeded random order, whose edit leaves a graph that still type-checks: for
+ * faults whose legality depends on shapes downstream (strides, reordering, axes).
+ */
+export function firstValid<T, R extends { graph: Graph }>(rng: Rng, candidates: readonly T[], edit: (c: T) => R | undefined): R | undefined {
+  for (const c of shuffled(rng, candidates)) {
+    const r = edit(c);
+    if (r && isValid(r.graph)) return r;
+  }
+  return undefined;
+}
+
+/** Types re-inferred from the inputs down, and every invariant the verifier checks holds. */
+export function isValid(g: Graph): boolean {
+  try {
+    return verifyGraph(inferGraph(g)).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Nodes of the given ops that are not avoided, in graph order. */
@@ -80,6 +113,12 @@ export function intConstant(dtype: "i32" | "i64", shape: readonly number[], valu
 /** A constant's numbers, for records and for small operands (Clip bounds, PAD paddings). */
 export function numbersOf(c: Constant): number[] {
   return constantNumbers(c);
+}
+
+/** The numbers of a constant operand (small ones only), or undefined for a non-constant. */
+export function constantInts(g: Graph, v: string | null | undefined): number[] | undefined {
+  const c = v ? g.constants[v] : undefined;
+  return c && !g.inputs.includes(v!) && constantCount(c) <= 4096 ? numbersOf(c) : undefined;
 }
 
 /** Attribute values as plain JSON for records (tensor attributes summarized). */
@@ -306,7 +345,7 @@ export function bypassNode(g: Graph, id: string, from: number): { graph: Graph; 
 
 /** A node's single non-constant operand index, or undefined when it reads several (or none). */
 export function soleDataInput(g: Graph, n: Node): number | undefined {
-  const data = n.inputs.map((v, k) => (v && !(v in g.constants) ? k : -1)).filter((k) => k >= 0);
+  const data = n.inputs.map((v, k) => (v && (!(v in g.constants) || g.inputs.includes(v)) ? k : -1)).filter((k) => k >= 0);
   return data.length === 1 ? data[0] : undefined;
 }
 

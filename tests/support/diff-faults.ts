@@ -5,7 +5,7 @@
 import { produce } from "immer";
 import { GraphBuilder, numbersConstant } from "../../ir/builder.ts";
 import type { Constant } from "../../ir/constant.ts";
-import type { Graph, Node } from "../../ir/graph.ts";
+import type { Graph, Node, ValueInfo } from "../../ir/graph.ts";
 import { inferGraph } from "../../ir/infer.ts";
 import { Rng } from "../../runtime/random.ts";
 import { fromConstant } from "../../runtime/tensor.ts";
@@ -53,7 +53,7 @@ export function changeWeights(g: Graph, conv: string): Graph {
   const per = data.length / c.shape[0];
   for (let i = 0; i < per; i++) data[per + i] *= 1.5;
   return produce(g, (d) => {
-    d.constants[name] = { dtype: "f32", shape: c.shape, bytes: new Uint8Array(data.buffer) } as Constant;
+    (d.constants as Record<string, Constant>)[name] = { dtype: "f32", shape: c.shape, bytes: new Uint8Array(data.buffer) };
   });
 }
 
@@ -86,10 +86,11 @@ export function flipInputChannels(g: Graph): Graph {
   const input = g.inputs[0];
   const idx = numbersConstant("i64", [3], [2, 1, 0]);
   const flipped = produce(g, (d) => {
-    d.constants["flip.indices"] = idx;
-    d.values["flip.indices"] = { type: { kind: "tensor", dtype: "i64", shape: [3] } };
+    (d.constants as Record<string, Constant>)["flip.indices"] = idx;
+    (d.values as Record<string, ValueInfo>)["flip.indices"] = { type: { kind: "tensor", dtype: "i64", shape: [3] } };
     for (const u of d.nodes) u.inputs = u.inputs.map((i) => (i === input ? "image.bgr" : i));
-    d.nodes.unshift({ id: "flip", op: "Gather", inputs: [input, "flip.indices"], outputs: ["image.bgr"], attrs: { axis: { type: "int", value: 1 } } } as Node);
+    const gather: Node = { id: "flip", op: "Gather", inputs: [input, "flip.indices"], outputs: ["image.bgr"], attrs: { axis: { type: "int", value: 1 } } };
+    (d.nodes as Node[]).unshift(gather);
   });
   return inferGraph(flipped);
 }
@@ -102,11 +103,12 @@ export function fp16Weights(g: Graph, conv: string): Graph {
   const f = fromConstant(c).data as Float32Array;
   const half = numbersConstant("f16", c.shape, f);
   const out = produce(g, (d) => {
-    d.constants[`${name}.f16`] = half;
-    d.values[`${name}.f16`] = { type: { kind: "tensor", dtype: "f16", shape: c.shape } };
+    (d.constants as Record<string, Constant>)[`${name}.f16`] = half;
+    (d.values as Record<string, ValueInfo>)[`${name}.f16`] = { type: { kind: "tensor", dtype: "f16", shape: [...c.shape] } };
     const i = nodeIndex(g, conv);
     d.nodes[i].inputs[1] = `${name}.f32`;
-    d.nodes.splice(i, 0, { id: `${conv}.cast`, op: "Cast", inputs: [`${name}.f16`], outputs: [`${name}.f32`], attrs: { to: { type: "int", value: 1 } } } as Node);
+    const cast: Node = { id: `${conv}.cast`, op: "Cast", inputs: [`${name}.f16`], outputs: [`${name}.f32`], attrs: { to: { type: "int", value: 1 } } };
+    (d.nodes as Node[]).splice(i, 0, cast);
   });
   return inferGraph(out);
 }

@@ -1,0 +1,15 @@
+import { defaultInt8Model } from "../../compiler/default-int8-model.ts";
+import "../../compiler/formats.ts";
+import { loadModel } from "../../compiler/load-model.ts";
+import { partitionGraph } from "../../targets/partition.ts";
+import { getTarget } from "../../targets/registry.ts";
+import { integerPipeline } from "../../compiler/target-compile.ts";
+import { runPipeline } from "../../passes/pass-manager.ts";
+import { printGraph } from "../../ir/text.ts";
+import "../../passes/index.ts";
+const which = Deno.args[0];
+let m = which === "default" ? defaultInt8Model() : await loadModel(which);
+const p = integerPipeline(m);
+if (p) m = (await runPipeline(m, p)).model;
+const r = partitionGraph(m.graph, getTarget(Deno.args[1] ?? "secda-sa"));
+console.log(printGraph(r.graph));
