@@ -17,6 +17,8 @@ import { runModel } from "./run.ts";
 import { quantizeModel } from "./quantize.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { simulateCommand } from "./simulate.ts";
+import { diffModels, formatDiff, reportJson, type RuntimeName } from "./diff/diff.ts";
+import { checkPreprocessSpec, type PreprocessSpec, readPreprocessSpec } from "./diff/preprocess.ts";
 import { defaultModel } from "./default-model.ts";
 import { findRule, listPasses } from "../passes/pass-manager.ts";
 import { explainRule } from "../passes/rewrite.ts";
@@ -345,6 +347,109 @@ export const commands: Record<string, Command> = {
         return r.pass / Math.max(r.total, 1) >= min ? 0 : 1;
       }
       return r.fail > 0 ? 1 : 0;
+    },
+  },
+  diff: {
+    summary: "run two models on the same inputs, compare them value by value, localize where they diverge",
+    usage: `diff SOURCE TARGET [--inputs DIR] [--out DIR] [--runtime lathe|onnxruntime|litert ...] [--count N]
+        [--seed S] [--shape INPUT=D,D,... ...] [--dim NAME=SIZE ...] [--range LO,HI] [--preprocess FILE.json]
+        [--target-preprocess FILE.json] [--size H,W] [--layout nchw|nhwc] [--channels rgb|bgr|gray]
+        [--scale S] [--mean M,M,M] [--std S,S,S] [--top-k K] [--tolerance T] [--jump F] [--no-probe] [--json]
+  Both models run in Lathe's runtime with observers on every value the structural matching pairs (ops
+  paired by an equivalence table across ONNX and TFLite, layouts NCHW/NHWC related, weights compared
+  modulo layout; never by names). Reports per output top-1 agreement, Kendall tau on the top-k (>= 0.98
+  counts as fixed), max abs/rel error and SQNR; per matched value the same figures; where the divergence
+  starts and the fault: input (preprocessing), parameters, hyperparameters, graph, or precision.
+  --inputs DIR     .npy files or PNG/JPEG images (one per sample), or one sub-folder per sample holding
+                   <input>.npy; without it, --count (default 4) seeded random samples, floats uniform in
+                   --range (default -1,1); sample k draws input i from seed + 7919k + i
+  --runtime R      also run ONNX in onnxruntime and/or TFLite in LiteRT (repeatable or comma-separated);
+                   their outputs give the output figures, Lathe's observers the layer-wise ones
+  --shape/--dim    sizes for the source's symbolic input dims (the target's inputs follow the source's)
+  image preprocessing: x = (pixel * scale - mean[c]) / std[c], pixel in 0..255, resized bilinearly to
+                   --size (default the input's); defaults scale 1/255, mean 0, std 1, rgb, layout from
+                   the input shape; --preprocess FILE.json gives the same fields as JSON ({"size": [224,
+                   224], "channels": "bgr", "mean": [...], "std": [...], "scale": 1, "layout": "nchw"});
+                   --target-preprocess gives the target its own
+  --tolerance T    relative L2 error below which a value pair agrees (default 1e-5); --jump F: a pair
+                   whose error exceeds F times its inputs' starts a divergence (default 10)
+  --out DIR        write DIR/diff.json and DIR/diff.html (self-contained, with a divergence plot)
+  Exit code 0 when the models agree (no divergence, every top-1 agrees), 1 when they do not.`,
+    options: {
+      ...common,
+      inputs: { type: "string" },
+      out: { type: "string" },
+      runtime: { type: "string", multiple: true },
+      count: { type: "string" },
+      seed: { type: "string", default: "0" },
+      shape: { type: "string", multiple: true },
+      dim: { type: "string", multiple: true },
+      range: { type: "string" },
+      preprocess: { type: "string" },
+      "target-preprocess": { type: "string" },
+      size: { type: "string" },
+      layout: { type: "string" },
+      channels: { type: "string" },
+      scale: { type: "string" },
+      mean: { type: "string" },
+      std: { type: "string" },
+      "top-k": { type: "string" },
+      tolerance: { type: "string" },
+      jump: { type: "string" },
+      "no-probe": { type: "boolean", default: false },
+    },
+    async run(v, p) {
+      if (p.length !== 2) throw new LatheError("usage", "diff needs SOURCE and TARGET");
+      const numList = (s: string, flag: string) =>
+        s.split(",").map((x) => {
+          const n = Number(x.trim());
+          if (x.trim() === "" || !Number.isFinite(n)) throw new LatheError("usage", `${flag} expects numbers separated by commas, got '${s}'`);
+          return n;
+        });
+      const num = (s: string | undefined, flag: string) => (s === undefined ? undefined : numList(s, flag)[0]);
+      const runtime = (v.runtime ?? []).flatMap((r: string) => r.split(",")).map((r: string) => r.trim());
+      for (const r of runtime) {
+        if (r !== "lathe" && r !== "onnxruntime" && r !== "litert") throw new LatheError("usage", `--runtime is lathe, onnxruntime or litert, not '${r}'`);
+      }
+      const flags: Record<string, unknown> = {};
+      if (v.size !== undefined) flags.size = numList(v.size, "--size");
+      if (v.layout !== undefined) flags.layout = v.layout;
+      if (v.channels !== undefined) flags.channels = v.channels;
+      if (v.scale !== undefined) flags.scale = num(v.scale, "--scale");
+      if (v.mean !== undefined) flags.mean = numList(v.mean, "--mean");
+      if (v.std !== undefined) flags.std = numList(v.std, "--std");
+      const fromFile: PreprocessSpec = v.preprocess ? await readPreprocessSpec(v.preprocess) : {};
+      const preprocess = checkPreprocessSpec({ ...fromFile, ...flags }, "preprocessing flags");
+      const range = v.range === undefined ? undefined : numList(v.range, "--range");
+      if (range && range.length !== 2) throw new LatheError("usage", "--range expects LO,HI");
+      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
+      let last = "";
+      const r = await diffModels({
+        source: p[0],
+        target: p[1],
+        inputs: v.inputs,
+        out: v.out,
+        runtime: runtime as RuntimeName[],
+        count: v.count === undefined ? undefined : intArg(v.count, "--count"),
+        seed: intArg(v.seed, "--seed"),
+        shapes,
+        dims,
+        ...(range ? { range: [range[0], range[1]] as const } : {}),
+        preprocess,
+        ...(v["target-preprocess"] ? { targetPreprocess: await readPreprocessSpec(v["target-preprocess"]) } : {}),
+        topK: v["top-k"] === undefined ? undefined : intArg(v["top-k"], "--top-k"),
+        tolerance: num(v.tolerance, "--tolerance"),
+        jump: num(v.jump, "--jump"),
+        probeInputs: !v["no-probe"],
+        onProgress: (phase, done, total) => {
+          if (v.json) return;
+          if (phase !== last || done === total || done % 8 === 0) console.error(`${phase}: ${done}/${total}`);
+          last = phase;
+        },
+      });
+      console.log(v.json ? reportJson(r) : formatDiff(r));
+      return r.agree ? 0 : 1;
     },
   },
   simulate: simulateCommand,

@@ -105,7 +105,10 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
       const kind = v instanceof Sequence ? "sequence" : v instanceof OptionalValue ? "optional" : "value";
       throw new LatheError("unsupported", `output ${name} is a ${kind}; only tensors are written as .npy`);
     }
-    const file = `output_${i}_${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.npy`;
+    // Each output is NAME.npy (a language model's `logits` gives logits.npy); names that would collide after
+    // making them file-safe get their index.
+    const safe = name.replace(/[^A-Za-z0-9_.-]/g, "_");
+    const file = g.outputs.filter((o) => o.replace(/[^A-Za-z0-9_.-]/g, "_") === safe).length > 1 || safe === "outputs.json" ? `${i}_${safe}.npy` : `${safe}.npy`;
     if (opts.out) await writeNpy(`${opts.out}/${file}`, v);
     files[name] = file;
     result.outputs[name] = { ...(opts.out ? { file } : {}), dtype: String(v.dtype), shape: [...v.shape] };

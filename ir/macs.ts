@@ -39,7 +39,8 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
     }
     case "MatMul":
     case "MatMulInteger":
-    case "QLinearMatMul": {
+    case "QLinearMatMul":
+    case "lathe.GgmlMatMul": {
       const a = staticShape(g, n.inputs[0]);
       if (!a || !out) return undefined;
       return prod(out) * a[a.length - 1];
@@ -65,6 +66,12 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
       const a = staticShape(g, n.inputs[0]);
       if (!a || !out) return undefined;
       return prod(out) * a[a.length - 1];
+    }
+    case "lathe.GgmlMatMul":
+    case "lathe.BlockMatMul": {
+      // Weights [N, K] (ggml's ne reversed): every output element takes K multiply-accumulates.
+      const w = staticShape(g, n.inputs[1]);
+      return w && out ? prod(out) * w[w.length - 1] : undefined;
     }
     default:
       return 0;

@@ -158,6 +158,7 @@ Deno.test({
       const r = await lathe("run", tiny("Q4_0"), "--tokens", tokens.join(","), "--out", out, "--json");
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(await Deno.readTextFile(`${out}/outputs.json`));
+      assert.equal(j.outputs.logits, "logits.npy");
       const logits = decodeNpy(await Deno.readFile(`${out}/${j.outputs.logits}`));
       assert.deepEqual(logits.shape, [5, 339]);
       const want = await (llama as Exclude<typeof llama, string>).logits(tiny("Q4_0"), tokens);

@@ -2,7 +2,8 @@
  * Host-side preparation for accelerator offload (accelerators.md §1.0, §7.3), as explicit graph nodes so
  * they can be scheduled, timed as CPU work and checked by the reference runtime: im2col with the input's
  * zero point as the border value, padding of a matrix to the hardware's row and depth multiples,
- * gemmlowp-style zero-point row sums, packing into 32-bit words split across DMA lanes, and the offloaded
+ * gemmlowp-style zero-point row sums, packing into 32-bit words split across DMA lanes, activation rows
+ * quantized to a ggml block type (the Q8_K rows a BFP MatMul streams, accelerators.md §1.3), and the offloaded
  * call itself (`lathe.AccelCall`), whose kernel (registered by targets/) runs the target's functional model
  * over the command stream the target derives from the call's attributes.
  *
@@ -11,6 +12,7 @@
  * without a separate Reshape.
  */
 import { type DType, printDType, storageOf } from "../dtype.ts";
+import { ggmlTypeByName } from "../ggml-type.ts";
 import { a, defineOp, type InferContext, ins, many } from "../op-registry.ts";
 import { elementCount, type TensorType, tensorType, type ValueType } from "../value-type.ts";
 
@@ -165,6 +167,27 @@ defineOp({
       ctx.fail(`zero point must be i8 or u8, is ${printDType(z.dtype)}`);
     }
     return [tensorType(z.dtype as DType, x.shape)];
+  },
+});
+
+defineOp({
+  op: "lathe.GgmlQuantize",
+  doc:
+    "f32 rows quantized to a ggml block type with ggml's reference quantizer (quantize_row_*_ref); the last axis is blocked",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  attrs: { type: a.string("Q8_K") },
+  infer(ctx) {
+    const x = ctx.tensor(0);
+    if (x.dtype !== "f32") ctx.fail(`GgmlQuantize input must be f32, is ${printDType(x.dtype)}`);
+    const info = ggmlTypeByName(String(ctx.attrs.type));
+    if (!info || info.blockSize === 1) ctx.fail(`type ${ctx.attrs.type} is not a ggml block type`);
+    const k = x.shape?.[x.shape.length - 1];
+    if (x.shape && x.shape.length < 1) ctx.fail("GgmlQuantize input must have rank at least 1");
+    if (typeof k === "number" && k % info!.blockSize !== 0) {
+      ctx.fail(`rows of ${k} do not fill whole ${info!.name} blocks of ${info!.blockSize}`);
+    }
+    return [tensorType({ kind: "ggml", typeId: info!.id }, x.shape)];
   },
 });
 

@@ -31,6 +31,26 @@ interface Window {
   group?: number;
   ceil?: number;
   countIncludePad?: number;
+  /** Input sizes along the spatial axes, when known (for the padding actually read). */
+  sizes?: number[];
+}
+
+/**
+ * Padding at the end beyond what the last window reads changes nothing ([1, 1] and [1, 0] agree for a
+ * stride-2 3×3 window on an even size), so the end padding is cut to the part a window covers.
+ */
+function effectivePads(w: Window): Window {
+  const sizes = w.sizes;
+  if (!sizes || sizes.length !== w.pads.length) return w;
+  const pads = w.pads.map(([b, e], i): [number, number] => {
+    const k = (w.kernel[i] - 1) * w.dilations[i] + 1, st = w.strides[i];
+    const span = sizes[i] + b + e - k;
+    if (span < 0 || !(st > 0)) return [b, e];
+    const out = (w.ceil ? Math.ceil(span / st) : Math.floor(span / st)) + 1;
+    const read = (out - 1) * st + k - sizes[i] - b;
+    return [b, Math.max(0, Math.min(e, read))];
+  });
+  return { ...w, pads };
 }
 
 const CHANNELS_LAST = (op: string) => op.startsWith("tfl.");
@@ -93,9 +113,11 @@ function windowOf(g: Graph, n: Node, shape: ShapeLookup): Window | undefined {
       if (!w) return undefined;
       const k = w.slice(2);
       const st = ints(at.strides, k.length, 1), dil = ints(at.dilations, k.length, 1);
-      const pads = onnxPads(at, spatialSizes(n, shape, k.length), k, st, dil);
+      const sizes = spatialSizes(n, shape, k.length);
+      const pads = onnxPads(at, sizes, k, st, dil);
       if (!pads) return undefined;
-      return { kernel: k, strides: st, dilations: dil, pads, group: at.group ?? 1 };
+      const forward = n.op !== "ConvTranspose" && sizes ? { sizes } : {};
+      return { kernel: k, strides: st, dilations: dil, pads, group: at.group ?? 1, ...forward };
     }
     case "tfl.CONV_2D":
     case "tfl.DEPTHWISE_CONV_2D": {
@@ -109,16 +131,18 @@ function windowOf(g: Graph, n: Node, shape: ShapeLookup): Window | undefined {
       const x = n.inputs[0] ? shape(n.inputs[0]) : undefined;
       const cin = x?.[3];
       const group = n.op === "tfl.DEPTHWISE_CONV_2D" ? cin : cin !== undefined ? cin / w[3] : undefined;
-      return { kernel: k, strides: st, dilations: dil, pads, ...(group !== undefined ? { group } : {}) };
+      return { kernel: k, strides: st, dilations: dil, pads, ...(group !== undefined ? { group } : {}), ...(sizes ? { sizes } : {}) };
     }
     case "MaxPool":
     case "AveragePool":
     case "LpPool": {
       const k = [...(at.kernel_shape as number[])];
       const st = ints(at.strides, k.length, 1), dil = ints(at.dilations, k.length, 1);
-      const pads = onnxPads(at, spatialSizes(n, shape, k.length), k, st, dil);
+      const sizes = spatialSizes(n, shape, k.length);
+      const pads = onnxPads(at, sizes, k, st, dil);
       if (!pads) return undefined;
       return {
+        ...(sizes ? { sizes } : {}),
         kernel: k,
         strides: st,
         dilations: dil,
@@ -131,9 +155,11 @@ function windowOf(g: Graph, n: Node, shape: ShapeLookup): Window | undefined {
     case "tfl.AVERAGE_POOL_2D":
     case "tfl.L2_POOL_2D": {
       const k = [at.filter_height, at.filter_width], st = [at.stride_h, at.stride_w], dil = [1, 1];
-      const pads = tflPads(at.padding, spatialSizes(n, shape, 2), k, st, dil);
+      const sizes = spatialSizes(n, shape, 2);
+      const pads = tflPads(at.padding, sizes, k, st, dil);
       if (!pads) return undefined;
       return {
+        ...(sizes ? { sizes } : {}),
         kernel: k,
         strides: st,
         dilations: dil,
@@ -276,6 +302,9 @@ export function compareHyperparameters(a: HyperSide, b: HyperSide): HyperDiff[] 
       const pb = absorbedPads(b.events, b.event, b.paired, wb.kernel.length);
       if (pa) wa = { ...wa, pads: wa.pads.map(([x, y], i) => [x + pa[i][0], y + pa[i][1]]) };
       if (pb) wb = { ...wb, pads: wb.pads.map(([x, y], i) => [x + pb[i][0], y + pb[i][1]]) };
+      // Sizes were read in front of any explicit pad, which the absorbed padding already accounts for.
+      wa = effectivePads(wa);
+      wb = effectivePads(wb);
       [wa, wb] = alignWindows(wa, wb);
       push("kernel", wa.kernel, wb.kernel);
       push("strides", wa.strides, wb.strides);

@@ -26,7 +26,7 @@ import type { Event, EventGraph } from "./event-graph.ts";
 import { compareHyperparameters, type ShapeLookup } from "./hyperparams.ts";
 import { kruskalWallis } from "./kruskal-wallis.ts";
 import { inferRelation, toSourceOrder, transposeData } from "./layout-relation.ts";
-import { type GraphMatch, matchGraphs, type UnmatchedRegion, type ValuePair } from "./match.ts";
+import { type GraphMatch, matchGraphs, type ValuePair } from "./match.ts";
 import { ErrorStats } from "./metrics.ts";
 import { canonicalParams, type ParamTensor, paramDistance, squeezed } from "./params.ts";
 import { realValues } from "./real-values.ts";
@@ -270,12 +270,8 @@ function classify(ctx: ClassifyContext, v: ValuePair, seg: Segment, p: PairError
   }
 
   // Graph structure: substitutions and unpaired events inside the segment.
-  const explainedS = new Set<string>(), explainedT = new Set<string>();
-  for (const r of match.regions) {
-    if (!r.explained) continue;
-    for (const n of r.source) explainedS.add(n.node);
-    for (const n of r.target) explainedT.add(n.node);
-  }
+  const explainedS = new Set(match.unmatchedSource.filter((n) => n.explained).map((n) => n.node));
+  const explainedT = new Set(match.unmatchedTarget.filter((n) => n.explained).map((n) => n.node));
   const sPaired = match.sourceToTarget, tPaired = match.targetToSource;
   const missing = seg.source.filter((e) => e.node && !sPaired.has(e.index) && !explainedS.has(e.node.id));
   const extra = seg.target.filter((e) => e.node && !tPaired.has(e.index) && !explainedT.has(e.node.id));
@@ -305,7 +301,7 @@ function classify(ctx: ClassifyContext, v: ValuePair, seg: Segment, p: PairError
   }
   const pairsIn = seg.source.filter((e) => sPaired.has(e.index)).map((e) => [e, T.events[sPaired.get(e.index)!]] as const);
   for (const [s, t] of pairsIn) {
-    if (s.cls !== t.cls && !isClampPair(match.regions, s, t)) {
+    if (s.cls !== t.cls && !isClampPair(s, t)) {
       out.push(at(
         "graph",
         "wrong-op",
@@ -382,10 +378,10 @@ function classify(ctx: ClassifyContext, v: ValuePair, seg: Segment, p: PairError
   return out;
 }
 
-function isClampPair(regions: readonly UnmatchedRegion[], s: Event, t: Event): boolean {
+/** Clip against MINIMUM or MAXIMUM: a clamp written in parts, checked through the values, not the op. */
+function isClampPair(s: Event, t: Event): boolean {
   const clamps = ["clip", "max", "min"];
-  if (!clamps.includes(s.cls) || !clamps.includes(t.cls)) return false;
-  return regions.some((r) => r.explained && [...r.source, ...r.target].every((n) => clamps.includes(n.cls)));
+  return clamps.includes(s.cls) && clamps.includes(t.cls);
 }
 
 function fmt(x: unknown): string {

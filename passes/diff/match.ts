@@ -73,6 +73,8 @@ export interface RegionNode {
   readonly node: string;
   readonly op: string;
   readonly cls: string;
+  /** Set when the node's absence on the other side is an equivalent rewrite, saying which. */
+  readonly explained?: string;
 }
 
 /** Events with no counterpart that sit between the same paired values. */
@@ -82,7 +84,7 @@ export interface UnmatchedRegion {
   readonly before?: number;
   readonly source: readonly RegionNode[];
   readonly target: readonly RegionNode[];
-  /** Set when the difference is an equivalent rewrite (explicit padding folded into a window's pads). */
+  /** Set when every node of the region is explained (the reasons, joined). */
   readonly explained?: string;
 }
 
@@ -362,16 +364,20 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
   const unmatched = (eg: EventGraph, paired: ReadonlyMap<number, number>) =>
     eg.events.filter((e) => e.node && !paired.has(e.index));
   const us = unmatched(S, s2t), ut = unmatched(T, t2s);
-  const node = (e: Event): RegionNode => ({ node: e.node!.id, op: e.node!.op, cls: e.cls });
-  const regions = buildRegions(S, T, s2t, t2s, values, us, ut, pairs);
+  const node = (eg: EventGraph, paired: ReadonlyMap<number, number>) => (e: Event): RegionNode => {
+    const why = explainNode(eg, paired, e);
+    return { node: e.node!.id, op: e.node!.op, cls: e.cls, ...(why ? { explained: why } : {}) };
+  };
+  const sNodes = us.map(node(S, s2t)), tNodes = ut.map(node(T, t2s));
+  const regions = buildRegions(S, T, s2t, t2s, values, us, ut, sNodes, tNodes);
   return {
     sourceEvents: S,
     targetEvents: T,
     pairs,
     values,
     outputs,
-    unmatchedSource: dedupe(us.map(node)),
-    unmatchedTarget: dedupe(ut.map(node)),
+    unmatchedSource: dedupe(sNodes),
+    unmatchedTarget: dedupe(tNodes),
     regions,
     sourceToTarget: s2t,
     targetToSource: t2s,
@@ -397,14 +403,14 @@ function buildRegions(
   values: readonly ValuePair[],
   us: readonly Event[],
   ut: readonly Event[],
-  pairs: readonly EventPair[],
+  sNodes: readonly RegionNode[],
+  tNodes: readonly RegionNode[],
 ): UnmatchedRegion[] {
   const sValueIndex = new Map<number, number>(), tValueIndex = new Map<number, number>();
   for (const v of values) {
     sValueIndex.set(v.source.event, v.index);
     tValueIndex.set(v.target.event, v.index);
   }
-  const pairBySource = new Map(pairs.map((p) => [p.source.event, p]));
   // The first paired event downstream of an unpaired one (breadth first), and the paired events upstream.
   const before = (eg: EventGraph, paired: ReadonlyMap<number, number>, e: number): number | undefined => {
     let frontier = [e];
@@ -440,8 +446,8 @@ function buildRegions(
     walk(e);
     return [...out].sort((a, b) => a - b);
   };
-  const groups = new Map<string, { after: Set<number>; before?: number; source: Event[]; target: Event[] }>();
-  const add = (e: Event, isSource: boolean) => {
+  const groups = new Map<string, { after: Set<number>; before?: number; source: RegionNode[]; target: RegionNode[] }>();
+  const add = (e: Event, isSource: boolean, rn: RegionNode) => {
     const eg = isSource ? S : T, paired = isSource ? s2t : t2s;
     const b = before(eg, paired, e.index);
     // Name the downstream pair by its source event so both sides' regions meet in one group.
@@ -450,21 +456,21 @@ function buildRegions(
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { after: new Set(), ...(bSource !== undefined ? { before: bSource } : {}), source: [], target: [] }));
     for (const a of after(eg, paired, isSource ? sValueIndex : tValueIndex, e.index)) g.after.add(a);
-    (isSource ? g.source : g.target).push(e);
+    const list = isSource ? g.source : g.target;
+    if (!list.some((x) => x.node === rn.node)) list.push(rn);
   };
-  for (const e of us) add(e, true);
-  for (const e of ut) add(e, false);
+  us.forEach((e, i) => add(e, true, sNodes[i]));
+  ut.forEach((e, i) => add(e, false, tNodes[i]));
   const out: UnmatchedRegion[] = [];
   for (const g of groups.values()) {
-    const beforePair = g.before !== undefined ? pairBySource.get(g.before) : undefined;
     const beforeValue = g.before !== undefined ? firstValueAtOrAfter(S, sValueIndex, g.before) : undefined;
-    const explained = explain(g.source, g.target, beforePair);
-    const rn = (e: Event): RegionNode => ({ node: e.node!.id, op: e.node!.op, cls: e.cls });
+    const all = [...g.source, ...g.target];
+    const explained = all.every((n) => n.explained) ? [...new Set(all.map((n) => n.explained))].join("; ") : undefined;
     out.push({
       after: [...g.after].sort((a, b) => a - b),
       ...(beforeValue !== undefined ? { before: beforeValue } : {}),
-      source: g.source.map(rn),
-      target: g.target.map(rn),
+      source: g.source,
+      target: g.target,
       ...(explained ? { explained } : {}),
     });
   }
@@ -481,19 +487,40 @@ function firstValueAtOrAfter(eg: EventGraph, vIndex: Map<number, number>, e: num
   return undefined;
 }
 
-function explain(source: readonly Event[], target: readonly Event[], before: EventPair | undefined): string | undefined {
-  const only = (es: readonly Event[], cls: string[]) => es.length > 0 && es.every((e) => cls.includes(e.cls));
-  const window = before && ["conv", "max-pool", "avg-pool", "l2-pool"].includes(before.source.cls);
-  if (window && source.length + target.length > 0 && (source.length === 0 || only(source, ["pad"])) &&
-    (target.length === 0 || only(target, ["pad"]))) {
+const WINDOWS = new Set(["conv", "max-pool", "avg-pool", "l2-pool"]);
+const CLAMPS = new Set(["max", "min", "clip", "relu", "relu6"]);
+
+/**
+ * Why an unpaired node's absence on the other side is an equivalent rewrite, judged from its neighbours:
+ * explicit padding in front of a window, batch normalization after a convolution (folded), a clamp next
+ * to a paired clamp (Clip as MINIMUM and MAXIMUM), arithmetic with a neutral constant.
+ */
+function explainNode(eg: EventGraph, paired: ReadonlyMap<number, number>, e: Event): string | undefined {
+  const next = eg.consumers[e.index].map((c) => eg.events[c]);
+  const prev = e.inputs.filter((i) => i.event >= 0).map((i) => eg.events[i.event]);
+  if (e.cls === "pad" && next.length > 0 && next.every((n) => WINDOWS.has(n.cls) || n.cls === "pad")) {
     return "explicit padding folded into the window's pads (compared as a hyperparameter)";
   }
-  if (target.length === 0 && only(source, ["batch-norm"])) {
-    return "batch normalization folded into the convolution before it";
+  if (e.cls === "batch-norm" && prev.some((p) => p.cls === "conv" || p.cls === "dense")) {
+    return "batch normalization folded into the layer before it";
   }
-  const clamps = ["max", "min", "clip", "relu", "relu6"];
-  if (only([...source, ...target], clamps) && before && clamps.includes(before.source.cls)) {
+  if (CLAMPS.has(e.cls) && [...next, ...prev].some((n) => CLAMPS.has(n.cls) && paired.has(n.index))) {
     return "a clamp written as separate minimum and maximum";
   }
+  if (isNeutralArithmetic(eg.graph, e)) return "arithmetic with a neutral constant (x + 0, x − 0, x · 1, x / 1)";
   return undefined;
+}
+
+/** Whether an event adds or subtracts zeros, or multiplies or divides by ones (a no-op a converter may drop). */
+function isNeutralArithmetic(g: Graph, e: Event): boolean {
+  const n = e.node;
+  if (!n || e.part !== 0 || !["add", "sub", "mul", "div"].includes(e.cls)) return false;
+  const unit = e.cls === "mul" || e.cls === "div" ? 1 : 0;
+  const consts = n.inputs.map((v, i) => ({ v, i })).filter(({ v }) => v && g.constants[v] && !g.inputs.includes(v));
+  if (consts.length !== 1 || (e.cls !== "add" && e.cls !== "mul" && consts[0].i !== 1)) return false;
+  try {
+    return constantNumbers(g.constants[consts[0].v!], 1 << 16).every((x) => x === unit);
+  } catch {
+    return false;
+  }
 }

@@ -121,3 +121,29 @@ export function mutationKinds(): MutationKind[] {
 export function nodeRef(n: Node): NodeRef {
   return { id: n.id, name: n.name ?? null, op: n.op, outputs: [...n.outputs] };
 }
+
+/** Which nodes a record's changes touch, by id: the set a graph diff between original and variant finds. */
+export interface TouchedNodes {
+  /** In both graphs, with a different op, attributes, operands or constant data. */
+  changed: string[];
+  /** Only in the variant. */
+  inserted: string[];
+  /** Only in the original. */
+  removed: string[];
+  /** Unchanged except that an operand now names an inserted node's output or a removed node's input. */
+  rewired: string[];
+}
+
+export function touchedNodes(changes: readonly Change[]): TouchedNodes {
+  const changed = new Set<string>(), inserted = new Set<string>(), removed = new Set<string>(), rewired = new Set<string>();
+  for (const c of changes) {
+    if (c.type === "attribute" || c.type === "op" || c.type === "inputs" || c.type === "constant") changed.add(c.node);
+    else if (c.type === "insert") inserted.add(c.node.id);
+    else if (c.type === "remove") removed.add(c.node.id);
+    else if (c.type === "rewire") rewired.add(c.node);
+    else if (c.type === "reorder") for (const n of c.after) changed.add(n.id);
+  }
+  for (const id of [...changed, ...inserted]) rewired.delete(id);
+  for (const id of inserted) changed.delete(id);
+  return { changed: [...changed], inserted: [...inserted], removed: [...removed], rewired: [...rewired] };
+}

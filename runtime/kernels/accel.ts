@@ -7,6 +7,8 @@
 import { LatheError } from "../../ir/errors.ts";
 import { im2colAxis, matrixView } from "../../ir/ops/accel.ts";
 import { storageOf } from "../../ir/dtype.ts";
+import { ggmlTypeByName } from "../../ir/ggml-type.ts";
+import { canQuantize, quantizeKernel } from "../ggml/quantize.ts";
 import { registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type RValue, type Tensor } from "../tensor.ts";
 
@@ -158,4 +160,24 @@ registerKernel("lathe.RequantizeF32", (inputs, ctx) => {
     }
   }
   return [y];
+});
+
+registerKernel("lathe.GgmlQuantize", (inputs, ctx) => {
+  const x = expectTensor(inputs[0], "GgmlQuantize input");
+  if (x.dtype !== "f32") fail("GgmlQuantize input must be f32");
+  const info = ggmlTypeByName(String(ctx.attrs.type));
+  if (!info || info.blockSize === 1 || !canQuantize(info.id)) {
+    fail(`no quantizer for ggml type ${ctx.attrs.type}`);
+  }
+  const k = x.shape.length ? x.shape[x.shape.length - 1] : 0;
+  if (x.shape.length === 0 || k % info.blockSize !== 0) {
+    fail(`rows of ${k} do not fill whole ${info.name} blocks of ${info.blockSize}`);
+  }
+  const rows = k === 0 ? 0 : x.data.length / k;
+  const rowBytes = (k / info.blockSize) * info.typeSize;
+  const out = ctx.alloc({ kind: "ggml", typeId: info.id }, x.shape);
+  const dst = out.data as Uint8Array, src = x.data as Float32Array;
+  const quant = quantizeKernel(info.id);
+  for (let r = 0; r < rows; r++) quant(src, r * k, dst, r * rowBytes, k);
+  return [out];
 });
