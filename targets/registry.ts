@@ -3,6 +3,7 @@
  * a resolver for its prefix with registerTargetFamily.
  */
 import { LatheError } from "../ir/errors.ts";
+import { bfp } from "./bfp/index.ts";
 import { secdaSa } from "./secda-sa/index.ts";
 import { secdaVm } from "./secda-vm/index.ts";
 import type { Target } from "./target.ts";
@@ -10,6 +11,7 @@ import type { Target } from "./target.ts";
 const targets = new Map<string, Target>([
   ["secda-vm", secdaVm],
   ["secda-sa", secdaSa],
+  ["bfp", bfp],
 ]);
 
 const families = new Map<string, (spec: string) => Target>();

@@ -311,6 +311,10 @@ function toAttr(ap: AttributeProto, ctx: Ctx, field: string, scope: ReadonlySet<
       : ap.ints.length ? T.INTS : ap.floats.length ? T.FLOATS : ap.strings.length ? T.STRINGS : ap.graphs.length ? T.GRAPHS : ap.tensors.length ? T.TENSORS : 0;
   }
   if (ap.refAttrName) throw new LatheError("unsupported", "attribute references (functions)", { file: ctx.file, field });
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new LatheError("format", `attribute of type ${type} has no ${what}`, { file: ctx.file, field });
+    return v;
+  };
   switch (type) {
     case T.FLOAT: return { type: "float", value: ap.f ?? 0 };
     case T.INT: return { type: "int", value: clampInt(ap.i ?? 0) };
@@ -318,11 +322,11 @@ function toAttr(ap: AttributeProto, ctx: Ctx, field: string, scope: ReadonlySet<
     case T.FLOATS: return { type: "floats", value: Array.from(ap.floats) };
     case T.INTS: return { type: "ints", value: ap.ints.map(clampInt) };
     case T.STRINGS: return { type: "strings", value: ap.strings.map((s) => utf8.decode(s)) };
-    case T.TENSOR: return { type: "tensor", value: toConstant(ap.t!, ctx, `${field}.t`) };
+    case T.TENSOR: return { type: "tensor", value: toConstant(need(ap.t, "t"), ctx, `${field}.t`) };
     case T.TENSORS: return { type: "tensors", value: ap.tensors.map((t, i) => toConstant(t, ctx, `${field}.tensors[${i}]`)) };
-    case T.GRAPH: return { type: "graph", value: convertGraph(ap.g!, ctx, `${field}.g`, scope) };
+    case T.GRAPH: return { type: "graph", value: convertGraph(need(ap.g, "g"), ctx, `${field}.g`, scope) };
     case T.GRAPHS: return { type: "graphs", value: ap.graphs.map((g, i) => convertGraph(g, ctx, `${field}.graphs[${i}]`, scope)) };
-    case T.SPARSE_TENSOR: return { type: "tensor", value: densify(ap.sparseTensor!, ctx, `${field}.sparse_tensor`) };
+    case T.SPARSE_TENSOR: return { type: "tensor", value: densify(need(ap.sparseTensor, "sparse_tensor"), ctx, `${field}.sparse_tensor`) };
     case T.TYPE_PROTO: {
       const t = ap.tp ? toValueType(ap.tp, { file: ctx.file, field }) : undefined;
       return t ? { type: "type", value: t } : undefined;

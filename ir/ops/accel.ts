@@ -13,7 +13,7 @@
  */
 import { type DType, printDType, storageOf } from "../dtype.ts";
 import { ggmlTypeByName } from "../ggml-type.ts";
-import { a, defineOp, type InferContext, ins, many } from "../op-registry.ts";
+import { a, defineOp, type InferContext, ins, many, opt } from "../op-registry.ts";
 import { elementCount, type TensorType, tensorType, type ValueType } from "../value-type.ts";
 
 function byteCodes(ctx: InferContext, i: number, what: string): TensorType {
@@ -210,3 +210,88 @@ defineOp({
     return [t];
   },
 });
+
+defineOp({
+  op: "lathe.RecenterU8",
+  doc:
+    "u8 codes as the i8 codes c − 128 (the top bit flipped), so an unsigned activation enters a signed 8-bit datapath; an affine type's zero point moves by −128 with it",
+  inputs: ins("X"),
+  outputs: ins("Y"),
+  infer(ctx) {
+    const x = ctx.tensor(0);
+    if (storageOf(x.dtype) !== "u8") ctx.fail(`RecenterU8 takes u8 codes, not ${printDType(x.dtype)}`);
+    return [tensorType(recenteredType(x.dtype), x.shape)];
+  },
+});
+
+/** The i8 type of u8 codes re-centred by −128. */
+export function recenteredType(d: DType): DType {
+  if (typeof d === "string" || d.kind !== "affine") return "i8";
+  return { ...d, storage: "i8", zeroPoint: d.zeroPoint.map((z) => z - 128), qmin: undefined, qmax: undefined };
+}
+
+defineOp({
+  op: "lathe.DequantizeAcc",
+  doc:
+    "int32 accumulators to f32 the way the power-of-two layers finish (lathe.ShiftConv, lathe.ShiftMatMul): y = f32(f32(acc·scale[c]) + B[c]), c the last axis",
+  inputs: ins("X", "scale", opt("B")),
+  outputs: ins("Y"),
+  infer(ctx) {
+    const x = ctx.tensor(0), s = ctx.tensor(1);
+    if (x.dtype !== "i32") ctx.fail(`accumulators must be i32, are ${printDType(x.dtype)}`);
+    if (s.dtype !== "f32") ctx.fail(`scale must be f32, is ${printDType(s.dtype)}`);
+    if (ctx.inputs[2] !== undefined && ctx.tensor(2).dtype !== "f32") ctx.fail("B must be f32");
+    return [tensorType("f32", x.shape)];
+  },
+});
+
+defineOp({
+  op: "lathe.Col2ImMap",
+  doc:
+    "the col2IM output index map of a transposed convolution: row p (input pixel iy·IW+ix), column t (kernel tap ky·KW+kx) holds the output pixel oy·OW+ox the product lands on, oy = iy·sh − pad_top + ky, or −1 where the padding crops it",
+  inputs: [],
+  outputs: ins("Y"),
+  attrs: {
+    /** [IH, IW] */
+    input: a.required(a.ints()),
+    /** [OH, OW] */
+    output: a.required(a.ints()),
+    kernel: a.required(a.ints()),
+    strides: a.ints([1, 1]),
+    /** The crop before the first output row and column: top, left. */
+    pads: a.ints([0, 0]),
+  },
+  infer(ctx) {
+    const g = col2ImGeometry(ctx.attrs);
+    if (typeof g === "string") ctx.fail(g);
+    return [tensorType("i32", [g.ih * g.iw, g.kh * g.kw])];
+  },
+});
+
+export interface Col2ImGeometry {
+  readonly ih: number;
+  readonly iw: number;
+  readonly oh: number;
+  readonly ow: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly pt: number;
+  readonly pl: number;
+}
+
+/** The Col2ImMap attributes checked, or why they do not describe a transposed convolution. */
+export function col2ImGeometry(at: Readonly<Record<string, any>>): Col2ImGeometry | string {
+  const pairs = [at.input, at.output, at.kernel, at.strides, at.pads] as number[][];
+  if (pairs.some((p) => !Array.isArray(p) || p.length !== 2 || !p.every((v) => Number.isSafeInteger(v)))) {
+    return "input, output, kernel, strides and pads must be two integers each";
+  }
+  const [[ih, iw], [oh, ow], [kh, kw], [sh, sw], [pt, pl]] = pairs;
+  if (![ih, iw, oh, ow, kh, kw, sh, sw].every((v) => v >= 1)) {
+    return "sizes, kernel and strides must be positive";
+  }
+  if (pt < 0 || pl < 0) return "pads must be non-negative";
+  if (ih * iw * kh * kw > 2 ** 28) return `a map of ${ih * iw} × ${kh * kw} entries is too large`;
+  return { ih, iw, oh, ow, kh, kw, sh, sw, pt, pl };
+}

@@ -221,7 +221,14 @@ function alignWindows(a: Window, b: Window): [Window, Window] {
     );
     while (idx.length < keep) idx.unshift(idx.length ? Math.max(0, idx[0] - 1) : 0);
     const pick = <T>(xs: T[]) => idx.map((i) => xs[i]);
-    return { ...w, kernel: pick(w.kernel), strides: pick(w.strides), dilations: pick(w.dilations), pads: pick(w.pads) };
+    return {
+      ...w,
+      kernel: pick(w.kernel),
+      strides: pick(w.strides),
+      dilations: pick(w.dilations),
+      pads: pick(w.pads),
+      ...(w.sizes ? { sizes: pick(w.sizes) } : {}),
+    };
   };
   const n = Math.min(a.kernel.length, b.kernel.length);
   return [a.kernel.length > n ? trim(a, n) : a, b.kernel.length > n ? trim(b, n) : b];
@@ -300,9 +307,14 @@ export function compareHyperparameters(a: HyperSide, b: HyperSide): HyperDiff[] 
     if (wa && wb) {
       const pa = absorbedPads(a.events, a.event, a.paired, wa.kernel.length);
       const pb = absorbedPads(b.events, b.event, b.paired, wb.kernel.length);
-      if (pa) wa = { ...wa, pads: wa.pads.map(([x, y], i) => [x + pa[i][0], y + pa[i][1]]) };
-      if (pb) wb = { ...wb, pads: wb.pads.map(([x, y], i) => [x + pb[i][0], y + pb[i][1]]) };
-      // Sizes were read in front of any explicit pad, which the absorbed padding already accounts for.
+      // The window then reads the unpadded input with the explicit padding added to its own.
+      const absorb = (w: Window, p: [number, number][]): Window => ({
+        ...w,
+        pads: w.pads.map(([x, y], i) => [x + p[i][0], y + p[i][1]]),
+        ...(w.sizes ? { sizes: w.sizes.map((d, i) => d - p[i][0] - p[i][1]) } : {}),
+      });
+      if (pa) wa = absorb(wa, pa);
+      if (pb) wb = absorb(wb, pb);
       wa = effectivePads(wa);
       wb = effectivePads(wb);
       [wa, wb] = alignWindows(wa, wb);

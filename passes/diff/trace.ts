@@ -56,8 +56,16 @@ export interface OutputTrace {
   readonly top1PerSample: boolean[];
 }
 
+/** A run that stopped with an error; the values observed before it are still compared. */
+export interface RunFailure {
+  readonly side: "source" | "target";
+  readonly sample: number;
+  readonly message: string;
+}
+
 export interface Trace {
   readonly samples: number;
+  readonly failures: readonly RunFailure[];
   readonly pairs: readonly PairTrace[];
   readonly outputs: readonly OutputTrace[];
   /** Runtime shapes of every value of each graph in the first sample. */
@@ -196,21 +204,27 @@ export async function traceMatch(
     top1PerSample: [],
   }));
   const sourceShapes = new Map<string, readonly number[]>(), targetShapes = new Map<string, readonly number[]>();
+  const failures: RunFailure[] = [];
   for (const [si, sample] of samples.entries()) {
     const sv = new Map<string, RValue>(), tv = new Map<string, RValue>();
     const first = si === 0;
-    const sr = sSession.run(sample.source, {
-      observe: (name, v) => {
-        if (sWanted.has(name)) sv.set(name, v);
-        if (first && v instanceof Tensor) sourceShapes.set(name, v.shape);
-      },
-    });
-    const tr = tSession.run(sample.target, {
-      observe: (name, v) => {
-        if (tWanted.has(name)) tv.set(name, v);
-        if (first && v instanceof Tensor) targetShapes.set(name, v.shape);
-      },
-    });
+    // A model that fails part way (a shape broken by a fault) still shows where its values went wrong.
+    const run = (side: "source" | "target", session: Session, inputs: Sample["source"], keep: Set<string>, into: Map<string, RValue>, shapes: Map<string, readonly number[]>) => {
+      try {
+        return session.run(inputs, {
+          observe: (name, v) => {
+            if (keep.has(name)) into.set(name, v);
+            if (first && v instanceof Tensor) shapes.set(name, v.shape);
+          },
+        }).outputs;
+      } catch (e) {
+        if (!(e instanceof LatheError)) throw e;
+        failures.push({ side, sample: si, message: e.message });
+        return undefined;
+      }
+    };
+    const sr = run("source", sSession, sample.source, sWanted, sv, sourceShapes);
+    const tr = run("target", tSession, sample.target, tWanted, tv, targetShapes);
     for (const p of match.values) {
       const pt = pairs[p.index] as { -readonly [K in keyof PairTrace]: PairTrace[K] };
       const a = sv.get(p.source.value), b = tv.get(p.target.value);
@@ -229,9 +243,9 @@ export async function traceMatch(
       }
       compare(pt, realValues(a), a.shape, realValues(b), b.shape, kwN);
     }
-    opts.onOutputs?.(si, sr.outputs, tr.outputs);
-    const sOut = opts.sourceOutputs ? await opts.sourceOutputs(si) : sr.outputs;
-    const tOut = opts.targetOutputs ? await opts.targetOutputs(si) : tr.outputs;
+    if (sr && tr) opts.onOutputs?.(si, sr, tr);
+    const sOut = opts.sourceOutputs ? await opts.sourceOutputs(si) : sr ?? {};
+    const tOut = opts.targetOutputs ? await opts.targetOutputs(si) : tr ?? {};
     for (const [oi, o] of match.outputs.entries()) {
       const ot = outs[oi] as { -readonly [K in keyof OutputTrace]: OutputTrace[K] };
       const a = sOut[o.source], b = tOut[o.target];
@@ -257,7 +271,7 @@ export async function traceMatch(
     }
     opts.onSample?.(si + 1, samples.length);
   }
-  return { samples: samples.length, pairs, outputs: outs, sourceShapes, targetShapes };
+  return { samples: samples.length, failures, pairs, outputs: outs, sourceShapes, targetShapes };
 }
 
 function sameShape(a: readonly number[] | undefined, b: readonly number[]): boolean {

@@ -172,35 +172,39 @@ defineKind({
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const cands = [
-      ...nodesOf(graph, ctx, ["Clip"], (n) => !!constantInts(graph, n.inputs[1]) || !!constantInts(graph, n.inputs[2])),
-      ...nodesOf(graph, ctx, ["Relu"]),
-      ...nodesOf(graph, ctx, COMPARE_WITH_CONSTANT, (n) => constantOperand(graph, n) !== undefined),
-      ...nodesOf(graph, ctx, ["tfl.RELU", "tfl.RELU6", "tfl.RELU_N1_TO_1"]),
-      ...(ctx.dialect === "tfl" ? fusedClamps(graph, ctx) : []),
-    ];
-    const n = pick(rng, cands);
-    if (!n) return undefined;
+    const all = { ...ctx, avoid: new Set<string>() };
+    // Targets are (node, which threshold) pairs: clamping at 6 instead of at 0..6 may be invisible where
+    // values stay small, and a retry should then move another bound of the same node.
+    const choices: { n: Node; key: string; slot?: number; to?: string }[] = [
+      ...nodesOf(graph, all, ["Clip"]).flatMap((n) => [1, 2].filter((k) => constantInts(graph, n.inputs[k])).map((slot) => ({ n, slot, key: `${n.id}:${slot === 1 ? "min" : "max"}` }))),
+      ...nodesOf(graph, all, ["Relu"]).map((n) => ({ n, key: n.id })),
+      ...nodesOf(graph, all, COMPARE_WITH_CONSTANT, (n) => constantOperand(graph, n) !== undefined).map((n) => ({ n, slot: constantOperand(graph, n), key: n.id })),
+      ...nodesOf(graph, all, ["tfl.RELU", "tfl.RELU6", "tfl.RELU_N1_TO_1"]).flatMap((n) => CLAMPS.filter((x) => `tfl.${x}` !== n.op).map((to) => ({ n, to: `tfl.${to}`, key: `${n.id}:${to}` }))),
+      ...(ctx.dialect === "tfl" ? fusedClamps(graph, all) : []).flatMap((n) =>
+        CLAMPS.filter((x) => x !== n.attrs.fused_activation_function?.value).map((to) => ({ n, to, key: `${n.id}:${to}` }))
+      ),
+    ].filter((x) => !ctx.avoid.has(x.key));
+    const choice = pick(rng, choices);
+    if (!choice) return undefined;
+    const { n, key } = choice;
+    const done = (r: MutationResult) => ({ ...r, target: key });
     if (n.op === "Relu") {
       // ThresholdedRelu(x) = x where x > alpha, else 0: Relu with its threshold moved off zero.
       const alpha = pick(rng, [0.5, 1, 2])!;
       const r = rewriteNode(graph, n, "ThresholdedRelu", [...n.inputs], { alpha: { type: "float", value: alpha } });
-      return result(r.graph, n, r.changes, `Relu ${n.id}: threshold 0 -> ${alpha} (ThresholdedRelu)`, { threshold: { before: 0, after: alpha } });
+      return done(result(r.graph, n, r.changes, `Relu ${n.id}: threshold 0 -> ${alpha} (ThresholdedRelu)`, { threshold: { before: 0, after: alpha } }));
     }
-    if (n.op === "tfl.RELU" || n.op === "tfl.RELU6" || n.op === "tfl.RELU_N1_TO_1") {
-      const to = `tfl.${pick(rng, CLAMPS.filter((x) => `tfl.${x}` !== n.op))!}`;
-      const r = rewriteNode(graph, n, to, [...n.inputs], {});
-      return result(r.graph, n, r.changes, `${n.op} ${n.id}: clamp bounds changed (${to})`, { from: n.op, to });
+    if (choice.to && !n.attrs.fused_activation_function) {
+      const r = rewriteNode(graph, n, choice.to, [...n.inputs], {});
+      return done(result(r.graph, n, r.changes, `${n.op} ${n.id}: clamp bounds changed (${choice.to})`, { from: n.op, to: choice.to }));
     }
-    if (n.op.startsWith("tfl.") && CLAMPS.includes(String(n.attrs.fused_activation_function?.value))) {
+    if (choice.to) {
       const from = String(n.attrs.fused_activation_function!.value);
-      const to = pick(rng, CLAMPS.filter((x) => x !== from))!;
-      const r = setAttrs(graph, n.id, { fused_activation_function: { type: "string", value: to } });
-      return result(r.graph, n, r.changes, `${n.op} ${n.id}: fused clamp ${from} -> ${to}`, { from, to });
+      const r = setAttrs(graph, n.id, { fused_activation_function: { type: "string", value: choice.to } });
+      return done(result(r.graph, n, r.changes, `${n.op} ${n.id}: fused clamp ${from} -> ${choice.to}`, { from, to: choice.to }));
     }
     // A constant threshold operand: Clip's min or max, or the constant side of a comparison.
-    const slots = n.op === "Clip" ? [1, 2].filter((k) => constantInts(graph, n.inputs[k])) : [constantOperand(graph, n)!];
-    const slot = pick(rng, slots)!;
+    const slot = choice.slot!;
     const before = f32Data(graph.constants[n.inputs[slot]!]);
     let t = pick(rng, THRESHOLD_OPS)!;
     if (before.every((v) => v === 0) && (t.op === "mul" || t.op === "div")) t = THRESHOLD_OPS[rng.int(0, 2)];
@@ -219,11 +223,11 @@ defineKind({
       by: t.operand,
     }, deltaStats(before, after));
     const what = n.op === "Clip" ? (slot === 1 ? "min" : "max") : `operand ${slot}`;
-    return result(r.graph, n, r.changes, `${n.op} ${n.id}: ${what} threshold ${t.op} ${t.operand} (${before[0]} -> ${after[0]}${before.length > 1 ? ", ..." : ""})`, {
+    return done(result(r.graph, n, r.changes, `${n.op} ${n.id}: ${what} threshold ${t.op} ${t.operand} (${before[0]} -> ${after[0]}${before.length > 1 ? ", ..." : ""})`, {
       threshold: what,
       op: t.op,
       by: t.operand,
-    });
+    }));
   },
 });
 

@@ -101,8 +101,9 @@ defineKind({
         return result(r.graph, n, r.changes, `${n.op} ${n.id}: pads [${pads}] -> [${after}] (same total per axis)`);
       });
     }
-    return firstValid(rng, nodesOf(graph, ctx, [...TFL_PADS, ...TFL_WINDOWED]), (n) => {
-      if (TFL_PADS.includes(n.op)) {
+    // Shifting an explicit PAD keeps every shape; SAME vs VALID changes the output size, so it is the fallback.
+    return firstValid(rng, nodesOf(graph, ctx, TFL_PADS), (n) => {
+      {
         const cst = n.inputs[1] ? graph.constants[n.inputs[1]] : undefined;
         const p = constantInts(graph, n.inputs[1]);
         if (!cst || !p || cst.shape.length !== 2 || cst.shape[1] !== 2) return undefined;
@@ -117,6 +118,7 @@ defineKind({
         });
         return result(r.graph, n, r.changes, `${n.op} ${n.id}: paddings [${p}] -> [${after}] (same total per axis)`, { before: p, after });
       }
+    }) ?? firstValid(rng, nodesOf(graph, ctx, TFL_WINDOWED), (n) => {
       const at = resolveAttrs(n);
       const k = tflKernel(graph, n);
       if (!k || (k[0] === 1 && k[1] === 1)) return undefined;

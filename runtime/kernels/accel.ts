@@ -5,7 +5,7 @@
  * target knowledge.
  */
 import { LatheError } from "../../ir/errors.ts";
-import { im2colAxis, matrixView } from "../../ir/ops/accel.ts";
+import { type Col2ImGeometry, col2ImGeometry, im2colAxis, matrixView, recenteredType } from "../../ir/ops/accel.ts";
 import { storageOf } from "../../ir/dtype.ts";
 import { ggmlTypeByName } from "../../ir/ggml-type.ts";
 import { canQuantize, quantizeKernel } from "../ggml/quantize.ts";
@@ -181,3 +181,61 @@ registerKernel("lathe.GgmlQuantize", (inputs, ctx) => {
   for (let r = 0; r < rows; r++) quant(src, r * k, dst, r * rowBytes, k);
   return [out];
 });
+
+registerKernel("lathe.RecenterU8", (inputs, ctx) => {
+  const x = codesArg(inputs, 0, "RecenterU8 input");
+  if (storageOf(x.dtype) !== "u8") fail("RecenterU8 takes u8 codes");
+  const out = ctx.alloc(recenteredType(x.dtype), x.shape);
+  const o = out.data as Int8Array, xd = x.data;
+  for (let i = 0; i < xd.length; i++) o[i] = xd[i] - 128;
+  return [out];
+});
+
+registerKernel("lathe.DequantizeAcc", (inputs, ctx) => {
+  const x = expectTensor(inputs[0], "accumulators"), s = expectTensor(inputs[1], "scale");
+  const b = inputs[2] === undefined ? undefined : expectTensor(inputs[2], "B");
+  if (x.dtype !== "i32" || s.dtype !== "f32") fail("DequantizeAcc takes i32 accumulators and f32 scales");
+  if (b && b.dtype !== "f32") fail("DequantizeAcc takes an f32 bias");
+  const C = x.shape.length ? x.shape[x.shape.length - 1] : 1;
+  const sd = s.data as Float32Array, bd = b?.data as Float32Array | undefined;
+  if (sd.length !== 1 && sd.length !== C) fail(`${sd.length} scales for ${C} channels`);
+  if (bd && bd.length !== C) fail(`${bd.length} biases for ${C} channels`);
+  const y = ctx.alloc("f32", x.shape);
+  const xd = x.data as Int32Array, yd = y.data as Float32Array;
+  const per = sd.length !== 1;
+  for (let base = 0; base < xd.length; base += C) {
+    for (let c = 0; c < C; c++) {
+      // The product of an int32 and an f32 is exact in a double; rounding it once to f32 is what the
+      // shift layers do, then the bias is an f32 addition.
+      const v = Math.fround(xd[base + c] * sd[per ? c : 0]);
+      yd[base + c] = bd ? Math.fround(v + bd[c]) : v;
+    }
+  }
+  return [y];
+});
+
+registerKernel("lathe.Col2ImMap", (_inputs, ctx) => {
+  const g = col2ImGeometry(ctx.attrs);
+  if (typeof g === "string") fail(g);
+  const taps = g.kh * g.kw;
+  const out = ctx.alloc("i32", [g.ih * g.iw, taps]);
+  fillCol2ImMap(g, out.data as Int32Array);
+  return [out];
+});
+
+/** Writes the map of `g` into `map` ([IH·IW, KH·KW], row-major). */
+export function fillCol2ImMap(g: Col2ImGeometry, map: Int32Array): void {
+  let at = 0;
+  for (let iy = 0; iy < g.ih; iy++) {
+    for (let ix = 0; ix < g.iw; ix++) {
+      for (let ky = 0; ky < g.kh; ky++) {
+        const oy = iy * g.sh - g.pt + ky;
+        const rowOk = oy >= 0 && oy < g.oh;
+        for (let kx = 0; kx < g.kw; kx++) {
+          const ox = ix * g.sw - g.pl + kx;
+          map[at++] = rowOk && ox >= 0 && ox < g.ow ? oy * g.ow + ox : -1;
+        }
+      }
+    }
+  }
+}

@@ -21,7 +21,18 @@
 import { ENERGY_TABLE } from "../systolic/energy.ts";
 import type { CallTiming, Program } from "../target.ts";
 import { SECDA_BFP } from "./descriptor.ts";
-import { blockWords, COMPUTE, CONFIG, FLAG_ORDER, LOAD_INP, LOAD_WGT, packetWords, Q8_K_ID, QK_K } from "./protocol.ts";
+import {
+  blockWords,
+  COMPUTE,
+  CONFIG,
+  FLAG_ORDER,
+  LOAD_INP,
+  LOAD_WGT,
+  packetWords,
+  Q8_K_ID,
+  QK_K,
+  VARIANT_TYPE_IDS,
+} from "./protocol.ts";
 
 export const SUPER_BLOCK_CYCLES = 16;
 export const OUTPUT_LATENCY = 20;
@@ -56,7 +67,7 @@ export function bfpTiming(program: Program): CallTiming {
   const beats = (words: number) => Math.ceil((words * 4) / dma.bytesPerCycle);
   const phases = { config: 0, weights: 0, inputs: 0, compute: 0, store: 0 };
   const { m, n, k, kb, wgt_type: variant } = program.dims;
-  const bw = blockWords(10 + variant - 2), iw = blockWords(Q8_K_ID);
+  const bw = blockWords(VARIANT_TYPE_IDS[variant]), iw = blockWords(Q8_K_ID);
   let lane = new Array<number>(dma.lanes).fill(0);
   let sramWrites = 0, sramReads = 0, dramBytes = 0, issuedMacs = 0, outputs = 0, superBlocks = 0;
   for (const cmd of program.cmds) {
