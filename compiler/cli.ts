@@ -17,6 +17,8 @@ import { runModel } from "./run.ts";
 import { quantizeModel } from "./quantize.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { simulateCommand } from "./simulate.ts";
+import { mutateModel } from "./mutate/mutate.ts";
+import { mutationKinds } from "../passes/mutate/index.ts";
 import { diffModels, formatDiff, reportJson, type RuntimeName } from "./diff/diff.ts";
 import { checkPreprocessSpec, type PreprocessSpec, readPreprocessSpec } from "./diff/preprocess.ts";
 import { defaultModel } from "./default-model.ts";
@@ -362,7 +364,8 @@ export const commands: Record<string, Command> = {
   starts and the fault: input (preprocessing), parameters, hyperparameters, graph, or precision.
   --inputs DIR     .npy files or PNG/JPEG images (one per sample), or one sub-folder per sample holding
                    <input>.npy; without it, --count (default 4) seeded random samples, floats uniform in
-                   --range (default -1,1); sample k draws input i from seed + 7919k + i
+                   --range (default -1,1; write --range=-3000,3000 when LO is negative); sample k draws
+                   input i from seed + 7919k + i
   --runtime R      also run ONNX in onnxruntime and/or TFLite in LiteRT (repeatable or comma-separated);
                    their outputs give the output figures, Lathe's observers the layer-wise ones
   --shape/--dim    sizes for the source's symbolic input dims (the target's inputs follow the source's)
@@ -450,6 +453,60 @@ export const commands: Record<string, Command> = {
       });
       console.log(v.json ? reportJson(r) : formatDiff(r));
       return r.agree ? 0 : 1;
+    },
+  },
+  mutate: {
+    summary: "inject faults (MutateNN-style): N faulty variants per kind plus a ground-truth manifest",
+    usage: `mutate [MODEL] --out DIR [--kinds K1,K2] [--count N] [--seed S] [--damage N] [--attempts N] [--list-kinds] [--json]
+  MODEL            .onnx or .tflite; without it, the embedded default CNN (written as ONNX)
+  --kinds          comma-separated kinds (default: all; --list-kinds lists them with class and targets)
+  --count N        variants per kind (default 1), on different targets while the graph has them
+  --seed S         seed of every choice (default 0): the same seed writes identical files
+  --damage N       also measure each variant on N seeded inputs (Lathe runtime): top-1 agreement, max error
+  --attempts N     targets tried per variant before the kind is skipped (default 16)
+  Writes DIR/<model>.<kind>.<i>.<ext> in the model's format and DIR/manifest.json: per variant the file,
+  kind, class, node (id and source name), every change (attributes before/after, which constants and how,
+  nodes inserted, removed or rewired), the attempts and rejected targets, and the effect on the seed's
+  input. A variant is kept only when its graph verifies and its outputs differ from the original's beyond
+  rtol 1e-4 / atol 1e-5. Exit code 1 when a kind named in --kinds produced no variant.`,
+    options: {
+      ...common,
+      out: { type: "string" },
+      kinds: { type: "string" },
+      count: { type: "string", default: "1" },
+      seed: { type: "string", default: "0" },
+      damage: { type: "string", default: "0" },
+      attempts: { type: "string", default: "16" },
+      "list-kinds": { type: "boolean", default: false },
+    },
+    async run(v, p) {
+      if (v["list-kinds"]) {
+        const ks = mutationKinds();
+        print(v.json, ks.map((k) => ({ name: k.name, class: k.class, dialects: k.dialects, targets: k.targets })),
+          ks.map((k) => `${k.name.padEnd(24)} ${k.class.padEnd(16)} ${k.dialects.join(",").padEnd(9)} ${k.targets}`).join("\n"));
+        return 0;
+      }
+      if (!v.out) throw new LatheError("usage", "mutate needs --out DIR");
+      const kinds = v.kinds === undefined ? undefined : String(v.kinds).split(",").map((s) => s.trim()).filter(Boolean);
+      const r = await mutateModel({
+        model: p[0],
+        out: v.out,
+        kinds,
+        count: intArg(v.count, "--count"),
+        seed: intArg(v.seed, "--seed"),
+        damage: intArg(v.damage, "--damage"),
+        maxAttempts: intArg(v.attempts, "--attempts"),
+        progress: v.json ? undefined : (line) => console.error(line),
+      });
+      const m = r.manifest;
+      const pct = (x: number | undefined) => (x === undefined ? "-" : `${(100 * x).toFixed(1)}%`);
+      print(v.json, { ...m, manifest: r.manifestPath, ms: r.ms }, [
+        `wrote ${m.variants.length} variants of ${m.model} (${m.format}) and ${r.manifestPath} (${r.ms.total.toFixed(0)} ms)`,
+        ...m.variants.map((x) => `  ${x.file}: [${x.class}] ${x.description}${x.damage ? ` — top-1 agreement ${pct(x.damage.top1Agreement)}, max error ${x.damage.maxAbs.toExponential(2)} over ${x.damage.inputs} inputs` : ""}`),
+        ...m.skipped.map((s) => `  skipped ${s.kind}${s.index === undefined ? "" : `#${s.index}`}: ${s.reason}`),
+      ].join("\n"));
+      const missed = (kinds ?? []).filter((k) => !m.variants.some((x) => x.kind === k));
+      return missed.length ? 1 : 0;
     },
   },
   simulate: simulateCommand,

@@ -12,6 +12,8 @@ import { loadModel } from "./load-model.ts";
 import "../passes/index.ts";
 import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
 import { compileForTarget, type TargetCompileResult } from "./target-compile.ts";
+import { LatheError } from "../ir/errors.ts";
+import { emitDriver, type EmittedDriver } from "../targets/emit/emit.ts";
 
 export interface CompileOptions {
   model?: string;
@@ -30,6 +32,8 @@ export interface CompileOptions {
   seed?: number;
   /** With `target`: skip the reference run that checks the simulation bit for bit. */
   noCheck?: boolean;
+  /** With `target`: do not emit the C++ driver (DIR/driver/). */
+  noDriver?: boolean;
 }
 
 export interface CompileResult {
@@ -41,6 +45,8 @@ export interface CompileResult {
   ms: { import: number; verify: number; passes: number; total: number };
   /** With `target`: the partition, simulation and report. */
   target?: TargetCompileResult;
+  /** With `target`: the emitted driver, or why there is none (a CPU op without a C++ kernel, a target without a driver). */
+  driver?: EmittedDriver | { skipped: string };
 }
 
 export async function compileModel(opts: CompileOptions = {}): Promise<CompileResult> {
@@ -73,6 +79,7 @@ async function compileTarget(opts: CompileOptions, target: string): Promise<Comp
   const summary = inspectModel({ graph: r.partition.graph, meta: { format: "lathe", opsets: {}, props: {} } }, opts.model ?? `${r.model} (embedded)`);
   const sum = `${r.out}/summary.json`;
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
+  const driver = opts.noDriver ? undefined : await compileDriver(r, opts.log);
   return {
     model: r.model,
     out: r.out,
@@ -81,7 +88,22 @@ async function compileTarget(opts: CompileOptions, target: string): Promise<Comp
     passes: r.passes,
     ms: { import: r.ms.import, verify: 0, passes: r.ms.prepare + r.ms.partition, total: r.ms.total },
     target: r,
+    driver,
   };
+}
+
+// ---- driver emission (targets/emit): DIR/driver/ with C++ sources, reading DIR/weights.bin ----
+
+async function compileDriver(r: TargetCompileResult, log?: (text: string) => void): Promise<EmittedDriver | { skipped: string }> {
+  try {
+    const d = await emitDriver(r.partition.graph, r.target, { out: r.out, weights: r.report.weights });
+    log?.(`driver: ${d.dir} (${d.stats.calls} accelerator calls, ${d.stats.packets} packets; make && ./lathe_driver --help)`);
+    return d;
+  } catch (e) {
+    if (!(e instanceof LatheError) || e.kind !== "unsupported") throw e;
+    log?.(`driver: not emitted: ${e.reason}`);
+    return { skipped: e.reason };
+  }
 }
 
 function baseName(p: string): string {

@@ -2,6 +2,12 @@
  * `quantize IN OUT --scheme S`: import a model, run the cleanup pipeline (canonicalize and fold-batchnorm by
  * default), quantize it with calibration inputs (.npy files from a folder, or seeded random inputs), write
  * the result chosen by OUT's extension, and optionally a report comparing it with the float model.
+ *
+ * Quantization works on ONNX-domain graphs (QDQ form). A float TFLite input is converted to ONNX first
+ * (tflite-to-onnx: its fp16 weights behind DEQUANTIZE fold to f32, the NHWC interface stays), so one QDQ
+ * insertion and one QDQ → int8 mapping serve both formats; the round trip maps these models back to the
+ * same TFLite ops. OUT .tflite converts the QDQ graph to TFLite's int8 form (passes/convert/qdq-to-tflite.ts)
+ * with parameters chosen for TFLite's int8 kernels (int8 activations, fixed and shared scales).
  */
 import { LatheError } from "../ir/errors.ts";
 import type { Model } from "../ir/graph.ts";
@@ -21,6 +27,10 @@ import { writeFileAtomic } from "./atomic-write.ts";
 import { loadModel } from "./load-model.ts";
 import { readNpy } from "./npy.ts";
 import { writeOnnxFile } from "./onnx/export.ts";
+import { writeTfliteFile } from "./tflite/export.ts";
+import { onnxToTflite } from "../passes/convert/onnx-to-tflite.ts";
+import { tfliteToOnnx } from "../passes/convert/tflite-to-onnx.ts";
+import type { ConversionReport } from "../passes/convert/report.ts";
 
 export interface QuantizeModelOptions {
   input: string;
@@ -41,6 +51,8 @@ export interface QuantizeModelOptions {
   float?: string;
   /** Passes before quantization (default canonicalize,fold-batchnorm); "" for none. */
   passes?: string;
+  /** OUT .tflite: rank-4 inputs and outputs of an ONNX model stay NCHW (default) or become NHWC. */
+  layout?: "nchw" | "nhwc";
   /** Also compare with the float model on `reportCount` inputs from seed `reportSeed` (not the calibration ones). */
   report?: boolean;
   reportSeed?: number;
@@ -55,21 +67,35 @@ export interface QuantizeModelResult {
   calibration: { method: CalibMethod; batches: number; runs: number; source: string };
   layers: QuantizedLayer[];
   report?: QuantReport;
+  /** OUT .tflite: what each QDQ node became (tfl ops by count in `target.ops`). */
+  conversion?: ConversionReport;
   ms: { import: number; quantize: number; write: number; report: number };
 }
 
-/** Model writers by output extension; TFLite joins when its int8 exporter lands. */
-const WRITERS: Record<string, (path: string, m: Model) => Promise<void>> = {
+type Writer = (path: string, m: Model, opts: QuantizeModelOptions) => Promise<ConversionReport | void>;
+
+function onlyStandardOps(path: string, m: Model, format: string): void {
+  const own = m.graph.nodes.find((n) => n.op.startsWith("lathe."));
+  if (own) {
+    throw new LatheError(
+      "unsupported",
+      `${own.op} (node ${own.id}) has no ${format} form: only the int8 scheme exports to ${format}; write .lir`,
+      { file: path },
+    );
+  }
+}
+
+/** Model writers by output extension. */
+const WRITERS: Record<string, Writer> = {
   ".onnx": (path, m) => {
-    const own = m.graph.nodes.find((n) => n.op.startsWith("lathe."));
-    if (own) {
-      throw new LatheError(
-        "unsupported",
-        `${own.op} (node ${own.id}) has no ONNX form: only the int8 scheme exports to ONNX; write .lir`,
-        { file: path },
-      );
-    }
+    onlyStandardOps(path, m, "ONNX");
     return writeOnnxFile(path, m);
+  },
+  ".tflite": async (path, m, opts) => {
+    onlyStandardOps(path, m, "TFLite");
+    const { model, report } = onnxToTflite(m, { layout: opts.layout });
+    await writeTfliteFile(path, model);
+    return report;
   },
   ".lir": (path, m) => writeFileAtomic(path, printGraph(m.graph) + "\n"),
 };
@@ -151,8 +177,10 @@ function splitSamples(x: Tensor, batch: number | undefined, rank: number | undef
 
 export async function quantizeModel(opts: QuantizeModelOptions): Promise<QuantizeModelResult> {
   const write = writerFor(opts.output);
+  const toTflite = opts.output.toLowerCase().endsWith(".tflite");
   const t0 = performance.now();
   let model = await loadModel(opts.input);
+  if (model.meta.format === "tflite") model = tfliteToOnnx(model).model;
   assertValid(model.graph);
   const pre = opts.passes ?? "canonicalize,fold-batchnorm";
   if (pre.trim()) model = (await runPipeline(model, pre)).model;
@@ -161,10 +189,15 @@ export async function quantizeModel(opts: QuantizeModelOptions): Promise<Quantiz
     ? await readCalibrationDir(opts.calibDir, model)
     : seededBatches(model.graph, opts.calibSeed ?? 0, opts.calibCount ?? 8);
   const scheme = opts.scheme ?? "int8";
-  const r = quantizeModelGraph(model, { ...opts, scheme, batches });
+  const r = quantizeModelGraph(model, {
+    ...opts,
+    scheme,
+    batches,
+    ...(toTflite ? { tflite: true, activations: opts.activations ?? "i8" } : {}),
+  });
   assertValid(r.model.graph);
   const t2 = performance.now();
-  await write(opts.output, r.model);
+  const conversion = await write(opts.output, r.model, opts);
   const t3 = performance.now();
   let report: QuantReport | undefined;
   if (opts.report) {
@@ -182,6 +215,7 @@ export async function quantizeModel(opts: QuantizeModelOptions): Promise<Quantiz
     calibration: { ...r.calibration, source: opts.calibDir ?? `seed ${opts.calibSeed ?? 0}` },
     layers: r.layers,
     report,
+    ...(conversion ? { conversion } : {}),
     ms: { import: t1 - t0, quantize: t2 - t1, write: t3 - t2, report: performance.now() - t3 },
   };
 }

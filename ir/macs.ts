@@ -20,8 +20,9 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
   switch (n.op) {
     case "Conv":
     case "ConvInteger":
-    case "QLinearConv": {
-      const w = staticShape(g, n.inputs[n.op === "QLinearConv" ? 3 : 1]);
+    case "QLinearConv":
+    case "lathe.ShiftConv": {
+      const w = staticShape(g, n.inputs[n.op === "QLinearConv" || n.op === "lathe.ShiftConv" ? 3 : 1]);
       if (!w || !out) return undefined;
       return prod(out) * prod(w.slice(1));
     }
@@ -39,8 +40,7 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
     }
     case "MatMul":
     case "MatMulInteger":
-    case "QLinearMatMul":
-    case "lathe.GgmlMatMul": {
+    case "QLinearMatMul": {
       const a = staticShape(g, n.inputs[0]);
       if (!a || !out) return undefined;
       return prod(out) * a[a.length - 1];
@@ -71,6 +71,11 @@ export function nodeMacs(g: Graph, n: Node): number | undefined {
     case "lathe.BlockMatMul": {
       // Weights [N, K] (ggml's ne reversed): every output element takes K multiply-accumulates.
       const w = staticShape(g, n.inputs[1]);
+      return w && out ? prod(out) * w[w.length - 1] : undefined;
+    }
+    case "lathe.ShiftMatMul": {
+      // Power-of-two weights [N, K] at operand 3: each output element takes K shift-accumulates.
+      const w = staticShape(g, n.inputs[3]);
       return w && out ? prod(out) * w[w.length - 1] : undefined;
     }
     default:

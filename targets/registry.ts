@@ -4,6 +4,8 @@
  */
 import { LatheError } from "../ir/errors.ts";
 import { bfp } from "./bfp/index.ts";
+import { mm2im } from "./mm2im/index.ts";
+import { potacc, resolvePotacc } from "./potacc/index.ts";
 import { secdaSa } from "./secda-sa/index.ts";
 import { secdaVm } from "./secda-vm/index.ts";
 import type { Target } from "./target.ts";
@@ -12,9 +14,11 @@ const targets = new Map<string, Target>([
   ["secda-vm", secdaVm],
   ["secda-sa", secdaSa],
   ["bfp", bfp],
+  ["potacc", potacc],
+  ["mm2im", mm2im],
 ]);
 
-const families = new Map<string, (spec: string) => Target>();
+const families = new Map<string, (spec: string) => Target>([["potacc", resolvePotacc]]);
 
 export function registerTarget(t: Target): void {
   if (targets.has(t.params.name)) throw new Error(`target ${t.params.name} registered twice`);

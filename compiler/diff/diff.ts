@@ -10,13 +10,18 @@
  */
 import { LatheError } from "../../ir/errors.ts";
 import type { Model } from "../../ir/graph.ts";
-import { describeRelation, type Relation, toSourceOrder } from "../../passes/diff/layout-relation.ts";
-import { type Finding, localize, type Localization } from "../../passes/diff/localize.ts";
+import { describeRelation, inferRelation, toSourceOrder } from "../../passes/diff/layout-relation.ts";
+import { type Finding, type Localization, localize } from "../../passes/diff/localize.ts";
 import { type GraphMatch, matchGraphs, type UnmatchedRegion } from "../../passes/diff/match.ts";
 import { ErrorStats, FIXED_TAU } from "../../passes/diff/metrics.ts";
 import { realValues } from "../../passes/diff/real-values.ts";
-import { type Sample, targetInputs, type Trace, traceMatch } from "../../passes/diff/trace.ts";
-import { inferRelation } from "../../passes/diff/layout-relation.ts";
+import {
+  type RunFailure,
+  type Sample,
+  targetInputs,
+  type Trace,
+  traceMatch,
+} from "../../passes/diff/trace.ts";
 import { type RValue, Tensor } from "../../runtime/tensor.ts";
 import { ensureDir, writeFileAtomic } from "../atomic-write.ts";
 import "../formats.ts";
@@ -103,10 +108,16 @@ export interface RuntimeCheck {
 export interface DiffReport {
   readonly source: SideInfo;
   readonly target: SideInfo;
-  readonly inputs: { readonly description: string; readonly samples: number; readonly names: readonly string[] };
+  readonly inputs: {
+    readonly description: string;
+    readonly samples: number;
+    readonly names: readonly string[];
+  };
   readonly topK: number;
   readonly outputs: readonly OutputReport[];
   readonly runtimeChecks: readonly RuntimeCheck[];
+  /** Runs that stopped with an error (values observed before the error are still compared). */
+  readonly failures: readonly RunFailure[];
   readonly match: {
     readonly pairs: number;
     readonly values: number;
@@ -148,23 +159,40 @@ export async function diffModels(opts: DiffOptions): Promise<DiffReport> {
     onProgress: (d, n) => progress("inputs", d, n),
   });
   const targetSamples = opts.targetPreprocess && opts.inputs
-    ? (await loadInputs(tgt.graph, { dir: opts.inputs, count: opts.count, preprocess: opts.targetPreprocess })).samples
+    ? (await loadInputs(tgt.graph, {
+      dir: opts.inputs,
+      count: opts.count,
+      preprocess: opts.targetPreprocess,
+    })).samples
     : sourceSet.samples.map((s) => targetInputs(match, s));
-  if (targetSamples.length !== sourceSet.samples.length) throw new LatheError("usage", "source and target sample counts differ");
+  if (targetSamples.length !== sourceSet.samples.length) {
+    throw new LatheError("usage", "source and target sample counts differ");
+  }
   const samples: Sample[] = sourceSet.samples.map((s, i) => ({ source: s, target: targetSamples[i] }));
   const t3 = performance.now();
 
   const runtimes = new Set(opts.runtime ?? []);
   const sideRuntime = (m: Model): RuntimeName =>
-    m.meta.format === "onnx" && runtimes.has("onnxruntime") ? "onnxruntime" : m.meta.format === "tflite" && runtimes.has("litert") ? "litert" : "lathe";
+    m.meta.format === "onnx" && runtimes.has("onnxruntime")
+      ? "onnxruntime"
+      : m.meta.format === "tflite" && runtimes.has("litert")
+      ? "litert"
+      : "lathe";
   const sRt = sideRuntime(src), tRt = sideRuntime(tgt);
   for (const r of runtimes) {
     if (r !== "lathe" && r !== sRt && r !== tRt) {
-      throw new LatheError("usage", `--runtime ${r} runs ${r === "onnxruntime" ? "ONNX" : "TFLite"} models; neither model is one`);
+      throw new LatheError(
+        "usage",
+        `--runtime ${r} runs ${r === "onnxruntime" ? "ONNX" : "TFLite"} models; neither model is one`,
+      );
     }
   }
-  const sExternal = sRt === "lathe" ? undefined : await externalOutputs(sRt, opts.source, src, samples.map((s) => s.source));
-  const tExternal = tRt === "lathe" ? undefined : await externalOutputs(tRt, opts.target, tgt, samples.map((s) => s.target));
+  const sExternal = sRt === "lathe"
+    ? undefined
+    : await externalOutputs(sRt, opts.source, src, samples.map((s) => s.source));
+  const tExternal = tRt === "lathe"
+    ? undefined
+    : await externalOutputs(tRt, opts.target, tgt, samples.map((s) => s.target));
   const checks = { source: new ErrorStats(), target: new ErrorStats() };
   const trace = await traceMatch(src.graph, tgt.graph, match, samples, {
     k,
@@ -193,10 +221,30 @@ export async function diffModels(opts: DiffOptions): Promise<DiffReport> {
   const layers = layerReports(match, trace, loc);
   const outputs = outputReports(trace);
   const runtimeChecks: RuntimeCheck[] = [];
-  if (sExternal) runtimeChecks.push({ model: "source", runtime: sRt, maxAbs: checks.source.maxAbs, relL2: checks.source.relL2 });
-  if (tExternal) runtimeChecks.push({ model: "target", runtime: tRt, maxAbs: checks.target.maxAbs, relL2: checks.target.relL2 });
-  const agree = !loc.divergence && outputs.every((o) => !o.incompatible && (o.top1Agreement === null || o.top1Agreement === 1));
-  const side = (path: string, m: Model, runtime: RuntimeName): SideInfo => ({ path, format: m.meta.format, nodes: m.graph.nodes.length, runtime });
+  if (sExternal) {
+    runtimeChecks.push({
+      model: "source",
+      runtime: sRt,
+      maxAbs: checks.source.maxAbs,
+      relL2: checks.source.relL2,
+    });
+  }
+  if (tExternal) {
+    runtimeChecks.push({
+      model: "target",
+      runtime: tRt,
+      maxAbs: checks.target.maxAbs,
+      relL2: checks.target.relL2,
+    });
+  }
+  const agree = !loc.divergence && !trace.failures.length &&
+    outputs.every((o) => !o.incompatible && (o.top1Agreement === null || o.top1Agreement === 1));
+  const side = (path: string, m: Model, runtime: RuntimeName): SideInfo => ({
+    path,
+    format: m.meta.format,
+    nodes: m.graph.nodes.length,
+    runtime,
+  });
   const report: DiffReport = {
     source: side(opts.source, src, sRt),
     target: side(opts.target, tgt, tRt),
@@ -204,6 +252,7 @@ export async function diffModels(opts: DiffOptions): Promise<DiffReport> {
     topK: k,
     outputs,
     runtimeChecks,
+    failures: trace.failures,
     match: {
       pairs: match.pairs.length,
       values: match.values.length,
@@ -262,7 +311,7 @@ async function externalOutputs(
 ): Promise<Record<string, Tensor>[]> {
   if (runtime === "onnxruntime") {
     const ort = await import("../reference-runtimes/onnxruntime.ts");
-    const session = await ortSession(ort, path);
+    const session = await ort.ortSession(path);
     const out: Record<string, Tensor>[] = [];
     for (const x of inputs) out.push(await ort.runOrt(session, { ...x }));
     await session.release();
@@ -286,7 +335,10 @@ async function externalOutputs(
     const arrays = g.inputs.filter((i) => !g.constants[i]).map((i) => {
       const d = x[i].data;
       if (!(d instanceof Float32Array || d instanceof Int32Array || d instanceof Uint8Array)) {
-        throw new LatheError("unsupported", `LiteRT takes float32, int32 or uint8 inputs, not ${String(x[i].dtype)} (${i})`);
+        throw new LatheError(
+          "unsupported",
+          `LiteRT takes float32, int32 or uint8 inputs, not ${String(x[i].dtype)} (${i})`,
+        );
       }
       return d;
     });
@@ -294,15 +346,17 @@ async function externalOutputs(
     const o: Record<string, Tensor> = {};
     g.outputs.forEach((name, i) => {
       const r = res[i];
-      if (r) o[name] = new Tensor(r.dtype === "float32" ? "f32" : r.dtype === "int32" ? "i32" : "u8", r.shape, r.data);
+      if (r) {
+        o[name] = new Tensor(
+          r.dtype === "float32" ? "f32" : r.dtype === "int32" ? "i32" : "u8",
+          r.shape,
+          r.data,
+        );
+      }
     });
     out.push(o);
   }
   return out;
-}
-
-async function ortSession(ort: typeof import("../reference-runtimes/onnxruntime.ts"), path: string) {
-  return await ort.ortSession(path);
 }
 
 function layerReports(match: GraphMatch, trace: Trace, loc: Localization): LayerReport[] {
@@ -314,7 +368,7 @@ function layerReports(match: GraphMatch, trace: Trace, loc: Localization): Layer
       kind: v.kind,
       source: { ...(v.source.node ? { node: v.source.node } : {}), op: v.source.op, value: v.source.value },
       target: { ...(v.target.node ? { node: v.target.node } : {}), op: v.target.op, value: v.target.value },
-      relation: relationText(t?.relation),
+      relation: describeRelation(t?.relation),
       ...(t?.incompatible ? { incompatible: t.incompatible } : {}),
       relL2: p.error,
       sqnrDb: t?.incompatible ? -Infinity : t?.stats.sqnrDb ?? NaN,
@@ -325,10 +379,6 @@ function layerReports(match: GraphMatch, trace: Trace, loc: Localization): Layer
   });
 }
 
-function relationText(r: Relation | undefined): string {
-  return describeRelation(r);
-}
-
 function outputReports(trace: Trace): OutputReport[] {
   return trace.outputs.map((o) => {
     const taus = o.agreement.taus.filter((x) => !Number.isNaN(x));
@@ -336,7 +386,7 @@ function outputReports(trace: Trace): OutputReport[] {
     return {
       source: o.source,
       target: o.target,
-      relation: relationText(o.relation),
+      relation: describeRelation(o.relation),
       ...(o.incompatible ? { incompatible: o.incompatible } : {}),
       rows: o.agreement.rows,
       top1Agreement: defined ? o.agreement.top1Same / o.agreement.rows : null,
@@ -366,8 +416,13 @@ export function formatDiff(r: DiffReport): string {
     `  matched ${r.match.values} value pairs (${r.match.pairs} op pairs); unmatched: ${r.match.unmatchedSource.length} source, ${r.match.unmatchedTarget.length} target nodes`,
   ];
   for (const reg of r.match.regions) {
-    const names = (xs: readonly { op: string; node: string }[]) => xs.map((x) => `${x.op} ${x.node}`).join(", ") || "-";
-    lines.push(`    region before pair ${reg.before ?? "end"}: source [${names(reg.source)}] target [${names(reg.target)}]${reg.explained ? ` (${reg.explained})` : ""}`);
+    const names = (xs: readonly { op: string; node: string }[]) =>
+      xs.map((x) => `${x.op} ${x.node}`).join(", ") || "-";
+    lines.push(
+      `    region before pair ${reg.before ?? "end"}: source [${names(reg.source)}] target [${
+        names(reg.target)
+      }]${reg.explained ? ` (${reg.explained})` : ""}`,
+    );
   }
   for (const o of r.outputs) {
     lines.push(`  output ${o.source} vs ${o.target} (${o.relation}):`);
@@ -375,23 +430,44 @@ export function formatDiff(r: DiffReport): string {
       lines.push(`    incompatible: ${o.incompatible}`);
       continue;
     }
-    const top1 = o.top1Agreement === null ? "n/a (one class)" : `${(100 * o.top1Agreement).toFixed(1)}% of ${o.rows} rows`;
+    const top1 = o.top1Agreement === null
+      ? "n/a (one class)"
+      : `${(100 * o.top1Agreement).toFixed(1)}% of ${o.rows} rows`;
     const tau = o.kendallTau
-      ? `Kendall tau top-${r.topK} mean ${o.kendallTau.mean.toFixed(4)}, min ${o.kendallTau.min.toFixed(4)}, ${(100 * o.kendallTau.fixedFraction).toFixed(1)}% >= ${FIXED_TAU}`
+      ? `Kendall tau top-${r.topK} mean ${o.kendallTau.mean.toFixed(4)}, min ${
+        o.kendallTau.min.toFixed(4)
+      }, ${(100 * o.kendallTau.fixedFraction).toFixed(1)}% >= ${FIXED_TAU}`
       : "Kendall tau n/a";
     lines.push(`    top-1 agreement ${top1}; ${tau}`);
-    lines.push(`    max abs ${num(o.maxAbs)}, max rel ${num(o.maxRel)}, rel L2 ${num(o.relL2)}, SQNR ${db(o.sqnrDb)}`);
+    lines.push(
+      `    max abs ${num(o.maxAbs)}, max rel ${num(o.maxRel)}, rel L2 ${num(o.relL2)}, SQNR ${db(o.sqnrDb)}`,
+    );
   }
-  for (const c of r.runtimeChecks) lines.push(`  Lathe vs ${c.runtime} on the ${c.model}: max abs ${num(c.maxAbs)}, rel L2 ${num(c.relL2)}`);
+  for (const f of r.failures) lines.push(`  the ${f.side} failed on sample ${f.sample}: ${f.message}`);
+  for (const c of r.runtimeChecks) {
+    lines.push(`  Lathe vs ${c.runtime} on the ${c.model}: max abs ${num(c.maxAbs)}, rel L2 ${num(c.relL2)}`);
+  }
   const d = r.localization.divergence;
   if (d) {
-    lines.push(`  divergence starts at pair ${d.index}: ${d.source.op} ${d.source.node ?? d.source.value} / ${d.target.op} ${d.target.node ?? d.target.value} (rel L2 ${num(d.inputError)} -> ${num(d.relL2)})`);
+    lines.push(
+      `  divergence starts at pair ${d.index}: ${d.source.op} ${
+        d.source.node ?? d.source.value
+      } / ${d.target.op} ${d.target.node ?? d.target.value} (rel L2 ${num(d.inputError)} -> ${num(d.relL2)})`,
+    );
   } else {
     const worst = r.layers.reduce((m, l) => (l.relL2 > m ? l.relL2 : m), 0);
-    lines.push(`  no divergence: every pair within rel L2 ${r.localization.tolerance} or ${r.localization.jumpFactor}x its inputs (largest ${num(worst)})`);
+    lines.push(
+      `  no divergence: every pair within rel L2 ${r.localization.tolerance} or ${r.localization.jumpFactor}x its inputs (largest ${
+        num(worst)
+      })`,
+    );
   }
   for (const f of r.localization.findings) lines.push(`  [${f.kind}/${f.fault}] ${f.message}`);
   if (r.files) lines.push(`  wrote ${r.files.json} and ${r.files.html}`);
-  lines.push(`  ${r.ms.total.toFixed(0)} ms (load ${r.ms.load.toFixed(0)}, match ${r.ms.match.toFixed(0)}, run ${r.ms.run.toFixed(0)}, localize ${r.ms.localize.toFixed(0)})`);
+  lines.push(
+    `  ${r.ms.total.toFixed(0)} ms (load ${r.ms.load.toFixed(0)}, match ${r.ms.match.toFixed(0)}, run ${
+      r.ms.run.toFixed(0)
+    }, localize ${r.ms.localize.toFixed(0)})`,
+  );
   return lines.join("\n");
 }

@@ -52,7 +52,12 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, "_");
 }
 
-async function readSampleFile(g: Graph, input: string, path: string, spec: PreprocessSpec | undefined): Promise<Tensor> {
+async function readSampleFile(
+  g: Graph,
+  input: string,
+  path: string,
+  spec: PreprocessSpec | undefined,
+): Promise<Tensor> {
   if (isImageFile(path)) {
     let bytes: Uint8Array;
     try {
@@ -61,7 +66,9 @@ async function readSampleFile(g: Graph, input: string, path: string, spec: Prepr
       throw new LatheError("io", `cannot read: ${(e as Error).message}`, { file: path });
     }
     const t = g.values[input]?.type;
-    if (t?.kind !== "tensor" || !t.shape) throw new LatheError("usage", `input ${input} has no known shape for an image`);
+    if (t?.kind !== "tensor" || !t.shape) {
+      throw new LatheError("usage", `input ${input} has no known shape for an image`);
+    }
     return imageTensor(decodeImage(bytes, path), t.shape, t.dtype, spec);
   }
   if (path.toLowerCase().endsWith(".npy")) return await readNpy(path);
@@ -77,17 +84,27 @@ export async function loadInputs(g: Graph, opts: InputOptions = {}): Promise<Inp
   }
   if (!opts.dir) return generated(g, inputs, opts);
   const entries = await listDir(opts.dir);
-  const files = entries.filter((e) => e.isFile && (isImageFile(e.name) || e.name.toLowerCase().endsWith(".npy")));
+  const files = entries.filter((e) =>
+    e.isFile && (isImageFile(e.name) || e.name.toLowerCase().endsWith(".npy"))
+  );
   const dirs = entries.filter((e) => e.isDirectory);
   const samples: Record<string, Tensor>[] = [];
   const names: string[] = [];
   if (files.length) {
     if (inputs.length !== 1) {
-      throw new LatheError("usage", `the model has ${inputs.length} inputs; give one sub-folder per sample with ${inputs.map((i) => `${safeName(i)}.npy`).join(", ")}`, { file: opts.dir });
+      throw new LatheError(
+        "usage",
+        `the model has ${inputs.length} inputs; give one sub-folder per sample with ${
+          inputs.map((i) => `${safeName(i)}.npy`).join(", ")
+        }`,
+        { file: opts.dir },
+      );
     }
     const chosen = files.slice(0, opts.count ?? files.length);
     for (const [k, f] of chosen.entries()) {
-      samples.push({ [inputs[0]]: await readSampleFile(g, inputs[0], `${opts.dir}/${f.name}`, opts.preprocess) });
+      samples.push({
+        [inputs[0]]: await readSampleFile(g, inputs[0], `${opts.dir}/${f.name}`, opts.preprocess),
+      });
       names.push(f.name);
       opts.onProgress?.(k + 1, chosen.length, f.name);
     }
@@ -98,7 +115,11 @@ export async function loadInputs(g: Graph, opts: InputOptions = {}): Promise<Inp
       const sample: Record<string, Tensor> = {};
       for (const i of inputs) {
         const f = here.find((e) => e.isFile && e.name.replace(/\.(npy|png|jpe?g)$/i, "") === safeName(i));
-        if (!f) throw new LatheError("usage", `no file for input ${i} (expected ${safeName(i)}.npy)`, { file: `${opts.dir}/${d.name}` });
+        if (!f) {
+          throw new LatheError("usage", `no file for input ${i} (expected ${safeName(i)}.npy)`, {
+            file: `${opts.dir}/${d.name}`,
+          });
+        }
         sample[i] = await readSampleFile(g, i, `${opts.dir}/${d.name}/${f.name}`, opts.preprocess);
       }
       samples.push(sample);
@@ -106,7 +127,9 @@ export async function loadInputs(g: Graph, opts: InputOptions = {}): Promise<Inp
       opts.onProgress?.(k + 1, chosen.length, d.name);
     }
   }
-  if (!samples.length) throw new LatheError("usage", "no .npy, image files or sample folders", { file: opts.dir });
+  if (!samples.length) {
+    throw new LatheError("usage", "no .npy, image files or sample folders", { file: opts.dir });
+  }
   return { samples, description: `${samples.length} sample(s) from ${opts.dir}`, names };
 }
 
@@ -115,14 +138,19 @@ function generated(g: Graph, inputs: string[], opts: InputOptions): InputSet {
   const seed = opts.seed ?? 0;
   const count = opts.count ?? 4;
   const [lo, hi] = opts.range ?? [-1, 1];
-  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi)) throw new LatheError("usage", `bad range [${lo}, ${hi})`);
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi)) {
+    throw new LatheError("usage", `bad range [${lo}, ${hi})`);
+  }
   const samples: Record<string, Tensor>[] = [];
   for (let k = 0; k < count; k++) {
     const sample: Record<string, Tensor> = {};
     inputs.forEach((name, i) => {
       const t = generateInput(bound, name, i, seed + SEED_STRIDE * k, opts.dims ?? {});
       const d = t.data;
-      if ((lo !== -1 || hi !== 1) && (d instanceof Float32Array || d instanceof Float64Array || d instanceof Float16Array)) {
+      if (
+        (lo !== -1 || hi !== 1) &&
+        (d instanceof Float32Array || d instanceof Float64Array || d instanceof Float16Array)
+      ) {
         for (let j = 0; j < d.length; j++) d[j] = lo + ((d[j] + 1) / 2) * (hi - lo);
       }
       sample[name] = t;

@@ -44,7 +44,8 @@ export function isImageFile(path: string): boolean {
 
 /** Decodes a PNG or JPEG (by magic bytes) into 8-bit RGB; alpha is dropped, 16-bit PNG narrowed. */
 export function decodeImage(bytes: Uint8Array, file: string): RgbImage {
-  const png = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const png = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e &&
+    bytes[3] === 0x47;
   const jpg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   let width: number, height: number, rgba: Uint8Array;
   try {
@@ -54,7 +55,11 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbImage {
       height = img.height;
       rgba = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
     } else if (jpg) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6 });
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_PIXELS / 1e6,
+      });
       width = img.width;
       height = img.height;
       rgba = img.data;
@@ -108,7 +113,12 @@ function layoutOf(shape: readonly Dim[], spec: PreprocessSpec, channels: number)
 }
 
 /** The image as the input tensor of shape `shape` (rank 4, batch 1) under the spec. */
-export function imageTensor(img: RgbImage, shape: readonly Dim[], dtype: DType, spec: PreprocessSpec = {}): Tensor {
+export function imageTensor(
+  img: RgbImage,
+  shape: readonly Dim[],
+  dtype: DType,
+  spec: PreprocessSpec = {},
+): Tensor {
   if (shape.length !== 4) throw new LatheError("usage", `an image feeds a rank-4 input, not [${shape}]`);
   const channels = spec.channels === "gray" ? 1 : 3;
   const layout = layoutOf(shape, spec, channels);
@@ -117,7 +127,10 @@ export function imageTensor(img: RgbImage, shape: readonly Dim[], dtype: DType, 
   const w = spec.size?.[1] ?? (typeof wDim === "number" ? wDim : img.width);
   const c = layout === "nchw" ? shape[1] : shape[3];
   if (typeof c === "number" && c !== channels) {
-    throw new LatheError("usage", `input [${shape}] has ${c} channels; the spec gives ${channels} (channels ${spec.channels ?? "rgb"})`);
+    throw new LatheError(
+      "usage",
+      `input [${shape}] has ${c} channels; the spec gives ${channels} (channels ${spec.channels ?? "rgb"})`,
+    );
   }
   const pix = resizeBilinear(img, h, w);
   const scale = spec.scale ?? 1 / 255;
@@ -134,7 +147,11 @@ export function imageTensor(img: RgbImage, shape: readonly Dim[], dtype: DType, 
       const o = (y * w + x) * 3;
       const r = pix[o], g = pix[o + 1], b = pix[o + 2];
       for (let k = 0; k < channels; k++) {
-        const p = spec.channels === "gray" ? 0.299 * r + 0.587 * g + 0.114 * b : spec.channels === "bgr" ? pix[o + 2 - k] : pix[o + k];
+        const p = spec.channels === "gray"
+          ? 0.299 * r + 0.587 * g + 0.114 * b
+          : spec.channels === "bgr"
+          ? pix[o + 2 - k]
+          : pix[o + k];
         const v = (p * scale - per(spec.mean, k, 0)) / per(spec.std, k, 1);
         const idx = layout === "nchw" ? (k * h + y) * w + x : (y * w + x) * channels + k;
         d[idx] = v;
@@ -146,28 +163,43 @@ export function imageTensor(img: RgbImage, shape: readonly Dim[], dtype: DType, 
 
 /** Checks a spec read from JSON or flags; bad fields are usage errors naming the field. */
 export function checkPreprocessSpec(x: unknown, where: string): PreprocessSpec {
-  if (typeof x !== "object" || x === null || Array.isArray(x)) throw new LatheError("usage", `${where}: expected a JSON object`);
+  if (typeof x !== "object" || x === null || Array.isArray(x)) {
+    throw new LatheError("usage", `${where}: expected a JSON object`);
+  }
   const o = x as Record<string, unknown>;
   const known = new Set(["size", "layout", "channels", "scale", "mean", "std"]);
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new LatheError("usage", `${where}: unknown field '${k}' (known: ${[...known].join(", ")})`);
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) {
+      throw new LatheError("usage", `${where}: unknown field '${k}' (known: ${[...known].join(", ")})`);
+    }
+  }
   const nums = (k: string, n?: number) => {
     const v = o[k];
     if (v === undefined) return undefined;
-    if (!Array.isArray(v) || !v.every((e) => typeof e === "number" && Number.isFinite(e)) || (n !== undefined && v.length !== n)) {
+    if (
+      !Array.isArray(v) || !v.every((e) => typeof e === "number" && Number.isFinite(e)) ||
+      (n !== undefined && v.length !== n)
+    ) {
       throw new LatheError("usage", `${where}: ${k} must be a list of ${n ?? "one or more"} numbers`);
     }
     return v as number[];
   };
   const size = nums("size", 2);
-  if (size && !size.every((d) => Number.isInteger(d) && d > 0 && d <= 16384)) throw new LatheError("usage", `${where}: size must be two positive integers`);
+  if (size && !size.every((d) => Number.isInteger(d) && d > 0 && d <= 16384)) {
+    throw new LatheError("usage", `${where}: size must be two positive integers`);
+  }
   const layout = o.layout;
-  if (layout !== undefined && layout !== "nchw" && layout !== "nhwc") throw new LatheError("usage", `${where}: layout is nchw or nhwc`);
+  if (layout !== undefined && layout !== "nchw" && layout !== "nhwc") {
+    throw new LatheError("usage", `${where}: layout is nchw or nhwc`);
+  }
   const channels = o.channels;
   if (channels !== undefined && channels !== "rgb" && channels !== "bgr" && channels !== "gray") {
     throw new LatheError("usage", `${where}: channels is rgb, bgr or gray`);
   }
   const scale = o.scale;
-  if (scale !== undefined && (typeof scale !== "number" || !Number.isFinite(scale))) throw new LatheError("usage", `${where}: scale must be a number`);
+  if (scale !== undefined && (typeof scale !== "number" || !Number.isFinite(scale))) {
+    throw new LatheError("usage", `${where}: scale must be a number`);
+  }
   const std = nums("std");
   if (std?.some((v) => v === 0)) throw new LatheError("usage", `${where}: std must not be 0`);
   const mean = nums("mean");

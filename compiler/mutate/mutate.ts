@@ -8,16 +8,24 @@
 import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Model } from "../../ir/graph.ts";
 import { inferGraph } from "../../ir/infer.ts";
+import { printValueType } from "../../ir/value-type.ts";
 import { verifyGraph } from "../../ir/verify.ts";
 import { dialectOf } from "../../passes/mutate/graph-edit.ts";
 import { getKind, mutationKinds } from "../../passes/mutate/index.ts";
-import { type Change, type Dialect, type MutationKind, type NodeRef, type TouchedNodes, touchedNodes } from "../../passes/mutate/kind.ts";
+import {
+  type Change,
+  type Dialect,
+  type MutationKind,
+  type NodeRef,
+  type TouchedNodes,
+  touchedNodes,
+} from "../../passes/mutate/kind.ts";
 import { compareTensors } from "../../runtime/compare.ts";
 import { Session } from "../../runtime/interpreter.ts";
 import { Rng } from "../../runtime/random.ts";
 import { type RValue, Tensor } from "../../runtime/tensor.ts";
 import { ensureDir, writeFileAtomic } from "../atomic-write.ts";
-import { defaultModel, DEFAULT_MODEL_NAME } from "../default-model.ts";
+import { DEFAULT_MODEL_NAME, defaultModel } from "../default-model.ts";
 import "../formats.ts";
 import { loadModel } from "../load-model.ts";
 import { writeOnnxFile } from "../onnx/export.ts";
@@ -68,6 +76,8 @@ export interface VariantEntry {
   nodes: TouchedNodes;
   changes: Change[];
   params: Record<string, unknown>;
+  /** Values whose inferred type differs from the original's (strides, padding modes, reordering). */
+  retyped?: { count: number; values: { name: string; before: string; after: string }[] };
   /** On the acceptance input: per output, and whether the top-1 class survived. */
   effect: { inputSeed: number; outputs: Record<string, OutputEffect>; top1Same?: boolean };
   damage?: Damage;
@@ -94,7 +104,12 @@ export interface MutateManifest {
   kinds: string[];
   check: { inputSeed: number; rtol: number; atol: number };
   variants: VariantEntry[];
-  skipped: { kind: string; index?: number; reason: string; rejected?: { target: string; reason: string }[] }[];
+  skipped: {
+    kind: string;
+    index?: number;
+    reason: string;
+    rejected?: { target: string; reason: string }[];
+  }[];
 }
 
 export interface MutateResult {
@@ -113,7 +128,9 @@ export function variantSeed(seed: number, kind: string, index: number): number {
 export async function mutateModel(opts: MutateOptions): Promise<MutateResult> {
   const t0 = performance.now();
   const count = opts.count ?? 1, seed = opts.seed ?? 0, maxAttempts = opts.maxAttempts ?? 16;
-  if (!(Number.isInteger(count) && count >= 1)) throw new LatheError("usage", `--count must be a positive integer, got ${count}`);
+  if (!(Number.isInteger(count) && count >= 1)) {
+    throw new LatheError("usage", `--count must be a positive integer, got ${count}`);
+  }
   if (!Number.isSafeInteger(seed)) throw new LatheError("usage", `--seed must be an integer, got ${seed}`);
   const kinds = selectKinds(opts.kinds);
   const { model, format, stem, ext, source } = await openModel(opts.model);
@@ -138,20 +155,29 @@ export async function mutateModel(opts: MutateOptions): Promise<MutateResult> {
 
   for (const kind of kinds) {
     if (!kind.dialects.includes(dialect)) {
-      manifest.skipped.push({ kind: kind.name, reason: `not defined for the ${dialect} dialect (targets: ${kind.targets})` });
+      manifest.skipped.push({
+        kind: kind.name,
+        reason: `not defined for the ${dialect} dialect (targets: ${kind.targets})`,
+      });
       opts.progress?.(`${kind.name}: skipped (not defined for ${dialect})`);
       continue;
     }
-    const used = new Set<string>();
+    const used = new Set<string>(), made = new Set<string>();
     for (let index = 0; index < count; index++) {
       const vSeed = variantSeed(seed, kind.name, index);
-      const found = findVariant(kind, graph, dialect, new Rng(vSeed), used, maxAttempts, probe);
+      const found = findVariant(kind, graph, dialect, new Rng(vSeed), used, made, maxAttempts, probe);
       if (!found.ok) {
-        manifest.skipped.push({ kind: kind.name, index, reason: found.reason, ...(found.rejected.length ? { rejected: found.rejected } : {}) });
+        manifest.skipped.push({
+          kind: kind.name,
+          index,
+          reason: found.reason,
+          ...(found.rejected.length ? { rejected: found.rejected } : {}),
+        });
         opts.progress?.(`${kind.name}#${index}: skipped: ${found.reason}`);
         break;
       }
       used.add(found.target);
+      made.add(JSON.stringify(found.record.changes));
       const file = `${stem}.${kind.name}.${index}${ext}`;
       const variant: Model = { graph: found.graph, meta: model.meta };
       if (format === "onnx") await writeOnnxFile(`${opts.out}/${file}`, variant);
@@ -172,9 +198,15 @@ export async function mutateModel(opts: MutateOptions): Promise<MutateResult> {
         params: found.record.params,
         effect: { inputSeed: checkSeed, ...found.effect },
       };
+      const retyped = retypedValues(graph, found.graph);
+      if (retyped.count) entry.retyped = retyped;
       if (opts.damage && opts.damage > 0) entry.damage = probe.damage(found.graph, opts.damage);
       manifest.variants.push(entry);
-      opts.progress?.(`${kind.name}#${index}: ${found.record.description} (${entry.attempts} attempt${entry.attempts > 1 ? "s" : ""})`);
+      opts.progress?.(
+        `${kind.name}#${index}: ${found.record.description} (${entry.attempts} attempt${
+          entry.attempts > 1 ? "s" : ""
+        })`,
+      );
     }
   }
   const manifestPath = `${opts.out}/manifest.json`;
@@ -187,32 +219,73 @@ function selectKinds(names: string[] | undefined): MutationKind[] {
   if (!names?.length) return mutationKinds();
   return names.map((n) => {
     const k = getKind(n);
-    if (!k) throw new LatheError("usage", `unknown mutation kind '${n}' (kinds: ${mutationKinds().map((x) => x.name).join(", ")})`);
+    if (!k) {
+      throw new LatheError(
+        "usage",
+        `unknown mutation kind '${n}' (kinds: ${mutationKinds().map((x) => x.name).join(", ")})`,
+      );
+    }
     return k;
   });
 }
 
-async function openModel(path: string | undefined): Promise<{ model: Model; format: "onnx" | "tflite"; stem: string; ext: string; source: string }> {
-  if (!path) return { model: defaultModel(), format: "onnx", stem: DEFAULT_MODEL_NAME, ext: ".onnx", source: `(embedded ${DEFAULT_MODEL_NAME})` };
+async function openModel(
+  path: string | undefined,
+): Promise<{ model: Model; format: "onnx" | "tflite"; stem: string; ext: string; source: string }> {
+  if (!path) {
+    return {
+      model: defaultModel(),
+      format: "onnx",
+      stem: DEFAULT_MODEL_NAME,
+      ext: ".onnx",
+      source: `(embedded ${DEFAULT_MODEL_NAME})`,
+    };
+  }
   const model = await loadModel(path);
   const format = model.meta.format;
   if (format !== "onnx" && format !== "tflite") {
-    throw new LatheError("unsupported", `mutate writes ONNX and TFLite models; this is ${format}`, { file: path });
+    throw new LatheError("unsupported", `mutate writes ONNX and TFLite models; this is ${format}`, {
+      file: path,
+    });
   }
   const base = path.slice(path.lastIndexOf("/") + 1);
   const dot = base.lastIndexOf(".");
-  return { model, format, stem: dot > 0 ? base.slice(0, dot) : base, ext: format === "onnx" ? ".onnx" : ".tflite", source: path };
+  return {
+    model,
+    format,
+    stem: dot > 0 ? base.slice(0, dot) : base,
+    ext: format === "onnx" ? ".onnx" : ".tflite",
+    source: path,
+  };
 }
 
+const DUPLICATE = "the same change as an earlier variant";
+
 type Found =
-  | { ok: true; graph: Graph; record: NonNullable<ReturnType<MutationKind["apply"]>>["record"]; target: string; rejected: { target: string; reason: string }[]; effect: Omit<VariantEntry["effect"], "inputSeed"> }
+  | {
+    ok: true;
+    graph: Graph;
+    record: NonNullable<ReturnType<MutationKind["apply"]>>["record"];
+    target: string;
+    rejected: { target: string; reason: string }[];
+    effect: Omit<VariantEntry["effect"], "inputSeed">;
+  }
   | { ok: false; reason: string; rejected: { target: string; reason: string }[] };
 
 /**
  * Tries targets until one gives a valid graph with an observable effect. Targets earlier variants of the
  * kind used are avoided while others remain, so the N variants spread over the graph.
  */
-function findVariant(kind: MutationKind, graph: Graph, dialect: Dialect, rng: Rng, used: ReadonlySet<string>, maxAttempts: number, probe: Prober): Found {
+function findVariant(
+  kind: MutationKind,
+  graph: Graph,
+  dialect: Dialect,
+  rng: Rng,
+  used: ReadonlySet<string>,
+  made: ReadonlySet<string>,
+  maxAttempts: number,
+  probe: Prober,
+): Found {
   const rejected: { target: string; reason: string }[] = [];
   const avoid = new Set(used);
   while (rejected.length < maxAttempts) {
@@ -223,15 +296,28 @@ function findVariant(kind: MutationKind, graph: Graph, dialect: Dialect, rng: Rn
         for (const u of used) if (!rejected.some((x) => x.target === u)) avoid.delete(u);
         continue;
       }
-      const reason = rejected.length ? `no target with an observable effect (${rejected.length} tried)` : `not applicable: nothing in the graph to target (${kind.targets})`;
+      const reason = rejected.length === 0 && used.size === 0
+        ? `not applicable: nothing in the graph to target (${kind.targets})`
+        : rejected.every((x) => x.reason === DUPLICATE) || rejected.length === 0
+        ? `no further distinct variant (${made.size} made)`
+        : `no target with an observable effect (${rejected.length} tried)`;
       return { ok: false, reason, rejected };
     }
     avoid.add(r.target);
+    if (made.has(JSON.stringify(r.record.changes))) {
+      rejected.push({ target: r.target, reason: DUPLICATE });
+      continue;
+    }
     let g: Graph;
     try {
       g = inferGraph(r.graph);
       const issues = verifyGraph(g);
-      if (issues.length) throw new LatheError("verify", issues.slice(0, 3).map((i) => `${i.where}: ${i.reason}`).join("; "));
+      if (issues.length) {
+        throw new LatheError(
+          "verify",
+          issues.slice(0, 3).map((i) => `${i.where}: ${i.reason}`).join("; "),
+        );
+      }
     } catch (e) {
       if (!(e instanceof LatheError)) throw e;
       rejected.push({ target: r.target, reason: `invalid graph: ${e.reason}` });
@@ -244,7 +330,11 @@ function findVariant(kind: MutationKind, graph: Graph, dialect: Dialect, rng: Rn
     }
     return { ok: true, graph: g, record: r.record, target: r.target, rejected, effect };
   }
-  return { ok: false, reason: `no target with an observable effect within ${maxAttempts} attempts`, rejected };
+  return {
+    ok: false,
+    reason: `no target with an observable effect within ${maxAttempts} attempts`,
+    rejected,
+  };
 }
 
 /** Runs the original once per seeded input (cached) and compares variants with it. */
@@ -266,7 +356,17 @@ class Prober {
   private original(seed: number): Record<string, RValue> {
     let o = this.cache.get(seed);
     if (!o) {
-      o = new Session(this.graph).run(this.inputs(this.graph, seed)).outputs;
+      try {
+        o = new Session(this.graph).run(this.inputs(this.graph, seed)).outputs;
+      } catch (e) {
+        if (!(e instanceof LatheError)) throw e;
+        throw new LatheError(
+          e.kind,
+          `the original model must run in Lathe's runtime to check each variant's effect: ${e.reason}`,
+          e.where,
+          { cause: e },
+        );
+      }
       this.cache.set(seed, o);
     }
     return o;
@@ -293,7 +393,9 @@ class Prober {
     });
     if (!observable) {
       const worst = Math.max(0, ...Object.values(outputs).map((o) => o.maxAbs));
-      return `no observable effect (max abs difference ${worst.toExponential(2)} within rtol ${EFFECT_TOLERANCE.rtol}, atol ${EFFECT_TOLERANCE.atol})`;
+      return `no observable effect (max abs difference ${
+        worst.toExponential(2)
+      } within rtol ${EFFECT_TOLERANCE.rtol}, atol ${EFFECT_TOLERANCE.atol})`;
     }
     const top = top1Same(got[g.outputs[0]], want[this.graph.outputs[0]]);
     return { outputs, ...(top === undefined ? {} : { top1Same: top === 1 }) };
@@ -318,6 +420,20 @@ class Prober {
     }
     return { inputs: n, firstSeed: first, ...(rows ? { top1Agreement: agree / rows } : {}), maxAbs, maxRef };
   }
+}
+
+/** Values both graphs define whose types differ, the first 20 listed. */
+function retypedValues(a: Graph, b: Graph): NonNullable<VariantEntry["retyped"]> {
+  const values: { name: string; before: string; after: string }[] = [];
+  let count = 0;
+  for (const [name, info] of Object.entries(a.values)) {
+    const other = b.values[name];
+    if (!other) continue;
+    const before = printValueType(info.type), after = printValueType(other.type);
+    if (before === after) continue;
+    if (count++ < 20) values.push({ name, before, after });
+  }
+  return { count, values };
 }
 
 function compareOutput(a: Tensor, e: Tensor): OutputEffect {
@@ -351,14 +467,21 @@ function maxAbsOf(t: Tensor): number {
  * the same shape with more than one class.
  */
 export function top1Same(a: RValue | undefined, e: RValue | undefined): number | undefined {
-  if (!(a instanceof Tensor) || !(e instanceof Tensor) || a.data instanceof Array || e.data instanceof Array) return undefined;
-  if (!(a.data instanceof Float32Array || a.data instanceof Float64Array) || a.data.length !== e.data.length) return undefined;
+  if (
+    !(a instanceof Tensor) || !(e instanceof Tensor) || a.data instanceof Array || e.data instanceof Array
+  ) return undefined;
+  if (
+    !(a.data instanceof Float32Array || a.data instanceof Float64Array) || a.data.length !== e.data.length
+  ) return undefined;
   const classes = e.shape[e.shape.length - 1];
   if (!(classes > 1) || a.shape.length !== e.shape.length) return undefined;
   const rows = e.data.length / classes;
   let same = 0;
   for (let r = 0; r < rows; r++) {
-    if (argmax(a.data as Float32Array, r * classes, classes) === argmax(e.data as Float32Array, r * classes, classes)) same++;
+    if (
+      argmax(a.data as Float32Array, r * classes, classes) ===
+        argmax(e.data as Float32Array, r * classes, classes)
+    ) same++;
   }
   return same / rows;
 }

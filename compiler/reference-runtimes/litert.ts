@@ -117,7 +117,10 @@ async function requireLiteRt(): Promise<LiteRtModule> {
  * The file with every tensor whose shape_signature has -1 given a static shape from `shapes` (by tensor
  * name): LiteRT.js runs a model only at the sizes its tensors declare. Operators and weights are untouched.
  */
-export function withStaticShapes(bytes: Uint8Array, shapes: ReadonlyMap<string, readonly number[]>): Uint8Array {
+export function withStaticShapes(
+  bytes: Uint8Array,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Uint8Array {
   const m = readTflite(bytes);
   let changed = false;
   for (const sg of m.subgraphs) {

@@ -263,7 +263,7 @@ defineOp({
   },
   infer(ctx) {
     const g = col2ImGeometry(ctx.attrs);
-    if (typeof g === "string") ctx.fail(g);
+    if (typeof g === "string") return ctx.fail(g);
     return [tensorType("i32", [g.ih * g.iw, g.kh * g.kw])];
   },
 });

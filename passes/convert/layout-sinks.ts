@@ -4,7 +4,9 @@
  * axis moves), reductions
  * (axes move; without keepdims the surviving axes keep a residual permutation), Pad (pads move), binary ops
  * against a broadcast scalar, an inverse pair whose inner Transpose has other users, and a Transpose that only moves size-1 dims, which is a Reshape (no data moves,
- * and reshape chains fold).
+ * and reshape chains fold). QuantizeLinear and DequantizeLinear are elementwise: a transpose passes through
+ * a per-tensor pair unchanged and moves a per-axis one's axis, so the transposes around layers of a QDQ
+ * graph cancel across the pairs between them.
  */
 import { numbersConstant } from "../../ir/builder.ts";
 import { constantNumbers } from "../../ir/constant-values.ts";
@@ -105,6 +107,22 @@ function sinkSoftmax({ x, t, s }: any, rw: Rewriter) {
   return rw.op1("Transpose", [inner], { perm: p });
 }
 
+/** Q/DQ per tensor, or per axis (the axis follows the permutation); blocked quantization stays. */
+function sinkQdq({ x, t, s, z, q }: any, rw: Rewriter) {
+  const rank = rankOf(x);
+  const at = resolveAttrs(q);
+  if (rank === undefined || at.block_size) return undefined;
+  const p = permOf(t, rank);
+  const attrs = { ...q.attrs };
+  if (!isScalarLike(s) || (z && !isScalarLike(z))) {
+    if (rankOf(s) !== 1) return undefined;
+    const a: number = at.axis ?? 1;
+    attrs.axis = { type: "int", value: p[a < 0 ? a + rank : a] };
+  }
+  const inner = rw.op1(q.op, [x, s, z ?? null], attrs);
+  return rw.op1("Transpose", [inner], { perm: p });
+}
+
 /** A Transpose that keeps every dim larger than 1 in order moves no data. */
 function unitTranspose({ x, t }: any, rw: Rewriter) {
   const shape = tensorTypeOf(x)?.shape;
@@ -135,6 +153,11 @@ export const layoutSinkRules = [
   rule("sink-clip", P.Clip(transposed("t"), P.opt(P.var("lo")), P.opt(P.var("hi"))).as("c"), sinkClip),
   rule("sink-reduce", P.op(REDUCE, [transposed("t"), P.opt(P.const("axes"))]).as("r"), sinkReduce),
   rule("sink-softmax", P.op(["Softmax", "LogSoftmax"], [transposed("t")]).as("s"), sinkSoftmax),
+  rule(
+    "sink-qdq",
+    P.op(["QuantizeLinear", "DequantizeLinear"], [transposed("t"), P.var("s"), P.opt(P.var("z"))]).as("q"),
+    sinkQdq,
+  ),
   rule("sink-pad", P.Pad(transposed("t"), P.const("pads"), P.opt(P.const("value"))).as("pad"), sinkPad),
   rule(
     "sink-binary-scalar-rhs",

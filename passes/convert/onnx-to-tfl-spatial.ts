@@ -27,7 +27,7 @@ export const TO_NCHW = [0, 3, 1, 2];
 /** The lowest finite float: a max-pool pad value no real input loses to. */
 const LOWEST = -3.4028234663852886e38;
 
-type Padding = { padding: "SAME" | "VALID"; pads?: number[][] };
+export type Padding = { padding: "SAME" | "VALID"; pads?: number[][] };
 
 const shapeOf = (v: ValueRef) => tensorTypeOf(v)?.shape;
 
@@ -35,7 +35,7 @@ const shapeOf = (v: ValueRef) => tensorTypeOf(v)?.shape;
  * TFLite padding for a window over `size` (per spatial axis) with ONNX's begin pads and the end pads the
  * output count needs (more than given under ceil_mode, fewer when the last cells are never read).
  */
-function tflPadding(size: readonly number[], w: Window): Padding {
+export function tflPadding(size: readonly number[], w: Window): Padding {
   const need = size.map((x, i) => {
     const eff = (w.kernel[i] - 1) * w.dilations[i] + 1;
     return Math.max(0, (w.out[i] - 1) * w.strides[i] + eff - w.padsBegin[i] - x);
@@ -48,7 +48,7 @@ function tflPadding(size: readonly number[], w: Window): Padding {
   return { padding: "VALID", pads: [[0, 0], ...size.map((_, i) => [w.padsBegin[i], need[i]]), [0, 0]] };
 }
 
-function padded(rw: Rewriter, x: ValueRef, p: Padding, value: number): ValueRef {
+export function padded(rw: Rewriter, x: ValueRef, p: Padding, value: number): ValueRef {
   if (!p.pads) return x;
   const paddings = intOperand(rw, "paddings", "i32", p.pads.flat(), [4, 2]);
   if (value === 0) return rw.op1("tfl.PAD", [x, paddings]);

@@ -6,6 +6,11 @@
  * cancels the pairs between neighbouring layers; the remaining ONNX ops map one to one (onnx-to-tfl-ops.ts);
  * and activations fold into the op before them (tfl-fuse.ts).
  *
+ * A QDQ graph (a quantized model: QuantizeLinear/DequantizeLinear pairs, int8 weights behind a
+ * DequantizeLinear) converts to TFLite's int8 form (qdq-to-tflite.ts): the weights' codes are set aside
+ * before canonicalization, layers take them in TFLite's layout, the pairs ride through the float mapping,
+ * and at the end each op between pairs becomes its int8 op.
+ *
  * The interface keeps the ONNX model's layout and names: an NCHW input stays NCHW and the graph transposes
  * it inside (the first TRANSPOSE). `layout: "nhwc"` makes rank-4 inputs and outputs NHWC instead, which
  * removes those boundary transposes. int64 inputs become int32 by default (TFLite's index type), with
@@ -26,6 +31,7 @@ import { foldOutputIdentities, int32Inputs, nhwcInterface } from "./model-bounda
 import { legalizeRules } from "./onnx-legalize.ts";
 import { spatialRules } from "./onnx-to-tfl-spatial.ts";
 import { opRules } from "./onnx-to-tfl-ops.ts";
+import { dequantizeConstants, foldQdq, quantizedLayerRules } from "./qdq-to-tflite.ts";
 import { buildReport, ConversionError, type ConversionReport, Declines, vanished } from "./report.ts";
 import { bindInputShapes, reinfer, type ShapeBindings } from "./static-shapes.ts";
 import { tflFuseRules } from "./tfl-fuse.ts";
@@ -61,6 +67,11 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
   const notes: string[] = [];
 
   let g = timed("bind-shapes", () => bindInputShapes(source, opts));
+  const weights = dequantizeConstants(g);
+  if (weights.quantized.size) {
+    vanished(g, weights.graph, "quantized constant: its codes go into the TFLite tensor", absorbed);
+    g = weights.graph;
+  }
   const before = g;
   g = timed("canonicalize", () => reinfer(canonicalize(g)));
   vanished(
@@ -95,10 +106,12 @@ export function onnxToTflite(model: Model, opts: OnnxToTfliteOptions = {}): Conv
     );
   }
 
-  g = timed("spatial", () => applyRules(g, spatialRules(declines), { driver: "greedy" }).graph);
+  const spatial = [...quantizedLayerRules(weights.quantized), ...spatialRules(declines)];
+  g = timed("spatial", () => applyRules(g, spatial, { driver: "greedy" }).graph);
   g = timed("layout", () => propagateLayout(g));
   g = timed("map", () => applyRules(foldOutputIdentities(g), opRules(declines), { driver: "greedy" }).graph);
   g = timed("fuse", () => applyRules(g, tflFuseRules, { driver: "greedy" }).graph);
+  g = timed("int8", () => foldQdq(g));
 
   const report = buildReport({
     source,

@@ -24,7 +24,7 @@ const MAX_CHAIN = 16;
 export function constantSource(g: Graph, v: string | null | undefined): ConstantSource | undefined {
   if (!v) return undefined;
   let memo = cache.get(g);
-  if (!memo) cache.set(g, (memo = new Map()));
+  if (!memo) cache.set(g, memo = new Map());
   const hit = memo.get(v);
   if (hit !== undefined) return hit ?? undefined;
   const r = evaluate(g, v);
@@ -55,7 +55,14 @@ function evaluate(g: Graph, v: string): ConstantSource | undefined {
   const order = g.nodes.filter((n) => nodes.includes(n));
   const constants: Record<string, Graph["constants"][string]> = {};
   for (const k of roots.keys()) constants[k] = g.constants[k];
-  const sub: Graph = { name: "constant", inputs: [], outputs: [v], nodes: order, values: g.values, constants };
+  const sub: Graph = {
+    name: "constant",
+    inputs: [],
+    outputs: [v],
+    nodes: order,
+    values: g.values,
+    constants,
+  };
   try {
     const t = interpret(sub, {}).outputs[v] as Tensor;
     return { tensor: t, roots: [...roots.values()], via: order.map((n) => n.op) };

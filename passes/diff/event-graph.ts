@@ -93,7 +93,9 @@ export function buildEventGraph(g: Graph): EventGraph {
     if (role.kind === "layout" || role.kind === "convert") {
       skipped.push(n);
       const src = n.inputs[0] ? origin.get(n.inputs[0]) : undefined;
-      if (src) for (const o of n.outputs) if (o) origin.set(o, { event: src.event, via: [...src.via, n] });
+      if (src) {
+        for (const o of n.outputs) if (o) origin.set(o, { event: src.event, via: [...src.via, n] });
+      }
       continue;
     }
     const out0 = n.outputs[0];
@@ -110,7 +112,7 @@ export function buildEventGraph(g: Graph): EventGraph {
         part,
         ...(last && out0 ? { value: out0 } : {}),
         shape: outShape,
-        inputs: part === 0 ? operands : [{ event: prev, via: [], value: "", position: 0 }],
+        inputs: part === 0 ? operands : [{ event: prev, via: [], value: out0 ?? "", position: 0 }],
       });
       prev = index;
     });

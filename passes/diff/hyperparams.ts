@@ -68,7 +68,13 @@ function spatialSizes(n: Node, shape: ShapeLookup, rank: number): number[] | und
   return CHANNELS_LAST(n.op) ? s.slice(1, 1 + rank) : s.slice(2, 2 + rank);
 }
 
-function onnxPads(at: Record<string, any>, sizes: number[] | undefined, k: number[], st: number[], dil: number[]) {
+function onnxPads(
+  at: Record<string, any>,
+  sizes: number[] | undefined,
+  k: number[],
+  st: number[],
+  dil: number[],
+) {
   const n = k.length;
   const autoPad = at.auto_pad ?? "NOTSET";
   if (autoPad === "NOTSET" || autoPad === "") {
@@ -131,7 +137,14 @@ function windowOf(g: Graph, n: Node, shape: ShapeLookup): Window | undefined {
       const x = n.inputs[0] ? shape(n.inputs[0]) : undefined;
       const cin = x?.[3];
       const group = n.op === "tfl.DEPTHWISE_CONV_2D" ? cin : cin !== undefined ? cin / w[3] : undefined;
-      return { kernel: k, strides: st, dilations: dil, pads, ...(group !== undefined ? { group } : {}), ...(sizes ? { sizes } : {}) };
+      return {
+        kernel: k,
+        strides: st,
+        dilations: dil,
+        pads,
+        ...(group !== undefined ? { group } : {}),
+        ...(sizes ? { sizes } : {}),
+      };
     }
     case "MaxPool":
     case "AveragePool":
@@ -180,14 +193,22 @@ function padAmounts(g: Graph, n: Node, spatialRank: number): [number, number][] 
   if (n.op === "Pad") {
     const mode = resolveAttrs(n).mode ?? "constant";
     const cv = n.inputs[2] ? constantSource(g, n.inputs[2]) : undefined;
-    if (mode !== "constant" || (cv && toNumbers(cv.tensor).some((v) => v !== 0)) || n.inputs[3]) return undefined;
+    if (mode !== "constant" || (cv && toNumbers(cv.tensor).some((v) => v !== 0)) || n.inputs[3]) {
+      return undefined;
+    }
     const r = xs.length / 2;
-    return Array.from({ length: spatialRank }, (_, i) => [xs[r - spatialRank + i], xs[2 * r - spatialRank + i]] as [number, number]);
+    return Array.from(
+      { length: spatialRank },
+      (_, i) => [xs[r - spatialRank + i], xs[2 * r - spatialRank + i]] as [number, number],
+    );
   }
   if (n.op === "tfl.PAD" || n.op === "tfl.PADV2") {
     const r = xs.length / 2;
     // NHWC: spatial axes are 1..rank-2.
-    return Array.from({ length: spatialRank }, (_, i) => [xs[2 * (1 + i)], xs[2 * (1 + i) + 1]] as [number, number]).slice(0, r - 2);
+    return Array.from(
+      { length: spatialRank },
+      (_, i) => [xs[2 * (1 + i)], xs[2 * (1 + i) + 1]] as [number, number],
+    ).slice(0, r - 2);
   }
   return undefined;
 }
@@ -236,7 +257,8 @@ function alignWindows(a: Window, b: Window): [Window, Window] {
 
 function same(x: unknown, y: unknown): boolean {
   if (typeof x === "number" && typeof y === "number") {
-    return x === y || Math.abs(x - y) <= 1e-6 * Math.max(Math.abs(x), Math.abs(y)) || (Number.isNaN(x) && Number.isNaN(y));
+    return x === y || Math.abs(x - y) <= 1e-6 * Math.max(Math.abs(x), Math.abs(y)) ||
+      (Number.isNaN(x) && Number.isNaN(y));
   }
   if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((v, i) => same(v, y[i]));
   return x === y;
@@ -332,7 +354,15 @@ export function compareHyperparameters(a: HyperSide, b: HyperSide): HyperDiff[] 
   }
   if (sn.op === tn.op && a.event.part === 0 && b.event.part === 0) {
     const ra = resolveAttrs(sn) as Record<string, unknown>, rb = resolveAttrs(tn) as Record<string, unknown>;
-    const windowKeys = new Set(["pads", "strides", "dilations", "kernel_shape", "auto_pad", "group", "padding"]);
+    const windowKeys = new Set([
+      "pads",
+      "strides",
+      "dilations",
+      "kernel_shape",
+      "auto_pad",
+      "group",
+      "padding",
+    ]);
     const skipWindow = windowOf(a.events.graph, sn, a.shape) !== undefined;
     for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
       if (k === "_version" || (skipWindow && windowKeys.has(k))) continue;

@@ -42,7 +42,11 @@ function count(shape: readonly Dim[]): number | undefined {
 }
 
 /** A full-rank permutation hint restated on squeezed shapes, when it keeps every non-unit axis. */
-export function squeezePerm(full: FullPerm, sShape: readonly Dim[], tShape: readonly Dim[]): number[] | undefined {
+export function squeezePerm(
+  full: FullPerm,
+  sShape: readonly Dim[],
+  tShape: readonly Dim[],
+): number[] | undefined {
   if (full.length !== sShape.length || full.length !== tShape.length) return undefined;
   const sAxes = nonUnit(sShape), tAxes = nonUnit(tShape);
   if (sAxes.length !== tAxes.length) return undefined;
@@ -228,4 +232,19 @@ export function transposeData<T extends Float64Array | Float32Array>(
   const p = squeezePerm(q, out, shape);
   if (!p) throw new LatheError("runtime", `[${q}] is not a permutation of [${shape}]`);
   return { data: toSourceOrder(data, shape, { kind: "perm", perm: p }, out), shape: out };
+}
+
+/** Row-major data reversed along one axis (the channel order of an image, an input-channel axis). */
+export function reverseAxis(d: Float64Array, shape: readonly number[], axis: number): Float64Array {
+  let inner = 1;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  const n = shape[axis], outer = d.length / (inner * n);
+  const out = new Float64Array(d.length);
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < n; a++) {
+      const src = (o * n + a) * inner, dst = (o * n + (n - 1 - a)) * inner;
+      for (let i = 0; i < inner; i++) out[dst + i] = d[src + i];
+    }
+  }
+  return out;
 }

@@ -24,7 +24,13 @@ import {
   throughTargetTranspose,
 } from "./layout-relation.ts";
 import { COMMUTATIVE_CLASSES, dialectOf, SPATIAL_CLASSES, WEIGHTED_CLASSES } from "./op-equivalence.ts";
-import { canonicalParams, type Fingerprint, fingerprint, paramDistance, similarFingerprints } from "./params.ts";
+import {
+  canonicalParams,
+  type Fingerprint,
+  fingerprint,
+  paramDistance,
+  similarFingerprints,
+} from "./params.ts";
 
 /** One side of a pair. */
 export interface MatchSide {
@@ -108,9 +114,9 @@ export interface MatchOptions {
   maxSkip?: number;
 }
 
-const EXACT = 100, SUBSTITUTE = 60, PER_SKIP = 10, LOOKAHEAD = 50, ACCEPT = 45;
+const EXACT = 100, SUBSTITUTE = 60, PER_SKIP = 10, LOOKAHEAD = 50, ACCEPT = 50;
 
-function side(eg: EventGraph, e: Event): MatchSide {
+function side(e: Event): MatchSide {
   return {
     event: e.index,
     ...(e.node ? { node: e.node.id } : {}),
@@ -209,11 +215,17 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
     hints.set(s.index, hint);
     const ps = printOf(S, s), pt = printOf(T, t);
     pairs.push({
-      source: side(S, s),
-      target: side(T, t),
+      source: side(s),
+      target: side(t),
       kind,
       skipped,
-      ...(ps && pt ? { weights: similarFingerprints(ps, pt) && sameWeights(s, t) ? "similar" as const : "different" as const } : {}),
+      ...(ps && pt
+        ? {
+          weights: similarFingerprints(ps, pt) && sameWeights(s, t)
+            ? "similar" as const
+            : "different" as const,
+        }
+        : {}),
       ...(hint ? { hint } : {}),
     });
   };
@@ -221,7 +233,8 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
   // Graph inputs pair by position when the shapes allow it, else with the first compatible free input.
   const sIn = S.events.filter((e) => e.cls === "input"), tIn = T.events.filter((e) => e.cls === "input");
   for (const [i, s] of sIn.entries()) {
-    const fits = (t: Event) => !t2s.has(t.index) && (!s.shape || !t.shape || candidatePerms(s.shape, t.shape).length > 0);
+    const fits = (t: Event) =>
+      !t2s.has(t.index) && (!s.shape || !t.shape || candidatePerms(s.shape, t.shape).length > 0);
     const t = tIn[i] && fits(tIn[i]) ? tIn[i] : tIn.find(fits);
     if (t) pair(s, t, "exact", 0, undefined);
   }
@@ -263,11 +276,14 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
     return out;
   };
 
-  /** Classes of the source events just downstream of `s`: skipping a target event of one of these is suspect. */
+  /**
+   * Classes of the source events that read `s`: skipping a target event of one of these is suspect (it is
+   * probably their counterpart, so `s` itself has none).
+   */
   const downstream = (s: Event): Set<string> => {
     const out = new Set<string>();
     let frontier = [s.index];
-    for (let d = 0; d < 2; d++) {
+    for (let d = 0; d < 1; d++) {
       const next: number[] = [];
       for (const x of frontier) {
         for (const c of S.consumers[x]) {
@@ -296,7 +312,9 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
       if (!ti) continue;
       const h = carryHint(hints.get(si.event), S.graph, si.via, T.graph, ti.via);
       const sv = shapeOfValue(S.graph, si.value), tv = shapeOfValue(T.graph, ti.value);
-      if (h && sv && tv && s.shape && t.shape && s.shape.length === sv.length && t.shape.length === tv.length) return h;
+      if (
+        h && sv && tv && s.shape && t.shape && s.shape.length === sv.length && t.shape.length === tv.length
+      ) return h;
       return undefined;
     }
     return undefined;
@@ -332,7 +350,9 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
         const torder = t.inputs.map((i) => i.event);
         if (order.every((x, k) => x === torder[k])) score += 3;
       }
-      if (score >= ACCEPT && (!best || score > best.score)) best = { t, score, hops: cand.hops, kind: exact ? "exact" : "substituted" };
+      if (score >= ACCEPT && (!best || score > best.score)) {
+        best = { t, score, hops: cand.hops, kind: exact ? "exact" : "substituted" };
+      }
     }
     if (best) pair(s, best.t, best.kind, best.hops, hintFor(s, best.t));
     else alias.set(s.index, anchors[0]);
@@ -357,15 +377,19 @@ export function matchGraphs(source: Graph, target: Graph, opts: MatchOptions = {
     if (!to) return;
     const a = S.origin.get(so), b = T.origin.get(to);
     let hint: FullPerm | undefined;
-    if (a && b && s2t.get(a.event) === b.event) hint = carryHint(hints.get(a.event), source, a.via, target, b.via);
+    if (a && b && s2t.get(a.event) === b.event) {
+      hint = carryHint(hints.get(a.event), source, a.via, target, b.via);
+    }
     outputs.push({ index: i, source: so, target: to, ...(hint ? { hint } : {}) });
   });
 
   const unmatched = (eg: EventGraph, paired: ReadonlyMap<number, number>) =>
     eg.events.filter((e) => e.node && !paired.has(e.index));
   const us = unmatched(S, s2t), ut = unmatched(T, t2s);
+  const weightsBySource = new Map(pairs.map((p) => [p.source.event, p.weights]));
+  const weightsByTarget = new Map(pairs.map((p) => [p.target.event, p.weights]));
   const node = (eg: EventGraph, paired: ReadonlyMap<number, number>) => (e: Event): RegionNode => {
-    const why = explainNode(eg, paired, e);
+    const why = explainNode(eg, paired, e, eg === S ? weightsBySource : weightsByTarget);
     return { node: e.node!.id, op: e.node!.op, cls: e.cls, ...(why ? { explained: why } : {}) };
   };
   const sNodes = us.map(node(S, s2t)), tNodes = ut.map(node(T, t2s));
@@ -430,7 +454,12 @@ function buildRegions(
     }
     return undefined;
   };
-  const after = (eg: EventGraph, paired: ReadonlyMap<number, number>, vIndex: Map<number, number>, e: number) => {
+  const after = (
+    eg: EventGraph,
+    paired: ReadonlyMap<number, number>,
+    vIndex: Map<number, number>,
+    e: number,
+  ) => {
     const out = new Set<number>();
     const seen = new Set<number>();
     const walk = (x: number) => {
@@ -446,7 +475,10 @@ function buildRegions(
     walk(e);
     return [...out].sort((a, b) => a - b);
   };
-  const groups = new Map<string, { after: Set<number>; before?: number; source: RegionNode[]; target: RegionNode[] }>();
+  const groups = new Map<
+    string,
+    { after: Set<number>; before?: number; source: RegionNode[]; target: RegionNode[] }
+  >();
   const add = (e: Event, isSource: boolean, rn: RegionNode) => {
     const eg = isSource ? S : T, paired = isSource ? s2t : t2s;
     const b = before(eg, paired, e.index);
@@ -454,7 +486,17 @@ function buildRegions(
     const bSource = b === undefined ? undefined : isSource ? b : t2s.get(b);
     const key = bSource === undefined ? "end" : String(bSource);
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { after: new Set(), ...(bSource !== undefined ? { before: bSource } : {}), source: [], target: [] }));
+    if (!g) {
+      groups.set(
+        key,
+        g = {
+          after: new Set(),
+          ...(bSource !== undefined ? { before: bSource } : {}),
+          source: [],
+          target: [],
+        },
+      );
+    }
     for (const a of after(eg, paired, isSource ? sValueIndex : tValueIndex, e.index)) g.after.add(a);
     const list = isSource ? g.source : g.target;
     if (!list.some((x) => x.node === rn.node)) list.push(rn);
@@ -465,7 +507,9 @@ function buildRegions(
   for (const g of groups.values()) {
     const beforeValue = g.before !== undefined ? firstValueAtOrAfter(S, sValueIndex, g.before) : undefined;
     const all = [...g.source, ...g.target];
-    const explained = all.every((n) => n.explained) ? [...new Set(all.map((n) => n.explained))].join("; ") : undefined;
+    const explained = all.every((n) => n.explained)
+      ? [...new Set(all.map((n) => n.explained))].join("; ")
+      : undefined;
     out.push({
       after: [...g.after].sort((a, b) => a - b),
       ...(beforeValue !== undefined ? { before: beforeValue } : {}),
@@ -495,19 +539,30 @@ const CLAMPS = new Set(["max", "min", "clip", "relu", "relu6"]);
  * explicit padding in front of a window, batch normalization after a convolution (folded), a clamp next
  * to a paired clamp (Clip as MINIMUM and MAXIMUM), arithmetic with a neutral constant.
  */
-function explainNode(eg: EventGraph, paired: ReadonlyMap<number, number>, e: Event): string | undefined {
+function explainNode(
+  eg: EventGraph,
+  paired: ReadonlyMap<number, number>,
+  e: Event,
+  weights: ReadonlyMap<number, EventPair["weights"]>,
+): string | undefined {
   const next = eg.consumers[e.index].map((c) => eg.events[c]);
   const prev = e.inputs.filter((i) => i.event >= 0).map((i) => eg.events[i.event]);
   if (e.cls === "pad" && next.length > 0 && next.every((n) => WINDOWS.has(n.cls) || n.cls === "pad")) {
     return "explicit padding folded into the window's pads (compared as a hyperparameter)";
   }
-  if (e.cls === "batch-norm" && prev.some((p) => p.cls === "conv" || p.cls === "dense")) {
+  // Folded only if the layer's weights changed (a layer paired with identical weights folded nothing).
+  if (
+    e.cls === "batch-norm" &&
+    prev.some((p) => (p.cls === "conv" || p.cls === "dense") && weights.get(p.index) === "different")
+  ) {
     return "batch normalization folded into the layer before it";
   }
   if (CLAMPS.has(e.cls) && [...next, ...prev].some((n) => CLAMPS.has(n.cls) && paired.has(n.index))) {
     return "a clamp written as separate minimum and maximum";
   }
-  if (isNeutralArithmetic(eg.graph, e)) return "arithmetic with a neutral constant (x + 0, x − 0, x · 1, x / 1)";
+  if (isNeutralArithmetic(eg.graph, e)) {
+    return "arithmetic with a neutral constant (x + 0, x − 0, x · 1, x / 1)";
+  }
   return undefined;
 }
 
@@ -516,7 +571,9 @@ function isNeutralArithmetic(g: Graph, e: Event): boolean {
   const n = e.node;
   if (!n || e.part !== 0 || !["add", "sub", "mul", "div"].includes(e.cls)) return false;
   const unit = e.cls === "mul" || e.cls === "div" ? 1 : 0;
-  const consts = n.inputs.map((v, i) => ({ v, i })).filter(({ v }) => v && g.constants[v] && !g.inputs.includes(v));
+  const consts = n.inputs.map((v, i) => ({ v, i })).filter(({ v }) =>
+    v && g.constants[v] && !g.inputs.includes(v)
+  );
   if (consts.length !== 1 || (e.cls !== "add" && e.cls !== "mul" && consts[0].i !== 1)) return false;
   try {
     return constantNumbers(g.constants[consts[0].v!], 1 << 16).every((x) => x === unit);

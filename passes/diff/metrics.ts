@@ -55,7 +55,13 @@ export function kendallTau(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * τ between the scores two models give the classes in either's top k: 1 when both rank the same classes
  * in the same order, lower as the lists disagree in membership or order.
  */
-export function topKTau(s: ArrayLike<number>, t: ArrayLike<number>, k: number, from = 0, n = s.length - from): number {
+export function topKTau(
+  s: ArrayLike<number>,
+  t: ArrayLike<number>,
+  k: number,
+  from = 0,
+  n = s.length - from,
+): number {
   const items = [...new Set([...topK(s, k, from, n), ...topK(t, k, from, n)])];
   const a = items.map((i) => s[from + i]), b = items.map((i) => t[from + i]);
   return kendallTau(a, b);
@@ -126,7 +132,12 @@ export interface RowAgreement {
   taus: number[];
 }
 
-export function rowAgreement(s: ArrayLike<number>, t: ArrayLike<number>, classes: number, k: number): RowAgreement {
+export function rowAgreement(
+  s: ArrayLike<number>,
+  t: ArrayLike<number>,
+  classes: number,
+  k: number,
+): RowAgreement {
   const rows = classes > 0 ? Math.floor(s.length / classes) : 0;
   let same = 0;
   const taus: number[] = [];

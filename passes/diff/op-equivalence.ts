@@ -214,8 +214,9 @@ export function nodeRole(n: Node, g: Graph, isData: (v: string) => boolean): Nod
     const act = n.attrs.activation?.value;
     if (typeof act === "string" && act) {
       const params = n.attrs.activation_params?.value as readonly number[] | undefined;
-      if (act === "Clip" && params?.[0] === 0 && params?.[1] === 6) events.push({ cls: "relu6", family: "activation" });
-      else events.push(FUSED[act] ?? { cls: act.toLowerCase(), family: "activation" });
+      if (act === "Clip" && params?.[0] === 0 && params?.[1] === 6) {
+        events.push({ cls: "relu6", family: "activation" });
+      } else events.push(FUSED[act] ?? { cls: act.toLowerCase(), family: "activation" });
     }
   }
   const fused = n.op.startsWith("tfl.") ? n.attrs.fused_activation_function?.value : undefined;

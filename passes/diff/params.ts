@@ -41,7 +41,9 @@ function param(g: Graph, n: Node, position: number, q?: readonly number[]): Para
     return undefined;
   }
   let shape: readonly number[] = src.tensor.shape;
-  if (q && q.length === shape.length && !q.every((a, i) => a === i)) ({ data, shape } = transposeData(data, shape, q));
+  if (q && q.length === shape.length && !q.every((a, i) => a === i)) {
+    ({ data, shape } = transposeData(data, shape, q));
+  }
   return { value: v, position, data, shape, roots: src.roots, via: src.via };
 }
 
@@ -52,7 +54,10 @@ function swapLast(rank: number): number[] {
 }
 
 /** The weights and bias positions of a weighted op and the transpose into the canonical layout. */
-function weightLayout(n: Node, g: Graph): { w: number; b?: number; q?: (rank: number) => number[] } | undefined {
+function weightLayout(
+  n: Node,
+  g: Graph,
+): { w: number; b?: number; q?: (rank: number) => number[] } | undefined {
   const at = () => resolveAttrs(n);
   switch (n.op) {
     case "Conv":
@@ -70,7 +75,9 @@ function weightLayout(n: Node, g: Graph): { w: number; b?: number; q?: (rank: nu
     case "Gemm":
       return { w: 1, b: 2, q: (r) => (at().transB ? Array.from({ length: r }, (_, i) => i) : swapLast(r)) };
     case "MatMul":
-      return g.constants[n.inputs[1] ?? ""] || constantSource(g, n.inputs[1]) ? { w: 1, q: swapLast } : undefined;
+      return g.constants[n.inputs[1] ?? ""] || constantSource(g, n.inputs[1])
+        ? { w: 1, q: swapLast }
+        : undefined;
     case "tfl.FULLY_CONNECTED":
       return { w: 1, b: 2 };
     case "tfl.BATCH_MATMUL":
@@ -87,7 +94,7 @@ const memo = new WeakMap<Graph, WeakMap<Node, CanonicalParams>>();
 /** The node's parameters in the canonical layout (weights only where the op has learned weights). */
 export function canonicalParams(g: Graph, n: Node): CanonicalParams {
   let byNode = memo.get(g);
-  if (!byNode) memo.set(g, (byNode = new WeakMap()));
+  if (!byNode) memo.set(g, byNode = new WeakMap());
   const hit = byNode.get(n);
   if (hit) return hit;
   const layout = weightLayout(n, g);
@@ -108,7 +115,10 @@ export function canonicalParams(g: Graph, n: Node): CanonicalParams {
   n.inputs.forEach((v, i) => {
     if (!v || used.has(i)) return;
     const src = constantSource(g, v);
-    if (!src || typeof src.tensor.dtype === "string" && !["f32", "f16", "bf16", "f64"].includes(src.tensor.dtype)) return;
+    if (
+      !src ||
+      typeof src.tensor.dtype === "string" && !["f32", "f16", "bf16", "f64"].includes(src.tensor.dtype)
+    ) return;
     const p = param(g, n, i);
     if (p) operands.push(p);
   });
@@ -147,7 +157,8 @@ export function fingerprint(p: ParamTensor): Fingerprint {
 export function similarFingerprints(a: Fingerprint, b: Fingerprint, rtol = 2e-3): boolean {
   if (a.count !== b.count) return false;
   const close = (x: number, y: number, scale: number) => Math.abs(x - y) <= rtol * scale + 1e-12;
-  return close(a.sumSq, b.sumSq, Math.max(a.sumSq, b.sumSq)) && close(a.sumAbs, b.sumAbs, Math.max(a.sumAbs, b.sumAbs)) &&
+  return close(a.sumSq, b.sumSq, Math.max(a.sumSq, b.sumSq)) &&
+    close(a.sumAbs, b.sumAbs, Math.max(a.sumAbs, b.sumAbs)) &&
     close(a.sum, b.sum, Math.max(a.sumAbs, b.sumAbs));
 }
 
@@ -165,4 +176,35 @@ export function paramDistance(a: ParamTensor, b: ParamTensor): number | undefine
     den += a.data[i] * a.data[i];
   }
   return num === 0 ? 0 : den === 0 ? Infinity : Math.sqrt(num / den);
+}
+
+/**
+ * Weights and bias with a following BatchNormalization folded in, as converters fold it:
+ * W'[o] = W[o]·γ[o]/√(var[o] + ε), b'[o] = (b[o] − mean[o])·γ[o]/√(var[o] + ε) + β[o].
+ * Undefined when the normalization's statistics are not constants of the right length.
+ */
+export function foldBatchNorm(g: Graph, p: CanonicalParams, bn: Node): CanonicalParams | undefined {
+  if (!p.weights) return undefined;
+  const stats = [1, 2, 3, 4].map((i) => param(g, bn, i));
+  if (stats.some((s) => !s)) return undefined;
+  const [gamma, beta, mean, variance] = stats.map((s) => s!.data);
+  const o = p.weights.shape[0];
+  if ([gamma, beta, mean, variance].some((x) => x.length !== o)) return undefined;
+  const eps = (resolveAttrs(bn).epsilon as number | undefined) ?? 1e-5;
+  const per = p.weights.data.length / o;
+  const w = new Float64Array(p.weights.data.length), b = new Float64Array(o);
+  for (let c = 0; c < o; c++) {
+    const k = gamma[c] / Math.sqrt(variance[c] + eps);
+    for (let i = 0; i < per; i++) w[c * per + i] = p.weights.data[c * per + i] * k;
+    b[c] = ((p.bias?.data[c] ?? 0) - mean[c]) * k + beta[c];
+  }
+  return {
+    weights: { ...p.weights, data: w },
+    bias: {
+      ...(p.bias ?? { ...p.weights, position: 2, shape: [o], roots: ["f32"], via: [] }),
+      data: b,
+      shape: [o],
+    },
+    operands: p.operands,
+  };
 }

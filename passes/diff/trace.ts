@@ -98,7 +98,10 @@ function shapeOf(g: Graph, v: string): readonly Dim[] | undefined {
  * The target graph's inputs for source inputs: each paired input is the same data in the target's layout
  * and element type (a converted model may take int32 where the source took int64).
  */
-export function targetInputs(match: GraphMatch, source: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+export function targetInputs(
+  match: GraphMatch,
+  source: Readonly<Record<string, Tensor>>,
+): Record<string, Tensor> {
   const tg = match.targetEvents.graph;
   const out: Record<string, Tensor> = {};
   for (const p of match.values) {
@@ -109,12 +112,17 @@ export function targetInputs(match: GraphMatch, source: Readonly<Record<string, 
     const tShape = want?.kind === "tensor" && want.shape ? want.shape : x.shape;
     const rel = inferRelation(x.shape, tShape.map((d, i) => (typeof d === "number" ? d : x.shape[i] ?? d)));
     if (!rel) {
-      throw new LatheError("usage", `input ${p.source.value} [${x.shape}] cannot feed target input ${p.target.value} [${tShape}]`);
+      throw new LatheError(
+        "usage",
+        `input ${p.source.value} [${x.shape}] cannot feed target input ${p.target.value} [${tShape}]`,
+      );
     }
     out[p.target.value] = convertInput(x, rel, tShape, want?.kind === "tensor" ? want.dtype : x.dtype);
   }
   for (const name of tg.inputs) {
-    if (!out[name] && !tg.constants[name]) throw new LatheError("usage", `target input ${name} has no source counterpart`);
+    if (!out[name] && !tg.constants[name]) {
+      throw new LatheError("usage", `target input ${name} has no source counterpart`);
+    }
   }
   return out;
 }
@@ -122,15 +130,18 @@ export function targetInputs(match: GraphMatch, source: Readonly<Record<string, 
 function convertInput(x: Tensor, rel: Relation, tShape: readonly Dim[], dtype: Tensor["dtype"]): Tensor {
   const shape = resolveShape(x.shape, tShape, rel);
   if (printDType(dtype) === printDType(x.dtype) && rel.kind === "perm" && rel.perm.every((p, i) => p === i)) {
-    return shape.every((d, i) => d === x.shape[i]) && shape.length === x.shape.length ? x : new Tensor(x.dtype, shape, x.data);
+    return shape.every((d, i) => d === x.shape[i]) && shape.length === x.shape.length
+      ? x
+      : new Tensor(x.dtype, shape, x.data);
   }
   const vals = toTargetOrder(realValues(x), x.shape, rel, shape);
   const t = alloc(dtype, shape);
   const d = t.data;
   if (d instanceof Array) throw new LatheError("unsupported", "string inputs");
   for (let i = 0; i < vals.length; i++) {
-    if (d instanceof BigInt64Array || d instanceof BigUint64Array) d[i] = BigInt(Math.round(vals[i])) as never;
-    else d[i] = vals[i];
+    if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
+      d[i] = BigInt(Math.round(vals[i])) as never;
+    } else d[i] = vals[i];
   }
   return t;
 }
@@ -169,7 +180,9 @@ export function evaluateValues(
   }
   const nodes = g.nodes.filter((n) => keep.has(n.id));
   const sub: Graph = { ...g, nodes, outputs: wanted.filter((w) => !g.inputs.includes(w)) };
-  const r = new Session(sub).run(Object.fromEntries(Object.entries(inputs).filter(([k]) => g.inputs.includes(k))));
+  const r = new Session(sub).run(
+    Object.fromEntries(Object.entries(inputs).filter(([k]) => g.inputs.includes(k))),
+  );
   const out: Record<string, RValue> = { ...r.outputs };
   for (const w of wanted) if (inputs[w]) out[w] = inputs[w];
   return out;
@@ -203,13 +216,21 @@ export async function traceMatch(
     agreement: { rows: 0, top1Same: 0, taus: [] },
     top1PerSample: [],
   }));
-  const sourceShapes = new Map<string, readonly number[]>(), targetShapes = new Map<string, readonly number[]>();
+  const sourceShapes = new Map<string, readonly number[]>(),
+    targetShapes = new Map<string, readonly number[]>();
   const failures: RunFailure[] = [];
   for (const [si, sample] of samples.entries()) {
     const sv = new Map<string, RValue>(), tv = new Map<string, RValue>();
     const first = si === 0;
     // A model that fails part way (a shape broken by a fault) still shows where its values went wrong.
-    const run = (side: "source" | "target", session: Session, inputs: Sample["source"], keep: Set<string>, into: Map<string, RValue>, shapes: Map<string, readonly number[]>) => {
+    const run = (
+      side: "source" | "target",
+      session: Session,
+      inputs: Sample["source"],
+      keep: Set<string>,
+      into: Map<string, RValue>,
+      shapes: Map<string, readonly number[]>,
+    ) => {
       try {
         return session.run(inputs, {
           observe: (name, v) => {
@@ -228,7 +249,9 @@ export async function traceMatch(
     for (const p of match.values) {
       const pt = pairs[p.index] as { -readonly [K in keyof PairTrace]: PairTrace[K] };
       const a = sv.get(p.source.value), b = tv.get(p.target.value);
-      if (!(a instanceof Tensor) || !(b instanceof Tensor) || a.dtype === "string" || b.dtype === "string") continue;
+      if (!(a instanceof Tensor) || !(b instanceof Tensor) || a.dtype === "string" || b.dtype === "string") {
+        continue;
+      }
       if (pt.incompatible) continue;
       if (!pt.relation || !sameShape(pt.sourceShape, a.shape) || !sameShape(pt.targetShape, b.shape)) {
         const rel = inferRelation(a.shape, b.shape, p.hint);
@@ -249,7 +272,9 @@ export async function traceMatch(
     for (const [oi, o] of match.outputs.entries()) {
       const ot = outs[oi] as { -readonly [K in keyof OutputTrace]: OutputTrace[K] };
       const a = sOut[o.source], b = tOut[o.target];
-      if (!(a instanceof Tensor) || !(b instanceof Tensor) || a.dtype === "string" || b.dtype === "string") continue;
+      if (!(a instanceof Tensor) || !(b instanceof Tensor) || a.dtype === "string" || b.dtype === "string") {
+        continue;
+      }
       const rel = inferRelation(a.shape, b.shape, o.hint);
       if (!rel) {
         ot.incompatible = `shapes [${a.shape}] and [${b.shape}] do not correspond`;

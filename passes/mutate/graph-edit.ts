@@ -42,7 +42,11 @@ export function shuffled<T>(rng: Rng, items: readonly T[]): T[] {
  * The first candidate, in seeded random order, whose edit leaves a graph that still type-checks: for
  * faults whose legality depends on shapes downstream (strides, reordering, axes).
  */
-export function firstValid<T, R extends { graph: Graph }>(rng: Rng, candidates: readonly T[], edit: (c: T) => R | undefined): R | undefined {
+export function firstValid<T, R extends { graph: Graph }>(
+  rng: Rng,
+  candidates: readonly T[],
+  edit: (c: T) => R | undefined,
+): R | undefined {
   for (const c of shuffled(rng, candidates)) {
     const r = edit(c);
     if (r && isValid(r.graph)) return r;
@@ -60,14 +64,20 @@ export function isValid(g: Graph): boolean {
 }
 
 /** Nodes of the given ops that are not avoided, in graph order. */
-export function nodesOf(g: Graph, ctx: MutateContext, ops: readonly string[], accept: (n: Node) => boolean = () => true): Node[] {
+export function nodesOf(
+  g: Graph,
+  ctx: MutateContext,
+  ops: readonly string[],
+  accept: (n: Node) => boolean = () => true,
+): Node[] {
   const set = new Set(ops);
   return g.nodes.filter((n) => set.has(n.op) && !ctx.avoid.has(n.id) && accept(n));
 }
 
 /** A name no value, constant or node of the graph uses yet. */
 export function freshName(g: Graph, base: string, taken: ReadonlySet<string> = new Set()): string {
-  const used = (s: string) => s in g.values || s in g.constants || taken.has(s) || g.nodes.some((n) => n.id === s);
+  const used = (s: string) =>
+    s in g.values || s in g.constants || taken.has(s) || g.nodes.some((n) => n.id === s);
   if (!used(base)) return base;
   for (let k = 1;; k++) if (!used(`${base}_${k}`)) return `${base}_${k}`;
 }
@@ -100,10 +110,18 @@ export function f32Data(c: Constant): Float32Array {
 }
 
 export function f32Constant(shape: readonly number[], data: Float32Array): Constant {
-  return { dtype: "f32", shape: [...shape], bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return {
+    dtype: "f32",
+    shape: [...shape],
+    bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
 }
 
-export function intConstant(dtype: "i32" | "i64", shape: readonly number[], values: readonly number[]): Constant {
+export function intConstant(
+  dtype: "i32" | "i64",
+  shape: readonly number[],
+  values: readonly number[],
+): Constant {
   const bytes = dtype === "i32"
     ? new Uint8Array(Int32Array.from(values).buffer)
     : new Uint8Array(BigInt64Array.from(values, (v) => BigInt(v)).buffer);
@@ -125,7 +143,9 @@ export function constantInts(g: Graph, v: string | null | undefined): number[] |
 export function plainAttr(a: Attr | undefined): unknown {
   if (!a) return null;
   if (a.type === "tensor") return { tensor: { dtype: a.value.dtype, shape: a.value.shape } };
-  if (a.type === "graph" || a.type === "graphs" || a.type === "tensors" || a.type === "type") return { [a.type]: "…" };
+  if (a.type === "graph" || a.type === "graphs" || a.type === "tensors" || a.type === "type") {
+    return { [a.type]: "…" };
+  }
   return a.value;
 }
 
@@ -149,12 +169,22 @@ export function replaceNode(g: Graph, id: string, f: (n: Node) => Node): Graph {
 }
 
 /** Sets (or with undefined removes) attributes of one node; records each change. */
-export function setAttrs(g: Graph, id: string, attrs: Record<string, Attr | undefined>): { graph: Graph; changes: Change[] } {
+export function setAttrs(
+  g: Graph,
+  id: string,
+  attrs: Record<string, Attr | undefined>,
+): { graph: Graph; changes: Change[] } {
   const n = g.nodes[nodeIndex(g, id)];
   const changes: Change[] = [];
   const next: Record<string, Attr> = { ...n.attrs };
   for (const [k, a] of Object.entries(attrs)) {
-    changes.push({ type: "attribute", node: id, name: k, before: plainAttr(n.attrs[k]), after: plainAttr(a) });
+    changes.push({
+      type: "attribute",
+      node: id,
+      name: k,
+      before: plainAttr(n.attrs[k]),
+      after: plainAttr(a),
+    });
     if (a) next[k] = a;
     else delete next[k];
   }
@@ -188,13 +218,21 @@ export function setConstantInput(
   const changes: Change[] = [];
   let out = produce(g, (d) => {
     (d.constants as Record<string, Constant>)[target] = data as Constant;
-    (d.values as Record<string, ValueInfo>)[target] = { type: { kind: "tensor", dtype: data.dtype, shape: [...data.shape] } };
+    (d.values as Record<string, ValueInfo>)[target] = {
+      type: { kind: "tensor", dtype: data.dtype, shape: [...data.shape] },
+    };
   });
   if (shared) {
     const inputs = [...n.inputs];
     inputs[i] = target;
     out = replaceNode(out, id, (x) => ({ ...x, inputs }));
-    changes.push({ type: "inputs", node: id, before: [...n.inputs], after: inputs, why: `constant ${name} is shared: cloned as ${target} for this node alone` });
+    changes.push({
+      type: "inputs",
+      node: id,
+      before: [...n.inputs],
+      after: inputs,
+      why: `constant ${name} is shared: cloned as ${target} for this node alone`,
+    });
   }
   changes.push({
     type: "constant",
@@ -216,7 +254,10 @@ function sanitize(s: string): string {
 }
 
 /** Element statistics of an f32 change, for the constant record. */
-export function deltaStats(before: Float32Array, after: Float32Array): { changedElements: number; maxAbsDelta: number } {
+export function deltaStats(
+  before: Float32Array,
+  after: Float32Array,
+): { changedElements: number; maxAbsDelta: number } {
   let changedElements = 0, maxAbsDelta = 0;
   for (let k = 0; k < before.length; k++) {
     if (before[k] !== after[k]) changedElements++;
@@ -232,14 +273,18 @@ export function addConstants(g: Graph, cs: Record<string, Constant>): Graph {
   return produce(g, (d) => {
     for (const [k, c] of Object.entries(cs)) {
       (d.constants as Record<string, Constant>)[k] = c as Constant;
-      (d.values as Record<string, ValueInfo>)[k] = { type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } };
+      (d.values as Record<string, ValueInfo>)[k] = {
+        type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] },
+      };
     }
   });
 }
 
 /** Removes constants nothing reads any more (left behind by a replaced op or a cloned operand). */
 export function dropUnread(g: Graph, names: readonly (string | null)[]): Graph {
-  const gone = [...new Set(names)].filter((v): v is string => !!v && v in g.constants && !g.inputs.includes(v) && readers(g, v) === 0);
+  const gone = [...new Set(names)].filter((v): v is string =>
+    !!v && v in g.constants && !g.inputs.includes(v) && readers(g, v) === 0
+  );
   if (!gone.length) return g;
   return produce(g, (d) => {
     for (const v of gone) {
@@ -250,7 +295,13 @@ export function dropUnread(g: Graph, names: readonly (string | null)[]): Graph {
 }
 
 /** The id an inserted node gets: TFLite's importer names an operator by its first output. */
-export function newNodeId(g: Graph, dialect: Dialect, output: string, base: string, taken: ReadonlySet<string> = new Set()): string {
+export function newNodeId(
+  g: Graph,
+  dialect: Dialect,
+  output: string,
+  base: string,
+  taken: ReadonlySet<string> = new Set(),
+): string {
   return dialect === "tfl" ? output : freshName(g, base, taken);
 }
 
@@ -268,7 +319,12 @@ export interface NewNode {
  * Inserts a chain of single-input nodes reading `value` and rewires every node that read `value` to the
  * chain's end. `value` may be a graph input (the chain goes first) but not a graph output.
  */
-export function insertChain(g: Graph, dialect: Dialect, value: string, chain: readonly NewNode[]): { graph: Graph; changes: Change[]; inserted: Node[] } {
+export function insertChain(
+  g: Graph,
+  dialect: Dialect,
+  value: string,
+  chain: readonly NewNode[],
+): { graph: Graph; changes: Change[]; inserted: Node[] } {
   const consumers = usersOf(g, value);
   const producerAt = g.nodes.findIndex((n) => n.outputs.includes(value));
   let out = g;
@@ -311,7 +367,9 @@ export function insertChain(g: Graph, dialect: Dialect, value: string, chain: re
     node: nodeRef(n),
     inputs: [...n.inputs],
     attrs: plainAttrs(n),
-    constants: Object.fromEntries(Object.entries(chain[k].constants ?? {}).map(([name, c]) => [name, constantSummary(c)])),
+    constants: Object.fromEntries(
+      Object.entries(chain[k].constants ?? {}).map(([name, c]) => [name, constantSummary(c)]),
+    ),
     after: k === 0 ? value : inserted[k - 1].outputs[0],
   }));
   return { graph: out, changes: [...insertChanges, ...changes], inserted };
@@ -319,14 +377,24 @@ export function insertChain(g: Graph, dialect: Dialect, value: string, chain: re
 
 export function constantSummary(c: Constant): { shape: number[]; dtype: string; values?: number[] } {
   const n = constantCount(c);
-  return { shape: [...c.shape], dtype: String(c.dtype), ...(n <= 64 && typeof c.dtype === "string" ? { values: numbersOf(c) } : {}) };
+  return {
+    shape: [...c.shape],
+    dtype: String(c.dtype),
+    ...(n <= 64 && typeof c.dtype === "string" ? { values: numbersOf(c) } : {}),
+  };
 }
 
 /** Removes a node, rewiring readers of its output to its input `from`; records the removal and rewires. */
 export function bypassNode(g: Graph, id: string, from: number): { graph: Graph; changes: Change[] } {
   const n = g.nodes[nodeIndex(g, id)];
   const src = n.inputs[from]!, dst = n.outputs[0];
-  const changes: Change[] = [{ type: "remove", node: nodeRef(n), inputs: [...n.inputs], attrs: plainAttrs(n), bypass: { from: dst, to: src } }];
+  const changes: Change[] = [{
+    type: "remove",
+    node: nodeRef(n),
+    inputs: [...n.inputs],
+    attrs: plainAttrs(n),
+    bypass: { from: dst, to: src },
+  }];
   let out = produce(g, (d) => {
     const nodes = d.nodes as Node[];
     nodes.splice(nodes.findIndex((x) => x.id === id), 1);
@@ -345,8 +413,8 @@ export function bypassNode(g: Graph, id: string, from: number): { graph: Graph; 
 
 /** A node's single non-constant operand index, or undefined when it reads several (or none). */
 export function soleDataInput(g: Graph, n: Node): number | undefined {
-  const data = n.inputs.map((v, k) => (v && (!(v in g.constants) || g.inputs.includes(v)) ? k : -1)).filter((k) => k >= 0);
+  const data = n.inputs.map((v, k) => (v && (!(v in g.constants) || g.inputs.includes(v)) ? k : -1)).filter((
+    k,
+  ) => k >= 0);
   return data.length === 1 ? data[0] : undefined;
 }
-
-export type { NodeRef };

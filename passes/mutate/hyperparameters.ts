@@ -27,12 +27,21 @@ const int = (value: number): Attr => ({ type: "int", value });
 const str = (value: string): Attr => ({ type: "string", value });
 const float = (value: number): Attr => ({ type: "float", value });
 
-function result(g: Graph, n: Node, changes: Change[], description: string, params: Record<string, unknown> = {}): MutationResult {
+function result(
+  g: Graph,
+  n: Node,
+  changes: Change[],
+  description: string,
+  params: Record<string, unknown> = {},
+): MutationResult {
   return { graph: g, target: n.id, record: { node: nodeRef(n), description, changes, params } };
 }
 
 /** Moves padding from one side to the other, keeping each axis's total (so output sizes hold). */
-function shiftPads(begin: readonly number[], end: readonly number[]): { begin: number[]; end: number[] } | undefined {
+function shiftPads(
+  begin: readonly number[],
+  end: readonly number[],
+): { begin: number[]; end: number[] } | undefined {
   const b = [...begin], e = [...end];
   let moved = false;
   for (let k = 0; k < b.length; k++) {
@@ -75,7 +84,8 @@ function tflKernel(g: Graph, n: Node): [number, number] | undefined {
 defineKind({
   name: "conv-padding",
   class: "hyperparameters",
-  targets: "conv/pool pads moved between the two sides of an axis (SAME_UPPER vs SAME_LOWER); tfl PAD paddings shifted, or SAME vs VALID",
+  targets:
+    "conv/pool pads moved between the two sides of an axis (SAME_UPPER vs SAME_LOWER); tfl PAD paddings shifted, or SAME vs VALID",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
@@ -90,15 +100,24 @@ defineKind({
         }
         const rank = spatialRank(graph, n);
         if (!rank) return undefined;
-        const pads: number[] = (at.pads as number[] | undefined)?.length ? at.pads : new Array(2 * rank).fill(0);
+        const pads: number[] = (at.pads as number[] | undefined)?.length
+          ? at.pads
+          : new Array(2 * rank).fill(0);
         const s = shiftPads(pads.slice(0, rank), pads.slice(rank));
         if (!s) return undefined;
         const k = kernelOf(graph, n);
         // Pools refuse padding as large as their window.
-        if (n.op.endsWith("Pool") && k && [...s.begin, ...s.end].some((p, i) => p >= k[i % rank])) return undefined;
+        if (n.op.endsWith("Pool") && k && [...s.begin, ...s.end].some((p, i) => p >= k[i % rank])) {
+          return undefined;
+        }
         const after = [...s.begin, ...s.end];
         const r = setAttrs(graph, n.id, { pads: ints(after) });
-        return result(r.graph, n, r.changes, `${n.op} ${n.id}: pads [${pads}] -> [${after}] (same total per axis)`);
+        return result(
+          r.graph,
+          n,
+          r.changes,
+          `${n.op} ${n.id}: pads [${pads}] -> [${after}] (same total per axis)`,
+        );
       });
     }
     // Shifting an explicit PAD keeps every shape; SAME vs VALID changes the output size, so it is the fallback.
@@ -112,11 +131,20 @@ defineKind({
         if (!s) return undefined;
         const after = begin.flatMap((_, k) => [s.begin[k], s.end[k]]);
         const dt = cst.dtype === "i64" ? "i64" : "i32";
-        const r = setConstantInput(graph, n.id, 1, intConstant(dt, cst.shape, after), "paddings shifted", { before: p, after }, {
+        const r = setConstantInput(graph, n.id, 1, intConstant(dt, cst.shape, after), "paddings shifted", {
+          before: p,
+          after,
+        }, {
           changedElements: after.filter((v, i) => v !== p[i]).length,
           maxAbsDelta: Math.max(...after.map((v, i) => Math.abs(v - p[i]))),
         });
-        return result(r.graph, n, r.changes, `${n.op} ${n.id}: paddings [${p}] -> [${after}] (same total per axis)`, { before: p, after });
+        return result(
+          r.graph,
+          n,
+          r.changes,
+          `${n.op} ${n.id}: paddings [${p}] -> [${after}] (same total per axis)`,
+          { before: p, after },
+        );
       }
     }) ?? firstValid(rng, nodesOf(graph, ctx, TFL_WINDOWED), (n) => {
       const at = resolveAttrs(n);
@@ -141,7 +169,9 @@ defineKind({
       return firstValid(rng, nodesOf(graph, ctx, ["Conv", "MaxPool", "AveragePool", "LpPool"]), (n) => {
         const rank = spatialRank(graph, n);
         if (!rank) return undefined;
-        const before: number[] = (resolveAttrs(n).strides as number[] | undefined)?.length ? resolveAttrs(n).strides : new Array(rank).fill(1);
+        const before: number[] = (resolveAttrs(n).strides as number[] | undefined)?.length
+          ? resolveAttrs(n).strides
+          : new Array(rank).fill(1);
         const after = before.map(flip);
         const r = setAttrs(graph, n.id, { strides: ints(after) });
         return result(r.graph, n, r.changes, `${n.op} ${n.id}: strides [${before}] -> [${after}]`);
@@ -150,7 +180,12 @@ defineKind({
     return firstValid(rng, nodesOf(graph, ctx, TFL_WINDOWED), (n) => {
       const at = resolveAttrs(n);
       const r = setAttrs(graph, n.id, { stride_h: int(flip(at.stride_h)), stride_w: int(flip(at.stride_w)) });
-      return result(r.graph, n, r.changes, `${n.op} ${n.id}: strides ${at.stride_h}x${at.stride_w} -> ${flip(at.stride_h)}x${flip(at.stride_w)}`);
+      return result(
+        r.graph,
+        n,
+        r.changes,
+        `${n.op} ${n.id}: strides ${at.stride_h}x${at.stride_w} -> ${flip(at.stride_h)}x${flip(at.stride_w)}`,
+      );
     });
   },
 });
@@ -158,7 +193,8 @@ defineKind({
 defineKind({
   name: "conv-dilation",
   class: "hyperparameters",
-  targets: "the dilation of a conv with a kernel wider than 1 (doubled; ONNX pads grown to keep the output size, tfl SAME convs)",
+  targets:
+    "the dilation of a conv with a kernel wider than 1 (doubled; ONNX pads grown to keep the output size, tfl SAME convs)",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
@@ -168,13 +204,17 @@ defineKind({
         if (!k || k.every((x) => x === 1)) return undefined;
         const at = resolveAttrs(n);
         const rank = k.length;
-        const d: number[] = (at.dilations as number[] | undefined)?.length ? at.dilations : new Array(rank).fill(1);
+        const d: number[] = (at.dilations as number[] | undefined)?.length
+          ? at.dilations
+          : new Array(rank).fill(1);
         const d2 = d.map((x, i) => (k[i] > 1 ? 2 * x : x));
         const edits: Record<string, Attr> = { dilations: ints(d2) };
         const auto = (at.auto_pad as string | undefined) ?? "NOTSET";
         if (auto === "NOTSET") {
           // The receptive field grows by d·(k-1) per axis; padding that much more keeps the output size.
-          const pads: number[] = (at.pads as number[] | undefined)?.length ? at.pads : new Array(2 * rank).fill(0);
+          const pads: number[] = (at.pads as number[] | undefined)?.length
+            ? at.pads
+            : new Array(2 * rank).fill(0);
           const p2 = [...pads];
           for (let i = 0; i < rank; i++) {
             const extra = (d2[i] - d[i]) * (k[i] - 1);
@@ -184,7 +224,14 @@ defineKind({
           edits.pads = ints(p2);
         }
         const r = setAttrs(graph, n.id, edits);
-        return result(r.graph, n, r.changes, `${n.op} ${n.id}: dilations [${d}] -> [${d2}]${edits.pads ? `, pads grown to [${edits.pads.value}] to keep the output size` : ""}`);
+        return result(
+          r.graph,
+          n,
+          r.changes,
+          `${n.op} ${n.id}: dilations [${d}] -> [${d2}]${
+            edits.pads ? `, pads grown to [${edits.pads.value}] to keep the output size` : ""
+          }`,
+        );
       });
     }
     const windowed = nodesOf(graph, ctx, ["tfl.CONV_2D", "tfl.DEPTHWISE_CONV_2D"], (n) => {
@@ -202,7 +249,12 @@ defineKind({
       // Dilated depthwise convolution is operator version 2.
       if (n.op === "tfl.DEPTHWISE_CONV_2D" && (at._version ?? 1) < 2) edits._version = int(2);
       const r = setAttrs(graph, n.id, edits);
-      return result(r.graph, n, r.changes, `${n.op} ${n.id}: dilation ${at.dilation_h_factor}x${at.dilation_w_factor} -> ${dh}x${dw}`);
+      return result(
+        r.graph,
+        n,
+        r.changes,
+        `${n.op} ${n.id}: dilation ${at.dilation_h_factor}x${at.dilation_w_factor} -> ${dh}x${dw}`,
+      );
     });
   },
 });
@@ -222,45 +274,78 @@ const ACTIVATION_PARAMS: Record<string, string[]> = {
 defineKind({
   name: "activation-param",
   class: "hyperparameters",
-  targets: "an activation's float parameter: LeakyRelu/Elu/Celu/ThresholdedRelu alpha, Selu, HardSigmoid, tfl LEAKY_RELU alpha, tfl SOFTMAX beta",
+  targets:
+    "an activation's float parameter: LeakyRelu/Elu/Celu/ThresholdedRelu alpha, Selu, HardSigmoid, tfl LEAKY_RELU alpha, tfl SOFTMAX beta",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const n = pick(rng, nodesOf(graph, ctx, Object.keys(ACTIVATION_PARAMS)));
-    if (!n) return undefined;
-    const name = pick(rng, ACTIVATION_PARAMS[n.op])!;
+    const choices = nodesOf(graph, { ...ctx, avoid: new Set() }, Object.keys(ACTIVATION_PARAMS))
+      .flatMap((n) =>
+        ACTIVATION_PARAMS[n.op].flatMap((name) =>
+          [10, 0.1].map((factor) => ({ n, name, factor, key: `${n.id}:${name}x${factor}` }))
+        )
+      )
+      .filter((x) => !ctx.avoid.has(x.key));
+    const choice = pick(rng, choices);
+    if (!choice) return undefined;
+    const { n, name, factor } = choice;
     const before = Number(resolveAttrs(n)[name] ?? 0);
-    const factor = pick(rng, [10, 0.1])!;
     const after = before === 0 ? 0.2 : Math.fround(before * factor);
     const r = setAttrs(graph, n.id, { [name]: float(after) });
-    return result(r.graph, n, r.changes, `${n.op} ${n.id}: ${name} ${before} -> ${after}`, { attribute: name, factor: before === 0 ? null : factor });
+    return {
+      ...result(r.graph, n, r.changes, `${n.op} ${n.id}: ${name} ${short(before)} -> ${short(after)}`, {
+        attribute: name,
+        factor: before === 0 ? null : factor,
+      }),
+      target: choice.key,
+    };
   },
 });
 
 defineKind({
   name: "norm-epsilon",
   class: "hyperparameters",
-  targets: "the epsilon of a BatchNormalization, InstanceNormalization, LayerNormalization or GroupNormalization",
+  targets:
+    "the epsilon of a BatchNormalization, InstanceNormalization, LayerNormalization or GroupNormalization",
   dialects: ["onnx"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const n = pick(rng, nodesOf(graph, ctx, ["BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"]));
-    if (!n) return undefined;
+    // (node, factor) pairs: a factor too small to show against the variances is retried with a larger one.
+    const choices = nodesOf(graph, { ...ctx, avoid: new Set() }, [
+      "BatchNormalization",
+      "InstanceNormalization",
+      "LayerNormalization",
+      "GroupNormalization",
+    ])
+      .flatMap((n) => [3, 4, 5].map((exp) => ({ n, exp, key: `${n.id}:1e${exp}` }))).filter((x) =>
+        !ctx.avoid.has(x.key)
+      );
+    const choice = pick(rng, choices);
+    if (!choice) return undefined;
+    const { n, exp } = choice;
     const before = Number(resolveAttrs(n).epsilon ?? 1e-5);
-    const exp = rng.int(3, 6);
     const after = Math.fround(before * 10 ** exp);
     const r = setAttrs(graph, n.id, { epsilon: float(after) });
-    return result(r.graph, n, r.changes, `${n.op} ${n.id}: epsilon ${before} -> ${after}`, { factor: 10 ** exp });
+    return {
+      ...result(r.graph, n, r.changes, `${n.op} ${n.id}: epsilon ${short(before)} -> ${short(after)}`, {
+        factor: 10 ** exp,
+      }),
+      target: choice.key,
+    };
   },
 });
 
-const AXIS_OPS = ["Softmax", "LogSoftmax", "Hardmax", "Concat", "tfl.CONCATENATION"];
+/**
+ * TFLite's SOFTMAX and LOG_SOFTMAX always act on the last axis, and a concatenation's axis changes its output
+ * shape, so in the tfl dialect there is nothing shape-preserving to move.
+ */
+const AXIS_OPS = ["Softmax", "LogSoftmax", "Hardmax", "Concat"];
 
 defineKind({
   name: "axis",
   class: "hyperparameters",
-  targets: "the axis of a Softmax, LogSoftmax, Hardmax or concatenation (where the output shape still fits)",
-  dialects: ["onnx", "tfl"],
+  targets: "the axis of a Softmax, LogSoftmax, Hardmax or Concat (where the output shape still fits)",
+  dialects: ["onnx"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
     const cands: { n: Node; axis: number }[] = [];
@@ -285,37 +370,67 @@ const NEAREST_MODES = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil
 defineKind({
   name: "resize-mode",
   class: "hyperparameters",
-  targets: "a Resize's mode, coordinate transformation or nearest rounding; tfl RESIZE_* corner alignment or method",
+  targets:
+    "a Resize's mode, coordinate transformation or nearest rounding; tfl RESIZE_* corner alignment or method",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
+    const all = { ...ctx, avoid: new Set<string>() };
+    // (node, attribute, value) targets: for an exact 2x upscale some rounding modes pick the same pixels,
+    // and a retry should then try another setting of the same Resize.
     if (ctx.dialect === "onnx") {
-      const n = pick(rng, nodesOf(graph, ctx, ["Resize"]));
-      if (!n) return undefined;
-      const at = resolveAttrs(n);
-      const mode = String(at.mode ?? "nearest");
-      const options: [string, string][] = [
-        ["mode", mode === "nearest" ? "linear" : mode === "linear" ? "nearest" : "linear"],
-        ...COORDINATE_MODES.filter((m) => m !== (at.coordinate_transformation_mode ?? "half_pixel")).map((m) => ["coordinate_transformation_mode", m] as [string, string]),
-        ...(mode === "nearest" ? NEAREST_MODES.filter((m) => m !== (at.nearest_mode ?? "round_prefer_floor")).map((m) => ["nearest_mode", m] as [string, string]) : []),
-      ];
-      const [k, v] = pick(rng, options)!;
+      const choices = nodesOf(graph, all, ["Resize"]).flatMap((n) => {
+        const at = resolveAttrs(n);
+        const mode = String(at.mode ?? "nearest");
+        const options: [string, string][] = [
+          ["mode", mode === "nearest" ? "linear" : mode === "linear" ? "nearest" : "linear"],
+          ...COORDINATE_MODES.filter((m) => m !== (at.coordinate_transformation_mode ?? "half_pixel")).map((
+            m,
+          ) => ["coordinate_transformation_mode", m] as [string, string]),
+          ...(mode === "nearest"
+            ? NEAREST_MODES.filter((m) => m !== (at.nearest_mode ?? "round_prefer_floor")).map((m) =>
+              ["nearest_mode", m] as [string, string]
+            )
+            : []),
+        ];
+        return options.map(([k, v]) => ({ n, k, v, key: `${n.id}:${k}=${v}` }));
+      }).filter((x) => !ctx.avoid.has(x.key));
+      const choice = pick(rng, choices);
+      if (!choice) return undefined;
+      const { n, k, v } = choice;
       const r = setAttrs(graph, n.id, { [k]: str(v) });
-      return result(r.graph, n, r.changes, `${n.op} ${n.id}: ${k} ${at[k] ?? "(default)"} -> ${v}`);
+      return {
+        ...result(
+          r.graph,
+          n,
+          r.changes,
+          `${n.op} ${n.id}: ${k} ${resolveAttrs(n)[k] ?? "(default)"} -> ${v}`,
+        ),
+        target: choice.key,
+      };
     }
-    const n = pick(rng, nodesOf(graph, ctx, ["tfl.RESIZE_BILINEAR", "tfl.RESIZE_NEAREST_NEIGHBOR"]));
-    if (!n) return undefined;
+    const choices = nodesOf(graph, all, ["tfl.RESIZE_BILINEAR", "tfl.RESIZE_NEAREST_NEIGHBOR"])
+      .flatMap((n) =>
+        ["align_corners", "half_pixel_centers", "method"].map((what) => ({ n, what, key: `${n.id}:${what}` }))
+      )
+      .filter((x) => !ctx.avoid.has(x.key));
+    const choice = pick(rng, choices);
+    if (!choice) return undefined;
+    const { n, what } = choice;
     const at = resolveAttrs(n);
-    const choices = ["align_corners", "half_pixel_centers", "method"];
-    const what = pick(rng, choices)!;
+    const done = (r: MutationResult) => ({ ...r, target: choice.key });
     if (what === "method") {
       const to = n.op === "tfl.RESIZE_BILINEAR" ? "tfl.RESIZE_NEAREST_NEIGHBOR" : "tfl.RESIZE_BILINEAR";
       const keep: Record<string, Attr> = {};
       for (const k of ["align_corners", "half_pixel_centers"]) if (n.attrs[k]) keep[k] = n.attrs[k];
       const g = replaceNode(graph, n.id, (x) => ({ ...x, op: to, attrs: keep }));
       const changes: Change[] = [{ type: "op", node: n.id, before: n.op, after: to }];
-      for (const k of Object.keys(n.attrs)) if (!keep[k]) changes.push({ type: "attribute", node: n.id, name: k, before: n.attrs[k].value, after: null });
-      return result(g, n, changes, `${n.op} ${n.id}: resize method -> ${to}`);
+      for (const k of Object.keys(n.attrs)) {
+        if (!keep[k]) {
+          changes.push({ type: "attribute", node: n.id, name: k, before: n.attrs[k].value, after: null });
+        }
+      }
+      return done(result(g, n, changes, `${n.op} ${n.id}: resize method -> ${to}`));
     }
     // align_corners and half_pixel_centers exclude each other; setting one clears the other.
     const on = at[what] ? 0 : 1;
@@ -323,6 +438,11 @@ defineKind({
     const edits: Record<string, Attr> = { [what]: int(on) };
     if (on && at[other]) edits[other] = int(0);
     const r = setAttrs(graph, n.id, edits);
-    return result(r.graph, n, r.changes, `${n.op} ${n.id}: ${what} ${at[what]} -> ${on}`);
+    return done(result(r.graph, n, r.changes, `${n.op} ${n.id}: ${what} ${at[what]} -> ${on}`));
   },
 });
+
+/** A float attribute for descriptions: f32 values without their binary tail. */
+function short(v: number): string {
+  return String(+v.toPrecision(6));
+}

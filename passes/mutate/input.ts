@@ -21,7 +21,14 @@ import {
   pick,
   shapeOf,
 } from "./graph-edit.ts";
-import { type Change, defineKind, type Dialect, type MutateContext, type MutationResult, nodeRef } from "./kind.ts";
+import {
+  type Change,
+  defineKind,
+  type Dialect,
+  type MutateContext,
+  type MutationResult,
+  nodeRef,
+} from "./kind.ts";
 
 interface ImageInput {
   name: string;
@@ -55,8 +62,24 @@ function channelAxisOf(g: Graph, input: string, dialect: Dialect): number {
   return 3;
 }
 
-function finish(g: Graph, input: string, inserted: Node[], changes: Change[], description: string, params: Record<string, unknown>): MutationResult {
-  return { graph: g, target: input, record: { node: nodeRef(inserted[0]), description, changes, params: { input, ...params } } };
+function finish(
+  g: Graph,
+  target: string,
+  inserted: Node[],
+  changes: Change[],
+  description: string,
+  params: Record<string, unknown>,
+): MutationResult {
+  return {
+    graph: g,
+    target,
+    record: {
+      node: nodeRef(inserted[0]),
+      description,
+      changes,
+      params: { input: inserted[0].inputs[0], ...params },
+    },
+  };
 }
 
 defineKind({
@@ -72,13 +95,32 @@ defineKind({
     const order = Array.from({ length: channels }, (_, k) => channels - 1 - k);
     const idx = freshName(graph, `${img.name}_channel_order`);
     const node: NewNode = ctx.dialect === "onnx"
-      ? { op: "Gather", stem: `${img.name}_bgr`, extraInputs: [idx], attrs: { axis: int(img.channelAxis) }, constants: { [idx]: intConstant("i64", [channels], order) } }
-      : { op: "tfl.GATHER", stem: `${img.name}_bgr`, extraInputs: [idx], attrs: { axis: int(img.channelAxis), batch_dims: int(0) }, constants: { [idx]: intConstant("i32", [channels], order) } };
+      ? {
+        op: "Gather",
+        stem: `${img.name}_bgr`,
+        extraInputs: [idx],
+        attrs: { axis: int(img.channelAxis) },
+        constants: { [idx]: intConstant("i64", [channels], order) },
+      }
+      : {
+        op: "tfl.GATHER",
+        stem: `${img.name}_bgr`,
+        extraInputs: [idx],
+        attrs: { axis: int(img.channelAxis), batch_dims: int(0) },
+        constants: { [idx]: intConstant("i32", [channels], order) },
+      };
     const r = insertChain(graph, ctx.dialect, img.name, [node]);
-    return finish(r.graph, img.name, r.inserted, r.changes, `input ${img.name}: channels read in reverse order (${order.join(",")}) on axis ${img.channelAxis}`, {
-      channelAxis: img.channelAxis,
-      order,
-    });
+    return finish(
+      r.graph,
+      img.name,
+      r.inserted,
+      r.changes,
+      `input ${img.name}: channels read in reverse order (${order.join(",")}) on axis ${img.channelAxis}`,
+      {
+        channelAxis: img.channelAxis,
+        order,
+      },
+    );
   },
 });
 
@@ -89,7 +131,13 @@ defineKind({
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const img = pick(rng, imageInputs(graph, ctx).filter((i) => new Set(i.shape).size > 1));
+    // With one channel or one pixel the two layouts order the elements alike: nothing would change.
+    const spatial = (i: ImageInput) =>
+      i.shape.reduce((p, d, k) => (k === 0 || k === i.channelAxis ? p : p * d), 1);
+    const img = pick(
+      rng,
+      imageInputs(graph, ctx).filter((i) => i.shape[i.channelAxis] > 1 && spatial(i) > 1),
+    );
     if (!img) return undefined;
     const s = img.shape;
     // The declared shape becomes the other layout; a transpose restores what the graph was built for, so a
@@ -105,16 +153,35 @@ defineKind({
     const permName = freshName(graph, `${img.name}_layout_perm`);
     const node: NewNode = ctx.dialect === "onnx"
       ? { op: "Transpose", stem: `${img.name}_layout`, attrs: { perm: { type: "ints", value: perm } } }
-      : { op: "tfl.TRANSPOSE", stem: `${img.name}_layout`, extraInputs: [permName], constants: { [permName]: intConstant("i32", [4], perm) } };
+      : {
+        op: "tfl.TRANSPOSE",
+        stem: `${img.name}_layout`,
+        extraInputs: [permName],
+        constants: { [permName]: intConstant("i32", [4], perm) },
+      };
     const r = insertChain(retyped, ctx.dialect, img.name, [node]);
-    const changes: Change[] = [{ type: "graph-input", name: img.name, before: printValueType(before), after: printValueType(after) }, ...r.changes];
-    return finish(r.graph, img.name, r.inserted, changes, `input ${img.name}: declared ${nchw ? "NHWC" : "NCHW"} [${declared}] instead of ${nchw ? "NCHW" : "NHWC"} [${s}], transposed back inside (perm ${perm})`, {
-      from: nchw ? "NCHW" : "NHWC",
-      to: nchw ? "NHWC" : "NCHW",
-      shapeBefore: s,
-      shapeAfter: declared,
-      perm,
-    });
+    const changes: Change[] = [{
+      type: "graph-input",
+      name: img.name,
+      before: printValueType(before),
+      after: printValueType(after),
+    }, ...r.changes];
+    return finish(
+      r.graph,
+      img.name,
+      r.inserted,
+      changes,
+      `input ${img.name}: declared ${nchw ? "NHWC" : "NCHW"} [${declared}] instead of ${
+        nchw ? "NCHW" : "NHWC"
+      } [${s}], transposed back inside (perm ${perm})`,
+      {
+        from: nchw ? "NCHW" : "NHWC",
+        to: nchw ? "NHWC" : "NCHW",
+        shapeBefore: s,
+        shapeAfter: declared,
+        perm,
+      },
+    );
   },
 });
 
@@ -149,16 +216,33 @@ defineKind({
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const inputs = graph.inputs.filter((n) => !ctx.avoid.has(n) && dtypeOf(graph, n) === "f32" && shapeOf(graph, n) && usersOf(graph, n).length > 0);
-    const name = pick(rng, inputs);
-    if (!name) return undefined;
-    const shape = shapeOf(graph, name)!;
-    const img = shape.length === 4 ? imageInputs(graph, { ...ctx, avoid: new Set() }).find((i) => i.name === name) : undefined;
-    const channels = img ? shape[img.channelAxis] : 0;
-    const preset = pick(rng, presets(channels))!;
+    // (input, preset) targets, so a preset without effect on this model is retried with another one.
+    const choices = graph.inputs.filter((n) =>
+      dtypeOf(graph, n) === "f32" && shapeOf(graph, n) && usersOf(graph, n).length > 0
+    ).flatMap((name) => {
+      const shape = shapeOf(graph, name)!;
+      const img = shape.length === 4
+        ? imageInputs(graph, { ...ctx, avoid: new Set() }).find((i) => i.name === name)
+        : undefined;
+      return presets(img ? shape[img.channelAxis] : 0).map((preset) => ({
+        name,
+        img,
+        preset,
+        key: `${name}:${preset.name}`,
+      }));
+    }).filter((x) => !ctx.avoid.has(x.key));
+    const choice = pick(rng, choices);
+    if (!choice) return undefined;
+    const { name, img, preset } = choice;
+    const channels = img ? shapeOf(graph, name)![img.channelAxis] : 0;
     // Per-channel operands broadcast along the channel axis: [1,C,1,1] for NCHW, [C] for NHWC.
-    const operandShape = preset.scale.length === 1 ? [1] : img!.channelAxis === 1 ? [1, channels, 1, 1] : [channels];
-    const sName = freshName(graph, `${name}_scale`), bName = freshName(graph, `${name}_shift`, new Set([sName]));
+    const operandShape = preset.scale.length === 1
+      ? [1]
+      : img!.channelAxis === 1
+      ? [1, channels, 1, 1]
+      : [channels];
+    const sName = freshName(graph, `${name}_scale`),
+      bName = freshName(graph, `${name}_shift`, new Set([sName]));
     const chain: NewNode[] = [{
       op: ctx.dialect === "onnx" ? "Mul" : "tfl.MUL",
       stem: `${name}_rescale`,
@@ -174,11 +258,18 @@ defineKind({
       });
     }
     const r = insertChain(graph, ctx.dialect, name, chain);
-    return finish(r.graph, name, r.inserted, r.changes, `input ${name}: ${preset.name} (x * [${fmt(preset.scale)}] + [${fmt(preset.shift)}])`, {
-      preset: preset.name,
-      scale: preset.scale,
-      shift: preset.shift,
-    });
+    return finish(
+      r.graph,
+      choice.key,
+      r.inserted,
+      r.changes,
+      `input ${name}: ${preset.name} (x * [${fmt(preset.scale)}] + [${fmt(preset.shift)}])`,
+      {
+        preset: preset.name,
+        scale: preset.scale,
+        shift: preset.shift,
+      },
+    );
   },
 });
 

@@ -9,7 +9,13 @@ import type { Rng } from "../../runtime/random.ts";
 
 /** The five fault classes: FetaFix's repair families folded with MutateNN's operator categories. */
 export type FaultClass = "input" | "parameters" | "hyperparameters" | "graph" | "precision";
-export const FAULT_CLASSES: readonly FaultClass[] = ["input", "parameters", "hyperparameters", "graph", "precision"];
+export const FAULT_CLASSES: readonly FaultClass[] = [
+  "input",
+  "parameters",
+  "hyperparameters",
+  "graph",
+  "precision",
+];
 
 /** ONNX semantics (NCHW, standalone activations) or TFLite's `tfl.` ops (NHWC, fused activations). */
 export type Dialect = "onnx" | "tfl";
@@ -57,7 +63,13 @@ export type Change =
     /** The value whose consumers now read the inserted node's output. */
     after: string;
   }
-  | { type: "remove"; node: NodeRef; inputs: (string | null)[]; attrs: Record<string, unknown>; bypass: { from: string; to: string } }
+  | {
+    type: "remove";
+    node: NodeRef;
+    inputs: (string | null)[];
+    attrs: Record<string, unknown>;
+    bypass: { from: string; to: string };
+  }
   | {
     type: "reorder";
     /** The two nodes in original order, by their ids in the original graph. */
@@ -135,13 +147,17 @@ export interface TouchedNodes {
 }
 
 export function touchedNodes(changes: readonly Change[]): TouchedNodes {
-  const changed = new Set<string>(), inserted = new Set<string>(), removed = new Set<string>(), rewired = new Set<string>();
+  const changed = new Set<string>(),
+    inserted = new Set<string>(),
+    removed = new Set<string>(),
+    rewired = new Set<string>();
   for (const c of changes) {
-    if (c.type === "attribute" || c.type === "op" || c.type === "inputs" || c.type === "constant") changed.add(c.node);
-    else if (c.type === "insert") inserted.add(c.node.id);
+    if (c.type === "attribute" || c.type === "op" || c.type === "inputs" || c.type === "constant") {
+      changed.add(c.node);
+    } else if (c.type === "insert") inserted.add(c.node.id);
     else if (c.type === "remove") removed.add(c.node.id);
     else if (c.type === "rewire") rewired.add(c.node);
-    else if (c.type === "reorder") for (const n of c.after) changed.add(n.id);
+    else if (c.type === "reorder") { for (const n of c.after) changed.add(n.id); }
   }
   for (const id of [...changed, ...inserted]) rewired.delete(id);
   for (const id of inserted) changed.delete(id);

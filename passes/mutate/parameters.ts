@@ -54,7 +54,9 @@ defineKind({
       target: n.id,
       record: {
         node: nodeRef(n),
-        description: `${n.op} ${n.id}: weight ${n.inputs[w.input]} plus gaussian noise, sigma ${relative} x its std (${sd.toExponential(3)})`,
+        description: `${n.op} ${n.id}: weight ${
+          n.inputs[w.input]
+        } plus gaussian noise, sigma ${relative} x its std (${sd.toExponential(3)})`,
         changes: r.changes,
         params: { relativeSigma: relative, sigma },
       },
@@ -71,27 +73,36 @@ function layoutChoices(layout: string, shape: readonly number[]): { to: string; 
   const out: { to: string; why: string }[] = [];
   const at = (ch: string) => shape[layout.indexOf(ch)];
   if (layout.includes("H") && layout.includes("W") && (at("H") > 1 || at("W") > 1)) {
-    out.push({ to: layout.replace("H", "#").replace("W", "H").replace("#", "W"), why: "kernel rows and columns swapped" });
+    out.push({
+      to: layout.replace("H", "#").replace("W", "H").replace("#", "W"),
+      why: "kernel rows and columns swapped",
+    });
   }
   const channelLast: Record<string, string> = { OIHW: "OHWI", OHWI: "OIHW", IOHW: "IHWO", "1HWO": "1OHW" };
   if (channelLast[layout] && shape.some((d, i) => d > 1 && "HW".includes(layout[i]))) {
     out.push({ to: channelLast[layout], why: `data in ${channelLast[layout]} order read as ${layout}` });
   }
-  if (layout === "NK" || layout === "KN") out.push({ to: layout === "NK" ? "KN" : "NK", why: "matrix stored transposed" });
+  if (layout === "NK" || layout === "KN") {
+    out.push({ to: layout === "NK" ? "KN" : "NK", why: "matrix stored transposed" });
+  }
   return out;
 }
 
 defineKind({
   name: "weights-transposed",
   class: "parameters",
-  targets: "a conv kernel (rows/columns swapped, or channels-last data read as channels-first) or a matrix stored transposed",
+  targets:
+    "a conv kernel (rows/columns swapped, or channels-last data read as channels-first) or a matrix stored transposed",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const n = pick(rng, nodesOf(graph, ctx, WEIGHTED_OPS, (n) => {
-      const w = weightOf(graph, n);
-      return !!w && layoutChoices(w.layout, w.constant.shape).length > 0;
-    }));
+    const n = pick(
+      rng,
+      nodesOf(graph, ctx, WEIGHTED_OPS, (n) => {
+        const w = weightOf(graph, n);
+        return !!w && layoutChoices(w.layout, w.constant.shape).length > 0;
+      }),
+    );
     if (!n) return undefined;
     const w = weightOf(graph, n)!;
     const choice = pick(rng, layoutChoices(w.layout, w.constant.shape))!;
@@ -110,7 +121,9 @@ defineKind({
       target: n.id,
       record: {
         node: nodeRef(n),
-        description: `${n.op} ${n.id}: weight ${n.inputs[w.input]} (${w.layout} [${w.constant.shape}]) holds its data in ${choice.to} order: ${choice.why}`,
+        description: `${n.op} ${n.id}: weight ${
+          n.inputs[w.input]
+        } (${w.layout} [${w.constant.shape}]) holds its data in ${choice.to} order: ${choice.why}`,
         changes: r.changes,
         params: { layout: w.layout, dataLayout: choice.to, perm, why: choice.why },
       },
@@ -121,7 +134,8 @@ defineKind({
 defineKind({
   name: "bias-changed",
   class: "parameters",
-  targets: "the f32 bias of a Conv, ConvTranspose, Gemm or tfl conv/fully-connected layer (zeroed, negated or shifted)",
+  targets:
+    "the f32 bias of a Conv, ConvTranspose, Gemm or tfl conv/fully-connected layer (zeroed, negated or shifted)",
   dialects: ["onnx", "tfl"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
@@ -136,13 +150,23 @@ defineKind({
     const shift = (rng.next() < 0.5 ? -1 : 1) * Math.max(sd, Math.abs(mean), 0.1);
     const after = before.map((v) => (mode === "zeroed" ? 0 : mode === "negated" ? -v : v + shift));
     const params = mode === "shifted" ? { mode, shift } : { mode };
-    const r = setConstantInput(graph, n.id, b.input, f32Constant(b.constant.shape, after), `bias ${mode}`, params, deltaStats(before, after));
+    const r = setConstantInput(
+      graph,
+      n.id,
+      b.input,
+      f32Constant(b.constant.shape, after),
+      `bias ${mode}`,
+      params,
+      deltaStats(before, after),
+    );
     return {
       graph: r.graph,
       target: n.id,
       record: {
         node: nodeRef(n),
-        description: `${n.op} ${n.id}: bias ${n.inputs[b.input]} ${mode}${mode === "shifted" ? ` by ${shift.toPrecision(4)}` : ""}`,
+        description: `${n.op} ${n.id}: bias ${n.inputs[b.input]} ${mode}${
+          mode === "shifted" ? ` by ${shift.toPrecision(4)}` : ""
+        }`,
         changes: r.changes,
         params,
       },
@@ -157,7 +181,15 @@ defineKind({
   dialects: ["onnx"],
   apply(graph: Graph, rng: Rng, c?: Partial<MutateContext>) {
     const ctx = contextOf(graph, c);
-    const n = pick(rng, nodesOf(graph, ctx, ["BatchNormalization"], (n) => !!f32ConstantAt(graph, n, 3) && !!f32ConstantAt(graph, n, 4)));
+    const n = pick(
+      rng,
+      nodesOf(
+        graph,
+        ctx,
+        ["BatchNormalization"],
+        (n) => !!f32ConstantAt(graph, n, 3) && !!f32ConstantAt(graph, n, 4),
+      ),
+    );
     if (!n) return undefined;
     const eps: number = resolveAttrs(n).epsilon ?? 1e-5;
     const mean = f32Data(f32ConstantAt(graph, n, 3)!);
@@ -168,11 +200,22 @@ defineKind({
       const after = [...before];
       [after[3], after[4]] = [before[4], before[3]];
       const g = replaceNode(graph, n.id, (x) => ({ ...x, inputs: after }));
-      const changes: Change[] = [{ type: "inputs", node: n.id, before, after, why: "running mean and variance operands swapped" }];
+      const changes: Change[] = [{
+        type: "inputs",
+        node: n.id,
+        before,
+        after,
+        why: "running mean and variance operands swapped",
+      }];
       return {
         graph: g,
         target: n.id,
-        record: { node: nodeRef(n), description: `${n.op} ${n.id}: running mean ${before[3]} and variance ${before[4]} swapped`, changes, params: { mode: "mean-variance swapped" } },
+        record: {
+          node: nodeRef(n),
+          description: `${n.op} ${n.id}: running mean ${before[3]} and variance ${before[4]} swapped`,
+          changes,
+          params: { mode: "mean-variance swapped" },
+        },
       };
     }
     let g = graph;
@@ -181,14 +224,27 @@ defineKind({
       const cst = f32ConstantAt(g, g.nodes.find((x) => x.id === n.id)!, i)!;
       const before = f32Data(cst);
       const after = before.slice().reverse();
-      const r = setConstantInput(g, n.id, i, f32Constant(cst.shape, after), "channels reversed", {}, deltaStats(before, after));
+      const r = setConstantInput(
+        g,
+        n.id,
+        i,
+        f32Constant(cst.shape, after),
+        "channels reversed",
+        {},
+        deltaStats(before, after),
+      );
       g = r.graph;
       changes.push(...r.changes);
     }
     return {
       graph: g,
       target: n.id,
-      record: { node: nodeRef(n), description: `${n.op} ${n.id}: running mean and variance in reversed channel order`, changes, params: { mode: "channels reversed" } },
+      record: {
+        node: nodeRef(n),
+        description: `${n.op} ${n.id}: running mean and variance in reversed channel order`,
+        changes,
+        params: { mode: "channels reversed" },
+      },
     };
   },
 });

@@ -1,5 +1,9 @@
 /** Transposing dense f32 data: output axis i is input axis perm[i] (numpy's transpose). */
-export function permuteData(data: Float32Array, shape: readonly number[], perm: readonly number[]): { data: Float32Array; shape: number[] } {
+export function permuteData(
+  data: Float32Array,
+  shape: readonly number[],
+  perm: readonly number[],
+): { data: Float32Array; shape: number[] } {
   const r = shape.length;
   const outShape = perm.map((p) => shape[p]);
   const inStrides = new Array<number>(r);

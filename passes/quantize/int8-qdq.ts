@@ -11,6 +11,12 @@
  *  - the inputs and output of element-wise and pooling ops that integer kernels implement;
  *  - the outputs of ops that only move or select values (MaxPool, Reshape, Flatten, ...), with their
  *    input's parameters, so requantizing them is exact.
+ *
+ * With `tflite`, parameters follow what TFLite's int8 kernels require instead of being free: AveragePool
+ * keeps its input's parameters (TFLite averages the codes without rescaling), a Concat input used by nothing
+ * else takes the Concat's output parameters (TFLite's int8 concatenation copies codes), and Sigmoid, Softmax
+ * and Tanh outputs get TFLite's fixed scales (1/256 with zero point −128, 1/128 with 0, in int8 terms).
+ * Chosen here, before the biases are quantized, the whole model stays consistent.
  */
 import { numbersConstant } from "../../ir/builder.ts";
 import { float } from "../../ir/attr.ts";
@@ -53,6 +59,12 @@ const MULTI_INPUT_OPS = new Set(["Add", "Sub", "Mul", "Concat"]);
 const FUSABLE_ACTS = new Set(["Relu", "Clip"]);
 /** Ops that only move or select values: the output shares the input's parameters. */
 const PASS_OPS = new Set(["MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"]);
+/** Ops whose output scale TFLite fixes: [scale, int8 zero point]. */
+const FIXED_OUTPUT: Record<string, [number, number]> = {
+  Sigmoid: [1 / 256, -128],
+  Softmax: [1 / 256, -128],
+  Tanh: [1 / 128, 0],
+};
 
 export interface Int8Options {
   activations: ActivationType;
@@ -60,6 +72,8 @@ export interface Int8Options {
   calibration: Calibration;
   /** Whether this node is to be quantized as int8 (mixed precision decides). */
   select: (n: Node) => boolean;
+  /** Choose parameters TFLite's int8 kernels accept (see above). */
+  tflite?: boolean;
 }
 
 export interface QuantizedLayer {
@@ -87,6 +101,7 @@ function isF32(g: Graph, v: string | null | undefined): v is string {
 export function planActivations(
   g: Graph,
   select: (n: Node) => boolean,
+  tflite = false,
 ): { own: Set<string>; share: Map<string, string>; layers: Map<string, LayerSpec> } {
   const { users } = graphIndex(g);
   const outputs = new Set(g.outputs);
@@ -110,6 +125,8 @@ export function planActivations(
       else if (n.op !== "MatMul" || !isData(n.inputs[1])) continue;
       for (const x of n.inputs.slice(0, spec ? 1 : 2)) if (isData(x)) own.add(x);
       quantizeOutput(n);
+    } else if (tflite && n.op === "AveragePool") {
+      if (isData(n.inputs[0])) own.add(n.inputs[0]);
     } else if (OWN_OPS.has(n.op)) {
       if (MULTI_INPUT_OPS.has(n.op)) { for (const x of n.inputs) if (isData(x)) own.add(x); }
       quantizeOutput(n);
@@ -117,7 +134,7 @@ export function planActivations(
   }
   const share = new Map<string, string>();
   for (const n of g.nodes) {
-    if (!PASS_OPS.has(n.op) || !select(n)) continue;
+    if (!(PASS_OPS.has(n.op) || (tflite && n.op === "AveragePool")) || !select(n)) continue;
     const x = n.inputs[0], y = n.outputs[0];
     if (!x || !isF32(g, y)) continue;
     const root = share.get(x) ?? (own.has(x) ? x : undefined);
@@ -126,19 +143,43 @@ export function planActivations(
       own.delete(y);
     }
   }
+  if (tflite) {
+    for (const n of g.nodes) {
+      const y = n.outputs[0];
+      if (n.op !== "Concat" || !select(n) || !y || !own.has(y)) continue;
+      for (const x of n.inputs) {
+        if (!x || !own.has(x) || outputs.has(x) || (users.get(x) ?? []).some((u) => u !== n)) continue;
+        share.set(x, y);
+        own.delete(x);
+      }
+    }
+  }
   return { own, share, layers };
+}
+
+/** TFLite's fixed output parameters, in the activation type's terms (uint8 codes are int8 codes + 128). */
+function fixedParams([scale, zp]: [number, number], type: ActivationType): AffineParams {
+  return type === "i8"
+    ? { scale, zeroPoint: zp, qmin: -128, qmax: 127 }
+    : { scale, zeroPoint: zp + 128, qmin: 0, qmax: 255 };
 }
 
 const scalarF32 = (v: number) => numbersConstant("f32", [], [v]);
 
 /** Inserts Q/DQ pairs and quantizes the layers' weights and biases. */
 export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
-  const { own, share, layers } = planActivations(g, opts.select);
+  const { own, share, layers } = planActivations(g, opts.select, opts.tflite);
   const ranges = opts.calibration.ranges(own);
   const params = new Map<string, AffineParams>();
   for (const v of own) {
     const r = ranges.get(v);
     if (r) params.set(v, activationParams(r, opts.activations));
+  }
+  if (opts.tflite) {
+    for (const n of g.nodes) {
+      const fixed = FIXED_OUTPUT[n.op], y = n.outputs[0];
+      if (fixed && y && params.has(y)) params.set(y, fixedParams(fixed, opts.activations));
+    }
   }
   for (const [v, root] of share) {
     const p = params.get(root);

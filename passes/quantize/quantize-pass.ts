@@ -20,6 +20,8 @@ export interface QuantizeOptions {
   percentile?: number;
   /** Activation code type of int8 layers (default u8). */
   activations?: ActivationType;
+  /** int8: parameters TFLite's int8 kernels require (fixed output scales, shared Concat scales). */
+  tflite?: boolean;
   /** Calibration inputs; without them, `calibCount` seeded batches from `calibSeed`. */
   batches?: readonly Batch[];
   calibSeed?: number;
@@ -70,6 +72,7 @@ steps.set("int8", {
       activations: ctx.opts.activations ?? "u8",
       calibration: ctx.calibration,
       select,
+      tflite: ctx.opts.tflite,
     });
     return { model: { ...model, graph: r.graph }, layers: r.layers };
   },
@@ -137,6 +140,7 @@ export const quantizePass = registerPass({
     calibCount: { type: "int", default: 8, doc: "number of generated calibration inputs" },
     percentile: { type: "float", default: 99.99 },
     activations: { type: "string", default: "u8", choices: ["u8", "i8"] },
+    tflite: { type: "bool", default: false, doc: "int8: parameters TFLite's int8 kernels require" },
     weights: {
       type: "string",
       default: "",

@@ -366,10 +366,24 @@ registerKernel("Clip", (inputs, ctx) => {
   const big = cls === "big";
   const lo = bound(1, big ? (x.dtype === "u64" ? 0n : -(2n ** 63n)) : -Infinity);
   const hi = bound(2, big ? (x.dtype === "u64" ? 2n ** 64n - 1n : 2n ** 63n - 1n) : Infinity);
+  if (x.dtype === "f32") return [clipF32(x, lo as number, hi as number, ctx)];
   // When min > max every element becomes max (ONNX).
   const e = "(a < p0 ? (p0 > p1 ? p1 : p0) : a > p1 ? p1 : a)";
   return [evaluate(ctx, e, [x], x.dtype, { params: [lo, hi] })];
 });
+
+/** Clip of float32 (ReLU6 in every MobileNet): a plain loop, several times faster than the generic path. */
+function clipF32(x: Tensor, lo: number, hi: number, ctx: KernelContext): Tensor {
+  const out = ctx.alloc("f32", x.shape);
+  const a = x.data as Float32Array, o = out.data as Float32Array;
+  if (lo > hi) lo = hi; // ONNX: min > max makes every element max
+  const n = a.length;
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    o[i] = v < lo ? lo : v > hi ? hi : v; // NaN passes through, as in the generic form
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Casts.

@@ -115,7 +115,9 @@ export function runBfpProgram(program: Program, operands: readonly Tensor[], out
         fail(`COMPUTE knb ${knb}, nstep ${nstep} disagree with the ${inputBlocks} loaded input super-blocks`);
       }
       if (m0 + mstep > cfg.m) fail(`COMPUTE rows ${m0}..${m0 + mstep} exceed M ${cfg.m}`);
-      if ((cmd.recvWords ?? 0) !== mstep * nstep) fail(`COMPUTE returns ${mstep * nstep} words, not ${cmd.recvWords}`);
+      if ((cmd.recvWords ?? 0) !== mstep * nstep) {
+        fail(`COMPUTE returns ${mstep * nstep} words, not ${cmd.recvWords}`);
+      }
       mapWeights(sbvp, tile, cfg.variant);
       for (let n = 0; n < nstep; n++) {
         for (let m = 0; m < mstep; m++) {
@@ -129,7 +131,11 @@ export function runBfpProgram(program: Program, operands: readonly Tensor[], out
   if (!cfg || m0 !== cfg.m) fail(`the stream computed ${m0} of ${cfg?.m ?? 0} weight rows`);
 }
 
-function appendLane(tile: { sizes: number[]; lanes: Uint8Array[]; got: number[] }, lane: number, b: Uint8Array) {
+function appendLane(
+  tile: { sizes: number[]; lanes: Uint8Array[]; got: number[] },
+  lane: number,
+  b: Uint8Array,
+) {
   if (lane >= tile.lanes.length) fail(`lane ${lane} does not exist`);
   if (tile.got[lane] + b.length > tile.sizes[lane] * 4) {
     fail(`lane ${lane} delivers more than the ${tile.sizes[lane]} words LOAD_WGT announced`);
@@ -146,7 +152,9 @@ function mapWeights(
 ) {
   const lanes = tile.lanes.length;
   tile.got.forEach((g, l) => {
-    if (g !== tile.sizes[l] * 4) fail(`lane ${l} delivered ${g / 4} of ${tile.sizes[l]} words before COMPUTE`);
+    if (g !== tile.sizes[l] * 4) {
+      fail(`lane ${l} delivered ${g / 4} of ${tile.sizes[l]} words before COMPUTE`);
+    }
   });
   const stride = tile.bw * 4;
   if (blockBytes(VARIANT_TYPE_IDS[variant]) > stride) fail("a weight block is longer than its words");
@@ -155,4 +163,5 @@ function mapWeights(
   }
 }
 
-export const bfpFunctional: FunctionalModel = (program, operands, out) => runBfpProgram(program, operands, out);
+export const bfpFunctional: FunctionalModel = (program, operands, out) =>
+  runBfpProgram(program, operands, out);

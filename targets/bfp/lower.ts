@@ -48,7 +48,9 @@ export function describeBfpMatMul(node: Node, g: Graph): BfpMatMul | string {
   }
   if (wc.shape.length !== 2) return `W must be [M, K], is [${wc.shape}]`;
   const xT = tensorOf(g, x), yT = tensorOf(g, node.outputs[0]);
-  if (!xT || xT.dtype !== "f32") return `X is ${xT ? printDType(xT.dtype) : "untyped"}; the unit takes f32 activations`;
+  if (!xT || xT.dtype !== "f32") {
+    return `X is ${xT ? printDType(xT.dtype) : "untyped"}; the unit takes f32 activations`;
+  }
   if (!isStaticShape(xT.shape) || !yT || !isStaticShape(yT.shape)) {
     return "X has no static shape (bind the token count first)";
   }
@@ -109,7 +111,11 @@ export function lowerBfpMatMul(mm: BfpMatMul, prevVariant: number, g: Graph, nam
   const packed = packWeightLanes(constantBytes(g.constants[mm.w]), d);
   const wName = names.value(`${id}/weights.lanes`);
   const constants: Record<string, Constant> = {
-    [wName]: { dtype: "u32", shape: [d.lanes, packed.length / d.lanes], bytes: new Uint8Array(packed.buffer) },
+    [wName]: {
+      dtype: "u32",
+      shape: [d.lanes, packed.length / d.lanes],
+      bytes: new Uint8Array(packed.buffer),
+    },
   };
   values[wName] = { type: tensorType("u32", [d.lanes, packed.length / d.lanes]) };
   const int = (v: number): Attr => ({ type: "int", value: v });

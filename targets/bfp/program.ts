@@ -53,20 +53,20 @@ export function tileRows(m: number, kb: number): number {
 }
 
 /**
- * The driver's DimCheck: every activation row must fit the input buffer at once (N·kb ≤ SUP_KNB), and
- * the weight buffer must hold at least 2 weight rows of kb super-blocks.
+ * The driver's DimCheck: the weight buffer must hold at least 2 weight rows of kb super-blocks, and every
+ * activation row must fit the input buffer at once (N·kb ≤ SUP_KNB).
  */
 export function dimCheck(m: number, n: number, k: number): GuardResult {
   if (k % QK_K !== 0) return `depth ${k} is not a whole number of ${QK_K}-element super-blocks`;
   const kb = k / QK_K;
+  const rows = Math.floor(SUP_KMB / kb);
+  if (rows < 2) {
+    return `DimCheck: a weight row of ${kb} super-blocks leaves room for ${rows} row(s) in SUP_KMB ${SUP_KMB}; a tile needs at least 2`;
+  }
   if (n * kb > SUP_KNB) {
     return `DimCheck: ${n} activation rows × ${kb} super-blocks = ${
       n * kb
     } super-blocks; the input buffer holds SUP_KNB ${SUP_KNB} and the whole activation matrix must fit`;
-  }
-  const rows = Math.floor(SUP_KMB / kb);
-  if (rows < 2) {
-    return `DimCheck: a weight row of ${kb} super-blocks leaves room for ${rows} row(s) in SUP_KMB ${SUP_KMB}; a tile needs at least 2`;
   }
   if (m < 1 || n < 1) return `empty MatMul (${m} weight rows, ${n} activation rows)`;
   return true;
@@ -144,8 +144,16 @@ export function bfpProgram(attrs: Readonly<Record<string, any>>, id: string): Pr
       words: sizes[l],
     });
     cmds.push({ opcode: LOAD_WGT, header: [kmb, bw, ...sizes], payload: sizes[0] ? [run(0)] : [], lane: 0 });
-    for (let l = 1; l < d.lanes; l++) if (sizes[l]) cmds.push({ opcode: 0, header: [], payload: [run(l)], lane: l });
-    cmds.push({ opcode: COMPUTE, header: [kmb, knb, mstep, d.n], payload: [], lane: 0, recvWords: mstep * d.n });
+    for (let l = 1; l < d.lanes; l++) {
+      if (sizes[l]) cmds.push({ opcode: 0, header: [], payload: [run(l)], lane: l });
+    }
+    cmds.push({
+      opcode: COMPUTE,
+      header: [kmb, knb, mstep, d.n],
+      payload: [],
+      lane: 0,
+      recvWords: mstep * d.n,
+    });
   });
   return {
     target: SECDA_BFP.name,

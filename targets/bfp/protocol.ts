@@ -55,7 +55,9 @@ export function variantName(variant: number): string {
 /** Bytes of one super-block of a GGUF type. */
 export function blockBytes(typeId: number): number {
   const info = GGML_TYPES.get(typeId);
-  if (!info || info.blockSize !== QK_K) throw new LatheError("unsupported", `type ${typeId} has no super-blocks`);
+  if (!info || info.blockSize !== QK_K) {
+    throw new LatheError("unsupported", `type ${typeId} has no super-blocks`);
+  }
   return info.typeSize;
 }
 

@@ -53,16 +53,22 @@ export class SuperBlockUnit {
 
   /** Stores a Q8_K super-block at input slot `slot` from `b` at byte `o`. */
   loadInput(slot: number, b: Uint8Array, o: number): void {
-    if (slot >= SUP_KNB) throw new LatheError("runtime", `input super-block ${slot} overflows SUP_KNB ${SUP_KNB}`);
+    if (slot >= SUP_KNB) {
+      throw new LatheError("runtime", `input super-block ${slot} overflows SUP_KNB ${SUP_KNB}`);
+    }
     this.iD[slot] = new DataView(b.buffer, b.byteOffset + o, 4).getFloat32(0, true);
     const q = slot * QK_K;
     for (let e = 0; e < QK_K; e++) this.iq[q + e] = b[o + 4 + e];
-    for (let g = 0; g < 16; g++) this.iSums[slot * 16 + g] = ((b[o + 260 + 2 * g] | (b[o + 261 + 2 * g] << 8)) << 16) >> 16;
+    for (let g = 0; g < 16; g++) {
+      this.iSums[slot * 16 + g] = ((b[o + 260 + 2 * g] | (b[o + 261 + 2 * g] << 8)) << 16) >> 16;
+    }
   }
 
   /** The weight mapper: unpacks a super-block of `variant` (2..6) from `b` at byte `o` into weight slot `slot`. */
   loadWeight(slot: number, variant: number, b: Uint8Array, o: number): void {
-    if (slot >= SUP_KMB) throw new LatheError("runtime", `weight super-block ${slot} overflows SUP_KMB ${SUP_KMB}`);
+    if (slot >= SUP_KMB) {
+      throw new LatheError("runtime", `weight super-block ${slot} overflows SUP_KMB ${SUP_KMB}`);
+    }
     const q = this.wq, wb = slot * QK_K, sb = slot * 16;
     switch (variant) {
       case 2:

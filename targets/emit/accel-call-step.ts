@@ -9,9 +9,9 @@ import { FLAG_ORDER, COMPUTE, CFG_PPU, CONFIG } from "../secda/protocol.ts";
 import { getTarget } from "../registry.ts";
 import { cString, int32 } from "./cpp-literal.ts";
 import { gemmSchedule } from "./gemm-schedule.ts";
-import { registerStep } from "./step.ts";
+import { registerStep, type StepContext } from "./step.ts";
 
-registerStep("lathe.AccelCall", (ctx) => {
+registerStep("lathe.AccelCall", (ctx: StepContext) => {
   const a = ctx.attrs;
   const target = getTarget(String(a.target));
   if (a.kernel !== "gemm") ctx.fail(`kernel ${a.kernel} has no driver`);

@@ -24,7 +24,7 @@ function matrix(ctx: StepContext, name: string, cols: number): { rows: number; c
   return v;
 }
 
-registerStep("lathe.Im2Col", (ctx) => {
+registerStep("lathe.Im2Col", (ctx: StepContext) => {
   const [x] = ctx.node.inputs, [y] = ctx.node.outputs;
   const t = codes(ctx, x!);
   if (t.shape.length !== 4) ctx.fail(`the input must be NHWC, is [${t.shape}]`);
@@ -42,7 +42,7 @@ registerStep("lathe.Im2Col", (ctx) => {
   ];
 });
 
-registerStep("lathe.PadTo", (ctx) => {
+registerStep("lathe.PadTo", (ctx: StepContext) => {
   const [x] = ctx.node.inputs, [y] = ctx.node.outputs;
   codes(ctx, x!);
   const { rows, cols } = matrix(ctx, x!, ctx.attrs.cols);
@@ -52,7 +52,7 @@ registerStep("lathe.PadTo", (ctx) => {
   return [`lathe::pad_to(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${R}, ${Cp}, ${int32(ctx.attrs.value)});`];
 });
 
-registerStep("lathe.ZeroPointSums", (ctx) => {
+registerStep("lathe.ZeroPointSums", (ctx: StepContext) => {
   const [x] = ctx.node.inputs, [y] = ctx.node.outputs;
   codes(ctx, x!);
   const { rows, cols } = matrix(ctx, x!, ctx.attrs.cols);
@@ -62,7 +62,7 @@ registerStep("lathe.ZeroPointSums", (ctx) => {
   ];
 });
 
-registerStep("lathe.LaneInterleave", (ctx) => {
+registerStep("lathe.LaneInterleave", (ctx: StepContext) => {
   const [x] = ctx.node.inputs, [y] = ctx.node.outputs;
   codes(ctx, x!);
   const { rows, cols } = matrix(ctx, x!, ctx.attrs.cols);
@@ -71,7 +71,7 @@ registerStep("lathe.LaneInterleave", (ctx) => {
   return [`lathe::lane_interleave(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${ctx.attrs.lanes});`];
 });
 
-registerStep("lathe.RequantizeF32", (ctx) => {
+registerStep("lathe.RequantizeF32", (ctx: StepContext) => {
   const [x, s, z] = ctx.node.inputs, [y] = ctx.node.outputs;
   const xt = ctx.tensor(x!), st = ctx.tensor(s!), yt = ctx.tensor(y);
   if (xt.storage !== "i32" || st.storage !== "f32") ctx.fail("it takes i32 accumulators and f32 scales");

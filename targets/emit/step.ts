@@ -14,6 +14,8 @@ export interface StaticTensor {
   readonly shape: readonly number[];
   readonly storage: ScalarDType;
   readonly ctype: string;
+  /** Bytes per element. */
+  readonly bytes: number;
   readonly count: number;
 }
 

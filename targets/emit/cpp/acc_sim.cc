@@ -151,7 +151,7 @@ void open() {
   model->sums.assign(kSumsRows, 0);
   model->rx.resize(kLanes);
   model->rx_head.assign(kLanes, 0);
-  if (const char* t = std::getenv("LATHE_ACC_TRACE")) {
+  if (const char* t = std::getenv("LATHE_ACC_TRACE"); t && *t) {
     model->trace = std::fopen(t, "a");
     if (!model->trace) {
       std::fprintf(stderr, "acc_sim: cannot open trace file %s\n", t);
@@ -196,6 +196,9 @@ void dma_send(int lane, const uint32_t* words, size_t n) {
     model->cfg = Config{hc[0], hc[1], hc[2], hc[3], static_cast<int32_t>(hc[4]), static_cast<int32_t>(hc[5]),
                         static_cast<int32_t>(hc[6])};
     model->have_cfg = true;
+    // CONFIG starts a layer: nothing loaded before it counts as resident.
+    model->in = Tile{};
+    model->wt = Tile{};
   }
   if (!model->have_cfg) fail("data before CONFIG");
   const Config& c = model->cfg;

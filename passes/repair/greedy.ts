@@ -1,0 +1,316 @@
+/**
+ * The repair loop (FetaFix's `repair`, accelerators.md §3.1): localize where the target diverges from the
+ * source, ask the rules for fixes to the top findings, apply each to a copy and keep it only if the
+ * agreement improves (score.ts), and iterate until the outputs agree or the budget runs out. Structural
+ * input faults (a declared input layout, preprocessing nodes the source lacks) are tried first, before any
+ * localization. When no fix answers the findings against the source, the target is compared with the
+ * source as Lathe converts it to the target's format (same dialect, every attribute comparable) and the
+ * rules are asked again.
+ */
+import { printDType } from "../../ir/dtype.ts";
+import { LatheError } from "../../ir/errors.ts";
+import type { Graph } from "../../ir/graph.ts";
+import type { Dim } from "../../ir/value-type.ts";
+import { Session } from "../../runtime/interpreter.ts";
+import { alloc, type RValue, Tensor } from "../../runtime/tensor.ts";
+import { type Finding, type Localization, localize } from "../diff/localize.ts";
+import { type GraphMatch, matchGraphs } from "../diff/match.ts";
+import { realValues } from "../diff/real-values.ts";
+import { targetInputs } from "../diff/trace.ts";
+import { dialectOf, type Edit, Editor } from "./edit.ts";
+import { inputChainFixes, inputDimensionFixes } from "./input.ts";
+import type { FaultClass, Fix, RepairContext, RepairRule } from "./rule.ts";
+import { REPAIR_RULES } from "./rules.ts";
+import { improves, type Score, scoreOutputs, scoreSummary } from "./score.ts";
+
+export interface FindingSummary {
+  readonly kind: string;
+  readonly fault: string;
+  readonly message: string;
+  readonly sourceNode?: string;
+  readonly targetNode?: string;
+}
+
+export interface AppliedChange {
+  readonly step: number;
+  readonly rule: string;
+  readonly class: FaultClass;
+  readonly description: string;
+  /** What the fix was derived from: the source, the source converted by Lathe, or the graphs' structure. */
+  readonly reference: "source" | "converted source" | "structure";
+  readonly finding?: FindingSummary;
+  readonly edits: readonly Edit[];
+  readonly evidence: { readonly metric: string; readonly before: Record<string, unknown>; readonly after: Record<string, unknown> };
+}
+
+export type RepairProgress =
+  | { phase: "score"; score: Score }
+  | { phase: "localize"; reference: "source" | "converted source"; findings: number; ms: number }
+  | { phase: "try"; index: number; total: number; description: string }
+  | { phase: "kept"; change: AppliedChange; score: Score }
+  | { phase: "stop"; reason: RepairOutcome["stopped"] };
+
+export interface RepairGraphOptions {
+  readonly source: Graph;
+  readonly target: Graph;
+  /** The source converted to the target's format, built on first use; undefined where it cannot be. */
+  readonly reference?: () => Graph | undefined;
+  /** Source inputs, one record per sample. */
+  readonly samples: readonly Readonly<Record<string, Tensor>>[];
+  /** Feed the target the same data in its own layout instead of restoring the source's input shapes. */
+  readonly keepInterface?: boolean;
+  /** Outputs agree when max|t − s| ≤ rtol · max|s| (default 1e-4). */
+  readonly rtol?: number;
+  /** Wall-clock budget in milliseconds (default unlimited). */
+  readonly budgetMs?: number;
+  /** Samples used to localize and to pre-screen a fix (default 4). */
+  readonly localizeSamples?: number;
+  readonly maxIterations?: number;
+  readonly onProgress?: (p: RepairProgress) => void;
+}
+
+export interface RepairOutcome {
+  readonly graph: Graph;
+  readonly changes: readonly AppliedChange[];
+  readonly initial: Score;
+  readonly final: Score;
+  readonly stopped: "agree" | "budget" | "stuck" | "iterations";
+  /** Whether a divergence was found at the start (outputs, localization, or the input interface). */
+  readonly detected: boolean;
+  /** The first localization against the source, and the structural input faults found before it. */
+  readonly first: { readonly structural: readonly { rule: string; description: string; nodes: string[] }[]; readonly findings: readonly FindingSummary[]; readonly divergence?: number };
+  readonly tried: number;
+  readonly ms: number;
+}
+
+export function summarizeFinding(f: Finding): FindingSummary {
+  return {
+    kind: f.kind,
+    fault: f.fault,
+    message: f.message,
+    ...(f.sourceNode ? { sourceNode: f.sourceNode } : {}),
+    ...(f.targetNode ? { targetNode: f.targetNode } : {}),
+  };
+}
+
+/** Source data as a graph's inputs: the same elements in the declared shape and element type. */
+export function feedsFor(g: Graph, sourceNames: readonly string[], sample: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  const names = g.inputs.filter((v) => !g.constants[v]);
+  names.forEach((name, i) => {
+    const x = sample[sourceNames[i]] ?? sample[name];
+    if (!x) throw new LatheError("usage", `no data for input ${name}`);
+    const t = g.values[name]?.type;
+    if (t?.kind !== "tensor") {
+      out[name] = x;
+      return;
+    }
+    const declared = t.shape ?? x.shape;
+    let shape: number[] = declared.map((d: Dim, k: number) => (typeof d === "number" ? d : x.shape[k] ?? 1));
+    if (shape.reduce((p, d) => p * d, 1) !== x.shape.reduce((p, d) => p * d, 1)) shape = [...x.shape];
+    if (printDType(t.dtype) === printDType(x.dtype)) {
+      out[name] = new Tensor(x.dtype, shape, x.data);
+      return;
+    }
+    const y = alloc(t.dtype, shape);
+    const v = realValues(x);
+    const d = y.data;
+    if (d instanceof Array) throw new LatheError("unsupported", `string input ${name}`);
+    for (let k = 0; k < v.length; k++) {
+      if (d instanceof BigInt64Array || d instanceof BigUint64Array) d[k] = BigInt(Math.round(v[k])) as never;
+      else d[k] = v[k];
+    }
+    out[name] = y;
+  });
+  return out;
+}
+
+class Runner {
+  private sourceOuts: Record<string, RValue>[];
+  private sourceNames: string[];
+  constructor(readonly source: Graph, readonly samples: readonly Readonly<Record<string, Tensor>>[], readonly rtol: number, readonly keepInterface: boolean) {
+    const s = new Session(source);
+    this.sourceOuts = samples.map((x) => s.run(x).outputs);
+    this.sourceNames = source.inputs.filter((v) => !source.constants[v]);
+  }
+  feeds(g: Graph, sample: Readonly<Record<string, Tensor>>, match?: () => GraphMatch): Record<string, Tensor> {
+    if (this.keepInterface && match) return targetInputs(match(), sample);
+    return feedsFor(g, this.sourceNames, sample);
+  }
+  score(g: Graph, n = this.samples.length, match?: () => GraphMatch): Score {
+    const session = new Session(g);
+    const outs: Record<string, RValue>[] = [];
+    for (let i = 0; i < n; i++) outs.push(session.run(this.feeds(g, this.samples[i], match)).outputs);
+    return scoreOutputs(this.source.outputs, g.outputs, this.sourceOuts.slice(0, n), outs, { rtol: this.rtol });
+  }
+}
+
+export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutcome> {
+  const t0 = performance.now();
+  const rtol = opts.rtol ?? 1e-4;
+  const budget = opts.budgetMs ?? Infinity;
+  const L = Math.max(1, Math.min(opts.localizeSamples ?? 4, opts.samples.length));
+  const maxIter = opts.maxIterations ?? 24;
+  const keep = !!opts.keepInterface;
+  const runner = new Runner(opts.source, opts.samples, rtol, keep);
+  const progress = opts.onProgress ?? (() => {});
+  const overBudget = () => performance.now() - t0 > budget;
+
+  let g = opts.target;
+  const matchCache = new WeakMap<Graph, GraphMatch>();
+  const matchOf = (ref: Graph, tgt: Graph) => {
+    if (ref !== opts.source) return matchGraphs(ref, tgt);
+    let m = matchCache.get(tgt);
+    if (!m) matchCache.set(tgt, (m = matchGraphs(ref, tgt)));
+    return m;
+  };
+  const safeScore = (x: Graph, n?: number) => runner.score(x, n, () => matchOf(opts.source, x));
+  let cur = safeScore(g);
+  let curQuick = safeScore(g, L);
+  const initial = cur;
+  progress({ phase: "score", score: cur });
+
+  const dialect = dialectOf(g);
+  let referenceGraph: Graph | undefined | null = null;
+  const reference = () => {
+    if (referenceGraph === null) {
+      try {
+        referenceGraph = opts.reference?.();
+      } catch {
+        referenceGraph = undefined;
+      }
+    }
+    return referenceGraph ?? undefined;
+  };
+
+  const changes: AppliedChange[] = [];
+  let tried = 0;
+  let stopped: RepairOutcome["stopped"] = cur.agree ? "agree" : "stuck";
+  let first: RepairOutcome["first"] | undefined;
+  let detected = !cur.agree;
+
+  const localizeAgainst = async (ref: Graph, kind: "source" | "converted source"): Promise<RepairContext> => {
+    const t = performance.now();
+    const match = matchOf(ref, g);
+    const sourceNames = opts.source.inputs.filter((v) => !opts.source.constants[v]);
+    const refInputs = opts.samples.slice(0, L).map((x) => (ref === opts.source ? x : feedsFor(ref, sourceNames, x)));
+    const loc: Localization = await localize({
+      source: ref,
+      target: g,
+      match,
+      inputs: refInputs,
+      targetInputs: opts.samples.slice(0, L).map((x) => runner.feeds(g, x, () => match)),
+    });
+    progress({ phase: "localize", reference: kind, findings: loc.findings.length, ms: performance.now() - t });
+    return { reference: ref, referenceKind: kind, target: g, match, localization: loc, dialect, sameDialect: dialectOf(ref) === dialect };
+  };
+
+  /** Tries fixes in order; the first that improves the score is kept. */
+  const tryFixes = (fixes: readonly { fix: Fix; finding?: Finding; reference: AppliedChange["reference"] }[], step: number): boolean => {
+    const seen = new Set<string>();
+    const list = fixes.filter((x) => !seen.has(x.fix.description) && (seen.add(x.fix.description), true));
+    for (const [i, c] of list.entries()) {
+      if (overBudget()) return false;
+      progress({ phase: "try", index: i + 1, total: list.length, description: c.fix.description });
+      tried++;
+      let next: Graph;
+      const ed = new Editor(g);
+      try {
+        c.fix.apply(ed);
+        next = ed.finish();
+      } catch {
+        continue;
+      }
+      let quick: Score;
+      try {
+        quick = safeScore(next, L);
+      } catch {
+        continue;
+      }
+      if (!improves(quick, curQuick) && !(quick.agree && curQuick.agree)) continue;
+      const full = L === opts.samples.length ? quick : safeScore(next);
+      if (!improves(full, cur)) continue;
+      const change: AppliedChange = {
+        step,
+        rule: c.fix.rule,
+        class: c.fix.class,
+        description: c.fix.description,
+        reference: c.reference,
+        ...(c.finding ? { finding: summarizeFinding(c.finding) } : {}),
+        edits: ed.edits,
+        evidence: { metric: "agreement with the source (top-1, Kendall τ on the top-5, max and relative L2 error)", before: scoreSummary(cur), after: scoreSummary(full) },
+      };
+      changes.push(change);
+      g = next;
+      cur = full;
+      curQuick = quick;
+      progress({ phase: "kept", change, score: cur });
+      return true;
+    }
+    return false;
+  };
+
+  const proposals = (ctx: RepairContext, rules: readonly RepairRule[]) => {
+    const out: { fix: Fix; finding: Finding; reference: AppliedChange["reference"] }[] = [];
+    for (const f of ctx.localization.findings) {
+      for (const r of rules) {
+        if (!r.answers(f, ctx)) continue;
+        let fixes: Fix[] = [];
+        try {
+          fixes = r.propose(f, ctx);
+        } catch {
+          continue;
+        }
+        for (const fix of fixes) out.push({ fix, finding: f, reference: ctx.referenceKind });
+      }
+    }
+    return out;
+  };
+
+  for (let step = 1; step <= maxIter && !cur.agree; step++) {
+    if (overBudget()) {
+      stopped = "budget";
+      break;
+    }
+    const structural = [
+      ...(keep ? [] : inputDimensionFixes(opts.source, g, dialect)),
+      ...inputChainFixes(matchOf(opts.source, g)),
+    ];
+    const ctx = await localizeAgainst(opts.source, "source");
+    if (!first) {
+      first = {
+        structural: structural.map((f) => ({ rule: f.rule, description: f.description, nodes: structuralNodes(f, g) })),
+        findings: ctx.localization.findings.map(summarizeFinding),
+        ...(ctx.localization.divergence ? { divergence: ctx.localization.divergence.pair } : {}),
+      };
+      detected ||= structural.length > 0 || !!ctx.localization.divergence;
+    }
+    if (structural.length && tryFixes(structural.map((fix) => ({ fix, reference: "structure" as const })), step)) continue;
+    if (tryFixes(proposals(ctx, REPAIR_RULES), step)) continue;
+    const ref = overBudget() ? undefined : reference();
+    if (ref) {
+      const rctx = await localizeAgainst(ref, "converted source");
+      if (tryFixes(proposals(rctx, REPAIR_RULES), step)) continue;
+    }
+    stopped = overBudget() ? "budget" : "stuck";
+    break;
+  }
+  if (cur.agree) stopped = "agree";
+  else if (stopped === "agree") stopped = "iterations";
+  if (!first) first = { structural: [], findings: [] };
+  progress({ phase: "stop", reason: stopped });
+  return { graph: g, changes, initial, final: cur, stopped, detected, first, tried, ms: performance.now() - t0 };
+}
+
+/** Nodes a structural fix is about: the nodes its edits name, found by applying it to a scratch editor. */
+function structuralNodes(f: Fix, g: Graph): string[] {
+  const ed = new Editor(g);
+  try {
+    f.apply(ed);
+  } catch {
+    return [];
+  }
+  const out = new Set<string>();
+  for (const e of ed.edits) if ("node" in e && e.type !== "inputs") out.add(e.node);
+  return [...out];
+}

@@ -1,0 +1,50 @@
+import { defaultInt8Model } from "../../compiler/default-int8-model.ts";
+import "../../compiler/formats.ts";
+import { loadModel } from "../../compiler/load-model.ts";
+import { partitionGraph } from "../../targets/partition.ts";
+import { getTarget } from "../../targets/registry.ts";
+import { integerPipeline } from "../../compiler/target-compile.ts";
+import { runPipeline } from "../../passes/pass-manager.ts";
+import { emitDriver } from "../../targets/emit/emit.ts";
+import { seededInputs, simulatePartitioned } from "../../targets/simulate.ts";
+import { encodeNpy, decodeNpy } from "../../compiler/npy.ts";
+import { Tensor } from "../../runtime/tensor.ts";
+import { storageOf } from "../../ir/dtype.ts";
+import "../../passes/index.ts";
+const which = Deno.args[0], tname = Deno.args[1] ?? "secda-sa";
+let m = which === "default" ? defaultInt8Model() : await loadModel(which);
+const p = integerPipeline(m);
+if (p) m = (await runPipeline(m, p)).model;
+const r = partitionGraph(m.graph, getTarget(tname));
+const out = `/tmp/emitwork/${tname}`;
+const t0 = performance.now();
+const d = await emitDriver(r.graph, tname, { out, packetTables: Deno.args.includes("--tables") });
+console.log("emitted", (performance.now() - t0).toFixed(0), "ms", d.stats, d.cutAt);
+const t1 = performance.now();
+const mk = new Deno.Command("make", { args: ["-j2", "-C", d.dir], stdout: "inherit", stderr: "inherit" }).outputSync();
+if (!mk.success) Deno.exit(1);
+console.log("build", (performance.now() - t1).toFixed(0), "ms");
+const sim = simulatePartitioned(m.graph, r.graph, { seed: 0 });
+console.log("sim bitExact", sim.bitExact, sim.compared);
+const inputs = seededInputs(sim.cutAt ? (await import("../../targets/simulate.ts")).cutBefore(m.graph, sim.cutAt) : m.graph, 0);
+const args: string[] = [];
+await Deno.mkdir(`${out}/io`, { recursive: true });
+for (const i of d.inputs) {
+  const t = inputs[i.name];
+  const f = `${out}/io/in_${i.file}`;
+  await Deno.writeFile(f, encodeNpy(new Tensor(storageOf(t.dtype)!, t.shape, t.data)));
+  args.push(f);
+}
+await Deno.mkdir(`${out}/res`, { recursive: true });
+const t2 = performance.now();
+const run = new Deno.Command(`${d.dir}/lathe_driver`, { args: [`${out}/res`, ...args], env: { LATHE_ACC_TRACE: Deno.args.includes("--trace") ? `${out}/trace.txt` : "" } }).outputSync();
+console.log(new TextDecoder().decode(run.stderr), "run", (performance.now() - t2).toFixed(0), "ms");
+for (const o of d.outputs) {
+  const got = decodeNpy(await Deno.readFile(`${out}/res/${o.file}`));
+  const want = sim.outputs[o.name] as Tensor;
+  const a = new Uint8Array(want.data.buffer, want.data.byteOffset, want.data.byteLength);
+  const b = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength);
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+  console.log(o.name, got.shape, "diff bytes", diff, "of", a.length, a.length === b.length);
+}

@@ -1,0 +1,13 @@
+import { mutationTargetsModel } from "../support/mutation-targets-model.ts";
+import { writeOnnxFile } from "../../compiler/onnx/export.ts";
+import { writeTfliteFile } from "../../compiler/tflite/export.ts";
+import { onnxToTflite } from "../../passes/convert/onnx-to-tflite.ts";
+import { printGraph } from "../../ir/text.ts";
+import { assertValid } from "../../ir/verify.ts";
+import "../../passes/index.ts";
+const m = mutationTargetsModel();
+assertValid(m.graph);
+await writeOnnxFile("/tmp/mut/kit.onnx", m);
+const t = onnxToTflite(m, {}).model;
+console.log(printGraph(t.graph, {}).split("\n").filter(l=>!l.includes("const")).join("\n"));
+await writeTfliteFile("/tmp/mut/kit.tflite", t);
