@@ -24,6 +24,7 @@ import { quantizeModelGraph } from "../passes/quantize/quantize-pass.ts";
 import { compareModels, type QuantReport } from "../passes/quantize/report.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
+import "./formats.ts";
 import { loadModel } from "./load-model.ts";
 import { readNpy } from "./npy.ts";
 import { writeOnnxFile } from "./onnx/export.ts";

@@ -168,7 +168,8 @@ Deno.test("equal sizes (C = H = W): the NCHW/NHWC relation comes from the ops, n
   const b = new GraphBuilder("cube");
   const x = b.input("x", "f32", [1, 8, 8, 8]);
   const rng = (n: number, s: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.3);
-  const w1 = b.constantOf("w1", "f32", [8, 8, 3, 3], rng(576, 1)), w2 = b.constantOf("w2", "f32", [8, 8, 3, 3], rng(576, 2));
+  const w1 = b.constantOf("w1", "f32", [8, 8, 3, 3], rng(576, 1)),
+    w2 = b.constantOf("w2", "f32", [8, 8, 3, 3], rng(576, 2));
   const c1 = b.op1("Conv", [x, w1], { pads: [1, 1, 1, 1] });
   const r1 = b.op1("Relu", [c1]);
   const c2 = b.op1("Conv", [r1, w2], { pads: [1, 1, 1, 1] });
@@ -180,6 +181,10 @@ Deno.test("equal sizes (C = H = W): the NCHW/NHWC relation comes from the ops, n
   assert.ok(worst < 1e-5, `worst relative L2 error ${worst}`);
   for (const [i, v] of m.values.entries()) {
     if (v.kind === "input") continue;
-    assert.deepEqual(trace.pairs[i].relation, { kind: "perm", perm: [2, 0, 1] }, `${v.source.node}: NCHW read from NHWC`);
+    assert.deepEqual(
+      trace.pairs[i].relation,
+      { kind: "perm", perm: [2, 0, 1] },
+      `${v.source.node}: NCHW read from NHWC`,
+    );
   }
 });

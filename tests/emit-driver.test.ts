@@ -58,7 +58,9 @@ function expectedTrace(g: Graph, target: string): string[] {
     const p: Program = getTarget(target).programOf(n);
     for (const c of p.cmds) {
       const words = c.payload.reduce((s, r) => s + r.words, 0);
-      lines.push(`send ${c.lane} ${c.opcode} ${c.header.map((h) => h | 0).join(" ")} : ${words}`.replace("  :", " :"));
+      lines.push(
+        `send ${c.lane} ${c.opcode} ${c.header.map((h) => h | 0).join(" ")} : ${words}`.replace("  :", " :"),
+      );
       if (c.recvWords) lines.push(`recv ${c.lane} ${c.recvWords}`);
     }
   }
@@ -99,18 +101,36 @@ async function check(c: Check): Promise<{ build: number; run: number }> {
       const dumpDir = `${work}/dump-${seed}`;
       if (c.dump) await Deno.mkdir(dumpDir);
       const tracePath = `${work}/trace-${seed}.txt`;
-      const r = await runDriver(`${c.driver.dir}/lathe_driver`, `${work}/s${seed}`, c.driver.inputs, c.driver.outputs, inputs, {
-        env: c.trace ? { LATHE_ACC_TRACE: tracePath } : {},
-        args: c.dump ? ["--dump", dumpDir] : [],
-      });
+      const r = await runDriver(
+        `${c.driver.dir}/lathe_driver`,
+        `${work}/s${seed}`,
+        c.driver.inputs,
+        c.driver.outputs,
+        inputs,
+        {
+          env: c.trace ? { LATHE_ACC_TRACE: tracePath } : {},
+          args: c.dump ? ["--dump", dumpDir] : [],
+        },
+      );
       assert.equal(r.code, 0, `${c.label}: the driver exits 0 (${r.stderr})`);
       runMs += r.ms;
       for (const o of c.driver.outputs) {
         const got = r.outputs.get(o.name)!;
         const fromSim = sim.outputs[o.name] as Tensor, fromPlain = plain[o.name] as Tensor;
-        assert.ok(fromSim instanceof Tensor && fromPlain instanceof Tensor, `${c.label}: ${o.name} is a tensor`);
-        assert.equal(firstDifference(got, encodeNpy(storageTensor(fromSim))), "", `${c.label} seed ${seed}: ${o.name} vs simulation`);
-        assert.equal(firstDifference(got, encodeNpy(storageTensor(fromPlain))), "", `${c.label} seed ${seed}: ${o.name} vs plain runtime`);
+        assert.ok(
+          fromSim instanceof Tensor && fromPlain instanceof Tensor,
+          `${c.label}: ${o.name} is a tensor`,
+        );
+        assert.equal(
+          firstDifference(got, encodeNpy(storageTensor(fromSim))),
+          "",
+          `${c.label} seed ${seed}: ${o.name} vs simulation`,
+        );
+        assert.equal(
+          firstDifference(got, encodeNpy(storageTensor(fromPlain))),
+          "",
+          `${c.label} seed ${seed}: ${o.name} vs plain runtime`,
+        );
       }
       if (c.dump) {
         let compared = 0;
@@ -131,7 +151,9 @@ async function check(c: Check): Promise<{ build: number; run: number }> {
   } finally {
     await Deno.remove(work, { recursive: true });
   }
-  console.log(`${c.label}: build ${build.toFixed(0)} ms, run ${(runMs / c.seeds.length).toFixed(1)} ms per input set`);
+  console.log(
+    `${c.label}: build ${build.toFixed(0)} ms, run ${(runMs / c.seeds.length).toFixed(1)} ms per input set`,
+  );
   return { build, run: runMs / c.seeds.length };
 }
 
@@ -150,7 +172,8 @@ async function emitFor(m: Model, target: string, packetTables = false) {
 }
 
 Deno.test({
-  name: "embedded int8 CNN: compile --target writes a driver that builds and runs bit-exact on secda-sa and secda-vm",
+  name:
+    "embedded int8 CNN: compile --target writes a driver that builds and runs bit-exact on secda-sa and secda-vm",
   ignore: noToolchain(),
   fn: async () => {
     for (const target of TARGETS) {
@@ -165,7 +188,10 @@ Deno.test({
         // The accelerator's constants come from compile's weights.bin, not a copy.
         const model = await Deno.readTextFile(`${d.dir}/model.cc`);
         assert.match(model, /"weights\.bin"/);
-        assert.equal((await Deno.stat(`${d.dir}/constants.bin`)).size < (await Deno.stat(`${out}/weights.bin`)).size, true);
+        assert.equal(
+          (await Deno.stat(`${d.dir}/constants.bin`)).size < (await Deno.stat(`${out}/weights.bin`)).size,
+          true,
+        );
         await check({
           label: `int8 CNN on ${target}`,
           target,
@@ -199,7 +225,15 @@ Deno.test({
       try {
         assert.equal(driver.stats.loopCalls, 0);
         assert.match(await Deno.readTextFile(`${driver.dir}/model.cc`), /secda_run_packets/);
-        await check({ label: `int8 CNN on ${target} (packet tables)`, target, original, partitioned, driver, seeds: [2], trace: true });
+        await check({
+          label: `int8 CNN on ${target} (packet tables)`,
+          target,
+          original,
+          partitioned,
+          driver,
+          seeds: [2],
+          trace: true,
+        });
       } finally {
         await Deno.remove(out, { recursive: true });
       }
@@ -217,7 +251,15 @@ Deno.test({
       try {
         assert.equal(driver.cutAt, "TFLite_Detection_PostProcess");
         assert.equal(driver.stats.calls, m.graph.nodes.filter((n) => n.op === "tfl.CONV_2D").length);
-        await check({ label: `Coral SSD on ${target}`, target, original: m.graph, partitioned, driver, seeds: [0] });
+        await check({
+          label: `Coral SSD on ${target}`,
+          target,
+          original: m.graph,
+          partitioned,
+          driver,
+          seeds: [0],
+          trace: true,
+        });
       } finally {
         await Deno.remove(out, { recursive: true });
       }
@@ -225,7 +267,12 @@ Deno.test({
   },
 });
 
-for (const [name, file] of [["squeezenet1_1", "onnx/torch/squeezenet1_1.onnx"], ["mobilenet_v2", "onnx/torch/mobilenet_v2.onnx"]]) {
+for (
+  const [name, file] of [["squeezenet1_1", "onnx/torch/squeezenet1_1.onnx"], [
+    "mobilenet_v2",
+    "onnx/torch/mobilenet_v2.onnx",
+  ]]
+) {
   Deno.test({
     name: `${name} quantized to int8 by Lathe: driver bit-exact on secda-sa and secda-vm`,
     ignore: noCorpus() || noToolchain(),
@@ -235,7 +282,15 @@ for (const [name, file] of [["squeezenet1_1", "onnx/torch/squeezenet1_1.onnx"], 
         const { partitioned, driver, out } = await emitFor(m, target);
         try {
           assert.ok(driver.stats.calls > 20, `${name}: the convolutions run on the accelerator`);
-          await check({ label: `${name} int8 on ${target}`, target, original: m.graph, partitioned, driver, seeds: [0] });
+          await check({
+            label: `${name} int8 on ${target}`,
+            target,
+            original: m.graph,
+            partitioned,
+            driver,
+            seeds: [0],
+            trace: true,
+          });
         } finally {
           await Deno.remove(out, { recursive: true });
         }

@@ -12,7 +12,7 @@ import { CORPUS_DIR, corpusPath, HAVE_CORPUS } from "./support/corpus.ts";
 import { mutationSuite, type Runner } from "./support/mutation-suite.ts";
 import { mutationTargetsModel } from "./support/mutation-targets-model.ts";
 
-const DAMAGE_INPUTS = Number(Deno.env.get("MUTATE_DAMAGE_INPUTS") ?? 32);
+const DAMAGE_INPUTS = Number(Deno.env.get("MUTATE_DAMAGE_INPUTS") ?? 8);
 
 const runOnnx: Runner = async (file: string, g: Graph, inputs: Record<string, Tensor>) => {
   const s = await ortSession(file);

@@ -16,7 +16,7 @@ import { CORPUS_DIR, corpusPath, HAVE_CORPUS } from "./support/corpus.ts";
 import { mutationSuite, type Runner } from "./support/mutation-suite.ts";
 import { mutationTargetsModel } from "./support/mutation-targets-model.ts";
 
-const DAMAGE_INPUTS = Number(Deno.env.get("MUTATE_DAMAGE_INPUTS") ?? 32);
+const DAMAGE_INPUTS = Number(Deno.env.get("MUTATE_DAMAGE_INPUTS") ?? 8);
 const liteRt = await loadLiteRt();
 if (!liteRt) console.warn(`mutate-tflite: skipped: ${liteRtLoadMessage()}`);
 if (!HAVE_CORPUS) {

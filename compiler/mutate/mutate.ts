@@ -298,8 +298,10 @@ function findVariant(
       }
       const reason = rejected.length === 0 && used.size === 0
         ? `not applicable: nothing in the graph to target (${kind.targets})`
-        : rejected.every((x) => x.reason === DUPLICATE) || rejected.length === 0
-        ? `no further distinct variant (${made.size} made)`
+        : made.size > 0
+        ? `no further distinct variant (${made.size} made; ${
+          rejected.filter((x) => x.reason !== DUPLICATE).length
+        } other targets tried)`
         : `no target with an observable effect (${rejected.length} tried)`;
       return { ok: false, reason, rejected };
     }

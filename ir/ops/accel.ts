@@ -227,7 +227,9 @@ defineOp({
 /** The i8 type of u8 codes re-centred by −128. */
 export function recenteredType(d: DType): DType {
   if (typeof d === "string" || d.kind !== "affine") return "i8";
-  return { ...d, storage: "i8", zeroPoint: d.zeroPoint.map((z) => z - 128), qmin: undefined, qmax: undefined };
+  // The u8 code range [qmin, qmax], if narrowed, does not carry over: drop it rather than shift it.
+  const { qmin: _qmin, qmax: _qmax, ...rest } = d;
+  return { ...rest, storage: "i8", zeroPoint: d.zeroPoint.map((z) => z - 128) };
 }
 
 defineOp({

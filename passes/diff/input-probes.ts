@@ -22,6 +22,11 @@ export interface ProbeContext {
   readonly probeSamples: number;
 }
 
+/** A probe explains a divergence when the error with it is within the tolerance or 100 times smaller. */
+function fixes(withProbe: number, error: number, tol: number): boolean {
+  return Number.isFinite(withProbe) && (withProbe <= tol || withProbe <= error / 100);
+}
+
 export interface ProbeResult {
   readonly name: string;
   readonly description: string;
@@ -133,7 +138,7 @@ export function explainInputs(ctx: ProbeContext, v: ValuePair, error: number): P
       best = { name: probe.name, description: probe.description, error: st.relL2 };
     }
   }
-  return best && best.error <= Math.max(ctx.tol, error / 100) ? best : undefined;
+  return best && fixes(best.error, error, ctx.tol) ? best : undefined;
 }
 
 /** The input transformation that makes the target agree at `v`, if one does. */
@@ -186,6 +191,6 @@ export function probeInputs(
     }
     if (!best || e < best.error) best = { name: probe.name, description: probe.description, error: e };
   }
-  if (best && best.error <= Math.max(ctx.tol, error / 100)) return best;
+  if (best && fixes(best.error, error, ctx.tol)) return best;
   return undefined;
 }

@@ -18,18 +18,17 @@
  * scored by the fraction of deviating elements, rank positions summed over three seeded subsamples of at
  * most 15 per group. With fewer than two samples in either group the ranking is by error jump instead.
  */
-import { type DType, printDType } from "../../ir/dtype.ts";
+import { printDType } from "../../ir/dtype.ts";
 import type { Graph } from "../../ir/graph.ts";
-import { Rng } from "../../runtime/random.ts";
-import { alloc, type RValue, Tensor } from "../../runtime/tensor.ts";
+import type { Tensor } from "../../runtime/tensor.ts";
 import type { Event, EventGraph } from "./event-graph.ts";
 import { compareHyperparameters, type ShapeLookup } from "./hyperparams.ts";
-import { inferRelation, toSourceOrder, transposeData } from "./layout-relation.ts";
+import { explainInputs, type ProbeContext, probeInputs } from "./input-probes.ts";
 import { type GraphMatch, matchGraphs, type ValuePair } from "./match.ts";
-import { ErrorStats } from "./metrics.ts";
-import { canonicalParams, foldBatchNorm, paramDistance, type ParamTensor, squeezed } from "./params.ts";
-import { realValues } from "./real-values.ts";
-import { evaluateValues, targetInputs, type Trace, traceMatch } from "./trace.ts";
+import { compareParam, isLow } from "./param-faults.ts";
+import { canonicalParams, foldBatchNorm, type ParamTensor } from "./params.ts";
+import { rankLayers } from "./suspicious-layers.ts";
+import { targetInputs, type Trace, traceMatch } from "./trace.ts";
 
 export type FaultKind = "input" | "parameters" | "hyperparameters" | "graph" | "precision" | "unexplained";
 
@@ -223,17 +222,12 @@ function segmentOf(
   return { inputs: [...inputs].sort((a, b) => a - b), source, target };
 }
 
-interface ClassifyContext {
-  match: GraphMatch;
+interface ClassifyContext extends ProbeContext {
   trace: Trace;
-  tol: number;
   paramTol: number;
   sShape: ShapeLookup;
   tShape: ShapeLookup;
-  inputs: readonly Readonly<Record<string, Tensor>>[];
-  targetInputs: readonly Readonly<Record<string, Tensor>>[];
   probe: boolean;
-  probeSamples: number;
 }
 
 function classify(ctx: ClassifyContext, v: ValuePair, seg: Segment, p: PairError): Finding[] {

@@ -15,7 +15,6 @@ export function isLow(d: DType): boolean {
   return typeof d !== "string" || LOW.has(d);
 }
 
-
 export interface ParamFault {
   kind: FaultKind;
   fault: string;
@@ -148,4 +147,3 @@ function perms(n: number): number[][] {
   }
   return out;
 }
-

@@ -144,13 +144,27 @@ export function planActivations(
     }
   }
   if (tflite) {
+    // A Concat input takes the output's parameters when its value (with the values that only move it, as
+    // a Reshape after a head) reaches nothing but this Concat: no layer's bias depends on them then.
+    const concatRoots = new Set<string>();
     for (const n of g.nodes) {
       const y = n.outputs[0];
       if (n.op !== "Concat" || !select(n) || !y || !own.has(y)) continue;
       for (const x of n.inputs) {
-        if (!x || !own.has(x) || outputs.has(x) || (users.get(x) ?? []).some((u) => u !== n)) continue;
-        share.set(x, y);
-        own.delete(x);
+        const root = x ? share.get(x) ?? (own.has(x) ? x : undefined) : undefined;
+        if (!root || root === y || concatRoots.has(root)) continue;
+        const group = [root, ...[...share].filter(([, r]) => r === root).map(([v]) => v)];
+        const members = new Set(group);
+        const onlyHere = group.every((v) =>
+          !outputs.has(v) &&
+          (users.get(v) ?? []).every((u) =>
+            u === n || ((PASS_OPS.has(u.op) || u.op === "AveragePool") && members.has(u.outputs[0]))
+          )
+        );
+        if (!onlyHere) continue;
+        for (const v of group) share.set(v, y);
+        own.delete(root);
+        concatRoots.add(y);
       }
     }
   }

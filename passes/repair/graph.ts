@@ -7,6 +7,7 @@
  * the source does not have goes.
  */
 import type { Attr } from "../../ir/attr.ts";
+import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { graphIndex } from "../../ir/graph.ts";
 import { getOp, registeredOps, resolveAttrs } from "../../ir/op-registry.ts";
@@ -158,7 +159,7 @@ export function restoreFromReference(ctx: RepairContext, r: Node, t: Node, fix: 
       else if (rData.includes(i)) inputs.push(tData[k++]!);
       else {
         const c = constantSource(ctx.reference, v);
-        if (!c) throw new Error(`reference operand ${v} is not constant`);
+        if (!c) throw new LatheError("unsupported", `reference operand ${v} is not constant`);
         inputs.push(ed.addConstant(v, toConstant(c.tensor)));
       }
     });
@@ -270,26 +271,52 @@ export const insertMissingNode = repair("insert-node", "graph", ["missing-node"]
   }
   if (ctx.sameDialect) {
     out.push(fix(`${m.op} ${m.id} copied from the reference after ${x}`, (ed) => {
-      let k = 0;
-      const ins = m.inputs.map((v, i) => {
-        if (!v) return null;
-        if (rData.includes(i)) return inputs[k++]!;
-        const c = constantSource(ctx.reference, v);
-        if (!c) throw new Error(`reference operand ${v} is not constant`);
-        return ed.addConstant(v, toConstant(c.tensor));
-      });
-      ed.insertAfter(x, { op: m.op, inputs: ins, attrs: m.attrs, stem: m.id }, readers);
+      copyReferenceNode(ctx, ed, m, inputs as string[], readers);
     }));
   }
   return out;
 });
+
+/** Copies a reference node (with its constant operands) into the target, reading `x`. */
+function copyReferenceNode(ctx: RepairContext, ed: Editor, r: Node, inputs: readonly string[], readers?: readonly string[]): Node {
+  const rData = dataInputs(ctx.reference, r);
+  let k = 0;
+  const ins = r.inputs.map((v, i) => {
+    if (!v) return null;
+    if (rData.includes(i)) return inputs[k++];
+    const c = constantSource(ctx.reference, v);
+    if (!c) throw new LatheError("unsupported", `reference operand ${v} is not constant`);
+    return ed.addConstant(v, toConstant(c.tensor));
+  });
+  return ed.insertAfter(inputs[0], { op: r.op, inputs: ins, attrs: r.attrs, stem: r.id }, readers);
+}
+
+/**
+ * Same dialect: the reference layer paired with a target layer of another shape is one the target lacks
+ * (the matcher paired its neighbour instead): a copy goes in before the target layer.
+ */
+export const insertReferenceBefore = repair(
+  "insert-node-before",
+  "graph",
+  (f, ctx) => ctx.sameDialect && ["kernel", "group", "weights-shape", "bias-shape", "error-jump", "wrong-op"].includes(f.fault),
+  (f, ctx, fix) => {
+    const r = findNode(ctx.reference, f.sourceNode), t = findNode(ctx.target, f.targetNode);
+    if (!r || !t || dataInputs(ctx.reference, r).length !== 1) return [];
+    const d = soleData(ctx.target, t);
+    if (d === undefined) return [];
+    const x = t.inputs[d]!;
+    return [fix(`${r.op} ${r.id} copied from the reference before ${t.op} ${t.id}`, (ed) => {
+      copyReferenceNode(ctx, ed, r, [x], [t.id]);
+    })];
+  },
+);
 
 /** Two adjacent single-input nodes A → B swapped: B reads A's operand, A reads B's result. */
 export function swapAdjacent(ed: Editor, aId: string, bId: string): void {
   const g = ed.graph;
   const a = ed.node(aId), b = ed.node(bId);
   const ad = soleData(g, a), bd = soleData(g, b);
-  if (ad === undefined || bd === undefined || b.inputs[bd] !== a.outputs[0]) throw new Error("not a chain");
+  if (ad === undefined || bd === undefined || b.inputs[bd] !== a.outputs[0]) throw new LatheError("verify", `${aId} and ${bId} are not a chain`);
   const x = a.inputs[ad]!, mid = a.outputs[0], y = b.outputs[0];
   const tfl = ed.dialect === "tfl";
   ed.setInputs(b.id, b.inputs.map((v, i) => (i === bd ? x : v)));
@@ -308,7 +335,7 @@ export function swapAdjacent(ed: Editor, aId: string, bId: string): void {
   ed.edits.push({ type: "inputs", node: b.id, op: b.op, before: [...b.inputs], after: b.inputs.map((v, i) => (i === bd ? x : v)) });
 }
 
-export const undoReorder = repair("swap-back", "graph", (f) => f.fault === "reordered" || f.fault === "extra-node" || f.fault === "missing-node", (f, ctx, fix) => {
+export const undoReorder = repair("swap-back", "graph", (f) => !!f.targetNode || f.fault === "missing-node", (f, ctx, fix) => {
   const t = findNode(ctx.target, f.targetNode) ?? (() => {
     // A missing node whose class sits elsewhere in the segment's target (reported as missing only).
     const se = eventOf(ctx, "source", f.sourceNode);
@@ -337,13 +364,25 @@ export const removeExtraTranspose = repair("remove-transpose", "graph", (f) => f
   const { target } = findingEvents(f, ctx);
   const te = target ?? eventOf(ctx, "target", f.targetNode);
   if (!te) return [];
+  const T = ctx.match.targetEvents;
   const seen = new Set<string>();
+  const visited = new Set<number>();
   const out: Fix[] = [];
-  for (const i of te.inputs) {
-    for (const n of i.via) {
-      if (!TRANSPOSES.has(n.op) || seen.has(n.id)) continue;
-      seen.add(n.id);
-      out.push(fix(`${n.op} ${n.id} removed (it reorders the data the source does not)`, (ed) => ed.bypass(n.id, 0)));
+  // The segment: back from the event through its own node's parts and unpaired events, to paired ones.
+  const stack = [te.index];
+  while (stack.length) {
+    const e = T.events[stack.pop()!];
+    if (visited.has(e.index)) continue;
+    visited.add(e.index);
+    for (const i of e.inputs) {
+      for (const n of i.via) {
+        if (!TRANSPOSES.has(n.op) || seen.has(n.id)) continue;
+        seen.add(n.id);
+        out.push(fix(`${n.op} ${n.id} removed (it reorders the data the source does not)`, (ed) => ed.bypass(n.id, 0)));
+      }
+      if (i.event < 0) continue;
+      const ie = T.events[i.event];
+      if (ie.node === e.node || !ctx.match.targetToSource.has(ie.index)) stack.push(ie.index);
     }
   }
   return out;

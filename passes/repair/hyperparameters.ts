@@ -10,6 +10,7 @@
  * half_pixel_centers (the mapping Lathe's converter uses).
  */
 import type { Attr } from "../../ir/attr.ts";
+import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { graphIndex } from "../../ir/graph.ts";
 import { getOp, resolveAttrs } from "../../ir/op-registry.ts";
@@ -132,7 +133,7 @@ function setWindow(ed: Editor, t: Node, w: WindowSpec, own: Pads | "keep", size?
     if (t.op.includes("POOL")) Object.assign(attrs, { filter_height: int(w.kernel[0]), filter_width: int(w.kernel[1]) });
     else Object.assign(attrs, { dilation_h_factor: int(w.dilations[0]), dilation_w_factor: int(w.dilations[1]) });
     if (own !== "keep") {
-      if (!size) throw new Error("no input size");
+      if (!size) throw new LatheError("unsupported", `${t.id}: no static input size`);
       const p = tflPadding(size, w, own);
       attrs.padding = str(p.padding);
       if (p.extra) {

@@ -9,6 +9,7 @@
  * The first two look at the graphs' structure, so they are proposed before any localization.
  */
 import type { Attr } from "../../ir/attr.ts";
+import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { graphIndex } from "../../ir/graph.ts";
 import { candidatePerms, fullPerm } from "../diff/layout-relation.ts";
@@ -101,7 +102,9 @@ export function inputChainFixes(match: GraphMatch): Fix[] {
       const n = readers[0];
       const data = n.inputs.filter((v) => v && !(v in g.constants));
       if (data.length !== 1 || n.outputs.length !== 1) break;
-      if (!isLayoutOp(n.op) && !explained.has(n.id)) {
+      // Explicit padding belongs to the window after it, not to preprocessing.
+      const padding = n.op === "Pad" || n.op === "tfl.PAD" || n.op === "tfl.PADV2";
+      if (!isLayoutOp(n.op) && !explained.has(n.id) && !padding) {
         const e = eventOf(n);
         if (!e || match.targetToSource.has(e.index)) break;
         chain.push(n);
@@ -153,7 +156,7 @@ export const insertPreprocessing = repair("insert-preprocessing", "input", ["inp
     if (!tr) continue;
     out.push(fix(`input ${input}: ${d.transformation} before the first layer`, (ed) => {
       if (tr === "reverse-channels" || tr === "swap-hw") {
-        if (shape.length !== 4) throw new Error("rank-4 input needed");
+        if (shape.length !== 4) throw new LatheError("unsupported", `input ${input} is not rank 4`);
         if (tr === "swap-hw") {
           const [h, w] = shape[3] === 3 || ctx.dialect === "tfl" ? [1, 2] : [2, 3];
           const perm = [0, 1, 2, 3];

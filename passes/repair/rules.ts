@@ -4,7 +4,7 @@
  * each rule about each finding in the localization's order (the first divergence first).
  */
 import type { Finding } from "../diff/localize.ts";
-import { fixWrongOp, insertMissingNode, removeExtraNode, removeExtraTranspose, restoreFromReference, undoReorder } from "./graph.ts";
+import { fixWrongOp, insertMissingNode, insertReferenceBefore, removeExtraNode, removeExtraTranspose, restoreFromReference, undoReorder } from "./graph.ts";
 import { copyActivationParam, copyAttribute, restoreWindow, translateAxis, translateResize } from "./hyperparameters.ts";
 import { insertPreprocessing } from "./input.ts";
 import { copyConstant, copyWeights } from "./parameters.ts";
@@ -51,6 +51,7 @@ export const REPAIR_RULES: readonly RepairRule[] = [
   insertMissingNode,
   removeExtraNode,
   undoReorder,
+  insertReferenceBefore,
   restoreNode,
   removeExtraTranspose,
 ];

@@ -5,7 +5,13 @@
  * target knowledge.
  */
 import { LatheError } from "../../ir/errors.ts";
-import { type Col2ImGeometry, col2ImGeometry, im2colAxis, matrixView, recenteredType } from "../../ir/ops/accel.ts";
+import {
+  type Col2ImGeometry,
+  col2ImGeometry,
+  im2colAxis,
+  matrixView,
+  recenteredType,
+} from "../../ir/ops/accel.ts";
 import { storageOf } from "../../ir/dtype.ts";
 import { ggmlTypeByName } from "../../ir/ggml-type.ts";
 import { canQuantize, quantizeKernel } from "../ggml/quantize.ts";

@@ -1288,6 +1288,14 @@ registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
     const axis = oq.axis === undefined ? -1 : axisOf(oq.axis, x.shape.length);
     const D = axis < 0 ? 1 : x.shape[axis];
     const inner = axis < 0 ? 1 : x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+    if (axis < 0 && xnnpackTakes(oq.storage)) {
+      // XNNPACK's f32 → qs8/qu8 convert: times the float32 reciprocal of the scale, nearest-even.
+      const inv = Math.fround(1 / oq.scale[0]), zp = oq.zeroPoint[0];
+      for (let i = 0; i < xd.length; i++) {
+        od[i] = clamp(roundHalfEven(Math.fround(xd[i] * inv)) + zp, qmin, qmax);
+      }
+      return [out];
+    }
     for (let i = 0; i < xd.length; i++) {
       const c = axis < 0 ? 0 : Math.floor(i / inner) % D;
       od[i] = clamp(roundHalfAway(xd[i] / oq.scale[c]) + oq.zeroPoint[c], qmin, qmax);

@@ -4,11 +4,12 @@
  * parallel (the COMPUTE packet rides in lane 0's buffer behind the weights, as LoadWeights_Inference
  * fills it), then the compute, while the result stream is received.
  *
- * The SBVP's cost, derived from the v3 sources: the unpacked super-block buffers are [block][16][16]
- * arrays partitioned on the last index, and `compute_load` reads them one 16-element row per step, so a
- * 256-element super-block passes through the unrolled dot product in SUPER_BLOCK_CYCLES = 16 cycles (16
- * int8 MACs a cycle); the super-block loop is pipelined, with the sub-block-scale tree and the f32 epilogue
- * behind it. Each output (one weight row against one activation row) restarts that loop and waits for the
+ * The SBVP's cost, derived from the v3 sources: the unpacked quant buffers (w_qs, w_qs2, w_qs3, i_qs) are
+ * partitioned cyclically by 16 on the element index into true-dual-port RAMs (bfp_processor_top.sc.h),
+ * one port taken by the loaders that fill them, and `compute_load` reads a super-block as 16 rows of 16
+ * elements, so a 256-element super-block passes through the unrolled dot product in SUPER_BLOCK_CYCLES =
+ * 16 cycles (16 int8 MACs a cycle); the super-block loop is pipelined, with the sub-block-scale tree and
+ * the f32 epilogue behind it. Each output (one weight row against one activation row) restarts that loop and waits for the
  * pipeline to drain and its f32 sum to leave (OUTPUT_LATENCY, assumed 20 cycles: int-to-float, multiply,
  * subtract and accumulate at 250 MHz). Results leave on lane 0's receive channel as they are produced, one
  * word per output every ≥ 16 cycles, so the store phase is only what outlasts the compute.

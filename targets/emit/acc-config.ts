@@ -45,7 +45,9 @@ export function accConfigHeader(target: Target, design: GemmDesign): string {
     `constexpr uint32_t kParamRows = ${design.paramRows};`,
     "",
     "// Opcode flags; a packet's headers follow in kFlagOrder.",
-    `constexpr uint32_t kLoadWgt = ${hex(LOAD_WGT)}, kLoadInp = ${hex(LOAD_INP)}, kCompute = ${hex(COMPUTE)}, ` +
+    `constexpr uint32_t kLoadWgt = ${hex(LOAD_WGT)}, kLoadInp = ${hex(LOAD_INP)}, kCompute = ${
+      hex(COMPUTE)
+    }, ` +
     `kConfig = ${hex(CONFIG)};`,
     "struct FlagSpec {",
     "  uint32_t flag;",

@@ -5,7 +5,7 @@
  * the call's inputs in order (lane-interleaved rows, packed weights, folded bias, multipliers, shifts, row
  * sums), each viewed as 32-bit words as the DMA streams them.
  */
-import { FLAG_ORDER, COMPUTE, CFG_PPU, CONFIG } from "../secda/protocol.ts";
+import { CFG_PPU, COMPUTE, CONFIG, FLAG_ORDER } from "../secda/protocol.ts";
 import { getTarget } from "../registry.ts";
 import { cString, int32 } from "./cpp-literal.ts";
 import { gemmSchedule } from "./gemm-schedule.ts";
@@ -27,13 +27,19 @@ registerStep("lathe.AccelCall", (ctx: StepContext) => {
   while (ops.length < 6) ops.push("nullptr");
   if (ops.length > 6) ctx.fail(`${ops.length} operands; a GEMM call has 6`);
   const lines = [`const uint32_t* const ops[6] = {${ops.join(", ")}};`];
-  const s = ctx.options.packetTables ? "packet tables requested" : gemmSchedule(program, target.params.dma.lanes);
+  const s = ctx.options.packetTables
+    ? "packet tables requested"
+    : gemmSchedule(program, target.params.dma.lanes);
   if (typeof s !== "string") {
-    const fields = [s.m, s.n, s.k, s.mp, s.np, s.kp, s.flags, s.zpOut, s.actMin, s.actMax, s.mt, s.nt].map(int32);
+    const fields = [s.m, s.n, s.k, s.mp, s.np, s.kp, s.flags, s.zpOut, s.actMin, s.actMax, s.mt, s.nt].map(
+      int32,
+    );
     lines.unshift(
       `// ${program.cmds.length} packets: ${program.dims.mTiles} x ${program.dims.nTiles} tiles of ${s.mt} x ${s.nt}, ` +
         `${s.weightsOuter ? "weights" : "inputs"} outer`,
-      `static const lathe::GemmCall call = {${cString(program.id)}, ${fields.join(", ")}, ${s.weightsOuter}};`,
+      `static const lathe::GemmCall call = {${cString(program.id)}, ${
+        fields.join(", ")
+      }, ${s.weightsOuter}};`,
     );
     lines.push(`lathe::secda_gemm(call, ops, ${ctx.ptr(y)});`);
     return lines;
@@ -50,8 +56,19 @@ registerStep("lathe.AccelCall", (ctx: StepContext) => {
     const tile = c.recvWords && tileAt >= 0 ? c.header.slice(tileAt, tileAt + 4) : [0, 0, 0, 0];
     if (c.recvWords && tileAt < 0) ctx.fail("a packet expects results without a COMPUTE");
     packets.push(
-      `{${[c.opcode, c.lane, headers.length, c.header.length, runs.length, c.payload.length, c.recvWords ?? 0, ...tile]
-        .map((v) => int32(v >>> 0)).join(", ")}}`,
+      `{${
+        [
+          c.opcode,
+          c.lane,
+          headers.length,
+          c.header.length,
+          runs.length,
+          c.payload.length,
+          c.recvWords ?? 0,
+          ...tile,
+        ]
+          .map((v) => int32(v >>> 0)).join(", ")
+      }}`,
     );
     headers.push(...c.header.map((h) => int32(h >>> 0)));
     for (const p of c.payload) runs.push(`{${p.operand}, ${p.offset}, ${p.words}}`);
@@ -62,7 +79,9 @@ registerStep("lathe.AccelCall", (ctx: StepContext) => {
   const pName = ctx.table("lathe::Packet", packets, "packets");
   lines.unshift(`// ${program.cmds.length} packets from a table (${s})`);
   lines.push(
-    `lathe::secda_run_packets(${cString(program.id)}, ${program.dims.m}, ${program.dims.n}, ${ppu}, ${pName}, ` +
+    `lathe::secda_run_packets(${
+      cString(program.id)
+    }, ${program.dims.m}, ${program.dims.n}, ${ppu}, ${pName}, ` +
       `${packets.length}, ${hName}, ${rName}, ops, ${ctx.ptr(y)});`,
   );
   return lines;

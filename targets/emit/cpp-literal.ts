@@ -9,14 +9,17 @@ const view = new DataView(new ArrayBuffer(8));
 
 /** A double as a C++ hex literal, exact ("0x1.8p+1", "-0x0p+0"); infinities and NaN as builtins. */
 export function hexDouble(x: number): string {
-  if (Number.isNaN(x)) return "__builtin_nan(\"\")";
+  if (Number.isNaN(x)) return '__builtin_nan("")';
   if (x === Infinity) return "__builtin_inf()";
   if (x === -Infinity) return "(-__builtin_inf())";
   view.setFloat64(0, x);
   const hi = view.getUint32(0), lo = view.getUint32(4);
   const sign = hi >>> 31 ? "-" : "";
   const exp = (hi >>> 20) & 0x7ff;
-  const mant = ((hi & 0xfffff).toString(16).padStart(5, "0") + lo.toString(16).padStart(8, "0")).replace(/0+$/, "");
+  const mant = ((hi & 0xfffff).toString(16).padStart(5, "0") + lo.toString(16).padStart(8, "0")).replace(
+    /0+$/,
+    "",
+  );
   if (exp === 0 && mant === "") return `${sign}0x0p+0`;
   const lead = exp === 0 ? "0" : "1";
   const e = exp === 0 ? -1022 : exp - 1023;
@@ -45,7 +48,9 @@ export function braceList(items: readonly string[], perLine = 16, indent = "    
   if (items.length === 0) return "{}";
   if (items.length <= perLine) return `{${items.join(", ")}}`;
   const lines: string[] = [];
-  for (let i = 0; i < items.length; i += perLine) lines.push(indent + items.slice(i, i + perLine).join(", ") + ",");
+  for (let i = 0; i < items.length; i += perLine) {
+    lines.push(indent + items.slice(i, i + perLine).join(", ") + ",");
+  }
   return `{\n${lines.join("\n")}\n}`;
 }
 

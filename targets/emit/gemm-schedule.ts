@@ -46,18 +46,32 @@ export function expandSchedule(s: GemmSchedule): Cmd[] {
   const kw = s.kp / 4, lanes = s.lanes;
   const ppu = (s.flags & CFG_PPU) !== 0, sums = (s.flags & CFG_SUMS) !== 0;
   const inLaneWords = Math.ceil(s.mp / lanes) * kw, wLaneWords = Math.ceil(s.np / lanes) * kw;
-  const send = (opcode: number, header: number[], payload: PayloadRef[], lane: number, recvWords?: number) => {
+  const send = (
+    opcode: number,
+    header: number[],
+    payload: PayloadRef[],
+    lane: number,
+    recvWords?: number,
+  ) => {
     if (cmds.length === 0) {
       opcode |= CONFIG;
       header = [s.m, s.n, kw, s.flags, s.zpOut, s.actMin, s.actMax, ...header];
     }
-    cmds.push(recvWords === undefined ? { opcode, header, payload, lane } : { opcode, header, payload, lane, recvWords });
+    cmds.push(
+      recvWords === undefined
+        ? { opcode, header, payload, lane }
+        : { opcode, header, payload, lane, recvWords },
+    );
   };
   const rowsPackets = (op: number, operand: number, laneWords: number, r0: number, count: number) => {
     for (let l = 0; l < lanes; l++) {
       const rows = laneRows(count, l, lanes);
       if (!rows) continue;
-      send(op, [KIND_ROWS, r0, count, l], [{ operand, offset: l * laneWords + (r0 / lanes) * kw, words: rows * kw }], l);
+      send(op, [KIND_ROWS, r0, count, l], [{
+        operand,
+        offset: l * laneWords + (r0 / lanes) * kw,
+        words: rows * kw,
+      }], l);
     }
   };
   const loadWeights = (n0: number, count: number) => {
@@ -71,7 +85,14 @@ export function expandSchedule(s: GemmSchedule): Cmd[] {
   };
   const loadInputs = (m0: number, count: number) => {
     rowsPackets(LOAD_INP, GEMM_OPERANDS.input, inLaneWords, m0, count);
-    if (sums) send(LOAD_INP, [KIND_SUMS, m0, count, 0], [{ operand: GEMM_OPERANDS.sums, offset: m0, words: count }], 0);
+    if (sums) {
+      send(
+        LOAD_INP,
+        [KIND_SUMS, m0, count, 0],
+        [{ operand: GEMM_OPERANDS.sums, offset: m0, words: count }],
+        0,
+      );
+    }
   };
   const compute = (m0: number, mc: number, n0: number, nc: number) =>
     send(COMPUTE, [m0, mc, n0, nc], [], 0, ppu ? Math.ceil((mc * nc) / 4) : mc * nc);
@@ -126,7 +147,21 @@ export function gemmSchedule(program: Program, lanes: number): GemmSchedule | st
   }
   const [m, n, kw, flags, zpOut, actMin, actMax] = first.header;
   if (m !== d.m || n !== d.n || kw * 4 !== d.kp) return "CONFIG disagrees with the program's dimensions";
-  const base = { m, n, k: d.k, mp: d.mp, np: d.np, kp: d.kp, lanes, flags, zpOut, actMin, actMax, mt: d.mt, nt: d.nt };
+  const base = {
+    m,
+    n,
+    k: d.k,
+    mp: d.mp,
+    np: d.np,
+    kp: d.kp,
+    lanes,
+    flags,
+    zpOut,
+    actMin,
+    actMax,
+    mt: d.mt,
+    nt: d.nt,
+  };
   for (const weightsOuter of [false, true]) {
     const s = { ...base, weightsOuter };
     if (sameStream(expandSchedule(s), program.cmds)) return s;

@@ -49,7 +49,9 @@ registerStep("lathe.PadTo", (ctx: StepContext) => {
   const rm = ctx.attrs.row_multiple as number, cm = ctx.attrs.col_multiple as number;
   const R = Math.ceil(rows / rm) * rm, Cp = Math.ceil(cols / cm) * cm;
   ctx.include(HOST_PREP);
-  return [`lathe::pad_to(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${R}, ${Cp}, ${int32(ctx.attrs.value)});`];
+  return [
+    `lathe::pad_to(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${R}, ${Cp}, ${int32(ctx.attrs.value)});`,
+  ];
 });
 
 registerStep("lathe.ZeroPointSums", (ctx: StepContext) => {
@@ -58,7 +60,9 @@ registerStep("lathe.ZeroPointSums", (ctx: StepContext) => {
   const { rows, cols } = matrix(ctx, x!, ctx.attrs.cols);
   ctx.include(HOST_PREP);
   return [
-    `lathe::zero_point_sums(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${int32(ctx.attrs.multiplier)});`,
+    `lathe::zero_point_sums(${ctx.ptr(x!)}, ${ctx.ptr(y)}, ${rows}, ${cols}, ${
+      int32(ctx.attrs.multiplier)
+    });`,
   ];
 });
 
@@ -85,7 +89,9 @@ registerStep("lathe.RequantizeF32", (ctx: StepContext) => {
   if (st.count !== 1 && st.count !== C) ctx.fail(`${st.count} scales for ${C} channels`);
   ctx.include("kernels/requantize_f32.h");
   return [
-    `lathe::requantize_f32(${ctx.ptr(x!)}, ${ctx.ptr(s!)}, ${st.count !== 1}, ${ctx.ptr(y)}, ${xt.count}, ${C}, ` +
+    `lathe::requantize_f32(${ctx.ptr(x!)}, ${ctx.ptr(s!)}, ${st.count !== 1}, ${
+      ctx.ptr(y)
+    }, ${xt.count}, ${C}, ` +
     `${int32(zp[0])}, ${range[0]}, ${range[1]});`,
   ];
 });

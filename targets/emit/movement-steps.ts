@@ -10,18 +10,35 @@ import { registerStep, type StepContext } from "./step.ts";
 function copyStep(ctx: StepContext): string[] {
   const [xn] = ctx.node.inputs, [yn] = ctx.node.outputs;
   const x = ctx.tensor(xn!), y = ctx.tensor(yn);
-  if (x.count !== y.count || x.storage !== y.storage) ctx.fail(`[${x.shape}] ${x.storage} is not [${y.shape}] ${y.storage}`);
+  if (x.count !== y.count || x.storage !== y.storage) {
+    ctx.fail(`[${x.shape}] ${x.storage} is not [${y.shape}] ${y.storage}`);
+  }
   return [`std::memcpy(${ctx.ptr(yn)}, ${ctx.ptr(xn!)}, ${x.count} * sizeof(${x.ctype}));`];
 }
 
-for (const op of ["tfl.RESHAPE", "tfl.SQUEEZE", "tfl.EXPAND_DIMS", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]) {
+for (
+  const op of [
+    "tfl.RESHAPE",
+    "tfl.SQUEEZE",
+    "tfl.EXPAND_DIMS",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+  ]
+) {
   registerStep(op, copyStep);
 }
 
 const pad6 = (v: readonly number[]) => `{${[...v, ...new Array(6 - v.length).fill(0)].join(", ")}}`;
 
 /** y = transpose(x, perm) as a TransposeShape literal. */
-export function transposeLiteral(ctx: StepContext, shape: readonly number[], perm: readonly number[]): string {
+export function transposeLiteral(
+  ctx: StepContext,
+  shape: readonly number[],
+  perm: readonly number[],
+): string {
   const r = shape.length;
   if (r > 6) ctx.fail(`rank ${r} transpose (the driver takes up to 6)`);
   if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => !(p >= 0 && p < r))) {
@@ -77,7 +94,9 @@ function padStep(ctx: StepContext, fill: number): string[] {
   const sh = r ? x.shape : [1];
   ctx.include("kernels/pad.h");
   return [
-    `static const lathe::PadShape ps = {${sh.length}, ${pad6(sh)}, ${pad6(r ? before : [0])}, ${pad6(r ? out : [1])}};`,
+    `static const lathe::PadShape ps = {${sh.length}, ${pad6(sh)}, ${pad6(r ? before : [0])}, ${
+      pad6(r ? out : [1])
+    }};`,
     `lathe::pad_nd(${ctx.ptr(xn!)}, ${ctx.ptr(yn)}, ps, static_cast<${x.ctype}>(${fill}));`,
   ];
 }

@@ -44,7 +44,9 @@ function layout(ctx: StepContext, shape: readonly number[], n: number) {
   if ((ctx.attrs.block_size ?? 0) > 0) ctx.fail("blocked quantization");
   if (n === 1 || shape.length === 0) return { channels: 1, inner: 1 };
   const axis = ctx.attrs.axis < 0 ? ctx.attrs.axis + shape.length : ctx.attrs.axis;
-  if (!(axis >= 0 && axis < shape.length) || shape[axis] !== n) ctx.fail(`${n} scales along axis ${ctx.attrs.axis}`);
+  if (!(axis >= 0 && axis < shape.length) || shape[axis] !== n) {
+    ctx.fail(`${n} scales along axis ${ctx.attrs.axis}`);
+  }
   return { channels: n, inner: shape.slice(axis + 1).reduce((p, d) => p * d, 1) };
 }
 
@@ -57,10 +59,13 @@ registerStep("QuantizeLinear", (ctx: StepContext) => {
   const z = ctx.node.inputs[2] ? constValues(ctx, 2, "y_zero_point") : new Array(s.length).fill(0);
   if (z.length !== s.length) ctx.fail("zero point and scale differ in length");
   const l = layout(ctx, x.shape, s.length);
-  const sName = ctx.table("float", s.map(hexFloat), "scale"), zName = ctx.table("int32_t", z.map(int32), "zero_point");
+  const sName = ctx.table("float", s.map(hexFloat), "scale"),
+    zName = ctx.table("int32_t", z.map(int32), "zero_point");
   ctx.include("kernels/onnx_quant.h");
   return [
-    `lathe::quantize_linear(${ctx.ptr(xn!)}, ${ctx.ptr(yn)}, ${x.count}, ${sName}, ${zName}, ${l.channels}, ${l.inner}, ` +
+    `lathe::quantize_linear(${ctx.ptr(xn!)}, ${
+      ctx.ptr(yn)
+    }, ${x.count}, ${sName}, ${zName}, ${l.channels}, ${l.inner}, ` +
     `${y.range[0]}, ${y.range[1]});`,
   ];
 });
@@ -74,10 +79,13 @@ registerStep("DequantizeLinear", (ctx: StepContext) => {
   const z = ctx.node.inputs[2] ? constValues(ctx, 2, "x_zero_point") : new Array(s.length).fill(0);
   if (z.length !== s.length) ctx.fail("zero point and scale differ in length");
   const l = layout(ctx, x.t.shape, s.length);
-  const sName = ctx.table("float", s.map(hexFloat), "scale"), zName = ctx.table("int32_t", z.map(int32), "zero_point");
+  const sName = ctx.table("float", s.map(hexFloat), "scale"),
+    zName = ctx.table("int32_t", z.map(int32), "zero_point");
   ctx.include("kernels/onnx_quant.h");
   return [
-    `lathe::dequantize_linear(${ctx.ptr(xn!)}, ${ctx.ptr(yn)}, ${x.t.count}, ${sName}, ${zName}, ${l.channels}, ${l.inner});`,
+    `lathe::dequantize_linear(${ctx.ptr(xn!)}, ${
+      ctx.ptr(yn)
+    }, ${x.t.count}, ${sName}, ${zName}, ${l.channels}, ${l.inner});`,
   ];
 });
 
@@ -87,7 +95,9 @@ registerStep("QLinearConv", (ctx: StepContext) => {
   if (x.t.shape.length !== 4 || w.t.shape.length !== 4) ctx.fail("only 2-D convolutions (NCHW) are emitted");
   const [N, C, H, W] = x.t.shape, [M, Cg, KH, KW] = w.t.shape;
   const group = ctx.attrs.group;
-  if (!(group > 0) || C !== Cg * group || M % group !== 0) ctx.fail(`${C} channels, ${M} filters of ${Cg}, group ${group}`);
+  if (!(group > 0) || C !== Cg * group || M % group !== 0) {
+    ctx.fail(`${C} channels, ${M} filters of ${Cg}, group ${group}`);
+  }
   const g = convGeometry([H, W], [KH, KW], ctx.attrs);
   const xs = scalar(ctx, 1, "x_scale"), xz = scalar(ctx, 2, "x_zero_point");
   const ws = constValues(ctx, 4, "w_scale"), wz = constValues(ctx, 5, "w_zero_point");
@@ -102,13 +112,36 @@ registerStep("QLinearConv", (ctx: StepContext) => {
   }
   const mult = Array.from({ length: M }, (_, m) => hexFloat(f(f(xs * ws[ws.length === 1 ? 0 : m]) / ys)));
   const wzp = Array.from({ length: M }, (_, m) => int32(wz[wz.length === 1 ? 0 : m]));
-  const p = [N, C, H, W, M, Cg, group, KH, KW, g.outSize[0], g.outSize[1], g.strides[0], g.strides[1], g.dilations[0],
-    g.dilations[1], g.padBegin[0], g.padBegin[1], xz, yz, y.range[0], y.range[1]].map(int32);
+  const p = [
+    N,
+    C,
+    H,
+    W,
+    M,
+    Cg,
+    group,
+    KH,
+    KW,
+    g.outSize[0],
+    g.outSize[1],
+    g.strides[0],
+    g.strides[1],
+    g.dilations[0],
+    g.dilations[1],
+    g.padBegin[0],
+    g.padBegin[1],
+    xz,
+    yz,
+    y.range[0],
+    y.range[1],
+  ].map(int32);
   const mName = ctx.table("float", mult, "multiplier"), zName = ctx.table("int32_t", wzp, "w_zero_point");
   ctx.include("kernels/onnx_quant.h");
   return [
     `static const lathe::QConvParams p = {${p.join(", ")}};`,
-    `lathe::qlinear_conv(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${zName}, ${bias}, ${mName}, ${ctx.ptr(y.name)}, p);`,
+    `lathe::qlinear_conv(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${zName}, ${bias}, ${mName}, ${
+      ctx.ptr(y.name)
+    }, p);`,
   ];
 });
 
@@ -127,7 +160,9 @@ registerStep("com.microsoft.QLinearAdd", (ctx: StepContext) => {
   if (scalarB) fixed = f(fixed + f(constantNumbers(ctx.constant(ins[3])!)[0] * rBC));
   ctx.include("kernels/onnx_quant.h");
   return [
-    `lathe::qlinear_add(${ctx.ptr(a.name)}, ${ctx.ptr(b.name)}, ${ctx.ptr(y.name)}, ${a.t.count}, ${scalarB}, ` +
+    `lathe::qlinear_add(${ctx.ptr(a.name)}, ${ctx.ptr(b.name)}, ${
+      ctx.ptr(y.name)
+    }, ${a.t.count}, ${scalarB}, ` +
     `${hexFloat(rAC)}, ${hexFloat(rBC)}, ${hexFloat(fixed)}, ${y.range[0]}, ${y.range[1]});`,
   ];
 });
@@ -146,7 +181,9 @@ registerStep("com.microsoft.QLinearGlobalAveragePool", (ctx: StepContext) => {
   const scale = f(sx / f(sy * image));
   ctx.include("kernels/onnx_quant.h");
   return [
-    `lathe::qlinear_global_average_pool(${ctx.ptr(x.name)}, ${ctx.ptr(yn)}, ${N}, ${C}, ${image}, ${last}, ${int32(zx)}, ` +
+    `lathe::qlinear_global_average_pool(${ctx.ptr(x.name)}, ${ctx.ptr(yn)}, ${N}, ${C}, ${image}, ${last}, ${
+      int32(zx)
+    }, ` +
     `${int32(zy)}, ${hexFloat(scale)}, ${x.range[0]}, ${x.range[1]});`,
   ];
 });
@@ -159,8 +196,21 @@ registerStep("MaxPool", (ctx: StepContext) => {
   if (x.storage !== "f32" && x.storage !== "i8" && x.storage !== "u8") ctx.fail(`MaxPool on ${x.storage}`);
   const [N, C, H, W] = x.shape;
   const win = forwardWindow([H, W], ctx.attrs.kernel_shape, ctx.attrs, ctx.attrs.ceil_mode === 1);
-  const p = [N * C, H, W, win.out[0], win.out[1], win.kernel[0], win.kernel[1], win.strides[0], win.strides[1],
-    win.dilations[0], win.dilations[1], win.padsBegin[0], win.padsBegin[1]].map(int32);
+  const p = [
+    N * C,
+    H,
+    W,
+    win.out[0],
+    win.out[1],
+    win.kernel[0],
+    win.kernel[1],
+    win.strides[0],
+    win.strides[1],
+    win.dilations[0],
+    win.dilations[1],
+    win.padsBegin[0],
+    win.padsBegin[1],
+  ].map(int32);
   const empty = x.storage === "f32" ? "-__builtin_inff()" : x.storage === "i8" ? "-128" : "0";
   ctx.include("kernels/max_pool.h");
   return [
@@ -186,7 +236,8 @@ registerStep("Concat", (ctx: StepContext) => {
   ctx.include("kernels/concat.h");
   return [
     `const lathe::ConcatRun runs[${runs.length}] = {${runs.join(", ")}};`,
-    `lathe::concat_bytes(runs, ${runs.length}, ${ctx.ptr(yn)}, ${outer}, ${(y.count / Math.max(1, outer)) * size});`,
+    `lathe::concat_bytes(runs, ${runs.length}, ${ctx.ptr(yn)}, ${outer}, ${
+      (y.count / Math.max(1, outer)) * size
+    });`,
   ];
 });
-

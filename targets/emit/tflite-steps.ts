@@ -40,14 +40,18 @@ function quant(ctx: StepContext, name: string | null | undefined, what: string):
   if (!name) ctx.fail(`${what} is missing`);
   const t = ctx.tensor(name);
   const d = t.dtype;
-  if (typeof d === "string" || d.kind !== "affine") ctx.fail(`${what} is ${printDType(d)}, not affine-quantized`);
+  if (typeof d === "string" || d.kind !== "affine") {
+    ctx.fail(`${what} is ${printDType(d)}, not affine-quantized`);
+  }
   return { name, t, q: d };
 }
 
 /** An 8-bit affine operand (the driver's integer kernels take int8 and uint8 codes). */
 function codes8(ctx: StepContext, name: string | null | undefined, what: string): QOperand {
   const o = quant(ctx, name, what);
-  if (!codeRange(o.t.storage)) ctx.fail(`${what} is ${o.t.storage}; the driver's integer kernels take 8-bit codes`);
+  if (!codeRange(o.t.storage)) {
+    ctx.fail(`${what} is ${o.t.storage}; the driver's integer kernels take 8-bit codes`);
+  }
   return o;
 }
 
@@ -82,7 +86,10 @@ function biasPtr(ctx: StepContext, name: string | null | undefined, channels: nu
 function convMultipliers(x: AffineQuant, w: AffineQuant, y: AffineQuant, channels: number, legacy: boolean) {
   if (legacy && w.scale.length === 1) {
     const m = legacyConvMultiplier(x.scale[0], w.scale[0], y.scale[0]);
-    return { multiplier: new Int32Array(channels).fill(m.multiplier), shift: new Int32Array(channels).fill(m.shift) };
+    return {
+      multiplier: new Int32Array(channels).fill(m.multiplier),
+      shift: new Int32Array(channels).fill(m.shift),
+    };
   }
   return perChannelMultipliers(x.scale[0], w.scale, y.scale[0], channels);
 }
@@ -90,20 +97,28 @@ function convMultipliers(x: AffineQuant, w: AffineQuant, y: AffineQuant, channel
 function convLike(ctx: StepContext, depthwise: boolean): string[] {
   doubleRounding(ctx);
   const [xn, wn, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
-  const x = codes8(ctx, xn, "the input"), w = codes8(ctx, wn, "the filter"), y = codes8(ctx, yn, "the output");
+  const x = codes8(ctx, xn, "the input"),
+    w = codes8(ctx, wn, "the filter"),
+    y = codes8(ctx, yn, "the output");
   if (x.t.storage !== y.t.storage) ctx.fail(`${x.t.storage} input with ${y.t.storage} output`);
-  if (x.q.scale.length !== 1 || y.q.scale.length !== 1) ctx.fail("input and output must be quantized per tensor");
+  if (x.q.scale.length !== 1 || y.q.scale.length !== 1) {
+    ctx.fail("input and output must be quantized per tensor");
+  }
   if (x.t.shape.length !== 4 || w.t.shape.length !== 4) ctx.fail("input and filter must be rank 4");
   const [N, H, W, C] = x.t.shape;
   const a = ctx.attrs;
   let O: number, KH: number, KW: number, Cf: number, groups: number;
   if (depthwise) {
     const [one, kh, kw, oc] = w.t.shape;
-    if (one !== 1 || C === 0 || oc % C !== 0) ctx.fail(`filter [${w.t.shape}] does not fit ${C} input channels`);
+    if (one !== 1 || C === 0 || oc % C !== 0) {
+      ctx.fail(`filter [${w.t.shape}] does not fit ${C} input channels`);
+    }
     [O, KH, KW, Cf, groups] = [oc, kh, kw, 1, C];
   } else {
     [O, KH, KW, Cf] = w.t.shape;
-    if (Cf === 0 || C % Cf !== 0 || O % (C / Cf) !== 0) ctx.fail(`filter [${w.t.shape}] does not fit ${C} channels`);
+    if (Cf === 0 || C % Cf !== 0 || O % (C / Cf) !== 0) {
+      ctx.fail(`filter [${w.t.shape}] does not fit ${C} channels`);
+    }
     groups = C / Cf;
   }
   const dh = a.dilation_h_factor ?? 1, dw = a.dilation_w_factor ?? 1;
@@ -112,15 +127,39 @@ function convLike(ctx: StepContext, depthwise: boolean): string[] {
   const [lo, hi] = activationRangeQuantized(a.fused_activation_function, y.q);
   // TFLite subtracts a filter zero point for uint8 filters only (int8 filters are symmetric).
   const wZero = w.t.storage === "u8" ? w.q.zeroPoint[0] : 0;
-  const p = [N, H, W, C, O, KH, KW, Cf, groups, ay.out, ax.out, a.stride_h, a.stride_w, dh, dw, ay.padBefore, ax.padBefore,
-    x.q.zeroPoint[0], wZero, y.q.zeroPoint[0], lo, hi].map(int32);
+  const p = [
+    N,
+    H,
+    W,
+    C,
+    O,
+    KH,
+    KW,
+    Cf,
+    groups,
+    ay.out,
+    ax.out,
+    a.stride_h,
+    a.stride_w,
+    dh,
+    dw,
+    ay.padBefore,
+    ax.padBefore,
+    x.q.zeroPoint[0],
+    wZero,
+    y.q.zeroPoint[0],
+    lo,
+    hi,
+  ].map(int32);
   const mName = ctx.table("int32_t", ints(multiplier), "multiplier");
   const sName = ctx.table("int32_t", ints(shift), "shift");
   ctx.include("kernels/tfl_conv.h");
   const fn = depthwise ? "tfl_depthwise_conv2d" : "tfl_conv2d";
   return [
     `static const lathe::ConvParams p = {${p.join(", ")}};`,
-    `lathe::${fn}(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${biasPtr(ctx, bn, O)}, ${mName}, ${sName}, ${ctx.ptr(y.name)}, p);`,
+    `lathe::${fn}(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${biasPtr(ctx, bn, O)}, ${mName}, ${sName}, ${
+      ctx.ptr(y.name)
+    }, p);`,
   ];
 }
 
@@ -130,7 +169,9 @@ registerStep("tfl.DEPTHWISE_CONV_2D", (ctx: StepContext) => convLike(ctx, true))
 registerStep("tfl.FULLY_CONNECTED", (ctx: StepContext) => {
   doubleRounding(ctx);
   const [xn, wn, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
-  const x = codes8(ctx, xn, "the input"), w = codes8(ctx, wn, "the weights"), y = codes8(ctx, yn, "the output");
+  const x = codes8(ctx, xn, "the input"),
+    w = codes8(ctx, wn, "the weights"),
+    y = codes8(ctx, yn, "the output");
   if (ctx.attrs.weights_format !== "DEFAULT") ctx.fail(`weights_format ${ctx.attrs.weights_format}`);
   if (w.t.shape.length !== 2) ctx.fail(`weights must be rank 2, are [${w.t.shape}]`);
   const [U, K] = w.t.shape;
@@ -143,14 +184,21 @@ registerStep("tfl.FULLY_CONNECTED", (ctx: StepContext) => {
   const sName = ctx.table("int32_t", ints(shift), "shift");
   ctx.include("kernels/tfl_fully_connected.h");
   return [
-    `lathe::tfl_fully_connected(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${biasPtr(ctx, bn, U)}, ${mName}, ${sName}, ` +
+    `lathe::tfl_fully_connected(${ctx.ptr(x.name)}, ${ctx.ptr(w.name)}, ${
+      biasPtr(ctx, bn, U)
+    }, ${mName}, ${sName}, ` +
     `${ctx.ptr(y.name)}, ${x.t.count / K}, ${K}, ${U}, ${int32(x.q.zeroPoint[0])}, ${int32(wZero)}, ` +
     `${int32(y.q.zeroPoint[0])}, ${lo}, ${hi});`,
   ];
 });
 
 /** Numpy broadcasting of two shapes: the output rank ≤ 6 and each operand's strides (0 where broadcast). */
-export function broadcastLiteral(ctx: StepContext, a: readonly number[], b: readonly number[], out: readonly number[]) {
+export function broadcastLiteral(
+  ctx: StepContext,
+  a: readonly number[],
+  b: readonly number[],
+  out: readonly number[],
+) {
   const r = Math.max(1, out.length);
   if (r > 6) ctx.fail(`rank ${out.length} broadcasting (the driver takes up to 6)`);
   const full = out.length ? [...out] : [1];
@@ -173,8 +221,12 @@ function addSub(ctx: StepContext, negate: boolean): string[] {
   doubleRounding(ctx);
   const [an, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
   const a = codes8(ctx, an, "x"), b = codes8(ctx, bn, "y"), y = codes8(ctx, yn, "the output");
-  if (a.t.storage !== b.t.storage || a.t.storage !== y.t.storage) ctx.fail("operands must share one storage type");
-  const [s1, z1] = perTensor(ctx, a.q, "x"), [s2, z2] = perTensor(ctx, b.q, "y"), [so, zo] = perTensor(ctx, y.q, "output");
+  if (a.t.storage !== b.t.storage || a.t.storage !== y.t.storage) {
+    ctx.fail("operands must share one storage type");
+  }
+  const [s1, z1] = perTensor(ctx, a.q, "x"),
+    [s2, z2] = perTensor(ctx, b.q, "y"),
+    [so, zo] = perTensor(ctx, y.q, "output");
   const [lo, hi] = activationRangeQuantized(ctx.attrs.fused_activation_function, y.q);
   // add.cc Prepare, 8-bit: inputs scaled by 2^20 and by s_i / (2·max(s1, s2)); the output by the rest.
   const leftShift = 20;
@@ -184,7 +236,11 @@ function addSub(ctx: StepContext, negate: boolean): string[] {
   const out = qm(twiceMax / Math.fround(2 ** leftShift * so));
   const [cmin] = codeRange(a.t.storage)!;
   const table = (z: number, m: { multiplier: number; shift: number }) =>
-    Array.from({ length: 256 }, (_, c) => int32(multiplyByQuantizedMultiplier(((cmin + c - z) * (1 << leftShift)) | 0, m.multiplier, m.shift)));
+    Array.from(
+      { length: 256 },
+      (_, c) =>
+        int32(multiplyByQuantizedMultiplier(((cmin + c - z) * (1 << leftShift)) | 0, m.multiplier, m.shift)),
+    );
   const t1 = ctx.table("int32_t", table(z1, in1), "scaled_x");
   const t2 = ctx.table("int32_t", table(z2, in2), "scaled_y");
   ctx.include("kernels/tfl_arith.h");
@@ -202,14 +258,20 @@ registerStep("tfl.MUL", (ctx: StepContext) => {
   doubleRounding(ctx);
   const [an, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
   const a = codes8(ctx, an, "x"), b = codes8(ctx, bn, "y"), y = codes8(ctx, yn, "the output");
-  if (a.t.storage !== b.t.storage || a.t.storage !== y.t.storage) ctx.fail("operands must share one storage type");
-  const [s1, z1] = perTensor(ctx, a.q, "x"), [s2, z2] = perTensor(ctx, b.q, "y"), [so, zo] = perTensor(ctx, y.q, "output");
+  if (a.t.storage !== b.t.storage || a.t.storage !== y.t.storage) {
+    ctx.fail("operands must share one storage type");
+  }
+  const [s1, z1] = perTensor(ctx, a.q, "x"),
+    [s2, z2] = perTensor(ctx, b.q, "y"),
+    [so, zo] = perTensor(ctx, y.q, "output");
   const [lo, hi] = activationRangeQuantized(ctx.attrs.fused_activation_function, y.q);
   const m = qm((s1 * s2) / so);
   ctx.include("kernels/tfl_arith.h");
   return [
     `static const lathe::Broadcast bc = ${broadcastLiteral(ctx, a.t.shape, b.t.shape, y.t.shape)};`,
-    `lathe::tfl_mul(${ctx.ptr(a.name)}, ${ctx.ptr(b.name)}, ${ctx.ptr(y.name)}, bc, ${int32(z1)}, ${int32(z2)}, ` +
+    `lathe::tfl_mul(${ctx.ptr(a.name)}, ${ctx.ptr(b.name)}, ${ctx.ptr(y.name)}, bc, ${int32(z1)}, ${
+      int32(z2)
+    }, ` +
     `${int32(m.multiplier)}, ${int32(m.shift)}, ${int32(zo)}, ${lo}, ${hi});`,
   ];
 });
@@ -224,11 +286,27 @@ for (const kind of ["AVERAGE", "MAX"] as const) {
     const ay = windowAxis(a.padding, H, a.filter_height, a.stride_h);
     const ax = windowAxis(a.padding, W, a.filter_width, a.stride_w);
     // A window wholly in the padding has no taps (the runtime refuses it).
-    if (ay.padBefore >= a.filter_height || ax.padBefore >= a.filter_width || ay.padAfter >= a.filter_height ||
-      ax.padAfter >= a.filter_width) ctx.fail("a pooling window covers no input");
+    if (
+      ay.padBefore >= a.filter_height || ax.padBefore >= a.filter_width || ay.padAfter >= a.filter_height ||
+      ax.padAfter >= a.filter_width
+    ) ctx.fail("a pooling window covers no input");
     const [lo, hi] = activationRangeQuantized(a.fused_activation_function, y.q);
-    const p = [N, H, W, C, a.filter_height, a.filter_width, ay.out, ax.out, a.stride_h, a.stride_w, ay.padBefore,
-      ax.padBefore, lo, hi].map(int32);
+    const p = [
+      N,
+      H,
+      W,
+      C,
+      a.filter_height,
+      a.filter_width,
+      ay.out,
+      ax.out,
+      a.stride_h,
+      a.stride_w,
+      ay.padBefore,
+      ax.padBefore,
+      lo,
+      hi,
+    ].map(int32);
     ctx.include("kernels/tfl_pool.h");
     return [
       `static const lathe::PoolParams p = {${p.join(", ")}};`,
@@ -270,7 +348,9 @@ registerStep("tfl.MEAN", (ctx: StepContext) => {
   ctx.include("kernels/tfl_mean.h");
   return [
     `static const lathe::ReduceShape rs = {${shape.length}, ${pad6(shape)}, ${pad6(stride)}};`,
-    `lathe::tfl_mean(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, rs, ${y.t.count}, ${count}, ${int32(zi)}, ${int32(multiplier)}, ` +
+    `lathe::tfl_mean(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, rs, ${y.t.count}, ${count}, ${int32(zi)}, ${
+      int32(multiplier)
+    }, ` +
     `${int32(base.shift - shift)}, ${int32(zo)}, ${qmin}, ${qmax});`,
   ];
 });
@@ -278,7 +358,9 @@ registerStep("tfl.MEAN", (ctx: StepContext) => {
 registerStep("tfl.CONCATENATION", (ctx: StepContext) => {
   const [yn] = ctx.node.outputs;
   const y = codes8(ctx, yn, "the output");
-  if (ctx.attrs.fused_activation_function !== "NONE") ctx.fail(`fused ${ctx.attrs.fused_activation_function}`);
+  if (ctx.attrs.fused_activation_function !== "NONE") {
+    ctx.fail(`fused ${ctx.attrs.fused_activation_function}`);
+  }
   const xs = ctx.node.inputs.map((n, i) => codes8(ctx, n, `value ${i}`));
   if (xs.some((x) => x.t.storage !== y.t.storage)) ctx.fail("operands must share the output's storage type");
   const r = y.t.shape.length;
@@ -300,7 +382,9 @@ registerStep("tfl.CONCATENATION", (ctx: StepContext) => {
   ctx.include("kernels/tfl_concat.h");
   return [
     `const lathe::ConcatPart parts[${parts.length}] = {${parts.join(", ")}};`,
-    `lathe::tfl_concat(parts, ${parts.length}, ${ctx.ptr(y.name)}, ${outer}, ${y.t.shape[axis] * inner}, ${int32(zo)}, ` +
+    `lathe::tfl_concat(parts, ${parts.length}, ${ctx.ptr(y.name)}, ${outer}, ${y.t.shape[axis] * inner}, ${
+      int32(zo)
+    }, ` +
     `${qmin}, ${qmax});`,
   ];
 });
@@ -332,14 +416,20 @@ function lutStep(ctx: StepContext): string[] {
   perTensor(ctx, y.q, "output");
   const table = ctx.table("int32_t", ints(codeTable(ctx, x, y)), "table");
   ctx.include("kernels/lut.h");
-  return [`lathe::lut8(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, ${x.t.count}, ${table}, ${codeRange(x.t.storage)![0]});`];
+  return [
+    `lathe::lut8(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, ${x.t.count}, ${table}, ${
+      codeRange(x.t.storage)![0]
+    });`,
+  ];
 }
 
 registerStep("tfl.LOGISTIC", lutStep);
 registerStep("tfl.TANH", lutStep);
 registerStep("tfl.HARD_SWISH", lutStep);
 
-for (const [op, actMin, actMax] of [["RELU", 0, Infinity], ["RELU6", 0, 6], ["RELU_N1_TO_1", -1, 1]] as const) {
+for (
+  const [op, actMin, actMax] of [["RELU", 0, Infinity], ["RELU6", 0, 6], ["RELU_N1_TO_1", -1, 1]] as const
+) {
   registerStep(`tfl.${op}`, (ctx: StepContext) => {
     doubleRounding(ctx);
     const [xn] = ctx.node.inputs, [yn] = ctx.node.outputs;
@@ -352,7 +442,9 @@ for (const [op, actMin, actMax] of [["RELU", 0, Infinity], ["RELU6", 0, 6], ["RE
     const m = qm(Math.fround(si / so));
     ctx.include("kernels/tfl_relu.h");
     return [
-      `lathe::tfl_relu(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, ${x.t.count}, ${int32(zi)}, ${int32(m.multiplier)}, ` +
+      `lathe::tfl_relu(${ctx.ptr(x.name)}, ${ctx.ptr(y.name)}, ${x.t.count}, ${int32(zi)}, ${
+        int32(m.multiplier)
+      }, ` +
       `${int32(m.shift)}, ${int32(zo)}, ${lo}, ${hi});`,
     ];
   });
@@ -405,7 +497,9 @@ registerStep("tfl.QUANTIZE", (ctx: StepContext) => {
     const [qmin, qmax] = storageRange(y.t.storage);
     ctx.include("kernels/tfl_quantize.h");
     return [
-      `lathe::tfl_quantize(${ctx.ptr(xn!)}, ${ctx.ptr(yn)}, ${y.t.count}, ${s}, ${z}, ${p.channels}, ${p.inner}, ` +
+      `lathe::tfl_quantize(${ctx.ptr(xn!)}, ${
+        ctx.ptr(yn)
+      }, ${y.t.count}, ${s}, ${z}, ${p.channels}, ${p.inner}, ` +
       `${qmin}, ${qmax});`,
     ];
   }
@@ -419,5 +513,9 @@ registerStep("tfl.DEQUANTIZE", (ctx: StepContext) => {
   const p = axisParams(ctx, x.q, x.t.shape);
   const s = ctx.table("double", p.scales, "scale"), z = ctx.table("int32_t", p.zps, "zero_point");
   ctx.include("kernels/tfl_quantize.h");
-  return [`lathe::tfl_dequantize(${ctx.ptr(x.name)}, ${ctx.ptr(yn)}, ${x.t.count}, ${s}, ${z}, ${p.channels}, ${p.inner});`];
+  return [
+    `lathe::tfl_dequantize(${ctx.ptr(x.name)}, ${
+      ctx.ptr(yn)
+    }, ${x.t.count}, ${s}, ${z}, ${p.channels}, ${p.inner});`,
+  ];
 });

@@ -46,7 +46,8 @@ export const MM2IM: TargetParams = {
     weightColumns: {
       words: (PE_WGTCOLBUF_SIZE * UF) / 4,
       banks: PE_COUNT,
-      doc: `PE_WGTCOLBUF_SIZE ${PE_WGTCOLBUF_SIZE} rows of UF ${UF} codes (SUP_WGT_KS² · SUP_DEPTH / UF) per PE`,
+      doc:
+        `PE_WGTCOLBUF_SIZE ${PE_WGTCOLBUF_SIZE} rows of UF ${UF} codes (SUP_WGT_KS² · SUP_DEPTH / UF) per PE`,
     },
     columnSums: { words: PE_POUTDEXBUF_SIZE, banks: PE_COUNT, doc: "PE_WGTCOLSUMBUF_SIZE SUP_KS² per PE" },
     inputRow: {

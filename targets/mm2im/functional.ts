@@ -16,8 +16,24 @@ import { LatheError } from "../../ir/errors.ts";
 import type { Tensor } from "../../runtime/tensor.ts";
 import { multiplyByQuantizedMultiplier } from "../../runtime/tflite/fixed-point.ts";
 import type { Program } from "../target.ts";
-import { PE_ACC_BUF_SIZE, PE_COUNT, PE_INPROWBUF_SIZE, PE_WGTCOLBUF_SIZE, STORE_TRAILER_WORDS, UF } from "./descriptor.ts";
-import { LOAD_CON, LOAD_INP, LOAD_MAP, LOAD_WGT, mm2imHeaderFields, mm2imOpcodeName, SCHEDULE, STORE } from "./protocol.ts";
+import {
+  PE_ACC_BUF_SIZE,
+  PE_COUNT,
+  PE_INPROWBUF_SIZE,
+  PE_WGTCOLBUF_SIZE,
+  STORE_TRAILER_WORDS,
+  UF,
+} from "./descriptor.ts";
+import {
+  LOAD_CON,
+  LOAD_INP,
+  LOAD_MAP,
+  LOAD_WGT,
+  mm2imHeaderFields,
+  mm2imOpcodeName,
+  SCHEDULE,
+  STORE,
+} from "./protocol.ts";
 
 interface Config {
   depthSteps: number;
@@ -34,7 +50,11 @@ function words(t: Tensor | undefined): Uint32Array | Int32Array | undefined {
   return d instanceof Uint32Array || d instanceof Int32Array ? d : undefined;
 }
 
-export function runMm2imProgram(program: Program, operands: readonly (Tensor | undefined)[], out: Tensor): void {
+export function runMm2imProgram(
+  program: Program,
+  operands: readonly (Tensor | undefined)[],
+  out: Tensor,
+): void {
   const fail = (at: number, reason: string): never => {
     throw new LatheError("runtime", `mm2im program ${program.id}, packet ${at}: ${reason}`);
   };
@@ -58,7 +78,9 @@ export function runMm2imProgram(program: Program, operands: readonly (Tensor | u
       if (!p) fail(at, `${mm2imOpcodeName(cmd.opcode)} is missing its ${what}`);
       const src = words(operands[p.operand]);
       if (!src) fail(at, `operand ${p.operand} is absent or not 32-bit words`);
-      if (p.offset + p.words > src!.length) fail(at, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      if (p.offset + p.words > src!.length) {
+        fail(at, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      }
       return { src: src!, off: p.offset, words: p.words };
     };
     const con = fields.get(LOAD_CON);
@@ -77,7 +99,10 @@ export function runMm2imProgram(program: Program, operands: readonly (Tensor | u
       const [rows, depthSteps, fs] = w;
       if (scheduling) fail(at, "weights loaded inside a schedule");
       if (depthSteps !== c.depthSteps || fs < 1 || fs > PE_COUNT || rows !== fs * c.taps) {
-        fail(at, `LOAD_WGT of ${rows} rows, ${depthSteps} depth steps for ${fs} filters does not match the config`);
+        fail(
+          at,
+          `LOAD_WGT of ${rows} rows, ${depthSteps} depth steps for ${fs} filters does not match the config`,
+        );
       }
       if (c.taps * c.depthSteps > PE_WGTCOLBUF_SIZE) fail(at, "the weight columns exceed a PE's buffer");
       const wt = payload("weight columns");
@@ -91,14 +116,18 @@ export function runMm2imProgram(program: Program, operands: readonly (Tensor | u
         }
       }
       const b = payload("bias"), m = payload("multipliers"), s = payload("shifts");
-      if (b.words !== fs || m.words !== fs || s.words !== Math.ceil(fs / 4)) fail(at, "parameter runs do not match the filters");
+      if (b.words !== fs || m.words !== fs || s.words !== Math.ceil(fs / 4)) {
+        fail(at, "parameter runs do not match the filters");
+      }
       const sBytes = new Int8Array(s.src.buffer, s.src.byteOffset + s.off * 4, s.words * 4);
       for (let f = 0; f < fs; f++) {
         bias[f] = b.src[b.off + f] | 0;
         crf[f] = m.src[m.off + f] | 0;
         crx[f] = sBytes[f];
       }
-      if (m.off !== b.off || s.off * 4 !== b.off) fail(at, "bias, crf and crx runs are for different filters");
+      if (m.off !== b.off || s.off * 4 !== b.off) {
+        fail(at, "bias, crf and crx runs are for different filters");
+      }
       filters = fs;
       groupStart = b.off;
       weightsLoaded = true;
@@ -118,7 +147,9 @@ export function runMm2imProgram(program: Program, operands: readonly (Tensor | u
       else if (image !== n) fail(at, `image ${n} inside the schedule of image ${image}`);
       if (mapFirst + rows > c.pixels) fail(at, "input rows beyond the image");
       const x = payload("input pixels"), mapRun = payload("map rows");
-      if (x.words !== rows * rowWords || mapRun.words !== rows * c.taps) fail(at, "payload sizes do not match the rows");
+      if (x.words !== rows * rowWords || mapRun.words !== rows * c.taps) {
+        fail(at, "payload sizes do not match the rows");
+      }
       const xb = new Int8Array(x.src.buffer, x.src.byteOffset + x.off * 4, x.words * 4);
       const outPlane = c.oh * c.ow;
       for (let j = 0; j < rows; j++) {

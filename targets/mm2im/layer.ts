@@ -16,7 +16,16 @@ import type { Col2ImGeometry } from "../../ir/ops/accel.ts";
 import { windowAxis } from "../../ir/ops/tflite-geometry.ts";
 import { isStaticShape, type TensorType } from "../../ir/value-type.ts";
 import { integerArithmetic, perChannelMultipliers } from "../../runtime/tflite/requantize.ts";
-import { PE_ACC_BUF_SIZE, PE_INPROWBUF_SIZE, PE_POUTDEXBUF_SIZE, PE_WGTCOLBUF_SIZE, SUP_DEPTH, SUP_KS, SUP_WGT_KS, UF } from "./descriptor.ts";
+import {
+  PE_ACC_BUF_SIZE,
+  PE_INPROWBUF_SIZE,
+  PE_POUTDEXBUF_SIZE,
+  PE_WGTCOLBUF_SIZE,
+  SUP_DEPTH,
+  SUP_KS,
+  SUP_WGT_KS,
+  UF,
+} from "./descriptor.ts";
 
 export interface TconvLayer {
   readonly node: Node;
@@ -53,7 +62,9 @@ function int8Affine(t: TensorType | undefined, what: string): AffineQuant | stri
 
 /** The layer's padded depth, weight-column rows per PE and the limits they must stay within, or the first one broken. */
 export function mm2imLimits(ks: number, depth: number, oh: number, ow: number): true | string {
-  if (ks > SUP_KS) return `kernel ${ks}x${ks} exceeds SUP_KS ${SUP_KS}: a PE indexes at most ${PE_POUTDEXBUF_SIZE} taps`;
+  if (ks > SUP_KS) {
+    return `kernel ${ks}x${ks} exceeds SUP_KS ${SUP_KS}: a PE indexes at most ${PE_POUTDEXBUF_SIZE} taps`;
+  }
   if (depth > SUP_DEPTH) {
     return `depth ${depth} exceeds SUP_DEPTH ${SUP_DEPTH}: the input-row buffer holds ${PE_INPROWBUF_SIZE} entries of ${UF} codes`;
   }
@@ -92,17 +103,25 @@ export function describeTconv(node: Node, g: Graph): TconvLayer | string {
   if (bName) {
     bc = g.constants[bName];
     if (!bc) return "the bias is not a constant";
-    if (storageOf(bc.dtype) !== "i32") return `the bias is ${printDType(bc.dtype)}; the accelerator adds int32 biases`;
+    if (storageOf(bc.dtype) !== "i32") {
+      return `the bias is ${printDType(bc.dtype)}; the accelerator adds int32 biases`;
+    }
   }
   if (!xT || !isStaticShape(xT.shape) || !wT || !isStaticShape(wT.shape) || !yT || !isStaticShape(yT.shape)) {
     return "input, filter and output need static shapes";
   }
   const [N, IH, IW, C] = xT.shape as number[], [O, KH, KW, Cf] = wT.shape as number[];
   const [, OH, OW, Oy] = yT.shape as number[];
-  if (xT.shape.length !== 4 || wT.shape.length !== 4 || yT.shape.length !== 4) return "TRANSPOSE_CONV needs NHWC and OHWI";
-  if (Cf !== C || Oy !== O) return `filter [${wT.shape}] does not match input [${xT.shape}] and output [${yT.shape}]`;
+  if (xT.shape.length !== 4 || wT.shape.length !== 4 || yT.shape.length !== 4) {
+    return "TRANSPOSE_CONV needs NHWC and OHWI";
+  }
+  if (Cf !== C || Oy !== O) {
+    return `filter [${wT.shape}] does not match input [${xT.shape}] and output [${yT.shape}]`;
+  }
   const os = constantNumbers(sc);
-  if (os.length !== 4 || os[1] !== OH || os[2] !== OW) return `output shape [${os}] disagrees with the output type`;
+  if (os.length !== 4 || os[1] !== OH || os[2] !== OW) {
+    return `output shape [${os}] disagrees with the output type`;
+  }
   if (KH !== KW) return `kernel ${KH}x${KW} is not square: LoadConfig carries one kernel size ks`;
   if (wq.scale.length !== 1 && (wq.scale.length !== O || (wq.axis ?? 0) !== 0)) {
     return `filter scales are not per output channel (${wq.scale.length} for ${O})`;
@@ -128,7 +147,18 @@ export function describeTconv(node: Node, g: Graph): TconvLayer | string {
     batch: N,
     channels: C,
     filters: O,
-    geo: { ih: IH, iw: IW, oh: OH, ow: OW, kh: KH, kw: KW, sh: at.stride_h, sw: at.stride_w, pt: ay.padBefore, pl: ax.padBefore },
+    geo: {
+      ih: IH,
+      iw: IW,
+      oh: OH,
+      ow: OW,
+      kh: KH,
+      kw: KW,
+      sh: at.stride_h,
+      sw: at.stride_w,
+      pt: ay.padBefore,
+      pl: ax.padBefore,
+    },
     xZero: xq.zeroPoint[0],
     outZero: yq.zeroPoint[0],
     weights: new Int8Array(wb.buffer, wb.byteOffset, wb.byteLength),

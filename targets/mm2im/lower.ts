@@ -46,7 +46,12 @@ export function lowerTconv(l: TconvLayer, _g: Graph, names: NameSource): Lowerin
   const values: Record<string, ValueInfo> = {};
   const int = (v: number): Attr => ({ type: "int", value: v });
   const ints = (v: readonly number[]): Attr => ({ type: "ints", value: v });
-  const emit = (op: string, inputs: (string | null)[], attrs: Record<string, Attr>, type: ValueInfo["type"]) => {
+  const emit = (
+    op: string,
+    inputs: (string | null)[],
+    attrs: Record<string, Attr>,
+    type: ValueInfo["type"],
+  ) => {
     const short = op.slice(op.indexOf(".") + 1);
     const out = names.value(`${id}/${short.toLowerCase()}`);
     nodes.push({ id: names.node(`${id}/${short}`), op, inputs, outputs: [out], attrs, from });
@@ -90,7 +95,11 @@ export function lowerTconv(l: TconvLayer, _g: Graph, names: NameSource): Lowerin
   });
   const bias = l.bias ?? new Int32Array(l.filters);
   const bName = constant("bias", { dtype: "i32", shape: [l.filters], bytes: bytesOf(bias.slice()) });
-  const mName = constant("requant.multiplier", { dtype: "i32", shape: [l.filters], bytes: bytesOf(l.multiplier.slice()) });
+  const mName = constant("requant.multiplier", {
+    dtype: "i32",
+    shape: [l.filters],
+    bytes: bytesOf(l.multiplier.slice()),
+  });
   const shifts = new Uint32Array(Math.ceil(l.filters / 4));
   const sb = new Int8Array(shifts.buffer);
   for (let o = 0; o < l.filters; o++) sb[o] = l.shift[o];

@@ -23,7 +23,9 @@ export const MM2IM_RULES: readonly OffloadRule[] = [
     name: "transpose-conv",
     doc:
       "tfl.TRANSPOSE_CONV int8 → MatMul fused with col2IM through a host-computed index map, cropped outputs never computed, on-chip requantization",
-    pattern: P.op("tfl.TRANSPOSE_CONV", [P.const("shape"), P.const("w"), P.var("x"), P.opt(P.const("b"))]).as("node"),
+    pattern: P.op("tfl.TRANSPOSE_CONV", [P.const("shape"), P.const("w"), P.var("x"), P.opt(P.const("b"))]).as(
+      "node",
+    ),
     guard: ({ node }: { node: Node }, g: Graph): GuardResult => {
       const l = describeOnce(node, g);
       return typeof l === "string" ? l : true;

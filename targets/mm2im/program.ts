@@ -38,7 +38,22 @@ export interface Mm2imDims extends Col2ImGeometry {
 }
 
 export function mm2imDimsOf(attrs: Readonly<Record<string, any>>): Mm2imDims {
-  const keys = ["batch", "ih", "iw", "oh", "ow", "kh", "kw", "sh", "sw", "pt", "pl", "depth", "kp", "filters"];
+  const keys = [
+    "batch",
+    "ih",
+    "iw",
+    "oh",
+    "ow",
+    "kh",
+    "kw",
+    "sh",
+    "sw",
+    "pt",
+    "pl",
+    "depth",
+    "kp",
+    "filters",
+  ];
   const v: Record<string, number> = {};
   for (const k of keys) {
     const x = attrs[k];
@@ -49,7 +64,10 @@ export function mm2imDimsOf(attrs: Readonly<Record<string, any>>): Mm2imDims {
   }
   const d = { ...v, outZero: Number(attrs.out_zero ?? 0) } as unknown as Mm2imDims;
   if (d.kp % UF !== 0 || d.kp < d.depth || d.kh !== d.kw || d.sh < 1 || d.sw < 1 || d.kh < 1) {
-    throw new LatheError("verify", `MM2IM call sizes (depth ${d.depth}/${d.kp}, kernel ${d.kh}x${d.kw}) are inconsistent`);
+    throw new LatheError(
+      "verify",
+      `MM2IM call sizes (depth ${d.depth}/${d.kp}, kernel ${d.kh}x${d.kw}) are inconsistent`,
+    );
   }
   const limits = mm2imLimits(d.kh, d.depth, d.oh, d.ow);
   if (limits !== true) throw new LatheError("unsupported", limits);
@@ -110,7 +128,11 @@ export function mm2imProgram(attrs: Readonly<Record<string, any>>, id: string): 
       opcode: LOAD_WGT,
       header: [fs * taps, d.kp / UF, fs],
       payload: [
-        { operand: MM2IM_OPERANDS.weights, offset: o3 * taps * (rowWords + 1), words: fs * taps * (rowWords + 1) },
+        {
+          operand: MM2IM_OPERANDS.weights,
+          offset: o3 * taps * (rowWords + 1),
+          words: fs * taps * (rowWords + 1),
+        },
         { operand: MM2IM_OPERANDS.bias, offset: o3, words: fs },
         { operand: MM2IM_OPERANDS.multiplier, offset: o3, words: fs },
         { operand: MM2IM_OPERANDS.shift, offset: o3 / 4, words: Math.ceil(fs / 4) },
@@ -153,9 +175,17 @@ export function mm2imProgram(attrs: Readonly<Record<string, any>>, id: string): 
     kernel: "mm2im",
     id,
     operands: [
-      { role: "input pixels, int8 depth padded to UF (4 codes a word)", dtype: "u32", shape: [1, d.batch * pixels * rowWords] },
+      {
+        role: "input pixels, int8 depth padded to UF (4 codes a word)",
+        dtype: "u32",
+        shape: [1, d.batch * pixels * rowWords],
+      },
       { role: "col2IM index map (output pixel or −1)", dtype: "i32", shape: [pixels, taps] },
-      { role: "weight columns with their sums −zp·Σw", dtype: "u32", shape: [d.filters * taps, rowWords + 1] },
+      {
+        role: "weight columns with their sums −zp·Σw",
+        dtype: "u32",
+        shape: [d.filters * taps, rowWords + 1],
+      },
       { role: "bias", dtype: "i32", shape: [d.filters] },
       { role: "requant multiplier (crf)", dtype: "i32", shape: [d.filters] },
       { role: "requant shift (crx, int8 4 a word)", dtype: "u32", shape: [Math.ceil(d.filters / 4)] },

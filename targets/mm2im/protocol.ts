@@ -27,7 +27,15 @@ export const SCHEDULE = 0x10;
 export const LOAD_COL_MAP = 0x20;
 export const STORE = 0x40;
 
-export const MM2IM_OPCODES = { LOAD_CON, LOAD_WGT, LOAD_INP, LOAD_MAP, SCHEDULE, LOAD_COL_MAP, STORE } as const;
+export const MM2IM_OPCODES = {
+  LOAD_CON,
+  LOAD_WGT,
+  LOAD_INP,
+  LOAD_MAP,
+  SCHEDULE,
+  LOAD_COL_MAP,
+  STORE,
+} as const;
 
 export const MM2IM_FLAGS: readonly { flag: number; name: string; headerWords: number }[] = [
   { flag: LOAD_CON, name: "LOAD_CON", headerWords: 13 },

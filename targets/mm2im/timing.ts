@@ -117,4 +117,3 @@ export function mm2imTiming(program: Program): CallTiming {
     energy,
   };
 }
-

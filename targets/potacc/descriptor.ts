@@ -93,7 +93,8 @@ export function potaccParams(board: PotaccBoard, name: string, method?: PotMetho
   const bitstream = method ? ` ${SHIFT_PES[method].label} bitstream (${SHIFT_PES[method].define})` : "";
   return {
     name,
-    doc: `PoTAcc v12: ${b.units} VM units of shift PEs (4x4 outputs x 4 depth each), int8 activations x 4-bit PoT weight codes, ${b.board} at ${b.clockMHz} MHz${bitstream}`,
+    doc:
+      `PoTAcc v12: ${b.units} VM units of shift PEs (4x4 outputs x 4 depth each), int8 activations x 4-bit PoT weight codes, ${b.board} at ${b.clockMHz} MHz${bitstream}`,
     board: b.board,
     clockMHz: b.clockMHz,
     macsPerCycle: 64 * b.units,
@@ -105,7 +106,11 @@ export function potaccParams(board: PotaccBoard, name: string, method?: PotMetho
         banks: 1,
         doc: `WGT_BUF_LEN ${b.wgtBufLen} 64-bit${b.uram ? " URAM" : ""} words (16 codes each) per unit`,
       },
-      unitInput: { words: b.inpBufLen * 2, banks: 2, doc: `INP_BUF_LEN ${b.inpBufLen} 64-bit words ×2 per unit` },
+      unitInput: {
+        words: b.inpBufLen * 2,
+        banks: 2,
+        doc: `INP_BUF_LEN ${b.inpBufLen} 64-bit words ×2 per unit`,
+      },
       columnSums: {
         words: PARAM_COLUMNS / 4,
         banks: 4,

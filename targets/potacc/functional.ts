@@ -26,7 +26,7 @@ import {
 } from "../secda/protocol.ts";
 import type { Program } from "../target.ts";
 import { CODES_PER_WORD, PARAM_COLUMNS, SHIFT_PES } from "./descriptor.ts";
-import { methodOfFlags, potCapacity, type PotaccDesign } from "./program.ts";
+import { methodOfFlags, type PotaccDesign, potCapacity } from "./program.ts";
 import { type ShiftDecode, shiftDecode } from "./shift-pe.ts";
 
 interface Tile {
@@ -64,7 +64,9 @@ export function runPotProgram(
     if (t.r0 !== r0 || t.count !== count) Object.assign(t, { r0, count, rows: 0, params: false });
   };
   const result = out.data;
-  if (!(result instanceof Int32Array)) throw new LatheError("runtime", "a PoTAcc call returns int32 accumulators");
+  if (!(result instanceof Int32Array)) {
+    throw new LatheError("runtime", "a PoTAcc call returns int32 accumulators");
+  }
   program.cmds.forEach((cmd, at) => {
     const fields = headerFields(cmd);
     let next = 0;
@@ -73,7 +75,9 @@ export function runPotProgram(
       if (!p) fail(at, `${opcodeName(cmd.opcode)} is missing a payload`);
       const src = words(operands[p.operand]);
       if (!src) fail(at, `operand ${p.operand} is absent or not 32-bit words`);
-      if (p.offset + p.words > src!.length) fail(at, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      if (p.offset + p.words > src!.length) {
+        fail(at, `payload [${p.offset}, +${p.words}) beyond operand ${p.operand}`);
+      }
       return { src: src!, p };
     };
     const c = fields.get(CONFIG);
@@ -82,7 +86,12 @@ export function runPotProgram(
       const method = methodOfFlags(flags);
       if (!method) fail(at, `CONFIG flags 0x${flags.toString(16)} name no PoT method`);
       if (design.only && design.only !== method) {
-        fail(at, `the stream is for the ${SHIFT_PES[method!].label} PE; this bitstream is ${SHIFT_PES[design.only].label}`);
+        fail(
+          at,
+          `the stream is for the ${SHIFT_PES[method!].label} PE; this bitstream is ${
+            SHIFT_PES[design.only].label
+          }`,
+        );
       }
       if (!(flags & CFG_X_SIGNED)) fail(at, "the shift PE reads signed activations (CFG_X_SIGNED)");
       const kp = inRow * 4;
@@ -97,20 +106,28 @@ export function runPotProgram(
       const [kind, r0, count, lane] = w;
       view(wTile, r0, count);
       if (kind === KIND_ROWS) {
-        if (count > cap.maxNt) fail(at, `${count} weight rows of ${kp} codes exceed the units' weight buffers`);
+        if (count > cap.maxNt) {
+          fail(at, `${count} weight rows of ${kp} codes exceed the units' weight buffers`);
+        }
         const rows = laneRows(count, lane, lanes), rowWords = kp / CODES_PER_WORD;
         const { src, p } = payload();
-        if (p.words !== rows * rowWords) fail(at, `lane ${lane} carries ${p.words} words for ${rows} weight rows`);
+        if (p.words !== rows * rowWords) {
+          fail(at, `lane ${lane} carries ${p.words} words for ${rows} weight rows`);
+        }
         for (let j = 0; j < rows; j++) {
           const dst = (lane + j * lanes) * kp, s = p.offset + j * rowWords;
           for (let q = 0; q < rowWords; q++) {
             const word = src[s + q];
-            for (let e = 0; e < CODES_PER_WORD; e++) wcodes[dst + q * CODES_PER_WORD + e] = (word >>> (e * 4)) & 15;
+            for (let e = 0; e < CODES_PER_WORD; e++) {
+              wcodes[dst + q * CODES_PER_WORD + e] = (word >>> (e * 4)) & 15;
+            }
           }
         }
         wTile.rows += rows;
       } else if (kind === KIND_PARAMS) {
-        if (count > PARAM_COLUMNS) fail(at, `${count} column sums exceed the ${PARAM_COLUMNS}-entry sum buffers`);
+        if (count > PARAM_COLUMNS) {
+          fail(at, `${count} column sums exceed the ${PARAM_COLUMNS}-entry sum buffers`);
+        }
         const { src, p } = payload();
         if (p.words !== count) fail(at, `${p.words} column sums for ${count} columns`);
         for (let i = 0; i < count; i++) sums[i] = src[p.offset + i] | 0;
@@ -180,10 +197,16 @@ function shiftTile(
   const { s1, s2, m1, m2, sign, w1, w2, wp } = d;
   for (let r = 0; r < rows; r += 4) {
     const rn = Math.min(4, rows - r);
-    const x0 = r * kp, x1 = (r + (rn > 1 ? 1 : 0)) * kp, x2 = (r + (rn > 2 ? 2 : 0)) * kp, x3 = (r + (rn > 3 ? 3 : 0)) * kp;
+    const x0 = r * kp,
+      x1 = (r + (rn > 1 ? 1 : 0)) * kp,
+      x2 = (r + (rn > 2 ? 2 : 0)) * kp,
+      x3 = (r + (rn > 3 ? 3 : 0)) * kp;
     for (let c = 0; c < cols; c += 4) {
       const cn = Math.min(4, cols - c);
-      const c0 = c * kp, c1 = (c + (cn > 1 ? 1 : 0)) * kp, c2 = (c + (cn > 2 ? 2 : 0)) * kp, c3 = (c + (cn > 3 ? 3 : 0)) * kp;
+      const c0 = c * kp,
+        c1 = (c + (cn > 1 ? 1 : 0)) * kp,
+        c2 = (c + (cn > 2 ? 2 : 0)) * kp,
+        c3 = (c + (cn > 3 ? 3 : 0)) * kp;
       let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
       let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
       for (let i = 0; i < kp; i++) {

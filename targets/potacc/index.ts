@@ -32,9 +32,9 @@ export function resolvePotacc(spec: string): Target {
   if (!(board in POTACC_BOARDS) || rest.length || (method !== undefined && !(method in SHIFT_PES))) {
     throw new LatheError(
       "usage",
-      `unknown PoTAcc variant '${spec}': potacc:<board>[:<method>] with board ${boards.join("|")} and method ${
-        Object.keys(SHIFT_PES).join("|")
-      }`,
+      `unknown PoTAcc variant '${spec}': potacc:<board>[:<method>] with board ${
+        boards.join("|")
+      } and method ${Object.keys(SHIFT_PES).join("|")}`,
     );
   }
   return potaccTarget(board as PotaccBoard, spec, method as PotMethod | undefined);

@@ -75,13 +75,17 @@ function potWeights(
   const c = wName ? g.constants[wName] : undefined;
   if (!c) return "the weights are not a constant";
   const q = c.dtype as DType;
-  if (typeof q === "string" || q.kind !== "pot") return `the weights are ${printDType(q)}, not power-of-two codes`;
+  if (typeof q === "string" || q.kind !== "pot") {
+    return `the weights are ${printDType(q)}, not power-of-two codes`;
+  }
   if (q.bits !== 4) return `${q.bits}-bit codes; the PE reads 4-bit codes (WEIGHT_WIDTH 4)`;
   const method = q.method as PotMethod;
   if (!(method in SHIFT_PES)) return `method ${q.method} has no shift PE (QKeras pot, MSQ msq, APoT apot)`;
   const spec = SHIFT_PES[method];
   if (only && method !== only) {
-    return `the bitstream is built for ${SHIFT_PES[only].label} (${SHIFT_PES[only].define}); this layer's codes are ${spec.label}`;
+    return `the bitstream is built for ${SHIFT_PES[only].label} (${
+      SHIFT_PES[only].define
+    }); this layer's codes are ${spec.label}`;
   }
   const table = potTable(method, POTACC_TABLE_VERSION);
   const terms = resolveAttrs(node).terms as number[];
@@ -118,11 +122,15 @@ export function describePotLayer(node: Node, g: Graph, only?: PotMethod): PotLay
   }
   const wShape = w.c.shape;
   const n = wShape[0];
-  if (w.q.scale.length !== 1 && w.q.scale.length !== n) return `${w.q.scale.length} weight scales for ${n} channels`;
+  if (w.q.scale.length !== 1 && w.q.scale.length !== n) {
+    return `${w.q.scale.length} weight scales for ${n} channels`;
+  }
   const scale = new Float32Array(n);
   for (let i = 0; i < n; i++) scale[i] = Math.fround(sx * w.q.scale[w.q.scale.length === 1 ? 0 : i]);
   const raw = fromConstant(w.c).data as Uint8Array;
-  if (raw.length !== wShape.reduce((p, d) => p * d, 1)) return "the weight constant's codes do not fill its shape";
+  if (raw.length !== wShape.reduce((p, d) => p * d, 1)) {
+    return "the weight constant's codes do not fill its shape";
+  }
   const xShape = xT.shape as number[], outShape = yT.shape as number[];
   const base = {
     node,
@@ -144,8 +152,12 @@ export function describePotLayer(node: Node, g: Graph, only?: PotMethod): PotLay
     return { ...base, kind: "matmul", m, n, k, codes: raw, callShape: [...xShape.slice(0, -1), n] };
   }
   const at = resolveAttrs(node);
-  if (at.group !== 1) return `group ${at.group} convolution is not one GEMM; the shift PEs take dense CONV_2D`;
-  if (xShape.length !== 4 || wShape.length !== 4) return "only 2-D convolutions (NCHW, [M, C, kH, kW]) are lowered";
+  if (at.group !== 1) {
+    return `group ${at.group} convolution is not one GEMM; the shift PEs take dense CONV_2D`;
+  }
+  if (xShape.length !== 4 || wShape.length !== 4) {
+    return "only 2-D convolutions (NCHW, [M, C, kH, kW]) are lowered";
+  }
   const [N, C, H, W] = xShape, [, Cw, KH, KW] = wShape;
   if (Cw !== C) return `the filter takes ${Cw} channels, the input has ${C}`;
   let geo;
@@ -155,8 +167,13 @@ export function describePotLayer(node: Node, g: Graph, only?: PotMethod): PotLay
     return String((e as { reason?: string }).reason ?? e);
   }
   const [OH, OW] = geo.outSize;
-  const pads = [geo.padBegin[0], geo.padBegin[1], (OH - 1) * geo.strides[0] + (KH - 1) * geo.dilations[0] + 1 -
-    H - geo.padBegin[0], (OW - 1) * geo.strides[1] + (KW - 1) * geo.dilations[1] + 1 - W - geo.padBegin[1]];
+  const pads = [
+    geo.padBegin[0],
+    geo.padBegin[1],
+    (OH - 1) * geo.strides[0] + (KH - 1) * geo.dilations[0] + 1 -
+    H - geo.padBegin[0],
+    (OW - 1) * geo.strides[1] + (KW - 1) * geo.dilations[1] + 1 - W - geo.padBegin[1],
+  ];
   // A window that ends before the padded edge needs no padding after it.
   const window: Window = {
     kernel: [KH, KW],
@@ -164,7 +181,8 @@ export function describePotLayer(node: Node, g: Graph, only?: PotMethod): PotLay
     dilations: [geo.dilations[0], geo.dilations[1]],
     pads: [pads[0], pads[1], Math.max(0, pads[2]), Math.max(0, pads[3])],
   };
-  const pointwise = KH === 1 && KW === 1 && window.strides.every((s) => s === 1) && window.pads.every((p) => p === 0);
+  const pointwise = KH === 1 && KW === 1 && window.strides.every((s) => s === 1) &&
+    window.pads.every((p) => p === 0);
   // OIHW codes to rows of K = KH·KW·C in im2col order.
   const K = KH * KW * C, taps = KH * KW;
   const codes = new Uint8Array(n * K);

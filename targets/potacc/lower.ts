@@ -73,9 +73,10 @@ export function columnSums(l: PotLayer, np: number): Int32Array {
   return out;
 }
 
-const bytesOf = (a: Int32Array | Uint32Array | Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: Int32Array | Uint32Array | Float32Array) =>
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-export function lowerPotLayer(design: PotaccDesign, l: PotLayer, g: Graph, names: NameSource): Lowering {
+export function lowerPotLayer(design: PotaccDesign, l: PotLayer, _g: Graph, names: NameSource): Lowering {
   const d = potLayerDims(l);
   const id = l.node.id;
   const from = l.node.from ?? [id];
@@ -143,7 +144,11 @@ export function lowerPotLayer(design: PotaccDesign, l: PotLayer, g: Graph, names
     tensorType("u32", [LANES, (d.mp / LANES) * (d.kp / 4)]),
   );
   const wWords = packCodeLanes(l.codes, l.n, l.k, d.np, d.kp, LANES);
-  const wName = constant("weights.pot4", { dtype: "u32", shape: [LANES, wWords.length / LANES], bytes: bytesOf(wWords) });
+  const wName = constant("weights.pot4", {
+    dtype: "u32",
+    shape: [LANES, wWords.length / LANES],
+    bytes: bytesOf(wWords),
+  });
   const sums = columnSums(l, d.np);
   const sName = constant("column.sums", { dtype: "i32", shape: [d.np], bytes: bytesOf(sums) });
   const callType = tensorType("i32", l.callShape);

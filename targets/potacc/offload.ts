@@ -9,7 +9,7 @@ import { P } from "../../passes/pattern.ts";
 import type { GuardResult, OffloadRule } from "../target.ts";
 import { describePotLayer, type PotLayer } from "./layer.ts";
 import { lowerPotLayer, potLayerDims } from "./lower.ts";
-import { potFitGuard, type PotaccDesign } from "./program.ts";
+import { type PotaccDesign, potFitGuard } from "./program.ts";
 
 export function potaccRules(design: PotaccDesign): OffloadRule[] {
   const described = new WeakMap<Graph, Map<Node, PotLayer | string>>();

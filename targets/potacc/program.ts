@@ -6,6 +6,8 @@
  *    on its lane (gemm_driver.h sends `data_length / 32` words per lane);
  *  - the per-column parameter run is the column sum −zp·Σ_k w[n, k] only: the PoT layers' epilogue is f32,
  *    so the PPU is off and COMPUTE returns int32 accumulators;
+ *  - COMPUTE's results return over the 4 lanes, row r of the tile on lane r mod 4 (gemm_driver.h
+ *    Store_Results reads dma_out0..3); `recvWords` counts them all;
  *  - CONFIG's flags word carries the bitstream's method in bits 4–5 (POT_METHOD_FLAG), which the functional
  *    model checks against its own.
  *
@@ -19,7 +21,15 @@ import type { Node } from "../../ir/graph.ts";
 import { resolveAttrs } from "../../ir/op-registry.ts";
 import type { PotMethod } from "../../passes/quantize/pot-tables.ts";
 import { laneRows } from "../secda/gemm-program.ts";
-import { CFG_X_SIGNED, COMPUTE, CONFIG, KIND_PARAMS, KIND_ROWS, LOAD_INP, LOAD_WGT } from "../secda/protocol.ts";
+import {
+  CFG_X_SIGNED,
+  COMPUTE,
+  CONFIG,
+  KIND_PARAMS,
+  KIND_ROWS,
+  LOAD_INP,
+  LOAD_WGT,
+} from "../secda/protocol.ts";
 import type { Cmd, GuardResult, PayloadRef, Program, TargetParams } from "../target.ts";
 import { BLOCK_WIDTH, CODES_PER_WORD, PARAM_COLUMNS, type PotaccBoardSpec, SHIFT_PES } from "./descriptor.ts";
 
@@ -68,7 +78,9 @@ export function potDimsOf(attrs: Readonly<Record<string, any>>): PotDims {
     return v;
   };
   const method = attrs.method as PotMethod;
-  if (!(method in SHIFT_PES)) throw new LatheError("verify", `PoTAcc call method '${attrs.method}' is unknown`);
+  if (!(method in SHIFT_PES)) {
+    throw new LatheError("verify", `PoTAcc call method '${attrs.method}' is unknown`);
+  }
   const d: PotDims = {
     m: num("m"),
     n: num("n"),
@@ -101,7 +113,10 @@ export function potCapacity(design: PotaccDesign, kp: number): { maxMt: number; 
 }
 
 /** Tiles for a call, or the buffer a minimal tile (4 rows, 4 columns) already overflows. */
-export function potTiles(design: PotaccDesign, d: Pick<PotDims, "mp" | "np" | "kp" | "k">): PotTilePlan | string {
+export function potTiles(
+  design: PotaccDesign,
+  d: Pick<PotDims, "mp" | "np" | "kp" | "k">,
+): PotTilePlan | string {
   const { maxMt, maxNt } = potCapacity(design, d.kp);
   const b = design.board;
   if (maxMt < BLOCK_WIDTH) {
@@ -153,11 +168,22 @@ export function potProgram(design: PotaccDesign, attrs: Readonly<Record<string, 
   const inRow = d.kp / 4, wRow = d.kp / CODES_PER_WORD;
   const inputLaneWords = Math.ceil(d.mp / lanes) * inRow, weightLaneWords = Math.ceil(d.np / lanes) * wRow;
   const cmds: Cmd[] = [];
-  const rowsPacket = (op: number, operand: number, laneWords: number, rowWords: number, r0: number, count: number) => {
+  const rowsPacket = (
+    op: number,
+    operand: number,
+    laneWords: number,
+    rowWords: number,
+    r0: number,
+    count: number,
+  ) => {
     for (let l = 0; l < lanes; l++) {
       const rows = laneRows(count, l, lanes);
       if (!rows) continue;
-      const ref: PayloadRef = { operand, offset: l * laneWords + (r0 / lanes) * rowWords, words: rows * rowWords };
+      const ref: PayloadRef = {
+        operand,
+        offset: l * laneWords + (r0 / lanes) * rowWords,
+        words: rows * rowWords,
+      };
       cmds.push({ opcode: op, header: [KIND_ROWS, r0, count, l], payload: [ref], lane: l });
     }
   };
@@ -206,7 +232,11 @@ export function potProgram(design: PotaccDesign, attrs: Readonly<Record<string, 
     id,
     operands: [
       { role: "input rows, signed 8-bit (lane-interleaved)", dtype: "u32", shape: [lanes, inputLaneWords] },
-      { role: "weight rows, 4-bit PoT codes 8 per word (lane-interleaved)", dtype: "u32", shape: [lanes, weightLaneWords] },
+      {
+        role: "weight rows, 4-bit PoT codes 8 per word (lane-interleaved)",
+        dtype: "u32",
+        shape: [lanes, weightLaneWords],
+      },
       { role: "column sums −zp·Σw", dtype: "i32", shape: [d.np] },
     ],
     cmds,

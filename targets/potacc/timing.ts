@@ -7,7 +7,9 @@
  *  - COMPUTE: the tile's column blocks of 4 are dealt round-robin to the units (gemm_driver.h
  *    `minWgtBlockNo`, `getExtraWgtBlock`); a unit computes its 4×4 output blocks one after another, each
  *    `VM_PE_URAM` call taking d = kp/4 cycles of 64 shift-MACs plus the fixed DWAIT(5) and DWAIT(2)
- *    (vm_gemm.sc.h): POT_TILE_CYCLES(kp) = kp/4 + 7; then the int32 results stream back on lane 0 (store).
+ *    (vm_gemm.sc.h): POT_TILE_CYCLES(kp) = kp/4 + 7; then the int32 results stream back over the 4 lanes
+ *    in parallel, row r on lane r mod 4 (Store_Results reads dma_out0..3), the busiest lane's words costing
+ *    one transfer (store).
  * SRAM words: every loaded payload word is written once; per cycle of a 4×4 block a unit reads one 64-bit
  * weight entry (2 words) and four 32-bit input words, and the 4 column sums once a block; results are
  * written to and read from the output buffer once. DRAM bytes: every word on the wire, both directions.
@@ -103,7 +105,7 @@ export function potTiming(design: PotaccDesign, program: Program): CallTiming {
       sramReads += potComputeSramReads(mc, nc, kp);
       issuedMacs += mc * nc * kp;
       const back = cmd.recvWords ?? 0;
-      phases.store += xfer(back);
+      phases.store += xfer(Math.ceil(mc / dma.lanes) * nc);
       sramWrites += back;
       sramReads += back;
       dramBytes += back * 4;

@@ -31,9 +31,12 @@ export function noToolchain(): boolean {
 /** `make -j2` in the driver folder; returns the build time in ms or throws with the compiler's output. */
 export function buildDriver(dir: string): number {
   const t0 = performance.now();
-  const r = new Deno.Command("make", { args: ["-j2", "-C", dir, "-s"], stdout: "piped", stderr: "piped" }).outputSync();
+  const r = new Deno.Command("make", { args: ["-j2", "-C", dir, "-s"], stdout: "piped", stderr: "piped" })
+    .outputSync();
   if (!r.success) {
-    throw new Error(`make failed in ${dir}:\n${new TextDecoder().decode(r.stdout)}${new TextDecoder().decode(r.stderr)}`);
+    throw new Error(
+      `make failed in ${dir}:\n${new TextDecoder().decode(r.stdout)}${new TextDecoder().decode(r.stderr)}`,
+    );
   }
   return performance.now() - t0;
 }
@@ -80,7 +83,7 @@ export async function runDriver(
   }).output();
   const ms = performance.now() - t0;
   const outputs = new Map<string, Uint8Array>();
-  if (r.success) for (const o of outs) outputs.set(o.name, await Deno.readFile(`${work}/out/${o.file}`));
+  if (r.success) { for (const o of outs) outputs.set(o.name, await Deno.readFile(`${work}/out/${o.file}`)); }
   return { outputs, ms, stderr: new TextDecoder().decode(r.stderr), code: r.code };
 }
 

@@ -1,0 +1,103 @@
+import { Session } from "../../runtime/interpreter.ts";
+import { Tensor } from "../../runtime/tensor.ts";
+import { seededInputs } from "../../targets/simulate.ts";
+import type { AffineQuant } from "../../ir/dtype.ts";
+import type { Graph } from "../../ir/graph.ts";
+import { codes, q, TflGraph } from "../support/tfl-int8-graph.ts";
+type S = "i8" | "u8";
+function zoo(s: S): Graph {
+  const t = new TflGraph();
+  const signed = s === "i8";
+  const z = (v: number) => (signed ? v - 128 : v); // a zero point given on the uint8 scale
+  const A = (scale: number, zp: number): AffineQuant => q(s, scale, z(zp));
+  const [lo, hi] = signed ? [-128, 127] : [0, 255];
+  const filter = (name: string, shape: number[], axis: number, seed: number) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const channels = shape[axis];
+    if (signed) {
+      const scales = Array.from({ length: channels }, (_, i) => 0.01 + 0.002 * i);
+      return t.constant(name, q("i8", scales, 0, axis), shape, codes(n, -127, 127, seed));
+    }
+    return t.constant(name, q("u8", 0.012, 119), shape, codes(n, 0, 255, seed));
+  };
+  const bias = (name: string, n: number, seed: number) => t.constant(name, q("i32", 1e-4), [n], codes(n, -3000, 3000, seed));
+  const x = t.input("x", A(0.05, 120), [1, 8, 8, 6]);
+  const conv = { stride_h: 2, stride_w: 2, dilation_h_factor: 1, dilation_w_factor: 1 };
+  const c1 = t.op("c1", "tfl.CONV_2D", [x, filter("w1", [8, 3, 3, 3], 0, 2), bias("b1", 8, 3)], {
+    ...conv,
+    padding: "SAME",
+    fused_activation_function: "RELU6",
+  }, { dtype: A(0.04, 10), shape: [1, 4, 4, 8] });
+  const c2 = t.op("c2", "tfl.CONV_2D", [x, filter("w2", [5, 2, 2, 6], 0, 4), null], {
+    stride_h: 1,
+    stride_w: 1,
+    dilation_h_factor: 2,
+    dilation_w_factor: 2,
+    padding: "VALID",
+    fused_activation_function: "NONE",
+  }, { dtype: A(0.08, 128), shape: [1, 6, 6, 5] });
+  const d1 = t.op("d1", "tfl.DEPTHWISE_CONV_2D", [c1, filter("wd", [1, 3, 3, 16], 3, 5), bias("bd", 16, 6)], {
+    stride_h: 1,
+    stride_w: 1,
+    dilation_h_factor: 1,
+    dilation_w_factor: 1,
+    depth_multiplier: 2,
+    padding: "SAME",
+    fused_activation_function: "NONE",
+  }, { dtype: A(0.03, 130), shape: [1, 4, 4, 16] });
+  const pool = (id: string, op: string, k: number, stride: number, act: string, shape: number[]) =>
+    t.op(id, op, [d1], {
+      padding: "SAME",
+      stride_h: stride,
+      stride_w: stride,
+      filter_height: k,
+      filter_width: k,
+      fused_activation_function: act,
+    }, { dtype: A(0.03, 130), shape });
+  const p1 = pool("p1", "tfl.MAX_POOL_2D", 2, 2, "NONE", [1, 2, 2, 16]);
+  const p2 = pool("p2", "tfl.AVERAGE_POOL_2D", 3, 1, "RELU", [1, 4, 4, 16]);
+  const m1 = t.op("m1", "tfl.MUL", [p2, d1], { fused_activation_function: "NONE" }, { dtype: A(0.02, 100), shape: [1, 4, 4, 16] });
+  const k16 = t.constant("k16", A(0.05, 100), [16], codes(16, lo, hi, 7));
+  const a1 = t.op("a1", "tfl.ADD", [m1, k16], { fused_activation_function: "RELU6" }, { dtype: A(0.04, 90), shape: [1, 4, 4, 16] });
+  const s1 = t.op("s1", "tfl.SUB", [a1, p2], { fused_activation_function: "NONE" }, { dtype: A(0.05, 128), shape: [1, 4, 4, 16] });
+  const m2 = t.op("m2", "tfl.MUL", [s1, k16], { fused_activation_function: "RELU_N1_TO_1" }, { dtype: A(0.01, 128), shape: [1, 4, 4, 16] });
+  const unary = (id: string, op: string, from: string, dtype: AffineQuant) =>
+    t.op(id, op, [from], {}, { dtype, shape: [1, 4, 4, 16] });
+  unary("r1", "tfl.RELU", s1, A(0.03, 20));
+  unary("r6", "tfl.RELU6", s1, A(0.03, 10));
+  unary("rn", "tfl.RELU_N1_TO_1", m2, A(0.01, 128));
+  unary("lg", "tfl.LOGISTIC", s1, q(s, 1 / 256, signed ? -128 : 0));
+  unary("th", "tfl.TANH", s1, q(s, 1 / 128, signed ? 0 : 128));
+  const hs = unary("hs", "tfl.HARD_SWISH", s1, A(0.04, 30));
+  const axes = t.constant("axes", "i32", [2], [1, 2]);
+  const mean = t.op("mean", "tfl.MEAN", [hs, axes], { keep_dims: 0 }, { dtype: A(0.05, 60), shape: [1, 16] });
+  const wf = signed
+    ? t.constant("wf", q("i8", 0.02), [10, 16], codes(160, -127, 127, 8))
+    : t.constant("wf", q("u8", 0.02, 131), [10, 16], codes(160, 0, 255, 8));
+  const fc = t.op("fc", "tfl.FULLY_CONNECTED", [mean, wf, bias("bf", 10, 9)], {
+    fused_activation_function: "NONE",
+    weights_format: "DEFAULT",
+    keep_num_dims: 0,
+  }, { dtype: A(0.5, 128), shape: [1, 10] });
+  t.op("sm", "tfl.SOFTMAX", [fc], { beta: 0.1 }, { dtype: q(s, 1 / 256, signed ? -128 : 0), shape: [1, 10] });
+  const pads = t.constant("pads", "i32", [4, 2], [0, 0, 1, 1, 2, 0, 0, 0]);
+  const pd = t.op("pd", "tfl.PAD", [c2, pads], {}, { dtype: A(0.08, 128), shape: [1, 8, 8, 5] });
+  const cat = t.op("cat", "tfl.CONCATENATION", [pd, x, pd], { axis: 3, fused_activation_function: "NONE" }, {
+    dtype: A(0.08, 128),
+    shape: [1, 8, 8, 16],
+  });
+  const shape = t.constant("shape", "i32", [3], [1, 64, 16]);
+  const rs = t.op("rs", "tfl.RESHAPE", [cat, shape], {}, { dtype: A(0.08, 128), shape: [1, 64, 16] });
+  const perm = t.constant("perm", "i32", [3], [0, 2, 1]);
+  const tr = t.op("tr", "tfl.TRANSPOSE", [rs, perm], {}, { dtype: A(0.08, 128), shape: [1, 16, 64] });
+  const dq = t.op("dq", "tfl.DEQUANTIZE", [tr], {}, { dtype: "f32", shape: [1, 16, 64] });
+  const qf = t.op("qf", "tfl.QUANTIZE", [dq], {}, { dtype: A(0.1, 140), shape: [1, 16, 64] });
+  t.op("qq", "tfl.QUANTIZE", [qf], {}, { dtype: A(0.07, 110), shape: [1, 16, 64] });
+  return t.build(["sm", "qq", "p1", "r1", "r6", "rn", "lg", "th"]);
+}
+for (const s of ["i8", "u8"] as const) {
+  const g = zoo(s);
+  const want = new Map<string, Tensor>();
+  new Session(g).run(seededInputs(g, 0), { observe: (name, v) => v instanceof Tensor && want.set(name, v) });
+  console.log(s, g.nodes.map((n) => { const d = want.get(n.outputs[0])!.data as Int8Array; const st = new Set(d); return `${n.id}:${st.size}[${Math.min(...d)},${Math.max(...d)}]`; }).join(" "));
+}
