@@ -20,6 +20,9 @@ import { simulateCommand } from "./simulate.ts";
 import { mutateModel } from "./mutate/mutate.ts";
 import { mutationKinds } from "../passes/mutate/index.ts";
 import { diffModels, formatDiff, reportJson, type RuntimeName } from "./diff/diff.ts";
+import { formatRepair, formatScore } from "./repair/format.ts";
+import { repairModel } from "./repair/repair.ts";
+import { BENCH_MODELS, formatBench, runRepairBench } from "./repair/bench.ts";
 import { checkPreprocessSpec, type PreprocessSpec, readPreprocessSpec } from "./diff/preprocess.ts";
 import { defaultModel } from "./default-model.ts";
 import { findRule, listPasses } from "../passes/pass-manager.ts";
@@ -507,6 +510,121 @@ export const commands: Record<string, Command> = {
       ].join("\n"));
       const missed = (kinds ?? []).filter((k) => !m.variants.some((x) => x.kind === k));
       return missed.length ? 1 : 0;
+    },
+  },
+  repair: {
+    summary: "repair a converted model so its outputs agree with the model it came from (FetaFix-style)",
+    usage: `repair SOURCE TARGET --out REPAIRED [--inputs DIR] [--count N] [--seed S] [--shape INPUT=D,D,... ...]
+        [--dim NAME=SIZE ...] [--range LO,HI] [--budget SECONDS] [--rtol R] [--report FILE] [--keep-interface]
+        [--no-conversion] [--no-verify] [--json]
+  Localizes where TARGET (a conversion of SOURCE, ONNX or TFLite) diverges, proposes fixes for the top
+  finding (weights and biases copied from SOURCE through the layout transform, attributes such as pads,
+  strides, dilations, alpha, axis and resize modes, activations and nodes restored or removed, input
+  preprocessing and dimensions, fp16/int8 weights back to SOURCE's float32), keeps a fix only if the
+  agreement improves (top-1, Kendall tau on the top-5, max error), and iterates until the outputs agree
+  within --rtol (default 1e-4, of the output's scale) or --budget (default 600 s) runs out. REPAIRED is
+  written in TARGET's format, atomically, then run in that format's runtime (onnxruntime, LiteRT) unless
+  --no-verify. SOURCE and TARGET are never written. The report (REPAIRED.report.json, or --report) lists
+  every change as a graph diff with its evidence (the agreement before and after).
+  --inputs DIR       .npy files or images (one per sample), or one sub-folder per sample with <input>.npy;
+                     without it, --count (default 8) seeded random samples uniform in --range (default -1,1)
+  --keep-interface   feed TARGET the same data in its own layout instead of restoring SOURCE's input shapes
+  --no-conversion    compare only with SOURCE, not also with SOURCE as Lathe converts it to TARGET's format
+  Progress goes to stderr. Exit code 0 when the repaired model agrees with SOURCE, 1 when it does not.`,
+    options: {
+      ...common,
+      out: { type: "string" },
+      inputs: { type: "string" },
+      count: { type: "string" },
+      seed: { type: "string", default: "0" },
+      shape: { type: "string", multiple: true },
+      dim: { type: "string", multiple: true },
+      range: { type: "string" },
+      budget: { type: "string" },
+      rtol: { type: "string" },
+      report: { type: "string" },
+      "keep-interface": { type: "boolean", default: false },
+      "no-conversion": { type: "boolean", default: false },
+      "no-verify": { type: "boolean", default: false },
+    },
+    async run(v, p) {
+      if (p.length !== 2) throw new LatheError("usage", "repair needs SOURCE and TARGET");
+      if (!v.out) throw new LatheError("usage", "repair needs --out REPAIRED");
+      const num = (s: string | undefined, flag: string) => {
+        if (s === undefined) return undefined;
+        const n = Number(s);
+        if (s.trim() === "" || !Number.isFinite(n) || n <= 0) throw new LatheError("usage", `${flag} expects a positive number, got '${s}'`);
+        return n;
+      };
+      const range = v.range === undefined ? undefined : String(v.range).split(",").map(Number);
+      if (range && (range.length !== 2 || range.some((x) => !Number.isFinite(x)))) throw new LatheError("usage", "--range expects LO,HI");
+      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
+      const r = await repairModel({
+        source: p[0],
+        target: p[1],
+        out: v.out,
+        report: v.report,
+        inputs: v.inputs,
+        count: v.count === undefined ? undefined : intArg(v.count, "--count"),
+        seed: intArg(v.seed, "--seed"),
+        shapes,
+        dims,
+        ...(range ? { range: [range[0], range[1]] as const } : {}),
+        budget: num(v.budget, "--budget"),
+        rtol: num(v.rtol, "--rtol"),
+        keepInterface: v["keep-interface"],
+        useConversion: !v["no-conversion"],
+        verify: !v["no-verify"],
+        onProgress: (e) => {
+          if (e.phase === "score") console.error(`before: ${formatScore(e.score)}`);
+          else if (e.phase === "localize") console.error(`localized against the ${e.reference}: ${e.findings} findings (${e.ms.toFixed(0)} ms)`);
+          else if (e.phase === "try") console.error(`  try ${e.index}/${e.total}: ${e.description}`);
+          else if (e.phase === "kept") console.error(`kept: ${e.change.description}\n  now: ${formatScore(e.score)}`);
+          else console.error(`stopped: ${e.reason}`);
+        },
+      });
+      print(v.json, r, formatRepair(r));
+      return r.agree ? 0 : 1;
+    },
+  },
+  "repair-bench": {
+    summary: "the repair benchmark: convert, mutate with every kind, repair; detection, localization, repair rates",
+    usage: `repair-bench [--models M1,M2] [--kinds K1,...] [--seeds N] [--inputs N] [--budget SECONDS] [--seed S]
+        [--work DIR] [--json]
+  For each model (names: ${Object.keys(BENCH_MODELS).join(", ")}; or paths), converts it with Lathe to
+  the other format, mutates the conversion with every kind (--kinds; see mutate --list-kinds) at --seeds
+  variants each (default 5), and repairs each variant against the original with --inputs random samples
+  (default 8) and --budget seconds (default 120). Prints per fault kind the detection rate (a divergence
+  found), exact localization rate (the top finding names the mutated node, directly or through the node
+  matching), full repair rate (outputs within 1e-4 of the source's) and time per case. --work keeps the
+  converted, mutated and repaired files there. Progress goes to stderr. Exit code 1 when a case is not
+  detected, localized and repaired.`,
+    options: {
+      ...common,
+      models: { type: "string" },
+      kinds: { type: "string" },
+      seeds: { type: "string", default: "5" },
+      inputs: { type: "string", default: "8" },
+      budget: { type: "string", default: "120" },
+      seed: { type: "string", default: "0" },
+      work: { type: "string" },
+    },
+    async run(v) {
+      const list = (s: string | undefined) => (s === undefined ? undefined : String(s).split(",").map((x) => x.trim()).filter(Boolean));
+      const r = await runRepairBench({
+        models: list(v.models),
+        kinds: list(v.kinds),
+        seeds: intArg(v.seeds, "--seeds"),
+        inputs: intArg(v.inputs, "--inputs"),
+        budget: intArg(v.budget, "--budget"),
+        seed: intArg(v.seed, "--seed"),
+        work: v.work,
+        onProgress: (line) => console.error(line),
+      });
+      print(v.json, r, formatBench(r));
+      const o = r.overall;
+      return o.detected === o.cases && o.localized === o.cases && o.repaired === o.cases ? 0 : 1;
     },
   },
   simulate: simulateCommand,

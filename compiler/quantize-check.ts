@@ -101,7 +101,12 @@ class AgreementSum {
     this.count += a.length;
   }
   result(): Agreement {
-    return { count: this.count, exact: this.exact / this.count, within1: this.within1 / this.count, maxLsb: this.maxLsb };
+    return {
+      count: this.count,
+      exact: this.exact / this.count,
+      within1: this.within1 / this.count,
+      maxLsb: this.maxLsb,
+    };
   }
 }
 
@@ -116,7 +121,10 @@ function outputScale(g: Graph, o: string): number {
 }
 
 /** Quantizes `path` to int8 TFLite and compares LiteRT with Lathe's runtime on the result. */
-export async function checkQuantizedTflite(path: string, opts: QuantizeCheckOptions = {}): Promise<ModelCheck> {
+export async function checkQuantizedTflite(
+  path: string,
+  opts: QuantizeCheckOptions = {},
+): Promise<ModelCheck> {
   if (!(await loadLiteRt())) throw new LatheError("runtime", liteRtLoadMessage());
   const dir = await Deno.makeTempDir({ prefix: "lathe-quantize-check-" });
   try {
@@ -146,9 +154,16 @@ export async function checkQuantizedTflite(path: string, opts: QuantizeCheckOpti
       }
     }
     const names = (await inspectLiteRt(bytes)).outputs.map((o) => o.name);
-    const floatRef = isOnnx ? await onnxReference(path, g) : await tfliteReference(await Deno.readFile(source));
+    const floatRef = isOnnx
+      ? await onnxReference(path, g)
+      : await tfliteReference(await Deno.readFile(source));
     const scales = g.outputs.map((o) => outputScale(g, o));
-    const sums = g.outputs.map(() => ({ xnnpack: new AgreementSum(), dr: new AgreementSum(), sig: 0, noise: 0 }));
+    const sums = g.outputs.map(() => ({
+      xnnpack: new AgreementSum(),
+      dr: new AgreementSum(),
+      sig: 0,
+      noise: 0,
+    }));
     for (const seed of opts.seeds ?? [101, 102]) {
       const xs = seededInputs(g, seed);
       let t = performance.now();
@@ -179,7 +194,9 @@ export async function checkQuantizedTflite(path: string, opts: QuantizeCheckOpti
         sums[k].xnnpack.add((xnn[o] as Tensor).data as Float32Array, want, scales[k]);
         sums[k].dr.add((dr[o] as Tensor).data as Float32Array, want, scales[k]);
         const f = ref.get(o);
-        if (!f || f.length !== want.length) throw new LatheError("runtime", `the float model has no output ${o}`);
+        if (!f || f.length !== want.length) {
+          throw new LatheError("runtime", `the float model has no output ${o}`);
+        }
         for (let i = 0; i < f.length; i++) {
           sums[k].sig += f[i] * f[i];
           sums[k].noise += (f[i] - want[i]) ** 2;
@@ -253,8 +270,12 @@ export function formatCheck(c: ModelCheck): string {
   const name = c.model.slice(c.model.lastIndexOf("/") + 1);
   const float = Object.entries(c.floatOps).map(([k, v]) => `${k.slice(4)}×${v}`).join(", ") || "none";
   const lines = [
-    `${name}: ${c.layers} layers int8, ${Object.values(c.ops).reduce((p, v) => p + v, 0)} ops, float ops: ${float}; ` +
-    `quantize ${c.ms.quantize.toFixed(0)} ms, LiteRT ${c.ms.litert.toFixed(0)} ms, Lathe ${c.ms.lathe.toFixed(0)} ms`,
+    `${name}: ${c.layers} layers int8, ${
+      Object.values(c.ops).reduce((p, v) => p + v, 0)
+    } ops, float ops: ${float}; ` +
+    `quantize ${c.ms.quantize.toFixed(0)} ms, LiteRT ${c.ms.litert.toFixed(0)} ms, Lathe ${
+      c.ms.lathe.toFixed(0)
+    } ms`,
   ];
   for (const o of c.outputs) {
     const a = (x: Agreement) => `${pct(x.exact)} exact, ${pct(x.within1)} within 1 LSB, max ${x.maxLsb}`;
@@ -283,9 +304,7 @@ if (import.meta.main) {
   const results: ModelCheck[] = [];
   let ok = true;
   for (const m of list) {
-    const path = m.file.startsWith("/") || m.file.startsWith(".")
-      ? m.file
-      : new URL(m.file, CORPUS).pathname;
+    const path = m.file.startsWith("/") || m.file.startsWith(".") ? m.file : new URL(m.file, CORPUS).pathname;
     try {
       const c = await checkQuantizedTflite(path, { cutAtCustom: m.cutAtCustom ?? true });
       results.push(c);

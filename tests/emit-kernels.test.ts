@@ -80,7 +80,7 @@ function zoo(s: S): Graph {
       fused_activation_function: act,
     }, { dtype: A(0.03, 130), shape });
   pool("p1", "tfl.MAX_POOL_2D", 2, 2, "NONE", [1, 2, 2, 16]);
-  const p2 = pool("p2", "tfl.AVERAGE_POOL_2D", 3, 1, "RELU", [1, 4, 4, 16]);
+  const p2 = pool("p2", "tfl.AVERAGE_POOL_2D", 3, 1, "NONE", [1, 4, 4, 16]);
   const m1 = t.op("m1", "tfl.MUL", [p2, d1], { fused_activation_function: "NONE" }, {
     dtype: A(0.02, 100),
     shape: [1, 4, 4, 16],

@@ -148,6 +148,44 @@ Deno.test("potacc: ShiftMatMul with u8 and i8 activations, K not a multiple of 1
   }
 });
 
+Deno.test("potacc: ShiftConv geometry (strides, asymmetric pads, dilation, SAME_UPPER, pointwise) is bit-exact", () => {
+  const cases: Record<string, number[] | string | number>[] = [
+    { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 0, 2, 1] },
+    { kernel_shape: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] },
+    { kernel_shape: [3, 2], strides: [2, 1], auto_pad: "SAME_UPPER" },
+    { kernel_shape: [1, 1] },
+    { kernel_shape: [1, 1], strides: [2, 2] },
+  ];
+  const rng = new Rng(17);
+  for (const [i, at] of cases.entries()) {
+    const method = METHODS[i % 3];
+    const [kh, kw] = at.kernel_shape as number[];
+    const C = 5, M = 6;
+    const b = new GraphBuilder("sconv");
+    b.input("x", "u8", [2, C, 9, 7]);
+    const codes = new Uint8Array(M * C * kh * kw).map(() => rng.int(0, 16));
+    b.constant(
+      "w",
+      potConst(codes, [M, C, kh, kw], method, Array.from({ length: M }, () => 0.003 + 0.001 * rng.next())),
+    );
+    b.constant("s", numbersConstant("f32", [], [0.04]));
+    b.constant("z", numbersConstant("u8", [], [131]));
+    b.constant("bias", numbersConstant("f32", [M], Array.from({ length: M }, () => rng.uniform(-0.5, 0.5))));
+    b.op1("lathe.ShiftConv", ["x", "s", "z", "w", "bias"], {
+      terms: termsAttr(potTable(method, "potacc-v12")),
+      ...at,
+    }, "y");
+    const g = b.build(["y"]);
+    for (const spec of TARGETS) {
+      const { part, run } = runBitExact(g, spec, i);
+      assert.equal(part.placements[0].placement, "accel", `case ${i}: ${part.placements[0].reason}`);
+      assert.ok(run.bitExact && run.compared === 1, `case ${i} ${spec}: ${JSON.stringify(run.mismatches)}`);
+      const im2col = part.graph.nodes.some((n) => n.op === "lathe.Im2Col");
+      assert.equal(im2col, i !== 3, `case ${i}: a 1x1 stride-1 unpadded window needs no im2col`);
+    }
+  }
+});
+
 function quantized(model: Model, method: PotMethod, table?: string): Graph {
   const q = quantizeModelGraph(model, { scheme: method, table, calibCount: 2 });
   assertValid(q.model.graph);

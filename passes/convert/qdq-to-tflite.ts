@@ -38,7 +38,7 @@ import { P, tensorTypeOf, type ValueRef } from "../pattern.ts";
 import { activationParams, quantizeWeightsPerChannel, roundHalfEven } from "../quantize/affine.ts";
 import { type Rewriter, type Rule, rule } from "../rewrite.ts";
 import { intOperand } from "./operand-constants.ts";
-import { padded, TO_NCHW, TO_NHWC, tflPadding } from "./onnx-to-tfl-spatial.ts";
+import { padded, tflPadding, TO_NCHW, TO_NHWC } from "./onnx-to-tfl-spatial.ts";
 
 // ---- 1. constant codes ---------------------------------------------------------------------------------
 
@@ -158,11 +158,17 @@ function biasOperand(
   const count = b.constant ? b.constant.shape.reduce((p, d) => p * d, 1) : -1;
   if (count !== channels) return undefined;
   if (q) {
-    const flat = { ...q, codes: { ...q.codes, shape: [channels] }, ...(q.axis !== undefined ? { axis: 0 } : {}) };
+    const flat = {
+      ...q,
+      codes: { ...q.codes, shape: [channels] },
+      ...(q.axis !== undefined ? { axis: 0 } : {}),
+    };
     return weightDq(rw, b.name, flat, undefined, 0);
   }
   if (b.constant?.dtype !== "f32") return undefined;
-  return b.constant.shape.length === 1 ? b : rw.constant(`${b.name}_flat`, { ...b.constant, shape: [channels] });
+  return b.constant.shape.length === 1
+    ? b
+    : rw.constant(`${b.name}_flat`, { ...b.constant, shape: [channels] });
 }
 
 function numbers(dtype: "f32" | "i8" | "u8" | "i32", shape: number[], values: readonly number[]): Constant {
@@ -603,7 +609,9 @@ class Int8Builder {
         for (const [k, i] of data.entries()) {
           const v = n.inputs[i];
           if (coded[k]) inputs[i] = coded[k]!.codes;
-          else if (v && v in this.g.constants && this.g.constants[v].dtype === "f32" && form.data(n).length > 1) {
+          else if (
+            v && v in this.g.constants && this.g.constants[v].dtype === "f32" && form.data(n).length > 1
+          ) {
             inputs[i] = this.quantizedOperand(v);
           } else return false;
         }
@@ -631,9 +639,7 @@ class Int8Builder {
       const qs = users[k];
       // The codes take the name of a QuantizeLinear with the same parameters when there is one.
       const same = qs?.findIndex((q) => sameQuant(q, outQ)) ?? -1;
-      const name = same >= 0
-        ? (this.ix.users.get(o) ?? [])[same].outputs[0]
-        : this.fresh(`${o}_int8`);
+      const name = same >= 0 ? (this.ix.users.get(o) ?? [])[same].outputs[0] : this.fresh(`${o}_int8`);
       this.declare(name, outQ, this.shape(o));
       this.coded.set(o, { codes: name, q: outQ, from: n.from ?? [n.id] });
       return name;
@@ -705,7 +711,11 @@ class Int8Builder {
       ...(scale.length > 1 ? { axis: dim } : {}),
     };
     const name = this.fresh(`${v}_int8`);
-    this.constants[name] = { dtype: q, shape, bytes: new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength) };
+    this.constants[name] = {
+      dtype: q,
+      shape,
+      bytes: new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength),
+    };
     this.values[name] = { type: tensorType(q, shape) };
     return { name, q };
   }
@@ -715,7 +725,10 @@ class Int8Builder {
    * those (within TFLite's tolerance), else the float bias (or zeros) quantized to them.
    */
   private bias(v: string | null, sx: number, w: AffineQuant, channels: number): string | undefined {
-    const want = Array.from({ length: channels }, (_, c) => Math.fround(sx * w.scale[w.scale.length === 1 ? 0 : c]));
+    const want = Array.from(
+      { length: channels },
+      (_, c) => Math.fround(sx * w.scale[w.scale.length === 1 ? 0 : c]),
+    );
     const dq = v ? this.constDq.get(v) : undefined;
     let codes: Int32Array | undefined;
     if (dq && dq.codes.dtype === "i32" && dq.zeroPoint.every((z) => z === 0)) {
@@ -738,7 +751,7 @@ class Int8Builder {
       kind: "affine",
       storage: "i32",
       scale: w.scale.length === 1 ? [want[0]] : want,
-      zeroPoint: (w.scale.length === 1 ? [0] : want.map(() => 0)),
+      zeroPoint: w.scale.length === 1 ? [0] : want.map(() => 0),
       ...(w.scale.length > 1 ? { axis: 0 } : {}),
     };
     const name = this.fresh(v ? `${v}_int32` : "bias_int32");

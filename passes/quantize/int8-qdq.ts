@@ -13,9 +13,10 @@
  *    input's parameters, so requantizing them is exact.
  *
  * With `tflite`, parameters follow what TFLite's int8 kernels require instead of being free: AveragePool
- * keeps its input's parameters (TFLite averages the codes without rescaling), a Concat input used by nothing
- * else takes the Concat's output parameters (TFLite's int8 concatenation copies codes), and Sigmoid, Softmax
- * and Tanh outputs get TFLite's fixed scales (1/256 with zero point −128, 1/128 with 0, in int8 terms).
+ * and the other ops TFLite moves codes through (Pad, Slice, Gather, DepthToSpace, ...) keep their input's
+ * parameters (TFLite averages the codes without rescaling), a Concat input that reaches nothing else (through
+ * such ops) takes the Concat's output parameters (TFLite's int8 concatenation copies codes), and Sigmoid,
+ * Softmax and Tanh outputs get TFLite's fixed scales (1/256 with zero point −128, 1/128 with 0, in int8 terms).
  * Chosen here, before the biases are quantized, the whole model stays consistent.
  */
 import { numbersConstant } from "../../ir/builder.ts";
@@ -59,6 +60,18 @@ const MULTI_INPUT_OPS = new Set(["Add", "Sub", "Mul", "Concat"]);
 const FUSABLE_ACTS = new Set(["Relu", "Clip"]);
 /** Ops that only move or select values: the output shares the input's parameters. */
 const PASS_OPS = new Set(["MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"]);
+/** More ops that only move values, which TFLite's int8 kernels require to keep their input's parameters. */
+const TFLITE_PASS_OPS = new Set([
+  ...PASS_OPS,
+  "AveragePool",
+  "Pad",
+  "Slice",
+  "Gather",
+  "DepthToSpace",
+  "SpaceToDepth",
+  "Tile",
+  "Expand",
+]);
 /** Ops whose output scale TFLite fixes: [scale, int8 zero point]. */
 const FIXED_OUTPUT: Record<string, [number, number]> = {
   Sigmoid: [1 / 256, -128],
@@ -125,16 +138,19 @@ export function planActivations(
       else if (n.op !== "MatMul" || !isData(n.inputs[1])) continue;
       for (const x of n.inputs.slice(0, spec ? 1 : 2)) if (isData(x)) own.add(x);
       quantizeOutput(n);
-    } else if (tflite && n.op === "AveragePool") {
-      if (isData(n.inputs[0])) own.add(n.inputs[0]);
+    } else if (tflite && TFLITE_PASS_OPS.has(n.op)) {
+      // Quantized before it, so the op runs on codes (a Pad at the input, say).
+      const x = n.inputs[0];
+      if (isData(x) && (n.op === "AveragePool" || g.inputs.includes(x))) own.add(x);
     } else if (OWN_OPS.has(n.op)) {
       if (MULTI_INPUT_OPS.has(n.op)) { for (const x of n.inputs) if (isData(x)) own.add(x); }
       quantizeOutput(n);
     }
   }
   const share = new Map<string, string>();
+  const passOps = tflite ? TFLITE_PASS_OPS : PASS_OPS;
   for (const n of g.nodes) {
-    if (!(PASS_OPS.has(n.op) || (tflite && n.op === "AveragePool")) || !select(n)) continue;
+    if (!passOps.has(n.op) || !select(n)) continue;
     const x = n.inputs[0], y = n.outputs[0];
     if (!x || !isF32(g, y)) continue;
     const root = share.get(x) ?? (own.has(x) ? x : undefined);
@@ -157,9 +173,7 @@ export function planActivations(
         const members = new Set(group);
         const onlyHere = group.every((v) =>
           !outputs.has(v) &&
-          (users.get(v) ?? []).every((u) =>
-            u === n || ((PASS_OPS.has(u.op) || u.op === "AveragePool") && members.has(u.outputs[0]))
-          )
+          (users.get(v) ?? []).every((u) => u === n || (passOps.has(u.op) && members.has(u.outputs[0])))
         );
         if (!onlyHere) continue;
         for (const v of group) share.set(v, y);

@@ -109,6 +109,12 @@ function soleData(g: Graph, n: Node): number | undefined {
 /** A node of another op in place of `t` (same id and outputs): an activation or an op of the same class. */
 function replaceFixes(ctx: RepairContext, src: Event, t: Node, fix: FixMaker): (Fix | undefined)[] {
   const out: (Fix | undefined)[] = [];
+  // Only a node computing a function of the same kind stands in for another (a clamp for a ReLU, an
+  // average pool for a max pool), never an op with other arithmetic.
+  const te = eventOf(ctx, "target", t.id);
+  const functions = ["activation", "clamp"];
+  const kin = te && (te.family === src.family || (functions.includes(te.family) && functions.includes(src.family)) || te.cls === "thresholdedrelu");
+  if (!kin) return out;
   const a = activationOf(ctx, src);
   const data = soleData(ctx.target, t) ?? 0;
   const x = t.inputs[data];
@@ -215,22 +221,17 @@ export const removeExtraNode = repair("remove-node", "graph", ["extra-node"], (f
   return out;
 });
 
-/** The target value standing where the source's value `v` is (its paired event's value), if any. */
+/**
+ * The target value standing where the source's value `v` is: its paired event's value. Undefined when the
+ * event producing `v` has no counterpart (the insertion point would be a guess).
+ */
 function counterpartValue(ctx: RepairContext, v: string): string | undefined {
   const o = ctx.match.sourceEvents.origin.get(v);
   if (!o) return undefined;
-  let e = o.event;
-  for (;;) {
-    const t = ctx.match.sourceToTarget.get(e);
-    if (t !== undefined) {
-      const te = ctx.match.targetEvents.events[t];
-      return te.value ?? te.node?.outputs[0];
-    }
-    // An unpaired source event passes its operand's counterpart on (as the matcher aliases it).
-    const se = ctx.match.sourceEvents.events[e];
-    if (!se.inputs.length || se.inputs[0].event < 0) return undefined;
-    e = se.inputs[0].event;
-  }
+  const t = ctx.match.sourceToTarget.get(o.event);
+  if (t === undefined) return undefined;
+  const te = ctx.match.targetEvents.events[t];
+  return te.value ?? te.node?.outputs[0];
 }
 
 export const insertMissingNode = repair("insert-node", "graph", ["missing-node"], (f, ctx, fix) => {
@@ -335,24 +336,48 @@ export function swapAdjacent(ed: Editor, aId: string, bId: string): void {
   ed.edits.push({ type: "inputs", node: b.id, op: b.op, before: [...b.inputs], after: b.inputs.map((v, i) => (i === bd ? x : v)) });
 }
 
+/**
+ * Target nodes around a finding: its own node, and the diverging pair's segment (back from the diverging
+ * target event through its node's parts and unpaired events to the paired ones before it).
+ */
+function segmentNodes(f: Finding, ctx: RepairContext): Node[] {
+  const T = ctx.match.targetEvents;
+  const out = new Set<Node>();
+  const t = findNode(ctx.target, f.targetNode);
+  if (t) out.add(t);
+  const v = ctx.match.values[f.pair];
+  const start = v ? T.events[v.target.event] : undefined;
+  const stack = start ? [start.index] : [];
+  const visited = new Set<number>();
+  while (stack.length) {
+    const e = T.events[stack.pop()!];
+    if (visited.has(e.index)) continue;
+    visited.add(e.index);
+    if (e.node) out.add(e.node);
+    for (const i of e.inputs) {
+      if (i.event < 0) continue;
+      const ie = T.events[i.event];
+      if (ie.node === e.node || !ctx.match.targetToSource.has(ie.index)) stack.push(ie.index);
+      else if (ie.node) out.add(ie.node);
+    }
+  }
+  return [...out];
+}
+
+/** Two adjacent nodes of the segment in the wrong order (MutateNN's reorder, a converter's misplaced op). */
 export const undoReorder = repair("swap-back", "graph", (f) => !!f.targetNode || f.fault === "missing-node", (f, ctx, fix) => {
-  const t = findNode(ctx.target, f.targetNode) ?? (() => {
-    // A missing node whose class sits elsewhere in the segment's target (reported as missing only).
-    const se = eventOf(ctx, "source", f.sourceNode);
-    const te = se && ctx.match.targetEvents.events.find((e) => e.cls === se.cls && e.node && !ctx.match.targetToSource.has(e.index));
-    return te?.node;
-  })();
-  if (!t) return [];
   const g = ctx.target;
   const out: Fix[] = [];
-  const d = soleData(g, t);
-  const p = d !== undefined ? graphIndex(g).producer.get(t.inputs[d]!) : undefined;
-  if (p && soleData(g, p) !== undefined && users(g, p.outputs[0]).length === 1 && p.outputs.length === 1) {
-    out.push(fix(`${p.op} ${p.id} and ${t.op} ${t.id} swapped back`, (ed) => swapAdjacent(ed, p.id, t.id)));
-  }
-  const us = users(g, t.outputs[0]);
-  if (us.length === 1 && soleData(g, us[0]) !== undefined && t.outputs.length === 1 && !g.outputs.includes(t.outputs[0])) {
-    out.push(fix(`${t.op} ${t.id} and ${us[0].op} ${us[0].id} swapped back`, (ed) => swapAdjacent(ed, t.id, us[0].id)));
+  const chain = (a: Node, b: Node) =>
+    soleData(g, a) !== undefined && soleData(g, b) !== undefined && a.outputs.length === 1 && users(g, a.outputs[0]).length === 1 &&
+    !g.outputs.includes(a.outputs[0]) && b.inputs[soleData(g, b)!] === a.outputs[0];
+  const nodes = segmentNodes(f, ctx);
+  for (const t of nodes) {
+    const d = soleData(g, t);
+    const p = d !== undefined ? graphIndex(g).producer.get(t.inputs[d]!) : undefined;
+    if (p && chain(p, t)) out.push(fix(`${p.op} ${p.id} and ${t.op} ${t.id} swapped back`, (ed) => swapAdjacent(ed, p.id, t.id)));
+    const us = users(g, t.outputs[0]);
+    if (us.length === 1 && chain(t, us[0])) out.push(fix(`${t.op} ${t.id} and ${us[0].op} ${us[0].id} swapped back`, (ed) => swapAdjacent(ed, t.id, us[0].id)));
   }
   return out;
 });

@@ -17,11 +17,12 @@ import { type Finding, type Localization, localize } from "../diff/localize.ts";
 import { type GraphMatch, matchGraphs } from "../diff/match.ts";
 import { realValues } from "../diff/real-values.ts";
 import { targetInputs } from "../diff/trace.ts";
+import { bindInputShapes } from "../convert/static-shapes.ts";
 import { dialectOf, type Edit, Editor } from "./edit.ts";
 import { inputChainFixes, inputDimensionFixes } from "./input.ts";
 import type { FaultClass, Fix, RepairContext, RepairRule } from "./rule.ts";
 import { REPAIR_RULES } from "./rules.ts";
-import { improves, type Score, scoreOutputs, scoreSummary } from "./score.ts";
+import { failedScore, improves, type Score, scoreOutputs, scoreSummary } from "./score.ts";
 
 export interface FindingSummary {
   readonly kind: string;
@@ -77,8 +78,17 @@ export interface RepairOutcome {
   readonly stopped: "agree" | "budget" | "stuck" | "iterations";
   /** Whether a divergence was found at the start (outputs, localization, or the input interface). */
   readonly detected: boolean;
-  /** The first localization against the source, and the structural input faults found before it. */
-  readonly first: { readonly structural: readonly { rule: string; description: string; nodes: string[] }[]; readonly findings: readonly FindingSummary[]; readonly divergence?: number };
+  /**
+   * The first localization: structural input faults, the findings against the source, and (when the
+   * source converts to the target's format) the findings against that conversion, where both sides are
+   * in one dialect as FetaFix compares them.
+   */
+  readonly first: {
+    readonly structural: readonly { rule: string; description: string; nodes: string[] }[];
+    readonly findings: readonly FindingSummary[];
+    readonly divergence?: number;
+    readonly converted?: readonly FindingSummary[];
+  };
   readonly tried: number;
   readonly ms: number;
 }
@@ -137,10 +147,15 @@ class Runner {
     if (this.keepInterface && match) return targetInputs(match(), sample);
     return feedsFor(g, this.sourceNames, sample);
   }
+  /** The target's agreement on the first n samples; a target that cannot run scores worst of all. */
   score(g: Graph, n = this.samples.length, match?: () => GraphMatch): Score {
-    const session = new Session(g);
     const outs: Record<string, RValue>[] = [];
-    for (let i = 0; i < n; i++) outs.push(session.run(this.feeds(g, this.samples[i], match)).outputs);
+    try {
+      const session = new Session(g);
+      for (let i = 0; i < n; i++) outs.push(session.run(this.feeds(g, this.samples[i], match)).outputs);
+    } catch (e) {
+      return failedScore(this.source.outputs, n, e instanceof Error ? e.message : String(e));
+    }
     return scoreOutputs(this.source.outputs, g.outputs, this.sourceOuts.slice(0, n), outs, { rtol: this.rtol });
   }
 }
@@ -158,13 +173,31 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
 
   let g = opts.target;
   const matchCache = new WeakMap<Graph, GraphMatch>();
+  // Analysis runs on copies whose symbolic input dims are bound to the samples' sizes, so every value has
+  // a static shape to compare and to translate windows with; fixes apply to the target as declared.
+  const sourceNames = opts.source.inputs.filter((v) => !opts.source.constants[v]);
+  const bound = new WeakMap<Graph, Graph>();
+  const analysisOf = (x: Graph, feeds: () => Record<string, Tensor>): Graph => {
+    let b = bound.get(x);
+    if (!b) {
+      try {
+        b = bindInputShapes(x, { shapes: Object.fromEntries(Object.entries(feeds()).map(([k, t]) => [k, [...t.shape]])) });
+      } catch {
+        b = x;
+      }
+      bound.set(x, b);
+    }
+    return b;
+  };
+  const sourceA = analysisOf(opts.source, () => opts.samples[0]);
+  const targetA = (x: Graph) => analysisOf(x, () => feedsFor(x, sourceNames, opts.samples[0]));
   const matchOf = (ref: Graph, tgt: Graph) => {
-    if (ref !== opts.source) return matchGraphs(ref, tgt);
+    if (ref !== sourceA) return matchGraphs(ref, tgt);
     let m = matchCache.get(tgt);
     if (!m) matchCache.set(tgt, (m = matchGraphs(ref, tgt)));
     return m;
   };
-  const safeScore = (x: Graph, n?: number) => runner.score(x, n, () => matchOf(opts.source, x));
+  const safeScore = (x: Graph, n?: number) => runner.score(x, n, () => matchOf(sourceA, targetA(x)));
   let cur = safeScore(g);
   let curQuick = safeScore(g, L);
   const initial = cur;
@@ -187,30 +220,67 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
   let tried = 0;
   let stopped: RepairOutcome["stopped"] = cur.agree ? "agree" : "stuck";
   let first: RepairOutcome["first"] | undefined;
+  let firstContext: RepairContext | undefined;
+  let firstReference: RepairContext | undefined;
   let detected = !cur.agree;
 
   const localizeAgainst = async (ref: Graph, kind: "source" | "converted source"): Promise<RepairContext> => {
     const t = performance.now();
-    const match = matchOf(ref, g);
-    const sourceNames = opts.source.inputs.filter((v) => !opts.source.constants[v]);
-    const refInputs = opts.samples.slice(0, L).map((x) => (ref === opts.source ? x : feedsFor(ref, sourceNames, x)));
-    const loc: Localization = await localize({
-      source: ref,
-      target: g,
-      match,
-      inputs: refInputs,
-      targetInputs: opts.samples.slice(0, L).map((x) => runner.feeds(g, x, () => match)),
-    });
+    const gA = targetA(g);
+    const match = matchOf(ref, gA);
+    const refInputs = opts.samples.slice(0, L).map((x) => (ref === sourceA ? x : feedsFor(ref, sourceNames, x)));
+    let loc: Localization;
+    try {
+      loc = await localize({
+        source: ref,
+        target: gA,
+        match,
+        inputs: refInputs,
+        targetInputs: opts.samples.slice(0, L).map((x) => runner.feeds(gA, x, () => match)),
+      });
+    } catch {
+      // A target that cannot run everywhere (a shape a fault broke) is left to the structural fixes.
+      loc = { tolerance: 0, jumpFactor: 0, pairs: [], findings: [], ranking: { method: "error-jump", layers: [] } };
+    }
     progress({ phase: "localize", reference: kind, findings: loc.findings.length, ms: performance.now() - t });
-    return { reference: ref, referenceKind: kind, target: g, match, localization: loc, dialect, sameDialect: dialectOf(ref) === dialect };
+    return { reference: ref, referenceKind: kind, target: gA, match, localization: loc, dialect, sameDialect: dialectOf(ref) === dialect };
   };
 
-  /** Tries fixes in order; the first that improves the score is kept. */
-  const tryFixes = (fixes: readonly { fix: Fix; finding?: Finding; reference: AppliedChange["reference"] }[], step: number): boolean => {
-    const seen = new Set<string>();
+  type Candidate = { fix: Fix; finding?: Finding; reference: AppliedChange["reference"] };
+  type Tried = { c: Candidate; next: Graph; quick: Score; edits: Edit[] };
+  let step = 0;
+
+  /** Confirms a candidate on every sample and keeps it when the agreement improves. */
+  const accept = (p: Tried): boolean => {
+    const full = L === opts.samples.length ? p.quick : safeScore(p.next);
+    if (!improves(full, cur)) return false;
+    const change: AppliedChange = {
+      step,
+      rule: p.c.fix.rule,
+      class: p.c.fix.class,
+      description: p.c.fix.description,
+      reference: p.c.reference,
+      ...(p.c.finding ? { finding: summarizeFinding(p.c.finding) } : {}),
+      edits: p.edits,
+      evidence: { metric: "agreement with the source (top-1, Kendall τ on the top-5, max and relative L2 error)", before: scoreSummary(cur), after: scoreSummary(full) },
+    };
+    changes.push(change);
+    g = p.next;
+    cur = full;
+    curQuick = p.quick;
+    progress({ phase: "kept", change, score: cur });
+    return true;
+  };
+
+  /**
+   * Tries fixes on a few samples: one that makes the outputs agree is kept at once (true); the others that
+   * improve are returned, for the best to be kept once every proposal has been seen.
+   */
+  const evaluate = (fixes: readonly Candidate[], seen: Set<string>): true | Tried[] => {
     const list = fixes.filter((x) => !seen.has(x.fix.description) && (seen.add(x.fix.description), true));
+    const pool: Tried[] = [];
     for (const [i, c] of list.entries()) {
-      if (overBudget()) return false;
+      if (overBudget()) break;
       progress({ phase: "try", index: i + 1, total: list.length, description: c.fix.description });
       tried++;
       let next: Graph;
@@ -228,32 +298,31 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
         continue;
       }
       if (!improves(quick, curQuick) && !(quick.agree && curQuick.agree)) continue;
-      const full = L === opts.samples.length ? quick : safeScore(next);
-      if (!improves(full, cur)) continue;
-      const change: AppliedChange = {
-        step,
-        rule: c.fix.rule,
-        class: c.fix.class,
-        description: c.fix.description,
-        reference: c.reference,
-        ...(c.finding ? { finding: summarizeFinding(c.finding) } : {}),
-        edits: ed.edits,
-        evidence: { metric: "agreement with the source (top-1, Kendall τ on the top-5, max and relative L2 error)", before: scoreSummary(cur), after: scoreSummary(full) },
-      };
-      changes.push(change);
-      g = next;
-      cur = full;
-      curQuick = quick;
-      progress({ phase: "kept", change, score: cur });
-      return true;
+      const p = { c, next, quick, edits: ed.edits };
+      if (quick.agree && accept(p)) return true;
+      pool.push(p);
+    }
+    return pool;
+  };
+
+  /** Keeps the most improving candidate (top-1 first, then the lowest error) that holds on every sample. */
+  const acceptBest = (pool: Tried[]): boolean => {
+    pool.sort((a, b) => b.quick.top1 - a.quick.top1 || a.quick.relL2 - b.quick.relL2);
+    for (const p of pool) {
+      if (overBudget()) return false;
+      if (accept(p)) return true;
     }
     return false;
   };
 
   const proposals = (ctx: RepairContext, rules: readonly RepairRule[]) => {
     const out: { fix: Fix; finding: Finding; reference: AppliedChange["reference"] }[] = [];
-    for (const f of ctx.localization.findings) {
-      for (const r of rules) {
+    // Per diverging pair (the first divergence first), every rule in order over that pair's findings: the
+    // simpler repair of one fault comes before a more invasive one proposed for a neighbouring finding.
+    const byPair = new Map<number, Finding[]>();
+    for (const f of ctx.localization.findings) byPair.set(f.pair, [...(byPair.get(f.pair) ?? []), f]);
+    for (const [f, r] of [...byPair.values()].flatMap((fs) => rules.flatMap((r) => fs.map((f) => [f, r] as const)))) {
+      {
         if (!r.answers(f, ctx)) continue;
         let fixes: Fix[] = [];
         try {
@@ -267,31 +336,49 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
     return out;
   };
 
-  for (let step = 1; step <= maxIter && !cur.agree; step++) {
+  for (step = 1; step <= maxIter && !cur.agree; step++) {
     if (overBudget()) {
       stopped = "budget";
       break;
     }
+    const seen = new Set<string>();
     const structural = [
       ...(keep ? [] : inputDimensionFixes(opts.source, g, dialect)),
-      ...inputChainFixes(matchOf(opts.source, g)),
+      ...inputChainFixes(matchOf(sourceA, targetA(g))),
     ];
-    const ctx = await localizeAgainst(opts.source, "source");
     if (!first) {
+      const ctx0 = await localizeAgainst(sourceA, "source");
+      const ref = reference();
+      if (ref) firstReference = await localizeAgainst(ref, "converted source");
       first = {
         structural: structural.map((f) => ({ rule: f.rule, description: f.description, nodes: structuralNodes(f, g) })),
-        findings: ctx.localization.findings.map(summarizeFinding),
-        ...(ctx.localization.divergence ? { divergence: ctx.localization.divergence.pair } : {}),
+        findings: ctx0.localization.findings.map(summarizeFinding),
+        ...(ctx0.localization.divergence ? { divergence: ctx0.localization.divergence.pair } : {}),
+        ...(firstReference ? { converted: firstReference.localization.findings.map(summarizeFinding) } : {}),
       };
-      detected ||= structural.length > 0 || !!ctx.localization.divergence;
+      detected ||= structural.length > 0 || !!ctx0.localization.divergence || !!firstReference?.localization.divergence;
+      firstContext = ctx0;
     }
-    if (structural.length && tryFixes(structural.map((fix) => ({ fix, reference: "structure" as const })), step)) continue;
-    if (tryFixes(proposals(ctx, REPAIR_RULES), step)) continue;
+    // Inputs first, as FetaFix does: a structural input fault is repaired before anything is localized.
+    if (structural.length) {
+      const r = evaluate(structural.map((fix) => ({ fix, reference: "structure" as const })), seen);
+      if (r === true || acceptBest(r)) continue;
+    }
+    const ctx = firstContext ?? await localizeAgainst(sourceA, "source");
+    firstContext = undefined;
+    const fromSource = evaluate(proposals(ctx, REPAIR_RULES), seen);
+    if (fromSource === true) continue;
+    // No fix from the source made the outputs agree: the source as converted to the target's format, where
+    // every attribute compares as written, is asked too before the best partial fix is kept.
     const ref = overBudget() ? undefined : reference();
+    let fromReference: true | Tried[] = [];
     if (ref) {
-      const rctx = await localizeAgainst(ref, "converted source");
-      if (tryFixes(proposals(rctx, REPAIR_RULES), step)) continue;
+      const rctx = firstReference ?? await localizeAgainst(ref, "converted source");
+      firstReference = undefined;
+      fromReference = evaluate(proposals(rctx, REPAIR_RULES), seen);
+      if (fromReference === true) continue;
     }
+    if (acceptBest([...fromSource, ...fromReference])) continue;
     stopped = overBudget() ? "budget" : "stuck";
     break;
   }

@@ -121,6 +121,21 @@ export function scoreOutputs(
   };
 }
 
+/** The score of a target that does not run: nothing agrees. */
+export function failedScore(sourceNames: readonly string[], samples: number, why: string): Score {
+  return {
+    agree: false,
+    top1: 0,
+    tau: -1,
+    fixed: 0,
+    maxRel: Infinity,
+    relL2: Infinity,
+    maxAbs: Infinity,
+    samples,
+    outputs: sourceNames.map((s) => ({ source: s, target: "", rows: 0, top1: 0, tau: -1, maxAbs: Infinity, maxRel: Infinity, relL2: Infinity, sqnrDb: -Infinity, incompatible: why })),
+  };
+}
+
 const EPS = 1e-9;
 
 /**

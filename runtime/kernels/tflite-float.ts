@@ -8,6 +8,7 @@
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { sgemm } from "../gemm/sgemm.ts";
+import { integerArithmetic } from "../tflite/requantize.ts";
 import { depthwiseNhwcWasm } from "./depthwise-nhwc-wasm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { type RValue, Tensor, type TypedArray } from "../tensor.ts";
@@ -863,6 +864,57 @@ function resizeScale(inSize: number, outSize: number, alignCorners: boolean): nu
     : Math.fround(inSize / outSize);
 }
 
+/**
+ * XNNPACK's f32 bilinear resize (what LiteRT runs on CPU), selected with the XNNPACK arithmetic: source
+ * coordinates and weights in float32 (half-pixel centers clamped into the image), and per channel
+ * t = tl + (tr − tl)·α_x, b = bl + (br − bl)·α_x, out = t + (b − t)·α_y as fused multiply-adds (LiteRT's
+ * relaxed-SIMD build): the product of two float32 values is exact in a double, so one rounding remains.
+ */
+function xnnResizeBilinear(
+  xd: Float32Array,
+  [N, H, W, C]: number[],
+  OH: number,
+  OW: number,
+  align: boolean,
+  half: boolean,
+  o: Float32Array,
+): void {
+  const f = Math.fround;
+  const axis = (inSize: number, outSize: number) => {
+    const adj = align && outSize !== 1 ? 1 : 0;
+    const scale = f((inSize - adj) / (outSize - adj));
+    const last = inSize - 1;
+    const lo = new Int32Array(outSize), hi = new Int32Array(outSize), alpha = new Float32Array(outSize);
+    const offset = f(f(0.5 * scale) - 0.5);
+    for (let i = 0; i < outSize; i++) {
+      let v = f(i * scale);
+      if (half && !align) v = Math.min(Math.max(f(v + offset), 0), last);
+      const top = Math.trunc(v);
+      lo[i] = top;
+      hi[i] = Math.min(top + 1, last);
+      alpha[i] = f(v - top);
+    }
+    return { lo, hi, alpha };
+  };
+  const ys = axis(H, OH), xs = axis(W, OW);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const av = ys.alpha[oy], r0 = (n * H + ys.lo[oy]) * W, r1 = (n * H + ys.hi[oy]) * W;
+      for (let ox = 0; ox < OW; ox++) {
+        const ah = xs.alpha[ox];
+        const tl = (r0 + xs.lo[ox]) * C, tr = (r0 + xs.hi[ox]) * C;
+        const bl = (r1 + xs.lo[ox]) * C, br = (r1 + xs.hi[ox]) * C;
+        const d = ((n * OH + oy) * OW + ox) * C;
+        for (let k = 0; k < C; k++) {
+          const t = f(xd[tl + k] + f(xd[tr + k] - xd[tl + k]) * ah);
+          const b = f(xd[bl + k] + f(xd[br + k] - xd[bl + k]) * ah);
+          o[d + k] = f(t + f(b - t) * av);
+        }
+      }
+    }
+  }
+}
+
 reg("RESIZE_BILINEAR", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input");
   const [N, H, W, C] = nhwc(x, "input");
@@ -872,6 +924,10 @@ reg("RESIZE_BILINEAR", (inputs, ctx) => {
   const align = !!ctx.attrs.align_corners, half = !!ctx.attrs.half_pixel_centers;
   if (align && half) fail("align_corners and half_pixel_centers cannot both be set");
   const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
+  if (integerArithmetic() === "xnnpack") {
+    xnnResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
+    return [out];
+  }
   const axis = (inSize: number, outSize: number) => {
     const scale = resizeScale(inSize, outSize, align);
     const lo = new Int32Array(outSize), hi = new Int32Array(outSize), frac = new Float32Array(outSize);

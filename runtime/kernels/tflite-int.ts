@@ -1304,6 +1304,18 @@ registerKernel("tfl.QUANTIZE", (inputs, ctx) => {
   }
   const xq = qArg(inputs, 0, "input");
   const [si, zi] = perTensor(xq.q, "input"), [so, zo] = perTensor(oq, "output");
+  const ratio = Math.fround(si / so);
+  if (xnnpackTakes(oq.storage) && xq.q.storage === oq.storage && ratio >= 2 ** -8 && ratio <= 2 ** 7) {
+    // XNNPACK's qs8/qu8 convert: a multiplier with 8 fraction bits, rounded half up.
+    const base = oq.storage === "i8" ? -128 : 0, mul = roundHalfEven(256 * ratio);
+    const table = new Int32Array(256);
+    for (let c = 0; c < 256; c++) {
+      table[c] = clamp(Math.floor(((base + c - zi) * mul + 128) / 256) + zo, qmin, qmax);
+    }
+    const xd = xq.d;
+    for (let i = 0; i < xd.length; i++) od[i] = table[xd[i] - base];
+    return [out];
+  }
   const m = qm(si / so);
   const mbqm = mbqmFn();
   const xd = xq.d;

@@ -96,7 +96,6 @@ export function runPotProgram(
       if (!(flags & CFG_X_SIGNED)) fail(at, "the shift PE reads signed activations (CFG_X_SIGNED)");
       const kp = inRow * 4;
       cap = potCapacity(design, kp);
-      wcodes = new Uint8Array(cap.maxNt * kp);
       cfg = { m, n, inRow, kp, decode: shiftDecode(method!) };
     }
     if (!cfg) fail(at, "data before CONFIG");
@@ -109,6 +108,8 @@ export function runPotProgram(
         if (count > cap.maxNt) {
           fail(at, `${count} weight rows of ${kp} codes exceed the units' weight buffers`);
         }
+        // The units' buffers hold cap.maxNt rows; the model keeps only the rows this tile uses.
+        if (wcodes.length < count * kp) wcodes = new Uint8Array(count * kp);
         const rows = laneRows(count, lane, lanes), rowWords = kp / CODES_PER_WORD;
         const { src, p } = payload();
         if (p.words !== rows * rowWords) {
