@@ -59,9 +59,12 @@ export const commands: Record<string, Command> = {
   --target T       an accelerator (${targetNames().join(", ")}): quantize a float model (ONNX) or take an
                    int8/uint8 one, partition, simulate on seeded inputs bit for bit against the runtime, and
                    write DIR/model.lir, weights.bin, report.json, report.html. Without MODEL: the embedded int8 CNN
+                   (the embedded float CNN for targets that prefer another scheme, e.g. potacc)
   --offload OPS    ops that must be offloaded (default: every op a rule of the target takes)
   --strict         exit 1 when a node --offload asks for stays on the CPU
   --explain-offload  list every node's placement and, for CPU nodes, the rule and guard that refused it
+  --scheme S       quantize scheme for a float model (default: the target's, e.g. apot for potacc; else int8)
+  --shape IN=D,..  sizes of symbolic inputs (a GGUF llama model: --shape tokens=T, default 8)
   --seed N         seed of the simulation inputs (default 0)
   --no-check       skip the reference run that checks the simulation bit for bit`,
     options: {
@@ -76,6 +79,8 @@ export const commands: Record<string, Command> = {
       offload: { type: "string" },
       strict: { type: "boolean", default: false },
       "explain-offload": { type: "boolean", default: false },
+      scheme: { type: "string" },
+      shape: { type: "string", multiple: true },
       seed: { type: "string", default: "0" },
       "no-check": { type: "boolean", default: false },
     },
@@ -633,11 +638,16 @@ export const commands: Record<string, Command> = {
 async function compileTargetCommand(v: Record<string, any>, model: string | undefined): Promise<number> {
   if (v.passes) throw new LatheError("usage", "--passes and --target do not combine (use the partition{target=...} pass in --passes instead)");
   const offload = v.offload ? String(v.offload).split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+  const shapes = v.shape
+    ? Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]))
+    : undefined;
   const r = await compileModel({
     model,
     out: v.out,
     target: v.target,
     offload,
+    scheme: v.scheme,
+    shapes,
     seed: intArg(v.seed, "--seed"),
     noCheck: v["no-check"],
     log: v.json ? undefined : (t) => console.error(t),

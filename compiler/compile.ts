@@ -28,6 +28,10 @@ export interface CompileOptions {
   target?: string;
   /** With `target`: ops that must be offloaded (default: every op a rule of the target takes). */
   offload?: readonly string[];
+  /** With `target`: quantize scheme for a float model (default: the target's preferred one, else int8). */
+  scheme?: string;
+  /** With `target`: whole shapes for symbolic inputs (a GGUF model's `tokens` defaults to [8]). */
+  shapes?: Readonly<Record<string, readonly number[]>>;
   /** With `target`: seed of the simulation's inputs. */
   seed?: number;
   /** With `target`: skip the reference run that checks the simulation bit for bit. */
@@ -75,7 +79,7 @@ export async function compileModel(opts: CompileOptions = {}): Promise<CompileRe
 }
 
 async function compileTarget(opts: CompileOptions, target: string): Promise<CompileResult> {
-  const r = await compileForTarget({ model: opts.model, out: opts.out, target, offload: opts.offload, seed: opts.seed, noCheck: opts.noCheck, log: opts.log });
+  const r = await compileForTarget({ model: opts.model, out: opts.out, target, offload: opts.offload, scheme: opts.scheme, shapes: opts.shapes, seed: opts.seed, noCheck: opts.noCheck, log: opts.log });
   const summary = inspectModel({ graph: r.partition.graph, meta: { format: "lathe", opsets: {}, props: {} } }, opts.model ?? `${r.model} (embedded)`);
   const sum = `${r.out}/summary.json`;
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");

@@ -1,7 +1,10 @@
 /**
  * `compile --target T`: import (or build the embedded int8 CNN), bring the graph to integer ops (a float
  * ONNX model is quantized with the quantize pass and lowered to QLinear ops; a QDQ model is lowered; TFLite
- * int8/uint8 models go straight in), partition for the target, simulate on seeded inputs (checking the
+ * int8/uint8 models go straight in), or to the number format the target prefers (`preferredScheme`, e.g.
+ * PoTAcc's power-of-two weights; the embedded float CNN stands in for a missing model then), or, for a GGUF
+ * llama model, bind the token count and keep its ggml weights as they are; partition for the target,
+ * simulate on seeded inputs (token ids drawn within the vocabulary; checking the
  * accelerated graph against the plain runtime bit for bit), and write DIR/model.lir (the partitioned IR),
  * DIR/weights.bin (the packed constants the calls stream, 64-byte aligned, indexed in report.json),
  * DIR/report.json and DIR/report.html.
@@ -19,8 +22,13 @@ import { buildTargetReport, renderReportHtml, type TargetReport } from "../targe
 import { simulatePartitioned } from "../targets/simulate.ts";
 import { ensureDir, writeFileAtomic } from "./atomic-write.ts";
 import { DEFAULT_INT8_MODEL_NAME, defaultInt8Model } from "./default-int8-model.ts";
+import { DEFAULT_MODEL_NAME, defaultModel } from "./default-model.ts";
 import "./formats.ts";
 import { loadModel } from "./load-model.ts";
+import { LatheError } from "../ir/errors.ts";
+import { bindInputShapes } from "../passes/convert/static-shapes.ts";
+import { Rng } from "../runtime/random.ts";
+import { Tensor } from "../runtime/tensor.ts";
 
 export interface TargetCompileOptions {
   model?: string;
@@ -29,6 +37,10 @@ export interface TargetCompileOptions {
   /** Ops that must be offloaded (default: every op a rule of the target takes). */
   offload?: readonly string[];
   seed?: number;
+  /** Quantize scheme for a float model (default: the target's preferredScheme, else int8). */
+  scheme?: string;
+  /** Whole shapes for symbolic inputs by name; a GGUF model's `tokens` defaults to [8]. */
+  shapes?: Readonly<Record<string, readonly number[]>>;
   /** Skip the reference run (no bit-exactness check). */
   noCheck?: boolean;
   log?: (text: string) => void;
@@ -57,12 +69,17 @@ const INTEGER_OPS = new Set([
   "com.microsoft.QLinearAdd",
 ]);
 
-/** The pipeline that brings a model to integer ops, or "" when it already is. */
-export function integerPipeline(m: Model): string {
+/**
+ * The pipeline that brings a model to integer ops (or to `scheme`'s Lathe ops for a float model), or ""
+ * when it already is there. GGUF models keep their ggml weights: the targets that take them read them.
+ */
+export function integerPipeline(m: Model, scheme = "int8"): string {
+  if (m.meta.format === "gguf") return "";
   if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) return "";
   const ops = new Set(m.graph.nodes.map((n) => n.op));
   if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
   if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
+  if (scheme !== "int8") return `canonicalize,fold-batchnorm,quantize{scheme=${scheme}}`;
   return "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
 }
 
@@ -108,14 +125,46 @@ function baseName(p: string): string {
   return d > 0 ? b.slice(0, d) : b;
 }
 
+/** Token ids uniform over the vocabulary (the logits' last dim), Rng(seed + i) for input i as seededInputs. */
+function seededTokens(g: Graph, seed: number): Record<string, Tensor> | undefined {
+  const i = g.inputs.indexOf("tokens");
+  const t = g.values.tokens?.type, y = g.values[g.outputs[0]]?.type;
+  if (i < 0 || g.inputs.length !== 1 || t?.kind !== "tensor" || y?.kind !== "tensor") return undefined;
+  const n = t.shape?.[0], vocab = y.shape?.[y.shape.length - 1];
+  if (typeof n !== "number" || typeof vocab !== "number" || vocab < 1) {
+    throw new LatheError("usage", "the token count and vocabulary need static sizes (--shape tokens=T)");
+  }
+  const rng = new Rng(seed + i);
+  const ids = new Int32Array(n);
+  for (let k = 0; k < n; k++) ids[k] = rng.int(0, vocab);
+  return { tokens: new Tensor("i32", [n], ids) };
+}
+
 export async function compileForTarget(opts: TargetCompileOptions): Promise<TargetCompileResult> {
   const target = getTarget(opts.target);
+  const scheme = opts.scheme ?? target.params.preferredScheme ?? "int8";
+  if (!/^[a-z0-9]+$/.test(scheme)) {
+    throw new LatheError(
+      "usage",
+      `--scheme expects a quantize scheme name (int8, pot, apot, msq, ...), got '${scheme}'`,
+    );
+  }
   const t0 = performance.now();
-  let model: Model = opts.model ? await loadModel(opts.model) : defaultInt8Model();
-  const name = opts.model ? baseName(opts.model) : DEFAULT_INT8_MODEL_NAME;
+  const embedded = scheme === "int8" ? defaultInt8Model : defaultModel;
+  let model: Model = opts.model ? await loadModel(opts.model) : embedded();
+  const name = opts.model
+    ? baseName(opts.model)
+    : scheme === "int8"
+    ? DEFAULT_INT8_MODEL_NAME
+    : DEFAULT_MODEL_NAME;
+  const gguf = model.meta.format === "gguf";
+  if (gguf || opts.shapes) {
+    const shapes = gguf ? { tokens: [8], ...opts.shapes } : opts.shapes;
+    model = { ...model, graph: bindInputShapes(model.graph, { shapes }) };
+  }
   assertValid(model.graph);
   const t1 = performance.now();
-  const prepared = integerPipeline(model);
+  const prepared = integerPipeline(model, scheme);
   let passes: PassStats[] = [];
   if (prepared) {
     opts.log?.(`preparing: ${prepared}`);
@@ -130,7 +179,8 @@ export async function compileForTarget(opts: TargetCompileOptions): Promise<Targ
   assertValid(partition.graph);
   const t3 = performance.now();
   const seed = opts.seed ?? 0;
-  const run = simulatePartitioned(model.graph, partition.graph, { seed, reference: !opts.noCheck });
+  const inputs = gguf ? seededTokens(model.graph, seed) : undefined;
+  const run = simulatePartitioned(model.graph, partition.graph, { seed, inputs, reference: !opts.noCheck });
   const t4 = performance.now();
   const report0 = buildTargetReport(
     name,

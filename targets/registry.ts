@@ -8,6 +8,7 @@ import { mm2im } from "./mm2im/index.ts";
 import { potacc, resolvePotacc } from "./potacc/index.ts";
 import { secdaSa } from "./secda-sa/index.ts";
 import { secdaVm } from "./secda-vm/index.ts";
+import { resolveSystolic } from "./systolic/target.ts";
 import type { Target } from "./target.ts";
 
 const targets = new Map<string, Target>([
@@ -30,6 +31,8 @@ export function registerTargetFamily(prefix: string, resolve: (spec: string) => 
   if (families.has(prefix)) throw new Error(`target family ${prefix} registered twice`);
   families.set(prefix, resolve);
 }
+
+registerTargetFamily("sa", resolveSystolic);
 
 export function targetNames(): string[] {
   return [...targets.keys(), ...[...families.keys()].map((p) => `${p}:…`)];

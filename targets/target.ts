@@ -55,6 +55,11 @@ export interface TargetParams {
   readonly opcodes: Readonly<Record<string, number>>;
   /** GEMM padding multiples: rows (output pixels), cols (output channels), depth (reduction). */
   readonly pad: { readonly rows: number; readonly cols: number; readonly depth: number };
+  /**
+   * The quantize scheme `compile --target` gives a float model (`quantize{scheme=…}`): the number format
+   * the datapath takes. Absent: int8, lowered to integer ops.
+   */
+  readonly preferredScheme?: string;
   /** The board's CPU, for host-side work and the CPU-only baseline. */
   readonly cpu: CpuModel;
   /** Where each number came from (accelerators.md sections, source files). */

@@ -152,7 +152,7 @@ Deno.test({
       const rep = JSON.parse(await Deno.readTextFile(`${dir}/rep.json`));
       assert.ok(Array.isArray(rep.layers) && rep.outputs[0].name === float.graph.outputs[0]);
       assert.equal(await main(["quantize", input, `${dir}/q3.onnx`, "--scheme", "int3"]), 2);
-      assert.equal(await main(["quantize", input, `${dir}/q3.tflite`]), 3);
+      assert.equal(await main(["quantize", input, `${dir}/q3.gguf`]), 3);
       assert.equal(await main(["quantize", input]), 2);
     } finally {
       await Deno.remove(dir, { recursive: true });

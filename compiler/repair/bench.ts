@@ -15,7 +15,7 @@ import { convertModel } from "../convert.ts";
 import "../formats.ts";
 import { loadModel } from "../load-model.ts";
 import { mutateModel, type VariantEntry } from "../mutate/mutate.ts";
-import { conversionOf, type RepairReport, repairModel } from "./repair.ts";
+import { conversionOf, repairModel, type RepairReport } from "./repair.ts";
 
 const CORPUS = new URL("../../../shared/corpus/", import.meta.url);
 
@@ -83,7 +83,13 @@ export interface BenchRow {
 }
 
 export interface BenchResult {
-  readonly models: readonly { name: string; source: string; converted: string; variants: number; skipped: { kind: string; reason: string }[] }[];
+  readonly models: readonly {
+    name: string;
+    source: string;
+    converted: string;
+    variants: number;
+    skipped: { kind: string; reason: string }[];
+  }[];
   readonly cases: readonly BenchCase[];
   readonly byKind: readonly (BenchRow & { class: string })[];
   readonly byModel: readonly BenchRow[];
@@ -116,7 +122,7 @@ function row(name: string, cs: readonly BenchCase[]): BenchRow {
 /** The nodes a mutation touched (the ground truth a localization is scored against). */
 function truthOf(v: VariantEntry): Set<string> {
   const truth = new Set<string>([v.node.id, ...v.nodes.changed, ...v.nodes.inserted, ...v.nodes.removed]);
-  if (v.class === "input") for (const n of v.nodes.rewired) truth.add(n);
+  if (v.class === "input") { for (const n of v.nodes.rewired) truth.add(n); }
   return truth;
 }
 
@@ -136,8 +142,13 @@ function exactLocalization(
   const f = findings?.[0];
   if (!f) return { ok: false };
   const mapped = f.sourceNode ? sourceToConverted?.get(f.sourceNode) : undefined;
-  const ok = (!!f.targetNode && truth.has(f.targetNode)) || (!!mapped && truth.has(mapped));
-  return { ok, top: `${f.kind}/${f.fault} at ${f.targetNode ?? "-"}${f.sourceNode ? ` (source ${f.sourceNode}${mapped ? ` = ${mapped}` : ""})` : ""}` };
+  const ok = (!!f.targetNode && truth.has(f.targetNode)) || (!!mapped && truth.has(mapped)) || !!f.nodes?.some((n) => truth.has(n));
+  return {
+    ok,
+    top: `${f.kind}/${f.fault} at ${f.targetNode ?? "-"}${
+      f.sourceNode ? ` (source ${f.sourceNode}${mapped ? ` = ${mapped}` : ""})` : ""
+    }`,
+  };
 }
 
 /** Whether the kept changes edited a node the mutation touched (the repair's own localization). */
@@ -153,14 +164,18 @@ function repairedAt(r: RepairReport, truth: ReadonlySet<string>): boolean {
 function nodePairs(source: Graph, converted: Graph): Map<string, string> {
   const m = matchGraphs(source, converted);
   const out = new Map<string, string>();
-  for (const p of m.pairs) if (p.source.node && p.target.node && !out.has(p.source.node)) out.set(p.source.node, p.target.node);
+  for (const p of m.pairs) {
+    if (p.source.node && p.target.node && !out.has(p.source.node)) out.set(p.source.node, p.target.node);
+  }
   return out;
 }
 
 export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const t0 = performance.now();
   const seeds = opts.seeds ?? 5;
-  if (!(Number.isInteger(seeds) && seeds >= 1)) throw new LatheError("usage", `--seeds must be a positive integer, got ${seeds}`);
+  if (!(Number.isInteger(seeds) && seeds >= 1)) {
+    throw new LatheError("usage", `--seeds must be a positive integer, got ${seeds}`);
+  }
   const log = opts.onProgress ?? (() => {});
   const names = opts.models?.length ? opts.models : Object.keys(BENCH_MODELS);
   const work = opts.work ?? await Deno.makeTempDir({ prefix: "lathe-repair-bench-" });
@@ -175,17 +190,33 @@ export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResu
       log(`${name}: converting ${path} to ${converted}`);
       await convertModel(path, converted);
       const variantsDir = `${work}/${name}-variants`;
-      log(`${name}: mutating with ${opts.kinds?.length ? opts.kinds.join(", ") : "every kind"} (${seeds} each)`);
-      const mutated = await mutateModel({ model: converted, out: variantsDir, kinds: opts.kinds ? [...opts.kinds] : undefined, count: seeds, seed: opts.seed ?? 0 });
+      log(
+        `${name}: mutating with ${opts.kinds?.length ? opts.kinds.join(", ") : "every kind"} (${seeds} each)`,
+      );
+      const mutated = await mutateModel({
+        model: converted,
+        out: variantsDir,
+        kinds: opts.kinds ? [...opts.kinds] : undefined,
+        count: seeds,
+        seed: opts.seed ?? 0,
+      });
       const variants = mutated.manifest.variants;
-      models.push({ name, source: path, converted, variants: variants.length, skipped: mutated.manifest.skipped.map((s) => ({ kind: s.kind, reason: s.reason })) });
+      models.push({
+        name,
+        source: path,
+        converted,
+        variants: variants.length,
+        skipped: mutated.manifest.skipped.map((s) => ({ kind: s.kind, reason: s.reason })),
+      });
       const sourceModel = await loadModel(path), convertedGraph = (await loadModel(converted)).graph;
       const pairs = nodePairs(sourceModel.graph, convertedGraph);
       // The repair's same-dialect reference is the source converted in memory: its nodes to the file's.
       const shapes: Record<string, number[]> = {};
       for (const i of sourceModel.graph.inputs) {
         const t = sourceModel.graph.values[i]?.type;
-        if (t?.kind === "tensor" && t.shape?.every((d) => typeof d === "number")) shapes[i] = t.shape as number[];
+        if (t?.kind === "tensor" && t.shape?.every((d) => typeof d === "number")) {
+          shapes[i] = t.shape as number[];
+        }
       }
       const reference = conversionOf(sourceModel, fromOnnx ? "tflite" : "onnx", shapes);
       const refPairs = reference ? nodePairs(reference, convertedGraph) : new Map<string, string>();
@@ -196,10 +227,24 @@ export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResu
         const t = performance.now();
         let c: BenchCase;
         try {
-          const r = await repairModel({ source: path, target, out, count: opts.inputs ?? 8, budget: opts.budget ?? 120, verify: false });
+          const r = await repairModel({
+            source: path,
+            target,
+            out,
+            count: opts.inputs ?? 8,
+            budget: opts.budget ?? 120,
+            verify: false,
+          });
           const truth = truthOf(v);
-          const vsSource = exactLocalization(r.localization.structural, r.localization.findings, truth, pairs);
-          const vsConverted = r.localization.converted ? exactLocalization(r.localization.structural, r.localization.converted, truth, refPairs) : vsSource;
+          const vsSource = exactLocalization(
+            r.localization.structural,
+            r.localization.findings,
+            truth,
+            pairs,
+          );
+          const vsConverted = r.localization.converted
+            ? exactLocalization(r.localization.structural, r.localization.converted, truth, refPairs)
+            : vsSource;
           const loc = vsConverted;
           c = {
             model: name,
@@ -239,7 +284,13 @@ export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResu
           };
         }
         cases.push(c);
-        log(`[${name} ${i + 1}/${variants.length}] ${v.kind}#${v.index}: ${c.detected ? "detected" : "NOT detected"}, ${c.localized ? "localized" : "NOT localized"}, ${c.repaired ? "repaired" : "NOT repaired"} (${c.seconds.toFixed(1)} s)${c.error ? ` error: ${c.error}` : ""}`);
+        log(
+          `[${name} ${i + 1}/${variants.length}] ${v.kind}#${v.index}: ${
+            c.detected ? "detected" : "NOT detected"
+          }, ${c.localized ? "localized" : "NOT localized"}, ${c.repaired ? "repaired" : "NOT repaired"} (${
+            c.seconds.toFixed(1)
+          } s)${c.error ? ` error: ${c.error}` : ""}`,
+        );
       }
     }
   } finally {
@@ -249,7 +300,10 @@ export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResu
   return {
     models,
     cases,
-    byKind: kinds.map((k) => ({ ...row(k, cases.filter((c) => c.kind === k)), class: cases.find((c) => c.kind === k)!.class })),
+    byKind: kinds.map((k) => ({
+      ...row(k, cases.filter((c) => c.kind === k)),
+      class: cases.find((c) => c.kind === k)!.class,
+    })),
     byModel: models.map((m) => row(m.name, cases.filter((c) => c.model === m.name))),
     overall: row("overall", cases),
     ms: performance.now() - t0,
@@ -259,9 +313,22 @@ export async function runRepairBench(opts: BenchOptions = {}): Promise<BenchResu
 export function formatBench(r: BenchResult): string {
   const pct = (x: number, n: number) => (n ? `${(100 * x / n).toFixed(1)}%` : "-");
   const cols = (x: BenchRow) =>
-    [String(x.cases).padStart(5), pct(x.detected, x.cases).padStart(9), pct(x.localized, x.cases).padStart(9), pct(x.localizedVsSource, x.cases).padStart(9), pct(x.localizedByRepair, x.cases).padStart(9), pct(x.repaired, x.cases).padStart(9), x.meanSeconds.toFixed(1).padStart(7), x.maxSeconds.toFixed(1).padStart(7)].join(" ");
+    [
+      String(x.cases).padStart(5),
+      pct(x.detected, x.cases).padStart(9),
+      pct(x.localized, x.cases).padStart(9),
+      pct(x.localizedVsSource, x.cases).padStart(9),
+      pct(x.localizedByRepair, x.cases).padStart(9),
+      pct(x.repaired, x.cases).padStart(9),
+      x.meanSeconds.toFixed(1).padStart(7),
+      x.maxSeconds.toFixed(1).padStart(7),
+    ].join(" ");
   const line = (x: BenchRow, cls = "") => `${x.name.padEnd(28)} ${cls.padEnd(16)} ${cols(x)}`;
-  const head = `${"".padEnd(28)} ${"class".padEnd(16)} ${"cases".padStart(5)} ${"detected".padStart(9)} ${"loc.conv".padStart(9)} ${"loc.src".padStart(9)} ${"loc.fix".padStart(9)} ${"repaired".padStart(9)} ${"mean s".padStart(7)} ${"max s".padStart(7)}`;
+  const head = `${"".padEnd(28)} ${"class".padEnd(16)} ${"cases".padStart(5)} ${"detected".padStart(9)} ${
+    "loc.conv".padStart(9)
+  } ${"loc.src".padStart(9)} ${"loc.fix".padStart(9)} ${"repaired".padStart(9)} ${"mean s".padStart(7)} ${
+    "max s".padStart(7)
+  }`;
   const failures = r.cases.filter((c) => !c.detected || !c.localized || !c.repaired);
   return [
     head,
@@ -272,8 +339,14 @@ export function formatBench(r: BenchResult): string {
     "loc.conv: top finding against the source as Lathe converts it (one dialect); loc.src: against the source",
     "itself; loc.fix: a kept change edited the mutated node. Structural input faults count first in all three.",
     ...r.models.flatMap((m) => m.skipped.map((s) => `  ${m.name}: ${s.kind} skipped: ${s.reason}`)),
-    ...(failures.length ? ["", "cases short of full marks (detected, localized against the conversion, repaired):"] : []),
-    ...failures.map((c) => `  ${c.model} ${c.kind}#${c.index}: ${!c.detected ? "not detected; " : ""}${!c.localized ? `not localized (top: ${c.top ?? "none"}); ` : ""}${!c.repaired ? `not repaired (${c.stopped ?? c.error})` : ""} — ${c.description}`),
+    ...(failures.length
+      ? ["", "cases short of full marks (detected, localized against the conversion, repaired):"]
+      : []),
+    ...failures.map((c) =>
+      `  ${c.model} ${c.kind}#${c.index}: ${!c.detected ? "not detected; " : ""}${
+        !c.localized ? `not localized (top: ${c.top ?? "none"}); ` : ""
+      }${!c.repaired ? `not repaired (${c.stopped ?? c.error})` : ""} — ${c.description}`
+    ),
     "",
     `${r.cases.length} cases in ${(r.ms / 1000).toFixed(0)} s`,
   ].join("\n");

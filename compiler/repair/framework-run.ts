@@ -32,6 +32,21 @@ export async function runInFramework(
     }
     return { runtime, outputs };
   }
+  // LiteRT's WebAssembly logs to console.log; that is diagnostics, and stdout belongs to --json.
+  const log = console.log;
+  console.log = console.error;
+  try {
+    return { runtime, outputs: await runLiteRtOutputs(path, model, feeds) };
+  } finally {
+    console.log = log;
+  }
+}
+
+async function runLiteRtOutputs(
+  path: string,
+  model: Model,
+  feeds: readonly Readonly<Record<string, Tensor>>[],
+): Promise<Record<string, Tensor>[]> {
   const lt = await import("../reference-runtimes/litert.ts");
   if (!(await lt.loadLiteRt())) throw new LatheError("runtime", lt.liteRtLoadMessage());
   const g = model.graph;
@@ -51,7 +66,10 @@ export async function runInFramework(
     const arrays = inputs.map((i) => {
       const d = x[i]?.data;
       if (!(d instanceof Float32Array || d instanceof Int32Array || d instanceof Uint8Array)) {
-        throw new LatheError("unsupported", `LiteRT takes float32, int32 or uint8 inputs, not ${String(x[i]?.dtype)} (${i})`);
+        throw new LatheError(
+          "unsupported",
+          `LiteRT takes float32, int32 or uint8 inputs, not ${String(x[i]?.dtype)} (${i})`,
+        );
       }
       return d;
     });
@@ -61,9 +79,15 @@ export async function runInFramework(
     g.outputs.forEach((name, k) => {
       const at = info.outputs.findIndex((d) => d.name === name);
       const r = res[at >= 0 ? at : k];
-      if (r) o[name] = new Tensor(r.dtype === "float32" ? "f32" : r.dtype === "int32" ? "i32" : "u8", r.shape, r.data);
+      if (r) {
+        o[name] = new Tensor(
+          r.dtype === "float32" ? "f32" : r.dtype === "int32" ? "i32" : "u8",
+          r.shape,
+          r.data,
+        );
+      }
     });
     outputs.push(o);
   }
-  return { runtime, outputs };
+  return outputs;
 }

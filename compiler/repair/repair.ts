@@ -11,7 +11,13 @@ import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Model } from "../../ir/graph.ts";
 import { onnxToTflite } from "../../passes/convert/onnx-to-tflite.ts";
 import { tfliteToOnnx } from "../../passes/convert/tflite-to-onnx.ts";
-import { type AppliedChange, feedsFor, type RepairOutcome, type RepairProgress, repairGraph } from "../../passes/repair/greedy.ts";
+import {
+  type AppliedChange,
+  feedsFor,
+  repairGraph,
+  type RepairOutcome,
+  type RepairProgress,
+} from "../../passes/repair/greedy.ts";
 import { type Score, scoreOutputs, scoreSummary } from "../../passes/repair/score.ts";
 import { Session } from "../../runtime/interpreter.ts";
 import type { RValue, Tensor } from "../../runtime/tensor.ts";
@@ -79,7 +85,13 @@ export interface RepairReport {
   readonly localization: RepairOutcome["first"];
   readonly tried: number;
   readonly framework?: FrameworkCheck;
-  readonly ms: { readonly load: number; readonly repair: number; readonly write: number; readonly verify: number; readonly total: number };
+  readonly ms: {
+    readonly load: number;
+    readonly repair: number;
+    readonly write: number;
+    readonly verify: number;
+    readonly total: number;
+  };
 }
 
 function samePath(a: string, b: string): boolean {
@@ -94,10 +106,18 @@ function samePath(a: string, b: string): boolean {
 }
 
 /** SOURCE as Lathe converts it to the target's format, at the samples' sizes. */
-export function conversionOf(source: Model, targetFormat: string, shapes: Record<string, number[]>): Graph | undefined {
+export function conversionOf(
+  source: Model,
+  targetFormat: string,
+  shapes: Record<string, number[]>,
+): Graph | undefined {
   if (source.meta.format === targetFormat) return source.graph;
-  if (source.meta.format === "onnx" && targetFormat === "tflite") return onnxToTflite(source, { shapes }).model.graph;
-  if (source.meta.format === "tflite" && targetFormat === "onnx") return tfliteToOnnx(source, { shapes }).model.graph;
+  if (source.meta.format === "onnx" && targetFormat === "tflite") {
+    return onnxToTflite(source, { shapes }).model.graph;
+  }
+  if (source.meta.format === "tflite" && targetFormat === "onnx") {
+    return tfliteToOnnx(source, { shapes }).model.graph;
+  }
   return undefined;
 }
 
@@ -119,9 +139,13 @@ export async function repairModel(opts: RepairOptions): Promise<RepairReport> {
   const source = await loadModel(opts.source);
   const target = await loadModel(opts.target);
   const fmt = target.meta.format;
-  if (fmt !== "onnx" && fmt !== "tflite") throw new LatheError("unsupported", `repair writes ONNX or TFLite, not ${fmt}`, { file: opts.target });
+  if (fmt !== "onnx" && fmt !== "tflite") {
+    throw new LatheError("unsupported", `repair writes ONNX or TFLite, not ${fmt}`, { file: opts.target });
+  }
   const want = fmt === "onnx" ? ".onnx" : ".tflite";
-  if (extensionOf(opts.out) !== want) throw new LatheError("usage", `--out must be a ${want} file (TARGET's format)`);
+  if (extensionOf(opts.out) !== want) {
+    throw new LatheError("usage", `--out must be a ${want} file (TARGET's format)`);
+  }
   const set = await loadInputs(source.graph, {
     dir: opts.inputs,
     count: opts.count ?? (opts.inputs ? undefined : 8),
@@ -151,7 +175,9 @@ export async function repairModel(opts: RepairOptions): Promise<RepairReport> {
   else await writeFileAtomic(opts.out, await Deno.readFile(opts.target));
   const t3 = performance.now();
   let framework: FrameworkCheck | undefined;
-  if (opts.verify !== false) framework = await frameworkCheck(opts.out, source.graph, samples, opts.rtol ?? 1e-4);
+  if (opts.verify !== false) {
+    framework = await frameworkCheck(opts.out, source.graph, samples, opts.rtol ?? 1e-4);
+  }
   const t4 = performance.now();
   const reportPath = opts.report ?? `${opts.out}.report.json`;
   const report: RepairReport = {
@@ -184,7 +210,12 @@ export function jsonNumbers(_: string, v: unknown): unknown {
 }
 
 /** Loads the written file again and runs it in Lathe and in its own framework's runtime. */
-async function frameworkCheck(path: string, source: Graph, samples: readonly Record<string, Tensor>[], rtol: number): Promise<FrameworkCheck> {
+async function frameworkCheck(
+  path: string,
+  source: Graph,
+  samples: readonly Record<string, Tensor>[],
+  rtol: number,
+): Promise<FrameworkCheck> {
   const model = await loadModel(path);
   const g = model.graph;
   const sourceNames = source.inputs.filter((v) => !source.constants[v]);

@@ -440,13 +440,17 @@ class Int8Builder {
     return v === null ? null : this.alias.get(v) ?? v;
   }
 
-  private shape(v: string): readonly number[] {
+  private staticShape(v: string): readonly number[] | undefined {
     const t = this.values[v]?.type ?? this.g.values[v]?.type;
     const s = t?.kind === "tensor" ? t.shape : undefined;
-    if (!s || !s.every((d) => typeof d === "number")) {
-      throw new LatheError("unsupported", `value ${v} needs a static shape for its int8 tensor`);
-    }
-    return s as number[];
+    return s && s.every((d) => typeof d === "number") ? s as number[] : undefined;
+  }
+
+  /** The shape of a value already known to be static (codes made from a static value). */
+  private shape(v: string): readonly number[] {
+    const s = this.staticShape(v);
+    if (!s) throw new LatheError("verify", `value ${v} has no static shape`);
+    return s;
   }
 
   private declare(v: string, q: AffineQuant, shape: readonly number[]): void {
@@ -529,7 +533,7 @@ class Int8Builder {
     } else if (n.op === "QuantizeLinear") {
       const q = this.activationQuant(n);
       const v = n.inputs[0];
-      if (q && v) {
+      if (q && v && this.staticShape(v)) {
         const out = n.outputs[0];
         const c = this.coded.get(v);
         if (c && sameQuant(c.q, q)) {
@@ -571,6 +575,7 @@ class Int8Builder {
     const ins = data.map((i) => n.inputs[i]);
     const coded = ins.map((v) => (v ? this.coded.get(v) : undefined));
     const outs = n.outputs;
+    if (outs.some((o) => !o || !this.staticShape(o))) return false;
     const users = outs.map((o) => (o ? this.quantizedUsers(o) : undefined));
     const quantizedOut = users.every((u) => u !== undefined);
     let outQ: AffineQuant;
@@ -609,9 +614,8 @@ class Int8Builder {
         for (const [k, i] of data.entries()) {
           const v = n.inputs[i];
           if (coded[k]) inputs[i] = coded[k]!.codes;
-          else if (
-            v && v in this.g.constants && this.g.constants[v].dtype === "f32" && form.data(n).length > 1
-          ) {
+          else if (v && data.length > 1 && this.g.constants[v]?.dtype === "f32") {
+            // A constant operand of a binary op: quantized per tensor over its own range.
             inputs[i] = this.quantizedOperand(v);
           } else return false;
         }
@@ -688,7 +692,8 @@ class Int8Builder {
   private filter(v: string | null, dim: number): { name: string; q: AffineQuant } | undefined {
     if (!v) return undefined;
     const dq = this.constDq.get(v);
-    const shape = this.shape(v);
+    const shape = this.staticShape(v);
+    if (!shape || (!dq && !(v in this.g.constants))) return undefined;
     let codes: Int8Array, scale: number[];
     if (
       dq && dq.codes.dtype === "i8" && dq.zeroPoint.every((z) => z === 0) &&

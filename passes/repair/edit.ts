@@ -30,7 +30,14 @@ export interface TensorSummary {
 }
 
 export type Edit =
-  | { readonly type: "attribute"; readonly node: string; readonly op: string; readonly name: string; readonly before: unknown; readonly after: unknown }
+  | {
+    readonly type: "attribute";
+    readonly node: string;
+    readonly op: string;
+    readonly name: string;
+    readonly before: unknown;
+    readonly after: unknown;
+  }
   | {
     readonly type: "constant";
     readonly node: string;
@@ -46,7 +53,20 @@ export type Edit =
     readonly transform?: string;
   }
   | { readonly type: "op"; readonly node: string; readonly before: string; readonly after: string }
-  | { readonly type: "inputs"; readonly node: string; readonly op: string; readonly before: readonly (string | null)[]; readonly after: readonly (string | null)[] }
+  | {
+    readonly type: "inputs";
+    readonly node: string;
+    readonly op: string;
+    readonly before: readonly (string | null)[];
+    readonly after: readonly (string | null)[];
+  }
+  | {
+    readonly type: "outputs";
+    readonly node: string;
+    readonly op: string;
+    readonly before: readonly string[];
+    readonly after: readonly string[];
+  }
   | {
     readonly type: "insert";
     readonly node: string;
@@ -55,7 +75,13 @@ export type Edit =
     readonly outputs: readonly string[];
     readonly attrs: Readonly<Record<string, unknown>>;
   }
-  | { readonly type: "remove"; readonly node: string; readonly op: string; readonly inputs: readonly (string | null)[]; readonly outputs: readonly string[] }
+  | {
+    readonly type: "remove";
+    readonly node: string;
+    readonly op: string;
+    readonly inputs: readonly (string | null)[];
+    readonly outputs: readonly string[];
+  }
   | { readonly type: "input-type"; readonly name: string; readonly before: string; readonly after: string };
 
 export type Dialect = "onnx" | "tfl";
@@ -95,7 +121,9 @@ export function summarize(c: Constant): TensorSummary {
 export function plainAttr(a: Attr | undefined): unknown {
   if (!a) return null;
   if (a.type === "tensor") return { tensor: summarize(a.value) };
-  if (a.type === "graph" || a.type === "graphs" || a.type === "tensors" || a.type === "type") return `(${a.type})`;
+  if (a.type === "graph" || a.type === "graphs" || a.type === "tensors" || a.type === "type") {
+    return `(${a.type})`;
+  }
   return a.value;
 }
 
@@ -128,7 +156,8 @@ export class Editor {
   fresh(base: string): string {
     const g = this.graph;
     const clean = base.replace(/[^A-Za-z0-9_.:/-]+/g, "_");
-    const used = (s: string) => s in g.values || s in g.constants || this.taken.has(s) || g.nodes.some((n) => n.id === s);
+    const used = (s: string) =>
+      s in g.values || s in g.constants || this.taken.has(s) || g.nodes.some((n) => n.id === s);
     let name = clean;
     for (let k = 1; used(name); k++) name = `${clean}_${k}`;
     this.taken.add(name);
@@ -157,7 +186,12 @@ export class Editor {
   }
 
   /** Changes the node's op (and optionally its operands and attributes), keeping its id and outputs. */
-  setOp(id: string, op: string, attrs?: Readonly<Record<string, Attr>>, inputs?: readonly (string | null)[]): void {
+  setOp(
+    id: string,
+    op: string,
+    attrs?: Readonly<Record<string, Attr>>,
+    inputs?: readonly (string | null)[],
+  ): void {
     if (!getOp(op)) throw new LatheError("unsupported", `repair: unknown op ${op}`);
     const n = this.node(id);
     if (op !== n.op) this.edits.push({ type: "op", node: id, before: n.op, after: op });
@@ -182,7 +216,10 @@ export class Editor {
     this.graph = {
       ...this.graph,
       constants: { ...this.graph.constants, [name]: c },
-      values: { ...this.graph.values, [name]: { type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } } },
+      values: {
+        ...this.graph.values,
+        [name]: { type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } },
+      },
     };
     return name;
   }
@@ -191,20 +228,34 @@ export class Editor {
    * Operand `input` of node `id` reads `c`. A constant read by this operand alone is replaced in place (it
    * keeps its name); otherwise (shared, or computed by a DEQUANTIZE or Cast chain) a new constant is added.
    */
-  setConstantOperand(id: string, input: number, c: Constant, note: { from?: string; transform?: string } = {}): void {
+  setConstantOperand(
+    id: string,
+    input: number,
+    c: Constant,
+    note: { from?: string; transform?: string } = {},
+  ): void {
     const n = this.node(id);
     const prev = n.inputs[input] ?? null;
     const g = this.graph;
     const before = prev && g.constants[prev] ? summarize(g.constants[prev]) : undefined;
-    const readers = prev ? (graphIndex(g).users.get(prev) ?? []).reduce((s, u) => s + u.inputs.filter((v) => v === prev).length, 0) : 0;
-    const inPlace = !!prev && !!g.constants[prev] && !g.inputs.includes(prev) && readers === 1 && !g.outputs.includes(prev);
+    const readers = prev
+      ? (graphIndex(g).users.get(prev) ?? []).reduce(
+        (s, u) => s + u.inputs.filter((v) => v === prev).length,
+        0,
+      )
+      : 0;
+    const inPlace = !!prev && !!g.constants[prev] && !g.inputs.includes(prev) && readers === 1 &&
+      !g.outputs.includes(prev);
     let name: string;
     if (inPlace) {
       name = prev!;
       this.graph = {
         ...g,
         constants: { ...g.constants, [name]: c },
-        values: { ...g.values, [name]: { ...g.values[name], type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } } },
+        values: {
+          ...g.values,
+          [name]: { ...g.values[name], type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } },
+        },
       };
     } else {
       name = this.addConstant(`${prev ?? n.id}_repaired`, c);
@@ -238,7 +289,10 @@ export class Editor {
       this.graph = {
         ...this.graph,
         constants: { ...this.graph.constants, [k]: c },
-        values: { ...this.graph.values, [k]: { type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } } },
+        values: {
+          ...this.graph.values,
+          [k]: { type: { kind: "tensor", dtype: c.dtype, shape: [...c.shape] } },
+        },
       };
       this.taken.add(k);
     }
@@ -279,12 +333,17 @@ export class Editor {
       const renamed = this.fresh(`${value}_pre`);
       const p = g.nodes[producerAt];
       const users = graphIndex(g).users.get(value) ?? [];
-      this.replace(p.id, (x) => ({ ...x, outputs: x.outputs.map((o) => (o === value ? renamed : o)) }));
+      this.renameOutput(p.id, value, renamed);
       for (const u of users) this.setInputs(u.id, u.inputs.map((v) => (v === value ? renamed : v)));
       const values = { ...this.graph.values };
       values[renamed] = values[value];
       this.graph = { ...this.graph, values };
-      const node = this.addNodeAt(producerAt + 1, { ...spec, inputs: spec.inputs.map((v) => (v === value ? renamed : v)) }, value, this.dialect === "tfl" ? value : ids.id);
+      const node = this.addNodeAt(
+        producerAt + 1,
+        { ...spec, inputs: spec.inputs.map((v) => (v === value ? renamed : v)) },
+        value,
+        this.dialect === "tfl" ? value : ids.id,
+      );
       return node;
     }
     const users = (graphIndex(g).users.get(value) ?? []).filter((u) => !readers || readers.includes(u.id));
@@ -312,21 +371,47 @@ export class Editor {
       const p = g.nodes.find((x) => x.outputs.includes(src));
       if (!p || g.inputs.includes(src) || g.outputs.includes(src)) {
         // No producer to rename (the bypass reaches a graph input): an identity keeps the output's name.
-        this.addNodeAt(g.nodes.length, { op: this.dialect === "tfl" ? "tfl.RESHAPE" : "Identity", inputs: this.dialect === "tfl" ? [src, this.shapeConstant(src)] : [src], stem: dst }, dst, dst);
+        this.addNodeAt(
+          g.nodes.length,
+          {
+            op: this.dialect === "tfl" ? "tfl.RESHAPE" : "Identity",
+            inputs: this.dialect === "tfl" ? [src, this.shapeConstant(src)] : [src],
+            stem: dst,
+          },
+          dst,
+          dst,
+        );
         return;
       }
-      this.replace(p.id, (x) => ({ ...x, outputs: x.outputs.map((o) => (o === src ? dst : o)) }));
-      for (const u of graphIndex(this.graph).users.get(src) ?? []) this.setInputs(u.id, u.inputs.map((v) => (v === src ? dst : v)));
+      this.renameOutput(p.id, src, dst);
+      for (const u of graphIndex(this.graph).users.get(src) ?? []) {
+        this.setInputs(u.id, u.inputs.map((v) => (v === src ? dst : v)));
+      }
       return;
     }
-    for (const u of graphIndex(g).users.get(dst) ?? []) this.setInputs(u.id, u.inputs.map((v) => (v === dst ? src : v)));
+    for (const u of graphIndex(g).users.get(dst) ?? []) {
+      this.setInputs(u.id, u.inputs.map((v) => (v === dst ? src : v)));
+    }
+  }
+
+  private renameOutput(id: string, from: string, to: string): void {
+    const n = this.node(id);
+    const outputs = n.outputs.map((o) => (o === from ? to : o));
+    this.edits.push({ type: "outputs", node: id, op: n.op, before: [...n.outputs], after: outputs });
+    this.replace(id, (x) => ({ ...x, outputs }));
   }
 
   private shapeConstant(v: string): string {
     const t = this.graph.values[v]?.type;
-    const shape = t?.kind === "tensor" && t.shape?.every((d) => typeof d === "number") ? t.shape as number[] : undefined;
+    const shape = t?.kind === "tensor" && t.shape?.every((d) => typeof d === "number")
+      ? t.shape as number[]
+      : undefined;
     if (!shape) throw new LatheError("unsupported", `repair: ${v} has no static shape`);
-    return this.addConstant(`${v}_shape`, { dtype: "i32", shape: [shape.length], bytes: new Uint8Array(Int32Array.from(shape).buffer) });
+    return this.addConstant(`${v}_shape`, {
+      dtype: "i32",
+      shape: [shape.length],
+      bytes: new Uint8Array(Int32Array.from(shape).buffer),
+    });
   }
 
   /** Moves a node to just before another (the order must stay topological; `finish` checks it). */
@@ -340,7 +425,12 @@ export class Editor {
 
   setInputType(name: string, type: ValueType): void {
     const prev = this.graph.values[name];
-    this.edits.push({ type: "input-type", name, before: prev ? printValueType(prev.type) : "(none)", after: printValueType(type) });
+    this.edits.push({
+      type: "input-type",
+      name,
+      before: prev ? printValueType(prev.type) : "(none)",
+      after: printValueType(type),
+    });
     this.graph = { ...this.graph, values: { ...this.graph.values, [name]: { ...prev, type } as ValueInfo } };
   }
 
@@ -361,9 +451,19 @@ export class Editor {
       for (const [k, v] of Object.entries(g.values)) if (!(k in g.constants) || k in constants) values[k] = v;
       g = { ...g, constants, values };
     }
-    const inferred = reinfer(g);
+    let inferred: Graph;
+    try {
+      inferred = reinfer(g);
+    } catch (e) {
+      throw new LatheError(
+        "verify",
+        `repair left an invalid graph: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     const issues = verifyGraph(inferred);
-    if (issues.length) throw new LatheError("verify", `repair left an invalid graph: ${issues[0].where}: ${issues[0].reason}`);
+    if (issues.length) {
+      throw new LatheError("verify", `repair left an invalid graph: ${issues[0].where}: ${issues[0].reason}`);
+    }
     return inferred;
   }
 }

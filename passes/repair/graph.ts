@@ -18,7 +18,15 @@ import { opClass } from "../diff/op-equivalence.ts";
 import { toConstant } from "../../runtime/tensor.ts";
 import type { Dialect, Editor, NewNode } from "./edit.ts";
 import { f32Constant } from "./parameters.ts";
-import { dataInputs, findingEvents, findNode, type Fix, type FixMaker, repair, type RepairContext } from "./rule.ts";
+import {
+  dataInputs,
+  findingEvents,
+  findNode,
+  type Fix,
+  type FixMaker,
+  repair,
+  type RepairContext,
+} from "./rule.ts";
 
 interface Activation {
   /** ONNX op, with Clip's bounds. */
@@ -42,9 +50,15 @@ const ACTIVATIONS: Record<string, Activation> = {
 };
 
 /** Parameters an activation carries over from the source node (LeakyRelu's alpha, Clip's bounds). */
-function activationOf(ctx: RepairContext, e: Event): { cls: string; act?: Activation; alpha?: number; bounds?: [number, number] } {
+function activationOf(
+  ctx: RepairContext,
+  e: Event,
+): { cls: string; act?: Activation; alpha?: number; bounds?: [number, number] } {
   const n = e.node;
-  const out: { cls: string; act?: Activation; alpha?: number; bounds?: [number, number] } = { cls: e.cls, act: ACTIVATIONS[e.cls] };
+  const out: { cls: string; act?: Activation; alpha?: number; bounds?: [number, number] } = {
+    cls: e.cls,
+    act: ACTIVATIONS[e.cls],
+  };
   if (!n || e.part > 0) return out;
   const at = resolveAttrs(n);
   if (typeof at.alpha === "number") out.alpha = at.alpha;
@@ -58,11 +72,18 @@ function activationOf(ctx: RepairContext, e: Event): { cls: string; act?: Activa
 }
 
 /** The standalone node computing an activation in a dialect, reading `x`. */
-function activationNode(dialect: Dialect, a: ReturnType<typeof activationOf>, x: string, stem: string): NewNode | undefined {
+function activationNode(
+  dialect: Dialect,
+  a: ReturnType<typeof activationOf>,
+  x: string,
+  stem: string,
+): NewNode | undefined {
   if (!a.act) return undefined;
   if (dialect === "tfl") {
     if (!a.act.tfl || !getOp(a.act.tfl)) return undefined;
-    const attrs: Record<string, Attr> = a.act.tfl === "tfl.LEAKY_RELU" && a.alpha !== undefined ? { alpha: { type: "float", value: a.alpha } } : {};
+    const attrs: Record<string, Attr> = a.act.tfl === "tfl.LEAKY_RELU" && a.alpha !== undefined
+      ? { alpha: { type: "float", value: a.alpha } }
+      : {};
     return { op: a.act.tfl, inputs: [x], attrs, stem };
   }
   const o = a.act.onnx;
@@ -71,18 +92,26 @@ function activationNode(dialect: Dialect, a: ReturnType<typeof activationOf>, x:
     const [lo, hi] = o.bounds;
     const constants: Record<string, ReturnType<typeof f32Constant>> = {};
     const ins: (string | null)[] = [x, null, null];
-    if (Number.isFinite(lo)) (ins[1] = `${stem}_min`, constants[`${stem}_min`] = f32Constant([], Float32Array.of(lo)));
-    if (Number.isFinite(hi)) (ins[2] = `${stem}_max`, constants[`${stem}_max`] = f32Constant([], Float32Array.of(hi)));
+    if (Number.isFinite(lo)) {
+      (ins[1] = `${stem}_min`, constants[`${stem}_min`] = f32Constant([], Float32Array.of(lo)));
+    }
+    if (Number.isFinite(hi)) {
+      (ins[2] = `${stem}_max`, constants[`${stem}_max`] = f32Constant([], Float32Array.of(hi)));
+    }
     while (ins.length > 1 && ins[ins.length - 1] === null) ins.pop();
     return { op: "Clip", inputs: ins, constants, stem };
   }
-  const attrs: Record<string, Attr> = o.op === "LeakyRelu" && a.alpha !== undefined ? { alpha: { type: "float", value: a.alpha } } : {};
+  const attrs: Record<string, Attr> = o.op === "LeakyRelu" && a.alpha !== undefined
+    ? { alpha: { type: "float", value: a.alpha } }
+    : {};
   return { op: o.op, inputs: [x], attrs, stem };
 }
 
 /** An op of the dialect in an equivalence class (MaxPool for max-pool, tfl.MINIMUM for min). */
 function opOfClass(dialect: Dialect, cls: string, like?: string): string | undefined {
-  const ops = registeredOps().filter((op) => (dialect === "tfl" ? op.startsWith("tfl.") : !op.includes(".")) && opClass(op).cls === cls);
+  const ops = registeredOps().filter((op) =>
+    (dialect === "tfl" ? op.startsWith("tfl.") : !op.includes(".")) && opClass(op).cls === cls
+  );
   if (like) {
     // Keep to the same family of names where there are several (ReduceMax over GlobalMaxPool for a Reduce).
     const prefix = like.replace(/^tfl\./, "").slice(0, 3).toLowerCase();
@@ -113,7 +142,9 @@ function replaceFixes(ctx: RepairContext, src: Event, t: Node, fix: FixMaker): (
   // average pool for a max pool), never an op with other arithmetic.
   const te = eventOf(ctx, "target", t.id);
   const functions = ["activation", "clamp"];
-  const kin = te && (te.family === src.family || (functions.includes(te.family) && functions.includes(src.family)) || te.cls === "thresholdedrelu");
+  const kin = te &&
+    (te.family === src.family || (functions.includes(te.family) && functions.includes(src.family)) ||
+      te.cls === "thresholdedrelu");
   if (!kin) return out;
   const a = activationOf(ctx, src);
   const data = soleData(ctx.target, t) ?? 0;
@@ -130,11 +161,19 @@ function replaceFixes(ctx: RepairContext, src: Event, t: Node, fix: FixMaker): (
       }));
       // A TFLite activation that was a fused one: fused back into the op before it.
       const p = graphIndex(ctx.target).producer.get(x);
-      if (ctx.dialect === "tfl" && a.act.fused && p && fusable(p) && users(ctx.target, x).length === 1 && !ctx.target.outputs.includes(x)) {
-        out.push(fix(`${t.op} ${t.id} removed; ${p.op} ${p.id} fuses ${a.act.fused} (the source's ${a.cls})`, (ed) => {
-          ed.bypass(t.id, data);
-          ed.setAttrs(p.id, { fused_activation_function: { type: "string", value: a.act!.fused! } });
-        }));
+      if (
+        ctx.dialect === "tfl" && a.act.fused && p && fusable(p) && users(ctx.target, x).length === 1 &&
+        !ctx.target.outputs.includes(x)
+      ) {
+        out.push(
+          fix(
+            `${t.op} ${t.id} removed; ${p.op} ${p.id} fuses ${a.act.fused} (the source's ${a.cls})`,
+            (ed) => {
+              ed.bypass(t.id, data);
+              ed.setAttrs(p.id, { fused_activation_function: { type: "string", value: a.act!.fused! } });
+            },
+          ),
+        );
       }
     }
     return out;
@@ -182,7 +221,12 @@ export const fixWrongOp = repair("replace-op", "graph", ["wrong-op"], (f, ctx, f
     const a = activationOf(ctx, source);
     const out: Fix[] = [];
     if (a.act?.fused) {
-      out.push(fix(`${t.op} ${t.id}: fused ${String(t.attrs.fused_activation_function?.value)} → ${a.act.fused}`, (ed) => ed.setAttrs(t.id, { fused_activation_function: { type: "string", value: a.act!.fused! } })));
+      out.push(
+        fix(
+          `${t.op} ${t.id}: fused ${String(t.attrs.fused_activation_function?.value)} → ${a.act.fused}`,
+          (ed) => ed.setAttrs(t.id, { fused_activation_function: { type: "string", value: a.act!.fused! } }),
+        ),
+      );
     }
     const spec = activationNode(ctx.dialect, a, t.outputs[0], `${t.id}_act`);
     if (spec) {
@@ -258,15 +302,28 @@ export const insertMissingNode = repair("insert-node", "graph", ["missing-node"]
   const a = activationOf(ctx, se);
   if (a.act && rData.length === 1) {
     const p = graphIndex(ctx.target).producer.get(x);
-    if (ctx.dialect === "tfl" && a.act.fused && p && fusable(p) && String(p.attrs.fused_activation_function?.value ?? "NONE") === "NONE" && users(ctx.target, x).length === readers.length) {
-      out.push(fix(`${p.op} ${p.id}: fuses ${a.act.fused} again (the source's ${m.op} ${m.id})`, (ed) => ed.setAttrs(p.id, { fused_activation_function: { type: "string", value: a.act!.fused! } })));
+    if (
+      ctx.dialect === "tfl" && a.act.fused && p && fusable(p) &&
+      String(p.attrs.fused_activation_function?.value ?? "NONE") === "NONE" &&
+      users(ctx.target, x).length === readers.length
+    ) {
+      out.push(
+        fix(
+          `${p.op} ${p.id}: fuses ${a.act.fused} again (the source's ${m.op} ${m.id})`,
+          (ed) => ed.setAttrs(p.id, { fused_activation_function: { type: "string", value: a.act!.fused! } }),
+        ),
+      );
     }
     const spec = activationNode(ctx.dialect, a, x, `${m.id}_restored`);
     if (spec) {
       out.push(fix(`${spec.op} inserted after ${x} (the source's ${m.op} ${m.id})`, (ed) => {
         const names: Record<string, string> = {};
         for (const [k, c] of Object.entries(spec.constants ?? {})) names[k] = ed.addConstant(k, c);
-        ed.insertAfter(x, { ...spec, inputs: spec.inputs.map((v) => (v && names[v]) ?? v), constants: {} }, readers);
+        ed.insertAfter(
+          x,
+          { ...spec, inputs: spec.inputs.map((v) => (v && names[v]) ?? v), constants: {} },
+          readers,
+        );
       }));
     }
   }
@@ -279,7 +336,13 @@ export const insertMissingNode = repair("insert-node", "graph", ["missing-node"]
 });
 
 /** Copies a reference node (with its constant operands) into the target, reading `x`. */
-function copyReferenceNode(ctx: RepairContext, ed: Editor, r: Node, inputs: readonly string[], readers?: readonly string[]): Node {
+function copyReferenceNode(
+  ctx: RepairContext,
+  ed: Editor,
+  r: Node,
+  inputs: readonly string[],
+  readers?: readonly string[],
+): Node {
   const rData = dataInputs(ctx.reference, r);
   let k = 0;
   const ins = r.inputs.map((v, i) => {
@@ -299,7 +362,9 @@ function copyReferenceNode(ctx: RepairContext, ed: Editor, r: Node, inputs: read
 export const insertReferenceBefore = repair(
   "insert-node-before",
   "graph",
-  (f, ctx) => ctx.sameDialect && ["kernel", "group", "weights-shape", "bias-shape", "error-jump", "wrong-op"].includes(f.fault),
+  (f, ctx) =>
+    ctx.sameDialect &&
+    ["kernel", "group", "weights-shape", "bias-shape", "error-jump", "wrong-op"].includes(f.fault),
   (f, ctx, fix) => {
     const r = findNode(ctx.reference, f.sourceNode), t = findNode(ctx.target, f.targetNode);
     if (!r || !t || dataInputs(ctx.reference, r).length !== 1) return [];
@@ -317,7 +382,9 @@ export function swapAdjacent(ed: Editor, aId: string, bId: string): void {
   const g = ed.graph;
   const a = ed.node(aId), b = ed.node(bId);
   const ad = soleData(g, a), bd = soleData(g, b);
-  if (ad === undefined || bd === undefined || b.inputs[bd] !== a.outputs[0]) throw new LatheError("verify", `${aId} and ${bId} are not a chain`);
+  if (ad === undefined || bd === undefined || b.inputs[bd] !== a.outputs[0]) {
+    throw new LatheError("verify", `${aId} and ${bId} are not a chain`);
+  }
   const x = a.inputs[ad]!, mid = a.outputs[0], y = b.outputs[0];
   const tfl = ed.dialect === "tfl";
   ed.setInputs(b.id, b.inputs.map((v, i) => (i === bd ? x : v)));
@@ -333,7 +400,13 @@ export function swapAdjacent(ed: Editor, aId: string, bId: string): void {
   const values = { ...ed.graph.values };
   delete values[mid];
   ed.graph = { ...ed.graph, nodes, values };
-  ed.edits.push({ type: "inputs", node: b.id, op: b.op, before: [...b.inputs], after: b.inputs.map((v, i) => (i === bd ? x : v)) });
+  ed.edits.push({
+    type: "inputs",
+    node: b.id,
+    op: b.op,
+    before: [...b.inputs],
+    after: b.inputs.map((v, i) => (i === bd ? x : v)),
+  });
 }
 
 /**
@@ -365,50 +438,77 @@ function segmentNodes(f: Finding, ctx: RepairContext): Node[] {
 }
 
 /** Two adjacent nodes of the segment in the wrong order (MutateNN's reorder, a converter's misplaced op). */
-export const undoReorder = repair("swap-back", "graph", (f) => !!f.targetNode || f.fault === "missing-node", (f, ctx, fix) => {
-  const g = ctx.target;
-  const out: Fix[] = [];
-  const chain = (a: Node, b: Node) =>
-    soleData(g, a) !== undefined && soleData(g, b) !== undefined && a.outputs.length === 1 && users(g, a.outputs[0]).length === 1 &&
-    !g.outputs.includes(a.outputs[0]) && b.inputs[soleData(g, b)!] === a.outputs[0];
-  const nodes = segmentNodes(f, ctx);
-  for (const t of nodes) {
-    const d = soleData(g, t);
-    const p = d !== undefined ? graphIndex(g).producer.get(t.inputs[d]!) : undefined;
-    if (p && chain(p, t)) out.push(fix(`${p.op} ${p.id} and ${t.op} ${t.id} swapped back`, (ed) => swapAdjacent(ed, p.id, t.id)));
-    const us = users(g, t.outputs[0]);
-    if (us.length === 1 && chain(t, us[0])) out.push(fix(`${t.op} ${t.id} and ${us[0].op} ${us[0].id} swapped back`, (ed) => swapAdjacent(ed, t.id, us[0].id)));
-  }
-  return out;
-});
+export const undoReorder = repair(
+  "swap-back",
+  "graph",
+  (f) => !!f.targetNode || f.fault === "missing-node",
+  (f, ctx, fix) => {
+    const g = ctx.target;
+    const out: Fix[] = [];
+    const chain = (a: Node, b: Node) =>
+      soleData(g, a) !== undefined && soleData(g, b) !== undefined && a.outputs.length === 1 &&
+      users(g, a.outputs[0]).length === 1 &&
+      !g.outputs.includes(a.outputs[0]) && b.inputs[soleData(g, b)!] === a.outputs[0];
+    const nodes = segmentNodes(f, ctx);
+    for (const t of nodes) {
+      const d = soleData(g, t);
+      const p = d !== undefined ? graphIndex(g).producer.get(t.inputs[d]!) : undefined;
+      if (p && chain(p, t)) {
+        out.push(
+          fix(`${p.op} ${p.id} and ${t.op} ${t.id} swapped back`, (ed) => swapAdjacent(ed, p.id, t.id)),
+        );
+      }
+      const us = users(g, t.outputs[0]);
+      if (us.length === 1 && chain(t, us[0])) {
+        out.push(
+          fix(
+            `${t.op} ${t.id} and ${us[0].op} ${us[0].id} swapped back`,
+            (ed) => swapAdjacent(ed, t.id, us[0].id),
+          ),
+        );
+      }
+    }
+    return out;
+  },
+);
 
 const TRANSPOSES = new Set(["Transpose", "tfl.TRANSPOSE"]);
 
 /** Layout nodes on the paths into the diverging target value (an extra transpose is invisible to matching). */
-export const removeExtraTranspose = repair("remove-transpose", "graph", (f) => f.kind !== "input", (f, ctx, fix) => {
-  const { target } = findingEvents(f, ctx);
-  const te = target ?? eventOf(ctx, "target", f.targetNode);
-  if (!te) return [];
-  const T = ctx.match.targetEvents;
-  const seen = new Set<string>();
-  const visited = new Set<number>();
-  const out: Fix[] = [];
-  // The segment: back from the event through its own node's parts and unpaired events, to paired ones.
-  const stack = [te.index];
-  while (stack.length) {
-    const e = T.events[stack.pop()!];
-    if (visited.has(e.index)) continue;
-    visited.add(e.index);
-    for (const i of e.inputs) {
-      for (const n of i.via) {
-        if (!TRANSPOSES.has(n.op) || seen.has(n.id)) continue;
-        seen.add(n.id);
-        out.push(fix(`${n.op} ${n.id} removed (it reorders the data the source does not)`, (ed) => ed.bypass(n.id, 0)));
+export const removeExtraTranspose = repair(
+  "remove-transpose",
+  "graph",
+  (f) => f.kind !== "input",
+  (f, ctx, fix) => {
+    const { target } = findingEvents(f, ctx);
+    const te = target ?? eventOf(ctx, "target", f.targetNode);
+    if (!te) return [];
+    const T = ctx.match.targetEvents;
+    const seen = new Set<string>();
+    const visited = new Set<number>();
+    const out: Fix[] = [];
+    // The segment: back from the event through its own node's parts and unpaired events, to paired ones.
+    const stack = [te.index];
+    while (stack.length) {
+      const e = T.events[stack.pop()!];
+      if (visited.has(e.index)) continue;
+      visited.add(e.index);
+      for (const i of e.inputs) {
+        for (const n of i.via) {
+          if (!TRANSPOSES.has(n.op) || seen.has(n.id)) continue;
+          seen.add(n.id);
+          out.push(
+            fix(
+              `${n.op} ${n.id} removed (it reorders the data the source does not)`,
+              (ed) => ed.bypass(n.id, 0),
+            ),
+          );
+        }
+        if (i.event < 0) continue;
+        const ie = T.events[i.event];
+        if (ie.node === e.node || !ctx.match.targetToSource.has(ie.index)) stack.push(ie.index);
       }
-      if (i.event < 0) continue;
-      const ie = T.events[i.event];
-      if (ie.node === e.node || !ctx.match.targetToSource.has(ie.index)) stack.push(ie.index);
     }
-  }
-  return out;
-});
+    return out;
+  },
+);

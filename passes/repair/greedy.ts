@@ -9,7 +9,7 @@
  */
 import { printDType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
-import type { Graph } from "../../ir/graph.ts";
+import { type Graph, producerOf } from "../../ir/graph.ts";
 import type { Dim } from "../../ir/value-type.ts";
 import { Session } from "../../runtime/interpreter.ts";
 import { alloc, type RValue, Tensor } from "../../runtime/tensor.ts";
@@ -30,6 +30,8 @@ export interface FindingSummary {
   readonly message: string;
   readonly sourceNode?: string;
   readonly targetNode?: string;
+  /** Other target nodes the evidence names. */
+  readonly nodes?: readonly string[];
 }
 
 export interface AppliedChange {
@@ -41,7 +43,11 @@ export interface AppliedChange {
   readonly reference: "source" | "converted source" | "structure";
   readonly finding?: FindingSummary;
   readonly edits: readonly Edit[];
-  readonly evidence: { readonly metric: string; readonly before: Record<string, unknown>; readonly after: Record<string, unknown> };
+  readonly evidence: {
+    readonly metric: string;
+    readonly before: Record<string, unknown>;
+    readonly after: Record<string, unknown>;
+  };
 }
 
 export type RepairProgress =
@@ -93,18 +99,31 @@ export interface RepairOutcome {
   readonly ms: number;
 }
 
-export function summarizeFinding(f: Finding): FindingSummary {
+/**
+ * A finding for reports. `nodes` adds the target nodes its evidence names beside its own: the producers of
+ * the values a precision finding says are narrowed (the Cast, not the layer after it).
+ */
+export function summarizeFinding(f: Finding, target?: Graph): FindingSummary {
+  const d = f.evidence.detail as { values?: { value?: string }[] } | undefined;
+  const named = f.kind === "precision" && Array.isArray(d?.values) && target
+    ? [...new Set(d!.values.map((v) => (v.value ? producerOf(target, v.value)?.id : undefined)).filter((x): x is string => !!x))]
+    : [];
   return {
     kind: f.kind,
     fault: f.fault,
     message: f.message,
     ...(f.sourceNode ? { sourceNode: f.sourceNode } : {}),
     ...(f.targetNode ? { targetNode: f.targetNode } : {}),
+    ...(named.length ? { nodes: named } : {}),
   };
 }
 
 /** Source data as a graph's inputs: the same elements in the declared shape and element type. */
-export function feedsFor(g: Graph, sourceNames: readonly string[], sample: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+export function feedsFor(
+  g: Graph,
+  sourceNames: readonly string[],
+  sample: Readonly<Record<string, Tensor>>,
+): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   const names = g.inputs.filter((v) => !g.constants[v]);
   names.forEach((name, i) => {
@@ -138,12 +157,21 @@ export function feedsFor(g: Graph, sourceNames: readonly string[], sample: Reado
 class Runner {
   private sourceOuts: Record<string, RValue>[];
   private sourceNames: string[];
-  constructor(readonly source: Graph, readonly samples: readonly Readonly<Record<string, Tensor>>[], readonly rtol: number, readonly keepInterface: boolean) {
+  constructor(
+    readonly source: Graph,
+    readonly samples: readonly Readonly<Record<string, Tensor>>[],
+    readonly rtol: number,
+    readonly keepInterface: boolean,
+  ) {
     const s = new Session(source);
     this.sourceOuts = samples.map((x) => s.run(x).outputs);
     this.sourceNames = source.inputs.filter((v) => !source.constants[v]);
   }
-  feeds(g: Graph, sample: Readonly<Record<string, Tensor>>, match?: () => GraphMatch): Record<string, Tensor> {
+  feeds(
+    g: Graph,
+    sample: Readonly<Record<string, Tensor>>,
+    match?: () => GraphMatch,
+  ): Record<string, Tensor> {
     if (this.keepInterface && match) return targetInputs(match(), sample);
     return feedsFor(g, this.sourceNames, sample);
   }
@@ -156,7 +184,9 @@ class Runner {
     } catch (e) {
       return failedScore(this.source.outputs, n, e instanceof Error ? e.message : String(e));
     }
-    return scoreOutputs(this.source.outputs, g.outputs, this.sourceOuts.slice(0, n), outs, { rtol: this.rtol });
+    return scoreOutputs(this.source.outputs, g.outputs, this.sourceOuts.slice(0, n), outs, {
+      rtol: this.rtol,
+    });
   }
 }
 
@@ -181,7 +211,9 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
     let b = bound.get(x);
     if (!b) {
       try {
-        b = bindInputShapes(x, { shapes: Object.fromEntries(Object.entries(feeds()).map(([k, t]) => [k, [...t.shape]])) });
+        b = bindInputShapes(x, {
+          shapes: Object.fromEntries(Object.entries(feeds()).map(([k, t]) => [k, [...t.shape]])),
+        });
       } catch {
         b = x;
       }
@@ -194,7 +226,7 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
   const matchOf = (ref: Graph, tgt: Graph) => {
     if (ref !== sourceA) return matchGraphs(ref, tgt);
     let m = matchCache.get(tgt);
-    if (!m) matchCache.set(tgt, (m = matchGraphs(ref, tgt)));
+    if (!m) matchCache.set(tgt, m = matchGraphs(ref, tgt));
     return m;
   };
   const safeScore = (x: Graph, n?: number) => runner.score(x, n, () => matchOf(sourceA, targetA(x)));
@@ -228,7 +260,9 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
     const t = performance.now();
     const gA = targetA(g);
     const match = matchOf(ref, gA);
-    const refInputs = opts.samples.slice(0, L).map((x) => (ref === sourceA ? x : feedsFor(ref, sourceNames, x)));
+    const refInputs = opts.samples.slice(0, L).map((
+      x,
+    ) => (ref === sourceA ? x : feedsFor(ref, sourceNames, x)));
     let loc: Localization;
     try {
       loc = await localize({
@@ -240,10 +274,29 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
       });
     } catch {
       // A target that cannot run everywhere (a shape a fault broke) is left to the structural fixes.
-      loc = { tolerance: 0, jumpFactor: 0, pairs: [], findings: [], ranking: { method: "error-jump", layers: [] } };
+      loc = {
+        tolerance: 0,
+        jumpFactor: 0,
+        pairs: [],
+        findings: [],
+        ranking: { method: "error-jump", layers: [] },
+      };
     }
-    progress({ phase: "localize", reference: kind, findings: loc.findings.length, ms: performance.now() - t });
-    return { reference: ref, referenceKind: kind, target: gA, match, localization: loc, dialect, sameDialect: dialectOf(ref) === dialect };
+    progress({
+      phase: "localize",
+      reference: kind,
+      findings: loc.findings.length,
+      ms: performance.now() - t,
+    });
+    return {
+      reference: ref,
+      referenceKind: kind,
+      target: gA,
+      match,
+      localization: loc,
+      dialect,
+      sameDialect: dialectOf(ref) === dialect,
+    };
   };
 
   type Candidate = { fix: Fix; finding?: Finding; reference: AppliedChange["reference"] };
@@ -260,9 +313,13 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
       class: p.c.fix.class,
       description: p.c.fix.description,
       reference: p.c.reference,
-      ...(p.c.finding ? { finding: summarizeFinding(p.c.finding) } : {}),
+      ...(p.c.finding ? { finding: summarizeFinding(p.c.finding, g) } : {}),
       edits: p.edits,
-      evidence: { metric: "agreement with the source (top-1, Kendall τ on the top-5, max and relative L2 error)", before: scoreSummary(cur), after: scoreSummary(full) },
+      evidence: {
+        metric: "agreement with the source (top-1, Kendall τ on the top-5, max and relative L2 error)",
+        before: scoreSummary(cur),
+        after: scoreSummary(full),
+      },
     };
     changes.push(change);
     g = p.next;
@@ -321,7 +378,11 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
     // simpler repair of one fault comes before a more invasive one proposed for a neighbouring finding.
     const byPair = new Map<number, Finding[]>();
     for (const f of ctx.localization.findings) byPair.set(f.pair, [...(byPair.get(f.pair) ?? []), f]);
-    for (const [f, r] of [...byPair.values()].flatMap((fs) => rules.flatMap((r) => fs.map((f) => [f, r] as const)))) {
+    for (
+      const [f, r] of [...byPair.values()].flatMap((fs) =>
+        rules.flatMap((r) => fs.map((f) => [f, r] as const))
+      )
+    ) {
       {
         if (!r.answers(f, ctx)) continue;
         let fixes: Fix[] = [];
@@ -351,12 +412,17 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
       const ref = reference();
       if (ref) firstReference = await localizeAgainst(ref, "converted source");
       first = {
-        structural: structural.map((f) => ({ rule: f.rule, description: f.description, nodes: structuralNodes(f, g) })),
-        findings: ctx0.localization.findings.map(summarizeFinding),
+        structural: structural.map((f) => ({
+          rule: f.rule,
+          description: f.description,
+          nodes: structuralNodes(f, g),
+        })),
+        findings: ctx0.localization.findings.map((f) => summarizeFinding(f, g)),
         ...(ctx0.localization.divergence ? { divergence: ctx0.localization.divergence.pair } : {}),
-        ...(firstReference ? { converted: firstReference.localization.findings.map(summarizeFinding) } : {}),
+        ...(firstReference ? { converted: firstReference.localization.findings.map((f) => summarizeFinding(f, g)) } : {}),
       };
-      detected ||= structural.length > 0 || !!ctx0.localization.divergence || !!firstReference?.localization.divergence;
+      detected ||= structural.length > 0 || !!ctx0.localization.divergence ||
+        !!firstReference?.localization.divergence;
       firstContext = ctx0;
     }
     // Inputs first, as FetaFix does: a structural input fault is repaired before anything is localized.
@@ -386,7 +452,17 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
   else if (stopped === "agree") stopped = "iterations";
   if (!first) first = { structural: [], findings: [] };
   progress({ phase: "stop", reason: stopped });
-  return { graph: g, changes, initial, final: cur, stopped, detected, first, tried, ms: performance.now() - t0 };
+  return {
+    graph: g,
+    changes,
+    initial,
+    final: cur,
+    stopped,
+    detected,
+    first,
+    tried,
+    ms: performance.now() - t0,
+  };
 }
 
 /** Nodes a structural fix is about: the nodes its edits name, found by applying it to a scratch editor. */

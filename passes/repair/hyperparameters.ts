@@ -64,7 +64,11 @@ function ownWindow(g: Graph, n: Node): WindowSpec | undefined {
     }
   }
   const w = staticShapeOf(g, n.inputs[1]);
-  const kernel: number[] | undefined = (at.kernel_shape as number[] | undefined)?.length ? [...at.kernel_shape] : w && n.op.startsWith("Conv") ? w.slice(2) : undefined;
+  const kernel: number[] | undefined = (at.kernel_shape as number[] | undefined)?.length
+    ? [...at.kernel_shape]
+    : w && n.op.startsWith("Conv")
+    ? w.slice(2)
+    : undefined;
   if (!kernel) return undefined;
   const r = kernel.length;
   const strides = (at.strides as number[] | undefined)?.length ? [...at.strides] : new Array(r).fill(1);
@@ -93,7 +97,9 @@ function padBefore(ctx: RepairContext, t: Node): { node: Node; pads: Pads } | un
   const g = ctx.target;
   const x = t.inputs[0];
   const p = x ? graphIndex(g).producer.get(x) : undefined;
-  if (!p || !["Pad", "tfl.PAD", "tfl.PADV2"].includes(p.op) || (graphIndex(g).users.get(x!) ?? []).length !== 1) return undefined;
+  if (
+    !p || !["Pad", "tfl.PAD", "tfl.PADV2"].includes(p.op) || (graphIndex(g).users.get(x!) ?? []).length !== 1
+  ) return undefined;
   const e = ctx.match.targetEvents.events.find((ev) => ev.node === p);
   if (e && ctx.match.targetToSource.has(e.index)) return undefined;
   const c = p.inputs[1] ? constantSource(g, p.inputs[1]) : undefined;
@@ -102,7 +108,10 @@ function padBefore(ctx: RepairContext, t: Node): { node: Node; pads: Pads } | un
   if (p.op === "Pad") {
     if (String(resolveAttrs(p).mode ?? "constant") !== "constant" || p.inputs[3]) return undefined;
     const r = xs.length / 2;
-    return { node: p, pads: Array.from({ length: r - 2 }, (_, i) => [xs[2 + i], xs[r + 2 + i]] as [number, number]) };
+    return {
+      node: p,
+      pads: Array.from({ length: r - 2 }, (_, i) => [xs[2 + i], xs[r + 2 + i]] as [number, number]),
+    };
   }
   return { node: p, pads: [[xs[2], xs[3]], [xs[4], xs[5]]] };
 }
@@ -112,13 +121,19 @@ function padsEqual(a: Pads, b: Pads): boolean {
 }
 
 /** TFLite's padding for the desired own pads at input `size`: SAME or VALID, or VALID plus explicit pads. */
-function tflPadding(size: readonly number[], w: WindowSpec, desired: Pads): { padding: "SAME" | "VALID"; extra?: Pads } {
+function tflPadding(
+  size: readonly number[],
+  w: WindowSpec,
+  desired: Pads,
+): { padding: "SAME" | "VALID"; extra?: Pads } {
   const eff = w.kernel.map((k, i) => (k - 1) * w.dilations[i] + 1);
   const out = size.map((s, i) => Math.floor((s + desired[i][0] + desired[i][1] - eff[i]) / w.strides[i]) + 1);
   const need = size.map((s, i) => Math.max(0, (out[i] - 1) * w.strides[i] + eff[i] - desired[i][0] - s));
   try {
     const same = size.map((s, i) => windowAxis("SAME", s, w.kernel[i], w.strides[i], w.dilations[i]));
-    if (same.every((a, i) => a.out === out[i] && a.padBefore === desired[i][0] && a.padAfter === need[i])) return { padding: "SAME" };
+    if (same.every((a, i) => a.out === out[i] && a.padBefore === desired[i][0] && a.padAfter === need[i])) {
+      return { padding: "SAME" };
+    }
   } catch {
     // A window that does not fit SAME is written with explicit pads.
   }
@@ -127,11 +142,22 @@ function tflPadding(size: readonly number[], w: WindowSpec, desired: Pads): { pa
 }
 
 /** Writes a window's own attributes on a target node. */
-function setWindow(ed: Editor, t: Node, w: WindowSpec, own: Pads | "keep", size?: readonly number[], pad?: { node: Node; pads: Pads }): void {
+function setWindow(
+  ed: Editor,
+  t: Node,
+  w: WindowSpec,
+  own: Pads | "keep",
+  size?: readonly number[],
+  pad?: { node: Node; pads: Pads },
+): void {
   if (isTfl(t)) {
     const attrs: Record<string, Attr> = { stride_h: int(w.strides[0]), stride_w: int(w.strides[1]) };
-    if (t.op.includes("POOL")) Object.assign(attrs, { filter_height: int(w.kernel[0]), filter_width: int(w.kernel[1]) });
-    else Object.assign(attrs, { dilation_h_factor: int(w.dilations[0]), dilation_w_factor: int(w.dilations[1]) });
+    if (t.op.includes("POOL")) {
+      Object.assign(attrs, { filter_height: int(w.kernel[0]), filter_width: int(w.kernel[1]) });
+    } else {Object.assign(attrs, {
+        dilation_h_factor: int(w.dilations[0]),
+        dilation_w_factor: int(w.dilations[1]),
+      });}
     if (own !== "keep") {
       if (!size) throw new LatheError("unsupported", `${t.id}: no static input size`);
       const p = tflPadding(size, w, own);
@@ -139,15 +165,26 @@ function setWindow(ed: Editor, t: Node, w: WindowSpec, own: Pads | "keep", size?
       if (p.extra) {
         const body = [[0, 0], ...p.extra, [0, 0]].flat();
         if (pad) {
-          ed.setConstantOperand(pad.node.id, 1, { dtype: "i32", shape: [4, 2], bytes: new Uint8Array(Int32Array.from(body).buffer) }, { transform: "explicit padding" });
+          ed.setConstantOperand(pad.node.id, 1, {
+            dtype: "i32",
+            shape: [4, 2],
+            bytes: new Uint8Array(Int32Array.from(body).buffer),
+          }, { transform: "explicit padding" });
         } else {
           const x = t.inputs[0]!;
-          const name = ed.addConstant(`${t.id}_paddings`, { dtype: "i32", shape: [4, 2], bytes: new Uint8Array(Int32Array.from(body).buffer) });
+          const name = ed.addConstant(`${t.id}_paddings`, {
+            dtype: "i32",
+            shape: [4, 2],
+            bytes: new Uint8Array(Int32Array.from(body).buffer),
+          });
           ed.insertAfter(x, { op: "tfl.PAD", inputs: [x, name], stem: `${t.id}_pad` }, [t.id]);
         }
       }
     }
-    if (t.op === "tfl.DEPTHWISE_CONV_2D" && w.dilations.some((d) => d !== 1) && Number(resolveAttrs(t)._version ?? 1) < 2) attrs._version = int(2);
+    if (
+      t.op === "tfl.DEPTHWISE_CONV_2D" && w.dilations.some((d) => d !== 1) &&
+      Number(resolveAttrs(t)._version ?? 1) < 2
+    ) attrs._version = int(2);
     ed.setAttrs(t.id, attrs);
     return;
   }
@@ -177,7 +214,9 @@ function windowFixes(f: Finding, ctx: RepairContext, fix: FixMaker): Fix[] {
   if (!t) return [];
   const cur = ownWindow(ctx.target, t);
   if (!cur) return [];
-  const mine = ctx.localization.findings.filter((x) => x.kind === "hyperparameters" && x.targetNode === t.id && WINDOW.has(x.fault));
+  const mine = ctx.localization.findings.filter((x) =>
+    x.kind === "hyperparameters" && x.targetNode === t.id && WINDOW.has(x.fault)
+  );
   const want: WindowSpec = { ...cur, pads: cur.pads };
   let srcPads: Pads | undefined, tgtPads: Pads | undefined;
   const flags: Record<string, number> = {};
@@ -194,7 +233,9 @@ function windowFixes(f: Finding, ctx: RepairContext, fix: FixMaker): Fix[] {
       if (v && v.length === cur.kernel.length) (want as unknown as Record<string, number[]>)[x.fault] = v;
     }
   }
-  const size = isTfl(t) ? staticShapeOf(ctx.target, t.inputs[0])?.slice(1, 3) : staticShapeOf(ctx.target, t.inputs[0])?.slice(2);
+  const size = isTfl(t)
+    ? staticShapeOf(ctx.target, t.inputs[0])?.slice(1, 3)
+    : staticShapeOf(ctx.target, t.inputs[0])?.slice(2);
   const pad = padBefore(ctx, t);
   const what = mine.map((x) => x.fault).join(", ");
   const out: Fix[] = [];
@@ -222,19 +263,31 @@ function windowFixes(f: Finding, ctx: RepairContext, fix: FixMaker): Fix[] {
     // The explicit PAD in front carries the difference; the window keeps its own padding.
     const explicit: Pads = srcPads.map(([b, a], i) => [b - cur.pads[i][0], a - cur.pads[i][1]]);
     if (explicit.every(([b, a]) => b >= 0 && a >= 0) && !padsEqual(explicit, pad.pads)) {
-      out.push(fix(`${pad.node.op} ${pad.node.id}: paddings ${JSON.stringify(explicit)} so ${t.id}'s window pads as the source's`, (ed) => {
-        writePad(ed, pad.node, explicit);
-        setWindow(ed, t, want, "keep");
-        withFlags(ed);
-      }));
+      out.push(
+        fix(
+          `${pad.node.op} ${pad.node.id}: paddings ${
+            JSON.stringify(explicit)
+          } so ${t.id}'s window pads as the source's`,
+          (ed) => {
+            writePad(ed, pad.node, explicit);
+            setWindow(ed, t, want, "keep");
+            withFlags(ed);
+          },
+        ),
+      );
     }
-    out.push(fix(`${pad.node.op} ${pad.node.id} removed; ${t.op} ${t.id} pads ${JSON.stringify(srcPads)} itself`, (ed) => {
-      ed.bypass(pad.node.id, 0);
-      const x = staticShapeOf(ctx.target, pad.node.inputs[0]);
-      const unpadded = x ? (isTfl(t) ? x.slice(1, 3) : x.slice(2)) : undefined;
-      setWindow(ed, t, want, srcPads!, unpadded, undefined);
-      withFlags(ed);
-    }));
+    out.push(
+      fix(
+        `${pad.node.op} ${pad.node.id} removed; ${t.op} ${t.id} pads ${JSON.stringify(srcPads)} itself`,
+        (ed) => {
+          ed.bypass(pad.node.id, 0);
+          const x = staticShapeOf(ctx.target, pad.node.inputs[0]);
+          const unpadded = x ? (isTfl(t) ? x.slice(1, 3) : x.slice(2)) : undefined;
+          setWindow(ed, t, want, srcPads!, unpadded, undefined);
+          withFlags(ed);
+        },
+      ),
+    );
   }
   return out;
 }
@@ -252,13 +305,22 @@ function writePad(ed: Editor, p: Node, pads: Pads): void {
     ed.setConstantOperand(p.id, 1, numbersConstant(dtype, [2 * r], body)!, { transform: "explicit padding" });
     return;
   }
-  ed.setConstantOperand(p.id, 1, numbersConstant(dtype, [4, 2], [[0, 0], ...pads, [0, 0]].flat())!, { transform: "explicit padding" });
+  ed.setConstantOperand(p.id, 1, numbersConstant(dtype, [4, 2], [[0, 0], ...pads, [0, 0]].flat())!, {
+    transform: "explicit padding",
+  });
 }
 
 export const restoreWindow = repair("restore-window", "hyperparameters", [...WINDOW], windowFixes);
 
 /** Activation parameters by name (alpha, beta, gamma, approximate) and Clip's bounds. */
-export const copyActivationParam = repair("copy-activation-param", "hyperparameters", ["alpha", "beta", "gamma", "approximate", "min", "max"], (f, ctx, fix) => {
+export const copyActivationParam = repair("copy-activation-param", "hyperparameters", [
+  "alpha",
+  "beta",
+  "gamma",
+  "approximate",
+  "min",
+  "max",
+], (f, ctx, fix) => {
   const t = findNode(ctx.target, f.targetNode);
   const d = f.evidence.detail as { source?: unknown } | undefined;
   if (!t || d?.source === undefined) return [];
@@ -266,8 +328,20 @@ export const copyActivationParam = repair("copy-activation-param", "hyperparamet
     if (t.op !== "Clip" || typeof d.source !== "number") return [];
     const pos = f.fault === "min" ? 1 : 2;
     const v = d.source;
-    if (!Number.isFinite(v)) return [fix(`Clip ${t.id}: no ${f.fault} bound, as the source`, (ed) => ed.setInputs(t.id, t.inputs.map((x, i) => (i === pos ? null : x))))];
-    return [fix(`Clip ${t.id}: ${f.fault} ${v} from the source`, (ed) => ed.setConstantOperand(t.id, pos, f32Constant([], Float32Array.of(v)), { transform: "bound" }))];
+    if (!Number.isFinite(v)) {
+      return [
+        fix(
+          `Clip ${t.id}: no ${f.fault} bound, as the source`,
+          (ed) => ed.setInputs(t.id, t.inputs.map((x, i) => (i === pos ? null : x))),
+        ),
+      ];
+    }
+    return [
+      fix(
+        `Clip ${t.id}: ${f.fault} ${v} from the source`,
+        (ed) => ed.setConstantOperand(t.id, pos, f32Constant([], Float32Array.of(v)), { transform: "bound" }),
+      ),
+    ];
   }
   const spec = getOp(t.op)?.attrs?.[f.fault];
   if (!spec) return [];
@@ -279,7 +353,12 @@ export const copyActivationParam = repair("copy-activation-param", "hyperparamet
     : spec.type === "int" && typeof value === "number"
     ? int(value)
     : undefined;
-  return attr ? [fix(`${t.op} ${t.id}: ${f.fault} ${JSON.stringify(value)} from the source`, (ed) => ed.setAttrs(t.id, { [f.fault]: attr }))] : [];
+  return attr
+    ? [
+      fix(`${t.op} ${t.id}: ${f.fault} ${JSON.stringify(value)} from the source`, (ed) =>
+        ed.setAttrs(t.id, { [f.fault]: attr })),
+    ]
+    : [];
 });
 
 /**
@@ -289,7 +368,9 @@ export const copyActivationParam = repair("copy-activation-param", "hyperparamet
 export const copyAttribute = repair(
   "copy-attribute",
   "hyperparameters",
-  (f, ctx) => f.kind === "hyperparameters" && !WINDOW.has(f.fault) && findNode(ctx.reference, f.sourceNode)?.op === findNode(ctx.target, f.targetNode)?.op,
+  (f, ctx) =>
+    f.kind === "hyperparameters" && !WINDOW.has(f.fault) &&
+    findNode(ctx.reference, f.sourceNode)?.op === findNode(ctx.target, f.targetNode)?.op,
   (f, ctx, fix) => {
     const s = findNode(ctx.reference, f.sourceNode), t = findNode(ctx.target, f.targetNode);
     if (!s || !t) return [];
@@ -300,7 +381,12 @@ export const copyAttribute = repair(
       if (!sv || !tv) return [];
       return [copyOperandFix(ctx, t, sv, tv, fix)];
     }
-    return [fix(`${t.op} ${t.id}: ${f.fault} as the reference writes it`, (ed) => ed.setAttrs(t.id, { [f.fault]: s.attrs[f.fault] }))];
+    return [
+      fix(
+        `${t.op} ${t.id}: ${f.fault} as the reference writes it`,
+        (ed) => ed.setAttrs(t.id, { [f.fault]: s.attrs[f.fault] }),
+      ),
+    ];
   },
 );
 
@@ -308,17 +394,31 @@ export const copyAttribute = repair(
 function axisFixes(f: Finding, ctx: RepairContext, fix: FixMaker): (Fix | undefined)[] {
   const s = findNode(ctx.reference, f.sourceNode), t = findNode(ctx.target, f.targetNode);
   if (!s || !t || !getOp(t.op)?.attrs?.axis || !getOp(s.op)?.attrs?.axis) return [];
-  const sRank = staticShapeOf(ctx.reference, s.inputs[0])?.length, tRank = staticShapeOf(ctx.target, t.inputs[0])?.length;
+  const sRank = staticShapeOf(ctx.reference, s.inputs[0])?.length,
+    tRank = staticShapeOf(ctx.target, t.inputs[0])?.length;
   if (!sRank || !tRank) return [];
   const norm = (a: number, r: number) => (a < 0 ? a + r : a);
-  const sa = norm(Number(resolveAttrs(s).axis ?? -1), sRank), ta = norm(Number(resolveAttrs(t).axis ?? -1), tRank);
+  const sa = norm(Number(resolveAttrs(s).axis ?? -1), sRank),
+    ta = norm(Number(resolveAttrs(t).axis ?? -1), tRank);
   const hint = findingEvents(f, ctx).pair?.hint;
   const want = hint && hint.length === sRank ? hint[sa] : sRank === tRank ? sa : undefined;
   if (want === undefined || want === ta) return [];
-  return [fix(`${t.op} ${t.id}: axis ${ta} → ${want} (the source's axis ${sa}${hint ? ` in the target's layout` : ""})`, (ed) => ed.setAttrs(t.id, { axis: int(want) }))];
+  return [
+    fix(
+      `${t.op} ${t.id}: axis ${ta} → ${want} (the source's axis ${sa}${
+        hint ? ` in the target's layout` : ""
+      })`,
+      (ed) => ed.setAttrs(t.id, { axis: int(want) }),
+    ),
+  ];
 }
 
-export const translateAxis = repair("translate-axis", "hyperparameters", (f) => f.kind === "unexplained" || f.fault === "axis", axisFixes);
+export const translateAxis = repair(
+  "translate-axis",
+  "hyperparameters",
+  (f) => f.kind === "unexplained" || f.fault === "axis",
+  axisFixes,
+);
 
 /** TFLite's RESIZE_* flags for an ONNX Resize's modes, and the reverse (as Lathe's converter maps them). */
 function resizeFixes(f: Finding, ctx: RepairContext, fix: FixMaker): (Fix | undefined)[] {
@@ -328,7 +428,11 @@ function resizeFixes(f: Finding, ctx: RepairContext, fix: FixMaker): (Fix | unde
   if (tflOps.includes(s.op) && t.op === "Resize") {
     const at = resolveAttrs(s);
     const linear = s.op === "tfl.RESIZE_BILINEAR";
-    const ct = at.align_corners ? "align_corners" : at.half_pixel_centers ? (linear ? "half_pixel" : "tf_half_pixel_for_nn") : "asymmetric";
+    const ct = at.align_corners
+      ? "align_corners"
+      : at.half_pixel_centers
+      ? (linear ? "half_pixel" : "tf_half_pixel_for_nn")
+      : "asymmetric";
     const want: Record<string, Attr | undefined> = {
       mode: str(linear ? "linear" : "nearest"),
       coordinate_transformation_mode: str(ct),
@@ -344,11 +448,18 @@ function resizeFixes(f: Finding, ctx: RepairContext, fix: FixMaker): (Fix | unde
     const ct = String(at.coordinate_transformation_mode ?? "half_pixel");
     const attrs: Record<string, Attr> = {
       align_corners: int(ct === "align_corners" ? 1 : 0),
-      half_pixel_centers: int(["half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn"].includes(ct) ? 1 : 0),
+      half_pixel_centers: int(
+        ["half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn"].includes(ct) ? 1 : 0,
+      ),
     };
     const cur = resolveAttrs(t);
     if (op === t.op && Object.entries(attrs).every(([k, v]) => cur[k] === v.value)) return [];
-    return [fix(`${t.op} ${t.id}: ${op === t.op ? "" : `${op}, `}corner flags as the source's Resize (${ct})`, (ed) => ed.setOp(t.id, op, { ...t.attrs, ...attrs }))];
+    return [
+      fix(
+        `${t.op} ${t.id}: ${op === t.op ? "" : `${op}, `}corner flags as the source's Resize (${ct})`,
+        (ed) => ed.setOp(t.id, op, { ...t.attrs, ...attrs }),
+      ),
+    ];
   }
   return [];
 }

@@ -20,15 +20,32 @@ import { f32Constant } from "./parameters.ts";
 import { type Fix, type FixMaker, repair } from "./rule.ts";
 import { inversePerm, staticShapeOf } from "./weight-layout.ts";
 
-const make = (rule: string, description: string, apply: (ed: Editor) => void): Fix => ({ rule, class: "input", description, apply });
+const make = (rule: string, description: string, apply: (ed: Editor) => void): Fix => ({
+  rule,
+  class: "input",
+  description,
+  apply,
+});
 
-function transposeNode(dialect: Dialect, x: string, perm: readonly number[], stem: string, ed: Editor): NewNode {
-  if (dialect === "onnx") return { op: "Transpose", inputs: [x], attrs: { perm: { type: "ints", value: [...perm] } }, stem };
-  const p = ed.addConstant(`${stem}_perm`, { dtype: "i32", shape: [perm.length], bytes: new Uint8Array(Int32Array.from(perm).buffer) });
+function transposeNode(
+  dialect: Dialect,
+  x: string,
+  perm: readonly number[],
+  stem: string,
+  ed: Editor,
+): NewNode {
+  if (dialect === "onnx") {
+    return { op: "Transpose", inputs: [x], attrs: { perm: { type: "ints", value: [...perm] } }, stem };
+  }
+  const p = ed.addConstant(`${stem}_perm`, {
+    dtype: "i32",
+    shape: [perm.length],
+    bytes: new Uint8Array(Int32Array.from(perm).buffer),
+  });
   return { op: "tfl.TRANSPOSE", inputs: [x, p], stem };
 }
 
-function permOf(g: Graph, n: Node): number[] | undefined {
+export function permOf(g: Graph, n: Node): number[] | undefined {
   if (n.op === "Transpose") {
     const p = n.attrs.perm;
     return p?.type === "ints" ? [...p.value] : undefined;
@@ -63,19 +80,34 @@ export function inputDimensionFixes(source: Graph, target: Graph, dialect: Diale
   tIn.forEach((name, i) => {
     const s = sIn[i] ? source.values[sIn[i]]?.type : undefined, t = target.values[name]?.type;
     if (s?.kind !== "tensor" || t?.kind !== "tensor" || !s.shape || !t.shape) return;
-    if (s.shape.length !== t.shape.length || s.shape.every((d, k) => d === t.shape![k] || typeof d !== "number" || typeof t.shape![k] !== "number")) return;
+    if (
+      s.shape.length !== t.shape.length ||
+      s.shape.every((d, k) => d === t.shape![k] || typeof d !== "number" || typeof t.shape![k] !== "number")
+    ) return;
     const sShape = staticShapeOf(source, sIn[i]), tShape = staticShapeOf(target, name);
     if (!sShape || !tShape) return;
-    for (const c of candidatePerms(sShape, tShape, 8)) {
+    // A transpose the input already goes through: the layout it restores is the likeliest intended one.
+    const readers = graphIndex(target).users.get(name) ?? [];
+    const q = readers.length === 1 ? permOf(target, readers[0]) : undefined;
+    const cancels = (p: number[]) => !!q && q.length === p.length && q.every((x, i) => p[x] === i);
+    const perms = candidatePerms(sShape, tShape, 8)
+      .map((c) => fullPerm({ kind: "perm", perm: c }, sShape, tShape))
+      .filter((f): f is number[] => !!f)
       // perm maps source axes to target axes; the transpose inside takes source-layout data to the declared layout.
-      const full = fullPerm({ kind: "perm", perm: c }, sShape, tShape);
-      if (!full) continue;
-      const perm = inversePerm(full);
-      out.push(make("restore-input-dims", `input ${name}: declared [${sShape}] as the source's (was [${tShape}]), transposed (${perm}) inside to the layout the graph reads`, (ed) => {
-        ed.setInputType(name, { ...t, shape: [...sShape] });
-        const n = ed.insertAfter(name, transposeNode(dialect, name, perm, `${name}_source_layout`, ed));
-        cancelTransposes(ed, n.id);
-      }));
+      .map(inversePerm)
+      .sort((a, b) => Number(cancels(b)) - Number(cancels(a)));
+    for (const perm of perms) {
+      out.push(
+        make(
+          "restore-input-dims",
+          `input ${name}: declared [${sShape}] as the source's (was [${tShape}]), transposed (${perm}) inside to the layout the graph reads`,
+          (ed) => {
+            ed.setInputType(name, { ...t, shape: [...sShape] });
+            const n = ed.insertAfter(name, transposeNode(dialect, name, perm, `${name}_source_layout`, ed));
+            cancelTransposes(ed, n.id);
+          },
+        ),
+      );
     }
   });
   return out;
@@ -91,7 +123,9 @@ export function inputChainFixes(match: GraphMatch): Fix[] {
   const out: Fix[] = [];
   const eventOf = (n: Node) => T.events.find((e) => e.node === n && e.part === 0);
   // Nodes of an equivalent rewrite (an explicit PAD folded into the window after it) are passed over.
-  const explained = new Set(match.regions.filter((r) => r.explained).flatMap((r) => r.target.map((x) => x.node)));
+  const explained = new Set(
+    match.regions.filter((r) => r.explained).flatMap((r) => r.target.map((x) => x.node)),
+  );
   for (const input of g.inputs) {
     if (g.constants[input]) continue;
     const chain: Node[] = [];
@@ -112,12 +146,32 @@ export function inputChainFixes(match: GraphMatch): Fix[] {
       cur = n.outputs[0];
     }
     if (!chain.length) continue;
-    out.push(make("remove-input-preprocessing", `${chain.map((n) => `${n.op} ${n.id}`).join(", ")} after input ${input} removed (the source does not preprocess its input so)`, (ed) => {
-      for (const n of [...chain].reverse()) ed.bypass(n.id, n.inputs.findIndex((v) => v && !(v in g.constants)));
-    }));
+    out.push(
+      make(
+        "remove-input-preprocessing",
+        `${
+          chain.map((n) => `${n.op} ${n.id}`).join(", ")
+        } after input ${input} removed (the source does not preprocess its input so)`,
+        (ed) => {
+          for (const n of [...chain].reverse()) {
+            ed.bypass(n.id, n.inputs.findIndex((v) => v && !(v in g.constants)));
+          }
+        },
+      ),
+    );
     if (chain.length > 1) {
       for (const n of chain) {
-        out.push(make("remove-input-preprocessing", `${n.op} ${n.id} after input ${input} removed`, (ed) => ed.bypass(n.id, n.inputs.findIndex((v) => v && !(v in g.constants)))));
+        out.push(
+          make(
+            "remove-input-preprocessing",
+            `${n.op} ${n.id} after input ${input} removed`,
+            (ed) =>
+              ed.bypass(
+                n.id,
+                n.inputs.findIndex((v) => v && !(v in g.constants)),
+              ),
+          ),
+        );
       }
     }
   }
@@ -127,62 +181,99 @@ export function inputChainFixes(match: GraphMatch): Fix[] {
 const IMAGENET_MEAN = [0.485, 0.456, 0.406], IMAGENET_STD = [0.229, 0.224, 0.225];
 
 /** The input transformation the diff's probe found, inserted at the target's inputs. */
-function probeTransform(desc: string, shape: readonly number[], dialect: Dialect): { mul: number[]; add: number[]; channelAxis?: number } | "reverse-channels" | "swap-hw" | undefined {
-  const axis = shape.length === 4 ? (shape[1] === 3 ? 1 : shape[3] === 3 ? 3 : dialect === "tfl" ? 3 : 1) : undefined;
+function probeTransform(
+  desc: string,
+  shape: readonly number[],
+  dialect: Dialect,
+): { mul: number[]; add: number[]; channelAxis?: number } | "reverse-channels" | "swap-hw" | undefined {
+  const axis = shape.length === 4
+    ? (shape[1] === 3 ? 1 : shape[3] === 3 ? 3 : dialect === "tfl" ? 3 : 1)
+    : undefined;
   if (desc.includes("channel order")) return "reverse-channels";
   if (desc.includes("height and width")) return "swap-hw";
   if (desc.includes("multiplied by 255")) return { mul: [255], add: [0] };
   if (desc.includes("divided by 255")) return { mul: [1 / 255], add: [0] };
   if (desc.includes("[0, 1] to [-1, 1]")) return { mul: [2], add: [-1] };
   if (desc.includes("[-1, 1] to [0, 1]")) return { mul: [0.5], add: [0.5] };
-  if (desc.includes("ImageNet normalization undone") && axis !== undefined) return { mul: IMAGENET_STD, add: IMAGENET_MEAN, channelAxis: axis };
+  if (desc.includes("ImageNet normalization undone") && axis !== undefined) {
+    return { mul: IMAGENET_STD, add: IMAGENET_MEAN, channelAxis: axis };
+  }
   if (desc.includes("ImageNet mean and std") && axis !== undefined) {
-    return { mul: IMAGENET_STD.map((s) => 1 / s), add: IMAGENET_MEAN.map((m, k) => -m / IMAGENET_STD[k]), channelAxis: axis };
+    return {
+      mul: IMAGENET_STD.map((s) => 1 / s),
+      add: IMAGENET_MEAN.map((m, k) => -m / IMAGENET_STD[k]),
+      channelAxis: axis,
+    };
   }
   return undefined;
 }
 
-export const insertPreprocessing = repair("insert-preprocessing", "input", ["input"], (f, ctx, fix: FixMaker) => {
-  const d = f.evidence.detail as { transformation?: string } | undefined;
-  if (!d?.transformation) return [];
-  const g = ctx.target;
-  const out: Fix[] = [];
-  for (const input of g.inputs) {
-    if (g.constants[input]) continue;
-    const shape = staticShapeOf(g, input);
-    const t = g.values[input]?.type;
-    if (!shape || t?.kind !== "tensor" || t.dtype !== "f32") continue;
-    const tr = probeTransform(d.transformation, shape, ctx.dialect);
-    if (!tr) continue;
-    out.push(fix(`input ${input}: ${d.transformation} before the first layer`, (ed) => {
-      if (tr === "reverse-channels" || tr === "swap-hw") {
-        if (shape.length !== 4) throw new LatheError("unsupported", `input ${input} is not rank 4`);
-        if (tr === "swap-hw") {
-          const [h, w] = shape[3] === 3 || ctx.dialect === "tfl" ? [1, 2] : [2, 3];
-          const perm = [0, 1, 2, 3];
-          [perm[h], perm[w]] = [perm[w], perm[h]];
-          ed.insertAfter(input, transposeNode(ctx.dialect, input, perm, `${input}_hw`, ed));
+export const insertPreprocessing = repair(
+  "insert-preprocessing",
+  "input",
+  ["input"],
+  (f, ctx, fix: FixMaker) => {
+    const d = f.evidence.detail as { transformation?: string } | undefined;
+    if (!d?.transformation) return [];
+    const g = ctx.target;
+    const out: Fix[] = [];
+    for (const input of g.inputs) {
+      if (g.constants[input]) continue;
+      const shape = staticShapeOf(g, input);
+      const t = g.values[input]?.type;
+      if (!shape || t?.kind !== "tensor" || t.dtype !== "f32") continue;
+      const tr = probeTransform(d.transformation, shape, ctx.dialect);
+      if (!tr) continue;
+      out.push(fix(`input ${input}: ${d.transformation} before the first layer`, (ed) => {
+        if (tr === "reverse-channels" || tr === "swap-hw") {
+          if (shape.length !== 4) throw new LatheError("unsupported", `input ${input} is not rank 4`);
+          if (tr === "swap-hw") {
+            const [h, w] = shape[3] === 3 || ctx.dialect === "tfl" ? [1, 2] : [2, 3];
+            const perm = [0, 1, 2, 3];
+            [perm[h], perm[w]] = [perm[w], perm[h]];
+            ed.insertAfter(input, transposeNode(ctx.dialect, input, perm, `${input}_hw`, ed));
+            return;
+          }
+          const axis = shape[1] === 3 ? 1 : 3;
+          const c = shape[axis];
+          const order = Array.from({ length: c }, (_, k) => c - 1 - k);
+          const idx = ed.addConstant(
+            `${input}_channel_order`,
+            ctx.dialect === "onnx"
+              ? { dtype: "i64", shape: [c], bytes: new Uint8Array(BigInt64Array.from(order, BigInt).buffer) }
+              : { dtype: "i32", shape: [c], bytes: new Uint8Array(Int32Array.from(order).buffer) },
+          );
+          const attrs: Record<string, Attr> = { axis: { type: "int", value: axis } };
+          if (ctx.dialect === "tfl") attrs.batch_dims = { type: "int", value: 0 };
+          ed.insertAfter(input, {
+            op: ctx.dialect === "onnx" ? "Gather" : "tfl.GATHER",
+            inputs: [input, idx],
+            attrs,
+            stem: `${input}_channels`,
+          });
           return;
         }
-        const axis = shape[1] === 3 ? 1 : 3;
-        const c = shape[axis];
-        const order = Array.from({ length: c }, (_, k) => c - 1 - k);
-        const idx = ed.addConstant(`${input}_channel_order`, ctx.dialect === "onnx"
-          ? { dtype: "i64", shape: [c], bytes: new Uint8Array(BigInt64Array.from(order, BigInt).buffer) }
-          : { dtype: "i32", shape: [c], bytes: new Uint8Array(Int32Array.from(order).buffer) });
-        const attrs: Record<string, Attr> = { axis: { type: "int", value: axis } };
-        if (ctx.dialect === "tfl") attrs.batch_dims = { type: "int", value: 0 };
-        ed.insertAfter(input, { op: ctx.dialect === "onnx" ? "Gather" : "tfl.GATHER", inputs: [input, idx], attrs, stem: `${input}_channels` });
-        return;
-      }
-      const opShape = tr.mul.length === 1 ? [1] : tr.channelAxis === 1 ? [1, tr.mul.length, 1, 1] : [tr.mul.length];
-      const m = ed.addConstant(`${input}_scale`, f32Constant(opShape, Float32Array.from(tr.mul)));
-      const mul = ed.insertAfter(input, { op: ctx.dialect === "onnx" ? "Mul" : "tfl.MUL", inputs: [input, m], stem: `${input}_scale` });
-      if (tr.add.some((v) => v !== 0)) {
-        const a = ed.addConstant(`${input}_shift`, f32Constant(opShape, Float32Array.from(tr.add)));
-        ed.insertAfter(mul.outputs[0], { op: ctx.dialect === "onnx" ? "Add" : "tfl.ADD", inputs: [mul.outputs[0], a], stem: `${input}_shift` });
-      }
-    }));
-  }
-  return out;
-});
+        const opShape = tr.mul.length === 1
+          ? [1]
+          : tr.channelAxis === 1
+          ? [1, tr.mul.length, 1, 1]
+          : [tr.mul.length];
+        const m = ed.addConstant(`${input}_scale`, f32Constant(opShape, Float32Array.from(tr.mul)));
+        const mul = ed.insertAfter(input, {
+          op: ctx.dialect === "onnx" ? "Mul" : "tfl.MUL",
+          inputs: [input, m],
+          stem: `${input}_scale`,
+        });
+        if (tr.add.some((v) => v !== 0)) {
+          const a = ed.addConstant(`${input}_shift`, f32Constant(opShape, Float32Array.from(tr.add)));
+          ed.insertAfter(mul.outputs[0], {
+            op: ctx.dialect === "onnx" ? "Add" : "tfl.ADD",
+            inputs: [mul.outputs[0], a],
+            stem: `${input}_shift`,
+          });
+        }
+      }));
+    }
+    return out;
+  },
+);

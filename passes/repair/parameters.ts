@@ -21,11 +21,18 @@ import { findingEvents, findNode, type Fix, type FixMaker, repair, type RepairCo
 import { sameDims, squeezed, staticShapeOf, toStored, weightSlot } from "./weight-layout.ts";
 
 export function f32Constant(shape: readonly number[], data: Float32Array): Constant {
-  return { dtype: "f32", shape: [...shape], bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return {
+    dtype: "f32",
+    shape: [...shape],
+    bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
 }
 
 /** γ/√(σ²+ε) and β − μ·γ/√(σ²+ε) of a BatchNormalization the target folded into the layer before it. */
-function foldedNormalization(ctx: RepairContext, s: Node): { scale: Float64Array; shift: Float64Array; node: string } | undefined {
+function foldedNormalization(
+  ctx: RepairContext,
+  s: Node,
+): { scale: Float64Array; shift: Float64Array; node: string } | undefined {
   if (ctx.sameDialect) return undefined;
   const g = ctx.reference;
   const users = usersOf(g, s.outputs[0]);
@@ -46,7 +53,12 @@ function foldedNormalization(ctx: RepairContext, s: Node): { scale: Float64Array
 }
 
 /** The source's weights or bias for a target layer, canonical and with a folded normalization applied. */
-function sourceParam(ctx: RepairContext, s: Node, what: "weights" | "bias", outChannels: number): { data: Float64Array; shape: readonly number[]; from: string } | undefined {
+function sourceParam(
+  ctx: RepairContext,
+  s: Node,
+  what: "weights" | "bias",
+  outChannels: number,
+): { data: Float64Array; shape: readonly number[]; from: string } | undefined {
   const p = canonicalParams(ctx.reference, s);
   const fold = s.op === "ConvTranspose" ? undefined : foldedNormalization(ctx, s);
   const x: ParamTensor | undefined = p[what];
@@ -60,12 +72,28 @@ function sourceParam(ctx: RepairContext, s: Node, what: "weights" | "bias", outC
   }
   const n = x ? x.data.length : fold ? fold.scale.length : outChannels;
   const data = x ? Float64Array.from(x.data) : new Float64Array(n);
-  if (fold && fold.scale.length === n) for (let c = 0; c < n; c++) data[c] = data[c] * fold.scale[c] + fold.shift[c];
-  return { data, shape: [n], from: x ? `${x.value}${fold ? ` with ${fold.node} folded in` : ""}` : fold ? `${fold.node} (folded)` : "zeros (the source has no bias)" };
+  if (fold && fold.scale.length === n) {
+    for (let c = 0; c < n; c++) data[c] = data[c] * fold.scale[c] + fold.shift[c];
+  }
+  return {
+    data,
+    shape: [n],
+    from: x
+      ? `${x.value}${fold ? ` with ${fold.node} folded in` : ""}`
+      : fold
+      ? `${fold.node} (folded)`
+      : "zeros (the source has no bias)",
+  };
 }
 
 /** A fix that gives target layer `t` the reference layer `s`'s weights or bias in `t`'s layout. */
-export function copyParamFix(ctx: RepairContext, s: Node, t: Node, what: "weights" | "bias", fix: FixMaker): Fix | undefined {
+export function copyParamFix(
+  ctx: RepairContext,
+  s: Node,
+  t: Node,
+  what: "weights" | "bias",
+  fix: FixMaker,
+): Fix | undefined {
   const slot = weightSlot(t);
   if (!slot) return undefined;
   const pos = what === "weights" ? slot.weights : slot.bias;
@@ -79,13 +107,26 @@ export function copyParamFix(ctx: RepairContext, s: Node, t: Node, what: "weight
     if (!storedShape) storedShape = [src.data.length];
     if (src.data.length !== storedShape.reduce((p, d) => p * d, 1)) return undefined;
     const data = Float32Array.from(src.data);
-    return fix(`${t.op} ${t.id}: bias from ${src.from}`, (ed) => ed.setConstantOperand(t.id, pos, f32Constant(storedShape!, data), { from: src.from, transform: "copied" }));
+    return fix(
+      `${t.op} ${t.id}: bias from ${src.from}`,
+      (ed) =>
+        ed.setConstantOperand(t.id, pos, f32Constant(storedShape!, data), {
+          from: src.from,
+          transform: "copied",
+        }),
+    );
   }
   if (!storedShape) return undefined;
   const stored = toStored(src.data, src.shape, slot, storedShape);
   if (!stored) return undefined;
-  return fix(`${t.op} ${t.id}: weights from ${s.op} ${s.id} (${stored.transform})`, (ed) =>
-    ed.setConstantOperand(t.id, pos, f32Constant(storedShape!, stored.data), { from: src.from, transform: stored.transform }));
+  return fix(
+    `${t.op} ${t.id}: weights from ${s.op} ${s.id} (${stored.transform})`,
+    (ed) =>
+      ed.setConstantOperand(t.id, pos, f32Constant(storedShape!, stored.data), {
+        from: src.from,
+        transform: stored.transform,
+      }),
+  );
 }
 
 function outChannelsOf(t: Node, w: readonly number[]): number {
@@ -107,7 +148,14 @@ function outChannelsOf(t: Node, w: readonly number[]): number {
  * A fix that gives the target operand `targetValue` of `t` the numbers of the reference's `sourceValue`,
  * in the target's shape (same order modulo unit dims, else through the layout relation of the two).
  */
-export function copyOperandFix(ctx: RepairContext, t: Node, sourceValue: string, targetValue: string, fix: FixMaker, hint?: readonly number[]): Fix | undefined {
+export function copyOperandFix(
+  ctx: RepairContext,
+  t: Node,
+  sourceValue: string,
+  targetValue: string,
+  fix: FixMaker,
+  hint?: readonly number[],
+): Fix | undefined {
   const src = constantSource(ctx.reference, sourceValue);
   if (!src || src.tensor.dtype === "string") return undefined;
   const positions = t.inputs.map((v, i) => (v === targetValue ? i : -1)).filter((i) => i >= 0);
@@ -132,7 +180,11 @@ export function copyOperandFix(ctx: RepairContext, t: Node, sourceValue: string,
 }
 
 /** A constant of a float or integer type from numbers (float16/bfloat16 operands become float32). */
-export function numbersConstant(dtype: string, shape: readonly number[], data: ArrayLike<number>): Constant | undefined {
+export function numbersConstant(
+  dtype: string,
+  shape: readonly number[],
+  data: ArrayLike<number>,
+): Constant | undefined {
   switch (dtype) {
     case "f32":
     case "f16":
@@ -142,7 +194,11 @@ export function numbersConstant(dtype: string, shape: readonly number[], data: A
     case "i32":
       return { dtype: "i32", shape: [...shape], bytes: new Uint8Array(Int32Array.from(data).buffer) };
     case "i64":
-      return { dtype: "i64", shape: [...shape], bytes: new Uint8Array(BigInt64Array.from(Array.from(data), (v) => BigInt(Math.round(v))).buffer) };
+      return {
+        dtype: "i64",
+        shape: [...shape],
+        bytes: new Uint8Array(BigInt64Array.from(Array.from(data), (v) => BigInt(Math.round(v))).buffer),
+      };
     case "i8":
       return { dtype: "i8", shape: [...shape], bytes: new Uint8Array(Int8Array.from(data).buffer) };
     case "u8":

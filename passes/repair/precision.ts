@@ -28,7 +28,9 @@ export function roundTrips(g: Graph, values?: readonly string[]): { narrow: Node
     if (!before || before === dtypeOf(g, mid)) continue;
     const readers = ix.users.get(mid) ?? [];
     const widen = readers.filter((r) => WIDEN.has(r.op) && dtypeOf(g, r.outputs[0]) === before);
-    if (widen.length && widen.length === readers.length && !g.outputs.includes(mid)) out.push({ narrow: n, widen });
+    if (widen.length && widen.length === readers.length && !g.outputs.includes(mid)) {
+      out.push({ narrow: n, widen });
+    }
   }
   return out;
 }
@@ -40,15 +42,25 @@ export const restoreWeightPrecision = repair(
   paramFixes,
 );
 
-export const removeRoundTrip = repair("remove-precision-round-trip", "precision", ["activations"], (f, ctx, fix) => {
-  const d = f.evidence.detail as { values?: { value: string }[] } | undefined;
-  const named = d?.values?.map((v) => v.value);
-  const trips = roundTrips(ctx.target, named);
-  const all = named ? trips : [];
-  return (all.length ? all : roundTrips(ctx.target)).map((t): Fix =>
-    fix(`${t.narrow.op} ${t.narrow.id} and ${t.widen.map((w) => `${w.op} ${w.id}`).join(", ")}: precision round trip removed`, (ed) => {
-      for (const w of t.widen) ed.bypass(w.id, 0);
-      ed.bypass(t.narrow.id, 0);
-    })
-  );
-});
+export const removeRoundTrip = repair(
+  "remove-precision-round-trip",
+  "precision",
+  ["activations"],
+  (f, ctx, fix) => {
+    const d = f.evidence.detail as { values?: { value: string }[] } | undefined;
+    const named = d?.values?.map((v) => v.value);
+    const trips = roundTrips(ctx.target, named);
+    const all = named ? trips : [];
+    return (all.length ? all : roundTrips(ctx.target)).map((t): Fix =>
+      fix(
+        `${t.narrow.op} ${t.narrow.id} and ${
+          t.widen.map((w) => `${w.op} ${w.id}`).join(", ")
+        }: precision round trip removed`,
+        (ed) => {
+          for (const w of t.widen) ed.bypass(w.id, 0);
+          ed.bypass(t.narrow.id, 0);
+        },
+      )
+    );
+  },
+);

@@ -49,7 +49,9 @@ export function repair(
   answers: readonly string[] | ((f: Finding, ctx: RepairContext) => boolean),
   propose: (f: Finding, ctx: RepairContext, fix: FixMaker) => (Fix | undefined)[],
 ): RepairRule {
-  const test = typeof answers === "function" ? answers : (f: Finding) => answers.includes(f.fault) || answers.includes(f.kind);
+  const test = typeof answers === "function"
+    ? answers
+    : (f: Finding) => answers.includes(f.fault) || answers.includes(f.kind);
   const maker: FixMaker = (description, apply) => ({ rule: name, class: cls, description, apply });
   return {
     name,
@@ -66,10 +68,22 @@ export function findNode(g: Graph, id: string | undefined): Node | undefined {
 }
 
 /** The paired events a finding names: the event pair whose nodes are the finding's (first one found). */
-export function findingEvents(f: Finding, ctx: RepairContext): { pair?: EventPair; source?: Event; target?: Event } {
+export function findingEvents(
+  f: Finding,
+  ctx: RepairContext,
+): { pair?: EventPair; source?: Event; target?: Event } {
   const m = ctx.match;
-  const p = m.pairs.find((x) => x.source.node === f.sourceNode && x.target.node === f.targetNode && (!f.sourceOp || x.source.op === f.sourceOp));
-  if (p) return { pair: p, source: m.sourceEvents.events[p.source.event], target: m.targetEvents.events[p.target.event] };
+  const p = m.pairs.find((x) =>
+    x.source.node === f.sourceNode && x.target.node === f.targetNode &&
+    (!f.sourceOp || x.source.op === f.sourceOp)
+  );
+  if (p) {
+    return {
+      pair: p,
+      source: m.sourceEvents.events[p.source.event],
+      target: m.targetEvents.events[p.target.event],
+    };
+  }
   const s = f.sourceNode ? m.sourceEvents.events.find((e) => e.node?.id === f.sourceNode) : undefined;
   const t = f.targetNode ? m.targetEvents.events.find((e) => e.node?.id === f.targetNode) : undefined;
   return { ...(s ? { source: s } : {}), ...(t ? { target: t } : {}) };

@@ -4,8 +4,22 @@
  * each rule about each finding in the localization's order (the first divergence first).
  */
 import type { Finding } from "../diff/localize.ts";
-import { fixWrongOp, insertMissingNode, insertReferenceBefore, removeExtraNode, removeExtraTranspose, restoreFromReference, undoReorder } from "./graph.ts";
-import { copyActivationParam, copyAttribute, restoreWindow, translateAxis, translateResize } from "./hyperparameters.ts";
+import {
+  fixWrongOp,
+  insertMissingNode,
+  insertReferenceBefore,
+  removeExtraNode,
+  removeExtraTranspose,
+  restoreFromReference,
+  undoReorder,
+} from "./graph.ts";
+import {
+  copyActivationParam,
+  copyAttribute,
+  restoreWindow,
+  translateAxis,
+  translateResize,
+} from "./hyperparameters.ts";
 import { insertPreprocessing } from "./input.ts";
 import { copyConstant, copyWeights } from "./parameters.ts";
 import { removeRoundTrip, restoreWeightPrecision } from "./precision.ts";
@@ -31,7 +45,17 @@ export const restoreNode: RepairRule = {
   propose: (f: Finding, ctx: RepairContext) => {
     const r = findNode(ctx.reference, f.sourceNode), t = findNode(ctx.target, f.targetNode);
     if (!r || !t) return [];
-    const fx = restoreFromReference(ctx, r, t, (description, apply) => ({ rule: "restore-from-reference", class: CLASS_OF[f.kind], description, apply }));
+    const fx = restoreFromReference(
+      ctx,
+      r,
+      t,
+      (description, apply) => ({
+        rule: "restore-from-reference",
+        class: CLASS_OF[f.kind],
+        description,
+        apply,
+      }),
+    );
     return fx ? [fx] : [];
   },
 };

@@ -84,7 +84,18 @@ export function scoreOutputs(
       }
     }
     if (incompatible) {
-      outs.push({ source: sn, target: tn ?? "", rows: 0, top1: 0, tau: -1, maxAbs: Infinity, maxRel: Infinity, relL2: Infinity, sqnrDb: -Infinity, incompatible });
+      outs.push({
+        source: sn,
+        target: tn ?? "",
+        rows: 0,
+        top1: 0,
+        tau: -1,
+        maxAbs: Infinity,
+        maxRel: Infinity,
+        relL2: Infinity,
+        sqnrDb: -Infinity,
+        incompatible,
+      });
       rows += Math.max(oRows, 1);
       tauSum -= 1;
       tauN++;
@@ -132,7 +143,18 @@ export function failedScore(sourceNames: readonly string[], samples: number, why
     relL2: Infinity,
     maxAbs: Infinity,
     samples,
-    outputs: sourceNames.map((s) => ({ source: s, target: "", rows: 0, top1: 0, tau: -1, maxAbs: Infinity, maxRel: Infinity, relL2: Infinity, sqnrDb: -Infinity, incompatible: why })),
+    outputs: sourceNames.map((s) => ({
+      source: s,
+      target: "",
+      rows: 0,
+      top1: 0,
+      tau: -1,
+      maxAbs: Infinity,
+      maxRel: Infinity,
+      relL2: Infinity,
+      sqnrDb: -Infinity,
+      incompatible: why,
+    })),
   };
 }
 
@@ -156,5 +178,14 @@ export function improves(next: Score, prev: Score): boolean {
 /** The score's figures for reports. */
 export function scoreSummary(s: Score): Record<string, unknown> {
   const r = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)) : String(x));
-  return { agree: s.agree, top1: r(s.top1), tau: r(s.tau), fixed: r(s.fixed), maxRel: r(s.maxRel), relL2: r(s.relL2), maxAbs: r(s.maxAbs), samples: s.samples };
+  return {
+    agree: s.agree,
+    top1: r(s.top1),
+    tau: r(s.tau),
+    fixed: r(s.fixed),
+    maxRel: r(s.maxRel),
+    relL2: r(s.relL2),
+    maxAbs: r(s.maxAbs),
+    samples: s.samples,
+  };
 }

@@ -41,13 +41,17 @@ export function weightSlot(n: Node): WeightSlot | undefined {
     case "tfl.TRANSPOSE_CONV":
       return { weights: 1, bias: 3, toCanonical: () => [3, 0, 1, 2], layout: "OHWI" };
     case "Gemm":
-      return resolveAttrs(n).transB ? { weights: 1, bias: 2, layout: "NK" } : { weights: 1, bias: 2, toCanonical: swapLast, layout: "KN" };
+      return resolveAttrs(n).transB
+        ? { weights: 1, bias: 2, layout: "NK" }
+        : { weights: 1, bias: 2, toCanonical: swapLast, layout: "KN" };
     case "MatMul":
       return { weights: 1, toCanonical: swapLast, layout: "KN" };
     case "tfl.FULLY_CONNECTED":
       return { weights: 1, bias: 2, layout: "NK" };
     case "tfl.BATCH_MATMUL":
-      return resolveAttrs(n).adj_y ? { weights: 1, layout: "NK" } : { weights: 1, toCanonical: swapLast, layout: "KN" };
+      return resolveAttrs(n).adj_y
+        ? { weights: 1, layout: "NK" }
+        : { weights: 1, toCanonical: swapLast, layout: "KN" };
   }
   return undefined;
 }
@@ -59,7 +63,12 @@ export function inversePerm(q: readonly number[]): number[] {
 }
 
 /** out[i0, i1, ...] = x[index through perm]: output axis i is input axis perm[i] (numpy's transpose). */
-export function transposeTo(x: ArrayLike<number>, shape: readonly number[], perm: readonly number[], out: Float32Array): number[] {
+export function transposeTo(
+  x: ArrayLike<number>,
+  shape: readonly number[],
+  perm: readonly number[],
+  out: Float32Array,
+): number[] {
   const r = shape.length;
   const outShape = perm.map((p) => shape[p]);
   const inStrides = new Array<number>(r);

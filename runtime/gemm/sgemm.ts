@@ -73,10 +73,21 @@ export function packedOperand(
   floats: number,
   fill: (dst: Float32Array, at: number) => void,
 ): number {
+  return packedBytes(eng, key, variant, floats * 4, (ptr) => fill(eng.arena.f32, ptr >> 2));
+}
+
+/** packedOperand for any element type: `fill(ptr)` writes `bytes` bytes at byte offset ptr. */
+export function packedBytes(
+  eng: WasmEngine,
+  key: PackKey | undefined,
+  variant: string,
+  bytes: number,
+  fill: (ptr: number) => void,
+): number {
   const arena = eng.arena;
   if (!key) {
-    const ptr = arena.scratch(floats * 4);
-    fill(arena.f32, ptr >> 2);
+    const ptr = arena.scratch(bytes);
+    fill(ptr);
     return ptr;
   }
   let byKey = packCache.get(key);
@@ -86,12 +97,12 @@ export function packedOperand(
   if (hit && hit.generation === arena.generation && hit.ptr >= 0 && hit.fingerprint === fp) return hit.ptr;
   if (!hit || hit.seen < 1 || hit.fingerprint !== fp) {
     byKey.set(variant, { generation: -1, ptr: -1, seen: (hit?.seen ?? 0) + 1, fingerprint: fp });
-    const ptr = arena.scratch(floats * 4);
-    fill(arena.f32, ptr >> 2);
+    const ptr = arena.scratch(bytes);
+    fill(ptr);
     return ptr;
   }
-  const ptr = arena.persist(floats * 4);
-  fill(arena.f32, ptr >> 2);
+  const ptr = arena.persist(bytes);
+  fill(ptr);
   byKey.set(variant, { generation: arena.generation, ptr, seen: hit.seen + 1, fingerprint: fp });
   return ptr;
 }

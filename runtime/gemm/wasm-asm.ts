@@ -1,6 +1,7 @@
 /**
  * A small WebAssembly binary encoder: just the module sections and instructions the GEMM and convolution
- * kernels use (i32 arithmetic, f32 and v128 loads/stores, f32x4 arithmetic, bulk memory, structured loops).
+ * kernels use (i32 arithmetic, f32 and v128 loads/stores, f32x4 arithmetic, the i16x8/i32x4 integer
+ * instructions of the int8 GEMM, bulk memory, structured loops).
  * Kernels are generated in TypeScript with it, so tile sizes stay parameters and no build step or
  * assembler package is needed. Functions import one shared linear memory ("env", "mem").
  */
@@ -48,6 +49,8 @@ const OP = {
   localTee: 0x22,
   i32Load: 0x28,
   f32Load: 0x2a,
+  i32Load8S: 0x2c,
+  i32Load8U: 0x2d,
   i32Store: 0x36,
   f32Store: 0x38,
   i32Const: 0x41,
@@ -56,6 +59,7 @@ const OP = {
   i32Eq: 0x46,
   i32Ne: 0x47,
   i32LtS: 0x48,
+  i32LtU: 0x49,
   i32GtS: 0x4a,
   i32LeS: 0x4c,
   i32GeS: 0x4e,
@@ -64,6 +68,7 @@ const OP = {
   i32Mul: 0x6c,
   i32DivS: 0x6d,
   i32And: 0x71,
+  i32Or: 0x72,
   i32Shl: 0x74,
   i32ShrS: 0x75,
   f32Add: 0x92,
@@ -75,14 +80,32 @@ const OP = {
 /** SIMD opcodes (after the 0xfd prefix). */
 export const SIMD = {
   load: 0x00,
+  load8x8S: 0x01,
+  load8x8U: 0x02,
   load32Splat: 0x09,
   store: 0x0b,
   const: 0x0c,
   shuffle: 0x0d,
+  i16x8Splat: 0x10,
+  i32x4Splat: 0x11,
   f32x4Splat: 0x13,
   f32x4ExtractLane: 0x1f,
   load32Lane: 0x56,
   store32Lane: 0x5a,
+  store64Lane: 0x5b,
+  v128Xor: 0x51,
+  i16x8ExtendLowI8x16S: 0x87,
+  i16x8ExtendHighI8x16S: 0x88,
+  i16x8ExtendLowI8x16U: 0x89,
+  i16x8ExtendHighI8x16U: 0x8a,
+  i16x8Add: 0x8e,
+  i16x8Sub: 0x91,
+  i32x4Add: 0xae,
+  i32x4Sub: 0xb1,
+  i32x4Mul: 0xb5,
+  i32x4DotI16x8S: 0xba,
+  i32x4ExtmulLowI16x8S: 0xbc,
+  i32x4ExtmulHighI16x8S: 0xbd,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
   f32x4Max: 0xe9,
@@ -193,6 +216,28 @@ export class FuncBuilder {
   /** Stores lane `lane` of a v128 as one f32. */
   storeLane(addr: Expr, value: Expr, lane: number, offset = 0): this {
     return this.expr(addr).expr(value).simd(SIMD.store32Lane).memarg(2, offset).emit(lane);
+  }
+  /** i32 store with a constant byte offset. */
+  storeI32(addr: Expr, value: Expr, offset = 0): this {
+    return this.expr(addr).expr(value).emit(OP.i32Store).memarg(0, offset);
+  }
+  /** One byte, sign- or zero-extended to i32. */
+  loadByte(addr: Expr, signed: boolean, offset = 0): this {
+    return this.expr(addr).emit(signed ? OP.i32Load8S : OP.i32Load8U).memarg(0, offset);
+  }
+  /** Eight bytes widened to i16x8 (v128.load8x8_s / _u). */
+  loadExt8(addr: Expr, signed: boolean, offset = 0): this {
+    return this.expr(addr).simd(signed ? SIMD.load8x8S : SIMD.load8x8U).memarg(0, offset);
+  }
+  /** i8x16.shuffle with byte lanes (0-15 from the first operand, 16-31 from the second). */
+  shuffleBytes(x: Expr, y: Expr, lanes: readonly number[]): this {
+    this.expr(x).expr(y).simd(SIMD.shuffle);
+    for (const l of lanes) this.code.push(l);
+    return this;
+  }
+  /** A binary SIMD instruction on two operands. */
+  vop(op: number, x: Expr, y: Expr): this {
+    return this.expr(x).expr(y).simd(op);
   }
   /** Replaces lane `lane` of a v128 with an f32 loaded from memory. */
   loadLane(addr: Expr, vec: Expr, lane: number, offset = 0): this {

@@ -801,6 +801,9 @@ export class WasmArena {
   generation = 0;
   private f32View = new Float32Array(this.memory.buffer);
   private i32View = new Int32Array(this.memory.buffer);
+  private i16View = new Int16Array(this.memory.buffer);
+  private u8View = new Uint8Array(this.memory.buffer);
+  private i8View = new Int8Array(this.memory.buffer);
 
   get f32(): Float32Array {
     if (this.f32View.buffer !== this.memory.buffer) this.refresh();
@@ -810,9 +813,24 @@ export class WasmArena {
     if (this.i32View.buffer !== this.memory.buffer) this.refresh();
     return this.i32View;
   }
+  get i16(): Int16Array {
+    if (this.i16View.buffer !== this.memory.buffer) this.refresh();
+    return this.i16View;
+  }
+  get u8(): Uint8Array {
+    if (this.u8View.buffer !== this.memory.buffer) this.refresh();
+    return this.u8View;
+  }
+  get i8(): Int8Array {
+    if (this.i8View.buffer !== this.memory.buffer) this.refresh();
+    return this.i8View;
+  }
   private refresh(): void {
     this.f32View = new Float32Array(this.memory.buffer);
     this.i32View = new Int32Array(this.memory.buffer);
+    this.i16View = new Int16Array(this.memory.buffer);
+    this.u8View = new Uint8Array(this.memory.buffer);
+    this.i8View = new Int8Array(this.memory.buffer);
   }
 
   /** Starts a kernel call: all scratch space is free again. */

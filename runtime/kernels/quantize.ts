@@ -1,10 +1,12 @@
-// Kernels: quantization (formats.md §3.4). Integer accumulations are exact: products of 8/16-bit codes
-// summed in doubles stay below 2^53 for any realistic reduction length.
+// Kernels: quantization (formats.md §3.4). Integer matmuls and 1-d/2-d convolutions accumulate exactly in
+// wrapping int32 like onnxruntime, on the integer GEMM engine (runtime/gemm/igemm.ts); other convolutions
+// sum exact products of 8-bit codes in doubles (below 2^53 for any realistic reduction length).
 import { isFloat } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { dtypeOfTensorProtoCode } from "../../ir/ops/tensor-proto-dtype.ts";
 import { codeType, convGeometry, QUANT_RANGES, quantizeOutputDType } from "../../ir/ops/quantize.ts";
 import { stridesOf } from "../../ir/shape-infer.ts";
+import { depthwiseNhwc, igemm, type IntOperand, type ZeroPoint } from "../gemm/igemm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import type { NumericArray, RValue, Tensor } from "../tensor.ts";
 import { numberSink, readNumbers, runtimeAxis, splitAt, tensorArg } from "./number-view.ts";
@@ -229,25 +231,6 @@ function matmulPlan(as: readonly number[], bs: readonly number[]): MatmulPlan {
   return { outShape, M, K, N, aBase, bBase };
 }
 
-/** acc[t, m, n] = sum_k a[t, m, k] * b[t, k, n] over already zero-point-shifted operands. */
-function matmulAcc(a: Float64Array, b: Float64Array, p: MatmulPlan): Float64Array {
-  const { M, K, N, aBase, bBase } = p;
-  const acc = new Float64Array(aBase.length * M * N);
-  for (let t = 0; t < aBase.length; t++) {
-    const ao = aBase[t], bo = bBase[t], co = t * M * N;
-    for (let m = 0; m < M; m++) {
-      const crow = co + m * N;
-      for (let k = 0; k < K; k++) {
-        const av = a[ao + m * K + k];
-        if (av === 0) continue;
-        const brow = bo + k * N;
-        for (let n = 0; n < N; n++) acc[crow + n] += av * b[brow + n];
-      }
-    }
-  }
-  return acc;
-}
-
 /**
  * Codes minus their zero point. A zero point of one value applies to all; otherwise element i uses
  * zp[floor(i / run) mod zp.length]: per row of A (run K), per column of B (run 1), per filter of W.
@@ -277,14 +260,38 @@ function paramCount(t: Tensor | undefined, n: number, what: string): void {
   }
 }
 
+/** One zero point for all, or the typed array of per-row / per-column values. */
+function zeroPoint(t: Tensor | undefined, what: string): number | NumericArray | undefined {
+  if (!t) return undefined;
+  const v = intCodes(t, what);
+  return v.length === 1 ? v[0] : v;
+}
+
+/** The 8-bit codes of an integer operand (other code types fall to the generic engine path as views). */
+function codeView(t: Tensor, what: string) {
+  return intCodes(t, what) as IntOperand["view"]["data"];
+}
+
+/** acc[t, m, n] = Σ_k (a[t, m, k] - za)(b[t, k, n] - zb), int32 wrapping as onnxruntime accumulates. */
 function integerMatmul(aT: Tensor, bT: Tensor, azpT: Tensor | undefined, bzpT: Tensor | undefined) {
   const plan = matmulPlan(aT.shape, bT.shape);
-  const { M, K, N } = plan;
+  const { M, K, N, aBase, bBase } = plan;
   paramCount(azpT, M, "a_zero_point");
   paramCount(bzpT, N, "b_zero_point");
-  const a = shifted(intCodes(aT, "a"), azpT && intCodes(azpT, "a_zero_point"), K);
-  const b = shifted(intCodes(bT, "b"), bzpT && intCodes(bzpT, "b_zero_point"), 1);
-  return { plan, acc: matmulAcc(a, b, plan) };
+  const a = codeView(aT, "a"), b = codeView(bT, "b");
+  const za = zeroPoint(azpT, "a_zero_point"), zb = zeroPoint(bzpT, "b_zero_point");
+  const acc = new Int32Array(aBase.length * M * N);
+  for (let t = 0; t < aBase.length; t++) {
+    igemm(
+      M,
+      N,
+      K,
+      { view: { data: a, off: aBase[t], rs: K, cs: 1 }, zp: za },
+      { view: { data: b, off: bBase[t], rs: N, cs: 1 }, zp: zb },
+      { data: acc, off: t * M * N, rs: N },
+    );
+  }
+  return { plan, acc };
 }
 
 registerKernel("MatMulInteger", (inputs, ctx) => {
@@ -342,10 +349,12 @@ registerKernel("QLinearMatMul", (inputs, ctx) => {
   }
   const out = ctx.alloc(dtype, plan.outShape);
   const y = out.data as NumericArray;
-  const MN = M * N;
-  for (let i = 0; i < acc.length; i++) {
-    const j = i % MN, m = Math.floor(j / N);
-    y[i] = requantize(acc[i], mult[j], yz[yz.length === 1 ? 0 : m], range[0], range[1]);
+  const MN = M * N, [qmin, qmax] = range;
+  for (let base = 0; base < acc.length; base += MN) {
+    for (let m = 0; m < M; m++) {
+      const z = yz[yz.length === 1 ? 0 : m], row = base + m * N;
+      for (let n = 0; n < N; n++) y[row + n] = requantize(acc[row + n], mult[m * N + n], z, qmin, qmax);
+    }
   }
   return [out];
 });
@@ -532,15 +541,236 @@ function convOperands(xT: Tensor, wT: Tensor, xzpT: Tensor | undefined, wzpT: Te
   return { x, w };
 }
 
+/**
+ * Exact int32 accumulators [N, M, ...out] of a convolution of integer codes: the GEMM engine for 1-d and
+ * 2-d convolutions of 8-bit codes (depthwise ones on the engine's NHWC depthwise kernel), the direct
+ * double-precision loops otherwise (wrapped to int32 like onnxruntime's accumulator).
+ */
+function convInt32(
+  xT: Tensor,
+  wT: Tensor,
+  xzpT: Tensor | undefined,
+  wzpT: Tensor | undefined,
+  attrs: Readonly<Record<string, any>>,
+): { acc: Int32Array; outShape: number[]; outCount: number; M: number } {
+  const xd = xT.data, wd = wT.data;
+  const bytes = (d: unknown) => d instanceof Int8Array || d instanceof Uint8Array;
+  if (xT.shape.length === 3 || xT.shape.length === 4) {
+    if (bytes(xd) && bytes(wd) && wT.shape.length === xT.shape.length) {
+      return convGemm(xT, wT, xzpT, wzpT, attrs);
+    }
+  }
+  const { x, w } = convOperands(xT, wT, xzpT, wzpT);
+  const r = convAcc(x, xT.shape, w, wT.shape, attrs);
+  return { ...r, acc: Int32Array.from(r.acc) };
+}
+
+let codeScratch = new Int32Array(0);
+function planeScratch(n: number): Int32Array {
+  if (codeScratch.length < n) codeScratch = new Int32Array(n);
+  return codeScratch;
+}
+
+/** Scratch for im2col bytes and transposed images, reused across calls (kernels run one at a time). */
+let colScratch = new ArrayBuffer(0);
+function colBytes(like: Int8Array | Uint8Array, n: number): Int8Array | Uint8Array {
+  if (colScratch.byteLength < n) colScratch = new ArrayBuffer(Math.max(n, colScratch.byteLength * 2));
+  return like instanceof Int8Array ? new Int8Array(colScratch, 0, n) : new Uint8Array(colScratch, 0, n);
+}
+
+function convGemm(
+  xT: Tensor,
+  wT: Tensor,
+  xzpT: Tensor | undefined,
+  wzpT: Tensor | undefined,
+  attrs: Readonly<Record<string, any>>,
+): { acc: Int32Array; outShape: number[]; outCount: number; M: number } {
+  if (xzpT && xzpT.data.length !== 1) throw new LatheError("runtime", "x_zero_point must be a single value");
+  const xShape = xT.shape, wShape = wT.shape;
+  const [N, C] = xShape, [M, Cg] = wShape;
+  paramCount(wzpT, M, "w_zero_point");
+  const group = attrs.group;
+  if (!(group > 0) || C !== Cg * group || M % group !== 0) {
+    throw new LatheError(
+      "runtime",
+      `${C} input channels, ${M} filters of ${Cg} channels and group ${group} do not fit`,
+    );
+  }
+  let geom;
+  try {
+    geom = convGeometry(xShape.slice(2), wShape.slice(2), attrs);
+  } catch (e) {
+    throw new LatheError("runtime", (e as LatheError).reason ?? String(e));
+  }
+  const two = xShape.length === 4;
+  const { inSize, kernel, strides, dilations, padBegin, outSize } = geom;
+  const H = two ? inSize[0] : 1, W = inSize[two ? 1 : 0];
+  const KH = two ? kernel[0] : 1, KW = kernel[two ? 1 : 0];
+  const sh = two ? strides[0] : 1, sw = strides[two ? 1 : 0];
+  const dh = two ? dilations[0] : 1, dw = dilations[two ? 1 : 0];
+  const ph = two ? padBegin[0] : 0, pw = padBegin[two ? 1 : 0];
+  const OH = two ? outSize[0] : 1, OW = outSize[two ? 1 : 0];
+  const outCount = OH * OW, HW = H * W;
+  const x = xT.data as Int8Array | Uint8Array, w = wT.data as Int8Array | Uint8Array;
+  const xzp = xzpT ? Number(xzpT.data[0]) : 0;
+  const wzp = zeroPoint(wzpT, "w_zero_point");
+  const acc = new Int32Array(N * M * outCount);
+  const outShape = [N, M, ...outSize];
+  const Mg = M / group, K = Cg * KH * KW;
+  if (Cg === 1 && Mg === 1 && outCount > 0 && depthwiseNchw(x, xzp, w, wzp, N, C, H, W, KH, KW, {
+    sh,
+    sw,
+    dh,
+    dw,
+    ph,
+    pw,
+    OH,
+    OW,
+  }, acc)) {
+    return { acc, outShape, outCount, M };
+  }
+  const direct = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === H && OW === W;
+  const col = direct ? x : colBytes(x, K * outCount);
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < group; g++) {
+      const xOff = (n * C + g * Cg) * HW;
+      if (!direct) {
+        im2colNchw(x, xOff, Cg, H, W, KH, KW, sh, sw, dh, dw, ph, pw, OH, OW, xzp, col);
+      }
+      igemm(
+        Mg,
+        outCount,
+        K,
+        {
+          view: { data: w, off: g * Mg * K, rs: K, cs: 1 },
+          zp: typeof wzp === "object" && group > 1 ? wzp.subarray(g * Mg, (g + 1) * Mg) : wzp,
+          key: wT,
+        },
+        { view: { data: col, off: direct ? xOff : 0, rs: outCount, cs: 1 }, zp: xzp },
+        { data: acc, off: (n * M + g * Mg) * outCount, rs: outCount },
+      );
+    }
+  }
+  return { acc, outShape, outCount, M };
+}
+
+/**
+ * Rows (c, kh, kw) of the im2col matrix of one image's C planes: out[row·OH·OW + oh·OW + ow] is the input
+ * code under that tap, or the zero point (a shifted zero) where the tap falls in the padding.
+ */
+function im2colNchw(
+  x: Int8Array | Uint8Array,
+  xOff: number,
+  C: number,
+  H: number,
+  W: number,
+  KH: number,
+  KW: number,
+  sh: number,
+  sw: number,
+  dh: number,
+  dw: number,
+  ph: number,
+  pw: number,
+  OH: number,
+  OW: number,
+  pad: number,
+  out: Int8Array | Uint8Array,
+): void {
+  const plane = OH * OW;
+  let row = 0;
+  for (let c = 0; c < C; c++) {
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++, row++) {
+        const off = kw * dw - pw;
+        const ow0 = Math.max(0, Math.ceil(-off / sw)), ow1 = Math.min(OW - 1, Math.floor((W - 1 - off) / sw));
+        for (let oh = 0; oh < OH; oh++) {
+          const ih = oh * sh - ph + kh * dh, base = row * plane + oh * OW;
+          if (ih < 0 || ih >= H || ow0 > ow1) {
+            out.fill(pad, base, base + OW);
+            continue;
+          }
+          if (ow0 > 0) out.fill(pad, base, base + ow0);
+          if (ow1 < OW - 1) out.fill(pad, base + ow1 + 1, base + OW);
+          const src = xOff + (c * H + ih) * W + off;
+          if (sw === 1) out.set(x.subarray(src + ow0, src + ow1 + 1), base + ow0);
+          else for (let ow = ow0; ow <= ow1; ow++) out[base + ow] = x[src + ow * sw];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A depthwise convolution (one input channel per filter) on the engine's NHWC kernel: each image is
+ * transposed to NHWC and the accumulators back. False when the engine cannot take it.
+ */
+function depthwiseNchw(
+  x: Int8Array | Uint8Array,
+  xzp: number,
+  w: Int8Array | Uint8Array,
+  wzp: ZeroPoint | undefined,
+  N: number,
+  C: number,
+  H: number,
+  W: number,
+  KH: number,
+  KW: number,
+  win: { sh: number; sw: number; dh: number; dw: number; ph: number; pw: number; OH: number; OW: number },
+  acc: Int32Array,
+): boolean {
+  const taps = KH * KW, HW = H * W, { OH, OW } = win, outCount = OH * OW;
+  const wt = new Int16Array(taps * C);
+  for (let c = 0; c < C; c++) {
+    const z = wzp === undefined ? 0 : typeof wzp === "number" ? wzp : wzp[c];
+    for (let t = 0; t < taps; t++) wt[t * C + c] = w[c * taps + t] - z;
+  }
+  const xt = colBytes(x, HW * C);
+  const out = new Int32Array(outCount * C);
+  for (let n = 0; n < N; n++) {
+    const xb = n * C * HW;
+    for (let c = 0; c < C; c++) {
+      const s = xb + c * HW;
+      for (let i = 0, d = c; i < HW; i++, d += C) xt[d] = x[s + i];
+    }
+    const ok = depthwiseNhwc({
+      x: xt,
+      xOff: 0,
+      xZp: xzp,
+      H,
+      W,
+      C,
+      w: wt,
+      KH,
+      KW,
+      OH,
+      OW,
+      sh: win.sh,
+      sw: win.sw,
+      dh: win.dh,
+      dw: win.dw,
+      pt: win.ph,
+      pl: win.pw,
+    }, out);
+    if (!ok) return false;
+    const ab = n * C * outCount;
+    for (let c = 0; c < C; c++) {
+      const d = ab + c * outCount;
+      for (let o = 0, s = c; o < outCount; o++, s += C) acc[d + o] = out[s];
+    }
+  }
+  return true;
+}
+
 registerKernel("ConvInteger", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 1, "w");
-  const { x, w } = convOperands(
+  const { acc, outShape } = convInt32(
     xT,
     wT,
     optional(inputs, 2, "x_zero_point"),
     optional(inputs, 3, "w_zero_point"),
+    ctx.attrs,
   );
-  const { acc, outShape } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
   const out = ctx.alloc("i32", outShape);
   (out.data as Int32Array).set(acc);
   return [out];
@@ -550,13 +780,13 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 3, "w");
   const xs = tensorArg(inputs, 1, "x_scale"), ws = tensorArg(inputs, 4, "w_scale");
   const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
-  const { x, w } = convOperands(
+  const { acc, outShape, outCount, M } = convInt32(
     xT,
     wT,
     tensorArg(inputs, 2, "x_zero_point"),
     tensorArg(inputs, 5, "w_zero_point"),
+    ctx.attrs,
   );
-  const { acc, outShape, outCount, M } = convAcc(x, xT.shape, w, wT.shape, ctx.attrs);
   if (xs.data.length !== 1 || ys.data.length !== 1 || yzT.data.length !== 1) {
     throw new LatheError("runtime", "x_scale, y_scale and y_zero_point must be single values");
   }
@@ -578,10 +808,22 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   const f = Math.fround;
   const out = ctx.alloc(dtype, outShape);
   const y = out.data as NumericArray;
-  for (let i = 0; i < acc.length; i++) {
-    const m = Math.floor(i / outCount) % M;
-    const mult = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv);
-    y[i] = requantize(acc[i] + (bias ? bias[m] : 0), mult, yz, range[0], range[1]);
+  const [qmin, qmax] = range;
+  // One plane at a time into int32 scratch (a monomorphic store), then one typed copy into the output.
+  const codes = planeScratch(outCount);
+  for (let plane = 0, i = 0; i < acc.length; plane++) {
+    const m = plane % M;
+    const mult = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv), b = bias ? bias[m] : 0;
+    for (let o = 0; o < outCount; o++) {
+      const v = f((acc[i + o] + b) * mult);
+      let r = Math.round(v);
+      // rint: exact ties go to the even neighbour (parity survives the int32 view of any integer < 2^53).
+      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+      r += yz;
+      codes[o] = r < qmin ? qmin : r > qmax ? qmax : r;
+    }
+    y.set(codes.subarray(0, outCount), i);
+    i += outCount;
   }
   return [out];
 });

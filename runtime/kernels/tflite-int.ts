@@ -12,6 +12,7 @@
 import type { AffineQuant } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import type { Node } from "../../ir/graph.ts";
+import { depthwiseNhwc, igemm } from "../gemm/igemm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type RValue, Tensor } from "../tensor.ts";
 import {
@@ -407,8 +408,21 @@ registerKernel("tfl.CONV_2D", (inputs, ctx) => {
     bias: biasValues(b, O, "CONV_2D bias"),
     r: convRequant(x.q, w.q, oq, O, at.fused_activation_function, b, x.q.storage === "u8"),
   }));
-  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const out = ctx.alloc(oq, [N, ay.out, ax.out, O]);
+  const dims = { N, H, W, C, O, KH, KW, Cf, groups, OH: ay.out, OW: ax.out };
+  const win = {
+    sh: at.stride_h,
+    sw: at.stride_w,
+    dh: at.dilation_h_factor,
+    dw: at.dilation_w_factor,
+    pt: ay.padBefore,
+    pl: ax.padBefore,
+  };
+  if (groups === 1 && eightBit(x, w) && !p.r.int64) {
+    conv2dGemm(x, w, p.bias, p.r, out.data as QArray, dims, win);
+    return [out];
+  }
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   conv2d(
     xo,
     p.wo,
@@ -427,6 +441,140 @@ registerKernel("tfl.CONV_2D", (inputs, ctx) => {
   );
   return [out];
 }, accepts(0));
+
+/** Both operands hold 8-bit codes: the integer GEMM engine takes them. */
+function eightBit(x: QTensor, w: QTensor): boolean {
+  const b = (q: QTensor) => q.d instanceof Int8Array || q.d instanceof Uint8Array;
+  return b(x) && b(w);
+}
+
+let accScratch32 = new Int32Array(0);
+function accumulators32(n: number): Int32Array {
+  if (accScratch32.length < n) accScratch32 = new Int32Array(n);
+  return accScratch32;
+}
+let colScratch = new ArrayBuffer(0);
+
+/** The im2col rows of one NHWC image as codes; taps in the padding get the zero point (a real 0). */
+function im2colBytes(
+  x: Int8Array | Uint8Array,
+  xOff: number,
+  zp: number,
+  s: ConvDims,
+  win: Window,
+): Int8Array | Uint8Array {
+  const { H, W, C, KH, KW, OH, OW } = s;
+  const K = KH * KW * C, n = OH * OW * K;
+  if (colScratch.byteLength < n) colScratch = new ArrayBuffer(Math.max(n, 2 * colScratch.byteLength));
+  const out = x instanceof Int8Array ? new Int8Array(colScratch, 0, n) : new Uint8Array(colScratch, 0, n);
+  let at = 0;
+  for (let oy = 0; oy < OH; oy++) {
+    const iy0 = oy * win.sh - win.pt;
+    for (let ox = 0; ox < OW; ox++) {
+      const ix0 = ox * win.sw - win.pl;
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = iy0 + ky * win.dh;
+        for (let kx = 0; kx < KW; kx++, at += C) {
+          const ix = ix0 + kx * win.dw;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) out.fill(zp, at, at + C);
+          else {
+            const src = xOff + (iy * W + ix) * C;
+            if (C >= 16) out.set(x.subarray(src, src + C), at);
+            else for (let c = 0; c < C; c++) out[at + c] = x[src + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Requantizes int32 accumulators [rows][O] (plus bias, wrapping like TFLite's int32 sum) into
+ * out[outAt...]. The default double-rounding arithmetic runs inline over all rows (the same steps as
+ * requantizeRow); the other arithmetics go through requantizeRow.
+ */
+function requantizeInt32(
+  acc32: Int32Array,
+  rows: number,
+  O: number,
+  bias: Float64Array | undefined,
+  r: Requant,
+  out: QArray,
+  outAt: number,
+): void {
+  if (r.fscale || r.int64 || integerArithmetic() === "single-rounding") {
+    const acc = withBias(acc32, rows, O, bias);
+    for (let p = 0; p < rows; p++) requantizeRow(acc, p * O, r, out, outAt + p * O, O);
+    return;
+  }
+  const { multiplier, shift, zp, lo, hi } = r;
+  for (let p = 0, i = 0; p < rows; p++) {
+    for (let o = 0; o < O; o++, i++) {
+      let x = bias === undefined ? acc32[i] : (acc32[i] + bias[o]) | 0;
+      const sh = shift[o];
+      if (sh > 0) x = Math.imul(x, 1 << sh);
+      let v: number;
+      if (x < 2097152 && x > -2097152) {
+        const prod = x * multiplier[o];
+        v = Math.trunc((prod + (prod >= 0 ? 1073741824 : -1073741823)) * 4.656612873077393e-10) | 0;
+      } else v = srdhm(x, multiplier[o]);
+      if (sh < 0) {
+        const e = -sh;
+        const mask = e === 31 ? 0x7fffffff : (1 << e) - 1;
+        v = (v >> e) + ((v & mask) > (mask >> 1) + (v < 0 ? 1 : 0) ? 1 : 0);
+      }
+      v += zp;
+      out[outAt + i] = v < lo ? lo : v > hi ? hi : v;
+    }
+  }
+}
+
+/** Int32 accumulators [rows][O] plus bias, as the doubles requantizeRow reads. */
+function withBias(acc32: Int32Array, rows: number, O: number, bias: Float64Array | undefined): Float64Array {
+  const acc = accumulators(rows * O);
+  if (!bias) {
+    for (let i = 0; i < rows * O; i++) acc[i] = acc32[i];
+    return acc;
+  }
+  for (let r = 0, i = 0; r < rows; r++) for (let o = 0; o < O; o++, i++) acc[i] = acc32[i] + bias[o];
+  return acc;
+}
+
+/**
+ * An ungrouped convolution of 8-bit codes on the integer GEMM engine: per image, the im2col matrix (the
+ * image itself for an unpadded 1×1 stride-1 convolution) times the filter read as [K x O] (kept packed).
+ * The int32 accumulators wrap exactly like TFLite's; requantization is requantizeRow's.
+ */
+function conv2dGemm(
+  x: QTensor,
+  w: QTensor,
+  bias: Float64Array | undefined,
+  r: Requant,
+  out: QArray,
+  s: ConvDims,
+  win: Window,
+): void {
+  const { N, H, W, C, O, KH, KW, OH, OW } = s;
+  const P = OH * OW, K = KH * KW * C;
+  const direct = KH === 1 && KW === 1 && win.sh === 1 && win.sw === 1 && win.pt === 0 && win.pl === 0 &&
+    OH === H && OW === W;
+  const xd = x.d as Int8Array | Uint8Array, xzp = x.q.zeroPoint[0];
+  const acc32 = accumulators32(P * O);
+  for (let n = 0; n < N; n++) {
+    const xOff = n * H * W * C;
+    const a = direct ? xd : im2colBytes(xd, xOff, xzp, s, win);
+    igemm(
+      P,
+      O,
+      K,
+      { view: { data: a, off: direct ? xOff : 0, rs: K, cs: 1 }, zp: xzp },
+      { view: { data: w.d, off: 0, rs: 1, cs: K }, zp: filterOffset(w.q), key: w.t },
+      { data: acc32, off: 0, rs: O },
+    );
+    requantizeInt32(acc32, P, O, bias, r, out, n * P * O);
+  }
+}
 
 interface ConvDims {
   N: number;
@@ -532,13 +680,43 @@ registerKernel("tfl.DEPTHWISE_CONV_2D", (inputs, ctx) => {
     bias: biasValues(b, OC, "DEPTHWISE_CONV_2D bias"),
     r: convRequant(x.q, w.q, oq, OC, at.fused_activation_function, b, x.q.storage === "u8"),
   }));
-  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const OH = ay.out, OW = ax.out;
   const out = ctx.alloc(oq, [N, OH, OW, OC]);
   const o = out.data as QArray;
-  const acc = new Float64Array(OC);
   const { wo, bias, r } = p;
   const sh = at.stride_h, sw = at.stride_w, dh = at.dilation_h_factor, dw = at.dilation_w_factor;
+  if (M === 1 && eightBit(x, w) && !r.int64 && OH * OW > 0) {
+    // The engine's NHWC depthwise kernel, one image at a time; its int32 sums wrap like TFLite's.
+    const acc32 = accumulators32(OH * OW * C);
+    let ok = true;
+    for (let n = 0; n < N && ok; n++) {
+      ok = depthwiseNhwc({
+        x: x.d as Int8Array | Uint8Array,
+        xOff: n * H * W * C,
+        xZp: x.q.zeroPoint[0],
+        H,
+        W,
+        C,
+        w: wo,
+        wKey: w.t,
+        KH,
+        KW,
+        OH,
+        OW,
+        sh,
+        sw,
+        dh,
+        dw,
+        pt: ay.padBefore,
+        pl: ax.padBefore,
+      }, acc32);
+      if (!ok) break;
+      requantizeInt32(acc32, OH * OW, C, bias, r, o, n * OH * OW * C);
+    }
+    if (ok) return [out];
+  }
+  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
+  const acc = new Float64Array(OC);
   // Per output pixel: the input and filter offsets of its in-image taps, then per channel a register
   // accumulator over those taps, four channels at a time.
   const xOff = new Int32Array(KH * KW), wOff = new Int32Array(KH * KW);
@@ -690,12 +868,28 @@ registerKernel("tfl.FULLY_CONNECTED", (inputs, ctx) => {
       r,
     };
   });
-  const xo = offsetInput(x.d, x.q.zeroPoint[0]);
   const shape = at.keep_num_dims ? [...x.t.shape.slice(0, -1), U] : [B, U];
   const out = ctx.alloc(oq, shape);
   const od = out.data as QArray;
+  if (eightBit(x, w) && !p.r.int64) {
+    const acc32 = accumulators32(B * U);
+    igemm(
+      B,
+      U,
+      K,
+      { view: { data: x.d, off: 0, rs: K, cs: 1 }, zp: x.q.zeroPoint[0] },
+      {
+        view: { data: w.d, off: 0, rs: 1, cs: K },
+        zp: w.q.zeroPoint.length === 1 ? w.q.zeroPoint[0] : 0,
+        key: w.t,
+      },
+      { data: acc32, off: 0, rs: U },
+    );
+    requantizeInt32(acc32, B, U, p.bias, p.r, od, 0);
+    return [out];
+  }
   const acc = accumulators(B * U);
-  gemm(xo, B, K, p.wo, U, p.bias, acc);
+  gemm(offsetInput(x.d, x.q.zeroPoint[0]), B, K, p.wo, U, p.bias, acc);
   for (let r = 0; r < B; r++) requantizeRow(acc, r * U, p.r, od, r * U, U);
   return [out];
 }, accepts(0));

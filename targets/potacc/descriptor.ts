@@ -98,6 +98,8 @@ export function potaccParams(board: PotaccBoard, name: string, method?: PotMetho
     board: b.board,
     clockMHz: b.clockMHz,
     macsPerCycle: 64 * b.units,
+    // The bitstream's method; APoT (Lathe's choice) when the target takes every method.
+    preferredScheme: method ?? "apot",
     pe: { rows: 4, cols: 4, units: b.units, depth: 4 },
     buffers: {
       globalInput: { words: b.ginpBufLen, banks: 4, doc: `GINP_BUF_LEN ${b.ginpBufLen} ×4 banks` },

@@ -1,0 +1,606 @@
+/**
+ * Exact integer GEMM: C = (A - za)·(B - zb) with int32 accumulators that wrap like TFLite's and
+ * onnxruntime's (every product and partial sum taken modulo 2^32). 8-bit operands (int8 or uint8, any zero
+ * point per tensor, per row of A or per column of B) run on a WebAssembly SIMD micro-kernel: both operands
+ * are packed with their zero points subtracted into int16 pairs along K, and i32x4.dot_i16x8_s multiplies
+ * a pair of A (splat) by four columns' pairs of B. Modular arithmetic is a ring, so a wrapped pair sum
+ * still gives the exact result mod 2^32. Everything else (and engines without SIMD) uses igemmJS.
+ *
+ * Packed layouts (int16, K2 = ceil(K/2) pairs, zero past K):
+ *   A panels of IMR rows: element ((p·K2 + k2)·IMR + r)·2 + j = A[p·IMR + r][2·k2 + j] - za
+ *   B: element (k2·Np + n)·2 + j = B[2·k2 + j][n] - zb, Np = N rounded up to INR
+ */
+import { assembleModule, FuncBuilder, I32, SIMD } from "./wasm-asm.ts";
+import { ArenaFull, type WasmEngine, wasmEngine } from "./wasm-simd.ts";
+import { packedBytes, type PackKey } from "./sgemm.ts";
+
+/** Rows per micro-tile (and per packed A panel). */
+export const IMR = 4;
+/** Columns per micro-tile (two vectors of four int32 lanes). */
+export const INR = 8;
+const NV = INR / 4;
+
+/** Integer codes of any width; the SIMD path takes 8-bit ones. */
+export type IntArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
+/** A strided integer matrix: element (i, j) is data[off + i·rs + j·cs]. */
+export interface IntView {
+  readonly data: IntArray;
+  readonly off: number;
+  readonly rs: number;
+  readonly cs: number;
+}
+
+/** One value for the whole operand, or one per row of A / per column of B. */
+export type ZeroPoint = number | ArrayLike<number>;
+
+export interface IntOperand {
+  readonly view: IntView;
+  readonly zp?: ZeroPoint;
+  /** A weight worth keeping packed across calls (its tensor; the data is checked by sampling). */
+  readonly key?: PackKey;
+}
+
+/** The int32 result: element (i, j) goes to data[off + i·rs + j]. */
+export interface IntOut {
+  readonly data: Int32Array;
+  readonly off: number;
+  readonly rs: number;
+}
+
+// ---- WebAssembly kernels -------------------------------------------------------------------------------
+
+/**
+ * C[panels·IMR x N8] (+)= A·B over packed operands; ldb and ldc in bytes, N8 a multiple of INR. Columns
+ * outer, panels inner: an INR-column strip of B stays in L1 while A streams (the caller blocks A to fit L2).
+ */
+function igemmFn(): FuncBuilder {
+  const f = new FuncBuilder(new Array<"i32">(9).fill("i32"));
+  const [pA, pB, ldb, pC, ldc, mPanels, N8, K2, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const j = f.local("i32"), p = f.local("i32"), k = f.local("i32");
+  const pa = f.local("i32"), pb = f.local("i32"), pc = f.local("i32"), panelBytes = f.local("i32");
+  const k4 = f.local("i32");
+  const acc: number[][] = [];
+  for (let r = 0; r < IMR; r++) acc.push(Array.from({ length: NV }, () => f.local("v128")));
+  const bv = Array.from({ length: NV }, () => f.local("v128"));
+  const av = f.local("v128");
+  f.set(panelBytes, (g) => g.mul(K2, (g) => g.i32(IMR * 4)));
+  f.set(k4, (g) => g.and(K2, (g) => g.i32(~3)));
+  const step = (paOff: number) => {
+    for (let v = 0; v < NV; v++) f.loadV(pb, v * 16).set(bv[v]);
+    for (let r = 0; r < IMR; r++) {
+      f.splatLoad(pa, paOff + r * 4).set(av);
+      for (let v = 0; v < NV; v++) {
+        f.get(acc[r][v]).vop(SIMD.i32x4DotI16x8S, av, bv[v]).simd(SIMD.i32x4Add).set(acc[r][v]);
+      }
+    }
+    f.inc(pb, ldb);
+  };
+  f.forLoop(j, (g) => g.i32(0), N8, (g) => g.i32(INR), () => {
+    f.forLoop(p, (g) => g.i32(0), mPanels, (g) => g.i32(1), () => {
+      f.set(pa, (g) => g.add(pA, (g) => g.mul(p, panelBytes)));
+      f.set(pb, (g) => g.add(pB, (g) => g.shl(j, 2)));
+      f.set(
+        pc,
+        (g) =>
+          g.add((g) => g.add(pC, (g) => g.mul((g) => g.mul(p, (g) => g.i32(IMR)), ldc)), (g) => g.shl(j, 2)),
+      );
+      f.ifElse(accumulate, () => {
+        for (let r = 0; r < IMR; r++) {
+          for (let v = 0; v < NV; v++) {
+            f.loadV((g) => g.add(pc, (g) => g.mul(ldc, (g) => g.i32(r))), v * 16).set(acc[r][v]);
+          }
+        }
+      }, () => {
+        for (let r = 0; r < IMR; r++) {
+          for (let v = 0; v < NV; v++) f.set(acc[r][v], (g) => g.i32(0).simd(SIMD.i32x4Splat));
+        }
+      });
+      f.forLoop(k, (g) => g.i32(0), k4, (g) => g.i32(4), () => {
+        for (let u = 0; u < 4; u++) step(u * IMR * 4);
+        f.inc(pa, (g) => g.i32(4 * IMR * 4));
+      });
+      f.forLoop(k, k4, K2, (g) => g.i32(1), () => {
+        step(0);
+        f.inc(pa, (g) => g.i32(IMR * 4));
+      });
+      for (let r = 0; r < IMR; r++) {
+        for (let v = 0; v < NV; v++) f.storeV(pc, acc[r][v], v * 16);
+        f.inc(pc, ldc);
+      }
+    });
+  });
+  return f;
+}
+
+const INTERLEAVE_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const INTERLEAVE_HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+
+/**
+ * Packs B from rows of bytes (B[k][n] at src + k·rs + n) minus zp: rows 2k2 and 2k2+1 interleave into
+ * int16 pairs at dst + k2·ldb. Writes N rounded up to 8 columns (reading up to 7 bytes past a row).
+ */
+function packB8Fn(signed: boolean): FuncBuilder {
+  const f = new FuncBuilder(new Array<"i32">(7).fill("i32"));
+  const [src, rs, K, N, dst, ldb, zp] = [0, 1, 2, 3, 4, 5, 6];
+  const kk = f.local("i32"), n = f.local("i32"), r0 = f.local("i32"), d = f.local("i32"), k1 = f.local("i32");
+  const zpV = f.local("v128"), a = f.local("v128"), b = f.local("v128"), zero = f.local("v128");
+  f.set(zpV, (g) => g.get(zp).simd(SIMD.i16x8Splat));
+  f.set(zero, (g) => g.i32(0).simd(SIMD.i32x4Splat));
+  f.set(r0, src).set(d, dst);
+  const body = (second: boolean) => {
+    f.forLoop(n, (g) => g.i32(0), N, (g) => g.i32(8), () => {
+      f.set(a, (g) => g.loadExt8((g) => g.add(r0, n), signed).get(zpV).simd(SIMD.i16x8Sub));
+      if (second) {
+        f.set(
+          b,
+          (g) => g.loadExt8((g) => g.add((g) => g.add(r0, rs), n), signed).get(zpV).simd(SIMD.i16x8Sub),
+        );
+      } else f.set(b, zero);
+      f.set(k1, (g) => g.add(d, (g) => g.shl(n, 2)));
+      f.storeV(k1, (g) => g.shuffleBytes(a, b, INTERLEAVE_LO));
+      f.storeV(k1, (g) => g.shuffleBytes(a, b, INTERLEAVE_HI), 16);
+    });
+  };
+  f.forLoop(kk, (g) => g.i32(0), K, (g) => g.i32(2), () => {
+    f.ifElse((g) => g.add(kk, (g) => g.i32(1)).get(K).emit(I32.i32LtS), () => body(true), () => body(false));
+    f.inc(r0, (g) => g.shl(rs, 1));
+    f.inc(d, ldb);
+  });
+  return f;
+}
+
+/**
+ * Packs `panels` panels of A from rows of bytes (A[i][k] at src + i·rs + k) minus zp; rows past M are
+ * zero. Eight bytes (four pairs) at a time while they stay within the row, then pair by pair.
+ */
+function packA8Fn(signed: boolean): FuncBuilder {
+  const f = new FuncBuilder(new Array<"i32">(7).fill("i32"));
+  const [src, rs, M, K, dst, zp, panels] = [0, 1, 2, 3, 4, 5, 6];
+  const p = f.local("i32"), r = f.local("i32"), row = f.local("i32"), s = f.local("i32"), d = f.local("i32");
+  const k = f.local("i32"), kFull = f.local("i32"), K2 = f.local("i32"), panelBytes = f.local("i32");
+  const lo = f.local("i32"), hi = f.local("i32");
+  const zpV = f.local("v128"), v = f.local("v128");
+  const PAIR = IMR * 4;
+  f.set(zpV, (g) => g.get(zp).simd(SIMD.i16x8Splat));
+  f.set(K2, (g) => g.add(K, (g) => g.i32(1)).i32(1).emit(I32.i32ShrS));
+  f.set(kFull, (g) => g.and(K, (g) => g.i32(~7)));
+  f.set(panelBytes, (g) => g.mul(K2, (g) => g.i32(PAIR)));
+  f.forLoop(p, (g) => g.i32(0), panels, (g) => g.i32(1), () => {
+    f.forLoop(r, (g) => g.i32(0), (g) => g.i32(IMR), (g) => g.i32(1), () => {
+      f.set(row, (g) => g.add((g) => g.mul(p, (g) => g.i32(IMR)), r));
+      f.set(d, (g) => g.add((g) => g.add(dst, (g) => g.mul(p, panelBytes)), (g) => g.shl(r, 2)));
+      f.ifElse((g) => g.get(row).get(M).emit(I32.i32LtS), () => {
+        f.set(s, (g) => g.add(src, (g) => g.mul(row, rs)));
+        f.forLoop(k, (g) => g.i32(0), kFull, (g) => g.i32(8), () => {
+          f.set(v, (g) => g.loadExt8((g) => g.add(s, k), signed).get(zpV).simd(SIMD.i16x8Sub));
+          for (let t = 0; t < 4; t++) f.storeLane(d, v, t, t * PAIR);
+          f.inc(d, (g) => g.i32(4 * PAIR));
+        });
+        f.forLoop(k, kFull, K, (g) => g.i32(2), () => {
+          f.set(lo, (g) => g.loadByte((g) => g.add(s, k), signed).get(zp).emit(I32.i32Sub));
+          f.ifElse(
+            (g) => g.add(k, (g) => g.i32(1)).get(K).emit(I32.i32LtS),
+            () => f.set(hi, (g) => g.loadByte((g) => g.add(s, k), signed, 1).get(zp).emit(I32.i32Sub)),
+            () => f.set(hi, (g) => g.i32(0)),
+          );
+          f.storeI32(d, (g) => g.and(lo, (g) => g.i32(0xffff)).expr((g) => g.shl(hi, 16)).emit(I32.i32Or));
+          f.inc(d, (g) => g.i32(PAIR));
+        });
+      }, () => {
+        f.forLoop(k, (g) => g.i32(0), K2, (g) => g.i32(1), () => {
+          f.storeI32(d, (g) => g.i32(0));
+          f.inc(d, (g) => g.i32(PAIR));
+        });
+      });
+    });
+  });
+  return f;
+}
+
+/**
+ * Depthwise convolution over an NHWC image of 8-bit codes, depth multiplier 1: acc[pix][c] =
+ * Σ_taps (x - zp)·w, int32 (wrapping). The image is pre-padded (Hp x Wp, padding holds the zero point, so
+ * it contributes nothing); weights are int16 [KH·KW][Cp], Cp = C rounded up to 8; the accumulators are
+ * [OH·OW][Cp]. Eight channels per step: two extended multiplies into two i32x4 accumulators per tap.
+ */
+function dwFn(signed: boolean): FuncBuilder {
+  const f = new FuncBuilder(new Array<"i32">(15).fill("i32"));
+  const [pX, Wp, C, Cp, pW, pO, OH, OW, KH, KW, sh, sw, dh, dw, zp] = Array.from(
+    { length: 15 },
+    (_, i) => i,
+  );
+  const oy = f.local("i32"), ox = f.local("i32"), ky = f.local("i32"), kx = f.local("i32"), c = f.local("i32");
+  const po = f.local("i32"), xPix = f.local("i32"), xt = f.local("i32"), wt = f.local("i32");
+  const rowB = f.local("i32"), tapRow = f.local("i32"), xr = f.local("i32"), wRow = f.local("i32");
+  const zpV = f.local("v128"), x = f.local("v128"), w = f.local("v128");
+  const a0 = f.local("v128"), a1 = f.local("v128");
+  f.set(zpV, (g) => g.get(zp).simd(SIMD.i16x8Splat));
+  f.set(rowB, (g) => g.mul(Wp, C));
+  f.set(po, pO);
+  f.forLoop(oy, (g) => g.i32(0), OH, (g) => g.i32(1), () => {
+    f.forLoop(ox, (g) => g.i32(0), OW, (g) => g.i32(1), () => {
+      // The window's top-left input pixel.
+      f.set(
+        xPix,
+        (g) =>
+          g.add(
+            (g) => g.add(pX, (g) => g.mul((g) => g.mul(oy, sh), rowB)),
+            (g) => g.mul((g) => g.mul(ox, sw), C),
+          ),
+      );
+      f.forLoop(c, (g) => g.i32(0), C, (g) => g.i32(8), () => {
+        f.set(a0, (g) => g.i32(0).simd(SIMD.i32x4Splat)).set(a1, a0);
+        f.set(xr, (g) => g.add(xPix, c));
+        f.set(wRow, (g) => g.add(pW, (g) => g.shl(c, 1)));
+        f.forLoop(ky, (g) => g.i32(0), KH, (g) => g.i32(1), () => {
+          f.set(xt, xr).set(wt, wRow);
+          f.forLoop(kx, (g) => g.i32(0), KW, (g) => g.i32(1), () => {
+            f.set(x, (g) => g.loadExt8(xt, signed).get(zpV).simd(SIMD.i16x8Sub));
+            f.set(w, (g) => g.loadV(wt));
+            f.set(a0, (g) => g.get(a0).vop(SIMD.i32x4ExtmulLowI16x8S, x, w).simd(SIMD.i32x4Add));
+            f.set(a1, (g) => g.get(a1).vop(SIMD.i32x4ExtmulHighI16x8S, x, w).simd(SIMD.i32x4Add));
+            f.inc(xt, (g) => g.mul(dw, C));
+            f.inc(wt, (g) => g.shl(Cp, 1));
+          });
+          f.inc(xr, (g) => g.mul(dh, rowB));
+          f.set(wRow, wt);
+        });
+        f.set(tapRow, (g) => g.add(po, (g) => g.shl(c, 2)));
+        f.storeV(tapRow, a0);
+        f.storeV(tapRow, a1, 16);
+      });
+      f.inc(po, (g) => g.shl(Cp, 2));
+    });
+  });
+  return f;
+}
+
+interface IntKernels {
+  igemm(
+    pA: number,
+    pB: number,
+    ldb: number,
+    pC: number,
+    ldc: number,
+    mPanels: number,
+    N8: number,
+    K2: number,
+    accumulate: number,
+  ): void;
+  packB8s(src: number, rs: number, K: number, N: number, dst: number, ldb: number, zp: number): void;
+  packB8u(src: number, rs: number, K: number, N: number, dst: number, ldb: number, zp: number): void;
+  packA8s(src: number, rs: number, M: number, K: number, dst: number, zp: number, panels: number): void;
+  packA8u(src: number, rs: number, M: number, K: number, dst: number, zp: number, panels: number): void;
+  dw8s(...args: number[]): void;
+  dw8u(...args: number[]): void;
+}
+
+let kernels: { eng: WasmEngine; k: IntKernels } | null | undefined;
+
+/** The integer kernels on the shared engine's memory, or undefined without WebAssembly SIMD. */
+function intKernels(): { eng: WasmEngine; k: IntKernels } | undefined {
+  const eng = wasmEngine();
+  if (!eng) return undefined;
+  if (kernels !== undefined && (kernels === null || kernels.eng === eng)) return kernels ?? undefined;
+  try {
+    const bytes = assembleModule([
+      { name: "igemm", fn: igemmFn() },
+      { name: "packB8s", fn: packB8Fn(true) },
+      { name: "packB8u", fn: packB8Fn(false) },
+      { name: "packA8s", fn: packA8Fn(true) },
+      { name: "packA8u", fn: packA8Fn(false) },
+      { name: "dw8s", fn: dwFn(true) },
+      { name: "dw8u", fn: dwFn(false) },
+    ]);
+    const mod = new WebAssembly.Module(bytes as BufferSource);
+    const inst = new WebAssembly.Instance(mod, { env: { mem: eng.arena.memory } });
+    kernels = { eng, k: inst.exports as unknown as IntKernels };
+  } catch {
+    kernels = null;
+  }
+  return kernels ?? undefined;
+}
+
+/** Whether the SIMD integer kernels are available (tests compare both paths). */
+export function igemmSimdAvailable(): boolean {
+  return intKernels() !== undefined;
+}
+
+// ---- packing --------------------------------------------------------------------------------------------
+
+function zpAt(zp: ZeroPoint | undefined, i: number): number {
+  return zp === undefined ? 0 : typeof zp === "number" ? zp : zp[i];
+}
+
+/** Packs A (JS, any strided integer view; per-row zero points) at dst[at]. */
+export function packA16(
+  dst: Int16Array,
+  at: number,
+  a: IntView,
+  zp: ZeroPoint | undefined,
+  M: number,
+  K: number,
+): void {
+  const { data, off, rs, cs } = a;
+  const K2 = (K + 1) >> 1, panels = Math.ceil(M / IMR);
+  for (let p = 0; p < panels; p++) {
+    for (let r = 0; r < IMR; r++) {
+      const m = p * IMR + r;
+      let d = at + (p * K2 * IMR + r) * 2;
+      if (m >= M) {
+        for (let k2 = 0; k2 < K2; k2++, d += 2 * IMR) dst[d] = dst[d + 1] = 0;
+        continue;
+      }
+      const z = zpAt(zp, m);
+      let s = off + m * rs;
+      for (let k = 0; k < K; k += 2, d += 2 * IMR, s += 2 * cs) {
+        dst[d] = data[s] - z;
+        dst[d + 1] = k + 1 < K ? data[s + cs] - z : 0;
+      }
+    }
+  }
+}
+
+/** Packs B (JS, any strided integer view; per-column zero points) at dst[at], Np columns. */
+export function packB16(
+  dst: Int16Array,
+  at: number,
+  b: IntView,
+  zp: ZeroPoint | undefined,
+  K: number,
+  N: number,
+  Np: number,
+): void {
+  const { data, off, rs, cs } = b;
+  const K2 = (K + 1) >> 1;
+  for (let k2 = 0; k2 < K2; k2++) {
+    const k = 2 * k2, two = k + 1 < K;
+    const s0 = off + k * rs;
+    let d = at + k2 * Np * 2;
+    for (let n = 0; n < N; n++, d += 2) {
+      const z = zpAt(zp, n), s = s0 + n * cs;
+      dst[d] = data[s] - z;
+      dst[d + 1] = two ? data[s + rs] - z : 0;
+    }
+    for (let n = N; n < Np; n++, d += 2) dst[d] = dst[d + 1] = 0;
+  }
+}
+
+function isBytes(d: IntArray): d is Int8Array | Uint8Array {
+  return d instanceof Int8Array || d instanceof Uint8Array;
+}
+
+/** Whether every code minus its zero point fits int16 (the packed element type). */
+function fitsInt16(o: IntOperand, n: number): boolean {
+  const d = o.view.data;
+  let lo: number, hi: number;
+  if (d instanceof Int8Array) [lo, hi] = [-128, 127];
+  else if (d instanceof Uint8Array) [lo, hi] = [0, 255];
+  else if (d instanceof Int16Array) [lo, hi] = [-32768, 32767];
+  else return false;
+  const zp = o.zp;
+  const ok = (z: number) => Number.isInteger(z) && lo - z >= -32768 && hi - z <= 32767;
+  if (zp === undefined || typeof zp === "number") return ok(zp ?? 0);
+  if (zp.length < n) return false;
+  for (let i = 0; i < n; i++) if (!ok(zp[i])) return false;
+  return true;
+}
+
+/** Byte rows the SIMD packers read directly: unit column step and one zero point. */
+function byteRows(o: IntOperand): boolean {
+  return o.key === undefined && isBytes(o.view.data) && o.view.cs === 1 && typeof (o.zp ?? 0) === "number";
+}
+
+/**
+ * Copies `rows` rows of `len` bytes (row stride rs) into the engine's scratch; returns [ptr, rs there].
+ * A stride up to twice the length is copied as one span.
+ */
+function stageBytes(eng: WasmEngine, v: IntView, rows: number, len: number): [number, number] {
+  const arena = eng.arena;
+  const src = v.data as Int8Array | Uint8Array;
+  const u8 = new Uint8Array(src.buffer, src.byteOffset, src.length);
+  if (v.rs >= len && v.rs <= 2 * len) {
+    const span = (rows - 1) * v.rs + len;
+    const ptr = arena.scratch(span);
+    arena.u8.set(u8.subarray(v.off, v.off + span), ptr);
+    return [ptr, v.rs];
+  }
+  const ptr = arena.scratch(rows * len);
+  const dst = arena.u8;
+  for (let i = 0; i < rows; i++) dst.set(u8.subarray(v.off + i * v.rs, v.off + i * v.rs + len), ptr + i * len);
+  return [ptr, len];
+}
+
+function zpKey(zp: ZeroPoint | undefined): string {
+  return zp === undefined ? "0" : typeof zp === "number" ? String(zp) : Array.from(zp).join(",");
+}
+
+/** Panels of A per kernel call: the block of A one call streams stays within about half of L2. */
+const A_BLOCK_BYTES = 256 * 1024;
+
+function igemmSimd(
+  eng: WasmEngine,
+  k: IntKernels,
+  M: number,
+  N: number,
+  K: number,
+  a: IntOperand,
+  b: IntOperand,
+  c: IntOut,
+): void {
+  const arena = eng.arena;
+  arena.reset();
+  const K2 = (K + 1) >> 1, panels = Math.ceil(M / IMR), Np = Math.ceil(N / INR) * INR;
+  const aBytes = panels * K2 * IMR * 4, bBytes = K2 * Np * 4;
+  const packA = (ptr: number) => {
+    if (byteRows(a)) {
+      const [src, rs] = stageBytes(eng, a.view, M, K);
+      const fn = a.view.data instanceof Int8Array ? k.packA8s : k.packA8u;
+      fn(src, rs, M, K, ptr, (a.zp as number | undefined) ?? 0, panels);
+    } else packA16(arena.i16, ptr >> 1, a.view, a.zp, M, K);
+  };
+  const packB = (ptr: number) => {
+    if (byteRows(b)) {
+      const [src, rs] = stageBytes(eng, b.view, K, N);
+      const fn = b.view.data instanceof Int8Array ? k.packB8s : k.packB8u;
+      fn(src, rs, K, N, ptr, Np * 4, (b.zp as number | undefined) ?? 0);
+    } else packB16(arena.i16, ptr >> 1, b.view, b.zp, K, N, Np);
+  };
+  const v = (o: IntOperand, side: string) => `${side}:${o.view.off}:${o.view.rs}:${o.view.cs}:${zpKey(o.zp)}`;
+  // Only one operand can be persistent in a call (persist() must precede all scratch).
+  let pA: number, pB: number;
+  if (b.key && !a.key) {
+    pB = packedBytes(eng, b.key, `${v(b, "B")}:${K}:${N}`, bBytes, packB);
+    pA = packedBytes(eng, undefined, "", aBytes, packA);
+  } else {
+    pA = packedBytes(eng, a.key, `${v(a, "A")}:${M}:${K}`, aBytes, packA);
+    pB = packedBytes(eng, undefined, "", bBytes, packB);
+  }
+  const pC = arena.scratch(panels * IMR * Np * 4);
+  const ldc = Np * 4;
+  const block = Math.max(1, Math.floor(A_BLOCK_BYTES / Math.max(1, K2 * IMR * 4)));
+  for (let p0 = 0; p0 < panels; p0 += block) {
+    const n = Math.min(block, panels - p0);
+    k.igemm(pA + p0 * K2 * IMR * 4, pB, Np * 4, pC + p0 * IMR * ldc, ldc, n, Np, K2, 0);
+  }
+  const i32 = arena.i32, at = pC >> 2, out = c.data;
+  if (c.rs === Np) out.set(i32.subarray(at, at + (M - 1) * Np + N), c.off);
+  else for (let i = 0; i < M; i++) out.set(i32.subarray(at + i * Np, at + i * Np + N), c.off + i * c.rs);
+}
+
+/**
+ * Portable exact int32 GEMM: each output row accumulates in doubles (exact: |products| < 2^31 and fewer
+ * than 2^22 of them), then `| 0` wraps it to int32 as the hardware accumulator would.
+ */
+export function igemmJS(M: number, N: number, K: number, a: IntOperand, b: IntOperand, c: IntOut): void {
+  const row = new Float64Array(N);
+  const bz = new Float64Array(N);
+  for (let n = 0; n < N; n++) bz[n] = zpAt(b.zp, n);
+  const A = a.view.data, B = b.view.data, C = c.data;
+  const { off: ao, rs: ars, cs: acs } = a.view, { off: bo, rs: brs, cs: bcs } = b.view;
+  for (let i = 0; i < M; i++) {
+    row.fill(0);
+    const za = zpAt(a.zp, i);
+    for (let k = 0; k < K; k++) {
+      const av = A[ao + i * ars + k * acs] - za;
+      if (av === 0) continue;
+      let s = bo + k * brs;
+      for (let n = 0; n < N; n++, s += bcs) row[n] += av * (B[s] - bz[n]);
+    }
+    const d = c.off + i * c.rs;
+    for (let n = 0; n < N; n++) C[d + n] = row[n] | 0;
+  }
+}
+
+/**
+ * C = (A - za)·(B - zb) exactly, int32 wrapping. A is M x K, B is K x N, C gets M rows of N. A keyed
+ * operand (a weight) is packed once and kept.
+ */
+export function igemm(M: number, N: number, K: number, a: IntOperand, b: IntOperand, c: IntOut): void {
+  if (M === 0 || N === 0) return;
+  if (K === 0) {
+    for (let i = 0; i < M; i++) c.data.fill(0, c.off + i * c.rs, c.off + i * c.rs + N);
+    return;
+  }
+  const ik = fitsInt16(a, M) && fitsInt16(b, N) ? intKernels() : undefined;
+  if (!ik) {
+    igemmJS(M, N, K, a, b, c);
+    return;
+  }
+  try {
+    igemmSimd(ik.eng, ik.k, M, N, K, a, b, c);
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    igemmJS(M, N, K, a, b, c);
+  }
+}
+
+// ---- depthwise ------------------------------------------------------------------------------------------
+
+/** A depthwise convolution over NHWC 8-bit codes (one image, depth multiplier 1). */
+export interface DepthwiseNhwc {
+  readonly x: Int8Array | Uint8Array;
+  /** Offset of the image in x. */
+  readonly xOff: number;
+  readonly xZp: number;
+  readonly H: number;
+  readonly W: number;
+  readonly C: number;
+  /** Filter taps minus their zero point, [KH][KW][C] (a view is fine). */
+  readonly w: ArrayLike<number>;
+  readonly wKey?: PackKey;
+  readonly KH: number;
+  readonly KW: number;
+  readonly OH: number;
+  readonly OW: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly dh: number;
+  readonly dw: number;
+  readonly pt: number;
+  readonly pl: number;
+}
+
+/**
+ * acc[(oy·OW + ox)·C + c] = Σ (x - xZp)·w over the window (padding contributes zero), int32 wrapping.
+ * Returns false when the SIMD engine is unavailable or the working set does not fit (callers then use
+ * their own loops).
+ */
+export function depthwiseNhwc(d: DepthwiseNhwc, acc: Int32Array): boolean {
+  const ik = intKernels();
+  if (!ik || d.C === 0 || d.OH === 0 || d.OW === 0) return false;
+  const n = d.KH * d.KW * d.C;
+  if (d.w.length < n) return false;
+  for (let t = 0; t < n; t++) {
+    const v = d.w[t];
+    if (!(v >= -32768 && v <= 32767 && v === Math.trunc(v))) return false;
+  }
+  const z = d.xZp;
+  if (!(d.x instanceof Int8Array ? z >= -128 && z <= 127 : z >= 0 && z <= 255)) return false;
+  try {
+    depthwiseSimd(ik.eng, ik.k, d, acc);
+    return true;
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    return false;
+  }
+}
+
+function depthwiseSimd(eng: WasmEngine, k: IntKernels, d: DepthwiseNhwc, acc: Int32Array): void {
+  const { H, W, C, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = d;
+  const arena = eng.arena;
+  arena.reset();
+  const Cp = Math.ceil(C / 8) * 8, taps = KH * KW;
+  const pW = packedBytes(eng, d.wKey, `dw:${KH}:${KW}:${C}`, taps * Cp * 2, (ptr) => {
+    const w16 = arena.i16, at = ptr >> 1;
+    for (let t = 0; t < taps; t++) {
+      for (let c = 0; c < C; c++) w16[at + t * Cp + c] = d.w[t * C + c];
+      for (let c = C; c < Cp; c++) w16[at + t * Cp + c] = 0;
+    }
+  });
+  // The padded image covers every tap of every output (rows and columns past the image hold the zero point).
+  const Hp = Math.max(pt + H, (OH - 1) * sh + (KH - 1) * dh + 1);
+  const Wp = Math.max(pl + W, (OW - 1) * sw + (KW - 1) * dw + 1);
+  const pX = arena.scratch(Hp * Wp * C + 16);
+  const u8 = arena.u8;
+  const src = new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.length);
+  const zpByte = d.xZp & 0xff;
+  const rowBytes = Wp * C;
+  if (pt === 0 && pl === 0 && Wp === W && Hp === H) u8.set(src.subarray(d.xOff, d.xOff + H * W * C), pX);
+  else {
+    u8.fill(zpByte, pX, pX + Hp * rowBytes);
+    for (let y = 0; y < H; y++) {
+      const s = d.xOff + y * W * C;
+      u8.set(src.subarray(s, s + W * C), pX + (y + pt) * rowBytes + pl * C);
+    }
+  }
+  const pO = arena.scratch(OH * OW * Cp * 4);
+  const fn = d.x instanceof Int8Array ? k.dw8s : k.dw8u;
+  fn(pX, Wp, C, Cp, pW, pO, OH, OW, KH, KW, sh, sw, dh, dw, d.xZp);
+  const i32 = arena.i32, at = pO >> 2;
+  if (Cp === C) acc.set(i32.subarray(at, at + OH * OW * C));
+  else {
+    for (let p = 0; p < OH * OW; p++) acc.set(i32.subarray(at + p * Cp, at + p * Cp + C), p * C);
+  }
+}
