@@ -242,7 +242,7 @@ Deno.test("ONNX to ONNX: weights, pads and a swapped activation are repaired; on
 
 Deno.test({
   name:
-    "ONNX to TFLite: a perturbed depthwise-free conv and a wrong fused activation are repaired; LiteRT agrees with onnxruntime",
+    "ONNX to TFLite: a conv with perturbed weights, wrong strides and the wrong fused activation is repaired; LiteRT agrees with onnxruntime",
   ignore: !(await loadLiteRt()),
   fn: async () => {
     const source = smallCnn();
@@ -256,7 +256,8 @@ Deno.test({
     const ed = new Editor(converted.graph);
     ed.setAttrs(conv.id, {
       fused_activation_function: { type: "string", value: "RELU6" },
-      stride_h: { type: "int", value: 1 },
+      stride_h: { type: "int", value: 2 },
+      stride_w: { type: "int", value: 2 },
     });
     const w = converted.graph.constants[conv.inputs[1]!];
     const noisy = new Float32Array(new Float32Array(w.bytes!.slice().buffer));
@@ -267,6 +268,7 @@ Deno.test({
     assert.equal(r.final.agree, true, r.stopped);
     const fixed = r.graph.nodes.find((n) => n.id === conv.id)!;
     assert.equal(fixed.attrs.fused_activation_function?.value, "RELU");
+    assert.deepEqual([resolveAttrs(fixed).stride_h, resolveAttrs(fixed).stride_w], [1, 1]);
     const bytes = exportTflite({ graph: r.graph, meta: converted.meta });
     for (const [i, x] of xs.entries()) {
       const [y] = await runLiteRt(bytes, [x.image.data as Float32Array]);

@@ -142,7 +142,8 @@ function exactLocalization(
   const f = findings?.[0];
   if (!f) return { ok: false };
   const mapped = f.sourceNode ? sourceToConverted?.get(f.sourceNode) : undefined;
-  const ok = (!!f.targetNode && truth.has(f.targetNode)) || (!!mapped && truth.has(mapped)) || !!f.nodes?.some((n) => truth.has(n));
+  const ok = (!!f.targetNode && truth.has(f.targetNode)) || (!!mapped && truth.has(mapped)) ||
+    !!f.nodes?.some((n) => truth.has(n));
   return {
     ok,
     top: `${f.kind}/${f.fault} at ${f.targetNode ?? "-"}${

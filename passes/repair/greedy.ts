@@ -20,6 +20,7 @@ import { targetInputs } from "../diff/trace.ts";
 import { bindInputShapes } from "../convert/static-shapes.ts";
 import { dialectOf, type Edit, Editor } from "./edit.ts";
 import { inputChainFixes, inputDimensionFixes } from "./input.ts";
+import { extraTransposeFindings } from "./layout-findings.ts";
 import type { FaultClass, Fix, RepairContext, RepairRule } from "./rule.ts";
 import { REPAIR_RULES } from "./rules.ts";
 import { failedScore, improves, type Score, scoreOutputs, scoreSummary } from "./score.ts";
@@ -106,7 +107,13 @@ export interface RepairOutcome {
 export function summarizeFinding(f: Finding, target?: Graph): FindingSummary {
   const d = f.evidence.detail as { values?: { value?: string }[] } | undefined;
   const named = f.kind === "precision" && Array.isArray(d?.values) && target
-    ? [...new Set(d!.values.map((v) => (v.value ? producerOf(target, v.value)?.id : undefined)).filter((x): x is string => !!x))]
+    ? [
+      ...new Set(
+        d!.values.map((v) => (v.value ? producerOf(target, v.value)?.id : undefined)).filter((
+          x,
+        ): x is string => !!x),
+      ),
+    ]
     : [];
   return {
     kind: f.kind,
@@ -282,6 +289,12 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
         ranking: { method: "error-jump", layers: [] },
       };
     }
+    if (dialectOf(ref) === dialect && loc.divergence) {
+      // Same dialect: transposes the matching passed over compare one to one in front of the divergence.
+      const d = loc.divergence;
+      const extra = extraTransposeFindings(match, d.pair, d.inputError, d.error);
+      if (extra.length) loc = { ...loc, findings: [...extra, ...loc.findings] };
+    }
     progress({
       phase: "localize",
       reference: kind,
@@ -419,7 +432,9 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
         })),
         findings: ctx0.localization.findings.map((f) => summarizeFinding(f, g)),
         ...(ctx0.localization.divergence ? { divergence: ctx0.localization.divergence.pair } : {}),
-        ...(firstReference ? { converted: firstReference.localization.findings.map((f) => summarizeFinding(f, g)) } : {}),
+        ...(firstReference
+          ? { converted: firstReference.localization.findings.map((f) => summarizeFinding(f, g)) }
+          : {}),
       };
       detected ||= structural.length > 0 || !!ctx0.localization.divergence ||
         !!firstReference?.localization.divergence;

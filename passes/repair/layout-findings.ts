@@ -37,7 +37,12 @@ function signature(g: Graph, n: Node): string {
 }
 
 /** Findings for the target's extra transposes in front of the first diverging pair (same dialect only). */
-export function extraTransposeFindings(match: GraphMatch, divergence: number | undefined, before: number, after: number): Finding[] {
+export function extraTransposeFindings(
+  match: GraphMatch,
+  divergence: number | undefined,
+  before: number,
+  after: number,
+): Finding[] {
   if (divergence === undefined) return [];
   const v = match.values[divergence];
   if (!v) return [];
@@ -60,13 +65,20 @@ export function extraTransposeFindings(match: GraphMatch, divergence: number | u
       pair: divergence,
       targetNode: n.id,
       targetOp: n.op,
-      message: `the target's ${k} ${n.id} on the way into ${v.target.node ?? v.target.value} has no counterpart in the reference (layout ops are passed over by the matching)`,
+      message: `the target's ${k} ${n.id} on the way into ${
+        v.target.node ?? v.target.value
+      } has no counterpart in the reference (layout ops are passed over by the matching)`,
       evidence: {
         values: [{ source: v.source.value, target: v.target.value }],
         metric: "relative L2 error ‖t − s‖ / ‖s‖",
         before,
         after,
-        detail: { transposes: { reference: sIn.map((x) => signature(S.graph, x)), target: tIn.map((x) => signature(T.graph, x)) } },
+        detail: {
+          transposes: {
+            reference: sIn.map((x) => signature(S.graph, x)),
+            target: tIn.map((x) => signature(T.graph, x)),
+          },
+        },
       },
     });
   }

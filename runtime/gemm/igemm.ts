@@ -210,7 +210,11 @@ function dwFn(signed: boolean): FuncBuilder {
     { length: 15 },
     (_, i) => i,
   );
-  const oy = f.local("i32"), ox = f.local("i32"), ky = f.local("i32"), kx = f.local("i32"), c = f.local("i32");
+  const oy = f.local("i32"),
+    ox = f.local("i32"),
+    ky = f.local("i32"),
+    kx = f.local("i32"),
+    c = f.local("i32");
   const po = f.local("i32"), xPix = f.local("i32"), xt = f.local("i32"), wt = f.local("i32");
   const rowB = f.local("i32"), tapRow = f.local("i32"), xr = f.local("i32"), wRow = f.local("i32");
   const zpV = f.local("v128"), x = f.local("v128"), w = f.local("v128");
@@ -408,7 +412,9 @@ function stageBytes(eng: WasmEngine, v: IntView, rows: number, len: number): [nu
   }
   const ptr = arena.scratch(rows * len);
   const dst = arena.u8;
-  for (let i = 0; i < rows; i++) dst.set(u8.subarray(v.off + i * v.rs, v.off + i * v.rs + len), ptr + i * len);
+  for (let i = 0; i < rows; i++) {
+    dst.set(u8.subarray(v.off + i * v.rs, v.off + i * v.rs + len), ptr + i * len);
+  }
   return [ptr, len];
 }
 

@@ -617,16 +617,18 @@ function convGemm(
   const acc = new Int32Array(N * M * outCount);
   const outShape = [N, M, ...outSize];
   const Mg = M / group, K = Cg * KH * KW;
-  if (Cg === 1 && Mg === 1 && outCount > 0 && depthwiseNchw(x, xzp, w, wzp, N, C, H, W, KH, KW, {
-    sh,
-    sw,
-    dh,
-    dw,
-    ph,
-    pw,
-    OH,
-    OW,
-  }, acc)) {
+  if (
+    Cg === 1 && Mg === 1 && outCount > 0 && depthwiseNchw(x, xzp, w, wzp, N, C, H, W, KH, KW, {
+      sh,
+      sw,
+      dh,
+      dw,
+      ph,
+      pw,
+      OH,
+      OW,
+    }, acc)
+  ) {
     return { acc, outShape, outCount, M };
   }
   const direct = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === H && OW === W;
