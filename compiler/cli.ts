@@ -251,6 +251,7 @@ export const commands: Record<string, Command> = {
     summary: "post-training quantization (int8 QDQ, PoT/APoT/MSQ, ggml block and MX weights, DQA) with a report",
     usage: `quantize IN OUT --scheme S [--calib DIR | --calib-seed N --calib-count K] [--calib-method M]
         [--weights TYPE] [--bits B] [--table T] [--layers RULES] [--float PATTERNS] [--report FILE] [--passes P] [--json]
+  OUT               .onnx (int8: QDQ, onnxruntime-ready), .tflite (int8 only: LiteRT-ready), .lir (other schemes)
   --scheme S        int8 (QDQ, onnxruntime-ready), pot | apot | msq (4-bit power-of-two weights), bfp (ggml
                     block weights, --weights Q4_0..Q6_K, MXFP4), mx (--weights MXINT8 | MXFP4), dqa (--bits 3|4|5)
   --calib DIR       .npy calibration inputs (one file per sample, or one sub-folder per sample with <input>.npy)
