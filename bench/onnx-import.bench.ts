@@ -16,7 +16,11 @@ function bigModel(): Uint8Array {
   const vals = new Float32Array(1_000_000);
   for (let i = 0; i < vals.length; i++) vals[i] = ((i * 2654435761) % 1000) / 1e6;
   for (let l = 0; l < 12; l++) {
-    const w = b.constant(`w${l}`, { ...numbersConstant("f32", [1], [0]), shape: [1000, 1000], bytes: new Uint8Array(vals.slice().buffer) });
+    const w = b.constant(`w${l}`, {
+      ...numbersConstant("f32", [1], [0]),
+      shape: [1000, 1000],
+      bytes: new Uint8Array(vals.slice().buffer),
+    });
     x = b.op1("MatMul", [x, w]);
   }
   return exportOnnx(modelOf(b.build([x])));
@@ -24,6 +28,14 @@ function bigModel(): Uint8Array {
 const big = bigModel();
 
 if (mobilenet) {
-  Deno.bench({ name: `import mobilenet_v2.onnx (${(mobilenet.length / 1e6).toFixed(1)} MB)`, group: "import", fn: () => void importOnnx(mobilenet) });
+  Deno.bench({
+    name: `import mobilenet_v2.onnx (${(mobilenet.length / 1e6).toFixed(1)} MB)`,
+    group: "import",
+    fn: () => void importOnnx(mobilenet),
+  });
 }
-Deno.bench({ name: `import generated ${(big.length / 1e6).toFixed(1)} MB model`, group: "import", fn: () => void importOnnx(big) });
+Deno.bench({
+  name: `import generated ${(big.length / 1e6).toFixed(1)} MB model`,
+  group: "import",
+  fn: () => void importOnnx(big),
+});

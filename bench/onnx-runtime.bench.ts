@@ -22,7 +22,20 @@ for (const name of ["mobilenet_v2", "squeezenet1_1"]) {
   const optimized = new Session((await runPipeline(model, "canonicalize,fuse-conv")).model.graph);
   const ort = await ortSession(path, 1);
   const feeds = { [g.inputs[0]]: toOrt(x) };
-  Deno.bench({ name: `${name} onnxruntime-node (1 thread)`, group: name, baseline: true, fn: async () => void (await ort.run(feeds)) });
-  Deno.bench({ name: `${name} lathe (canonicalize,fuse-conv)`, group: name, fn: () => void optimized.run({ [g.inputs[0]]: x }) });
-  Deno.bench({ name: `${name} lathe (as imported)`, group: name, fn: () => void raw.run({ [g.inputs[0]]: x }) });
+  Deno.bench({
+    name: `${name} onnxruntime-node (1 thread)`,
+    group: name,
+    baseline: true,
+    fn: async () => void (await ort.run(feeds)),
+  });
+  Deno.bench({
+    name: `${name} lathe (canonicalize,fuse-conv)`,
+    group: name,
+    fn: () => void optimized.run({ [g.inputs[0]]: x }),
+  });
+  Deno.bench({
+    name: `${name} lathe (as imported)`,
+    group: name,
+    fn: () => void raw.run({ [g.inputs[0]]: x }),
+  });
 }

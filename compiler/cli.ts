@@ -43,7 +43,8 @@ interface Command {
   run(values: Record<string, any>, positionals: string[]): Promise<number>;
 }
 
-const print = (json: boolean, data: unknown, text: string) => console.log(json ? JSON.stringify(data, null, 2) : text);
+const print = (json: boolean, data: unknown, text: string) =>
+  console.log(json ? JSON.stringify(data, null, 2) : text);
 
 export const commands: Record<string, Command> = {
   compile: {
@@ -87,23 +88,53 @@ export const commands: Record<string, Command> = {
     async run(v, p) {
       if (v["list-passes"]) {
         const ps = listPasses();
-        print(v.json, ps.map((x) => ({ name: x.name, doc: x.doc, options: x.options ?? {}, rules: (x.rules ?? []).map((r) => r.name) })),
-          ps.map((x) => `${x.name.padEnd(18)} ${x.doc}${x.options ? ` {${Object.entries(x.options).map(([k, o]) => `${k}=${o.default}`).join(",")}}` : ""}`).join("\n"));
+        print(
+          v.json,
+          ps.map((x) => ({
+            name: x.name,
+            doc: x.doc,
+            options: x.options ?? {},
+            rules: (x.rules ?? []).map((r) => r.name),
+          })),
+          ps.map((x) =>
+            `${x.name.padEnd(18)} ${x.doc}${
+              x.options
+                ? ` {${Object.entries(x.options).map(([k, o]) => `${k}=${o.default}`).join(",")}}`
+                : ""
+            }`
+          ).join("\n"),
+        );
         return 0;
       }
       if (v.explain) return await explain(v.explain, p[0], v.json);
       if (v.target) return await compileTargetCommand(v, p[0]);
       const printAfter = v["print-after"]?.includes("all") ? "all" : v["print-after"];
-      const r = await compileModel({ model: p[0], out: v.out, passes: v.passes, printAfter, printChanged: v["print-changed"] });
+      const r = await compileModel({
+        model: p[0],
+        out: v.out,
+        passes: v.passes,
+        printAfter,
+        printChanged: v["print-changed"],
+      });
       const s = r.summary;
-      print(v.json, r, [
-        `compiled ${r.model}`,
-        `  ${s.nodes} nodes, ${Object.keys(s.ops).length} op types, ${(s.parameters.bytes / 1024).toFixed(1)} KB parameters, ${(s.macs.total / 1e6).toFixed(2)} M MACs`,
-        `  inputs:  ${s.inputs.map((i) => `${i.name}: ${i.type}`).join(", ")}`,
-        `  outputs: ${s.outputs.map((o) => `${o.name}: ${o.type}`).join(", ")}`,
-        ...r.passes.map((x) => `  pass ${x.pass.padEnd(16)} ${x.ms.toFixed(1).padStart(7)} ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`),
-        `  wrote ${r.files.ir} and ${r.files.summary} (${r.ms.total.toFixed(0)} ms)`,
-      ].join("\n"));
+      print(
+        v.json,
+        r,
+        [
+          `compiled ${r.model}`,
+          `  ${s.nodes} nodes, ${Object.keys(s.ops).length} op types, ${
+            (s.parameters.bytes / 1024).toFixed(1)
+          } KB parameters, ${(s.macs.total / 1e6).toFixed(2)} M MACs`,
+          `  inputs:  ${s.inputs.map((i) => `${i.name}: ${i.type}`).join(", ")}`,
+          `  outputs: ${s.outputs.map((o) => `${o.name}: ${o.type}`).join(", ")}`,
+          ...r.passes.map((x) =>
+            `  pass ${x.pass.padEnd(16)} ${
+              x.ms.toFixed(1).padStart(7)
+            } ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`
+          ),
+          `  wrote ${r.files.ir} and ${r.files.summary} (${r.ms.total.toFixed(0)} ms)`,
+        ].join("\n"),
+      );
       return 0;
     },
   },
@@ -147,18 +178,38 @@ export const commands: Record<string, Command> = {
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
       const inputs = pairs(v.input, "--input");
-      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
+      const dims = Object.fromEntries(
+        Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]),
+      );
       const tokens = v.tokens === undefined ? undefined : String(v.tokens).split(",").map((x) => {
-        if (x.trim() === "") throw new LatheError("usage", `--tokens expects comma-separated ids, got '${v.tokens}'`);
+        if (x.trim() === "") {
+          throw new LatheError("usage", `--tokens expects comma-separated ids, got '${v.tokens}'`);
+        }
         return intArg(x.trim(), "--tokens");
       });
       const model = await loadModel(p[0]);
-      const r = await runModel(model, { out: v.out, inputs, seed: intArg(v.seed, "--seed"), repeat: intArg(v.repeat, "--repeat"), dims, tokens, passes: v.passes });
+      const r = await runModel(model, {
+        out: v.out,
+        inputs,
+        seed: intArg(v.seed, "--seed"),
+        repeat: intArg(v.repeat, "--repeat"),
+        dims,
+        tokens,
+        passes: v.passes,
+      });
       const { values: _, ...rest } = r;
-      print(v.json, rest, [
-        ...Object.entries(r.outputs).map(([k, o]) => `${k}: ${o.dtype}[${o.shape.join(",")}]${o.file ? ` -> ${v.out}/${o.file}` : ""}`),
-        ...(r.latency_ms ? [`latency: median ${r.latency_ms.median.toFixed(2)} ms over ${r.latency_ms.runs} runs`] : []),
-      ].join("\n"));
+      print(
+        v.json,
+        rest,
+        [
+          ...Object.entries(r.outputs).map(([k, o]) =>
+            `${k}: ${o.dtype}[${o.shape.join(",")}]${o.file ? ` -> ${v.out}/${o.file}` : ""}`
+          ),
+          ...(r.latency_ms
+            ? [`latency: median ${r.latency_ms.median.toFixed(2)} ms over ${r.latency_ms.runs} runs`]
+            : []),
+        ].join("\n"),
+      );
       return 0;
     },
   },
@@ -176,16 +227,22 @@ export const commands: Record<string, Command> = {
           if (!v.json) console.error(`[${done}/${total}] ${name}`);
         },
       });
-      print(v.json, r, [
-        `wrote ${r.tensors.length} tensors to ${r.out} (index.json)`,
-        ...r.skipped.map((s) => `  skipped ${s.name} (${s.source_type}): ${s.reason}`),
-      ].join("\n"));
+      print(
+        v.json,
+        r,
+        [
+          `wrote ${r.tensors.length} tensors to ${r.out} (index.json)`,
+          ...r.skipped.map((s) => `  skipped ${s.name} (${s.source_type}): ${s.reason}`),
+        ].join("\n"),
+      );
       return 0;
     },
   },
   convert: {
-    summary: "convert a model file to another (ONNX <-> TFLite with a report; GGUF weights in any block type)",
-    usage: `convert IN OUT [--weights TYPE] [--passes P] [--report FILE] [--layout nchw|nhwc] [--dim NAME=SIZE ...]
+    summary:
+      "convert a model file to another (ONNX <-> TFLite with a report; GGUF weights in any block type)",
+    usage:
+      `convert IN OUT [--weights TYPE] [--passes P] [--report FILE] [--layout nchw|nhwc] [--dim NAME=SIZE ...]
         [--shape INPUT=D,D,... ...] [--int64-inputs int32|keep] [--json]
   IN.onnx OUT.tflite and IN.tflite OUT.onnx convert the graph: NCHW ops become NHWC TFLite ops (filters
   permuted, SAME/VALID padding or a PAD, fused activations) and back. The interface keeps the source layout
@@ -210,11 +267,22 @@ export const commands: Record<string, Command> = {
     },
     async run(v, p) {
       if (p.length !== 2) throw new LatheError("usage", "convert needs IN and OUT");
-      if (v.layout !== undefined && v.layout !== "nchw" && v.layout !== "nhwc") throw new LatheError("usage", "--layout is nchw or nhwc");
+      if (v.layout !== undefined && v.layout !== "nchw" && v.layout !== "nhwc") {
+        throw new LatheError("usage", "--layout is nchw or nhwc");
+      }
       const i64 = v["int64-inputs"];
-      if (i64 !== undefined && i64 !== "int32" && i64 !== "keep") throw new LatheError("usage", "--int64-inputs is int32 or keep");
-      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
-      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
+      if (i64 !== undefined && i64 !== "int32" && i64 !== "keep") {
+        throw new LatheError("usage", "--int64-inputs is int32 or keep");
+      }
+      const dims = Object.fromEntries(
+        Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]),
+      );
+      const shapes = Object.fromEntries(
+        Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [
+          k,
+          x.split(",").map((d) => intArg(d.trim(), "--shape")),
+        ]),
+      );
       const r = await convertModel(p[0], p[1], {
         weights: v.weights,
         passes: v.passes,
@@ -229,26 +297,41 @@ export const commands: Record<string, Command> = {
       });
       if (r.report) {
         const rep = r.report;
-        print(v.json, r, [
-          `wrote ${r.output}: ${rep.source.nodes} ${rep.source.format} nodes -> ${rep.target.nodes} ${rep.target.format} nodes (${(r.ms?.total ?? 0).toFixed(0)} ms)`,
-          `  ${Object.entries(rep.target.ops).map(([k, n]) => `${k} ${n}`).join(", ")}`,
-          `  ${rep.mapped.length} nodes mapped, ${rep.absorbed.length} folded or cancelled`,
-          ...rep.notes.map((n) => `  note: ${n}`),
-          ...(r.passes ?? []).map((x) => `  pass ${x.pass.padEnd(16)} ${x.ms.toFixed(1).padStart(7)} ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`),
-          ...(v.report ? [`  report in ${v.report}`] : []),
-        ].join("\n"));
+        print(
+          v.json,
+          r,
+          [
+            `wrote ${r.output}: ${rep.source.nodes} ${rep.source.format} nodes -> ${rep.target.nodes} ${rep.target.format} nodes (${
+              (r.ms?.total ?? 0).toFixed(0)
+            } ms)`,
+            `  ${Object.entries(rep.target.ops).map(([k, n]) => `${k} ${n}`).join(", ")}`,
+            `  ${rep.mapped.length} nodes mapped, ${rep.absorbed.length} folded or cancelled`,
+            ...rep.notes.map((n) => `  note: ${n}`),
+            ...(r.passes ?? []).map((x) =>
+              `  pass ${x.pass.padEnd(16)} ${
+                x.ms.toFixed(1).padStart(7)
+              } ms  nodes ${x.nodesBefore} -> ${x.nodesAfter}`
+            ),
+            ...(v.report ? [`  report in ${v.report}`] : []),
+          ].join("\n"),
+        );
         return 0;
       }
       const changed = r.tensors.filter((t) => t.from !== t.to).length;
-      print(v.json, r, [
-        `wrote ${r.output} (${r.tensors.length} tensors, ${changed} re-encoded)`,
-        ...r.tensors.filter((t) => t.note).map((t) => `  ${t.name}: ${t.note}`),
-      ].join("\n"));
+      print(
+        v.json,
+        r,
+        [
+          `wrote ${r.output} (${r.tensors.length} tensors, ${changed} re-encoded)`,
+          ...r.tensors.filter((t) => t.note).map((t) => `  ${t.name}: ${t.note}`),
+        ].join("\n"),
+      );
       return 0;
     },
   },
   quantize: {
-    summary: "post-training quantization (int8 QDQ, PoT/APoT/MSQ, ggml block and MX weights, DQA) with a report",
+    summary:
+      "post-training quantization (int8 QDQ, PoT/APoT/MSQ, ggml block and MX weights, DQA) with a report",
     usage: `quantize IN OUT --scheme S [--calib DIR | --calib-seed N --calib-count K] [--calib-method M]
         [--weights TYPE] [--bits B] [--table T] [--layers RULES] [--float PATTERNS] [--report FILE] [--passes P] [--json]
   OUT               .onnx (int8: QDQ, onnxruntime-ready), .tflite (int8 only: LiteRT-ready), .lir (other schemes)
@@ -320,12 +403,22 @@ export const commands: Record<string, Command> = {
       });
       if (v.report) await writeFileAtomic(v.report, JSON.stringify(r.report, null, 2) + "\n");
       const out = r.report?.outputs ?? [];
-      print(v.json, r, [
-        `wrote ${r.output}: ${r.layers.length} layers quantized (${r.scheme}), calibration ${r.calibration.method} on ${r.calibration.batches} inputs (${r.calibration.source})`,
-        ...out.map((o) => `  ${o.name}: SQNR ${o.sqnrDb.toFixed(2)} dB, max abs error ${o.maxAbs.toExponential(3)}${o.top1 !== undefined ? `, top-1 agreement ${(100 * o.top1).toFixed(1)}%` : ""}`),
-        ...(v.report ? [`  per-layer report in ${v.report}`] : []),
-        `  ${r.ms.import.toFixed(0)} ms import, ${r.ms.quantize.toFixed(0)} ms quantize, ${r.ms.write.toFixed(0)} ms write${v.report ? `, ${r.ms.report.toFixed(0)} ms report` : ""}`,
-      ].join("\n"));
+      print(
+        v.json,
+        r,
+        [
+          `wrote ${r.output}: ${r.layers.length} layers quantized (${r.scheme}), calibration ${r.calibration.method} on ${r.calibration.batches} inputs (${r.calibration.source})`,
+          ...out.map((o) =>
+            `  ${o.name}: SQNR ${o.sqnrDb.toFixed(2)} dB, max abs error ${o.maxAbs.toExponential(3)}${
+              o.top1 !== undefined ? `, top-1 agreement ${(100 * o.top1).toFixed(1)}%` : ""
+            }`
+          ),
+          ...(v.report ? [`  per-layer report in ${v.report}`] : []),
+          `  ${r.ms.import.toFixed(0)} ms import, ${r.ms.quantize.toFixed(0)} ms quantize, ${
+            r.ms.write.toFixed(0)
+          } ms write${v.report ? `, ${r.ms.report.toFixed(0)} ms report` : ""}`,
+        ].join("\n"),
+      );
       return 0;
     },
   },
@@ -346,12 +439,21 @@ export const commands: Record<string, Command> = {
       const r = await runConformance(dir, {
         filter,
         onCase: (c, done, total) => {
-          if (!v.json && (v.verbose || c.status !== "pass")) console.error(`[${done}/${total}] ${c.status.padEnd(11)} ${c.name}${c.reason ? `: ${c.reason.split("\n")[0].slice(0, 300)}` : ""}`);
-          else if (!v.json && done % 100 === 0) console.error(`[${done}/${total}] ...`);
+          if (!v.json && (v.verbose || c.status !== "pass")) {
+            console.error(
+              `[${done}/${total}] ${c.status.padEnd(11)} ${c.name}${
+                c.reason ? `: ${c.reason.split("\n")[0].slice(0, 300)}` : ""
+              }`,
+            );
+          } else if (!v.json && done % 100 === 0) console.error(`[${done}/${total}] ...`);
         },
       });
       const pct = (100 * r.pass / Math.max(r.total, 1)).toFixed(1);
-      print(v.json, r, `${r.pass} passed, ${r.fail} failed, ${r.unsupported} unsupported of ${r.total} cases (${pct}% pass)`);
+      print(
+        v.json,
+        r,
+        `${r.pass} passed, ${r.fail} failed, ${r.unsupported} unsupported of ${r.total} cases (${pct}% pass)`,
+      );
       if (v["min-pass"] !== undefined) {
         const min = Number(v["min-pass"]);
         if (!(min >= 0 && min <= 1)) throw new LatheError("usage", `--min-pass expects a fraction in [0, 1]`);
@@ -415,13 +517,20 @@ export const commands: Record<string, Command> = {
       const numList = (s: string, flag: string) =>
         s.split(",").map((x) => {
           const n = Number(x.trim());
-          if (x.trim() === "" || !Number.isFinite(n)) throw new LatheError("usage", `${flag} expects numbers separated by commas, got '${s}'`);
+          if (x.trim() === "" || !Number.isFinite(n)) {
+            throw new LatheError("usage", `${flag} expects numbers separated by commas, got '${s}'`);
+          }
           return n;
         });
-      const num = (s: string | undefined, flag: string) => (s === undefined ? undefined : numList(s, flag)[0]);
+      const num = (
+        s: string | undefined,
+        flag: string,
+      ) => (s === undefined ? undefined : numList(s, flag)[0]);
       const runtime = (v.runtime ?? []).flatMap((r: string) => r.split(",")).map((r: string) => r.trim());
       for (const r of runtime) {
-        if (r !== "lathe" && r !== "onnxruntime" && r !== "litert") throw new LatheError("usage", `--runtime is lathe, onnxruntime or litert, not '${r}'`);
+        if (r !== "lathe" && r !== "onnxruntime" && r !== "litert") {
+          throw new LatheError("usage", `--runtime is lathe, onnxruntime or litert, not '${r}'`);
+        }
       }
       const flags: Record<string, unknown> = {};
       if (v.size !== undefined) flags.size = numList(v.size, "--size");
@@ -434,8 +543,15 @@ export const commands: Record<string, Command> = {
       const preprocess = checkPreprocessSpec({ ...fromFile, ...flags }, "preprocessing flags");
       const range = v.range === undefined ? undefined : numList(v.range, "--range");
       if (range && range.length !== 2) throw new LatheError("usage", "--range expects LO,HI");
-      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
-      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
+      const dims = Object.fromEntries(
+        Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]),
+      );
+      const shapes = Object.fromEntries(
+        Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [
+          k,
+          x.split(",").map((d) => intArg(d.trim(), "--shape")),
+        ]),
+      );
       let last = "";
       const r = await diffModels({
         source: p[0],
@@ -449,7 +565,9 @@ export const commands: Record<string, Command> = {
         dims,
         ...(range ? { range: [range[0], range[1]] as const } : {}),
         preprocess,
-        ...(v["target-preprocess"] ? { targetPreprocess: await readPreprocessSpec(v["target-preprocess"]) } : {}),
+        ...(v["target-preprocess"]
+          ? { targetPreprocess: await readPreprocessSpec(v["target-preprocess"]) }
+          : {}),
         topK: v["top-k"] === undefined ? undefined : intArg(v["top-k"], "--top-k"),
         tolerance: num(v.tolerance, "--tolerance"),
         jump: num(v.jump, "--jump"),
@@ -466,7 +584,8 @@ export const commands: Record<string, Command> = {
   },
   mutate: {
     summary: "inject faults (MutateNN-style): N faulty variants per kind plus a ground-truth manifest",
-    usage: `mutate [MODEL] --out DIR [--kinds K1,K2] [--count N] [--seed S] [--damage N] [--attempts N] [--list-kinds] [--json]
+    usage:
+      `mutate [MODEL] --out DIR [--kinds K1,K2] [--count N] [--seed S] [--damage N] [--attempts N] [--list-kinds] [--json]
   MODEL            .onnx or .tflite; without it, the embedded default CNN (written as ONNX)
   --kinds          comma-separated kinds (default: all; --list-kinds lists them with class and targets)
   --count N        variants per kind (default 1), on different targets while the graph has them
@@ -491,12 +610,19 @@ export const commands: Record<string, Command> = {
     async run(v, p) {
       if (v["list-kinds"]) {
         const ks = mutationKinds();
-        print(v.json, ks.map((k) => ({ name: k.name, class: k.class, dialects: k.dialects, targets: k.targets })),
-          ks.map((k) => `${k.name.padEnd(24)} ${k.class.padEnd(16)} ${k.dialects.join(",").padEnd(9)} ${k.targets}`).join("\n"));
+        print(
+          v.json,
+          ks.map((k) => ({ name: k.name, class: k.class, dialects: k.dialects, targets: k.targets })),
+          ks.map((k) =>
+            `${k.name.padEnd(24)} ${k.class.padEnd(16)} ${k.dialects.join(",").padEnd(9)} ${k.targets}`
+          ).join("\n"),
+        );
         return 0;
       }
       if (!v.out) throw new LatheError("usage", "mutate needs --out DIR");
-      const kinds = v.kinds === undefined ? undefined : String(v.kinds).split(",").map((s) => s.trim()).filter(Boolean);
+      const kinds = v.kinds === undefined
+        ? undefined
+        : String(v.kinds).split(",").map((s) => s.trim()).filter(Boolean);
       const r = await mutateModel({
         model: p[0],
         out: v.out,
@@ -509,18 +635,35 @@ export const commands: Record<string, Command> = {
       });
       const m = r.manifest;
       const pct = (x: number | undefined) => (x === undefined ? "-" : `${(100 * x).toFixed(1)}%`);
-      print(v.json, { ...m, manifest: r.manifestPath, ms: r.ms }, [
-        `wrote ${m.variants.length} variants of ${m.model} (${m.format}) and ${r.manifestPath} (${r.ms.total.toFixed(0)} ms)`,
-        ...m.variants.map((x) => `  ${x.file}: [${x.class}] ${x.description}${x.damage ? ` — top-1 agreement ${pct(x.damage.top1Agreement)}, max error ${x.damage.maxAbs.toExponential(2)} over ${x.damage.inputs} inputs` : ""}`),
-        ...m.skipped.map((s) => `  skipped ${s.kind}${s.index === undefined ? "" : `#${s.index}`}: ${s.reason}`),
-      ].join("\n"));
+      print(
+        v.json,
+        { ...m, manifest: r.manifestPath, ms: r.ms },
+        [
+          `wrote ${m.variants.length} variants of ${m.model} (${m.format}) and ${r.manifestPath} (${
+            r.ms.total.toFixed(0)
+          } ms)`,
+          ...m.variants.map((x) =>
+            `  ${x.file}: [${x.class}] ${x.description}${
+              x.damage
+                ? ` — top-1 agreement ${pct(x.damage.top1Agreement)}, max error ${
+                  x.damage.maxAbs.toExponential(2)
+                } over ${x.damage.inputs} inputs`
+                : ""
+            }`
+          ),
+          ...m.skipped.map((s) =>
+            `  skipped ${s.kind}${s.index === undefined ? "" : `#${s.index}`}: ${s.reason}`
+          ),
+        ].join("\n"),
+      );
       const missed = (kinds ?? []).filter((k) => !m.variants.some((x) => x.kind === k));
       return missed.length ? 1 : 0;
     },
   },
   repair: {
     summary: "repair a converted model so its outputs agree with the model it came from (FetaFix-style)",
-    usage: `repair SOURCE TARGET --out REPAIRED [--inputs DIR] [--count N] [--seed S] [--shape INPUT=D,D,... ...]
+    usage:
+      `repair SOURCE TARGET --out REPAIRED [--inputs DIR] [--count N] [--seed S] [--shape INPUT=D,D,... ...]
         [--dim NAME=SIZE ...] [--range LO,HI] [--budget SECONDS] [--rtol R] [--report FILE] [--keep-interface]
         [--no-conversion] [--no-verify] [--json]
   Localizes where TARGET (a conversion of SOURCE, ONNX or TFLite) diverges, proposes fixes for the top
@@ -559,13 +702,24 @@ export const commands: Record<string, Command> = {
       const num = (s: string | undefined, flag: string) => {
         if (s === undefined) return undefined;
         const n = Number(s);
-        if (s.trim() === "" || !Number.isFinite(n) || n <= 0) throw new LatheError("usage", `${flag} expects a positive number, got '${s}'`);
+        if (s.trim() === "" || !Number.isFinite(n) || n <= 0) {
+          throw new LatheError("usage", `${flag} expects a positive number, got '${s}'`);
+        }
         return n;
       };
       const range = v.range === undefined ? undefined : String(v.range).split(",").map(Number);
-      if (range && (range.length !== 2 || range.some((x) => !Number.isFinite(x)))) throw new LatheError("usage", "--range expects LO,HI");
-      const dims = Object.fromEntries(Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]));
-      const shapes = Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]));
+      if (range && (range.length !== 2 || range.some((x) => !Number.isFinite(x)))) {
+        throw new LatheError("usage", "--range expects LO,HI");
+      }
+      const dims = Object.fromEntries(
+        Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]),
+      );
+      const shapes = Object.fromEntries(
+        Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [
+          k,
+          x.split(",").map((d) => intArg(d.trim(), "--shape")),
+        ]),
+      );
       const r = await repairModel({
         source: p[0],
         target: p[1],
@@ -584,10 +738,14 @@ export const commands: Record<string, Command> = {
         verify: !v["no-verify"],
         onProgress: (e) => {
           if (e.phase === "score") console.error(`before: ${formatScore(e.score)}`);
-          else if (e.phase === "localize") console.error(`localized against the ${e.reference}: ${e.findings} findings (${e.ms.toFixed(0)} ms)`);
-          else if (e.phase === "try") console.error(`  try ${e.index}/${e.total}: ${e.description}`);
-          else if (e.phase === "kept") console.error(`kept: ${e.change.description}\n  now: ${formatScore(e.score)}`);
-          else console.error(`stopped: ${e.reason}`);
+          else if (e.phase === "localize") {
+            console.error(
+              `localized against the ${e.reference}: ${e.findings} findings (${e.ms.toFixed(0)} ms)`,
+            );
+          } else if (e.phase === "try") console.error(`  try ${e.index}/${e.total}: ${e.description}`);
+          else if (e.phase === "kept") {
+            console.error(`kept: ${e.change.description}\n  now: ${formatScore(e.score)}`);
+          } else console.error(`stopped: ${e.reason}`);
         },
       });
       print(v.json, r, formatRepair(r));
@@ -595,8 +753,10 @@ export const commands: Record<string, Command> = {
     },
   },
   "repair-bench": {
-    summary: "the repair benchmark: convert, mutate with every kind, repair; detection, localization, repair rates",
-    usage: `repair-bench [--models M1,M2] [--kinds K1,...] [--seeds N] [--inputs N] [--budget SECONDS] [--seed S]
+    summary:
+      "the repair benchmark: convert, mutate with every kind, repair; detection, localization, repair rates",
+    usage:
+      `repair-bench [--models M1,M2] [--kinds K1,...] [--seeds N] [--inputs N] [--budget SECONDS] [--seed S]
         [--work DIR] [--json]
   For each model (names: ${Object.keys(BENCH_MODELS).join(", ")}; or paths), converts it with Lathe to
   the other format, mutates the conversion with every kind (--kinds; see mutate --list-kinds) at --seeds
@@ -617,7 +777,9 @@ export const commands: Record<string, Command> = {
       work: { type: "string" },
     },
     async run(v) {
-      const list = (s: string | undefined) => (s === undefined ? undefined : String(s).split(",").map((x) => x.trim()).filter(Boolean));
+      const list = (
+        s: string | undefined,
+      ) => (s === undefined ? undefined : String(s).split(",").map((x) => x.trim()).filter(Boolean));
       const r = await runRepairBench({
         models: list(v.models),
         kinds: list(v.kinds),
@@ -637,10 +799,20 @@ export const commands: Record<string, Command> = {
 };
 
 async function compileTargetCommand(v: Record<string, any>, model: string | undefined): Promise<number> {
-  if (v.passes) throw new LatheError("usage", "--passes and --target do not combine (use the partition{target=...} pass in --passes instead)");
+  if (v.passes) {
+    throw new LatheError(
+      "usage",
+      "--passes and --target do not combine (use the partition{target=...} pass in --passes instead)",
+    );
+  }
   const offload = v.offload ? String(v.offload).split(",").map((s) => s.trim()).filter(Boolean) : undefined;
   const shapes = v.shape
-    ? Object.fromEntries(Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [k, x.split(",").map((d) => intArg(d.trim(), "--shape"))]))
+    ? Object.fromEntries(
+      Object.entries(pairs(v.shape, "--shape")).map(([k, x]) => [
+        k,
+        x.split(",").map((d) => intArg(d.trim(), "--shape")),
+      ]),
+    )
     : undefined;
   const r = await compileModel({
     model,
@@ -657,26 +829,61 @@ async function compileTargetCommand(v: Record<string, any>, model: string | unde
   const rep = t.report, tot = rep.totals;
   const sim = rep.simulation;
   if (v.json) {
-    print(true, { model: t.model, target: t.target, out: t.out, files: t.files, prepared: t.prepared, totals: tot, simulation: sim, placements: t.partition.placements, missed: t.missed, ms: t.ms }, "");
+    print(true, {
+      model: t.model,
+      target: t.target,
+      out: t.out,
+      files: t.files,
+      prepared: t.prepared,
+      totals: tot,
+      simulation: sim,
+      placements: t.partition.placements,
+      missed: t.missed,
+      ms: t.ms,
+    }, "");
   } else {
     if (v["explain-offload"]) console.log(formatPlacements(t.partition));
     console.log([
       `compiled ${t.model} for ${t.target}${t.prepared ? ` (prepared with ${t.prepared})` : ""}`,
-      `  ${tot.offloaded_nodes} of ${tot.nodes} nodes offloaded, ${(100 * tot.offloaded_macs / Math.max(tot.macs, 1)).toFixed(1)}% of ${(tot.macs / 1e6).toFixed(2)} M MACs`,
-      `  simulated ${(tot.seconds * 1e3).toFixed(3)} ms (accelerator ${(tot.accel_seconds * 1e3).toFixed(3)} ms, ${tot.cycles} cycles; host ${(tot.host_seconds * 1e3).toFixed(3)} ms) vs CPU-only ${(tot.cpu_baseline_seconds * 1e3).toFixed(3)} ms: ${tot.speedup.toFixed(2)}x`,
-      `  accelerator energy ${(tot.energy_pj / 1e6).toFixed(3)} uJ, DRAM traffic ${(tot.dram_bytes / 1024).toFixed(1)} KB`,
+      `  ${tot.offloaded_nodes} of ${tot.nodes} nodes offloaded, ${
+        (100 * tot.offloaded_macs / Math.max(tot.macs, 1)).toFixed(1)
+      }% of ${(tot.macs / 1e6).toFixed(2)} M MACs`,
+      `  simulated ${(tot.seconds * 1e3).toFixed(3)} ms (accelerator ${
+        (tot.accel_seconds * 1e3).toFixed(3)
+      } ms, ${tot.cycles} cycles; host ${(tot.host_seconds * 1e3).toFixed(3)} ms) vs CPU-only ${
+        (tot.cpu_baseline_seconds * 1e3).toFixed(3)
+      } ms: ${tot.speedup.toFixed(2)}x`,
+      `  accelerator energy ${(tot.energy_pj / 1e6).toFixed(3)} uJ, DRAM traffic ${
+        (tot.dram_bytes / 1024).toFixed(1)
+      } KB`,
       sim
-        ? `  simulation ${sim.bit_exact ? "bit-exact" : "MISMATCH"} with the runtime over ${sim.compared_values} values (seed ${sim.seed})${sim.cut_at ? `, up to ${sim.cut_at}` : ""}`
+        ? `  simulation ${
+          sim.bit_exact ? "bit-exact" : "MISMATCH"
+        } with the runtime over ${sim.compared_values} values (seed ${sim.seed})${
+          sim.cut_at ? `, up to ${sim.cut_at}` : ""
+        }`
         : "  simulation not checked (--no-check)",
-      `  wrote ${t.files.ir}, ${t.files.weights}, ${t.files.report}, ${t.files.html} (${t.ms.total.toFixed(0)} ms)`,
+      `  wrote ${t.files.ir}, ${t.files.weights}, ${t.files.report}, ${t.files.html} (${
+        t.ms.total.toFixed(0)
+      } ms)`,
     ].join("\n"));
   }
   if (sim && !sim.bit_exact) {
-    console.error(`simulation differs from the runtime: ${sim.mismatches.slice(0, 5).map((m) => `${m.value}: ${m.differing} elements, first at ${m.first} (${m.got} vs ${m.want})`).join("; ")}`);
+    console.error(
+      `simulation differs from the runtime: ${
+        sim.mismatches.slice(0, 5).map((m) =>
+          `${m.value}: ${m.differing} elements, first at ${m.first} (${m.got} vs ${m.want})`
+        ).join("; ")
+      }`,
+    );
     return 1;
   }
   if (v.strict && t.missed.length) {
-    console.error(`--strict: ${t.missed.length} node(s) stay on the CPU:\n${t.missed.map((p) => `  ${p.node} (${p.op}): ${p.reason}`).join("\n")}`);
+    console.error(
+      `--strict: ${t.missed.length} node(s) stay on the CPU:\n${
+        t.missed.map((p) => `  ${p.node} (${p.op}): ${p.reason}`).join("\n")
+      }`,
+    );
     return 1;
   }
   return 0;
@@ -684,12 +891,29 @@ async function compileTargetCommand(v: Record<string, any>, model: string | unde
 
 async function explain(name: string, modelPath: string | undefined, json: boolean): Promise<number> {
   const found = findRule(name);
-  if (!found) throw new LatheError("usage", `no rule named ${name}; rules: ${listPasses().flatMap((p) => (p.rules ?? []).map((r) => `${p.name}.${r.name}`)).join(", ")}`);
+  if (!found) {
+    throw new LatheError(
+      "usage",
+      `no rule named ${name}; rules: ${
+        listPasses().flatMap((p) => (p.rules ?? []).map((r) => `${p.name}.${r.name}`)).join(", ")
+      }`,
+    );
+  }
   const model = modelPath ? await loadModel(modelPath) : defaultModel();
   const ex = explainRule(model.graph, found.rule);
-  print(json, { rule: `${found.pass}.${found.rule.name}`, pattern: found.rule.pattern.describe(), candidates: ex },
-    [`rule ${found.pass}.${found.rule.name}: ${found.rule.pattern.describe()}`, ...(ex.length ? ex : []).map((e) =>
-      e.matched ? `  ${e.node} (${e.op}): matches` : `  ${e.node} (${e.op}): no match after ${e.depth} step(s) at ${e.at}: ${e.reason}`), ...(ex.length ? [] : ["  no candidate nodes"])].join("\n"));
+  print(
+    json,
+    { rule: `${found.pass}.${found.rule.name}`, pattern: found.rule.pattern.describe(), candidates: ex },
+    [
+      `rule ${found.pass}.${found.rule.name}: ${found.rule.pattern.describe()}`,
+      ...(ex.length ? ex : []).map((e) =>
+        e.matched
+          ? `  ${e.node} (${e.op}): matches`
+          : `  ${e.node} (${e.op}): no match after ${e.depth} step(s) at ${e.at}: ${e.reason}`
+      ),
+      ...(ex.length ? [] : ["  no candidate nodes"]),
+    ].join("\n"),
+  );
   return 0;
 }
 

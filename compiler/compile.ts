@@ -63,7 +63,11 @@ export async function compileModel(opts: CompileOptions = {}): Promise<CompileRe
   const t2 = performance.now();
   let passes: PassStats[] = [];
   if (opts.passes) {
-    const r = await runPipeline(model, opts.passes, { printAfter: opts.printAfter, printChanged: opts.printChanged, print: opts.log });
+    const r = await runPipeline(model, opts.passes, {
+      printAfter: opts.printAfter,
+      printChanged: opts.printChanged,
+      print: opts.log,
+    });
     model = r.model;
     passes = r.stats;
   }
@@ -75,12 +79,32 @@ export async function compileModel(opts: CompileOptions = {}): Promise<CompileRe
   const sum = `${out}/summary.json`;
   await writeFileAtomic(ir, printGraph(model.graph) + "\n");
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
-  return { model: summary.model, out, files: { ir, summary: sum }, summary, passes, ms: { import: t1 - t0, verify: t2 - t1, passes: t3 - t2, total: performance.now() - t0 } };
+  return {
+    model: summary.model,
+    out,
+    files: { ir, summary: sum },
+    summary,
+    passes,
+    ms: { import: t1 - t0, verify: t2 - t1, passes: t3 - t2, total: performance.now() - t0 },
+  };
 }
 
 async function compileTarget(opts: CompileOptions, target: string): Promise<CompileResult> {
-  const r = await compileForTarget({ model: opts.model, out: opts.out, target, offload: opts.offload, scheme: opts.scheme, shapes: opts.shapes, seed: opts.seed, noCheck: opts.noCheck, log: opts.log });
-  const summary = inspectModel({ graph: r.partition.graph, meta: { format: "lathe", opsets: {}, props: {} } }, opts.model ?? `${r.model} (embedded)`);
+  const r = await compileForTarget({
+    model: opts.model,
+    out: opts.out,
+    target,
+    offload: opts.offload,
+    scheme: opts.scheme,
+    shapes: opts.shapes,
+    seed: opts.seed,
+    noCheck: opts.noCheck,
+    log: opts.log,
+  });
+  const summary = inspectModel(
+    { graph: r.partition.graph, meta: { format: "lathe", opsets: {}, props: {} } },
+    opts.model ?? `${r.model} (embedded)`,
+  );
   const sum = `${r.out}/summary.json`;
   await writeFileAtomic(sum, JSON.stringify(summary, null, 2) + "\n");
   const driver = opts.noDriver ? undefined : await compileDriver(r, opts.log);
@@ -98,10 +122,15 @@ async function compileTarget(opts: CompileOptions, target: string): Promise<Comp
 
 // ---- driver emission (targets/emit): DIR/driver/ with C++ sources, reading DIR/weights.bin ----
 
-async function compileDriver(r: TargetCompileResult, log?: (text: string) => void): Promise<EmittedDriver | { skipped: string }> {
+async function compileDriver(
+  r: TargetCompileResult,
+  log?: (text: string) => void,
+): Promise<EmittedDriver | { skipped: string }> {
   try {
     const d = await emitDriver(r.partition.graph, r.target, { out: r.out, weights: r.report.weights });
-    log?.(`driver: ${d.dir} (${d.stats.calls} accelerator calls, ${d.stats.packets} packets; make && ./lathe_driver --help)`);
+    log?.(
+      `driver: ${d.dir} (${d.stats.calls} accelerator calls, ${d.stats.packets} packets; make && ./lathe_driver --help)`,
+    );
     return d;
   } catch (e) {
     if (!(e instanceof LatheError) || e.kind !== "unsupported") throw e;

@@ -36,12 +36,29 @@ export interface ConformanceReport {
  * Keys are case-name prefixes.
  */
 export const TOLERANCES: Record<string, { rtol: number; atol: number; why: string }> = {
-  test_hannwindow: { rtol: 1e-4, atol: 1e-4, why: "onnx generated the expected windows with pi = 3.1415 (off by up to 7.4e-5)" },
+  test_hannwindow: {
+    rtol: 1e-4,
+    atol: 1e-4,
+    why: "onnx generated the expected windows with pi = 3.1415 (off by up to 7.4e-5)",
+  },
   test_hammingwindow: { rtol: 1e-4, atol: 1e-4, why: "onnx generated the expected windows with pi = 3.1415" },
-  test_blackmanwindow: { rtol: 1e-4, atol: 1e-4, why: "onnx generated the expected windows with pi = 3.1415" },
-  test_roialign: { rtol: 1e-4, atol: 1e-4, why: "expected values are rounded to 4 decimals (onnxruntime agrees with Lathe)" },
+  test_blackmanwindow: {
+    rtol: 1e-4,
+    atol: 1e-4,
+    why: "onnx generated the expected windows with pi = 3.1415",
+  },
+  test_roialign: {
+    rtol: 1e-4,
+    atol: 1e-4,
+    why: "expected values are rounded to 4 decimals (onnxruntime agrees with Lathe)",
+  },
   test_gridsample_bicubic: { rtol: 1e-4, atol: 1e-4, why: "expected values are rounded to 4 decimals" },
-  test_cast_FLOAT_to_BFLOAT16: { rtol: 1e-2, atol: 0, why: "onnx 1.12 truncated to bf16; onnxruntime and Lathe round to nearest even (one bf16 ulp is 2^-8 relative)" },
+  test_cast_FLOAT_to_BFLOAT16: {
+    rtol: 1e-2,
+    atol: 0,
+    why:
+      "onnx 1.12 truncated to bf16; onnxruntime and Lathe round to nearest even (one bf16 ulp is 2^-8 relative)",
+  },
 };
 
 /**
@@ -49,7 +66,8 @@ export const TOLERANCES: Record<string, { rtol: number; atol: number; why: strin
  * it, so they are reported as unsupported (with this reason), never as passes.
  */
 export const NONDETERMINISTIC: Record<string, string> = {
-  test_bernoulli: "expected output is a draw from numpy's random generator (ONNX leaves the generator to the implementation)",
+  test_bernoulli:
+    "expected output is a draw from numpy's random generator (ONNX leaves the generator to the implementation)",
 };
 
 export interface ConformanceOptions {

@@ -46,7 +46,9 @@ export function inspectModel(model: Model, name = model.meta.path ?? model.graph
   return {
     model: name,
     format: model.meta.format,
-    ...(model.meta.producerName ? { producer: `${model.meta.producerName} ${model.meta.producerVersion ?? ""}`.trim() } : {}),
+    ...(model.meta.producerName
+      ? { producer: `${model.meta.producerName} ${model.meta.producerVersion ?? ""}`.trim() }
+      : {}),
     opsets: { ...model.meta.opsets },
     inputs: g.inputs.filter((i) => !g.constants[i]).map((i) => ({ name: i, type: type(i) })),
     outputs: g.outputs.map((o) => ({ name: o, type: type(o) })),
@@ -67,16 +69,33 @@ function walk(g: Graph, f: (g: Graph) => void): void {
   }
 }
 
-const human = (n: number) => n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} K` : `${n}`;
+const human = (n: number) =>
+  n >= 1e9
+    ? `${(n / 1e9).toFixed(2)} G`
+    : n >= 1e6
+    ? `${(n / 1e6).toFixed(2)} M`
+    : n >= 1e3
+    ? `${(n / 1e3).toFixed(1)} K`
+    : `${n}`;
 
 export function formatInspect(r: InspectReport): string {
-  const lines = [`${r.model} (${r.format}${r.producer ? `, ${r.producer}` : ""}; opsets ${JSON.stringify(r.opsets)})`];
+  const lines = [
+    `${r.model} (${r.format}${r.producer ? `, ${r.producer}` : ""}; opsets ${JSON.stringify(r.opsets)})`,
+  ];
   lines.push("inputs:", ...r.inputs.map((i) => `  ${i.name}: ${i.type}`));
   lines.push("outputs:", ...r.outputs.map((o) => `  ${o.name}: ${o.type}`));
   lines.push(`nodes: ${r.nodes}`, "ops:", ...Object.entries(r.ops).map(([k, v]) => `  ${k.padEnd(28)} ${v}`));
   lines.push(`parameters: ${human(r.parameters.count)} elements, ${human(r.parameters.bytes)}B`);
-  for (const [k, v] of Object.entries(r.parameters.byDtype)) lines.push(`  ${k.padEnd(28)} ${human(v.count)} elements, ${human(v.bytes)}B`);
-  lines.push(`MACs: ${human(r.macs.total)}${r.macs.unknownNodes ? ` (+${r.macs.unknownNodes} nodes with dynamic shapes)` : ""}`);
-  for (const n of r.macs.perNode) lines.push(`  ${n.node.padEnd(40)} ${n.op.padEnd(16)} ${n.macs === null ? "dynamic" : human(n.macs)}`);
+  for (const [k, v] of Object.entries(r.parameters.byDtype)) {
+    lines.push(`  ${k.padEnd(28)} ${human(v.count)} elements, ${human(v.bytes)}B`);
+  }
+  lines.push(
+    `MACs: ${human(r.macs.total)}${
+      r.macs.unknownNodes ? ` (+${r.macs.unknownNodes} nodes with dynamic shapes)` : ""
+    }`,
+  );
+  for (const n of r.macs.perNode) {
+    lines.push(`  ${n.node.padEnd(40)} ${n.op.padEnd(16)} ${n.macs === null ? "dynamic" : human(n.macs)}`);
+  }
   return lines.join("\n");
 }

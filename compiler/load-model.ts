@@ -16,7 +16,12 @@ export interface FormatImporter {
 }
 
 const importers: FormatImporter[] = [
-  { format: "onnx", extensions: [".onnx"], match: () => false, open: (path, bytes) => importOnnx(bytes, { file: path }) },
+  {
+    format: "onnx",
+    extensions: [".onnx"],
+    match: () => false,
+    open: (path, bytes) => importOnnx(bytes, { file: path }),
+  },
 ];
 
 /** Later formats register here (TFLite, GGUF). */
@@ -25,7 +30,7 @@ export function registerFormat(f: FormatImporter): void {
 }
 
 export function formatOf(path: string, head?: Uint8Array): ModelFormat | undefined {
-  if (head) for (const f of importers) if (f.match(head)) return f.format;
+  if (head) { for (const f of importers) if (f.match(head)) return f.format; }
   const lower = path.toLowerCase();
   return importers.find((f) => f.extensions.some((e) => lower.endsWith(e)))?.format;
 }
@@ -45,7 +50,11 @@ export async function importModelBytes(bytes: Uint8Array, path: string): Promise
   const fmt = formatOf(path, bytes.subarray(0, 16));
   const imp = importers.find((f) => f.format === fmt);
   if (!imp) {
-    throw new LatheError("unsupported", `unknown model format (expected ${importers.flatMap((f) => f.extensions).join(", ")})`, { file: path });
+    throw new LatheError(
+      "unsupported",
+      `unknown model format (expected ${importers.flatMap((f) => f.extensions).join(", ")})`,
+      { file: path },
+    );
   }
   return await imp.open(path, bytes);
 }

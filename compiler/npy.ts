@@ -8,8 +8,18 @@ import { arrayCtor, shapeSize, Tensor, type TypedArray } from "../runtime/tensor
 import { writeFileAtomic } from "./atomic-write.ts";
 
 const DESCR: Partial<Record<ScalarDType, string>> = {
-  f64: "<f8", f32: "<f4", f16: "<f2", i64: "<i8", u64: "<u8", i32: "<i4", u32: "<u4", i16: "<i2", u16: "<u2",
-  i8: "|i1", u8: "|u1", bool: "|b1",
+  f64: "<f8",
+  f32: "<f4",
+  f16: "<f2",
+  i64: "<i8",
+  u64: "<u8",
+  i32: "<i4",
+  u32: "<u4",
+  i16: "<i2",
+  u16: "<u2",
+  i8: "|i1",
+  u8: "|u1",
+  bool: "|b1",
 };
 const FROM_DESCR = new Map(Object.entries(DESCR).map(([k, v]) => [v.slice(1), k as ScalarDType]));
 
@@ -47,24 +57,34 @@ export function decodeNpy(bytes: Uint8Array, file = "<npy>"): Tensor {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = major === 1 ? 10 : 12;
-  if (start + hlen > bytes.length) throw new LatheError("format", `header length ${hlen} past end`, where("header_len", 8));
+  if (start + hlen > bytes.length) {
+    throw new LatheError("format", `header length ${hlen} past end`, where("header_len", 8));
+  }
   const header = new TextDecoder().decode(bytes.subarray(start, start + hlen));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) throw new LatheError("format", `unreadable header '${header.trim()}'`, where("header", start));
+  if (!descr || !fortran || shapeText === undefined) {
+    throw new LatheError("format", `unreadable header '${header.trim()}'`, where("header", start));
+  }
   if (fortran === "True") throw new LatheError("unsupported", "Fortran-order arrays", where("fortran_order"));
   if (descr.startsWith(">")) throw new LatheError("unsupported", "big-endian arrays", where("descr"));
   const dtype = FROM_DESCR.get(descr.slice(1));
   if (!dtype) throw new LatheError("unsupported", `numpy dtype ${descr}`, where("descr"));
   const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
-  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new LatheError("format", `bad shape (${shapeText})`, where("shape"));
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new LatheError("format", `bad shape (${shapeText})`, where("shape"));
+  }
   const n = shapeSize(shape);
   const ctor = arrayCtor(dtype);
   const need = n * ctor.BYTES_PER_ELEMENT;
   const dataStart = start + hlen;
   if (!Number.isSafeInteger(need) || dataStart + need > bytes.length) {
-    throw new LatheError("format", `shape (${shapeText}) needs ${need} bytes, file has ${bytes.length - dataStart}`, where("data", dataStart));
+    throw new LatheError(
+      "format",
+      `shape (${shapeText}) needs ${need} bytes, file has ${bytes.length - dataStart}`,
+      where("data", dataStart),
+    );
   }
   const copy = bytes.slice(dataStart, dataStart + need);
   return new Tensor(dtype, shape, new ctor(copy.buffer, 0, n));

@@ -37,9 +37,17 @@ export interface RunModelResult {
   values: Record<string, RValue>;
 }
 
-export function generateInput(g: Graph, name: string, index: number, seed: number, dims: Record<string, number> = {}): Tensor {
+export function generateInput(
+  g: Graph,
+  name: string,
+  index: number,
+  seed: number,
+  dims: Record<string, number> = {},
+): Tensor {
   const t = g.values[name]?.type;
-  if (!t || t.kind !== "tensor") throw new LatheError("usage", `input ${name} is not a tensor; give it with --input`);
+  if (!t || t.kind !== "tensor") {
+    throw new LatheError("usage", `input ${name} is not a tensor; give it with --input`);
+  }
   if (!t.shape) throw new LatheError("usage", `input ${name} has unknown rank; give it with --input`);
   const shape = t.shape.map((d) => (typeof d === "number" ? d : dims[d] ?? 1));
   const x = alloc(t.dtype, shape);
@@ -51,8 +59,9 @@ export function generateInput(g: Graph, name: string, index: number, seed: numbe
     if (dt === "f32" || dt === "f64" || dt === "f16") (d as Float32Array)[i] = rng.uniform(-1, 1);
     else if (dt === "bool") (d as Uint8Array)[i] = rng.int(0, 2);
     else if (dt === "i64" || dt === "u64") (d as BigInt64Array)[i] = BigInt(rng.int(0, 10));
-    else if (dt === "bf16") (d as Uint16Array)[i] = new Uint32Array(new Float32Array([rng.uniform(-1, 1)]).buffer)[0] >>> 16;
-    else (d as Int32Array)[i] = rng.int(0, 10);
+    else if (dt === "bf16") {
+      (d as Uint16Array)[i] = new Uint32Array(new Float32Array([rng.uniform(-1, 1)]).buffer)[0] >>> 16;
+    } else (d as Int32Array)[i] = rng.int(0, 10);
   }
   return x;
 }
@@ -63,10 +72,15 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
   const seed = opts.seed ?? 0;
   const given = opts.inputs ?? {};
   for (const k of Object.keys(given)) {
-    if (!g.inputs.includes(k)) throw new LatheError("usage", `${k} is not an input (inputs: ${g.inputs.join(", ")})`);
+    if (!g.inputs.includes(k)) {
+      throw new LatheError("usage", `${k} is not an input (inputs: ${g.inputs.join(", ")})`);
+    }
   }
   if (opts.tokens && !g.inputs.includes("tokens")) {
-    throw new LatheError("usage", `tokens given but the model has no tokens input (inputs: ${g.inputs.join(", ")})`);
+    throw new LatheError(
+      "usage",
+      `tokens given but the model has no tokens input (inputs: ${g.inputs.join(", ")})`,
+    );
   }
   const inputs: Record<string, RValue> = {};
   const inputInfo: RunModelResult["inputs"] = {};
@@ -108,13 +122,21 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
     // Each output is NAME.npy (a language model's `logits` gives logits.npy); names that would collide after
     // making them file-safe get their index.
     const safe = name.replace(/[^A-Za-z0-9_.-]/g, "_");
-    const file = g.outputs.filter((o) => o.replace(/[^A-Za-z0-9_.-]/g, "_") === safe).length > 1 || safe === "outputs.json" ? `${i}_${safe}.npy` : `${safe}.npy`;
+    const file = g.outputs.filter((o) =>
+            o.replace(/[^A-Za-z0-9_.-]/g, "_") === safe
+          ).length > 1 || safe === "outputs.json"
+      ? `${i}_${safe}.npy`
+      : `${safe}.npy`;
     if (opts.out) await writeNpy(`${opts.out}/${file}`, v);
     files[name] = file;
     result.outputs[name] = { ...(opts.out ? { file } : {}), dtype: String(v.dtype), shape: [...v.shape] };
   }
   if (opts.out) {
-    const json = { outputs: files, ...(result.latency_ms ? { latency_ms: result.latency_ms } : {}), inputs: inputInfo };
+    const json = {
+      outputs: files,
+      ...(result.latency_ms ? { latency_ms: result.latency_ms } : {}),
+      inputs: inputInfo,
+    };
     await writeFileAtomic(`${opts.out}/outputs.json`, JSON.stringify(json, null, 2) + "\n");
   }
   return result;
@@ -124,9 +146,13 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
 function tokenTensor(g: Graph, tokens: readonly number[]): Tensor {
   const t = g.values.tokens?.type;
   const dtype = t?.kind === "tensor" ? t.dtype : "i32";
-  if (dtype !== "i32" && dtype !== "i64") throw new LatheError("usage", `the tokens input is ${String(dtype)}, not integer`);
+  if (dtype !== "i32" && dtype !== "i64") {
+    throw new LatheError("usage", `the tokens input is ${String(dtype)}, not integer`);
+  }
   for (const v of tokens) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new LatheError("usage", `token ids must be non-negative integers, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new LatheError("usage", `token ids must be non-negative integers, got ${v}`);
+    }
   }
   const x = alloc(dtype, [tokens.length]);
   if (dtype === "i64") tokens.forEach((v, i) => ((x.data as BigInt64Array)[i] = BigInt(v)));

@@ -22,7 +22,9 @@ export class GraphBuilder {
   /** A fresh value name with a readable prefix. */
   fresh(prefix = "t"): string {
     let n: string;
-    do n = `${prefix}${this.counter++}`; while (n in this.values || this.nodes.some((x) => x.outputs.includes(n)));
+    do n = `${prefix}${this.counter++}`; while (
+      n in this.values || this.nodes.some((x) => x.outputs.includes(n))
+    );
     return n;
   }
 
@@ -50,7 +52,13 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names. `outputs` may be a count or explicit names. */
-  op(op: string, inputs: readonly (string | null)[], attrs: Record<string, AttrInit> = {}, outputs: number | string[] = 1, id?: string): string[] {
+  op(
+    op: string,
+    inputs: readonly (string | null)[],
+    attrs: Record<string, AttrInit> = {},
+    outputs: number | string[] = 1,
+    id?: string,
+  ): string[] {
     const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh()) : outputs;
     const nodeId = id ?? `n${this.nodes.length}`;
     this.nodes.push({ id: nodeId, op, inputs, outputs: outs, attrs: toAttrs(attrs) });
@@ -58,7 +66,12 @@ export class GraphBuilder {
   }
 
   /** Single-output shorthand. */
-  op1(op: string, inputs: readonly (string | null)[], attrs: Record<string, AttrInit> = {}, out?: string): string {
+  op1(
+    op: string,
+    inputs: readonly (string | null)[],
+    attrs: Record<string, AttrInit> = {},
+    out?: string,
+  ): string {
     return this.op(op, inputs, attrs, out ? [out] : 1)[0];
   }
 
@@ -76,7 +89,14 @@ export class GraphBuilder {
 
   /** Without inference, for subgraphs whose outer-scope types are only known to the caller. */
   buildRaw(outputs: readonly string[]): Graph {
-    return { name: this.name, inputs: this.inputs, outputs, nodes: this.nodes, values: this.values, constants: this.constants };
+    return {
+      name: this.name,
+      inputs: this.inputs,
+      outputs,
+      nodes: this.nodes,
+      values: this.values,
+      constants: this.constants,
+    };
   }
 }
 
@@ -92,11 +112,14 @@ export function modelOf(graph: Graph, meta: SourceMeta = lathemeta()): Model {
 export function toAttrs(init: Record<string, AttrInit>): Record<string, Attr> {
   const out: Record<string, Attr> = {};
   for (const [k, v] of Object.entries(init)) {
-    if (typeof v === "number") out[k] = Number.isInteger(v) ? { type: "int", value: v } : { type: "float", value: v };
-    else if (typeof v === "string") out[k] = { type: "string", value: v };
+    if (typeof v === "number") {
+      out[k] = Number.isInteger(v) ? { type: "int", value: v } : { type: "float", value: v };
+    } else if (typeof v === "string") out[k] = { type: "string", value: v };
     else if (Array.isArray(v)) {
       if (v.length > 0 && typeof v[0] === "string") out[k] = { type: "strings", value: v as string[] };
-      else out[k] = (v as number[]).every(Number.isInteger) ? { type: "ints", value: v as number[] } : { type: "floats", value: v as number[] };
+      else {out[k] = (v as number[]).every(Number.isInteger)
+          ? { type: "ints", value: v as number[] }
+          : { type: "floats", value: v as number[] };}
     } else out[k] = v as Attr;
   }
   return out;
@@ -108,14 +131,31 @@ export function numbersConstant(dtype: DType, shape: readonly number[], values: 
   let bytes: Uint8Array;
   const arr = Array.from(values);
   switch (dtype) {
-    case "f32": bytes = new Uint8Array(new Float32Array(arr).buffer); break;
-    case "f64": bytes = new Uint8Array(new Float64Array(arr).buffer); break;
-    case "f16": bytes = new Uint8Array(new Float16Array(arr).buffer); break;
-    case "i64": bytes = new Uint8Array(new BigInt64Array(arr.map((x) => BigInt(x))).buffer); break;
-    case "i32": bytes = new Uint8Array(new Int32Array(arr).buffer); break;
-    case "i16": bytes = new Uint8Array(new Int16Array(arr).buffer); break;
-    case "i8": bytes = new Uint8Array(new Int8Array(arr).buffer); break;
-    case "u8": case "bool": bytes = new Uint8Array(arr); break;
+    case "f32":
+      bytes = new Uint8Array(new Float32Array(arr).buffer);
+      break;
+    case "f64":
+      bytes = new Uint8Array(new Float64Array(arr).buffer);
+      break;
+    case "f16":
+      bytes = new Uint8Array(new Float16Array(arr).buffer);
+      break;
+    case "i64":
+      bytes = new Uint8Array(new BigInt64Array(arr.map((x) => BigInt(x))).buffer);
+      break;
+    case "i32":
+      bytes = new Uint8Array(new Int32Array(arr).buffer);
+      break;
+    case "i16":
+      bytes = new Uint8Array(new Int16Array(arr).buffer);
+      break;
+    case "i8":
+      bytes = new Uint8Array(new Int8Array(arr).buffer);
+      break;
+    case "u8":
+    case "bool":
+      bytes = new Uint8Array(arr);
+      break;
     default: {
       if (typeof dtype === "object" && dtype.kind === "affine") {
         return { ...numbersConstant(dtype.storage, shape, values), dtype };

@@ -39,7 +39,9 @@ export function constantBytes(c: Constant): Uint8Array {
     if (!b) {
       b = c.lazy.load();
       if (b.length !== c.lazy.length) {
-        throw new LatheError("io", `expected ${c.lazy.length} bytes, read ${b.length}`, { file: c.lazy.source });
+        throw new LatheError("io", `expected ${c.lazy.length} bytes, read ${b.length}`, {
+          file: c.lazy.source,
+        });
       }
       loaded.set(c.lazy, b);
     }
@@ -73,7 +75,11 @@ export function checkConstant(c: Constant, where: { file?: string; field?: strin
   }
   const have = constantByteLength(c);
   if (have !== want) {
-    throw new LatheError("format", `${printDType(c.dtype)}[${c.shape}] needs ${want} bytes, has ${have}`, where);
+    throw new LatheError(
+      "format",
+      `${printDType(c.dtype)}[${c.shape}] needs ${want} bytes, has ${have}`,
+      where,
+    );
   }
 }
 

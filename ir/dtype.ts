@@ -6,7 +6,21 @@ import { LatheError } from "./errors.ts";
 import { GGML_TYPES, ggmlTypeByName } from "./ggml-type.ts";
 
 export const SCALAR_DTYPES = [
-  "f64", "f32", "f16", "bf16", "i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8", "i4", "u4", "bool",
+  "f64",
+  "f32",
+  "f16",
+  "bf16",
+  "i64",
+  "i32",
+  "i16",
+  "i8",
+  "u64",
+  "u32",
+  "u16",
+  "u8",
+  "i4",
+  "u4",
+  "bool",
   "string",
 ] as const;
 export type ScalarDType = typeof SCALAR_DTYPES[number];
@@ -78,12 +92,28 @@ export function isSigned(d: ScalarDType): boolean {
 /** Bits per element of a plain type (0 for string). Quantized types answer through storageBits. */
 export function scalarBits(d: ScalarDType): number {
   switch (d) {
-    case "f64": case "i64": case "u64": return 64;
-    case "f32": case "i32": case "u32": return 32;
-    case "f16": case "bf16": case "i16": case "u16": return 16;
-    case "i8": case "u8": case "bool": return 8;
-    case "i4": case "u4": return 4;
-    case "string": return 0;
+    case "f64":
+    case "i64":
+    case "u64":
+      return 64;
+    case "f32":
+    case "i32":
+    case "u32":
+      return 32;
+    case "f16":
+    case "bf16":
+    case "i16":
+    case "u16":
+      return 16;
+    case "i8":
+    case "u8":
+    case "bool":
+      return 8;
+    case "i4":
+    case "u4":
+      return 4;
+    case "string":
+      return 0;
   }
 }
 
@@ -106,7 +136,11 @@ export function byteSize(d: DType, count: number): number | undefined {
     if (!info || count % info.blockSize) return undefined;
     return (count / info.blockSize) * info.typeSize;
   }
-  const elemBits = d.element === "int8" || d.element.startsWith("fp8") ? 8 : d.element.startsWith("fp6") ? 6 : 4;
+  const elemBits = d.element === "int8" || d.element.startsWith("fp8")
+    ? 8
+    : d.element.startsWith("fp6")
+    ? 6
+    : 4;
   if (count % d.block) return undefined;
   return (count / d.block) * (1 + (d.block * elemBits) / 8);
 }

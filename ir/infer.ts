@@ -43,7 +43,9 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
           if (sg !== a.value) (attrs[k] = { type: "graph", value: sg }, changed = true);
         } else if (a.type === "graphs") {
           const sgs = a.value.map((x) => inferGraph(x, { outer: types }));
-          if (sgs.some((x, i) => x !== a.value[i])) (attrs[k] = { type: "graphs", value: sgs }, changed = true);
+          if (sgs.some((x, i) => x !== a.value[i])) {
+            (attrs[k] = { type: "graphs", value: sgs }, changed = true);
+          }
         }
       }
       if (changed) {
@@ -57,7 +59,9 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
       const declared = g.values[o]?.type;
       const t = out[k] ? (declared ? merge(out[k], declared) : out[k]) : declared;
       if (!t) {
-        throw new LatheError("verify", `cannot infer the type of output ${k} (${o})`, { field: `node ${node.id} (${node.op})` });
+        throw new LatheError("verify", `cannot infer the type of output ${k} (${o})`, {
+          field: `node ${node.id} (${node.op})`,
+        });
       }
       types.set(o, t);
       const prev = g.values[o];
@@ -74,7 +78,8 @@ export function inferGraph(g: Graph, opts: InferOptions = {}): Graph {
 /** Fills in subgraph input types the body left undeclared. */
 function withInputTypes(g: Graph, types: readonly (ValueType | undefined)[] | undefined): Graph {
   if (!types) return g;
-  const missing = g.inputs.map((v, i) => (!g.values[v] && types[i] ? [v, types[i]!] as const : undefined)).filter((x) => x !== undefined);
+  const missing = g.inputs.map((v, i) => (!g.values[v] && types[i] ? [v, types[i]!] as const : undefined))
+    .filter((x) => x !== undefined);
   if (!missing.length) return g;
   return { ...g, values: { ...g.values, ...Object.fromEntries(missing.map(([v, t]) => [v, { type: t }])) } };
 }
@@ -106,7 +111,9 @@ export function inferNode(
     tensor(i) {
       const t = inputs[i];
       if (!t) throw new LatheError("verify", `input ${i} is required`, where);
-      if (t.kind !== "tensor") throw new LatheError("verify", `input ${i} must be a tensor, is a ${t.kind}`, where);
+      if (t.kind !== "tensor") {
+        throw new LatheError("verify", `input ${i} must be a tensor, is a ${t.kind}`, where);
+      }
       return t;
     },
     constant(i) {
@@ -129,7 +136,9 @@ export function inferNode(
     const out = decl.infer(ctx);
     return node.outputs.map((_, k) => out[k]);
   } catch (e) {
-    if (e instanceof LatheError && !e.where.field) throw new LatheError(e.kind, e.reason, where, { cause: e });
+    if (e instanceof LatheError && !e.where.field) {
+      throw new LatheError(e.kind, e.reason, where, { cause: e });
+    }
     throw e;
   }
 }
@@ -148,7 +157,9 @@ function sameType(a: ValueType, b: ValueType): boolean {
 /** Inferred dims win unless they are fresh unknowns the source knew better. */
 function merge(inferred: ValueType, declared: ValueType): ValueType {
   if (inferred.kind !== "tensor" || declared.kind !== "tensor") return inferred;
-  if (!inferred.shape) return declared.shape && dtypeEquals(inferred.dtype, declared.dtype) ? declared : inferred;
+  if (!inferred.shape) {
+    return declared.shape && dtypeEquals(inferred.dtype, declared.dtype) ? declared : inferred;
+  }
   if (!declared.shape || declared.shape.length !== inferred.shape.length) return inferred;
   const shape: Dim[] = inferred.shape.map((d, i) => {
     const e = declared.shape![i];

@@ -51,7 +51,9 @@ export interface OpDecl {
    * Types of a subgraph's inputs that the body itself may leave undeclared, derived from the node's operand
    * types (a Loop body's iteration number, condition and carried values), by graph attribute name.
    */
-  readonly subgraphInputs?: (inputs: readonly (ValueType | undefined)[]) => Record<string, readonly (ValueType | undefined)[]>;
+  readonly subgraphInputs?: (
+    inputs: readonly (ValueType | undefined)[],
+  ) => Record<string, readonly (ValueType | undefined)[]>;
   /** Random or stateful: never folded or merged by CSE. */
   readonly impure?: boolean;
   readonly doc?: string;
@@ -117,7 +119,9 @@ export function resolveAttrs(node: Node): Readonly<Record<string, any>> {
         }
         r[k] = coerce(spec.type, given);
       } else if (spec.required) {
-        throw new LatheError("verify", `required attribute ${k} missing`, { field: `node ${node.id} (${node.op})` });
+        throw new LatheError("verify", `required attribute ${k} missing`, {
+          field: `node ${node.id} (${node.op})`,
+        });
       } else if (spec.default !== undefined) r[k] = spec.default;
     }
   }
@@ -131,7 +135,10 @@ function attrTypeCompatible(want: AttrType, got: Attr): boolean {
   if (want === got.type) return true;
   if (want === "float" && got.type === "int") return true;
   if (want === "floats" && got.type === "ints") return true;
-  if ((want === "ints" || want === "floats" || want === "strings") && got.value instanceof Array && got.value.length === 0) {
+  if (
+    (want === "ints" || want === "floats" || want === "strings") && got.value instanceof Array &&
+    got.value.length === 0
+  ) {
     return true;
   }
   return false;

@@ -16,7 +16,10 @@ export function broadcastShapes(shapes: readonly Shape[], fresh?: () => string):
       if (d === 1) d = e;
       else if (d !== e) {
         if (typeof d === "number" && typeof e === "number") {
-          throw new LatheError("verify", `shapes [${shapes.map((x) => x.join(",")).join("] and [")}] do not broadcast`);
+          throw new LatheError(
+            "verify",
+            `shapes [${shapes.map((x) => x.join(",")).join("] and [")}] do not broadcast`,
+          );
         }
         d = typeof d === "number" ? d : typeof e === "number" ? e : fresh ? fresh() : d;
       }
@@ -59,7 +62,15 @@ export function dimMul(x: Dim, y: Dim): Dim {
 }
 
 /** Output size of a convolution or pooling window along one axis (floor or ceil mode). */
-export function windowOut(inp: number, k: number, stride: number, padBegin: number, padEnd: number, dilation = 1, ceil = false): number {
+export function windowOut(
+  inp: number,
+  k: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation = 1,
+  ceil = false,
+): number {
   const eff = (k - 1) * dilation + 1;
   const span = inp + padBegin + padEnd - eff;
   let o = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;

@@ -40,7 +40,11 @@ function printGraphAt(g: Graph, opts: PrintOptions, indent: string): string {
   const elide = opts.elideOver ?? 16;
   const ins = g.inputs.map((i) => `%${name(i)}: ${typeOf(g, i)}`).join(", ");
   const outs = g.outputs.map((o) => `%${name(o)}`).join(", ");
-  const lines = [`${indent}graph ${name(g.name)}(${ins}) -> (${outs})${meta && g.doc ? ` doc=${JSON.stringify(g.doc)}` : ""} {`];
+  const lines = [
+    `${indent}graph ${name(g.name)}(${ins}) -> (${outs})${
+      meta && g.doc ? ` doc=${JSON.stringify(g.doc)}` : ""
+    } {`,
+  ];
   const inner = indent + "  ";
   for (const [k, c] of Object.entries(g.constants)) {
     const count = constantCount(c);
@@ -86,23 +90,40 @@ export function formatFloat(v: number): string {
 
 function printAttr(a: Attr, opts: PrintOptions, indent: string): string {
   switch (a.type) {
-    case "int": return String(a.value);
-    case "float": return formatFloat(a.value);
-    case "string": return JSON.stringify(a.value);
-    case "ints": return a.value.length ? `[${a.value.join(", ")}]` : "ints[]";
-    case "floats": return a.value.length ? `[${a.value.map(formatFloat).join(", ")}]` : "floats[]";
-    case "strings": return a.value.length ? `[${a.value.map((s) => JSON.stringify(s)).join(", ")}]` : "strings[]";
-    case "tensor": return printDense(a.value);
-    case "tensors": return a.value.length ? `[${a.value.map(printDense).join(", ")}]` : "tensors[]";
-    case "graph": return "\n" + printGraphAt(a.value, opts, indent + "  ");
-    case "graphs": return a.value.length ? `[${a.value.map((g) => "\n" + printGraphAt(g, opts, indent + "  ")).join(",")}]` : "graphs[]";
-    case "type": return `type<${printValueType(a.value)}>`;
+    case "int":
+      return String(a.value);
+    case "float":
+      return formatFloat(a.value);
+    case "string":
+      return JSON.stringify(a.value);
+    case "ints":
+      return a.value.length ? `[${a.value.join(", ")}]` : "ints[]";
+    case "floats":
+      return a.value.length ? `[${a.value.map(formatFloat).join(", ")}]` : "floats[]";
+    case "strings":
+      return a.value.length ? `[${a.value.map((s) => JSON.stringify(s)).join(", ")}]` : "strings[]";
+    case "tensor":
+      return printDense(a.value);
+    case "tensors":
+      return a.value.length ? `[${a.value.map(printDense).join(", ")}]` : "tensors[]";
+    case "graph":
+      return "\n" + printGraphAt(a.value, opts, indent + "  ");
+    case "graphs":
+      return a.value.length
+        ? `[${a.value.map((g) => "\n" + printGraphAt(g, opts, indent + "  ")).join(",")}]`
+        : "graphs[]";
+    case "type":
+      return `type<${printValueType(a.value)}>`;
   }
 }
 
 function byteSizeText(c: Constant): string {
   const b = byteSize(c.dtype, constantCount(c)) ?? 0;
-  return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KB` : `${b} B`;
+  return b >= 1 << 20
+    ? `${(b / (1 << 20)).toFixed(1)} MB`
+    : b >= 1024
+    ? `${(b / 1024).toFixed(1)} KB`
+    : `${b} B`;
 }
 
 /** `dense<f32[2]: [1.0, 2.0]>`; block formats as hex bytes. */
@@ -119,7 +140,9 @@ export function printDense(c: Constant): string {
       const b = constantBytes(c);
       const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
       const xs: string[] = [];
-      for (let i = 0; i < constantCount(c); i++) xs.push(String(st === "i64" ? v.getBigInt64(i * 8, true) : v.getBigUint64(i * 8, true)));
+      for (let i = 0; i < constantCount(c); i++) {
+        xs.push(String(st === "i64" ? v.getBigInt64(i * 8, true) : v.getBigUint64(i * 8, true)));
+      }
       body = `[${xs.join(", ")}]`;
     } else {
       const xs = constantNumbers(c);
@@ -168,7 +191,9 @@ class Parser {
     const before = this.s.slice(0, this.pos);
     const line = before.split("\n").length;
     const col = this.pos - before.lastIndexOf("\n");
-    throw new LatheError("format", `${reason} (near '${this.s.slice(this.pos, this.pos + 24)}')`, { field: `line ${line}:${col}` });
+    throw new LatheError("format", `${reason} (near '${this.s.slice(this.pos, this.pos + 24)}')`, {
+      field: `line ${line}:${col}`,
+    });
   }
   ws() {
     for (;;) {
@@ -410,7 +435,9 @@ class Parser {
   dense(): Constant {
     this.expect("dense<");
     const t = this.type();
-    if (t.kind !== "tensor" || !t.shape || t.shape.some((d) => typeof d !== "number")) this.fail("a constant needs a static tensor type");
+    if (t.kind !== "tensor" || !t.shape || t.shape.some((d) => typeof d !== "number")) {
+      this.fail("a constant needs a static tensor type");
+    }
     const shape = t.shape as number[];
     const dtype = t.dtype;
     this.expect(":");
@@ -431,7 +458,9 @@ class Parser {
         else raw.push(this.number().raw);
         this.eat(",");
       }
-      c = dtype === "string" ? { dtype, shape, strings: strs } : { dtype, shape, bytes: encodeNumbers(dtype, raw) };
+      c = dtype === "string"
+        ? { dtype, shape, strings: strs }
+        : { dtype, shape, bytes: encodeNumbers(dtype, raw) };
     }
     this.expect(">");
     return c;
@@ -440,29 +469,45 @@ class Parser {
 
 function encodeNumbers(dtype: DType, raw: string[]): Uint8Array {
   const st = storageOf(dtype)!;
-  const num = (r: string) => (r === "inf" ? Infinity : r === "-inf" ? -Infinity : r === "nan" ? NaN : Number(r));
+  const num = (
+    r: string,
+  ) => (r === "inf" ? Infinity : r === "-inf" ? -Infinity : r === "nan" ? NaN : Number(r));
   switch (st) {
-    case "f64": return new Uint8Array(new Float64Array(raw.map(num)).buffer);
-    case "f32": return new Uint8Array(new Float32Array(raw.map(num)).buffer);
-    case "f16": return new Uint8Array(new Float16Array(raw.map(num)).buffer);
+    case "f64":
+      return new Uint8Array(new Float64Array(raw.map(num)).buffer);
+    case "f32":
+      return new Uint8Array(new Float32Array(raw.map(num)).buffer);
+    case "f16":
+      return new Uint8Array(new Float16Array(raw.map(num)).buffer);
     case "bf16": {
       const f = new Float32Array(raw.map(num));
       const u = new Uint32Array(f.buffer);
       return new Uint8Array(new Uint16Array(Array.from(u, (x) => x >>> 16)).buffer);
     }
-    case "i64": return new Uint8Array(new BigInt64Array(raw.map((r) => BigInt(r))).buffer);
-    case "u64": return new Uint8Array(new BigUint64Array(raw.map((r) => BigInt(r))).buffer);
-    case "i32": return new Uint8Array(new Int32Array(raw.map(num)).buffer);
-    case "u32": return new Uint8Array(new Uint32Array(raw.map(num)).buffer);
-    case "i16": return new Uint8Array(new Int16Array(raw.map(num)).buffer);
-    case "u16": return new Uint8Array(new Uint16Array(raw.map(num)).buffer);
-    case "i8": return new Uint8Array(new Int8Array(raw.map(num)).buffer);
-    case "u8": case "bool": return new Uint8Array(raw.map(num));
-    case "i4": case "u4": {
+    case "i64":
+      return new Uint8Array(new BigInt64Array(raw.map((r) => BigInt(r))).buffer);
+    case "u64":
+      return new Uint8Array(new BigUint64Array(raw.map((r) => BigInt(r))).buffer);
+    case "i32":
+      return new Uint8Array(new Int32Array(raw.map(num)).buffer);
+    case "u32":
+      return new Uint8Array(new Uint32Array(raw.map(num)).buffer);
+    case "i16":
+      return new Uint8Array(new Int16Array(raw.map(num)).buffer);
+    case "u16":
+      return new Uint8Array(new Uint16Array(raw.map(num)).buffer);
+    case "i8":
+      return new Uint8Array(new Int8Array(raw.map(num)).buffer);
+    case "u8":
+    case "bool":
+      return new Uint8Array(raw.map(num));
+    case "i4":
+    case "u4": {
       const out = new Uint8Array(Math.ceil(raw.length / 2));
       raw.forEach((r, i) => (out[i >> 1] |= (num(r) & 15) << ((i & 1) * 4)));
       return out;
     }
-    default: throw new LatheError("format", `cannot write ${st} constants in text`);
+    default:
+      throw new LatheError("format", `cannot write ${st} constants in text`);
   }
 }

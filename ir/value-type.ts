@@ -68,8 +68,12 @@ export function printValueType(t: ValueType): string {
 
 export function parseValueType(text: string): ValueType {
   const s = text.trim();
-  if (s.startsWith("seq<") && s.endsWith(">")) return { kind: "sequence", elem: parseValueType(s.slice(4, -1)) };
-  if (s.startsWith("opt<") && s.endsWith(">")) return { kind: "optional", elem: parseValueType(s.slice(4, -1)) };
+  if (s.startsWith("seq<") && s.endsWith(">")) {
+    return { kind: "sequence", elem: parseValueType(s.slice(4, -1)) };
+  }
+  if (s.startsWith("opt<") && s.endsWith(">")) {
+    return { kind: "optional", elem: parseValueType(s.slice(4, -1)) };
+  }
   if (!s.endsWith("]")) throw new LatheError("format", `bad value type '${text}'`);
   // The element type may itself contain brackets (q.affine<...,s=[..]>), so the shape is the last [...].
   const open = s.lastIndexOf("[");

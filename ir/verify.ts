@@ -18,7 +18,11 @@ export interface VerifyIssue {
   reason: string;
 }
 
-export function verifyGraph(g: Graph, outer: ReadonlyMap<string, ValueType> = new Map(), path = `graph ${g.name}`): VerifyIssue[] {
+export function verifyGraph(
+  g: Graph,
+  outer: ReadonlyMap<string, ValueType> = new Map(),
+  path = `graph ${g.name}`,
+): VerifyIssue[] {
   const issues: VerifyIssue[] = [];
   const defined = new Map<string, ValueType>(outer);
   const local = new Set<string>();
@@ -46,7 +50,9 @@ export function verifyGraph(g: Graph, outer: ReadonlyMap<string, ValueType> = ne
     if (ids.has(n.id)) issues.push({ where, reason: `node id ${n.id} is used twice` });
     ids.add(n.id);
     n.inputs.forEach((v, k) => {
-      if (v && !defined.has(v)) issues.push({ where, reason: `input ${k} %${v} is used before it is defined` });
+      if (v && !defined.has(v)) {
+        issues.push({ where, reason: `input ${k} %${v} is used before it is defined` });
+      }
     });
     const decl = getOp(n.op);
     if (!decl) {
@@ -58,7 +64,9 @@ export function verifyGraph(g: Graph, outer: ReadonlyMap<string, ValueType> = ne
         issues.push({ where, reason: `${n.inputs.length} inputs, at most ${decl.inputs.length} allowed` });
       }
       decl.inputs.forEach((s, k) => {
-        if (!s.optional && !s.variadic && k < minIn && !n.inputs[k]) issues.push({ where, reason: `required input ${k} (${s.name}) is missing` });
+        if (!s.optional && !s.variadic && k < minIn && !n.inputs[k]) {
+          issues.push({ where, reason: `required input ${k} (${s.name}) is missing` });
+        }
       });
       const variadicOut = decl.outputs.some((s) => s.variadic);
       if (n.outputs.length > decl.outputs.length && !variadicOut) {
@@ -78,7 +86,12 @@ export function verifyGraph(g: Graph, outer: ReadonlyMap<string, ValueType> = ne
         n.outputs.forEach((o, k) => {
           const t = inferred[k], have = o ? g.values[o]?.type : undefined;
           if (t && have && !compatible(t, have)) {
-            issues.push({ where, reason: `output %${o} is recorded as ${printValueType(have)} but infers to ${printValueType(t)}` });
+            issues.push({
+              where,
+              reason: `output %${o} is recorded as ${printValueType(have)} but infers to ${
+                printValueType(t)
+              }`,
+            });
           }
         });
       } catch (e) {
@@ -101,7 +114,9 @@ function compatible(a: ValueType, b: ValueType): boolean {
   if (printDType(a.dtype) !== printDType(b.dtype)) return false;
   if (!a.shape || !b.shape) return true;
   if (a.shape.length !== b.shape.length) return false;
-  return a.shape.every((d, i) => typeof d !== "number" || typeof b.shape![i] !== "number" || d === b.shape![i]);
+  return a.shape.every((d, i) =>
+    typeof d !== "number" || typeof b.shape![i] !== "number" || d === b.shape![i]
+  );
 }
 
 /** Throws one LatheError listing every issue. */
@@ -110,6 +125,8 @@ export function assertValid(g: Graph): void {
   if (issues.length) {
     const list = issues.slice(0, 20).map((i) => `  ${i.where}: ${i.reason}`).join("\n");
     const more = issues.length > 20 ? `\n  ... and ${issues.length - 20} more` : "";
-    throw new LatheError("verify", `${issues.length} invariant(s) broken:\n${list}${more}`, { field: `graph ${g.name}` });
+    throw new LatheError("verify", `${issues.length} invariant(s) broken:\n${list}${more}`, {
+      field: `graph ${g.name}`,
+    });
   }
 }

@@ -33,7 +33,9 @@ export function foldConstants(g: Graph, opts: { maxElements?: number } = {}): Gr
         const a = resolveAttrs(n);
         const r = t.shape.length;
         const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
-        const dims = n.op === "Size" ? [t.shape.reduce((p, d) => p * d, 1)] : t.shape.slice(clamp(a.start ?? 0), clamp(a.end ?? r));
+        const dims = n.op === "Size"
+          ? [t.shape.reduce((p, d) => p * d, 1)]
+          : t.shape.slice(clamp(a.start ?? 0), clamp(a.end ?? r));
         const c = numbersConstant("i64", n.op === "Size" ? [] : [dims.length], dims);
         known.set(n.outputs[0], c);
         added[n.outputs[0]] = c;
@@ -51,7 +53,9 @@ export function foldConstants(g: Graph, opts: { maxElements?: number } = {}): Gr
       outputs: n.outputs.filter(Boolean),
       nodes: [n],
       values: Object.fromEntries(n.outputs.filter(Boolean).map((o) => [o, g.values[o]]).filter(([, v]) => v)),
-      constants: Object.fromEntries(n.inputs.filter((i): i is string => i !== null).map((i) => [i, known.get(i)!])),
+      constants: Object.fromEntries(
+        n.inputs.filter((i): i is string => i !== null).map((i) => [i, known.get(i)!]),
+      ),
     };
     let out: Record<string, unknown>;
     try {
@@ -80,7 +84,9 @@ export function foldConstants(g: Graph, opts: { maxElements?: number } = {}): Gr
     d.nodes = g.nodes.filter((n) => !folded.has(n)) as any;
     for (const [k, c] of Object.entries(added)) {
       (d.constants as Record<string, Constant>)[k] = c as any;
-      (d.values as Record<string, ValueInfo>)[k] = { type: { kind: "tensor", dtype: c.dtype, shape: c.shape } } as any;
+      (d.values as Record<string, ValueInfo>)[k] = {
+        type: { kind: "tensor", dtype: c.dtype, shape: c.shape },
+      } as any;
     }
   });
   return deadCodeElimination(next);
@@ -96,6 +102,13 @@ function copyConstant(c: Constant): Constant {
   return c.bytes ? { ...c, bytes: c.bytes.slice() } : c;
 }
 
-export const constantFold = registerPass(graphPass("constant-fold", "evaluate nodes whose inputs are all constants with the runtime's kernels", (g, o) => foldConstants(g, { maxElements: o.maxElements }), {
-  options: { maxElements: { type: "int", default: 1 << 20, doc: "largest output (elements) to fold" } },
-}));
+export const constantFold = registerPass(
+  graphPass(
+    "constant-fold",
+    "evaluate nodes whose inputs are all constants with the runtime's kernels",
+    (g, o) => foldConstants(g, { maxElements: o.maxElements }),
+    {
+      options: { maxElements: { type: "int", default: 1 << 20, doc: "largest output (elements) to fold" } },
+    },
+  ),
+);

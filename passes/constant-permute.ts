@@ -26,7 +26,11 @@ export function permuteConstant(c: Constant, perm: readonly number[]): Constant 
       idx[d] = 0;
     }
   }
-  return { dtype: c.dtype, shape: outShape, bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength) };
+  return {
+    dtype: c.dtype,
+    shape: outShape,
+    bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+  };
 }
 
 export function invertPerm(p: readonly number[]): number[] {

@@ -2,4 +2,10 @@
 import { graphPass, registerPass } from "./pass-manager.ts";
 import { deadCodeElimination } from "./rewrite.ts";
 
-export const dce = registerPass(graphPass("dce", "remove nodes whose outputs nothing uses, and unused constants", (g) => deadCodeElimination(g)));
+export const dce = registerPass(
+  graphPass(
+    "dce",
+    "remove nodes whose outputs nothing uses, and unused constants",
+    (g) => deadCodeElimination(g),
+  ),
+);

@@ -51,7 +51,9 @@ export function listPasses(): Pass[] {
 /** A rule by `rule-name` or `pass.rule-name`, for `--explain`. */
 export function findRule(name: string): { pass: string; rule: Rule } | undefined {
   for (const p of passes.values()) {
-    for (const r of p.rules ?? []) if (r.name === name || `${p.name}.${r.name}` === name) return { pass: p.name, rule: r };
+    for (const r of p.rules ?? []) {
+      if (r.name === name || `${p.name}.${r.name}` === name) return { pass: p.name, rule: r };
+    }
   }
   return undefined;
 }
@@ -96,7 +98,10 @@ export function resolveOptions(p: Pass, given: Readonly<Record<string, string>>)
   const specs = p.options ?? {};
   for (const k of Object.keys(given)) {
     if (!specs[k]) {
-      throw new LatheError("usage", `pass ${p.name} has no option '${k}' (options: ${Object.keys(specs).join(", ") || "none"})`);
+      throw new LatheError(
+        "usage",
+        `pass ${p.name} has no option '${k}' (options: ${Object.keys(specs).join(", ") || "none"})`,
+      );
     }
   }
   for (const [k, spec] of Object.entries(specs)) {
@@ -108,18 +113,24 @@ export function resolveOptions(p: Pass, given: Readonly<Record<string, string>>)
     switch (spec.type) {
       case "int": {
         const n = Number(raw);
-        if (!Number.isInteger(n)) throw new LatheError("usage", `${p.name}{${k}} expects an integer, got '${raw}'`);
+        if (!Number.isInteger(n)) {
+          throw new LatheError("usage", `${p.name}{${k}} expects an integer, got '${raw}'`);
+        }
         out[k] = n;
         break;
       }
       case "float": {
         const n = Number(raw);
-        if (!Number.isFinite(n)) throw new LatheError("usage", `${p.name}{${k}} expects a number, got '${raw}'`);
+        if (!Number.isFinite(n)) {
+          throw new LatheError("usage", `${p.name}{${k}} expects a number, got '${raw}'`);
+        }
         out[k] = n;
         break;
       }
       case "bool":
-        if (!["true", "false", "1", "0"].includes(raw)) throw new LatheError("usage", `${p.name}{${k}} expects true or false`);
+        if (!["true", "false", "1", "0"].includes(raw)) {
+          throw new LatheError("usage", `${p.name}{${k}} expects true or false`);
+        }
         out[k] = raw === "true" || raw === "1";
         break;
       default:
@@ -151,17 +162,28 @@ export interface PipelineOptions extends PassContext {
   print?: (text: string) => void;
 }
 
-export async function runPipeline(model: Model, pipeline: string | readonly PipelineStep[], opts: PipelineOptions = {}): Promise<{ model: Model; stats: PassStats[] }> {
+export async function runPipeline(
+  model: Model,
+  pipeline: string | readonly PipelineStep[],
+  opts: PipelineOptions = {},
+): Promise<{ model: Model; stats: PassStats[] }> {
   const steps = typeof pipeline === "string" ? parsePipeline(pipeline) : pipeline;
   const resolved = steps.map((st) => {
     const p = passes.get(st.name);
-    if (!p) throw new LatheError("usage", `unknown pass '${st.name}' (passes: ${[...passes.keys()].sort().join(", ")})`);
+    if (!p) {
+      throw new LatheError(
+        "usage",
+        `unknown pass '${st.name}' (passes: ${[...passes.keys()].sort().join(", ")})`,
+      );
+    }
     return { pass: p, options: resolveOptions(p, st.options) };
   });
   const ran = new Set<string>();
   for (const { pass } of resolved) {
     for (const r of pass.requires ?? []) {
-      if (!ran.has(r)) throw new LatheError("usage", `pass ${pass.name} requires ${r} earlier in the pipeline`);
+      if (!ran.has(r)) {
+        throw new LatheError("usage", `pass ${pass.name} requires ${r} earlier in the pipeline`);
+      }
     }
     ran.add(pass.name);
   }
@@ -178,13 +200,24 @@ export async function runPipeline(model: Model, pipeline: string | readonly Pipe
       try {
         assertValid(m.graph);
       } catch (e) {
-        if (e instanceof LatheError) throw new LatheError("verify", `after pass ${pass.name}: ${e.reason}`, e.where, { cause: e });
+        if (e instanceof LatheError) {
+          throw new LatheError("verify", `after pass ${pass.name}: ${e.reason}`, e.where, { cause: e });
+        }
         throw e;
       }
     }
-    stats.push({ pass: pass.name, ms, nodesBefore: countNodes(before), nodesAfter: countNodes(m.graph), changed });
-    const wanted = opts.printAfter === "all" || (Array.isArray(opts.printAfter) && opts.printAfter.includes(pass.name));
-    if (wanted || (opts.printChanged && changed)) print(`// ----- IR after ${pass.name}${changed ? "" : " (unchanged)"}\n${printGraph(m.graph)}`);
+    stats.push({
+      pass: pass.name,
+      ms,
+      nodesBefore: countNodes(before),
+      nodesAfter: countNodes(m.graph),
+      changed,
+    });
+    const wanted = opts.printAfter === "all" ||
+      (Array.isArray(opts.printAfter) && opts.printAfter.includes(pass.name));
+    if (wanted || (opts.printChanged && changed)) {
+      print(`// ----- IR after ${pass.name}${changed ? "" : " (unchanged)"}\n${printGraph(m.graph)}`);
+    }
   }
   return { model: m, stats };
 }
@@ -194,9 +227,19 @@ function countNodes(g: Graph): number {
 }
 
 /** Wraps a graph-to-graph function as a model pass. */
-export function graphPass(name: string, doc: string, f: (g: Graph, options: Record<string, any>) => Graph, extra: Partial<Pass> = {}): Pass {
-  return { name, doc, ...extra, run: (m, o) => {
-    const g = f(m.graph, o);
-    return g === m.graph ? m : { ...m, graph: g };
-  } };
+export function graphPass(
+  name: string,
+  doc: string,
+  f: (g: Graph, options: Record<string, any>) => Graph,
+  extra: Partial<Pass> = {},
+): Pass {
+  return {
+    name,
+    doc,
+    ...extra,
+    run: (m, o) => {
+      const g = f(m.graph, o);
+      return g === m.graph ? m : { ...m, graph: g };
+    },
+  };
 }

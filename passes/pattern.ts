@@ -32,20 +32,29 @@ export type Fail = { ok: false; reason: string; depth: number; path: string };
 /** A match also lists the nodes its op patterns consumed (so a rewrite can credit all of them). */
 export type MatchResult<C> = { ok: true; captures: C; depth: number; nodes?: readonly Node[] } | Fail;
 
-type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+/** No captures (an object type with no keys; `{}` reads as "anything" to readers and linters). */
+export type NoCaptures = Record<never, never>;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I
+  : never;
 type CapturesOf<P> = P extends Pattern<infer C> ? C : never;
-type Merge<Ps extends readonly Pattern<any>[]> = [Ps[number]] extends [never] ? {}
-  : UnionToIntersection<CapturesOf<Ps[number]>> extends infer M extends Captures ? M : never;
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type Merge<Ps extends readonly Pattern<any>[]> = [Ps[number]] extends [never] ? NoCaptures
+  : UnionToIntersection<CapturesOf<Ps[number]>> extends infer M extends Captures ? M
+  : never;
+type Simplify<T> = { [K in keyof T]: T[K] } & NoCaptures;
 
 export function valueRef(ctx: MatchContext, name: string): ValueRef {
   const g = ctx.graph;
-  return { name, type: g.values[name]?.type, node: graphIndex(g).producer.get(name), constant: g.constants[name] };
+  return {
+    name,
+    type: g.values[name]?.type,
+    node: graphIndex(g).producer.get(name),
+    constant: g.constants[name],
+  };
 }
 
 const fail = (reason: string, depth: number, path: string): Fail => ({ ok: false, reason, depth, path });
 
-export abstract class Pattern<C extends Captures = {}> {
+export abstract class Pattern<C extends Captures = NoCaptures> {
   /** Matches the value named `v` (null for an omitted operand). */
   abstract matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<C>;
   /** The root op this pattern needs, for indexing rules (undefined: any). */
@@ -55,7 +64,10 @@ export abstract class Pattern<C extends Captures = {}> {
   abstract describe(): string;
 
   /** A side condition on the captures; `reason` (or the predicate's returned string) explains a failure. */
-  where(pred: (c: Simplify<C>, ctx: MatchContext) => boolean | string, reason = "condition failed"): Pattern<C> {
+  where(
+    pred: (c: Simplify<C>, ctx: MatchContext) => boolean | string,
+    reason = "condition failed",
+  ): Pattern<C> {
     return new Where(this, pred as (c: C, ctx: MatchContext) => boolean | string, reason);
   }
   /** The matched value has exactly one user and is not a graph output (safe to fuse away). */
@@ -65,7 +77,11 @@ export abstract class Pattern<C extends Captures = {}> {
   /** Element type of the matched value. */
   dtype(...ds: DType[]): Pattern<C> {
     const want = ds.map(printDType);
-    return this.whereValue((t) => t?.kind === "tensor" && want.includes(printDType(t.dtype)) ? true : `element type is not ${want.join(" or ")}`);
+    return this.whereValue((t) =>
+      t?.kind === "tensor" && want.includes(printDType(t.dtype))
+        ? true
+        : `element type is not ${want.join(" or ")}`
+    );
   }
   rank(r: number): Pattern<C> {
     return this.whereValue((t) => t?.kind === "tensor" && t.shape?.length === r ? true : `rank is not ${r}`);
@@ -79,9 +95,18 @@ class Var<N extends string> extends Pattern<Record<N, ValueRef>> {
   constructor(readonly name: N | undefined) {
     super();
   }
-  matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<Record<N, ValueRef>> {
+  matchValue(
+    v: string | null,
+    ctx: MatchContext,
+    depth: number,
+    path: string,
+  ): MatchResult<Record<N, ValueRef>> {
     if (v === null) return fail("operand is absent", depth, path);
-    return { ok: true, captures: (this.name ? { [this.name]: valueRef(ctx, v) } : {}) as Record<N, ValueRef>, depth: depth + 1 };
+    return {
+      ok: true,
+      captures: (this.name ? { [this.name]: valueRef(ctx, v) } : {}) as Record<N, ValueRef>,
+      depth: depth + 1,
+    };
   }
   describe() {
     return this.name ? `var(${this.name})` : "any";
@@ -92,17 +117,28 @@ class Const<N extends string> extends Pattern<Record<N, ValueRef>> {
   constructor(readonly name: N | undefined, readonly value: number | undefined) {
     super();
   }
-  matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<Record<N, ValueRef>> {
+  matchValue(
+    v: string | null,
+    ctx: MatchContext,
+    depth: number,
+    path: string,
+  ): MatchResult<Record<N, ValueRef>> {
     if (v === null) return fail("operand is absent", depth, path);
     const c = ctx.graph.constants[v];
     if (!c) return fail(`%${v} is not a constant`, depth, path);
     if (ctx.graph.inputs.includes(v)) return fail(`%${v} is an overridable input`, depth, path);
     if (this.value !== undefined) {
-      if (constantCount(c) > 4096 || typeof c.dtype !== "string" || c.dtype === "string") return fail(`%${v} is not a small numeric constant`, depth, path);
+      if (constantCount(c) > 4096 || typeof c.dtype !== "string" || c.dtype === "string") {
+        return fail(`%${v} is not a small numeric constant`, depth, path);
+      }
       const xs = constantNumbers(c);
       if (!xs.every((x) => x === this.value)) return fail(`%${v} is not all ${this.value}`, depth, path);
     }
-    return { ok: true, captures: (this.name ? { [this.name]: valueRef(ctx, v) } : {}) as Record<N, ValueRef>, depth: depth + 1 };
+    return {
+      ok: true,
+      captures: (this.name ? { [this.name]: valueRef(ctx, v) } : {}) as Record<N, ValueRef>,
+      depth: depth + 1,
+    };
   }
   describe() {
     return this.value !== undefined ? `const(${this.value})` : `const(${this.name ?? ""})`;
@@ -138,7 +174,13 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
     return new OpPattern(this.ops, this.operands, this.opts, this.nodeName, { ...this.attrEq, ...eq });
   }
   commutative(): OpPattern<C> {
-    return new OpPattern(this.ops, this.operands, { ...this.opts, commutative: true }, this.nodeName, this.attrEq);
+    return new OpPattern(
+      this.ops,
+      this.operands,
+      { ...this.opts, commutative: true },
+      this.nodeName,
+      this.attrEq,
+    );
   }
   rest(): OpPattern<C> {
     return new OpPattern(this.ops, this.operands, { ...this.opts, rest: true }, this.nodeName, this.attrEq);
@@ -146,7 +188,13 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
   matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<C> {
     if (v === null) return fail("operand is absent", depth, path);
     const node = graphIndex(ctx.graph).producer.get(v);
-    if (!node) return fail(`%${v} is not produced by a node (${ctx.graph.constants[v] ? "constant" : "input"})`, depth, path);
+    if (!node) {
+      return fail(
+        `%${v} is not produced by a node (${ctx.graph.constants[v] ? "constant" : "input"})`,
+        depth,
+        path,
+      );
+    }
     if (node.outputs[0] !== v && this.operands.length) {
       // Operand patterns describe a node through its first output; other outputs still match by op.
     }
@@ -154,11 +202,15 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
   }
   matchNode(node: Node, ctx: MatchContext, depth: number, path: string): MatchResult<C> {
     const here = `${path}${path ? " > " : ""}${node.op}@${node.id}`;
-    if (!this.ops.includes(node.op)) return fail(`${node.id} is ${node.op}, not ${this.ops.join("|")}`, depth, path || node.id);
+    if (!this.ops.includes(node.op)) {
+      return fail(`${node.id} is ${node.op}, not ${this.ops.join("|")}`, depth, path || node.id);
+    }
     depth++;
     for (const [k, want] of Object.entries(this.attrEq)) {
       const got = resolveAttrs(node)[k];
-      if (JSON.stringify(got) !== JSON.stringify(want)) return fail(`attribute ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(want)}`, depth, here);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        return fail(`attribute ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(want)}`, depth, here);
+      }
     }
     const present = trimmed(node.inputs);
     const n = this.operands.length;
@@ -166,7 +218,9 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
       // Trailing optional operands the pattern does not list must be absent.
       return fail(`${node.op} has ${present.length} operands, the pattern lists ${n}`, depth, here);
     }
-    const orders = this.opts.commutative && n === 2 ? [[0, 1], [1, 0]] : [Array.from({ length: n }, (_, i) => i)];
+    const orders = this.opts.commutative && n === 2
+      ? [[0, 1], [1, 0]]
+      : [Array.from({ length: n }, (_, i) => i)];
     let best: Fail | undefined;
     for (const order of orders) {
       let caps: Captures = this.nodeName ? { [this.nodeName]: node } : {};
@@ -190,7 +244,9 @@ export class OpPattern<C extends Captures> extends Pattern<C> {
     return best!;
   }
   describe(): string {
-    return `${this.ops.join("|")}(${this.operands.map((o) => o.describe()).join(", ")}${this.opts.rest ? ", ..." : ""})`;
+    return `${this.ops.join("|")}(${this.operands.map((o) => o.describe()).join(", ")}${
+      this.opts.rest ? ", ..." : ""
+    })`;
   }
 }
 
@@ -236,7 +292,11 @@ class Alt<C extends Captures> extends Pattern<C> {
 }
 
 class Where<C extends Captures> extends Pattern<C> {
-  constructor(readonly inner: Pattern<C>, readonly pred: (c: C, ctx: MatchContext) => boolean | string, readonly reason: string) {
+  constructor(
+    readonly inner: Pattern<C>,
+    readonly pred: (c: C, ctx: MatchContext) => boolean | string,
+    readonly reason: string,
+  ) {
     super();
   }
   matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<C> {
@@ -261,7 +321,13 @@ class OneUse<C extends Captures> extends Pattern<C> {
   matchValue(v: string | null, ctx: MatchContext, depth: number, path: string): MatchResult<C> {
     if (v !== null) {
       const users = graphIndex(ctx.graph).users.get(v)?.length ?? 0;
-      if (users !== 1 || ctx.outputs.has(v)) return fail(`%${v} has ${users} users${ctx.outputs.has(v) ? " and is a graph output" : ""}`, depth, path);
+      if (users !== 1 || ctx.outputs.has(v)) {
+        return fail(
+          `%${v} has ${users} users${ctx.outputs.has(v) ? " and is a graph output" : ""}`,
+          depth,
+          path,
+        );
+      }
     }
     return this.inner.matchValue(v, ctx, depth, path);
   }
@@ -302,26 +368,58 @@ interface PatternFactory {
   /** Any value, captured as `name`. */
   var<N extends string>(name: N): Pattern<Record<N, ValueRef>>;
   /** Any value, not captured. */
-  any(): Pattern<{}>;
+  any(): Pattern<NoCaptures>;
   /** A constant; with a string, captured under that name; with a number, every element equals it. */
   const<N extends string>(name: N): Pattern<Record<N, ValueRef>>;
-  const(value: number): Pattern<{}>;
+  const(value: number): Pattern<NoCaptures>;
   /** A node of one of `ops` with these operands. */
-  op<const Ps extends readonly Pattern<any>[]>(ops: string | readonly string[], operands: Ps, opts?: OpOptions): OpPattern<Merge<Ps>>;
+  op<const Ps extends readonly Pattern<any>[]>(
+    ops: string | readonly string[],
+    operands: Ps,
+    opts?: OpOptions,
+  ): OpPattern<Merge<Ps>>;
   /** An operand that may be absent. */
   opt<C extends Captures>(p: Pattern<C>): Pattern<Partial<C>>;
   /** The first alternative that matches. */
   oneOf<C extends Captures>(...alts: Pattern<C>[]): Pattern<C>;
 }
 
-type Upper = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H" | "I" | "J" | "K" | "L" | "M" | "N" | "O" | "P" | "Q" | "R" | "S" | "T" | "U" | "V" | "W" | "X" | "Y" | "Z";
+type Upper =
+  | "A"
+  | "B"
+  | "C"
+  | "D"
+  | "E"
+  | "F"
+  | "G"
+  | "H"
+  | "I"
+  | "J"
+  | "K"
+  | "L"
+  | "M"
+  | "N"
+  | "O"
+  | "P"
+  | "Q"
+  | "R"
+  | "S"
+  | "T"
+  | "U"
+  | "V"
+  | "W"
+  | "X"
+  | "Y"
+  | "Z";
 /** `P.Conv(x, w)` is `P.op("Conv", [x, w])`; ops of other domains go through `P.op("com.microsoft.FusedConv", ...)`. */
 type OpBuilders = { readonly [op: `${Upper}${string}`]: OpBuilder };
 
 const base = {
   var: <N extends string>(name: N) => new Var<N>(name),
-  any: () => new Var<never>(undefined) as Pattern<{}>,
-  const: (x: string | number) => (typeof x === "number" ? new Const<never>(undefined, x) : new Const(x, undefined)),
+  any: () => new Var<never>(undefined) as Pattern<NoCaptures>,
+  const: (
+    x: string | number,
+  ) => (typeof x === "number" ? new Const<never>(undefined, x) : new Const(x, undefined)),
   op: (ops: string | readonly string[], operands: readonly Pattern<any>[], opts: OpOptions = {}) =>
     new OpPattern(typeof ops === "string" ? [ops] : ops, operands, opts),
   opt: <C extends Captures>(p: Pattern<C>) => new Optional(p),

@@ -14,7 +14,15 @@ import { type Graph, graphIndex, type Node, type ValueInfo } from "../ir/graph.t
 import { inferNode } from "../ir/infer.ts";
 import { getOp } from "../ir/op-registry.ts";
 import type { ValueType } from "../ir/value-type.ts";
-import { type Captures, type Fail, type MatchContext, OpPattern, type Pattern, valueRef, type ValueRef } from "./pattern.ts";
+import {
+  type Captures,
+  type Fail,
+  type MatchContext,
+  OpPattern,
+  type Pattern,
+  type ValueRef,
+  valueRef,
+} from "./pattern.ts";
 
 /** What a builder returns: the value (or one per output) that replaces the matched node's outputs. */
 export type Replacement = ValueRef | string | readonly (ValueRef | string)[] | undefined;
@@ -27,7 +35,12 @@ export interface Rule<C extends Captures = any> {
   readonly benefit: number;
 }
 
-export function rule<C extends Captures>(name: string, pattern: Pattern<C>, build: (c: C, b: Rewriter) => Replacement, opts: { benefit?: number } = {}): Rule<C> {
+export function rule<C extends Captures>(
+  name: string,
+  pattern: Pattern<C>,
+  build: (c: C, b: Rewriter) => Replacement,
+  opts: { benefit?: number } = {},
+): Rule<C> {
   return { name, pattern, build, benefit: opts.benefit ?? 1 };
 }
 
@@ -57,9 +70,17 @@ export class Rewriter {
   }
 
   /** A new node; returns its outputs (typed by inference). Provenance points at the matched node. */
-  op(op: string, inputs: readonly (ValueRef | string | null)[], attrs: Record<string, AttrInit> | Attrs = {}, outputs = 1): ValueRef[] {
+  op(
+    op: string,
+    inputs: readonly (ValueRef | string | null)[],
+    attrs: Record<string, AttrInit> | Attrs = {},
+    outputs = 1,
+  ): ValueRef[] {
     const ins = inputs.map((x) => (x === null ? null : typeof x === "string" ? x : x.name));
-    const outs = Array.from({ length: outputs }, () => this.names.fresh(`${this.root.id}_${op.toLowerCase()}`));
+    const outs = Array.from(
+      { length: outputs },
+      () => this.names.fresh(`${this.root.id}_${op.toLowerCase()}`),
+    );
     const node: Node = {
       id: this.names.freshId(`${this.root.id}_${op}`),
       op,
@@ -68,20 +89,30 @@ export class Rewriter {
       attrs: toAttrs(attrs as Record<string, AttrInit>),
       from: this.provenance,
     };
-    if (!getOp(op)) throw new LatheError("verify", `rule built an unknown op ${op}`, { field: `node ${this.root.id}` });
+    if (!getOp(op)) {
+      throw new LatheError("verify", `rule built an unknown op ${op}`, { field: `node ${this.root.id}` });
+    }
     const g: Graph = { ...this.ctx.graph, constants: { ...this.ctx.graph.constants, ...this.constants } };
     const lookup = { get: (v: string) => this.types.get(v) ?? g.values[v]?.type };
     const types = inferNode(g, node, lookup, () => this.names.fresh("?d"));
     outs.forEach((o, i) => {
       const t = types[i];
-      if (!t) throw new LatheError("verify", `cannot infer output ${i} of new ${op}`, { field: `node ${this.root.id}` });
+      if (!t) {
+        throw new LatheError("verify", `cannot infer output ${i} of new ${op}`, {
+          field: `node ${this.root.id}`,
+        });
+      }
       this.types.set(o, t);
       this.values[o] = { type: t };
     });
     this.created.push(node);
     return outs.map((o) => this.ref(o));
   }
-  op1(op: string, inputs: readonly (ValueRef | string | null)[], attrs: Record<string, AttrInit> | Attrs = {}): ValueRef {
+  op1(
+    op: string,
+    inputs: readonly (ValueRef | string | null)[],
+    attrs: Record<string, AttrInit> | Attrs = {},
+  ): ValueRef {
     return this.op(op, inputs, attrs, 1)[0];
   }
 
@@ -116,7 +147,11 @@ export interface DriverOptions {
 }
 
 /** Applies rules to a graph; returns the new graph (the same object when nothing fired) and stats. */
-export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOptions = {}): { graph: Graph; stats: RewriteStats } {
+export function applyRules(
+  graph: Graph,
+  rules: readonly Rule[],
+  opts: DriverOptions = {},
+): { graph: Graph; stats: RewriteStats } {
   const byOp = indexRules(rules);
   const stats: RewriteStats = { fired: {}, steps: 0, attempts: 0 };
   const maxSteps = opts.maxSteps ?? 100_000;
@@ -134,7 +169,9 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
       const b = new Rewriter(ctx, node, names, new Map(), m.nodes ?? [node]);
       const rep = r.build(m.captures, b);
       if (rep === undefined) continue;
-      const repl = (Array.isArray(rep) ? rep : [rep]).map((x) => (typeof x === "string" ? x : (x as ValueRef).name));
+      const repl = (Array.isArray(rep) ? rep : [rep]).map((
+        x,
+      ) => (typeof x === "string" ? x : (x as ValueRef).name));
       if (b.created.length === 0 && sameAsRoot(node, repl, ctx)) continue; // the same node again: no change
       // Nodes the rewrite left dead go at once, so they do not count as users for the next match.
       g = deadCodeElimination(splice(g, node, repl, b));
@@ -145,7 +182,12 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
       if (stats.steps > maxSteps) {
         const counts: Record<string, number> = {};
         for (const x of recent) counts[x] = (counts[x] ?? 0) + 1;
-        throw new LatheError("verify", `rewriting did not converge within ${maxSteps} steps; rules firing in the last ${recent.length}: ${JSON.stringify(counts)}`);
+        throw new LatheError(
+          "verify",
+          `rewriting did not converge within ${maxSteps} steps; rules firing in the last ${recent.length}: ${
+            JSON.stringify(counts)
+          }`,
+        );
       }
       return true;
     }
@@ -191,11 +233,14 @@ export function applyRules(graph: Graph, rules: readonly Rule[], opts: DriverOpt
  */
 function sameAsRoot(root: Node, repl: readonly string[], ctx: MatchContext): boolean {
   if (repl.every((r, i) => r === root.outputs[i])) return true;
-  return root.op === "Identity" && repl.length === 1 && root.inputs[0] === repl[0] && ctx.outputs.has(root.outputs[0]);
+  return root.op === "Identity" && repl.length === 1 && root.inputs[0] === repl[0] &&
+    ctx.outputs.has(root.outputs[0]);
 }
 
 function matchRoot(p: Pattern<any>, node: Node, ctx: MatchContext) {
-  return p instanceof OpPattern ? p.matchNode(node, ctx, 0, "") : p.matchValue(node.outputs[0] ?? null, ctx, 0, "");
+  return p instanceof OpPattern
+    ? p.matchNode(node, ctx, 0, "")
+    : p.matchValue(node.outputs[0] ?? null, ctx, 0, "");
 }
 
 function indexRules(rules: readonly Rule[]): Map<string, Rule[]> {
@@ -263,7 +308,14 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
         takeName.set(r, o);
         newValues[o] = g.values[r];
       } else {
-        extra.push({ id: `${root.id}_keep_${i}`, op: "Identity", inputs: [r], outputs: [o], attrs: {}, from: root.from ?? [root.id] });
+        extra.push({
+          id: `${root.id}_keep_${i}`,
+          op: "Identity",
+          inputs: [r],
+          outputs: [o],
+          attrs: {},
+          from: root.from ?? [root.id],
+        });
       }
     } else rename.set(o, r);
   });
@@ -284,7 +336,11 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
     const outs = n.outputs.some((x) => takeName.has(x));
     const reads = n.inputs.some((x) => x !== null && rename.has(x));
     if (!outs && !reads) return n;
-    return { ...n, outputs: outs ? n.outputs.map((x) => takeName.get(x) ?? x) : n.outputs, inputs: reads ? n.inputs.map(sub) : n.inputs };
+    return {
+      ...n,
+      outputs: outs ? n.outputs.map((x) => takeName.get(x) ?? x) : n.outputs,
+      inputs: reads ? n.inputs.map(sub) : n.inputs,
+    };
   };
   const head = takeName.size ? g.nodes.slice(0, at).map(renameNode) : g.nodes.slice(0, at);
   const nodes = [...head, ...created.map((n) => (takeName.size ? renameNode(n) : n)), ...extra, ...rest];
@@ -302,7 +358,9 @@ function rewireSubgraphs(n: any, rename: Map<string, string>): void {
     for (const sg of gs) {
       for (const m of sg.nodes) {
         if (m.inputs.some((x: string | null) => x !== null && rename.has(x) && !(x in sg.values))) {
-          m.inputs = m.inputs.map((x: string | null) => (x !== null && rename.has(x) && !(x in sg.values) ? rename.get(x)! : x));
+          m.inputs = m.inputs.map((
+            x: string | null,
+          ) => (x !== null && rename.has(x) && !(x in sg.values) ? rename.get(x)! : x));
         }
         rewireSubgraphs(m, rename);
       }
@@ -317,7 +375,8 @@ export function deadCodeElimination(g: Graph): Graph {
   const keep: boolean[] = new Array(g.nodes.length).fill(false);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i];
-    const needed = n.outputs.some((o) => o && live.has(o)) || getOp(n.op)?.impure === true || (!getOp(n.op) && n.op.includes("."));
+    const needed = n.outputs.some((o) => o && live.has(o)) || getOp(n.op)?.impure === true ||
+      (!getOp(n.op) && n.op.includes("."));
     if (!needed) continue;
     keep[i] = true;
     for (const x of n.inputs) if (x) live.add(x);
@@ -335,7 +394,9 @@ export function deadCodeElimination(g: Graph): Graph {
       delete (d.values as Record<string, unknown>)[c];
     }
     for (const k of Object.keys(d.values)) {
-      if (!definedByLive.has(k) && !(k in d.constants) && !d.inputs.includes(k)) delete (d.values as Record<string, unknown>)[k];
+      if (!definedByLive.has(k) && !(k in d.constants) && !d.inputs.includes(k)) {
+        delete (d.values as Record<string, unknown>)[k];
+      }
     }
   });
 }
@@ -345,7 +406,11 @@ function capturedValues(n: Node): string[] {
   for (const a of Object.values(n.attrs)) {
     const gs = a.type === "graph" ? [a.value] : a.type === "graphs" ? a.value : [];
     for (const sg of gs) {
-      const defined = new Set([...sg.inputs, ...Object.keys(sg.constants), ...sg.nodes.flatMap((m) => m.outputs)]);
+      const defined = new Set([
+        ...sg.inputs,
+        ...Object.keys(sg.constants),
+        ...sg.nodes.flatMap((m) => m.outputs),
+      ]);
       for (const m of sg.nodes) {
         for (const x of m.inputs) if (x && !defined.has(x)) out.push(x);
         out.push(...capturedValues(m).filter((x) => !defined.has(x)));
@@ -376,7 +441,14 @@ export function explainRule(graph: Graph, r: Rule): Explanation[] {
     if (roots && !roots.includes(n.op)) continue;
     const m = matchRoot(r.pattern, n, ctx);
     if (m.ok) out.push({ node: n.id, op: n.op, matched: true });
-    else out.push({ node: n.id, op: n.op, matched: false, depth: (m as Fail).depth, at: (m as Fail).path, reason: (m as Fail).reason });
+    else {out.push({
+        node: n.id,
+        op: n.op,
+        matched: false,
+        depth: (m as Fail).depth,
+        at: (m as Fail).path,
+        reason: (m as Fail).reason,
+      });}
   }
   return out;
 }

@@ -9,7 +9,15 @@ import type { Graph, Node } from "../ir/graph.ts";
 import { getOp, resolveAttrs } from "../ir/op-registry.ts";
 import type { Dim, ValueType } from "../ir/value-type.ts";
 import { getKernel, type Kernel, type KernelContext } from "./kernel-registry.ts";
-import { alloc, arrayCtor, fromConstant, type RValue, storageLength, Tensor, type TypedArray } from "./tensor.ts";
+import {
+  alloc,
+  arrayCtor,
+  fromConstant,
+  type RValue,
+  storageLength,
+  Tensor,
+  type TypedArray,
+} from "./tensor.ts";
 import "./kernels/index.ts";
 import "../ir/ops/index.ts";
 
@@ -86,7 +94,9 @@ export class Session {
       for (const s of Object.values(n.attrs)) {
         // Values a subgraph captures live until the node that owns the subgraph has run.
         if (s.type === "graph" || s.type === "graphs") {
-          for (const sg of s.type === "graph" ? [s.value] : s.value) for (const v of capturedBy(sg)) lastUse.set(v, i);
+          for (const sg of s.type === "graph" ? [s.value] : s.value) {
+            for (const v of capturedBy(sg)) lastUse.set(v, i);
+          }
         }
       }
     });
@@ -122,7 +132,9 @@ export class Session {
       given.push(v);
     }
     for (const k of Object.keys(inputs)) {
-      if (!g.inputs.includes(k)) throw new LatheError("usage", `${k} is not an input of the graph (inputs: ${g.inputs.join(", ")})`);
+      if (!g.inputs.includes(k)) {
+        throw new LatheError("usage", `${k} is not an input of the graph (inputs: ${g.inputs.join(", ")})`);
+      }
     }
     const pool = opts.observe ? undefined : new BufferPool();
     const outs = this.exec(g, given, undefined, pool, opts);
@@ -178,7 +190,9 @@ export class Session {
           if (e.where.field) throw e;
           throw new LatheError(e.kind, e.reason, { field: `node ${node.id} (${node.op})` }, { cause: e });
         }
-        throw new LatheError("runtime", `kernel failed: ${(e as Error).message}`, { field: `node ${node.id} (${node.op})` }, {
+        throw new LatheError("runtime", `kernel failed: ${(e as Error).message}`, {
+          field: `node ${node.id} (${node.op})`,
+        }, {
           cause: e,
         });
       }
@@ -186,7 +200,9 @@ export class Session {
         if (!o) return;
         const v = results[k];
         if (v === undefined) {
-          throw new LatheError("runtime", `kernel produced no output ${k}`, { field: `node ${node.id} (${node.op})` });
+          throw new LatheError("runtime", `kernel produced no output ${k}`, {
+            field: `node ${node.id} (${node.op})`,
+          });
         }
         if (opts.check) checkOutput(node, k, v, ctx.outputTypes[k]);
         env.set(o, v);
@@ -205,7 +221,9 @@ export class Session {
     }
     return g.outputs.map((o) => {
       const v = scope.find(o);
-      if (v === undefined) throw new LatheError("runtime", `graph output ${o} was not produced`, { field: `graph ${g.name}` });
+      if (v === undefined) {
+        throw new LatheError("runtime", `graph output ${o} was not produced`, { field: `graph ${g.name}` });
+      }
       pool?.pin(v);
       return v;
     });
@@ -218,30 +236,40 @@ export class Session {
  */
 class Scope {
   readonly vars = new Map<string, RValue>();
-  constructor(readonly graph: Graph, readonly parent: Scope | undefined, readonly pool: BufferPool | undefined) {}
+  constructor(
+    readonly graph: Graph,
+    readonly parent: Scope | undefined,
+    readonly pool: BufferPool | undefined,
+  ) {}
   find(name: string): RValue | undefined {
-    for (let s: Scope | undefined = this; s; s = s.parent) {
-      const v = s.vars.get(name);
-      if (v !== undefined) return v;
-      const c = s.graph.constants[name];
-      if (c) {
-        const t = fromConstant(c);
-        s.vars.set(name, t);
-        s.pool?.pin(t);
-        return t;
-      }
+    const v = this.vars.get(name);
+    if (v !== undefined) return v;
+    const c = this.graph.constants[name];
+    if (c) {
+      const t = fromConstant(c);
+      this.vars.set(name, t);
+      this.pool?.pin(t);
+      return t;
     }
-    return undefined;
+    return this.parent?.find(name);
   }
   lookup(name: string, node: Node): RValue {
     const v = this.find(name);
-    if (v === undefined) throw new LatheError("runtime", `value ${name} is not defined`, { field: `node ${node.id} (${node.op})` });
+    if (v === undefined) {
+      throw new LatheError("runtime", `value ${name} is not defined`, {
+        field: `node ${node.id} (${node.op})`,
+      });
+    }
     return v;
   }
 }
 
 /** Runs a graph once. For repeated runs keep a Session. */
-export function interpret(g: Graph, inputs: Readonly<Record<string, RValue>>, opts: RunOptions = {}): RunResult {
+export function interpret(
+  g: Graph,
+  inputs: Readonly<Record<string, RValue>>,
+  opts: RunOptions = {},
+): RunResult {
   return new Session(g).run(inputs, opts);
 }
 
@@ -252,7 +280,9 @@ function capturedBy(g: Graph): Set<string> {
     for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
     for (const a of Object.values(n.attrs)) {
       if (a.type === "graph" || a.type === "graphs") {
-        for (const s of a.type === "graph" ? [a.value] : a.value) for (const v of capturedBy(s)) if (!defined.has(v)) free.add(v);
+        for (const s of a.type === "graph" ? [a.value] : a.value) {
+          for (const v of capturedBy(s)) if (!defined.has(v)) free.add(v);
+        }
       }
     }
     for (const o of n.outputs) if (o) defined.add(o);
@@ -261,20 +291,33 @@ function capturedBy(g: Graph): Set<string> {
   return free;
 }
 
-function checkInput(name: string, v: RValue, t: ValueType | undefined, bindings: Record<string, number>): void {
+function checkInput(
+  name: string,
+  v: RValue,
+  t: ValueType | undefined,
+  bindings: Record<string, number>,
+): void {
   if (!t || t.kind !== "tensor") return;
   if (!(v instanceof Tensor)) throw new LatheError("usage", `input ${name} must be a tensor`);
   if (printDType(v.dtype) !== printDType(t.dtype)) {
-    throw new LatheError("usage", `input ${name} is ${printDType(v.dtype)}, the graph expects ${printDType(t.dtype)}`);
+    throw new LatheError(
+      "usage",
+      `input ${name} is ${printDType(v.dtype)}, the graph expects ${printDType(t.dtype)}`,
+    );
   }
   if (!t.shape) return;
   if (t.shape.length !== v.shape.length) {
-    throw new LatheError("usage", `input ${name} has rank ${v.shape.length}, the graph expects [${t.shape.join(",")}]`);
+    throw new LatheError(
+      "usage",
+      `input ${name} has rank ${v.shape.length}, the graph expects [${t.shape.join(",")}]`,
+    );
   }
   t.shape.forEach((d: Dim, i) => {
     const got = v.shape[i];
     if (typeof d === "number") {
-      if (d !== got) throw new LatheError("usage", `input ${name} dim ${i} is ${got}, the graph expects ${d}`);
+      if (d !== got) {
+        throw new LatheError("usage", `input ${name} dim ${i} is ${got}, the graph expects ${d}`);
+      }
     } else if (!d.startsWith("?")) {
       if (bindings[d] !== undefined && bindings[d] !== got) {
         throw new LatheError("usage", `input ${name} dim ${i} is ${got}, but ${d} is already ${bindings[d]}`);
@@ -288,14 +331,29 @@ function checkOutput(node: Node, k: number, v: RValue, t: ValueType | undefined)
   if (!t || t.kind !== "tensor" || !(v instanceof Tensor)) return;
   const where = { field: `node ${node.id} (${node.op}) output ${k}` };
   if (printDType(v.dtype) !== printDType(t.dtype)) {
-    throw new LatheError("runtime", `kernel returned ${printDType(v.dtype)}, inference said ${printDType(t.dtype)}`, where);
+    throw new LatheError(
+      "runtime",
+      `kernel returned ${printDType(v.dtype)}, inference said ${printDType(t.dtype)}`,
+      where,
+    );
   }
   if (t.shape) {
-    const ok = t.shape.length === v.shape.length && t.shape.every((d, i) => typeof d !== "number" || d === v.shape[i]);
-    if (!ok) throw new LatheError("runtime", `kernel returned shape [${v.shape}], inference said [${t.shape}]`, where);
+    const ok = t.shape.length === v.shape.length &&
+      t.shape.every((d, i) => typeof d !== "number" || d === v.shape[i]);
+    if (!ok) {
+      throw new LatheError(
+        "runtime",
+        `kernel returned shape [${v.shape}], inference said [${t.shape}]`,
+        where,
+      );
+    }
   }
   if (v.data.length !== storageLength(v.dtype, v.shape)) {
-    throw new LatheError("runtime", `kernel returned ${v.data.length} elements for shape [${v.shape}]`, where);
+    throw new LatheError(
+      "runtime",
+      `kernel returned ${v.data.length} elements for shape [${v.shape}]`,
+      where,
+    );
   }
 }
 

@@ -42,7 +42,9 @@ const dispatchers = new Map<string, Kernel>();
  */
 export function registerKernel(op: string, k: Kernel, opts: KernelVariant = {}): void {
   const list = variants.get(op) ?? [];
-  if (!opts.accepts && list.some((v) => !v.opts.accepts)) throw new Error(`kernel for ${op} registered twice`);
+  if (!opts.accepts && list.some((v) => !v.opts.accepts)) {
+    throw new Error(`kernel for ${op} registered twice`);
+  }
   list.push({ kernel: k, opts });
   list.sort((a, b) => Number(!a.opts.accepts) - Number(!b.opts.accepts));
   variants.set(op, list);
@@ -58,8 +60,13 @@ export function getKernel(op: string): Kernel | undefined {
   else {
     d = (inputs, ctx) => {
       for (const v of list) if (!v.opts.accepts || v.opts.accepts(inputs, ctx)) return v.kernel(inputs, ctx);
-      const kinds = inputs.map((x) => (x && "dtype" in x ? JSON.stringify((x as Tensor).dtype) : "-")).join(", ");
-      throw new LatheError("unsupported", `no ${op} kernel for inputs (${kinds}); variants: ${list.map((v) => v.opts.label ?? "?").join(", ")}`);
+      const kinds = inputs.map((x) => (x && "dtype" in x ? JSON.stringify((x as Tensor).dtype) : "-")).join(
+        ", ",
+      );
+      throw new LatheError(
+        "unsupported",
+        `no ${op} kernel for inputs (${kinds}); variants: ${list.map((v) => v.opts.label ?? "?").join(", ")}`,
+      );
     };
   }
   dispatchers.set(op, d);

@@ -44,12 +44,28 @@ export class OptionalValue {
 
 export type RValue = Tensor | Sequence | OptionalValue;
 
-type Ctor = { new (n: number): TypedArray; new (b: ArrayBufferLike, off: number, len: number): TypedArray; BYTES_PER_ELEMENT: number };
+type Ctor = {
+  new (n: number): TypedArray;
+  new (b: ArrayBufferLike, off: number, len: number): TypedArray;
+  BYTES_PER_ELEMENT: number;
+};
 
 const CTORS: Record<Exclude<ScalarDType, "string">, Ctor> = {
-  f64: Float64Array, f32: Float32Array, f16: Float16Array as unknown as Ctor, bf16: Uint16Array,
-  i64: BigInt64Array, u64: BigUint64Array, i32: Int32Array, u32: Uint32Array, i16: Int16Array,
-  u16: Uint16Array, i8: Int8Array, u8: Uint8Array, i4: Int8Array, u4: Uint8Array, bool: Uint8Array,
+  f64: Float64Array,
+  f32: Float32Array,
+  f16: Float16Array as unknown as Ctor,
+  bf16: Uint16Array,
+  i64: BigInt64Array,
+  u64: BigUint64Array,
+  i32: Int32Array,
+  u32: Uint32Array,
+  i16: Int16Array,
+  u16: Uint16Array,
+  i8: Int8Array,
+  u8: Uint8Array,
+  i4: Int8Array,
+  u4: Uint8Array,
+  bool: Uint8Array,
 } as Record<Exclude<ScalarDType, "string">, Ctor>;
 
 /** The typed-array class that stores elements of a type (Uint8Array for block formats). */
@@ -82,7 +98,9 @@ export function storageLength(dtype: DType, shape: readonly number[]): number {
 
 function byteSizeOrThrow(dtype: DType, n: number): number {
   const b = byteSize(dtype, n);
-  if (b === undefined) throw new LatheError("runtime", `${n} elements do not fill whole blocks of ${printDType(dtype)}`);
+  if (b === undefined) {
+    throw new LatheError("runtime", `${n} elements do not fill whole blocks of ${printDType(dtype)}`);
+  }
   return b;
 }
 
@@ -145,7 +163,10 @@ export function toConstant(t: Tensor): Constant {
 
 export function expectTensor(v: RValue | undefined, what: string): Tensor {
   if (v instanceof Tensor) return v;
-  throw new LatheError("runtime", `${what} must be a tensor, got ${v === undefined ? "nothing" : v.constructor.name}`);
+  throw new LatheError(
+    "runtime",
+    `${what} must be a tensor, got ${v === undefined ? "nothing" : v.constructor.name}`,
+  );
 }
 
 /** Elements of a small integer tensor (shape operands, axes) as numbers. */

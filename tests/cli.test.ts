@@ -13,9 +13,17 @@ const onnx = ((onnxProtoModule as any).onnx ?? (onnxProtoModule as any).default?
 const CLI = new URL("../compiler/cli.ts", import.meta.url).pathname;
 
 async function lathe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = new Deno.Command(Deno.execPath(), { args: ["run", "-A", "--no-check", CLI, ...args], stdout: "piped", stderr: "piped" });
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-check", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
   const r = await p.output();
-  return { code: r.code, stdout: new TextDecoder().decode(r.stdout), stderr: new TextDecoder().decode(r.stderr) };
+  return {
+    code: r.code,
+    stdout: new TextDecoder().decode(r.stdout),
+    stderr: new TextDecoder().decode(r.stderr),
+  };
 }
 
 Deno.test("compile with no model builds the embedded CNN and writes IR text that parses back", async () => {
@@ -42,7 +50,10 @@ Deno.test({
     // Parameter count from an independent decoder (onnx-proto): the export shares equal biases, so this is
     // below torchvision's 1,235,496.
     const ref = onnx.ModelProto.decode(await Deno.readFile(corpusPath("onnx/torch/squeezenet1_1.onnx")));
-    const count = ref.graph.initializer.reduce((p: number, t: any) => p + t.dims.reduce((q: number, d: any) => q * Number(d), 1), 0);
+    const count = ref.graph.initializer.reduce(
+      (p: number, t: any) => p + t.dims.reduce((q: number, d: any) => q * Number(d), 1),
+      0,
+    );
     assert.equal(j.parameters.byDtype.f32.count, count);
     assert.equal(j.parameters.byDtype.f32.bytes, count * 4);
     // The first conv: 64 x 111 x 111 outputs, 3x3x3 taps each.
@@ -56,7 +67,17 @@ Deno.test({
   ignore: noCorpus(),
   fn: async () => {
     const out = await Deno.makeTempDir();
-    const r = await lathe("run", corpusPath("onnx/torch/dcgan_generator.onnx"), "--out", out, "--seed", "3", "--repeat", "3", "--json");
+    const r = await lathe(
+      "run",
+      corpusPath("onnx/torch/dcgan_generator.onnx"),
+      "--out",
+      out,
+      "--seed",
+      "3",
+      "--repeat",
+      "3",
+      "--json",
+    );
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(await Deno.readTextFile(`${out}/outputs.json`));
     const file = j.outputs.output;
@@ -65,8 +86,14 @@ Deno.test({
     assert.deepEqual(t.shape, [1, 3, 32, 32]);
     // numpy, an independent reader, sees the same array when it is installed.
     const py = new Deno.Command("python3", {
-      args: ["-c", `import numpy as n; a = n.load(${JSON.stringify(`${out}/${file}`)}); print(a.dtype, a.shape, repr(float(a.reshape(-1)[1234])))`],
-      stdout: "piped", stderr: "piped",
+      args: [
+        "-c",
+        `import numpy as n; a = n.load(${
+          JSON.stringify(`${out}/${file}`)
+        }); print(a.dtype, a.shape, repr(float(a.reshape(-1)[1234])))`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
     });
     const pr = await py.output().catch(() => undefined);
     if (pr?.code === 0) {

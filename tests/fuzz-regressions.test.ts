@@ -12,8 +12,18 @@ import { mutate } from "./fuzz/mutate.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 
 const FOUND: { file: string; seed: number; index: number; was: string }[] = [
-  { file: "onnx/paddleocr/ch_ppocr_mobile_v2.0_cls_infer.onnx", seed: 1, index: 4755, was: "TENSOR attribute without its tensor" },
-  { file: "tflite/openwakeword/embedding_model.tflite", seed: 1, index: 8278, was: "binary op with no operands reached inference" },
+  {
+    file: "onnx/paddleocr/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    seed: 1,
+    index: 4755,
+    was: "TENSOR attribute without its tensor",
+  },
+  {
+    file: "tflite/openwakeword/embedding_model.tflite",
+    seed: 1,
+    index: 8278,
+    was: "binary op with no operands reached inference",
+  },
 ];
 
 for (const f of FOUND) {

@@ -10,10 +10,19 @@ import { defaultModel } from "../compiler/default-model.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 
 Deno.test("element types print and parse back", () => {
-  for (const t of [
-    "f32", "bf16", "i4", "q.affine<i8,s=0.0235,zp=-3>", "q.affine<u8,axis=0,s=[0.5,0.25],zp=[128,127]>",
-    "q.affine<i8,s=0.1,zp=0,qmin=-127,qmax=127>", "q.pot<apot,bits=4,s=0.5,table=[0,0.125,0.25,0.375]>", "q.ggml<Q4_K>", "q.mx<fp4_e2m1,block=32>",
-  ]) assert.equal(printDType(parseDType(t)), t);
+  for (
+    const t of [
+      "f32",
+      "bf16",
+      "i4",
+      "q.affine<i8,s=0.0235,zp=-3>",
+      "q.affine<u8,axis=0,s=[0.5,0.25],zp=[128,127]>",
+      "q.affine<i8,s=0.1,zp=0,qmin=-127,qmax=127>",
+      "q.pot<apot,bits=4,s=0.5,table=[0,0.125,0.25,0.375]>",
+      "q.ggml<Q4_K>",
+      "q.mx<fp4_e2m1,block=32>",
+    ]
+  ) assert.equal(printDType(parseDType(t)), t);
   assert.throws(() => parseDType("f33"), LatheError);
 });
 
@@ -54,8 +63,14 @@ Deno.test({
   name: "every corpus ONNX model and a node-suite sample round-trip through text",
   ignore: noCorpus(),
   fn: async () => {
-    const files = [...Deno.readDirSync(corpusPath("onnx-node-suite/node"))].map((e) => corpusPath(`onnx-node-suite/node/${e.name}/model.onnx`)).sort();
-    const models = ["torch/mobilenet_v2.onnx", "silero-vad/silero_vad_v5.onnx", "torch/tiny_transformer_encoder.onnx"].map((m) => corpusPath(`onnx/${m}`));
+    const files = [...Deno.readDirSync(corpusPath("onnx-node-suite/node"))].map((e) =>
+      corpusPath(`onnx-node-suite/node/${e.name}/model.onnx`)
+    ).sort();
+    const models = [
+      "torch/mobilenet_v2.onnx",
+      "silero-vad/silero_vad_v5.onnx",
+      "torch/tiny_transformer_encoder.onnx",
+    ].map((m) => corpusPath(`onnx/${m}`));
     let checked = 0;
     for (const f of [...models, ...files.filter((_, i) => i % 7 === 0)]) {
       let g;
@@ -81,8 +96,17 @@ Deno.test("the verifier names the node and the broken invariant", () => {
       %w: f32[3] = NoSuchOp(%x) @bad
     }`);
   const issues = verifyGraph(g).map((i) => `${i.where}: ${i.reason}`);
-  assert.ok(issues.some((s) => s.includes("node r1 (Relu)") && s.includes("%q is used before it is defined")), issues.join("\n"));
+  assert.ok(
+    issues.some((s) => s.includes("node r1 (Relu)") && s.includes("%q is used before it is defined")),
+    issues.join("\n"),
+  );
   assert.ok(issues.some((s) => s.includes("defined twice")), issues.join("\n"));
-  assert.ok(issues.some((s) => s.includes("node r1 is used twice") || s.includes("node id r1")), issues.join("\n"));
-  assert.ok(issues.some((s) => s.includes("node bad (NoSuchOp)") && s.includes("unknown op")), issues.join("\n"));
+  assert.ok(
+    issues.some((s) => s.includes("node r1 is used twice") || s.includes("node id r1")),
+    issues.join("\n"),
+  );
+  assert.ok(
+    issues.some((s) => s.includes("node bad (NoSuchOp)") && s.includes("unknown op")),
+    issues.join("\n"),
+  );
 });

@@ -34,9 +34,15 @@ function uniform(shape: number[], seed: number, scale = 1): Tensor {
 }
 
 export const CORPUS_ONNX = [
-  "torch/mobilenet_v2.onnx", "torch/squeezenet1_1.onnx", "torch/dcgan_generator.onnx", "torch/tiny_transformer_encoder.onnx",
-  "paddleocr/ch_ppocr_mobile_v2.0_cls_infer.onnx", "silero-vad/silero_vad_v5.onnx",
-  "openwakeword/alexa_v0.1.onnx", "openwakeword/embedding_model.onnx", "openwakeword/melspectrogram.onnx",
+  "torch/mobilenet_v2.onnx",
+  "torch/squeezenet1_1.onnx",
+  "torch/dcgan_generator.onnx",
+  "torch/tiny_transformer_encoder.onnx",
+  "paddleocr/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+  "silero-vad/silero_vad_v5.onnx",
+  "openwakeword/alexa_v0.1.onnx",
+  "openwakeword/embedding_model.onnx",
+  "openwakeword/melspectrogram.onnx",
 ];
 
 for (const rel of CORPUS_ONNX) {
@@ -50,12 +56,16 @@ for (const rel of CORPUS_ONNX) {
       assertValid(model.graph);
       const g = model.graph;
       const inputs: Record<string, Tensor> = SPECIAL[rel]?.(11) ??
-        Object.fromEntries(g.inputs.filter((i) => !g.constants[i]).map((name, i) => [name, generateInput(g, name, i, 11)]));
+        Object.fromEntries(
+          g.inputs.filter((i) => !g.constants[i]).map((name, i) => [name, generateInput(g, name, i, 11)]),
+        );
       const ours = new Session(g).run(inputs, { check: true }).outputs;
       const ref = await runOrt(await ortSession(path), inputs);
       for (const o of g.outputs) {
         const r = compareTensors(ours[o] as Tensor, ref[o], 1e-4, 1e-5);
-        console.log(`  ${rel} ${o}: max abs ${r.maxAbs.toExponential(2)}, max rel ${r.maxRel.toExponential(2)}`);
+        console.log(
+          `  ${rel} ${o}: max abs ${r.maxAbs.toExponential(2)}, max rel ${r.maxRel.toExponential(2)}`,
+        );
         assert.ok(r.ok, `${rel} output ${o}: ${r.message}`);
       }
     },

@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { importOnnx, importOnnxFile } from "../compiler/onnx/import.ts";
-import { type AttributeProto, AttributeType as AT, encodeModel, type NodeProto } from "../compiler/onnx/proto.ts";
+import {
+  type AttributeProto,
+  AttributeType as AT,
+  encodeModel,
+  type NodeProto,
+} from "../compiler/onnx/proto.ts";
 import { LatheError } from "../ir/errors.ts";
 import { assertValid } from "../ir/verify.ts";
 import { compareTensors } from "../runtime/compare.ts";
@@ -25,7 +30,14 @@ function vi(name: string, shape: number[], elemType = 1) {
 }
 
 /** A one-node model at an old opset, encoded with Lathe's wire layer (onnxruntime is the judge). */
-function oldModel(opset: number, op: string, attrs: A[], inShapes: number[][], outCount = 1, extraInputs: { name: string; dims: number[]; f32: number[] }[] = []): Uint8Array {
+function oldModel(
+  opset: number,
+  op: string,
+  attrs: A[],
+  inShapes: number[][],
+  outCount = 1,
+  extraInputs: { name: string; dims: number[]; f32: number[] }[] = [],
+): Uint8Array {
   const inputs = inShapes.map((s, i) => vi(`x${i}`, s));
   const node = {
     input: [...inputs.map((v) => v.name), ...extraInputs.map((e) => e.name)],
@@ -41,21 +53,45 @@ function oldModel(opset: number, op: string, attrs: A[], inShapes: number[][], o
       node: [node],
       input: inputs,
       output: Array.from({ length: outCount }, (_, i) => ({ name: `y${i}` })),
-      initializer: extraInputs.map((e) => ({ name: e.name, dims: e.dims, dataType: 1, floatData: new Float32Array(e.f32) })),
+      initializer: extraInputs.map((e) => ({
+        name: e.name,
+        dims: e.dims,
+        dataType: 1,
+        floatData: new Float32Array(e.f32),
+      })),
     },
   } as any);
 }
 
 function seeded(shape: number[], seed: number): Tensor {
   const rng = new Rng(seed);
-  return new Tensor("f32", shape, Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, () => rng.uniform(-2, 2)));
+  return new Tensor(
+    "f32",
+    shape,
+    Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, () => rng.uniform(-2, 2)),
+  );
 }
 
-const UPGRADES: [string, number, string, A[], number[][], number?, { name: string; dims: number[]; f32: number[] }[]?][] = [
+const UPGRADES: [
+  string,
+  number,
+  string,
+  A[],
+  number[][],
+  number?,
+  { name: string; dims: number[]; f32: number[] }[]?,
+][] = [
   ["Clip-10 min/max attributes", 10, "Clip", [float("min", -0.5), float("max", 0.75)], [[3, 4]]],
-  ["Pad-10 pads attribute, reflect", 10, "Pad", [ints("pads", [0, 1, 0, 2]), str("mode", "reflect")], [[3, 4]]],
+  ["Pad-10 pads attribute, reflect", 10, "Pad", [ints("pads", [0, 1, 0, 2]), str("mode", "reflect")], [[
+    3,
+    4,
+  ]]],
   ["Pad-10 constant value", 10, "Pad", [ints("pads", [1, 0, 2, 1]), float("value", 1.5)], [[3, 4]]],
-  ["Slice-9 attributes", 9, "Slice", [ints("starts", [1, 0]), ints("ends", [3, 1000000]), ints("axes", [0, 1])], [[4, 5]]],
+  ["Slice-9 attributes", 9, "Slice", [
+    ints("starts", [1, 0]),
+    ints("ends", [3, 1000000]),
+    ints("axes", [0, 1]),
+  ], [[4, 5]]],
   ["Squeeze-11 axes attribute", 11, "Squeeze", [ints("axes", [1])], [[3, 1, 4]]],
   ["Unsqueeze-11 axes attribute", 11, "Unsqueeze", [ints("axes", [0, -1])], [[3, 4]]],
   ["Split-11 split attribute", 11, "Split", [int("axis", 1), ints("split", [1, 3])], [[2, 4]], 2],
@@ -67,7 +103,11 @@ const UPGRADES: [string, number, string, A[], number[][], number?, { name: strin
   ["LogSoftmax-11 default axis", 11, "LogSoftmax", [], [[2, 3, 4]]],
   ["TopK-9 k attribute", 9, "TopK", [int("k", 2)], [[3, 5]], 2],
   ["Dropout-10 ratio attribute (inference)", 10, "Dropout", [float("ratio", 0.3)], [[3, 4]]],
-  ["Upsample-9 nearest", 9, "Upsample", [str("mode", "nearest")], [[1, 1, 2, 3]], 1, [{ name: "scales", dims: [4], f32: [1, 1, 2, 3] }]],
+  ["Upsample-9 nearest", 9, "Upsample", [str("mode", "nearest")], [[1, 1, 2, 3]], 1, [{
+    name: "scales",
+    dims: [4],
+    f32: [1, 1, 2, 3],
+  }]],
 ];
 
 for (const [name, opset, op, attrs, shapes, outs = 1, extra = []] of UPGRADES) {
@@ -117,19 +157,55 @@ Deno.test("malformed models get Lathe's error naming the file and the field", ()
   const good = oldModel(13, "Relu", [], [[2, 2]]);
   const cases: [string, Uint8Array, RegExp][] = [
     ["truncated", good.subarray(0, good.length - 5), /bad\.onnx/],
-    ["IR version 2", encodeModel({ irVersion: 2, opsetImport: [{ domain: "", version: 13 }], graph: { name: "g" } } as any), /IR version 2/],
-    ["legacy broadcast", encodeModel({
-      irVersion: 3, opsetImport: [{ domain: "", version: 6 }],
-      graph: { name: "g", input: [vi("a", [2, 3]), vi("b", [2])], node: [{ input: ["a", "b"], output: ["y"], opType: "Add", attribute: [int("broadcast", 1), int("axis", 0)] }], output: [{ name: "y" }] },
-    } as any), /legacy broadcast with axis/],
-    ["undefined input", encodeModel({
-      irVersion: 7, opsetImport: [{ domain: "", version: 13 }],
-      graph: { name: "g", node: [{ input: ["nope"], output: ["y"], opType: "Relu" }], output: [{ name: "y" }] },
-    } as any), /nope is used before it is defined/],
-    ["2^40 elements in a tiny file", encodeModel({
-      irVersion: 7, opsetImport: [{ domain: "", version: 13 }],
-      graph: { name: "g", initializer: [{ name: "w", dims: [1 << 20, 1 << 20], dataType: 1, rawData: new Uint8Array(16) }] },
-    } as any), /raw_data has 16 bytes/],
+    [
+      "IR version 2",
+      encodeModel({ irVersion: 2, opsetImport: [{ domain: "", version: 13 }], graph: { name: "g" } } as any),
+      /IR version 2/,
+    ],
+    [
+      "legacy broadcast",
+      encodeModel({
+        irVersion: 3,
+        opsetImport: [{ domain: "", version: 6 }],
+        graph: {
+          name: "g",
+          input: [vi("a", [2, 3]), vi("b", [2])],
+          node: [{
+            input: ["a", "b"],
+            output: ["y"],
+            opType: "Add",
+            attribute: [int("broadcast", 1), int("axis", 0)],
+          }],
+          output: [{ name: "y" }],
+        },
+      } as any),
+      /legacy broadcast with axis/,
+    ],
+    [
+      "undefined input",
+      encodeModel({
+        irVersion: 7,
+        opsetImport: [{ domain: "", version: 13 }],
+        graph: {
+          name: "g",
+          node: [{ input: ["nope"], output: ["y"], opType: "Relu" }],
+          output: [{ name: "y" }],
+        },
+      } as any),
+      /nope is used before it is defined/,
+    ],
+    [
+      "2^40 elements in a tiny file",
+      encodeModel({
+        irVersion: 7,
+        opsetImport: [{ domain: "", version: 13 }],
+        graph: {
+          name: "g",
+          initializer: [{ name: "w", dims: [1 << 20, 1 << 20], dataType: 1, rawData: new Uint8Array(16) }],
+        },
+      } as any),
+      /raw_data has 16 bytes/,
+    ],
   ];
   for (const [what, bytes, re] of cases) {
     assert.throws(() => importOnnx(bytes, { file: "bad.onnx" }), (e: unknown) => {

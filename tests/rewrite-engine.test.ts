@@ -10,7 +10,11 @@ import { P } from "../passes/pattern.ts";
 import { applyRules, explainRule, rule } from "../passes/rewrite.ts";
 
 const mulOne = rule("mul-one", P.Mul(P.var("x"), P.const(1)).commutative(), ({ x }) => x);
-const reshapeChain = rule("reshape-chain", P.Reshape(P.Reshape(P.var("x"), P.any()).oneUse(), P.var("s")), ({ x, s }, b) => b.op1("Reshape", [x, s]));
+const reshapeChain = rule(
+  "reshape-chain",
+  P.Reshape(P.Reshape(P.var("x"), P.any()).oneUse(), P.var("s")),
+  ({ x, s }, b) => b.op1("Reshape", [x, s]),
+);
 
 const before = `
 graph g(%x: f32[2,6]) -> (%out) {
@@ -35,14 +39,22 @@ for (const driver of ["walk", "greedy"] as const) {
       assertValid(after);
       assert.equal(stats.fired["mul-one"], 1);
       assert.equal(stats.fired["reshape-chain"], 1);
-      assert.equal(printGraph(after, { meta: false }), `graph g(%x: f32[2,6]) -> (%out) {
+      assert.equal(
+        printGraph(after, { meta: false }),
+        `graph g(%x: f32[2,6]) -> (%out) {
   %s2: i64[1] = const dense<i64[1]: [12]>
   %r2_reshape_0: f32[12] = Reshape(%x, %s2)
   %out: f32[12] = Relu(%r2_reshape_0)
-}`);
+}`,
+      );
       // The original graph is untouched and both compute the same values.
       assert.equal(g.nodes.length, 4);
-      const r = compareTensors(interpret(after, seeded()).outputs.out as Tensor, interpret(g, seeded()).outputs.out as Tensor, 0, 0);
+      const r = compareTensors(
+        interpret(after, seeded()).outputs.out as Tensor,
+        interpret(g, seeded()).outputs.out as Tensor,
+        0,
+        0,
+      );
       assert.ok(r.ok, r.message);
     });
   }
@@ -82,5 +94,8 @@ graph g(%x: f32[4]) -> (%y) {
   %y: f32[4] = Relu(%x) @r
 }`);
   const flip = rule("relu-flip", P.Relu(P.var("x")), ({ x }, b) => b.op1("Relu", [b.op1("Relu", [x])]));
-  assert.throws(() => applyRules(g, [flip], { maxSteps: 50 }), (e: unknown) => e instanceof LatheError && /relu-flip/.test(e.message));
+  assert.throws(
+    () => applyRules(g, [flip], { maxSteps: 50 }),
+    (e: unknown) => e instanceof LatheError && /relu-flip/.test(e.message),
+  );
 });

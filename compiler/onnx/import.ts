@@ -58,7 +58,10 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Mod
 export function fromModelProto(mp: ModelProto, file: string): Model {
   const irVersion = mp.irVersion ?? 0;
   if (irVersion < MIN_IR || irVersion > MAX_IR) {
-    throw new LatheError("unsupported", `IR version ${irVersion} (Lathe reads ${MIN_IR} to ${MAX_IR})`, { file, field: "ir_version" });
+    throw new LatheError("unsupported", `IR version ${irVersion} (Lathe reads ${MIN_IR} to ${MAX_IR})`, {
+      file,
+      field: "ir_version",
+    });
   }
   const opsets: Record<string, number> = {};
   for (const o of mp.opsetImport) opsets[o.domain === "ai.onnx" ? "" : o.domain ?? ""] = o.version ?? 1;
@@ -118,7 +121,10 @@ function convertGraph(gp: GraphProto, ctx: Ctx, path: string, outer: ReadonlySet
     constants[name] = densify(s, ctx, `${path}.sparse_initializer[${i}]`);
     ctx.used.add(name);
   });
-  const typeOf = (tp: TypeProto | undefined, field: string): ValueType | undefined => (tp ? toValueType(tp, where(field)) : undefined);
+  const typeOf = (
+    tp: TypeProto | undefined,
+    field: string,
+  ): ValueType | undefined => (tp ? toValueType(tp, where(field)) : undefined);
   // Before IR 4 every initializer had to be listed as an input too; those are weights, not inputs.
   const inputs: string[] = [];
   gp.input.forEach((v, i) => {
@@ -127,12 +133,18 @@ function convertGraph(gp: GraphProto, ctx: Ctx, path: string, outer: ReadonlySet
     if (constants[name] && ctx.irVersion < 4) return;
     inputs.push(name);
     if (t) values[name] = { type: t, ...(v.docString ? { doc: v.docString } : {}) };
-    else if (!constants[name] && path === "graph") throw new LatheError("format", `graph input ${name} has no type`, where(`input[${i}]`));
+    else if (!constants[name] && path === "graph") {
+      throw new LatheError("format", `graph input ${name} has no type`, where(`input[${i}]`));
+    }
   });
-  for (const [k, c] of Object.entries(constants)) if (!values[k]) values[k] = { type: { kind: "tensor", dtype: c.dtype, shape: c.shape } };
+  for (const [k, c] of Object.entries(constants)) {
+    if (!values[k]) values[k] = { type: { kind: "tensor", dtype: c.dtype, shape: c.shape } };
+  }
   gp.valueInfo.forEach((v, i) => {
     const t = typeOf(v.type, `value_info[${i}].type`);
-    if (t && v.name && !values[v.name]) values[v.name] = { type: t, ...(v.docString ? { doc: v.docString } : {}) };
+    if (t && v.name && !values[v.name]) {
+      values[v.name] = { type: t, ...(v.docString ? { doc: v.docString } : {}) };
+    }
   });
   const outputs: string[] = [];
   gp.output.forEach((v, i) => {
@@ -170,7 +182,11 @@ function convertGraph(gp: GraphProto, ctx: Ctx, path: string, outer: ReadonlySet
     });
     for (const inp of np.input) {
       if (inp && !scope.has(inp)) {
-        throw new LatheError("format", `input ${inp} is used before it is defined (or never defined)`, where(`node[${i}] (${opType} ${id})`));
+        throw new LatheError(
+          "format",
+          `input ${inp} is used before it is defined (or never defined)`,
+          where(`node[${i}] (${opType} ${id})`),
+        );
       }
     }
     // Constant nodes become graph constants: the IR keeps data out of the node list.
@@ -278,7 +294,9 @@ function densify(s: SparseTensorProto, ctx: Ctx, field: string): Constant {
   const idx = toConstant(s.indices, ctx, `${field}.indices`);
   const dims = s.dims;
   const total = dims.reduce((p, d) => p * d, 1);
-  if (!Number.isSafeInteger(total) || total > 1 << 28) throw new LatheError("format", `sparse tensor dims [${dims}] too large`, where);
+  if (!Number.isSafeInteger(total) || total > 1 << 28) {
+    throw new LatheError("format", `sparse tensor dims [${dims}] too large`, where);
+  }
   const nnz = vals.shape[0] ?? 0;
   const elem = vals.bytes!.length / Math.max(nnz, 1);
   const out = new Uint8Array(total * elem);
@@ -287,8 +305,11 @@ function densify(s: SparseTensorProto, ctx: Ctx, field: string): Constant {
   const rank2 = idx.shape.length === 2;
   for (let k = 0; k < nnz; k++) {
     let lin = 0;
-    if (rank2) for (let r = 0; r < dims.length; r++) lin += Number(iv.getBigInt64((k * dims.length + r) * 8, true)) * strides[r];
-    else lin = Number(iv.getBigInt64(k * 8, true));
+    if (rank2) {
+      for (let r = 0; r < dims.length; r++) {
+        lin += Number(iv.getBigInt64((k * dims.length + r) * 8, true)) * strides[r];
+      }
+    } else lin = Number(iv.getBigInt64(k * 8, true));
     if (lin < 0 || lin >= total) throw new LatheError("format", `sparse index ${lin} out of range`, where);
     out.set(vals.bytes!.subarray(k * elem, (k + 1) * elem), lin * elem);
   }
@@ -298,7 +319,11 @@ function densify(s: SparseTensorProto, ctx: Ctx, field: string): Constant {
 const clampInt = (v: Int64): number => {
   if (typeof v === "number") return v;
   // INT64 extremes (Slice ends in old opsets) mean "to the end": clamp to the safe range.
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : v < BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(v);
+  return v > BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number.MAX_SAFE_INTEGER
+    : v < BigInt(Number.MIN_SAFE_INTEGER)
+    ? Number.MIN_SAFE_INTEGER
+    : Number(v);
 };
 const utf8 = new TextDecoder();
 
@@ -307,26 +332,69 @@ function toAttr(ap: AttributeProto, ctx: Ctx, field: string, scope: ReadonlySet<
   let type = ap.type ?? 0;
   if (type === T.UNDEFINED) {
     // Very old writers leave the type out; take it from the field that is set.
-    type = ap.g ? T.GRAPH : ap.t ? T.TENSOR : ap.s !== undefined ? T.STRING : ap.f !== undefined ? T.FLOAT : ap.i !== undefined ? T.INT
-      : ap.ints.length ? T.INTS : ap.floats.length ? T.FLOATS : ap.strings.length ? T.STRINGS : ap.graphs.length ? T.GRAPHS : ap.tensors.length ? T.TENSORS : 0;
+    type = ap.g
+      ? T.GRAPH
+      : ap.t
+      ? T.TENSOR
+      : ap.s !== undefined
+      ? T.STRING
+      : ap.f !== undefined
+      ? T.FLOAT
+      : ap.i !== undefined
+      ? T.INT
+      : ap.ints.length
+      ? T.INTS
+      : ap.floats.length
+      ? T.FLOATS
+      : ap.strings.length
+      ? T.STRINGS
+      : ap.graphs.length
+      ? T.GRAPHS
+      : ap.tensors.length
+      ? T.TENSORS
+      : 0;
   }
-  if (ap.refAttrName) throw new LatheError("unsupported", "attribute references (functions)", { file: ctx.file, field });
+  if (ap.refAttrName) {
+    throw new LatheError("unsupported", "attribute references (functions)", { file: ctx.file, field });
+  }
   const need = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new LatheError("format", `attribute of type ${type} has no ${what}`, { file: ctx.file, field });
+    if (v === undefined) {
+      throw new LatheError("format", `attribute of type ${type} has no ${what}`, { file: ctx.file, field });
+    }
     return v;
   };
   switch (type) {
-    case T.FLOAT: return { type: "float", value: ap.f ?? 0 };
-    case T.INT: return { type: "int", value: clampInt(ap.i ?? 0) };
-    case T.STRING: return { type: "string", value: utf8.decode(ap.s ?? new Uint8Array()) };
-    case T.FLOATS: return { type: "floats", value: Array.from(ap.floats) };
-    case T.INTS: return { type: "ints", value: ap.ints.map(clampInt) };
-    case T.STRINGS: return { type: "strings", value: ap.strings.map((s) => utf8.decode(s)) };
-    case T.TENSOR: return { type: "tensor", value: toConstant(need(ap.t, "t"), ctx, `${field}.t`) };
-    case T.TENSORS: return { type: "tensors", value: ap.tensors.map((t, i) => toConstant(t, ctx, `${field}.tensors[${i}]`)) };
-    case T.GRAPH: return { type: "graph", value: convertGraph(need(ap.g, "g"), ctx, `${field}.g`, scope) };
-    case T.GRAPHS: return { type: "graphs", value: ap.graphs.map((g, i) => convertGraph(g, ctx, `${field}.graphs[${i}]`, scope)) };
-    case T.SPARSE_TENSOR: return { type: "tensor", value: densify(need(ap.sparseTensor, "sparse_tensor"), ctx, `${field}.sparse_tensor`) };
+    case T.FLOAT:
+      return { type: "float", value: ap.f ?? 0 };
+    case T.INT:
+      return { type: "int", value: clampInt(ap.i ?? 0) };
+    case T.STRING:
+      return { type: "string", value: utf8.decode(ap.s ?? new Uint8Array()) };
+    case T.FLOATS:
+      return { type: "floats", value: Array.from(ap.floats) };
+    case T.INTS:
+      return { type: "ints", value: ap.ints.map(clampInt) };
+    case T.STRINGS:
+      return { type: "strings", value: ap.strings.map((s) => utf8.decode(s)) };
+    case T.TENSOR:
+      return { type: "tensor", value: toConstant(need(ap.t, "t"), ctx, `${field}.t`) };
+    case T.TENSORS:
+      return {
+        type: "tensors",
+        value: ap.tensors.map((t, i) => toConstant(t, ctx, `${field}.tensors[${i}]`)),
+      };
+    case T.GRAPH:
+      return { type: "graph", value: convertGraph(need(ap.g, "g"), ctx, `${field}.g`, scope) };
+    case T.GRAPHS:
+      return {
+        type: "graphs",
+        value: ap.graphs.map((g, i) => convertGraph(g, ctx, `${field}.graphs[${i}]`, scope)),
+      };
+    case T.SPARSE_TENSOR:
+      return {
+        type: "tensor",
+        value: densify(need(ap.sparseTensor, "sparse_tensor"), ctx, `${field}.sparse_tensor`),
+      };
     case T.TYPE_PROTO: {
       const t = ap.tp ? toValueType(ap.tp, { file: ctx.file, field }) : undefined;
       return t ? { type: "type", value: t } : undefined;
@@ -339,19 +407,33 @@ function toAttr(ap: AttributeProto, ctx: Ctx, field: string, scope: ReadonlySet<
 /** The value of a Constant node, from whichever value attribute it carries. */
 function constantFromAttrs(attrs: Record<string, Attr>, where: { file: string; field: string }): Constant {
   const [k, a] = Object.entries(attrs)[0] ?? [];
-  const f32 = (xs: number[]): Constant => ({ dtype: "f32", shape: [xs.length], bytes: new Uint8Array(new Float32Array(xs).buffer) });
-  const i64 = (xs: number[]): Constant => ({ dtype: "i64", shape: [xs.length], bytes: new Uint8Array(new BigInt64Array(xs.map(BigInt)).buffer) });
+  const f32 = (xs: number[]): Constant => ({
+    dtype: "f32",
+    shape: [xs.length],
+    bytes: new Uint8Array(new Float32Array(xs).buffer),
+  });
+  const i64 = (xs: number[]): Constant => ({
+    dtype: "i64",
+    shape: [xs.length],
+    bytes: new Uint8Array(new BigInt64Array(xs.map(BigInt)).buffer),
+  });
   switch (k) {
     case "value":
     case "sparse_value":
       if (a.type === "tensor") return a.value;
       break;
-    case "value_float": return { ...f32([a.value as number]), shape: [] };
-    case "value_floats": return f32([...(a.value as number[])]);
-    case "value_int": return { ...i64([a.value as number]), shape: [] };
-    case "value_ints": return i64([...(a.value as number[])]);
-    case "value_string": return { dtype: "string", shape: [], strings: [a.value as string] };
-    case "value_strings": return { dtype: "string", shape: [(a.value as string[]).length], strings: a.value as string[] };
+    case "value_float":
+      return { ...f32([a.value as number]), shape: [] };
+    case "value_floats":
+      return f32([...(a.value as number[])]);
+    case "value_int":
+      return { ...i64([a.value as number]), shape: [] };
+    case "value_ints":
+      return i64([...(a.value as number[])]);
+    case "value_string":
+      return { dtype: "string", shape: [], strings: [a.value as string] };
+    case "value_strings":
+      return { dtype: "string", shape: [(a.value as string[]).length], strings: a.value as string[] };
   }
   throw new LatheError("format", `Constant node has no value attribute`, where);
 }

@@ -153,7 +153,11 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
       if (v < 9) {
         const sp = take(n, "spatial");
         if (sp && sp.value === 0) {
-          throw new LatheError("unsupported", "BatchNormalization with spatial=0 (per-activation statistics)", { ...ctx.where, field: `node ${n.id} (BatchNormalization)` });
+          throw new LatheError(
+            "unsupported",
+            "BatchNormalization with spatial=0 (per-activation statistics)",
+            { ...ctx.where, field: `node ${n.id} (BatchNormalization)` },
+          );
         }
       }
       take(n, "consumed_inputs");
@@ -167,7 +171,10 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
       // Before opset 7, `broadcast=1` aligned B with A's trailing dims (numpy's rule) unless `axis` said
       // otherwise; only the axis form differs from today's semantics.
       if (v < 7 && n.attrs.broadcast?.value === 1 && n.attrs.axis !== undefined) {
-        throw new LatheError("unsupported", `legacy broadcast with axis (opset ${v})`, { ...ctx.where, field: `node ${n.id} (${n.op})` });
+        throw new LatheError("unsupported", `legacy broadcast with axis (opset ${v})`, {
+          ...ctx.where,
+          field: `node ${n.id} (${n.op})`,
+        });
       }
       take(n, "broadcast");
       take(n, "axis");
@@ -199,14 +206,20 @@ export function upgradeNode(n: RawNode, ctx: UpgradeContext): RawNode[] {
       // Scan-8 is batch-major and takes sequence_lens first; the kernel runs that form when the first
       // operand is absent (no per-batch lengths).
       if (v < 9 && n.inputs[0]) {
-        throw new LatheError("unsupported", `Scan-8 with sequence_lens`, { ...ctx.where, field: `node ${n.id} (Scan)` });
+        throw new LatheError("unsupported", `Scan-8 with sequence_lens`, {
+          ...ctx.where,
+          field: `node ${n.id} (Scan)`,
+        });
       }
       break;
     case "DFT":
       if (v < 20) {
         const ax = take(n, "axis");
         while (n.inputs.length < 2) n.inputs.push(null);
-        n.inputs[2] = ctx.addConstant(`${n.id}_axis`, numbersConstant("i64", [], [ax ? (ax.value as number) : 1]));
+        n.inputs[2] = ctx.addConstant(
+          `${n.id}_axis`,
+          numbersConstant("i64", [], [ax ? (ax.value as number) : 1]),
+        );
       }
       break;
     default:

@@ -71,7 +71,11 @@ defineOp({
   outputs: [many("v_final_and_scan_outputs")],
   attrs: { body: a.graph() },
   subgraphInputs: (inputs) => ({
-    body: [{ kind: "tensor", dtype: "i64", shape: [] }, { kind: "tensor", dtype: "bool", shape: [] }, ...inputs.slice(2)],
+    body: [
+      { kind: "tensor", dtype: "i64", shape: [] },
+      { kind: "tensor", dtype: "bool", shape: [] },
+      ...inputs.slice(2),
+    ],
   }),
   doc:
     "Body inputs: iteration number (i64), condition (bool), N carried values; body outputs: condition, N carried " +

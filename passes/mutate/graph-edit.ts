@@ -12,7 +12,7 @@ import { usersOf } from "../../ir/graph.ts";
 import { inferGraph } from "../../ir/infer.ts";
 import { verifyGraph } from "../../ir/verify.ts";
 import type { Rng } from "../../runtime/random.ts";
-import type { Change, Dialect, MutateContext, NodeRef } from "./kind.ts";
+import type { Change, Dialect, MutateContext } from "./kind.ts";
 import { nodeRef } from "./kind.ts";
 
 export function dialectOf(g: Graph): Dialect {

@@ -22,7 +22,9 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("usage: deno task fuzz [--count N per format] [--seed S] [--format onnx|tflite|gguf ...] [--json]");
+  console.log(
+    "usage: deno task fuzz [--count N per format] [--seed S] [--format onnx|tflite|gguf ...] [--json]",
+  );
   Deno.exit(0);
 }
 
@@ -42,7 +44,10 @@ function corpusFiles(ext: string): string[] {
 
 const formats = values.format?.length ? values.format : Object.keys(EXT);
 const count = Number(values.count), seed = Number(values.seed);
-const summary: Record<string, { cases: number; rejected: number; ok: number; findings: unknown[]; peakRss: number; ms: number }> = {};
+const summary: Record<
+  string,
+  { cases: number; rejected: number; ok: number; findings: unknown[]; peakRss: number; ms: number }
+> = {};
 let anyFinding = false;
 
 for (const fmt of formats) {
@@ -68,13 +73,19 @@ for (const fmt of formats) {
   s.ms = performance.now() - t0;
   if (s.findings.length) anyFinding = true;
   if (!values.json) {
-    console.log(`${fmt}: ${s.cases} mutants from ${files.length} files: ${s.rejected} rejected with LatheError, ${s.ok} imported, ${s.findings.length} findings; peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MB (bound ${RSS_BOUND / 2 ** 20} MB); ${(s.ms / 1000).toFixed(1)} s`);
+    console.log(
+      `${fmt}: ${s.cases} mutants from ${files.length} files: ${s.rejected} rejected with LatheError, ${s.ok} imported, ${s.findings.length} findings; peak RSS ${
+        (s.peakRss / 2 ** 20).toFixed(0)
+      } MB (bound ${RSS_BOUND / 2 ** 20} MB); ${(s.ms / 1000).toFixed(1)} s`,
+    );
     for (const f of s.findings.slice(0, 20)) console.log("  finding:", JSON.stringify(f).slice(0, 2000));
   }
 }
 if (values.json) console.log(JSON.stringify(summary, null, 2));
 const total = Object.values(summary).reduce((p, s) => p + s.findings.length, 0);
-console.log(`${Object.values(summary).reduce((p, s) => p + s.cases - s.findings.length, 0)} passed, ${total} failed`);
+console.log(
+  `${Object.values(summary).reduce((p, s) => p + s.cases - s.findings.length, 0)} passed, ${total} failed`,
+);
 Deno.exit(anyFinding ? 1 : 0);
 
 function runWorker(
