@@ -14,6 +14,8 @@ import {
   INR,
   type IntArray,
   type IntOperand,
+  requantChannels8,
+  requantizePlanes8,
 } from "../runtime/gemm/igemm.ts";
 import { setWasmEnabled } from "../runtime/gemm/wasm-simd.ts";
 
@@ -250,4 +252,103 @@ Deno.test("depthwiseNhwc equals direct loops: padding, strides, dilation, odd ch
     assert.ok(ok);
     assert.deepEqual(got, want, JSON.stringify(t));
   }
+});
+
+/** gemmlowp's SaturatingRoundingDoublingHighMul and RoundingDivideByPOT by definition, in BigInt. */
+function tfliteRequant(
+  acc: number,
+  bias: number,
+  m: number,
+  shift: number,
+  zp: number,
+  lo: number,
+  hi: number,
+) {
+  let x = BigInt.asIntN(32, BigInt(acc) + BigInt(bias));
+  if (shift > 0) x = BigInt.asIntN(32, x << BigInt(shift));
+  const ab = x * BigInt(m);
+  let v = (ab + (ab >= 0n ? 1n << 30n : 1n - (1n << 30n))) / (1n << 31n);
+  const e = BigInt(Math.max(0, -shift));
+  const mask = (1n << e) - 1n;
+  const threshold = (mask >> 1n) + (v < 0n ? 1n : 0n);
+  v = (v >> e) + ((v & mask) > threshold ? 1n : 0n);
+  const r = Number(v) + zp;
+  return r < lo ? lo : r > hi ? hi : r;
+}
+
+Deno.test("requantChannels8 is TFLite's double-rounding MultiplyByQuantizedMultiplier, per channel", () => {
+  const rnd = lcg(21);
+  const O = 11, rows = 37;
+  const accs = [0, 1, -1, 2147483647, -2147483648, 2097152, -2097153, 1073741824, -999999999];
+  const acc = Int32Array.from(
+    { length: rows * O },
+    (_, i) => i < accs.length ? accs[i] : Math.floor((rnd() - 0.5) * 2 ** (8 + Math.floor(rnd() * 24))),
+  );
+  const shifts = [-31, -20, -9, -1, 0, 1, 3, -5, -12, 2, -7];
+  const multiplier = Int32Array.from(
+    { length: O },
+    (_, o) => (o === 0 ? 2147483647 : 2 ** 30 + Math.floor(rnd() * 2 ** 30)),
+  );
+  const shift = Int32Array.from(shifts);
+  const bias = Int32Array.from(
+    { length: O },
+    (_, o) => (o === 1 ? 2147483647 : Math.floor((rnd() - 0.5) * 2e5)),
+  );
+  for (const [kind, zp, lo, hi] of [["i8", -3, -128, 127], ["u8", 140, 0, 255], ["i8", 5, 5, 127]] as const) {
+    const y = kind === "i8" ? new Int8Array(rows * O + 4) : new Uint8Array(rows * O + 4);
+    y.fill(77);
+    assert.ok(requantChannels8(acc, rows, O, { multiplier, shift, bias, zp, lo, hi }, y, 2));
+    for (let i = 0; i < rows * O; i++) {
+      const o = i % O;
+      const want = tfliteRequant(acc[i], bias[o], multiplier[o], shift[o], zp, lo, hi);
+      assert.equal(y[2 + i], want, `${kind} acc ${acc[i]} channel ${o}`);
+    }
+    assert.deepEqual([y[0], y[1], y[rows * O + 2], y[rows * O + 3]], [77, 77, 77, 77], "outside untouched");
+  }
+});
+
+Deno.test("requantizePlanes8 is rint(fround((acc + bias)·mult)) + zp, saturated, per plane", () => {
+  const rnd = lcg(22);
+  const M = 3, outCount = 21;
+  const acc = Int32Array.from(
+    { length: 2 * M * outCount },
+    (_, i) =>
+      i === 0
+        ? 2147483647
+        : i === 1
+        ? -2147483648
+        : Math.floor((rnd() - 0.5) * 2 ** (4 + Math.floor(rnd() * 20))),
+  );
+  // Ties: with mult 0.5 an odd accumulator lands exactly on .5.
+  acc[5] = 5, acc[6] = 7, acc[7] = -5, acc[8] = -7;
+  const mults = Float64Array.from([0.5, Math.fround(0.0123), Math.fround(3.7)]);
+  const biases = Float64Array.from([0, -1234, 77]);
+  const rint = (v: number) => {
+    const r = Math.floor(v), d = v - r;
+    return d > 0.5 ? r + 1 : d < 0.5 ? r : r % 2 === 0 ? r : r + 1;
+  };
+  for (const [kind, zp, qmin, qmax] of [["u8", 128, 0, 255], ["i8", -2, -128, 127]] as const) {
+    const y = kind === "i8" ? new Int8Array(acc.length) : new Uint8Array(acc.length);
+    assert.ok(requantizePlanes8(acc, M, outCount, mults, biases, zp, qmin, qmax, y));
+    for (let i = 0; i < acc.length; i++) {
+      const m = Math.floor(i / outCount) % M;
+      const r = rint(Math.fround((acc[i] + biases[m]) * mults[m])) + zp;
+      assert.equal(y[i], r < qmin ? qmin : r > qmax ? qmax : r, `${kind} element ${i}`);
+    }
+  }
+  // A non-finite multiplier is left to the caller's loop.
+  assert.equal(
+    requantizePlanes8(
+      acc,
+      M,
+      outCount,
+      Float64Array.from([NaN, 1, 1]),
+      biases,
+      0,
+      0,
+      255,
+      new Uint8Array(acc.length),
+    ),
+    false,
+  );
 });

@@ -260,6 +260,107 @@ function dwFn(signed: boolean): FuncBuilder {
   return f;
 }
 
+/**
+ * ONNX-style requantization of one plane: out[i] = saturate(rint(fround((acc[i] + bias)·mult)) + zp) as
+ * 8-bit codes, eight at a time. The product is taken in f64 and demoted to f32 exactly as Math.fround
+ * does; the clamp to [lo, hi] = [qmin - zp, qmax - zp] happens on the rounded float, so the conversion
+ * never saturates. Writes up to 7 bytes past n (the next plane, or slack).
+ */
+function requantFn(signedOut: boolean): FuncBuilder {
+  const f = new FuncBuilder(["i32", "i32", "i32", "f64", "f64", "i32", "f32", "f32"]);
+  const [pAcc, pOut, n, mult, bias, zp, lo, hi] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const i = f.local("i32");
+  const multV = f.local("v128"), biasV = f.local("v128"), zpV = f.local("v128"), loV = f.local("v128");
+  const hiV = f.local("v128"), v = f.local("v128"), q0 = f.local("v128"), q1 = f.local("v128");
+  const d0 = f.local("v128"), d1 = f.local("v128");
+  f.set(multV, (g) => g.get(mult).simd(SIMD.f64x2Splat));
+  f.set(biasV, (g) => g.get(bias).simd(SIMD.f64x2Splat));
+  f.set(zpV, (g) => g.get(zp).simd(SIMD.i32x4Splat));
+  f.set(loV, (g) => g.splat(lo)).set(hiV, (g) => g.splat(hi));
+  const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  const half = (dst: number, src: (g: FuncBuilder) => void) => {
+    f.set(dst, (g) => {
+      src(g);
+      g.simd(SIMD.f64x2ConvertLowI32x4S).get(biasV).simd(SIMD.f64x2Add).get(multV).simd(SIMD.f64x2Mul);
+      g.simd(SIMD.f32x4DemoteF64x2Zero);
+    });
+  };
+  const quad = (dst: number, offset: number) => {
+    f.set(v, (g) => g.loadV((g) => g.add(pAcc, (g) => g.shl(i, 2)), offset));
+    half(d0, (g) => g.get(v));
+    half(d1, (g) => g.shuffleBytes(v, v, HIGH_TO_LOW));
+    f.set(dst, (g) => {
+      g.shuffle32(d0, d1, [0, 1, 4, 5]).simd(SIMD.f32x4Nearest);
+      g.get(loV).simd(SIMD.f32x4Max).get(hiV).simd(SIMD.f32x4Min);
+      g.simd(SIMD.i32x4TruncSatF32x4S).get(zpV).simd(SIMD.i32x4Add);
+    });
+  };
+  f.forLoop(i, (g) => g.i32(0), n, (g) => g.i32(8), () => {
+    quad(q0, 0);
+    quad(q1, 16);
+    f.add(pOut, i).vop(SIMD.i16x8NarrowI32x4S, q0, q1).set(v);
+    f.vop(signedOut ? SIMD.i8x16NarrowI16x8S : SIMD.i8x16NarrowI16x8U, v, v);
+    f.simd(SIMD.store64Lane).memarg(0, 0).emit(0);
+  });
+  return f;
+}
+
+/**
+ * TFLite's default (double-rounding) requantization of int32 accumulator rows into 8-bit codes, per
+ * channel: x = acc + bias (int32, wrapping); x <<= max(shift, 0); SaturatingRoundingDoublingHighMul(x, m)
+ * in i64 with C's truncating division; RoundingDivideByPOT(·, max(-shift, 0)); + zp; clamp to [lo, hi].
+ * Multipliers are non-negative (quantizeMultiplier's), so the INT32_MIN² saturation never arises.
+ */
+function requantRowsFn(): FuncBuilder {
+  const f = new FuncBuilder(new Array<"i32">(11).fill("i32"));
+  const [pC, ldc, rows, O, pMult, pShift, pBias, zp, lo, hi, pOut] = Array.from({ length: 11 }, (_, i) => i);
+  const p = f.local("i32"), o = f.local("i32"), src = f.local("i32"), dst = f.local("i32");
+  const x = f.local("i32"),
+    v = f.local("i32"),
+    sh = f.local("i32"),
+    e = f.local("i32"),
+    mask = f.local("i32");
+  const ab = f.local("i64");
+  const at = (base: number) => (g: FuncBuilder) => g.add(base, (g) => g.shl(o, 2));
+  f.forLoop(p, (g) => g.i32(0), rows, (g) => g.i32(1), () => {
+    f.set(src, (g) => g.add(pC, (g) => g.mul(p, ldc)));
+    f.set(dst, (g) => g.add(pOut, (g) => g.mul(p, O)));
+    f.forLoop(o, (g) => g.i32(0), O, (g) => g.i32(1), () => {
+      f.set(x, (g) => g.add((g) => g.loadI32(at(src)), (g) => g.loadI32(at(pBias))));
+      f.set(sh, (g) => g.loadI32(at(pShift)));
+      // x << max(sh, 0)
+      f.set(x, (g) => {
+        g.get(x).get(sh).i32(0).get(sh).i32(0).emit(I32.i32GtS).emit(I32.select).emit(I32.i32Shl);
+      });
+      f.set(ab, (g) => {
+        g.get(x).emit(I32.i64ExtendI32S).loadI32(at(pMult)).emit(I32.i64ExtendI32S).emit(I32.i64Mul);
+      });
+      // + (ab >= 0 ? 2^30 : 1 - 2^30), then / 2^31 truncating toward zero.
+      f.set(ab, (g) => {
+        g.get(ab).i64(1 - 2 ** 30).i64(2 ** 30).get(ab).i64(0).emit(I32.i64LtS).emit(I32.select);
+        g.emit(I32.i64Add).i64(2 ** 31).emit(I32.i64DivS);
+      });
+      f.set(v, (g) => g.get(ab).emit(I32.i32WrapI64));
+      // RoundingDivideByPOT by e = max(-sh, 0).
+      f.set(e, (g) => {
+        g.i32(0).get(sh).emit(I32.i32Sub).i32(0).i32(0).get(sh).emit(I32.i32Sub).i32(0).emit(I32.i32GtS);
+        g.emit(I32.select);
+      });
+      f.set(mask, (g) => g.i32(1).get(e).emit(I32.i32Shl).i32(1).emit(I32.i32Sub));
+      f.set(v, (g) => {
+        g.get(v).get(e).emit(I32.i32ShrS);
+        g.and(v, mask).get(mask).i32(1).emit(I32.i32ShrS).get(v).i32(0).emit(I32.i32LtS).emit(I32.i32Add);
+        g.emit(I32.i32GtS).emit(I32.i32Add);
+      });
+      f.set(v, (g) => g.add(v, zp));
+      f.set(v, (g) => g.get(lo).get(v).get(v).get(lo).emit(I32.i32LtS).emit(I32.select));
+      f.set(v, (g) => g.get(hi).get(v).get(v).get(hi).emit(I32.i32GtS).emit(I32.select));
+      f.add(dst, o).get(v).emit(I32.i32Store8).memarg(0, 0);
+    });
+  });
+  return f;
+}
+
 interface IntKernels {
   igemm(
     pA: number,
@@ -278,6 +379,9 @@ interface IntKernels {
   packA8u(src: number, rs: number, M: number, K: number, dst: number, zp: number, panels: number): void;
   dw8s(...args: number[]): void;
   dw8u(...args: number[]): void;
+  rq8s(...args: number[]): void;
+  rq8u(...args: number[]): void;
+  rqRows(...args: number[]): void;
 }
 
 let kernels: { eng: WasmEngine; k: IntKernels } | null | undefined;
@@ -296,6 +400,9 @@ function intKernels(): { eng: WasmEngine; k: IntKernels } | undefined {
       { name: "packA8u", fn: packA8Fn(false) },
       { name: "dw8s", fn: dwFn(true) },
       { name: "dw8u", fn: dwFn(false) },
+      { name: "rq8s", fn: requantFn(true) },
+      { name: "rq8u", fn: requantFn(false) },
+      { name: "rqRows", fn: requantRowsFn() },
     ]);
     const mod = new WebAssembly.Module(bytes as BufferSource);
     const inst = new WebAssembly.Instance(mod, { env: { mem: eng.arena.memory } });
@@ -425,6 +532,7 @@ function zpKey(zp: ZeroPoint | undefined): string {
 /** Panels of A per kernel call: the block of A one call streams stays within about half of L2. */
 const A_BLOCK_BYTES = 256 * 1024;
 
+/** Runs the SIMD GEMM; C stays in the arena ([M x Np] int32 at pC) unless `c` is given. */
 function igemmSimd(
   eng: WasmEngine,
   k: IntKernels,
@@ -433,8 +541,8 @@ function igemmSimd(
   K: number,
   a: IntOperand,
   b: IntOperand,
-  c: IntOut,
-): void {
+  c: IntOut | undefined,
+): { pC: number; Np: number } {
   const arena = eng.arena;
   arena.reset();
   const K2 = (K + 1) >> 1, panels = Math.ceil(M / IMR), Np = Math.ceil(N / INR) * INR;
@@ -470,9 +578,60 @@ function igemmSimd(
     const n = Math.min(block, panels - p0);
     k.igemm(pA + p0 * K2 * IMR * 4, pB, Np * 4, pC + p0 * IMR * ldc, ldc, n, Np, K2, 0);
   }
-  const i32 = arena.i32, at = pC >> 2, out = c.data;
-  if (c.rs === Np) out.set(i32.subarray(at, at + (M - 1) * Np + N), c.off);
-  else for (let i = 0; i < M; i++) out.set(i32.subarray(at + i * Np, at + i * Np + N), c.off + i * c.rs);
+  if (c) {
+    const i32 = arena.i32, at = pC >> 2, out = c.data;
+    if (c.rs === Np) out.set(i32.subarray(at, at + (M - 1) * Np + N), c.off);
+    else for (let i = 0; i < M; i++) out.set(i32.subarray(at + i * Np, at + i * Np + N), c.off + i * c.rs);
+  }
+  return { pC, Np };
+}
+
+/** Per-row requantization of an integer GEMM into 8-bit codes (see requantizePlanes8). */
+export interface RowRequant {
+  readonly mults: Float64Array;
+  readonly biases: Float64Array;
+  readonly zp: number;
+  readonly qmin: number;
+  readonly qmax: number;
+}
+
+/**
+ * y[yOff + i·N + j] = saturate(rint(fround((C[i][j] + bias[i])·mult[i])) + zp) with C = (A - za)·(B - zb)
+ * in int32, without the accumulators leaving the engine's memory. False (nothing written) when the
+ * engine cannot take the operands or a multiplier is not finite; callers then run igemm and their own loop.
+ */
+export function igemmRequant8(
+  M: number,
+  N: number,
+  K: number,
+  a: IntOperand,
+  b: IntOperand,
+  rq: RowRequant,
+  y: Int8Array | Uint8Array,
+  yOff: number,
+): boolean {
+  if (M === 0 || N === 0 || K === 0) return false;
+  for (let m = 0; m < M; m++) {
+    if (!Number.isFinite(rq.mults[m]) || !Number.isFinite(rq.biases[m])) return false;
+  }
+  const ik = fitsInt16(a, M) && fitsInt16(b, N) ? intKernels() : undefined;
+  if (!ik) return false;
+  try {
+    const { pC, Np } = igemmSimd(ik.eng, ik.k, M, N, K, a, b, undefined);
+    const arena = ik.eng.arena;
+    const pOut = arena.scratch(M * N);
+    const fn = y instanceof Int8Array ? ik.k.rq8s : ik.k.rq8u;
+    const { mults, biases, zp, qmin, qmax } = rq;
+    // Row by row in order: each row's overrun (up to 7 bytes) is rewritten by the next row.
+    for (let m = 0; m < M; m++) {
+      fn(pC + m * Np * 4, pOut + m * N, N, mults[m], biases[m], zp, qmin - zp, qmax - zp);
+    }
+    new Uint8Array(y.buffer, y.byteOffset, y.length).set(arena.u8.subarray(pOut, pOut + M * N), yOff);
+    return true;
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    return false;
+  }
 }
 
 /**
@@ -608,5 +767,144 @@ function depthwiseSimd(eng: WasmEngine, k: IntKernels, d: DepthwiseNhwc, acc: In
   if (Cp === C) acc.set(i32.subarray(at, at + OH * OW * C));
   else {
     for (let p = 0; p < OH * OW; p++) acc.set(i32.subarray(at + p * Cp, at + p * Cp + C), p * C);
+  }
+}
+
+// ---- requantization ------------------------------------------------------------------------------------
+
+/**
+ * y[i] = saturate(rint(fround((acc[i] + bias[m])·mult[m])) + zp) for planes of outCount accumulators,
+ * channel m = plane mod M, 8-bit codes (onnxruntime's QLinearConv / QLinearMatMul output arithmetic).
+ * False when the engine is unavailable or a multiplier is not finite (callers then use their JS loop,
+ * whose NaN handling this kernel does not reproduce).
+ */
+export function requantizePlanes8(
+  acc: Int32Array,
+  M: number,
+  outCount: number,
+  mults: Float64Array,
+  biases: Float64Array,
+  zp: number,
+  qmin: number,
+  qmax: number,
+  y: Int8Array | Uint8Array,
+): boolean {
+  const ik = intKernels();
+  if (!ik || outCount === 0) return false;
+  for (let m = 0; m < M; m++) if (!Number.isFinite(mults[m]) || !Number.isFinite(biases[m])) return false;
+  const { eng, k } = ik;
+  try {
+    const arena = eng.arena;
+    arena.reset();
+    const pAcc = arena.scratch(acc.length * 4), pOut = arena.scratch(acc.length);
+    arena.i32.set(acc, pAcc >> 2);
+    const fn = y instanceof Int8Array ? k.rq8s : k.rq8u;
+    const planes = acc.length / outCount;
+    for (let p = 0; p < planes; p++) {
+      const m = p % M;
+      fn(
+        pAcc + p * outCount * 4,
+        pOut + p * outCount,
+        outCount,
+        mults[m],
+        biases[m],
+        zp,
+        qmin - zp,
+        qmax - zp,
+      );
+    }
+    const out = new Uint8Array(y.buffer, y.byteOffset, y.length);
+    out.set(arena.u8.subarray(pOut, pOut + acc.length));
+    return true;
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    return false;
+  }
+}
+
+/** TFLite per-channel requantization parameters (default double-rounding arithmetic). */
+export interface ChannelRequant {
+  readonly multiplier: Int32Array;
+  readonly shift: Int32Array;
+  /** Per-channel int32 bias values, or undefined. */
+  readonly bias?: ArrayLike<number>;
+  readonly zp: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+function stageRequant(eng: WasmEngine, O: number, rq: ChannelRequant): [number, number, number] | undefined {
+  if (rq.multiplier.length < O || rq.shift.length < O) return undefined;
+  for (let o = 0; o < O; o++) {
+    const b = rq.bias ? rq.bias[o] : 0;
+    if (!(b >= -2147483648 && b <= 2147483647 && b === Math.trunc(b))) return undefined;
+    if (rq.multiplier[o] < 0 || rq.shift[o] > 31 || rq.shift[o] < -31) return undefined;
+  }
+  const arena = eng.arena;
+  const pMult = arena.scratch(O * 4), pShift = arena.scratch(O * 4), pBias = arena.scratch(O * 4);
+  const i32 = arena.i32;
+  i32.set(rq.multiplier.subarray(0, O), pMult >> 2);
+  i32.set(rq.shift.subarray(0, O), pShift >> 2);
+  for (let o = 0; o < O; o++) i32[(pBias >> 2) + o] = rq.bias ? rq.bias[o] : 0;
+  return [pMult, pShift, pBias];
+}
+
+/**
+ * TFLite-style y[yOff + i·N + j] = requant_j(C[i][j] + bias[j]) with C = (A - za)·(B - zb) in int32 and
+ * per-column (output channel) multipliers: the GEMM and the requantization run back to back in the engine's
+ * memory. False (nothing written) when the engine cannot take it; callers then use igemm and their loop.
+ */
+export function igemmRequantChannels8(
+  M: number,
+  N: number,
+  K: number,
+  a: IntOperand,
+  b: IntOperand,
+  rq: ChannelRequant,
+  y: Int8Array | Uint8Array,
+  yOff: number,
+): boolean {
+  if (M === 0 || N === 0 || K === 0) return false;
+  const ik = fitsInt16(a, M) && fitsInt16(b, N) ? intKernels() : undefined;
+  if (!ik) return false;
+  try {
+    const { pC, Np } = igemmSimd(ik.eng, ik.k, M, N, K, a, b, undefined);
+    const staged = stageRequant(ik.eng, N, rq);
+    if (!staged) return false;
+    const arena = ik.eng.arena;
+    const pOut = arena.scratch(M * N);
+    ik.k.rqRows(pC, Np * 4, M, N, staged[0], staged[1], staged[2], rq.zp, rq.lo, rq.hi, pOut);
+    new Uint8Array(y.buffer, y.byteOffset, y.length).set(arena.u8.subarray(pOut, pOut + M * N), yOff);
+    return true;
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    return false;
+  }
+}
+
+/** The requantization of igemmRequantChannels8 over accumulator rows [rows][O] already computed. */
+export function requantChannels8(
+  acc: Int32Array,
+  rows: number,
+  O: number,
+  rq: ChannelRequant,
+  y: Int8Array | Uint8Array,
+  yOff: number,
+): boolean {
+  const ik = intKernels();
+  if (!ik || rows * O === 0) return false;
+  try {
+    const arena = ik.eng.arena;
+    arena.reset();
+    const staged = stageRequant(ik.eng, O, rq);
+    if (!staged) return false;
+    const pC = arena.scratch(rows * O * 4), pOut = arena.scratch(rows * O);
+    arena.i32.set(acc.subarray(0, rows * O), pC >> 2);
+    ik.k.rqRows(pC, O * 4, rows, O, staged[0], staged[1], staged[2], rq.zp, rq.lo, rq.hi, pOut);
+    new Uint8Array(y.buffer, y.byteOffset, y.length).set(arena.u8.subarray(pOut, pOut + rows * O), yOff);
+    return true;
+  } catch (e) {
+    if (!(e instanceof ArenaFull)) throw e;
+    return false;
   }
 }

@@ -6,8 +6,8 @@
  * assembler package is needed. Functions import one shared linear memory ("env", "mem").
  */
 
-export type ValType = "i32" | "f32" | "v128";
-const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128";
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b };
 
 /** Operand of an instruction helper: a local index is read with local.get; a function emits itself. */
 export type Expr = number | ((f: FuncBuilder) => void);
@@ -53,6 +53,15 @@ const OP = {
   i32Load8U: 0x2d,
   i32Store: 0x36,
   f32Store: 0x38,
+  i32Store8: 0x3a,
+  select: 0x1b,
+  i64Const: 0x42,
+  i64LtS: 0x53,
+  i64Add: 0x7c,
+  i64Mul: 0x7e,
+  i64DivS: 0x7f,
+  i32WrapI64: 0xa7,
+  i64ExtendI32S: 0xac,
   i32Const: 0x41,
   f32Const: 0x43,
   i32Eqz: 0x45,
@@ -71,6 +80,7 @@ const OP = {
   i32Or: 0x72,
   i32Shl: 0x74,
   i32ShrS: 0x75,
+  i32Xor: 0x73,
   f32Add: 0x92,
   f32Mul: 0x94,
   f32Min: 0x96,
@@ -106,6 +116,17 @@ export const SIMD = {
   i32x4DotI16x8S: 0xba,
   i32x4ExtmulLowI16x8S: 0xbc,
   i32x4ExtmulHighI16x8S: 0xbd,
+  f64x2Splat: 0x14,
+  i8x16NarrowI16x8S: 0x65,
+  i8x16NarrowI16x8U: 0x66,
+  i16x8NarrowI32x4S: 0x85,
+  f32x4DemoteF64x2Zero: 0x5e,
+  f32x4Nearest: 0x6a,
+  f32x4Min: 0xe8,
+  f64x2Add: 0xf0,
+  f64x2Mul: 0xf2,
+  i32x4TruncSatF32x4S: 0xf8,
+  f64x2ConvertLowI32x4S: 0xfe,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
   f32x4Max: 0xe9,
@@ -151,6 +172,20 @@ export class FuncBuilder {
     this.code.push(OP.i32Const);
     sleb(this.code, v);
     return this;
+  }
+  /** An i64 constant (any safe integer). */
+  i64(v: number): this {
+    this.code.push(OP.i64Const);
+    let x = BigInt(v);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      if ((x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0)) {
+        this.code.push(b);
+        return this;
+      }
+      this.code.push(b | 0x80);
+    }
   }
   f32(v: number): this {
     this.code.push(OP.f32Const);

@@ -1,12 +1,20 @@
 // Kernels: quantization (formats.md §3.4). Integer matmuls and 1-d/2-d convolutions accumulate exactly in
 // wrapping int32 like onnxruntime, on the integer GEMM engine (runtime/gemm/igemm.ts); other convolutions
 // sum exact products of 8-bit codes in doubles (below 2^53 for any realistic reduction length).
-import { isFloat } from "../../ir/dtype.ts";
+import { isFloat, type ScalarDType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { dtypeOfTensorProtoCode } from "../../ir/ops/tensor-proto-dtype.ts";
 import { codeType, convGeometry, QUANT_RANGES, quantizeOutputDType } from "../../ir/ops/quantize.ts";
 import { stridesOf } from "../../ir/shape-infer.ts";
-import { depthwiseNhwc, igemm, type IntOperand, type ZeroPoint } from "../gemm/igemm.ts";
+import {
+  depthwiseNhwc,
+  igemm,
+  igemmRequant8,
+  type IntOperand,
+  requantizePlanes8,
+  type RowRequant,
+  type ZeroPoint,
+} from "../gemm/igemm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import type { NumericArray, RValue, Tensor } from "../tensor.ts";
 import { numberSink, readNumbers, runtimeAxis, splitAt, tensorArg } from "./number-view.ts";
@@ -565,6 +573,37 @@ function convInt32(
   return { ...r, acc: Int32Array.from(r.acc) };
 }
 
+/**
+ * y = saturate(rint(fround((acc + bias[m]) · mult[m])) + zp) over planes of outCount accumulators, channel
+ * m = plane mod M: the arithmetic of requantize(), one plane at a time into int32 scratch (a monomorphic
+ * store) and then one typed copy into the output.
+ */
+function requantizePlanes(
+  acc: Int32Array,
+  M: number,
+  outCount: number,
+  mults: Float64Array,
+  biases: Float64Array,
+  zp: number,
+  qmin: number,
+  qmax: number,
+  y: NumericArray,
+): void {
+  const codes = planeScratch(outCount), f = Math.fround;
+  for (let plane = 0, i = 0; i < acc.length; plane++, i += outCount) {
+    const m = plane % M, mult = mults[m], b = biases[m];
+    for (let o = 0; o < outCount; o++) {
+      const v = f((acc[i + o] + b) * mult);
+      let r = Math.round(v);
+      // rint: exact ties go to the even neighbour (parity survives the int32 view of any integer < 2^53).
+      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+      r += zp;
+      codes[o] = r < qmin ? qmin : r > qmax ? qmax : r;
+    }
+    y.set(codes.subarray(0, outCount), i);
+  }
+}
+
 let codeScratch = new Int32Array(0);
 function planeScratch(n: number): Int32Array {
   if (codeScratch.length < n) codeScratch = new Int32Array(n);
@@ -782,16 +821,11 @@ registerKernel("QLinearConv", (inputs, ctx) => {
   const xT = tensorArg(inputs, 0, "x"), wT = tensorArg(inputs, 3, "w");
   const xs = tensorArg(inputs, 1, "x_scale"), ws = tensorArg(inputs, 4, "w_scale");
   const ys = tensorArg(inputs, 6, "y_scale"), yzT = tensorArg(inputs, 7, "y_zero_point");
-  const { acc, outShape, outCount, M } = convInt32(
-    xT,
-    wT,
-    tensorArg(inputs, 2, "x_zero_point"),
-    tensorArg(inputs, 5, "w_zero_point"),
-    ctx.attrs,
-  );
+  const xzpT = tensorArg(inputs, 2, "x_zero_point"), wzpT = tensorArg(inputs, 5, "w_zero_point");
   if (xs.data.length !== 1 || ys.data.length !== 1 || yzT.data.length !== 1) {
     throw new LatheError("runtime", "x_scale, y_scale and y_zero_point must be single values");
   }
+  const M = wT.shape[0] ?? 0;
   paramCount(ws, M, "w_scale");
   const dtype = codeType(yzT.dtype)!;
   const range = QUANT_RANGES[dtype];
@@ -808,27 +842,80 @@ registerKernel("QLinearConv", (inputs, ctx) => {
     ysv = readNumbers(ys)[0],
     yz = intCodes(yzT, "y_zero_point")[0];
   const f = Math.fround;
+  const mults = new Float64Array(M), biases = new Float64Array(M);
+  for (let m = 0; m < M; m++) {
+    mults[m] = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv);
+    biases[m] = bias ? bias[m] : 0;
+  }
+  const rq = { mults, biases, zp: yz, qmin: range[0], qmax: range[1] };
+  const fused = qlinearConvFused(xT, wT, xzpT, wzpT, ctx, dtype, rq);
+  if (fused) return [fused];
+  const { acc, outShape, outCount } = convInt32(xT, wT, xzpT, wzpT, ctx.attrs);
   const out = ctx.alloc(dtype, outShape);
   const y = out.data as NumericArray;
-  const [qmin, qmax] = range;
-  // One plane at a time into int32 scratch (a monomorphic store), then one typed copy into the output.
-  const codes = planeScratch(outCount);
-  for (let plane = 0, i = 0; i < acc.length; plane++) {
-    const m = plane % M;
-    const mult = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv), b = bias ? bias[m] : 0;
-    for (let o = 0; o < outCount; o++) {
-      const v = f((acc[i + o] + b) * mult);
-      let r = Math.round(v);
-      // rint: exact ties go to the even neighbour (parity survives the int32 view of any integer < 2^53).
-      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
-      r += yz;
-      codes[o] = r < qmin ? qmin : r > qmax ? qmax : r;
-    }
-    y.set(codes.subarray(0, outCount), i);
-    i += outCount;
+  const bytes = y instanceof Int8Array || y instanceof Uint8Array;
+  if (!bytes || !requantizePlanes8(acc, M, outCount, mults, biases, yz, range[0], range[1], y)) {
+    requantizePlanes(acc, M, outCount, mults, biases, yz, range[0], range[1], y);
   }
   return [out];
 });
+
+/**
+ * One image, one group, 2-d, 8-bit codes, a 1×1 unpadded stride-1 or im2col convolution: the GEMM and the
+ * requantization run back to back in the engine's memory. Undefined when the case does not fit.
+ */
+function qlinearConvFused(
+  xT: Tensor,
+  wT: Tensor,
+  xzpT: Tensor,
+  wzpT: Tensor,
+  ctx: KernelContext,
+  dtype: ScalarDType,
+  rq: RowRequant,
+): Tensor | undefined {
+  const x = xT.data, w = wT.data;
+  const bytes = (d: unknown) => d instanceof Int8Array || d instanceof Uint8Array;
+  if (!bytes(x) || !bytes(w) || xT.shape.length !== 4 || wT.shape.length !== 4) return undefined;
+  const [N, C] = xT.shape, [M, Cg] = wT.shape;
+  if (N !== 1 || ctx.attrs.group !== 1 || C !== Cg || xzpT.data.length !== 1) return undefined;
+  if (wzpT.data.length !== 1 && wzpT.data.length !== M) return undefined;
+  let geom;
+  try {
+    geom = convGeometry(xT.shape.slice(2), wT.shape.slice(2), ctx.attrs);
+  } catch {
+    return undefined;
+  }
+  const { inSize, kernel, strides, dilations, padBegin, outSize } = geom;
+  const [H, W] = inSize, [KH, KW] = kernel, [OH, OW] = outSize;
+  const outCount = OH * OW, K = C * KH * KW;
+  const xzp = Number(xzpT.data[0]);
+  const direct = KH === 1 && KW === 1 && strides[0] === 1 && strides[1] === 1 && padBegin[0] === 0 &&
+    padBegin[1] === 0 && OH === H && OW === W;
+  const xb = x as Int8Array | Uint8Array;
+  const col = direct ? xb : colBytes(xb, K * outCount);
+  if (!direct) {
+    const [sh, sw] = strides, [dh, dw] = dilations, [ph, pw] = padBegin;
+    im2colNchw(xb, 0, C, H, W, KH, KW, sh, sw, dh, dw, ph, pw, OH, OW, xzp, col);
+  }
+  const out = ctx.alloc(dtype, [N, M, OH, OW]);
+  const y = out.data;
+  if (!(y instanceof Int8Array || y instanceof Uint8Array)) return undefined;
+  const ok = igemmRequant8(
+    M,
+    outCount,
+    K,
+    {
+      view: { data: w as Int8Array | Uint8Array, off: 0, rs: K, cs: 1 },
+      zp: zeroPoint(wzpT, "w_zero_point"),
+      key: wT,
+    },
+    { view: { data: col, off: 0, rs: outCount, cs: 1 }, zp: xzp },
+    rq,
+    y,
+    0,
+  );
+  return ok ? out : undefined;
+}
 
 /** Unpacks `len` codes of a block (LSB first; two nibbles per byte, low first, for 4 bits). */
 function unpackCodes(bytes: Uint8Array, base: number, len: number, bits: number, out: Uint8Array): void {

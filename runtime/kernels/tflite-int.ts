@@ -12,7 +12,13 @@
 import type { AffineQuant } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import type { Node } from "../../ir/graph.ts";
-import { depthwiseNhwc, igemm } from "../gemm/igemm.ts";
+import {
+  depthwiseNhwc,
+  igemm,
+  igemmRequantChannels8,
+  type IntOperand,
+  requantChannels8,
+} from "../gemm/igemm.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { expectTensor, type RValue, Tensor } from "../tensor.ts";
 import {
@@ -489,6 +495,12 @@ function im2colBytes(
   return out;
 }
 
+/** The engine's requantization parameters, where it reproduces the selected arithmetic exactly. */
+function simdRequant(r: Requant, bias: Float64Array | undefined) {
+  if (r.fscale || r.int64 || integerArithmetic() !== "double-rounding") return undefined;
+  return { multiplier: r.multiplier, shift: r.shift, bias, zp: r.zp, lo: r.lo, hi: r.hi };
+}
+
 /**
  * Requantizes int32 accumulators [rows][O] (plus bias, wrapping like TFLite's int32 sum) into
  * out[outAt...]. The default double-rounding arithmetic runs inline over all rows (the same steps as
@@ -503,6 +515,10 @@ function requantizeInt32(
   out: QArray,
   outAt: number,
 ): void {
+  const rq = simdRequant(r, bias);
+  if (rq && (out instanceof Int8Array || out instanceof Uint8Array)) {
+    if (requantChannels8(acc32, rows, O, rq, out, outAt)) return;
+  }
   if (r.fscale || r.int64 || integerArithmetic() === "single-rounding") {
     const acc = withBias(acc32, rows, O, bias);
     for (let p = 0; p < rows; p++) requantizeRow(acc, p * O, r, out, outAt + p * O, O);
@@ -564,14 +580,11 @@ function conv2dGemm(
   for (let n = 0; n < N; n++) {
     const xOff = n * H * W * C;
     const a = direct ? xd : im2colBytes(xd, xOff, xzp, s, win);
-    igemm(
-      P,
-      O,
-      K,
-      { view: { data: a, off: direct ? xOff : 0, rs: K, cs: 1 }, zp: xzp },
-      { view: { data: w.d, off: 0, rs: 1, cs: K }, zp: filterOffset(w.q), key: w.t },
-      { data: acc32, off: 0, rs: O },
-    );
+    const A: IntOperand = { view: { data: a, off: direct ? xOff : 0, rs: K, cs: 1 }, zp: xzp };
+    const B: IntOperand = { view: { data: w.d, off: 0, rs: 1, cs: K }, zp: filterOffset(w.q), key: w.t };
+    const rq = simdRequant(r, bias);
+    if (rq && igemmRequantChannels8(P, O, K, A, B, rq, out as Int8Array | Uint8Array, n * P * O)) continue;
+    igemm(P, O, K, A, B, { data: acc32, off: 0, rs: O });
     requantizeInt32(acc32, P, O, bias, r, out, n * P * O);
   }
 }
