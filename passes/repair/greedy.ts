@@ -3,9 +3,10 @@
  * source, ask the rules for fixes to the top findings, apply each to a copy and keep it only if the
  * agreement improves (score.ts), and iterate until the outputs agree or the budget runs out. Structural
  * input faults (a declared input layout, preprocessing nodes the source lacks) are tried first, before any
- * localization. When no fix answers the findings against the source, the target is compared with the
- * source as Lathe converts it to the target's format (same dialect, every attribute comparable) and the
- * rules are asked again.
+ * localization. A fix that makes the outputs agree is kept at once; otherwise the target is also compared
+ * with the source as Lathe converts it to the target's format (one dialect, every attribute comparable,
+ * FetaFix's "both sides in one format"), the rules are asked again, and the most improving fix of either
+ * comparison is kept. Fixes are screened on a few samples and confirmed on all of them.
  */
 import { printDType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
@@ -391,21 +392,17 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
     // simpler repair of one fault comes before a more invasive one proposed for a neighbouring finding.
     const byPair = new Map<number, Finding[]>();
     for (const f of ctx.localization.findings) byPair.set(f.pair, [...(byPair.get(f.pair) ?? []), f]);
-    for (
-      const [f, r] of [...byPair.values()].flatMap((fs) =>
-        rules.flatMap((r) => fs.map((f) => [f, r] as const))
-      )
-    ) {
-      {
-        if (!r.answers(f, ctx)) continue;
-        let fixes: Fix[] = [];
-        try {
-          fixes = r.propose(f, ctx);
-        } catch {
-          continue;
-        }
-        for (const fix of fixes) out.push({ fix, finding: f, reference: ctx.referenceKind });
+    const order = [...byPair.values()].flatMap((fs) => rules.flatMap((r) => fs.map((f) => [f, r] as const)));
+    for (const [f, r] of order) {
+      if (!r.answers(f, ctx)) continue;
+      let fixes: Fix[] = [];
+      try {
+        fixes = r.propose(f, ctx);
+      } catch {
+        // A rule that cannot build its fix here (a shape it does not know) proposes nothing.
+        continue;
       }
+      for (const fix of fixes) out.push({ fix, finding: f, reference: ctx.referenceKind });
     }
     return out;
   };
