@@ -94,11 +94,10 @@ export function inferNode(
   if (!decl?.infer) return node.outputs.map(() => undefined);
   const where = { field: `node ${node.id} (${node.op})` };
   // Inference may rely on its required operands being there; a node that lacks one is malformed.
+  // (Variadic operands may be empty: SequenceMap's additional inputs.)
   decl.inputs.forEach((spec, k) => {
-    if (spec.optional) return;
-    if (spec.variadic ? node.inputs.slice(k).every((x) => !x) : !node.inputs[k]) {
-      throw new LatheError("verify", `required input ${k} (${spec.name}) is missing`, where);
-    }
+    if (spec.optional || spec.variadic) return;
+    if (!node.inputs[k]) throw new LatheError("verify", `required input ${k} (${spec.name}) is missing`, where);
   });
   const inputs = node.inputs.map((i) => (i ? types.get(i) : undefined));
   node.inputs.forEach((i, k) => {
