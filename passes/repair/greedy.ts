@@ -22,6 +22,7 @@ import { bindInputShapes } from "../convert/static-shapes.ts";
 import { dialectOf, type Edit, Editor } from "./edit.ts";
 import { inputChainFixes, inputDimensionFixes } from "./input.ts";
 import { extraTransposeFindings } from "./layout-findings.ts";
+import { missingBeforeFindings } from "./substitution-findings.ts";
 import type { FaultClass, Fix, RepairContext, RepairRule } from "./rule.ts";
 import { REPAIR_RULES } from "./rules.ts";
 import { failedScore, improves, type Score, scoreOutputs, scoreSummary } from "./score.ts";
@@ -291,9 +292,13 @@ export async function repairGraph(opts: RepairGraphOptions): Promise<RepairOutco
       };
     }
     if (dialectOf(ref) === dialect && loc.divergence) {
-      // Same dialect: transposes the matching passed over compare one to one in front of the divergence.
+      // Same dialect: transposes the matching passed over compare one to one in front of the divergence,
+      // and a substitute with the op of a missing node after it stands for a node missing before.
       const d = loc.divergence;
-      const extra = extraTransposeFindings(match, d.pair, d.inputError, d.error);
+      const extra = [
+        ...extraTransposeFindings(match, d.pair, d.inputError, d.error),
+        ...missingBeforeFindings(loc.findings, ref, gA),
+      ];
       if (extra.length) loc = { ...loc, findings: [...extra, ...loc.findings] };
     }
     progress({

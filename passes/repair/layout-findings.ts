@@ -36,7 +36,13 @@ function signature(g: Graph, n: Node): string {
   return `${n.op}(${permOf(g, n)?.join(",") ?? "?"})`;
 }
 
-/** Findings for the target's extra transposes in front of the first diverging pair (same dialect only). */
+/**
+ * Findings for the target's extra transposes (same dialect only). Where a transpose moves spatial axes, the
+ * values after it still compare (the matching carries the permutation as the pair's layout relation) and
+ * the error shows only at the next layer that mixes positions. So the pairs up to the divergence whose
+ * relation is not the identity are examined first, the first of them being right after the transpose,
+ * then the diverging pair itself.
+ */
 export function extraTransposeFindings(
   match: GraphMatch,
   divergence: number | undefined,
@@ -44,7 +50,24 @@ export function extraTransposeFindings(
   after: number,
 ): Finding[] {
   if (divergence === undefined) return [];
-  const v = match.values[divergence];
+  const moved = match.values.filter((v) =>
+    v.index <= divergence && v.kind !== "input" && v.hint?.some((a, i) => a !== i)
+  );
+  for (const v of [...moved, match.values[divergence]]) {
+    const f = extraAt(match, v?.index, divergence, before, after);
+    if (f.length) return f;
+  }
+  return [];
+}
+
+function extraAt(
+  match: GraphMatch,
+  at: number | undefined,
+  divergence: number,
+  before: number,
+  after: number,
+): Finding[] {
+  const v = at === undefined ? undefined : match.values[at];
   if (!v) return [];
   const S = match.sourceEvents, T = match.targetEvents;
   const sIn = segmentTransposes(S, S.events[v.source.event], match.sourceToTarget);
