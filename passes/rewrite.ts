@@ -10,7 +10,7 @@ import type { Attrs } from "../ir/attr.ts";
 import { type AttrInit, toAttrs } from "../ir/builder.ts";
 import type { Constant } from "../ir/constant.ts";
 import { LatheError } from "../ir/errors.ts";
-import { type Graph, graphIndex, type Node, type ValueInfo } from "../ir/graph.ts";
+import { freeValues, type Graph, graphIndex, type Node, subgraphsOf, type ValueInfo } from "../ir/graph.ts";
 import { inferNode } from "../ir/infer.ts";
 import { getOp } from "../ir/op-registry.ts";
 import type { ValueType } from "../ir/value-type.ts";
@@ -401,24 +401,9 @@ export function deadCodeElimination(g: Graph): Graph {
   });
 }
 
+/** Outer values a node's subgraphs read. */
 function capturedValues(n: Node): string[] {
-  const out: string[] = [];
-  for (const a of Object.values(n.attrs)) {
-    const gs = a.type === "graph" ? [a.value] : a.type === "graphs" ? a.value : [];
-    for (const sg of gs) {
-      const defined = new Set([
-        ...sg.inputs,
-        ...Object.keys(sg.constants),
-        ...sg.nodes.flatMap((m) => m.outputs),
-      ]);
-      for (const m of sg.nodes) {
-        for (const x of m.inputs) if (x && !defined.has(x)) out.push(x);
-        out.push(...capturedValues(m).filter((x) => !defined.has(x)));
-      }
-      for (const o of sg.outputs) if (!defined.has(o)) out.push(o);
-    }
-  }
-  return out;
+  return subgraphsOf(n).flatMap((sg) => [...freeValues(sg)]);
 }
 
 export interface Explanation {

@@ -5,7 +5,7 @@
  */
 import { printDType } from "../ir/dtype.ts";
 import { LatheError } from "../ir/errors.ts";
-import type { Graph, Node } from "../ir/graph.ts";
+import { freeValues, type Graph, type Node } from "../ir/graph.ts";
 import { getOp, resolveAttrs } from "../ir/op-registry.ts";
 import type { Dim, ValueType } from "../ir/value-type.ts";
 import { getKernel, type Kernel, type KernelContext } from "./kernel-registry.ts";
@@ -95,7 +95,7 @@ export class Session {
         // Values a subgraph captures live until the node that owns the subgraph has run.
         if (s.type === "graph" || s.type === "graphs") {
           for (const sg of s.type === "graph" ? [s.value] : s.value) {
-            for (const v of capturedBy(sg)) lastUse.set(v, i);
+            for (const v of freeValues(sg)) lastUse.set(v, i);
           }
         }
       }
@@ -273,23 +273,6 @@ export function interpret(
   return new Session(g).run(inputs, opts);
 }
 
-function capturedBy(g: Graph): Set<string> {
-  const defined = new Set<string>([...g.inputs, ...Object.keys(g.constants)]);
-  const free = new Set<string>();
-  for (const n of g.nodes) {
-    for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
-    for (const a of Object.values(n.attrs)) {
-      if (a.type === "graph" || a.type === "graphs") {
-        for (const s of a.type === "graph" ? [a.value] : a.value) {
-          for (const v of capturedBy(s)) if (!defined.has(v)) free.add(v);
-        }
-      }
-    }
-    for (const o of n.outputs) if (o) defined.add(o);
-  }
-  for (const o of g.outputs) if (!defined.has(o)) free.add(o);
-  return free;
-}
 
 function checkInput(
   name: string,

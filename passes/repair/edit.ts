@@ -142,11 +142,8 @@ export class Editor {
   readonly dialect: Dialect;
   private taken = new Set<string>();
 
-  private readonly initial: Graph;
-
   constructor(public graph: Graph) {
     this.dialect = dialectOf(graph);
-    this.initial = graph;
   }
 
   node(id: string): Node {
@@ -467,37 +464,8 @@ export class Editor {
     if (issues.length) {
       throw new LatheError("verify", `repair left an invalid graph: ${issues[0].where}: ${issues[0].reason}`);
     }
-    return freshWeightsWhereShapesChanged(this.initial, inferred);
+    return inferred;
   }
-}
-
-/**
- * Kernels keep weight layouts across runs keyed by the weight tensor, and the TFLite float CONV_2D's key
- * does not include the group size: a repair that changes the channels a layer sees (a reorder undone)
- * would reuse a layout packed for the faulty graph. Constants of nodes whose operand shapes changed get
- * a new identity (same bytes), so those caches start afresh.
- */
-function freshWeightsWhereShapesChanged(before: Graph, after: Graph): Graph {
-  // Per constant: the ops that read it and the shapes of their data operands.
-  const readers = (g: Graph) => {
-    const m = new Map<string, string[]>();
-    for (const n of g.nodes) {
-      const data = n.inputs.map((v) => {
-        const t = v && !(v in g.constants) ? g.values[v]?.type : undefined;
-        return t?.kind === "tensor" ? JSON.stringify(t.shape ?? null) : "-";
-      }).join(";");
-      for (const v of n.inputs) {
-        if (v && v in g.constants) m.set(v, [...(m.get(v) ?? []), `${n.op}(${data})`]);
-      }
-    }
-    return m;
-  };
-  const a = readers(before), b = readers(after);
-  const renew = [...b.keys()].filter((v) => a.has(v) && a.get(v)!.join("|") !== b.get(v)!.join("|"));
-  if (!renew.length) return after;
-  const constants = { ...after.constants };
-  for (const v of renew) constants[v] = { ...constants[v] };
-  return { ...after, constants };
 }
 
 /** Nodes in an order where every operand is defined before its reader (stable for an ordered graph). */

@@ -174,17 +174,19 @@ function withBiasRow(w: F32, bias: F32 | undefined, g: number, OCg: number, K: n
   const key = bias ?? NO_BIAS;
   let m = byBias.get(key);
   if (!m) byBias.set(key, m = new Map());
-  let v = m.get(g);
+  // The same weights may run with another grouping (a graph rewritten around them): the key says which.
+  const layout = `${g}/${OCg}/${K}`;
+  let v = m.get(layout);
   if (!v) {
     v = new Float32Array((K + 1) * OCg);
     v.set(transposed(w, g * OCg * K, OCg, K));
     if (bias) v.set(bias.data.subarray(g * OCg, (g + 1) * OCg), K * OCg);
-    m.set(g, v);
+    m.set(layout, v);
   }
   return v;
 }
 const NO_BIAS = new Tensor("f32", [0], new Float32Array(0));
-const biasLayouts = new WeakMap<Tensor, WeakMap<Tensor, Map<number, Float32Array>>>();
+const biasLayouts = new WeakMap<Tensor, WeakMap<Tensor, Map<string, Float32Array>>>();
 
 /** rows [P x K] of x at `off`, each followed by a 1. */
 function onesColumn(x: Float32Array, off: number, P: number, K: number, cols: Float32Array): void {
