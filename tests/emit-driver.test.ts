@@ -298,3 +298,32 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "sa:RxC arrays speak the SECDA protocol: compile writes a driver bit-exact on sa:8x8:os and sa:32x32:ws",
+  ignore: noToolchain(),
+  fn: async () => {
+    const original = await compileOriginal();
+    for (const target of ["sa:8x8:os", "sa:32x32:ws"]) {
+      const out = await Deno.makeTempDir({ prefix: "lathe-compile-sa-" });
+      try {
+        const r = await compileModel({ target, out });
+        assert.ok(r.driver && "dir" in r.driver, `${target}: a driver was emitted`);
+        const d = r.driver as EmittedDriver;
+        assert.equal(d.stats.calls, 4, "conv1, proj1, conv2 and fc run on the array");
+        assert.match(await Deno.readTextFile(`${d.dir}/acc_config.h`), new RegExp(`kTarget = "${target}"`));
+        await check({
+          label: `int8 CNN on ${target}`,
+          target,
+          original,
+          partitioned: r.target!.partition.graph,
+          driver: d,
+          seeds: [3],
+          trace: true,
+        });
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }
+    }
+  },
+});

@@ -21,19 +21,19 @@ import { ensureDir, writeFileAtomic } from "../../compiler/atomic-write.ts";
 import { getTarget } from "../registry.ts";
 import { cutBefore, unrunnable } from "../simulate.ts";
 import type { Target } from "../target.ts";
-import { accConfigHeader } from "./acc-config.ts";
 import { planArena } from "./arena.ts";
 import { braceList, commentText, cString, identifier } from "./cpp-literal.ts";
 import { cppSource, withIncludes } from "./cpp-library.ts";
 import { elementInfo } from "./element-type.ts";
 import { makefile } from "./makefile.ts";
-import { gemmDesignOf } from "./secda-designs.ts";
+import { driverBackendOf } from "./driver-backend.ts";
 import { type StaticTensor, type StepContext, stepFor, type StepOptions, unsupported } from "./step.ts";
-import "./accel-call-step.ts";
+import "./gemm-call-step.ts";
 import "./host-prep-steps.ts";
 import "./movement-steps.ts";
 import "./onnx-steps.ts";
 import "./tflite-steps.ts";
+import "./secda-backend.ts";
 
 /** Where compile put a constant in DIR/weights.bin (report.json's `weights` index). */
 export interface WeightsEntry {
@@ -99,7 +99,7 @@ export function renderDriver(
   opts: Omit<EmitOptions, "out"> = {},
 ): RenderedDriver {
   const target = typeof targetOrName === "string" ? getTarget(targetOrName) : targetOrName;
-  const design = gemmDesignOf(target);
+  const backend = driverBackendOf(target);
   let g: Graph = "graph" in model ? model.graph : model;
   const cutAt = unrunnable(g);
   if (cutAt) g = cutBefore(g, cutAt);
@@ -287,13 +287,16 @@ export function renderDriver(
   ].join("\n");
 
   const generated = new Set(GENERATED);
-  const library = withIncludes([...includes, ...LIBRARY_SOURCES, "acc_sim.cc", "acc_board.cc"], generated);
+  const library = withIncludes(
+    [...includes, ...LIBRARY_SOURCES, backend.simSource, backend.boardSource],
+    generated,
+  );
   const headers = [...library.filter((f) => f.endsWith(".h")), "acc_config.h"].sort();
   const sources = ["model.cc", ...LIBRARY_SOURCES];
   const out = new Map<string, string | Uint8Array>();
   out.set("model.cc", cc);
-  out.set("acc_config.h", accConfigHeader(target, design));
-  out.set("Makefile", makefile(title, sources, headers));
+  out.set("acc_config.h", backend.accConfig(target));
+  out.set("Makefile", makefile(title, sources, headers, backend));
   for (const f of library) out.set(f, cppSource(f));
   const bin = new Uint8Array(blobSize);
   for (const b of blob) bin.set(b.data, b.offset);
