@@ -10,11 +10,12 @@
  * DIR/report.json and DIR/report.html.
  */
 import { constantBytes } from "../ir/constant.ts";
-import { printDType } from "../ir/dtype.ts";
+import { isQuant, printDType } from "../ir/dtype.ts";
 import type { Graph, Model } from "../ir/graph.ts";
 import { printGraph } from "../ir/text.ts";
 import { assertValid } from "../ir/verify.ts";
 import "../passes/index.ts";
+import "../passes/convert/tflite-to-onnx.ts";
 import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
 import { partitionGraph, type PartitionResult, type Placement } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
@@ -75,7 +76,18 @@ const INTEGER_OPS = new Set([
  */
 export function integerPipeline(m: Model, scheme = "int8"): string {
   if (m.meta.format === "gguf") return "";
-  if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) return "";
+  if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) {
+    // A quantized TFLite model goes straight in; a float one is quantized as `quantize` does it, through
+    // the ONNX form of its ops (its fp16 weights behind DEQUANTIZE fold to f32, the NHWC interface stays).
+    const quantized = Object.values(m.graph.values).some((v) =>
+      v.type.kind === "tensor" && isQuant(v.type.dtype)
+    );
+    if (quantized) return "";
+    const rest = scheme !== "int8"
+      ? `canonicalize,fold-batchnorm,quantize{scheme=${scheme}}`
+      : "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
+    return `tflite-to-onnx,${rest}`;
+  }
   const ops = new Set(m.graph.nodes.map((n) => n.op));
   if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
   if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
