@@ -3,7 +3,8 @@
  * ONNX model is quantized with the quantize pass and lowered to QLinear ops; a QDQ model is lowered; TFLite
  * int8/uint8 models go straight in), or to the number format the target prefers (`preferredScheme`, e.g.
  * PoTAcc's power-of-two weights; the embedded float CNN stands in for a missing model then), or, for a GGUF
- * llama model, bind the token count and keep its ggml weights as they are; partition for the target,
+ * llama model, bind the token count and keep its ggml weights, unless the scheme names a ggml block type
+ * (bfp's q4_k) and some matrices are in a type it does not keep (ggml-requantize); partition for the target,
  * simulate on seeded inputs (token ids drawn within the vocabulary; checking the
  * accelerated graph against the plain runtime bit for bit), and write DIR/model.lir (the partitioned IR),
  * DIR/weights.bin (the packed constants the calls stream, 64-byte aligned, indexed in report.json),
@@ -17,6 +18,7 @@ import { assertValid } from "../ir/verify.ts";
 import "../passes/index.ts";
 import "../passes/convert/tflite-to-onnx.ts";
 import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
+import { ggmlScheme, needsGgmlRequantize } from "../passes/quantize/ggml-requantize.ts";
 import { partitionGraph, type PartitionResult, type Placement } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
 import { buildTargetReport, renderReportHtml, type TargetReport } from "../targets/report.ts";
@@ -72,10 +74,17 @@ const INTEGER_OPS = new Set([
 
 /**
  * The pipeline that brings a model to integer ops (or to `scheme`'s Lathe ops for a float model), or ""
- * when it already is there. GGUF models keep their ggml weights: the targets that take them read them.
+ * when it already is there. GGUF models keep their ggml weights (the targets that take them read them),
+ * except the matrices a ggml block type as the scheme re-encodes.
  */
 export function integerPipeline(m: Model, scheme = "int8"): string {
-  if (m.meta.format === "gguf") return "";
+  // A ggml block type as the scheme (bfp's q4_k): a GGUF's matrices in other types are re-encoded in it, a
+  // float model gets such block weights from the quantize pass.
+  const ggml = ggmlScheme(scheme);
+  if (m.meta.format === "gguf") {
+    return ggml && needsGgmlRequantize(m.graph, ggml) ? `ggml-requantize{type=${ggml}}` : "";
+  }
+  const q = ggml ? `scheme=bfp,weights=${ggml}` : `scheme=${scheme}`;
   if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) {
     // A quantized TFLite model goes straight in; a float one is quantized as `quantize` does it, through
     // the ONNX form of its ops (its fp16 weights behind DEQUANTIZE fold to f32, the NHWC interface stays).
@@ -84,14 +93,14 @@ export function integerPipeline(m: Model, scheme = "int8"): string {
     );
     if (quantized) return "";
     const rest = scheme !== "int8"
-      ? `canonicalize,fold-batchnorm,quantize{scheme=${scheme}}`
+      ? `canonicalize,fold-batchnorm,quantize{${q}}`
       : "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
     return `tflite-to-onnx,${rest}`;
   }
   const ops = new Set(m.graph.nodes.map((n) => n.op));
   if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
   if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
-  if (scheme !== "int8") return `canonicalize,fold-batchnorm,quantize{scheme=${scheme}}`;
+  if (scheme !== "int8") return `canonicalize,fold-batchnorm,quantize{${q}}`;
   return "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
 }
 
@@ -155,10 +164,10 @@ function seededTokens(g: Graph, seed: number): Record<string, Tensor> | undefine
 export async function compileForTarget(opts: TargetCompileOptions): Promise<TargetCompileResult> {
   const target = getTarget(opts.target);
   const scheme = opts.scheme ?? target.params.preferredScheme ?? "int8";
-  if (!/^[a-z0-9]+$/.test(scheme)) {
+  if (!/^[a-z0-9_]+$/.test(scheme)) {
     throw new LatheError(
       "usage",
-      `--scheme expects a quantize scheme name (int8, pot, apot, msq, ...), got '${scheme}'`,
+      `--scheme expects a quantize scheme name (int8, pot, apot, msq, q4_k, ...), got '${scheme}'`,
     );
   }
   const t0 = performance.now();
@@ -181,7 +190,7 @@ export async function compileForTarget(opts: TargetCompileOptions): Promise<Targ
   if (prepared) {
     opts.log?.(`preparing: ${prepared}`);
     const r = await runPipeline(model, prepared, {
-      progress: (pass, done, total) => opts.log?.(`${pass}: ${done}/${total}`),
+      progress: (pass, done, total, note) => opts.log?.(`${pass}: ${done}/${total}${note ? ` ${note}` : ""}`),
     });
     model = r.model;
     passes = r.stats;

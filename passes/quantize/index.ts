@@ -4,3 +4,4 @@ import "./lower-int8.ts";
 import "./pot.ts";
 import "./bfp.ts";
 import "./dqa.ts";
+import "./ggml-requantize.ts";

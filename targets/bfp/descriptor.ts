@@ -49,6 +49,9 @@ export const SECDA_BFP: TargetParams = {
       "4 AXI DMA engines, 32-bit AXI4-Stream at the accelerator clock; weight super-blocks round-robin over the 4 lanes, activations and results on lane 0; 100 cycles per transfer for driver register writes and the first beat is an assumption",
   },
   types: ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"],
+  // A GGUF whose matrices are in another type (F32, F16, Q8_0, Q4_0) has them re-encoded in Q4_K, the base
+  // type of llama.cpp's Q4_K_M (passes/quantize/ggml-requantize.ts); `--scheme q6_k` picks another.
+  preferredScheme: "q4_k",
   opcodes: BFP_OPCODES,
   pad: { rows: 1, cols: 1, depth: 256 },
   cpu: CORTEX_A53_KRIA,
