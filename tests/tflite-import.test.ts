@@ -19,6 +19,7 @@ import type {
 } from "../compiler/tflite/model.ts";
 import { attrNameOf, optionTableOf } from "../compiler/tflite/op-options.ts";
 import { readTflite } from "../compiler/tflite/reader.ts";
+import { SPARSITY_ATTRS } from "../compiler/tflite/sparsity.ts";
 import { BUILTIN_CODE, type TensorTypeName } from "../compiler/tflite/schema.ts";
 import { writeTflite } from "../compiler/tflite/writer.ts";
 import { constantBytes } from "../ir/constant.ts";
@@ -388,23 +389,29 @@ function densifyModel(s: typeof CSR): ModelBuilder {
 
 for (const [name, s] of [["CSR rows", CSR], ["2x2 blocks", BLOCKS]] as const) {
   Deno.test({
-    name: `DENSIFY of a sparse constant (${name}) becomes a dense constant; LiteRT agrees`,
+    name: `DENSIFY of a sparse constant (${name}) stays sparse through import and export; LiteRT agrees`,
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
       const bytes = densifyModel(s).bytes();
       const model = importTflite(bytes);
-      assert.deepEqual(model.graph.nodes.map((n) => n.op), ["tfl.ADD"]);
-      const dense = model.graph.constants.dense;
-      assert.deepEqual(Array.from(new Float32Array(constantBytes(dense).slice().buffer)), s.dense);
+      assert.deepEqual(model.graph.nodes.map((n) => n.op), ["tfl.DENSIFY", "tfl.ADD"]);
+      // The constant holds the stored values only; the node expands them at run time.
+      const stored = model.graph.constants.sparse;
+      assert.deepEqual(stored.shape, [s.values.length]);
+      assert.deepEqual(Array.from(new Float32Array(constantBytes(stored).slice().buffer)), s.values);
       const n = s.dense.length;
       const x = Float32Array.from({ length: n }, (_, i) => i / 8);
       const ours = interpret(model.graph, { x: new Tensor("f32", s.shape, x) }).outputs.y as Tensor;
       assert.deepEqual(Array.from(ours.data as Float32Array), s.dense.map((v, i) => Math.fround(v + i / 8)));
-      // Export writes the tensor dense, without the DENSIFY.
+      // Export writes the same sparse tensor and DENSIFY back.
       const out = readTflite(exportTflite(model));
-      assert.equal(out.subgraphs[0].operators.length, 1);
-      assert.ok(out.subgraphs[0].tensors.every((t) => !t.sparsity));
+      const sg = out.subgraphs[0];
+      assert.equal(sg.operators.length, 2);
+      const sp = sg.tensors.find((t) => t.name === "sparse")!;
+      assert.deepEqual(sp.shape, s.shape);
+      assert.deepEqual(sp.sparsity, s.sparsity);
+      assert.deepEqual(Array.from(out.buffers[sp.buffer].data), Array.from(f32Bytes(s.values)));
       if (liteRt) {
         const [ref] = await runLiteRt(bytes, [x]);
         assert.deepEqual(Array.from(ref.data), Array.from(ours.data as Float32Array));
@@ -593,8 +600,10 @@ Deno.test("every tfl op declaration has exactly its option table's fields, with 
   for (const op of ops) {
     const decl = getOp(op)!;
     const table = optionTableOf(op.slice(4));
-    const declared = Object.keys(decl.attrs ?? {}).filter((k) => k !== "_version" && !k.startsWith("custom_"))
-      .sort();
+    // DENSIFY's other attributes describe its sparse operand's encoding, not option fields.
+    const declared = Object.keys(decl.attrs ?? {}).filter((k) =>
+      k !== "_version" && !k.startsWith("custom_") && !(op === "tfl.DENSIFY" && SPARSITY_ATTRS.has(k))
+    ).sort();
     const fields = (table?.spec.fields ?? []).map((f) => attrNameOf(f.name, !!f.subgraph)).sort();
     assert.deepEqual(declared, fields, op);
     for (const f of table?.spec.fields ?? []) {

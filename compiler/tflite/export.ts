@@ -2,12 +2,16 @@
  * IR to TFLite. The inverse of import.ts: `tfl.*` nodes become operators (attributes back into their option
  * tables), values become tensors (symbolic dims as 1 in `shape` and −1 in `shape_signature`), constants
  * become buffers, graph attributes become subgraphs, and `meta.extra.tflite` restores the description,
- * metadata and signature defs. Nodes of other dialects have no TFLite form and are refused.
+ * metadata and signature defs. A constant read by `tfl.DENSIFY` is written as the sparse tensor its
+ * attributes describe (dense shape, sparsity table, the stored values as its buffer). Nodes of other
+ * dialects have no TFLite form and are refused.
  */
 import type { Attr } from "../../ir/attr.ts";
 import { type Constant, constantBytes } from "../../ir/constant.ts";
 import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Model, Node } from "../../ir/graph.ts";
+import { resolveAttrs } from "../../ir/op-registry.ts";
+import { layoutFromAttrs, sparsePositions } from "../../runtime/tflite/densify.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
 import type { TfliteExtra } from "./import.ts";
 import type {
@@ -18,12 +22,14 @@ import type {
   OptionValue,
   Quantization,
   SignatureDef,
+  Sparsity,
   Subgraph,
   Tensor,
   TfliteModel,
 } from "./model.ts";
 import { attrNameOf, type OptionTable, optionTableNamed, optionTableOf } from "./op-options.ts";
 import { BUILTIN_CODE, type FieldSpec } from "./schema.ts";
+import { SPARSITY_ATTRS, sparsityOf } from "./sparsity.ts";
 import { tfliteType } from "./tensor-type.ts";
 import { type WriteOptions, writeTflite } from "./writer.ts";
 
@@ -162,7 +168,10 @@ class Exporter {
     names.forEach((n, i) => index.set(n, i));
     this.tensorIndex[si] = index;
     const quantExtras = this.extra?.quantization[this.originalIndex.get(g) ?? -1] ?? {};
-    const tensors = names.map((n) => this.tensor(g, n, quantExtras[n], `${path} / value ${n}`));
+    const sparse = this.sparseConstants(g, path);
+    const tensors = names.map((n) =>
+      this.tensor(g, n, quantExtras[n], `${path} / value ${n}`, sparse.get(n))
+    );
     const ref = (v: string | null) => (v ? index.get(v)! : -1);
     const operators = g.nodes.map((n) => this.operator(n, ref, `${path} / node ${n.id} (${n.op})`));
     return {
@@ -175,7 +184,56 @@ class Exporter {
     };
   }
 
-  private tensor(g: Graph, name: string, q: Quantization | undefined, field: string): Tensor {
+  /**
+   * The constants DENSIFY reads, with the dense shape and sparsity table each is written with. Such a
+   * constant holds stored values only, so nothing else may read it, and its layout must place them all.
+   */
+  private sparseConstants(g: Graph, path: string): Map<string, { shape: number[]; sparsity: Sparsity }> {
+    const out = new Map<string, { shape: number[]; sparsity: Sparsity }>();
+    for (const n of g.nodes) {
+      if (n.op !== "tfl.DENSIFY") continue;
+      const field = `${path} / node ${n.id} (${n.op})`;
+      const v = n.inputs[0];
+      const c = v ? g.constants[v] : undefined;
+      if (!v || !c || g.inputs.includes(v)) this.fail("DENSIFY reads a value that is not a constant", field);
+      const at = resolveAttrs(n);
+      const where = { field };
+      sparsePositions(layoutFromAttrs(at, where), c.shape.reduce((p, d) => p * d, 1), where);
+      const sparsity = sparsityOf(at, field);
+      const shape = [...(at.shape as number[])];
+      const prev = out.get(v);
+      if (prev && JSON.stringify([prev.shape, prev.sparsity]) !== JSON.stringify([shape, sparsity])) {
+        this.fail(`constant ${v} is read by DENSIFY nodes with different layouts`, field, "verify");
+      }
+      out.set(v, { shape, sparsity });
+    }
+    for (const n of g.nodes) {
+      if (n.op === "tfl.DENSIFY") continue;
+      for (const v of n.inputs) {
+        if (v && out.has(v)) {
+          this.fail(
+            `constant ${v} holds sparse values for DENSIFY and is read by ${n.op}`,
+            `${path} / node ${n.id}`,
+            "verify",
+          );
+        }
+      }
+    }
+    for (const v of g.outputs) {
+      if (out.has(v)) {
+        this.fail(`constant ${v} holds sparse values for DENSIFY and is an output`, path, "verify");
+      }
+    }
+    return out;
+  }
+
+  private tensor(
+    g: Graph,
+    name: string,
+    q: Quantization | undefined,
+    field: string,
+    sparse?: { shape: number[]; sparsity: Sparsity },
+  ): Tensor {
     const c = g.constants[name];
     const t = g.values[name]?.type ??
       (c ? { kind: "tensor" as const, dtype: c.dtype, shape: c.shape } : undefined);
@@ -183,7 +241,7 @@ class Exporter {
     if (t.kind !== "tensor") this.fail(`value ${name} is a ${t.kind}, which TFLite cannot hold`, field);
     const dtype = c ? c.dtype : t.dtype;
     const { type, quantization } = tfliteType(dtype, { field });
-    const dims = c ? c.shape : t.shape;
+    const dims = sparse ? sparse.shape : c ? c.shape : t.shape;
     const shape = (dims ?? []).map((d) => (typeof d === "number" ? d : 1));
     const dynamic = !c && dims?.some((d) => typeof d !== "number");
     let quant: Quantization | null = null;
@@ -206,7 +264,7 @@ class Exporter {
       name,
       quantization: quant,
       isVariable: false,
-      sparsity: null,
+      sparsity: sparse?.sparsity ?? null,
       // Converters leave has_rank unset (LiteRT then reports static shapes), and a [] shape reads as a scalar.
       hasRank: false,
       variantTensors: [],
@@ -251,7 +309,7 @@ class Exporter {
     if (table1) tables.push(table1);
     if (table2) tables.push(table2);
     if (usual && !tables.some((t) => t.union === usual.union)) tables.push(usual);
-    const known = new Set<string>(BOOKKEEPING);
+    const known = new Set<string>(name === "DENSIFY" ? [...BOOKKEEPING, ...SPARSITY_ATTRS] : BOOKKEEPING);
     const opts: { 1?: [number, Options]; 2?: [number, Options] } = {};
     for (const t of tables) {
       const o: Options = {};

@@ -2,8 +2,9 @@
  * TFLite to IR. Ops become `tfl.*` nodes with their option fields as attributes (ir/ops/tflite.ts),
  * tensors become values named after the tensors, buffers become constants that view the file's bytes,
  * quantized tensors get affine element types, shape_signature −1 entries become symbolic dims, and
- * subgraphs called by WHILE/IF/CALL_ONCE become graph attributes. DENSIFY of a sparse constant is done
- * here: the dense constant replaces the DENSIFY output and the node is dropped (export writes it dense).
+ * subgraphs called by WHILE/IF/CALL_ONCE become graph attributes. A sparse constant stays sparse: the
+ * constant holds its stored values and the `tfl.DENSIFY` node that reads it carries the sparsity table as
+ * attributes (sparsity.ts), so export writes the same encoding back; the layout is checked here.
  * Everything the IR has no place for (description, metadata, signature defs, quantization min/max) goes
  * to `meta.extra.tflite` so the exporter can write it back.
  */
@@ -15,7 +16,7 @@ import type { Graph, Model, Node, SourceMeta, ValueInfo } from "../../ir/graph.t
 import { inferGraph } from "../../ir/infer.ts";
 import type { Dim, ValueType } from "../../ir/value-type.ts";
 import "../../ir/ops/index.ts";
-import { densify } from "./densify.ts";
+import { layoutFromAttrs, sparsePositions } from "../../runtime/tflite/densify.ts";
 import type {
   Operator,
   Options,
@@ -27,6 +28,7 @@ import type {
 } from "./model.ts";
 import { attrNameOf, optionTableOf } from "./op-options.ts";
 import { readTflite } from "./reader.ts";
+import { sparsityAttrs } from "./sparsity.ts";
 import {
   BUILTIN_OPERATORS,
   BUILTIN_OPTIONS,
@@ -225,8 +227,9 @@ class Importer {
 
     /** A tensor read by an op or listed as an output: defined already, or a constant. */
     const refer = (ti: number, field: string): string => {
-      if (defined.has(ti)) return nameOf(ti);
       const t = sg.tensors[ti];
+      if (t.sparsity) this.fail("a sparse tensor used other than by DENSIFY", field, "unsupported");
+      if (defined.has(ti)) return nameOf(ti);
       const data = t.buffer > 0 ? m.buffers[t.buffer].data : undefined;
       if (data && (data.length > 0 || elementCount(t.shape) === 0) && !produced.has(ti)) {
         const name = declare(ti, false);
@@ -242,6 +245,23 @@ class Importer {
         `tensor ${ti} (${JSON.stringify(t.name)}) has no data, no producer and is not an input`,
         field,
       );
+    };
+
+    /** DENSIFY's operand, the stored values as a vector (two DENSIFY ops of one tensor share it). */
+    const sparseConstant = (ti: number, sp: { constant: Constant }, field: string): string => {
+      const name = nameOf(ti);
+      if (defined.has(ti)) {
+        if (!constants[name]) {
+          this.fail(`sparse tensor ${ti} is also defined otherwise`, `${field}.inputs[0]`);
+        }
+        return name;
+      }
+      // valueType records the quantization details the element type cannot carry; the shape is the vector's.
+      this.valueType(si, ti, name, false);
+      values[name] = { type: { kind: "tensor", dtype: sp.constant.dtype, shape: [...sp.constant.shape] } };
+      constants[name] = sp.constant;
+      defined.add(ti);
+      return name;
     };
 
     const inputs = sg.inputs.map((ti, k) => {
@@ -263,16 +283,10 @@ class Importer {
         this.fail(`unknown builtin operator code ${code.builtinCode}`, field, "unsupported");
       }
       if (op.intermediates.length > 0) this.fail(`${opName} with intermediate tensors`, field, "unsupported");
-      if (opName === "DENSIFY") {
-        this.densifyNode(si, op, field, (ti) => {
-          if (defined.has(ti)) this.fail(`tensor ${ti} is produced twice`, field);
-          const name = declare(ti, false);
-          defined.add(ti);
-          return name;
-        }, constants);
-        return;
-      }
-      const ins = op.inputs.map((ti, k) => (ti < 0 ? null : refer(ti, `${field}.inputs[${k}]`)));
+      const sparse = opName === "DENSIFY" ? this.sparseOperand(si, op, field) : undefined;
+      const ins = sparse
+        ? [sparseConstant(op.inputs[0], sparse, field)]
+        : op.inputs.map((ti, k) => (ti < 0 ? null : refer(ti, `${field}.inputs[${k}]`)));
       const outs = op.outputs.map((ti, k) => {
         if (ti < 0) return "";
         if (defined.has(ti)) {
@@ -288,7 +302,7 @@ class Importer {
         defined.add(ti);
         return name;
       });
-      const attrs = this.attrs(opName, op, code.customCode, code.version, field);
+      const attrs = { ...this.attrs(opName, op, code.customCode, code.version, field), ...sparse?.attrs };
       let id = outs.find((o) => o !== "") ?? `op${oi}`;
       if (nodeIds.has(id)) id = `op${oi}`;
       for (let k = 1; nodeIds.has(id); k++) id = `op${oi}_${k}`;
@@ -342,13 +356,15 @@ class Importer {
     return c;
   }
 
-  private densifyNode(
+  /**
+   * DENSIFY's sparse operand as a constant of its stored values, and the sparsity table as the node's
+   * attributes; the layout is walked once here so that a hostile table fails at import, not at run time.
+   */
+  private sparseOperand(
     si: number,
     op: Operator,
     field: string,
-    defineOutput: (ti: number) => string,
-    constants: Record<string, Constant>,
-  ): void {
+  ): { constant: Constant; attrs: Record<string, Attr> } {
     const sg = this.m.subgraphs[si];
     if (op.inputs.length !== 1 || op.outputs.length !== 1 || op.inputs[0] < 0 || op.outputs[0] < 0) {
       this.fail("DENSIFY takes one input and one output", field);
@@ -357,8 +373,9 @@ class Importer {
     if (!src.sparsity || src.buffer === 0) {
       this.fail("DENSIFY of a tensor that is not a sparse constant", field, "unsupported");
     }
+    if (src.externalBuffer !== 0) this.fail("tensor data in an external buffer", field, "unsupported");
     const where = { file: this.file, field: fieldPath(si, `tensors[${op.inputs[0]}]`) };
-    const dtype = irDType(dst.type, dst.quantization, where);
+    const dtype = irDType(src.type, src.quantization, where);
     if (
       dst.type !== src.type || dst.shape.length !== src.shape.length ||
       dst.shape.some((d, i) => d !== src.shape[i])
@@ -368,9 +385,24 @@ class Importer {
     const s = storageOf(dtype);
     if (!s || s === "string" || scalarBits(s) < 8) this.fail(`DENSIFY of ${dst.type}`, field, "unsupported");
     const width = scalarBits(s!) / 8;
-    const bytes = densify(src.shape, src.sparsity, this.m.buffers[src.buffer].data, width, where);
-    const name = defineOutput(op.outputs[0]);
-    constants[name] = { dtype, shape: dst.shape, bytes };
+    const bytes = this.m.buffers[src.buffer].data;
+    if (bytes.length % width !== 0) {
+      this.fail(
+        `sparse tensor: ${bytes.length} value bytes are not whole ${width}-byte elements`,
+        where.field,
+      );
+    }
+    src.sparsity!.dimMetadata.forEach((d, i) => {
+      if (d.format !== 0 && d.format !== 1) {
+        this.fail(`sparse tensor: level ${i} has unknown format ${d.format}`, where.field);
+      }
+    });
+    const attrs = sparsityAttrs(src.shape, src.sparsity!);
+    const plain = Object.fromEntries(Object.entries(attrs).map(([k, a]) => [k, a.value]));
+    sparsePositions(layoutFromAttrs(plain, where), bytes.length / width, where);
+    const constant: Constant = { dtype, shape: [bytes.length / width], bytes };
+    checkConstant(constant, where);
+    return { constant, attrs };
   }
 
   private attrs(

@@ -785,8 +785,25 @@ tfl("CUSTOM", {
   attrs: { custom_code: a.required(a.string()), custom_options: a.tensor(), custom_options_format: a.int(0) },
 });
 
-/** Expands a sparse constant; the importer densifies at import, so graphs only hold this when built by hand. */
-tfl("DENSIFY", { inputs: ["input"], infer: sameAsInput });
+/**
+ * Expands a sparse constant. `input` holds the stored values in traversal order (a vector); the attributes
+ * are the tensor's SparsityParameters, kept so that export writes the file's own encoding back: the dense
+ * `shape`, then per traversal level its `dim_format` (DENSE or SPARSE_CSR), `dense_size` (dense levels)
+ * and `array_segments`/`array_indices` (sparse levels: i32, u16 or u8 vectors; empty on dense levels).
+ */
+tfl("DENSIFY", {
+  inputs: ["input"],
+  attrs: {
+    shape: a.required(a.ints()),
+    traversal_order: a.ints([]),
+    block_map: a.ints([]),
+    dim_format: a.strings([]),
+    dense_size: a.ints([]),
+    array_segments: a.tensors(),
+    array_indices: a.tensors(),
+  },
+  infer: (ctx) => [shaped(ctx.tensor(0).dtype, ctx.attrs.shape as number[])],
+});
 
 tfl("WHILE", {
   inputs: [many("inputs")],

@@ -14,7 +14,8 @@ import type { Node } from "../../ir/graph.ts";
 import { resolveStridedSlice, windowAxis } from "../../ir/ops/tflite-geometry.ts";
 import { resolveAttrs } from "../../ir/op-registry.ts";
 import { isStaticShape } from "../../ir/value-type.ts";
-import { fromConstant } from "../../runtime/tensor.ts";
+import { alloc, fromConstant, toConstant, type TypedArray } from "../../runtime/tensor.ts";
+import { layoutFromAttrs, scatter, sparsePositions } from "../../runtime/tflite/densify.ts";
 import { permuteConstant } from "../constant-permute.ts";
 import { P, tensorTypeOf, type ValueRef } from "../pattern.ts";
 import { type Replacement, type Rewriter, type Rule, rule } from "../rewrite.ts";
@@ -120,6 +121,25 @@ export function dequantized(c: Constant): Constant | undefined {
   }
   return { dtype: "f32", shape: c.shape, bytes: new Uint8Array(out.buffer) };
 }
+
+/** The dense constant a `tfl.DENSIFY` of a sparse constant expands to. */
+export function densified(c: Constant, attrs: Readonly<Record<string, unknown>>): Constant {
+  const layout = layoutFromAttrs(attrs);
+  const x = fromConstant(c);
+  const pos = sparsePositions(layout, x.data.length);
+  const out = alloc(c.dtype, layout.shape);
+  scatter(pos, x.data as TypedArray, out.data as TypedArray);
+  return toConstant(out);
+}
+
+/** ONNX has no sparse weights: DENSIFY of a constant becomes the dense constant. */
+export const densifyRules = [
+  rule(
+    "densify-constant",
+    P.op("tfl.DENSIFY", [P.const("c")]).as("n"),
+    ({ c, n }, rw) => rw.constant(`${c.name}_dense`, densified(c.constant!, resolveAttrs(n))),
+  ),
+];
 
 export const dequantizeRules = [
   rule("dequantize-constant", P.op("tfl.DEQUANTIZE", [P.const("c")]), ({ c }, rw) => {
@@ -582,7 +602,7 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
   });
   map(
     "tfl.DENSIFY",
-    (n) => declines.of(n, "DENSIFY of a sparse constant is resolved when the file is imported"),
+    (n) => declines.of(n, "DENSIFY of a computed tensor (only sparse constants expand)"),
   );
   map(
     "tfl.CUSTOM",

@@ -1,9 +1,10 @@
 /**
- * TFLite → ONNX. The graph gets static shapes (bound by the caller where symbolic), DEQUANTIZE of fp16 or
- * quantized constant weights folds into f32 constants, every `tfl` op maps to ONNX ops (tfl-to-onnx-ops.ts:
- * NHWC spatial ops between transposes, filters permuted, SAME/VALID as explicit pads, fused activations as
- * their own ops), layout propagation cancels the transposes between neighbours, and canonicalization folds
- * what is left constant. The interface keeps TFLite's layout and names: NHWC inputs stay NHWC.
+ * TFLite → ONNX. The graph gets static shapes (bound by the caller where symbolic), sparse constants
+ * (DENSIFY) expand to dense ones since ONNX has no sparse weights, DEQUANTIZE of fp16 or quantized constant
+ * weights folds into f32 constants, every `tfl` op maps to ONNX ops (tfl-to-onnx-ops.ts: NHWC spatial ops
+ * between transposes, filters permuted, SAME/VALID as explicit pads, fused activations as their own ops),
+ * layout propagation cancels the transposes between neighbours, and canonicalization folds what is left
+ * constant. The interface keeps TFLite's layout and names: NHWC inputs stay NHWC.
  */
 import { LatheError } from "../../ir/errors.ts";
 import type { Graph, Model } from "../../ir/graph.ts";
@@ -13,9 +14,9 @@ import { applyRules } from "../rewrite.ts";
 import { propagateLayout } from "./layout-sinks.ts";
 import { foldOutputIdentities } from "./model-boundary.ts";
 import type { ConversionResult } from "./onnx-to-tflite.ts";
-import { buildReport, ConversionError, Declines, vanished } from "./report.ts";
+import { buildReport, ConversionError, Declines, sourcesOf, vanished } from "./report.ts";
 import { bindInputShapes, reinfer, type ShapeBindings } from "./static-shapes.ts";
-import { dequantizeRules, tflToOnnxRules } from "./tfl-to-onnx-ops.ts";
+import { densifyRules, dequantizeRules, tflToOnnxRules } from "./tfl-to-onnx-ops.ts";
 
 export type TfliteToOnnxOptions = ShapeBindings;
 
@@ -38,6 +39,16 @@ export function tfliteToOnnx(model: Model, opts: TfliteToOnnxOptions = {}): Conv
   const absorbed = new Map<string, string>();
 
   let g = timed("bind-shapes", () => bindInputShapes(source, opts));
+  g = timed("densify", () => applyRules(g, densifyRules, { driver: "greedy" }).graph);
+  // A DENSIFY gone by now (folded with the bound shapes, or by the rule) expanded its constant; the rule's
+  // constant takes a new name, so vanished() would credit the DEQUANTIZE that reads it instead.
+  const alive = new Set(g.nodes.flatMap((n) => sourcesOf(n)));
+  let densified = 0;
+  for (const n of source.nodes) {
+    if (n.op !== "tfl.DENSIFY" || sourcesOf(n).some((x) => alive.has(x))) continue;
+    densified++;
+    for (const x of sourcesOf(n)) absorbed.set(x, "sparse constant expanded into a dense constant");
+  }
   const before = g;
   g = timed("dequantize", () => applyRules(g, dequantizeRules, { driver: "greedy" }).graph);
   vanished(before, g, "DEQUANTIZE of a constant, folded into an f32 constant", absorbed);
@@ -56,6 +67,9 @@ export function tfliteToOnnx(model: Model, opts: TfliteToOnnxOptions = {}): Conv
     absorbedBy: absorbed,
     notes: [
       "the interface keeps the TFLite layout: inputs and outputs stay NHWC, transposed inside the graph",
+      ...(densified
+        ? [`${densified} sparse weight tensor(s) written dense: ONNX has no sparse weights (TFLite DENSIFY)`]
+        : []),
     ],
     ms,
   });

@@ -16,6 +16,7 @@ import "./text.ts";
 import "./tflite-float.ts";
 import "./tflite-movement.ts";
 import "./tflite-int.ts";
+import "./tflite-sparse.ts";
 import "./llm.ts";
 import "./tflite-control.ts";
 import "./quant-compute.ts";
