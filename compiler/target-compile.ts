@@ -17,6 +17,7 @@ import { printGraph } from "../ir/text.ts";
 import { assertValid } from "../ir/verify.ts";
 import "../passes/index.ts";
 import "../passes/convert/tflite-to-onnx.ts";
+import "../passes/convert/onnx-to-tflite.ts";
 import { type PassStats, runPipeline } from "../passes/pass-manager.ts";
 import { ggmlScheme, needsGgmlRequantize } from "../passes/quantize/ggml-requantize.ts";
 import { partitionGraph, type PartitionResult, type Placement } from "../targets/partition.ts";
@@ -77,7 +78,7 @@ const INTEGER_OPS = new Set([
  * when it already is there. GGUF models keep their ggml weights (the targets that take them read them),
  * except the matrices a ggml block type as the scheme re-encodes.
  */
-export function integerPipeline(m: Model, scheme = "int8"): string {
+export function integerPipeline(m: Model, scheme = "int8", form?: "tflite"): string {
   // A ggml block type as the scheme (bfp's q4_k): a GGUF's matrices in other types are re-encoded in it, a
   // float model gets such block weights from the quantize pass.
   const ggml = ggmlScheme(scheme);
@@ -101,6 +102,11 @@ export function integerPipeline(m: Model, scheme = "int8"): string {
   if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
   if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
   if (scheme !== "int8") return `canonicalize,fold-batchnorm,quantize{${q}}`;
+  if (form === "tflite") {
+    // The quantize command's path to a .tflite: TFLite's parameter choices, then the conversion that folds
+    // the Q/DQ pairs into int8 tfl ops; the model keeps its NCHW interface.
+    return "canonicalize,fold-batchnorm,quantize{scheme=int8,tflite=true,activations=i8},onnx-to-tflite{layout=nchw}";
+  }
   return "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
 }
 
@@ -185,7 +191,7 @@ export async function compileForTarget(opts: TargetCompileOptions): Promise<Targ
   }
   assertValid(model.graph);
   const t1 = performance.now();
-  const prepared = integerPipeline(model, scheme);
+  const prepared = integerPipeline(model, scheme, target.params.integerForm);
   let passes: PassStats[] = [];
   if (prepared) {
     opts.log?.(`preparing: ${prepared}`);

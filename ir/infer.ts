@@ -97,7 +97,9 @@ export function inferNode(
   // (Variadic operands may be empty: SequenceMap's additional inputs.)
   decl.inputs.forEach((spec, k) => {
     if (spec.optional || spec.variadic) return;
-    if (!node.inputs[k]) throw new LatheError("verify", `required input ${k} (${spec.name}) is missing`, where);
+    if (!node.inputs[k]) {
+      throw new LatheError("verify", `required input ${k} (${spec.name}) is missing`, where);
+    }
   });
   const inputs = node.inputs.map((i) => (i ? types.get(i) : undefined));
   node.inputs.forEach((i, k) => {

@@ -60,6 +60,11 @@ export interface TargetParams {
    * the datapath takes. Absent: int8, lowered to integer ops.
    */
   readonly preferredScheme?: string;
+  /**
+   * The integer form an int8 float model is brought to: `tflite` for a TFLite delegate whose rules take
+   * TFLite's int8 ops (MM2IM's tfl.TRANSPOSE_CONV); absent: ONNX QLinear ops (lower-int8).
+   */
+  readonly integerForm?: "tflite";
   /** The board's CPU, for host-side work and the CPU-only baseline. */
   readonly cpu: CpuModel;
   /** Where each number came from (accelerators.md sections, source files). */

@@ -300,7 +300,8 @@ for (
 }
 
 Deno.test({
-  name: "sa:RxC arrays speak the SECDA protocol: compile writes a driver bit-exact on sa:8x8:os and sa:32x32:ws",
+  name:
+    "sa:RxC arrays speak the SECDA protocol: compile writes a driver bit-exact on sa:8x8:os and sa:32x32:ws",
   ignore: noToolchain(),
   fn: async () => {
     const original = await compileOriginal();

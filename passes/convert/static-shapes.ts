@@ -8,6 +8,7 @@ import { LatheError } from "../../ir/errors.ts";
 import type { Graph, ValueInfo } from "../../ir/graph.ts";
 import { inferGraph } from "../../ir/infer.ts";
 import { getOp } from "../../ir/op-registry.ts";
+import { foldConstants } from "../constant-fold.ts";
 import type { Dim } from "../../ir/value-type.ts";
 
 export interface ShapeBindings {
@@ -56,7 +57,21 @@ export function bindInputShapes(g: Graph, b: ShapeBindings): Graph {
       changed = true;
     }
   }
-  return reinfer(changed ? { ...g, values } : g);
+  return foldShapes(reinfer(changed ? { ...g, values } : g));
+}
+
+/**
+ * Folds what the bound sizes made constant (Shape of a now-static value, and the Gather/Concat chains
+ * exporters build on it) and infers again, until nothing more folds: a Reshape whose target was such a
+ * chain gets a static output only once the chain is a constant, and what follows it only after that.
+ */
+function foldShapes(g: Graph, maxRounds = 16): Graph {
+  for (let i = 0; i < maxRounds; i++) {
+    const f = foldConstants(g);
+    if (f === g) return g;
+    g = reinfer(f);
+  }
+  return g;
 }
 
 /**

@@ -604,10 +604,44 @@ export function tflToOnnxRules(declines: Declines): Rule[] {
     "tfl.DENSIFY",
     (n) => declines.of(n, "DENSIFY of a computed tensor (only sparse constants expand)"),
   );
-  map(
-    "tfl.CUSTOM",
-    (n) => declines.of(n, `custom op ${JSON.stringify(resolveAttrs(n).custom_code)} has no ONNX form`),
-  );
+  // MediaPipe's Convolution2DTransposeBias (selfie segmentation's last layer): TRANSPOSE_CONV with the
+  // operands in CONV_2D's order (input, OHWI filter, bias) and its parameters as a raw C struct in the
+  // custom options: {padding (1 SAME, 2 VALID), stride_w, stride_h} as little-endian int32. The output size
+  // is the input's times the stride (SAME) or (input - 1) * stride + kernel (VALID).
+  map("tfl.CUSTOM", (n, rw, [x, w, b]) => {
+    const at = resolveAttrs(n);
+    if (at.custom_code !== "Convolution2DTransposeBias") {
+      return declines.of(n, `custom op ${JSON.stringify(at.custom_code)} has no ONNX form`);
+    }
+    const s = nhwc(n, x);
+    const ws = shapeOf(w);
+    if (!s) return s;
+    const opt = at.custom_options as { bytes?: Uint8Array } | undefined;
+    if (!opt?.bytes || opt.bytes.byteLength < 12 || !isStaticShape(ws) || ws.length !== 4) {
+      return declines.of(n, "needs 12 bytes of options and a static OHWI filter");
+    }
+    const dv = new DataView(opt.bytes.buffer, opt.bytes.byteOffset, 12);
+    const padding = ({ 1: "SAME", 2: "VALID" } as Record<number, string>)[dv.getInt32(0, true)];
+    const st = [dv.getInt32(8, true), dv.getInt32(4, true)];
+    if (!padding || !(st[0] >= 1 && st[1] >= 1)) {
+      return declines.of(n, `options padding ${dv.getInt32(0, true)}, strides [${st}]`);
+    }
+    const k = [ws[1], ws[2]];
+    const begin: number[] = [], end: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const out = padding === "SAME" ? s[1 + i] * st[i] : (s[1 + i] - 1) * st[i] + k[i];
+      const pb = windowAxis(padding, out, k[i], st[i]).padBefore;
+      begin.push(pb);
+      end.push((s[1 + i] - 1) * st[i] + k[i] - out - pb);
+    }
+    if (end.some((e) => e < 0)) return declines.of(n, "an output larger than the full transposed window");
+    const y = rw.op1(
+      "ConvTranspose",
+      [transpose(rw, x!, TO_NCHW), filterOf(rw, w!, [3, 0, 1, 2]), b ?? null],
+      { kernel_shape: k, strides: st, pads: [...begin, ...end] },
+    );
+    return transpose(rw, y, TO_NHWC);
+  });
   map(
     ["tfl.WHILE", "tfl.IF", "tfl.CALL_ONCE"],
     (n) => declines.of(n, `${n.op.slice(4)} (control flow) is not converted`),

@@ -34,6 +34,17 @@ import "./movement-steps.ts";
 import "./onnx-steps.ts";
 import "./tflite-steps.ts";
 import "./secda-backend.ts";
+import "./col2im-map-step.ts";
+import "./mm2im-backend.ts";
+import "./mm2im-call-step.ts";
+import "./float-steps.ts";
+import "./layout-steps.ts";
+import "./reduce-steps.ts";
+import "./conv-transpose-step.ts";
+import "./float-pool-steps.ts";
+import "./pot-steps.ts";
+import "./potacc-backend.ts";
+import "./potacc-call-step.ts";
 
 /** Where compile put a constant in DIR/weights.bin (report.json's `weights` index). */
 export interface WeightsEntry {
@@ -214,7 +225,8 @@ export function renderDriver(
       calls++;
       const p = getTarget(String(ctx.attrs.target)).programOf(node);
       packets += p.cmds.length;
-      if (lines.some((l) => l.includes("secda_gemm("))) loopCalls++;
+      // Every backend sends a stream that is not a loop through its `*_run_packets` table runner.
+      if (!lines.some((l) => l.includes("_run_packets("))) loopCalls++;
     }
     const io = `${node.inputs.filter(Boolean).join(", ")} -> ${node.outputs.join(", ")}`;
     body.push(`  {  // ${commentText(`${node.id} (${node.op}): ${io}`)}`);

@@ -72,7 +72,11 @@ registerStep("QuantizeLinear", (ctx: StepContext) => {
 
 registerStep("DequantizeLinear", (ctx: StepContext) => {
   const [xn] = ctx.node.inputs, [yn] = ctx.node.outputs;
-  const x = codes8(ctx, xn, "the input");
+  // int32 codes (a bias the quantize pass left for a float consumer) with zero point 0: (x - 0) * scale
+  // cannot overflow, so the 8-bit kernel's int32 arithmetic is exact for them too.
+  const wide = !!xn && ctx.tensor(xn).storage === "i32" &&
+    (!ctx.node.inputs[2] || constValues(ctx, 2, "x_zero_point").every((z) => z === 0));
+  const x = wide ? { t: ctx.tensor(xn!) } : codes8(ctx, xn, "the input");
   if (ctx.tensor(yn).storage !== "f32") ctx.fail("the driver dequantizes to float32");
   const s = constValues(ctx, 1, "x_scale");
   if (ctx.tensor(ctx.node.inputs[1]!).storage !== "f32") ctx.fail("x_scale must be float32");

@@ -29,6 +29,7 @@ import "../../runtime/kernels/index.ts";
 import { codeRange } from "./element-type.ts";
 import { hexDouble, hexFloat, int32 } from "./cpp-literal.ts";
 import { registerStep, type StaticTensor, type StepContext } from "./step.ts";
+import { floatBinary, floatOperands } from "./tflite-float-steps.ts";
 
 interface QOperand {
   readonly name: string;
@@ -218,6 +219,7 @@ export function broadcastLiteral(
 }
 
 function addSub(ctx: StepContext, negate: boolean): string[] {
+  if (floatOperands(ctx)) return floatBinary(ctx, negate ? "sub" : "add");
   doubleRounding(ctx);
   const [an, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
   const a = codes8(ctx, an, "x"), b = codes8(ctx, bn, "y"), y = codes8(ctx, yn, "the output");
@@ -255,6 +257,7 @@ registerStep("tfl.ADD", (ctx: StepContext) => addSub(ctx, false));
 registerStep("tfl.SUB", (ctx: StepContext) => addSub(ctx, true));
 
 registerStep("tfl.MUL", (ctx: StepContext) => {
+  if (floatOperands(ctx)) return floatBinary(ctx, "mul");
   doubleRounding(ctx);
   const [an, bn] = ctx.node.inputs, [yn] = ctx.node.outputs;
   const a = codes8(ctx, an, "x"), b = codes8(ctx, bn, "y"), y = codes8(ctx, yn, "the output");

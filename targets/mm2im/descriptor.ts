@@ -66,6 +66,9 @@ export const MM2IM: TargetParams = {
       "one AXI DMA engine (dma_addr0), 32-bit AXI4-Stream at the accelerator clock; 100 cycles per transfer for driver register writes and the first beat is an assumption",
   },
   types: ["i8"],
+  // MM2IM is a TFLite delegate: its rule takes int8 tfl.TRANSPOSE_CONV, so compile converts a float model
+  // to TFLite's int8 form (ONNX's lowering keeps ConvTranspose float behind Q/DQ).
+  integerForm: "tflite",
   opcodes: MM2IM_OPCODES,
   pad: { rows: 1, cols: 1, depth: UF },
   cpu: CORTEX_A9_PYNQ_Z1,
