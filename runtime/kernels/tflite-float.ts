@@ -1,15 +1,20 @@
 /**
- * Float kernels of the `tfl` dialect (TFLite's reference semantics, tensorflow/lite/kernels/internal/
- * reference/*.h): NHWC convolutions over the GEMM engine (1x1 convolutions read the activation in place,
- * others through an im2col buffer), a direct depthwise kernel, pools, elementwise ops, reductions, resizes,
- * softmax, and the (de)quantize/cast conversions. These are the fallback variant of each op: the integer
- * kernels register variants that accept quantized operands, and a float kernel refuses quantized ones.
+ * Float kernels of the `tfl` dialect. Where LiteRT's CPU path (the XNNPACK delegate) computes an op, the
+ * kernel reproduces its float32 arithmetic operation for operation, so results are bit-identical to
+ * LiteRT's rather than merely close: convolutions, depthwise convolutions and fully-connected layers in
+ * XNNPACK's summation order (tflite-xnnpack-conv.ts; and its channel-first kernels where a model with sparse
+ * weights runs channel-first, tflite-xnnpack-chw.ts, tflite-xnnpack-layout.ts), average pooling, mean,
+ * bilinear resize, sigmoid, hard-swish and log as XNNPACK's kernels compute them. The other ops follow
+ * TFLite's reference semantics (tensorflow/lite/kernels/internal/reference/*.h). These are the fallback
+ * variant of each op: the integer kernels register variants that accept quantized operands, and a float
+ * kernel refuses quantized ones.
  */
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { sgemm } from "../gemm/sgemm.ts";
-import { integerArithmetic } from "../tflite/requantize.ts";
-import { depthwiseNhwcWasm } from "./depthwise-nhwc-wasm.ts";
+import { xnnConv2d, xnnDepthwise, xnnFullyConnected, xnnMadd } from "./tflite-xnnpack-conv.ts";
+import { chwDepthwise, chwDepthwiseApplies, chwResizeBilinear, hwc2chwConv } from "./tflite-xnnpack-chw.ts";
+import { xnnLayoutOf } from "./tflite-xnnpack-layout.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { type RValue, Tensor, type TypedArray } from "../tensor.ts";
 import { broadcastStatic, forEachRow, planBroadcast } from "./broadcast.ts";
@@ -79,19 +84,6 @@ function layout(w: Tensor, key: string, build: () => Float32Array): Float32Array
   return v;
 }
 
-/** w viewed as [rows x cols] (row-major at `off`), transposed to [cols x rows]. */
-function transposed(w: F32, off: number, rows: number, cols: number): Float32Array {
-  return layout(w, `T:${off}:${rows}:${cols}`, () => {
-    const out = new Float32Array(rows * cols);
-    const d = w.data;
-    for (let r = 0; r < rows; r++) {
-      const s = off + r * cols;
-      for (let c = 0; c < cols; c++) out[c * rows + r] = d[s + c];
-    }
-    return out;
-  });
-}
-
 let scratch = new Float32Array(0);
 function scratchOf(n: number): Float32Array {
   if (scratch.length < n) scratch = new Float32Array(Math.max(n, scratch.length * 2));
@@ -106,7 +98,6 @@ reg("CONV_2D", (inputs, ctx) => {
   if (IC === 0 || C % IC !== 0) fail(`input has ${C} channels, the filter takes ${IC} per group`);
   const groups = C / IC;
   if (OC % groups !== 0) fail(`${OC} output channels do not split into ${groups} groups`);
-  const OCg = OC / groups;
   const biasT = optF32(inputs, 2, "bias");
   const bias = checkBias(biasT, OC);
   const at = ctx.attrs;
@@ -117,133 +108,38 @@ reg("CONV_2D", (inputs, ctx) => {
   const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
   const o = out.data;
   if (P === 0 || OC === 0) return [out];
-  const direct = KH === 1 && KW === 1 && at.stride_h === 1 && at.stride_w === 1 && groups === 1 &&
-    ay.padBefore === 0 && ax.padBefore === 0;
-  const clampAct = act === "NONE" || act === "RELU" || act === "RELU6" || act === "RELU_N1_TO_1";
-  // The bias rides in the GEMM as one more K row against a column of ones, and the clamp in its epilogue,
-  // which beats a separate pass over the output whenever the patches are copied anyway (or are narrower
-  // than the output).
-  const fold = clampAct && (bias !== undefined || act !== "NONE") && (!direct || OC > K);
-  const [lo, hi] = fold ? activationRange(act) : [-Infinity, Infinity];
-  const Ka = fold ? K + 1 : K;
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < groups; g++) {
-      const wT = fold ? withBiasRow(w, biasT, g, OCg, K) : transposed(w, g * OCg * K, OCg, K);
-      const cOut = { data: o, off: n * P * OC + g * OCg, rs: OC, cs: 1 };
-      const bView = { data: wT, off: 0, rs: OCg, cs: 1 };
-      if (direct && !fold) {
-        sgemm(P, OCg, K, { data: x.data, off: n * H * W * C, rs: C, cs: 1 }, bView, cOut);
-        continue;
-      }
-      const cols = scratchOf(P * Ka);
-      if (direct) onesColumn(x.data, n * P * K, P, K, cols);
-      else {
-        im2col(
-          x.data,
-          n,
-          H,
-          W,
-          C,
-          g * IC,
-          IC,
-          KH,
-          KW,
-          at.stride_h,
-          at.stride_w,
-          at.dilation_h_factor,
-          at.dilation_w_factor,
-          ay.padBefore,
-          ax.padBefore,
-          OH,
-          OW,
-          cols,
-          fold,
-        );
-      }
-      sgemm(P, OCg, Ka, { data: cols, off: 0, rs: Ka, cs: 1 }, bView, cOut, { lo, hi });
-    }
+  // LiteRT's arithmetic (XNNPACK's order, see tflite-xnnpack-conv.ts): bias first, then the products, then
+  // the clamp; TANH and SIGN_BIT run after.
+  const clampAct = act !== "TANH" && act !== "SIGN_BIT";
+  const [lo, hi] = clampAct ? activationRange(act) : [-Infinity, Infinity];
+  const geom = {
+    N,
+    H,
+    W,
+    C,
+    OH,
+    OW,
+    KH,
+    KW,
+    sh: at.stride_h,
+    sw: at.stride_w,
+    dh: at.dilation_h_factor,
+    dw: at.dilation_w_factor,
+    pt: ay.padBefore,
+    pl: ax.padBefore,
+  };
+  if (K === 0) {
+    for (let i = 0; i < o.length; i += OC) for (let c = 0; c < OC; c++) o[i + c] = bias ? bias[c] : 0;
+    biasActivate(o, OC, undefined, act);
+    return [out];
   }
-  if (!fold) biasActivate(o, OC, bias, act);
+  // XNNPACK's sparse inference runs this convolution into channel-first layout, in its own order.
+  if (xnnLayoutOf(ctx.node) === "hwc2chw" && groups === 1) {
+    hwc2chwConv(geom, x.data, w, bias, OC, lo, hi, o);
+  } else xnnConv2d(geom, x.data, w, bias, OC, groups, lo, hi, o);
+  if (!clampAct) biasActivate(o, OC, undefined, act);
   return [out];
 });
-
-/** Filter group g as [K+1 x OCg]: the transposed weights with the bias (or zeros) as the last row. */
-function withBiasRow(w: F32, bias: F32 | undefined, g: number, OCg: number, K: number): Float32Array {
-  let byBias = biasLayouts.get(w);
-  if (!byBias) biasLayouts.set(w, byBias = new WeakMap());
-  const key = bias ?? NO_BIAS;
-  let m = byBias.get(key);
-  if (!m) byBias.set(key, m = new Map());
-  // The same weights may run with another grouping (a graph rewritten around them): the key says which.
-  const layout = `${g}/${OCg}/${K}`;
-  let v = m.get(layout);
-  if (!v) {
-    v = new Float32Array((K + 1) * OCg);
-    v.set(transposed(w, g * OCg * K, OCg, K));
-    if (bias) v.set(bias.data.subarray(g * OCg, (g + 1) * OCg), K * OCg);
-    m.set(layout, v);
-  }
-  return v;
-}
-const NO_BIAS = new Tensor("f32", [0], new Float32Array(0));
-const biasLayouts = new WeakMap<Tensor, WeakMap<Tensor, Map<string, Float32Array>>>();
-
-/** rows [P x K] of x at `off`, each followed by a 1. */
-function onesColumn(x: Float32Array, off: number, P: number, K: number, cols: Float32Array): void {
-  for (let p = 0, s = off, d = 0; p < P; p++) {
-    for (let k = 0; k < K; k++) cols[d++] = x[s++];
-    cols[d++] = 1;
-  }
-}
-
-/**
- * Patches [OH*OW x KH*KW*IC] of image n, channels c0..c0+IC, zeros outside the image; with `ones`, each
- * patch row ends in a 1 (the bias row's partner).
- */
-function im2col(
-  x: Float32Array,
-  n: number,
-  H: number,
-  W: number,
-  C: number,
-  c0: number,
-  IC: number,
-  KH: number,
-  KW: number,
-  sh: number,
-  sw: number,
-  dh: number,
-  dw: number,
-  pt: number,
-  pl: number,
-  OH: number,
-  OW: number,
-  cols: Float32Array,
-  ones: boolean,
-): void {
-  const K = KH * KW * IC, row = ones ? K + 1 : K;
-  const img = n * H * W * C + c0;
-  for (let oy = 0; oy < OH; oy++) {
-    for (let ox = 0; ox < OW; ox++) {
-      let d = (oy * OW + ox) * row;
-      for (let ky = 0; ky < KH; ky++) {
-        const iy = oy * sh - pt + ky * dh;
-        const rowOk = iy >= 0 && iy < H;
-        for (let kx = 0; kx < KW; kx++, d += IC) {
-          const ix = ox * sw - pl + kx * dw;
-          if (!rowOk || ix < 0 || ix >= W) {
-            cols.fill(0, d, d + IC);
-            continue;
-          }
-          const s = img + (iy * W + ix) * C;
-          if (IC >= 16) cols.set(x.subarray(s, s + IC), d);
-          else for (let c = 0; c < IC; c++) cols[d + c] = x[s + c];
-        }
-      }
-      if (ones) cols[d] = 1;
-    }
-  }
-}
 
 reg("DEPTHWISE_CONV_2D", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "filter");
@@ -258,67 +154,14 @@ reg("DEPTHWISE_CONV_2D", (inputs, ctx) => {
   const ax = runtimeAxis(at.padding, W, KW, sw, dw);
   const OH = ay.out, OW = ax.out;
   const out = ctx.alloc("f32", [N, OH, OW, OC]) as F32;
-  const o = out.data, xd = x.data, wd = w.data;
-  const [lo, hi] = at.fused_activation_function === "TANH"
-    ? [-Infinity, Infinity]
-    : activationRange(at.fused_activation_function);
-  if (
-    mult === 1 && at.fused_activation_function !== "TANH" && depthwiseNhwcWasm({
-      x: xd,
-      w: wd,
-      bias: bias ?? new Float32Array(OC),
-      out: o,
-      N,
-      H,
-      W,
-      C,
-      OH,
-      OW,
-      KH,
-      KW,
-      sh,
-      sw,
-      dh,
-      dw,
-      pt: ay.padBefore,
-      pl: ax.padBefore,
-      lo,
-      hi,
-    })
-  ) return [out];
-  const acc = new Float64Array(OC);
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        if (bias) { for (let c = 0; c < OC; c++) acc[c] = bias[c]; }
-        else acc.fill(0);
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - ay.padBefore + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - ax.padBefore + kx * dw;
-            if (ix < 0 || ix >= W) continue;
-            const xo = ((n * H + iy) * W + ix) * C, wo = (ky * KW + kx) * OC;
-            if (mult === 1) {
-              for (let c = 0; c < OC; c++) acc[c] += xd[xo + c] * wd[wo + c];
-            } else {
-              for (let c = 0; c < C; c++) {
-                const v = xd[xo + c];
-                const base = c * mult;
-                for (let m = 0; m < mult; m++) acc[base + m] += v * wd[wo + base + m];
-              }
-            }
-          }
-        }
-        const d = ((n * OH + oy) * OW + ox) * OC;
-        for (let c = 0; c < OC; c++) {
-          const v = acc[c];
-          o[d + c] = v < lo ? lo : v > hi ? hi : v;
-        }
-      }
-    }
-  }
-  if (at.fused_activation_function === "TANH") applyActivation(o, "TANH");
+  const o = out.data;
+  const tanh = at.fused_activation_function === "TANH";
+  const [lo, hi] = tanh ? [-Infinity, Infinity] : activationRange(at.fused_activation_function);
+  const geom = { N, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, pt: ay.padBefore, pl: ax.padBefore };
+  if (mult === 1 && xnnLayoutOf(ctx.node) === "chw" && chwDepthwiseApplies(geom)) {
+    chwDepthwise(geom, x.data, w, bias, lo, hi, o);
+  } else xnnDepthwise(geom, x.data, w, bias, mult, lo, hi, o);
+  if (tanh) applyActivation(o, "TANH");
   return [out];
 });
 
@@ -397,29 +240,10 @@ reg("FULLY_CONNECTED", (inputs, ctx) => {
   const o = out.data;
   if (rows === 0 || U === 0) return [out];
   const act = at.fused_activation_function;
-  if (rows < 4 && act !== "TANH" && act !== "SIGN_BIT") {
-    // Few rows: the weights are the GEMM's A operand (kept packed across runs), bias and clamp in its epilogue.
-    const [lo, hi] = activationRange(act);
-    sgemm(U, rows, D, { data: w.data, off: 0, rs: D, cs: 1 }, { data: x.data, off: 0, rs: 1, cs: D }, {
-      data: o,
-      off: 0,
-      rs: 1,
-      cs: U,
-    }, {
-      rowBias: bias,
-      lo,
-      hi,
-    }, w);
-    return [out];
-  }
-  const wT = transposed(w, 0, U, D);
-  sgemm(rows, U, D, { data: x.data, off: 0, rs: D, cs: 1 }, { data: wT, off: 0, rs: U, cs: 1 }, {
-    data: o,
-    off: 0,
-    rs: U,
-    cs: 1,
-  });
-  biasActivate(o, U, bias, act);
+  const clampAct = act !== "TANH" && act !== "SIGN_BIT";
+  const [lo, hi] = clampAct ? activationRange(act) : [-Infinity, Infinity];
+  xnnFullyConnected(x.data, w, bias, rows, U, D, lo, hi, o);
+  if (!clampAct) biasActivate(o, U, undefined, act);
   return [out];
 });
 
@@ -470,6 +294,11 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
     const OH = ay.out, OW = ax.out;
     const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
     const o = out.data, xd = x.data;
+    if (kind === "AVERAGE") {
+      xnnAveragePool(xd, [N, H, W, C], FH, FW, sh, sw, ay.padBefore, ax.padBefore, OH, OW, o);
+      applyActivation(o, at.fused_activation_function);
+      return [out];
+    }
     const acc = new Float64Array(C);
     for (let n = 0; n < N; n++) {
       for (let oy = 0; oy < OH; oy++) {
@@ -482,19 +311,14 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
               const s = ((n * H + iy) * W + ix) * C;
               if (kind === "MAX") {
                 for (let c = 0; c < C; c++) if (xd[s + c] > acc[c]) acc[c] = xd[s + c];
-              } else if (kind === "AVERAGE") { for (let c = 0; c < C; c++) acc[c] += xd[s + c]; }
-              else for (let c = 0; c < C; c++) acc[c] += xd[s + c] * xd[s + c];
+              } else for (let c = 0; c < C; c++) acc[c] += xd[s + c] * xd[s + c];
             }
           }
           // Padding taps do not count: the divisor is the number of taps inside the image.
           const count = (y1 - y0) * (x1 - x0);
           const d = ((n * OH + oy) * OW + ox) * C;
           for (let c = 0; c < C; c++) {
-            o[d + c] = kind === "MAX"
-              ? acc[c]
-              : kind === "AVERAGE"
-              ? acc[c] / count
-              : Math.sqrt(acc[c] / count);
+            o[d + c] = kind === "MAX" ? acc[c] : Math.sqrt(acc[c] / count);
           }
         }
       }
@@ -502,6 +326,139 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
     applyActivation(o, at.fused_activation_function);
     return [out];
   });
+}
+
+/** The kernel's float32 constants (hex-float literals in the source), exactly. */
+const SIGMOID = {
+  magic: 12583039.0,
+  minusLog2e: -1.4426950216293335,
+  ln2Hi: 0.693145751953125,
+  ln2Lo: 1.428606765330187e-06,
+  c5: -0.008289290592074394,
+  c4: 0.04189782217144966,
+  c3: -0.16667652130126953,
+  c2: 0.4999915063381195,
+  c1: -0.9999997019767761,
+  cutoff: 87.33654022216797,
+};
+const bitsF32 = new Float32Array(1), bitsI32 = new Int32Array(bitsF32.buffer);
+
+/**
+ * XNNPACK's float sigmoid (rr2_p5_div): e ≈ exp(-|x|) from a rounded power of two and a degree-5
+ * polynomial in two-step range-reduced t, f = e / (e + 1), zero past the denormal cutoff, 1 − f for
+ * x ≥ 0 — with its multiply-adds as the engine does them.
+ */
+function xnnSigmoid(xd: Float32Array, o: Float32Array): void {
+  const f = Math.fround, madd = xnnMadd(), k = SIGMOID;
+  for (let i = 0; i < xd.length; i++) {
+    const x = xd[i], z = Math.abs(x);
+    let n = madd(z, k.minusLog2e, k.magic);
+    bitsF32[0] = n;
+    bitsI32[0] <<= 23;
+    const s = bitsF32[0];
+    n = f(n - k.magic);
+    let t = madd(n, k.ln2Hi, z);
+    t = madd(n, k.ln2Lo, t);
+    let p = madd(t, k.c5, k.c4);
+    p = madd(t, p, k.c3);
+    p = madd(t, p, k.c2);
+    p = madd(t, p, k.c1);
+    t = f(t * s);
+    const e = madd(t, p, s);
+    let r = f(e / f(e + 1));
+    if (z > k.cutoff) r = 0;
+    // The sign bit picks: x < 0 (and -0) keeps f, otherwise 1 − f.
+    o[i] = x < 0 || Object.is(x, -0) ? r : f(1 - r);
+  }
+}
+
+const LOG_K = {
+  sqrt2: Math.fround(1.4142134190),
+  sqrt1_2: Math.fround(7.0710688829e-01),
+  alpha3: Math.fround(1.824996918440e-01),
+  beta2: Math.fround(0.599170029163),
+  beta3: Math.fround(0.049584995955),
+  ln2: Math.fround(Math.LN2),
+};
+
+/**
+ * XNNPACK's float log (rational_3_3_div, mul then add): x·√2 split into its exponent e and a mantissa m in
+ * [1, 2); with u = m/√2 − 1, log x ≈ e·ln 2 + u(1 + u(1 + α₃u)) / (1 + u(1.5 + u(β₂ + β₃u))). The exponent
+ * comes from the bits as the kernel takes it (zero, negatives, infinities and NaN included).
+ */
+function xnnLog(xd: Float32Array, o: Float32Array): void {
+  const f = Math.fround, k = LOG_K;
+  for (let i = 0; i < xd.length; i++) {
+    const v = f(xd[i] * k.sqrt2);
+    bitsF32[0] = v === 0 ? -0 : v;
+    const bits = bitsI32[0];
+    // Sign and exponent shifted into the mantissa of 256.0 (0x43800000), then 383 taken off.
+    bitsI32[0] = ((bits & 0xff800000) >> 8) | 0x43800000;
+    const e = f(bitsF32[0] - 383);
+    bitsI32[0] = (bits & 0x007fffff) | 0x3f800000;
+    const u = f(f(bitsF32[0] * k.sqrt1_2) - 1);
+    let p = f(f(u * k.alpha3) + 1);
+    p = f(f(u * p) + 1);
+    p = f(u * p);
+    let q = f(f(u * k.beta3) + k.beta2);
+    q = f(f(u * q) + 1.5);
+    q = f(f(u * q) + 1);
+    o[i] = f(f(e * k.ln2) + f(p / q));
+  }
+}
+
+/**
+ * XNNPACK's average pool: the window's taps column by column (kx outer, ky inner; taps outside the image
+ * read zeros), summed nine at a time as ((t2+t3)+(t4+t5)) + (((t0+t1)+t8)+(t6+t7)) onto the running total,
+ * then one multiply by the float32 reciprocal of the taps inside the image.
+ */
+function xnnAveragePool(
+  xd: Float32Array,
+  [N, H, W, C]: readonly number[],
+  FH: number,
+  FW: number,
+  sh: number,
+  sw: number,
+  pt: number,
+  pl: number,
+  OH: number,
+  OW: number,
+  o: Float32Array,
+): void {
+  const f = Math.fround, T = FH * FW;
+  const offs = new Int32Array(T), v = new Float32Array(9);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        let count = 0, t = 0;
+        for (let kx = 0; kx < FW; kx++) {
+          const ix = ox * sw - pl + kx;
+          for (let ky = 0; ky < FH; ky++, t++) {
+            const iy = oy * sh - pt + ky;
+            const inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+            offs[t] = inside ? ((n * H + iy) * W + ix) * C : -1;
+            if (inside) count++;
+          }
+        }
+        const scale = f(1 / count), d = ((n * OH + oy) * OW + ox) * C;
+        for (let c = 0; c < C; c++) {
+          let acc = 0;
+          for (let g = 0; g < T; g += 9) {
+            for (let k = 0; k < 9; k++) {
+              const at = g + k < T ? offs[g + k] : -1;
+              v[k] = at < 0 ? 0 : xd[at + c];
+            }
+            const s018 = f(f(v[0] + v[1]) + v[8]),
+              s23 = f(v[2] + v[3]),
+              s45 = f(v[4] + v[5]),
+              s67 = f(v[6] + v[7]);
+            acc = f(acc + f(f(s23 + s45) + f(s018 + s67)));
+          }
+          o[d + c] = acc * scale;
+        }
+      }
+    }
+  }
 }
 
 // ---- elementwise -----------------------------------------------------------------------------------
@@ -536,11 +493,37 @@ unary("RELU", f("a < 0 ? 0 : a"));
 unary("RELU6", f("a < 0 ? 0 : a > 6 ? 6 : a"));
 unary("RELU_N1_TO_1", f("a < -1 ? -1 : a > 1 ? 1 : a"));
 unary("RELU_0_TO_1", f("a < 0 ? 0 : a > 1 ? 1 : a"));
-unary("LOGISTIC", f("sigmoid(a)"));
+reg("LOGISTIC", (inputs, ctx) => {
+  const x = arg(inputs, 0, "input");
+  if (x.dtype !== "f32") {
+    throw new LatheError("unsupported", `LOGISTIC of ${JSON.stringify(x.dtype)} in the float kernels`);
+  }
+  const out = ctx.alloc("f32", x.shape) as F32;
+  xnnSigmoid(x.data as Float32Array, out.data);
+  return [out];
+});
 unary("TANH", f("Math.tanh(a)"));
-unary("HARD_SWISH", f("a * Math.min(6, Math.max(0, a + 3)) / 6"));
+// XNNPACK's form: clamp(x·(1/6) + 1/2, 0, 1)·x with the first step a multiply-add.
+reg("HARD_SWISH", (inputs, ctx) => {
+  const x = f32Arg(inputs, 0, "input");
+  const out = ctx.alloc("f32", x.shape) as F32;
+  const madd = xnnMadd(), sixth = Math.fround(1 / 6), xd = x.data, o = out.data;
+  for (let i = 0; i < xd.length; i++) {
+    const v = madd(xd[i], sixth, 0.5);
+    o[i] = (v < 0 ? 0 : v > 1 ? 1 : v) * xd[i];
+  }
+  return [out];
+});
 unary("EXP", f("Math.exp(a)"));
-unary("LOG", f("Math.log(a)"));
+reg("LOG", (inputs, ctx) => {
+  const x = arg(inputs, 0, "input");
+  if (x.dtype !== "f32") {
+    throw new LatheError("unsupported", `LOG of ${JSON.stringify(x.dtype)} in the float kernels`);
+  }
+  const out = ctx.alloc("f32", x.shape) as F32;
+  xnnLog(x.data as Float32Array, out.data);
+  return [out];
+});
 unary("SQRT", f("Math.sqrt(a)"));
 unary("RSQRT", f("1 / Math.sqrt(a)"));
 unary("ABS", fi("Math.abs(a)", "Math.abs(a)"));
@@ -755,6 +738,19 @@ function boxOffsets(shape: readonly number[], axes: readonly number[]): Int32Arr
 
 type ReduceKind = "mean" | "sum" | "max" | "min" | "prod" | "any" | "all";
 
+/**
+ * Whether XNNPACK sums this reduction row by row: the reduced axes (ignoring axes of size 1) form one
+ * block that leaves out the innermost axis. Reductions over the innermost axis use other kernels.
+ */
+function xnnRowReduction(shape: readonly number[], axes: readonly number[]): boolean {
+  const big = shape.map((d, i) => d !== 1 ? i : -1).filter((i) => i >= 0);
+  const red = big.filter((i) => axes.includes(i));
+  if (red.length === 0) return true;
+  const first = big.indexOf(red[0]);
+  return big.slice(first, first + red.length).every((i, k) => i === red[k]) &&
+    red[red.length - 1] !== big[big.length - 1];
+}
+
 function reduce(op: string, kind: ReduceKind): void {
   reg(op, (inputs, ctx) => {
     const x = arg(inputs, 0, "input");
@@ -777,6 +773,18 @@ function reduce(op: string, kind: ReduceKind): void {
     const xd = x.data as Float32Array | Int32Array | Uint8Array,
       o = out.data as Float32Array | Int32Array | Uint8Array;
     const R = red.length;
+    if ((kind === "sum" || kind === "mean") && x.dtype === "f32" && xnnRowReduction(x.shape, axes)) {
+      // XNNPACK's reduction over outer axes (rdsum): one float32 sum over the reduced rows in order, then
+      // one multiply by the float32 reciprocal of the count.
+      const scale = kind === "mean" ? Math.fround(1 / R) : 1;
+      for (let i = 0; i < base.length; i++) {
+        const b = base[i];
+        let acc = 0;
+        for (let j = 0; j < R; j++) acc = Math.fround(acc + xd[b + red[j]]);
+        o[i] = acc * scale;
+      }
+      return [out];
+    }
     for (let i = 0; i < base.length; i++) {
       const b = base[i];
       let acc: number;
@@ -859,18 +867,10 @@ for (const [op, better] of [["ARG_MAX", 1], ["ARG_MIN", -1]] as const) {
 
 // ---- resize --------------------------------------------------------------------------------------
 
-/** TFLite's resize coordinate scale, in float32 as the reference computes it. */
-function resizeScale(inSize: number, outSize: number, alignCorners: boolean): number {
-  return alignCorners && outSize > 1
-    ? Math.fround((inSize - 1) / (outSize - 1))
-    : Math.fround(inSize / outSize);
-}
-
 /**
- * XNNPACK's f32 bilinear resize (what LiteRT runs on CPU), selected with the XNNPACK arithmetic: source
- * coordinates and weights in float32 (half-pixel centers clamped into the image), and per channel
- * t = tl + (tr − tl)·α_x, b = bl + (br − bl)·α_x, out = t + (b − t)·α_y as fused multiply-adds (LiteRT's
- * relaxed-SIMD build): the product of two float32 values is exact in a double, so one rounding remains.
+ * XNNPACK's f32 bilinear resize (what LiteRT runs on CPU): source coordinates and weights in float32
+ * (half-pixel centers clamped into the image), and per channel t = tl + (tr − tl)·α_x,
+ * b = bl + (br − bl)·α_x, out = t + (b − t)·α_y, each a multiply-add as the convolutions do it (madd).
  */
 function xnnResizeBilinear(
   xd: Float32Array,
@@ -882,6 +882,7 @@ function xnnResizeBilinear(
   o: Float32Array,
 ): void {
   const f = Math.fround;
+  const madd = xnnMadd();
   const axis = (inSize: number, outSize: number) => {
     const adj = align && outSize !== 1 ? 1 : 0;
     const scale = f((inSize - adj) / (outSize - adj));
@@ -908,9 +909,9 @@ function xnnResizeBilinear(
         const bl = (r1 + xs.lo[ox]) * C, br = (r1 + xs.hi[ox]) * C;
         const d = ((n * OH + oy) * OW + ox) * C;
         for (let k = 0; k < C; k++) {
-          const t = f(xd[tl + k] + f(xd[tr + k] - xd[tl + k]) * ah);
-          const b = f(xd[bl + k] + f(xd[br + k] - xd[bl + k]) * ah);
-          o[d + k] = f(t + f(b - t) * av);
+          const t = madd(f(xd[tr + k] - xd[tl + k]), ah, xd[tl + k]);
+          const b = madd(f(xd[br + k] - xd[bl + k]), ah, xd[bl + k]);
+          o[d + k] = madd(f(b - t), av, t);
         }
       }
     }
@@ -926,41 +927,9 @@ reg("RESIZE_BILINEAR", (inputs, ctx) => {
   const align = !!ctx.attrs.align_corners, half = !!ctx.attrs.half_pixel_centers;
   if (align && half) fail("align_corners and half_pixel_centers cannot both be set");
   const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
-  if (integerArithmetic() === "xnnpack") {
-    xnnResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
-    return [out];
-  }
-  const axis = (inSize: number, outSize: number) => {
-    const scale = resizeScale(inSize, outSize, align);
-    const lo = new Int32Array(outSize), hi = new Int32Array(outSize), frac = new Float32Array(outSize);
-    for (let i = 0; i < outSize; i++) {
-      const v = half ? Math.fround(Math.fround((i + 0.5) * scale) - 0.5) : Math.fround(i * scale);
-      const f0 = Math.floor(v);
-      lo[i] = Math.max(f0, 0);
-      hi[i] = Math.min(Math.ceil(v), inSize - 1);
-      frac[i] = v - lo[i];
-    }
-    return { lo, hi, frac };
-  };
-  const ys = axis(H, OH), xs = axis(W, OW);
-  const xd = x.data, o = out.data;
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
-      const dy = ys.frac[oy], r0 = (n * H + ys.lo[oy]) * W, r1 = (n * H + ys.hi[oy]) * W;
-      for (let ox = 0; ox < OW; ox++) {
-        const dx = xs.frac[ox];
-        const a = (r0 + xs.lo[ox]) * C,
-          b = (r1 + xs.lo[ox]) * C,
-          c = (r0 + xs.hi[ox]) * C,
-          e = (r1 + xs.hi[ox]) * C;
-        const w00 = (1 - dy) * (1 - dx), w10 = dy * (1 - dx), w01 = (1 - dy) * dx, w11 = dy * dx;
-        const d = ((n * OH + oy) * OW + ox) * C;
-        for (let k = 0; k < C; k++) {
-          o[d + k] = xd[a + k] * w00 + xd[b + k] * w10 + xd[c + k] * w01 + xd[e + k] * w11;
-        }
-      }
-    }
-  }
+  if (xnnLayoutOf(ctx.node) === "chw" && H > 1 && W > 1) {
+    chwResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
+  } else xnnResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
   return [out];
 });
 
