@@ -5,30 +5,18 @@
  */
 import { parseArgs } from "node:util";
 import { LatheError } from "../ir/errors.ts";
-import { compileModel } from "./compile.ts";
-import { runConformance } from "./conformance.ts";
-import { formatInspect, inspectModel } from "./inspect.ts";
-import { formatOf, loadModel } from "./load-model.ts";
-import { convertModel } from "./convert.ts";
-import { dumpModel } from "./dump.ts";
-import { formatGgufInspect, inspectGguf } from "./gguf/inspect.ts";
-import "./formats.ts";
-import { runModel } from "./run.ts";
-import { quantizeModel } from "./quantize.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
+import type { RuntimeName } from "./diff/diff.ts";
+import type { PreprocessSpec } from "./diff/preprocess.ts";
 import { simulateCommand } from "./simulate.ts";
-import { mutateModel } from "./mutate/mutate.ts";
-import { mutationKinds } from "../passes/mutate/index.ts";
-import { diffModels, formatDiff, reportJson, type RuntimeName } from "./diff/diff.ts";
-import { formatRepair, formatScore } from "./repair/format.ts";
-import { repairModel } from "./repair/repair.ts";
-import { BENCH_MODELS, formatBench, runRepairBench } from "./repair/bench.ts";
-import { checkPreprocessSpec, type PreprocessSpec, readPreprocessSpec } from "./diff/preprocess.ts";
-import { defaultModel } from "./default-model.ts";
-import { findRule, listPasses } from "../passes/pass-manager.ts";
-import { explainRule } from "../passes/rewrite.ts";
-import { formatPlacements } from "../targets/partition.ts";
-import { targetNames } from "../targets/registry.ts";
+
+// A command's modules load when it runs (dynamic import), so a command pays for its own imports only and
+// `--help` for none; simulate.ts is the exception, kept small so its own entry point starts fast.
+
+/** The model loader with every importer registered (each format registers itself when formats.ts loads). */
+async function modelLoader(): Promise<typeof import("./load-model.ts")> {
+  await import("./formats.ts");
+  return await import("./load-model.ts");
+}
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
 const common = {
@@ -38,7 +26,8 @@ const common = {
 
 interface Command {
   summary: string;
-  usage: string;
+  /** A function when the text names things only a module knows (loaded for --help and usage errors). */
+  usage: string | (() => Promise<string>);
   options: Options;
   run(values: Record<string, any>, positionals: string[]): Promise<number>;
 }
@@ -49,7 +38,9 @@ const print = (json: boolean, data: unknown, text: string) =>
 export const commands: Record<string, Command> = {
   compile: {
     summary: "import and verify a model, write its IR text and a summary",
-    usage: `compile [MODEL] [--out DIR] [--passes PIPELINE] [--print-after PASS|all] [--print-changed]
+    usage: async () => {
+      const { targetNames } = await import("../targets/registry.ts");
+      return `compile [MODEL] [--out DIR] [--passes PIPELINE] [--print-after PASS|all] [--print-changed]
         [--explain RULE] [--target T [--offload OP,OP] [--strict] [--explain-offload] [--seed N] [--no-check]] [--json]
   MODEL            .onnx file; without it, the embedded default CNN (no download)
   --out            output folder (default out/<model name>)
@@ -67,7 +58,8 @@ export const commands: Record<string, Command> = {
   --scheme S       quantize scheme for a float model (default: the target's, e.g. apot for potacc; else int8)
   --shape IN=D,..  sizes of symbolic inputs (a GGUF llama model: --shape tokens=T, default 8)
   --seed N         seed of the simulation inputs (default 0)
-  --no-check       skip the reference run that checks the simulation bit for bit`,
+  --no-check       skip the reference run that checks the simulation bit for bit`;
+    },
     options: {
       ...common,
       out: { type: "string" },
@@ -87,6 +79,8 @@ export const commands: Record<string, Command> = {
     },
     async run(v, p) {
       if (v["list-passes"]) {
+        await import("../passes/index.ts");
+        const { listPasses } = await import("../passes/pass-manager.ts");
         const ps = listPasses();
         print(
           v.json,
@@ -109,6 +103,7 @@ export const commands: Record<string, Command> = {
       if (v.explain) return await explain(v.explain, p[0], v.json);
       if (v.target) return await compileTargetCommand(v, p[0]);
       const printAfter = v["print-after"]?.includes("all") ? "all" : v["print-after"];
+      const { compileModel } = await import("./compile.ts");
       const r = await compileModel({
         model: p[0],
         out: v.out,
@@ -146,11 +141,14 @@ export const commands: Record<string, Command> = {
     options: { ...common },
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "inspect needs a MODEL");
+      const { formatOf, loadModel } = await modelLoader();
       if (formatOf(p[0], await fileHead(p[0])) === "gguf") {
+        const { formatGgufInspect, inspectGguf } = await import("./gguf/inspect.ts");
         const g = await inspectGguf(p[0]);
         print(v.json, g, formatGgufInspect(g));
         return 0;
       }
+      const { formatInspect, inspectModel } = await import("./inspect.ts");
       const r = inspectModel(await loadModel(p[0]), p[0]);
       print(v.json, r, formatInspect(r));
       return 0;
@@ -187,6 +185,8 @@ export const commands: Record<string, Command> = {
         }
         return intArg(x.trim(), "--tokens");
       });
+      const { loadModel } = await modelLoader();
+      const { runModel } = await import("./run.ts");
       const model = await loadModel(p[0]);
       const r = await runModel(model, {
         out: v.out,
@@ -222,6 +222,8 @@ export const commands: Record<string, Command> = {
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "dump needs a MODEL");
       if (!v.out) throw new LatheError("usage", "dump needs --out DIR");
+      await modelLoader();
+      const { dumpModel } = await import("./dump.ts");
       const r = await dumpModel(p[0], v.out, {
         onTensor: (done, total, name) => {
           if (!v.json) console.error(`[${done}/${total}] ${name}`);
@@ -283,6 +285,8 @@ export const commands: Record<string, Command> = {
           x.split(",").map((d) => intArg(d.trim(), "--shape")),
         ]),
       );
+      await modelLoader();
+      const { convertModel } = await import("./convert.ts");
       const r = await convertModel(p[0], p[1], {
         weights: v.weights,
         passes: v.passes,
@@ -377,6 +381,8 @@ export const commands: Record<string, Command> = {
         return n;
       };
       let last = "";
+      await modelLoader();
+      const { quantizeModel } = await import("./quantize.ts");
       const r = await quantizeModel({
         input: p[0],
         output: p[1],
@@ -401,7 +407,10 @@ export const commands: Record<string, Command> = {
           last = phase;
         },
       });
-      if (v.report) await writeFileAtomic(v.report, JSON.stringify(r.report, null, 2) + "\n");
+      if (v.report) {
+        const { writeFileAtomic } = await import("./atomic-write.ts");
+        await writeFileAtomic(v.report, JSON.stringify(r.report, null, 2) + "\n");
+      }
       const out = r.report?.outputs ?? [];
       print(
         v.json,
@@ -436,6 +445,7 @@ export const commands: Record<string, Command> = {
     async run(v, p) {
       const dir = p[0] ?? new URL("../../shared/corpus/onnx-node-suite", import.meta.url).pathname;
       const filter = [...(v.filter ?? []), ...p.slice(1)];
+      const { runConformance } = await import("./conformance.ts");
       const r = await runConformance(dir, {
         filter,
         onCase: (c, done, total) => {
@@ -532,6 +542,9 @@ export const commands: Record<string, Command> = {
           throw new LatheError("usage", `--runtime is lathe, onnxruntime or litert, not '${r}'`);
         }
       }
+      await modelLoader();
+      const { checkPreprocessSpec, readPreprocessSpec } = await import("./diff/preprocess.ts");
+      const { diffModels, formatDiff, reportJson } = await import("./diff/diff.ts");
       const flags: Record<string, unknown> = {};
       if (v.size !== undefined) flags.size = numList(v.size, "--size");
       if (v.layout !== undefined) flags.layout = v.layout;
@@ -609,6 +622,7 @@ export const commands: Record<string, Command> = {
     },
     async run(v, p) {
       if (v["list-kinds"]) {
+        const { mutationKinds } = await import("../passes/mutate/index.ts");
         const ks = mutationKinds();
         print(
           v.json,
@@ -623,6 +637,8 @@ export const commands: Record<string, Command> = {
       const kinds = v.kinds === undefined
         ? undefined
         : String(v.kinds).split(",").map((s) => s.trim()).filter(Boolean);
+      await modelLoader();
+      const { mutateModel } = await import("./mutate/mutate.ts");
       const r = await mutateModel({
         model: p[0],
         out: v.out,
@@ -720,6 +736,9 @@ export const commands: Record<string, Command> = {
           x.split(",").map((d) => intArg(d.trim(), "--shape")),
         ]),
       );
+      await modelLoader();
+      const { repairModel } = await import("./repair/repair.ts");
+      const { formatRepair, formatScore } = await import("./repair/format.ts");
       const r = await repairModel({
         source: p[0],
         target: p[1],
@@ -755,8 +774,9 @@ export const commands: Record<string, Command> = {
   "repair-bench": {
     summary:
       "the repair benchmark: convert, mutate with every kind, repair; detection, localization, repair rates",
-    usage:
-      `repair-bench [--models M1,M2] [--kinds K1,...] [--seeds N] [--inputs N] [--budget SECONDS] [--seed S]
+    usage: async () => {
+      const { BENCH_MODELS } = await import("./repair/bench.ts");
+      return `repair-bench [--models M1,M2] [--kinds K1,...] [--seeds N] [--inputs N] [--budget SECONDS] [--seed S]
         [--work DIR] [--json]
   For each model (names: ${Object.keys(BENCH_MODELS).join(", ")}; or paths), converts it with Lathe to
   the other format, mutates the conversion with every kind (--kinds; see mutate --list-kinds) at --seeds
@@ -765,7 +785,8 @@ export const commands: Record<string, Command> = {
   found), exact localization rate (the top finding names the mutated node, directly or through the node
   matching), full repair rate (outputs within 1e-4 of the source's) and time per case. --work keeps the
   converted, mutated and repaired files there. Progress goes to stderr. Exit code 1 when a case is not
-  detected, localized and repaired.`,
+  detected, localized and repaired.`;
+    },
     options: {
       ...common,
       models: { type: "string" },
@@ -780,6 +801,8 @@ export const commands: Record<string, Command> = {
       const list = (
         s: string | undefined,
       ) => (s === undefined ? undefined : String(s).split(",").map((x) => x.trim()).filter(Boolean));
+      await modelLoader();
+      const { formatBench, runRepairBench } = await import("./repair/bench.ts");
       const r = await runRepairBench({
         models: list(v.models),
         kinds: list(v.kinds),
@@ -814,6 +837,7 @@ async function compileTargetCommand(v: Record<string, any>, model: string | unde
       ]),
     )
     : undefined;
+  const { compileModel } = await import("./compile.ts");
   const r = await compileModel({
     model,
     out: v.out,
@@ -842,7 +866,10 @@ async function compileTargetCommand(v: Record<string, any>, model: string | unde
       ms: t.ms,
     }, "");
   } else {
-    if (v["explain-offload"]) console.log(formatPlacements(t.partition));
+    if (v["explain-offload"]) {
+      const { formatPlacements } = await import("../targets/partition.ts");
+      console.log(formatPlacements(t.partition));
+    }
     console.log([
       `compiled ${t.model} for ${t.target}${t.prepared ? ` (prepared with ${t.prepared})` : ""}`,
       `  ${tot.offloaded_nodes} of ${tot.nodes} nodes offloaded, ${
@@ -890,6 +917,9 @@ async function compileTargetCommand(v: Record<string, any>, model: string | unde
 }
 
 async function explain(name: string, modelPath: string | undefined, json: boolean): Promise<number> {
+  await import("../passes/index.ts");
+  const { findRule, listPasses } = await import("../passes/pass-manager.ts");
+  const { explainRule } = await import("../passes/rewrite.ts");
   const found = findRule(name);
   if (!found) {
     throw new LatheError(
@@ -899,7 +929,9 @@ async function explain(name: string, modelPath: string | undefined, json: boolea
       }`,
     );
   }
-  const model = modelPath ? await loadModel(modelPath) : defaultModel();
+  const model = modelPath
+    ? await (await modelLoader()).loadModel(modelPath)
+    : (await import("./default-model.ts")).defaultModel();
   const ex = explainRule(model.graph, found.rule);
   print(
     json,
@@ -974,14 +1006,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let parsed: { values: Record<string, any>; positionals: string[] };
+  const usage = async () => (typeof cmd.usage === "string" ? cmd.usage : await cmd.usage());
   try {
     parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
   } catch (e) {
-    console.error(`${(e as Error).message}\n\nusage: ${cmd.usage}`);
+    console.error(`${(e as Error).message}\n\nusage: ${await usage()}`);
     return 2;
   }
   if (parsed.values.help) {
-    console.log(`usage: ${cmd.usage}`);
+    console.log(`usage: ${await usage()}`);
     return 0;
   }
   try {

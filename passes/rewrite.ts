@@ -2,8 +2,8 @@
  * Rules and the drivers that apply them. A rule is a pattern plus a builder of the replacement: one line of
  * data. Two drivers: `walk` visits each node once in order; `greedy` keeps a worklist until nothing fires,
  * within a step budget whose overrun names the rules that kept firing. Replacements are spliced in before
- * the matched node, uses are rewired through the use lists, dead nodes disappear, and the new graph is
- * produced with immer so whoever holds the old one keeps it unchanged.
+ * the matched node, uses are rewired through the use lists, dead nodes disappear, and the new graph is a
+ * new frozen object sharing the unchanged nodes, so whoever holds the old one keeps it unchanged.
  */
 import { produce } from "immer";
 import type { Attrs } from "../ir/attr.ts";
@@ -92,7 +92,11 @@ export class Rewriter {
     if (!getOp(op)) {
       throw new LatheError("verify", `rule built an unknown op ${op}`, { field: `node ${this.root.id}` });
     }
-    const g: Graph = { ...this.ctx.graph, constants: { ...this.ctx.graph.constants, ...this.constants } };
+    // Inference reads constants by name only: the new ones shadow the graph's without copying its table.
+    const g: Graph = Object.keys(this.constants).length === 0 ? this.ctx.graph : {
+      ...this.ctx.graph,
+      constants: Object.assign(Object.create(this.ctx.graph.constants), this.constants),
+    };
     const lookup = { get: (v: string) => this.types.get(v) ?? g.values[v]?.type };
     const types = inferNode(g, node, lookup, () => this.names.fresh("?d"));
     outs.forEach((o, i) => {
@@ -154,6 +158,9 @@ export function applyRules(
 ): { graph: Graph; stats: RewriteStats } {
   const byOp = indexRules(rules);
   const stats: RewriteStats = { fired: {}, steps: 0, attempts: 0 };
+  // The value and constant tables are copied at the first rewrite and edited in place after it: copying
+  // them at every rewrite made a pass over a large graph quadratic.
+  let tables: Tables | undefined;
   const maxSteps = opts.maxSteps ?? 100_000;
   let g = graph;
   const names = nameSource(g);
@@ -174,7 +181,8 @@ export function applyRules(
       ) => (typeof x === "string" ? x : (x as ValueRef).name));
       if (b.created.length === 0 && sameAsRoot(node, repl, ctx)) continue; // the same node again: no change
       // Nodes the rewrite left dead go at once, so they do not count as users for the next match.
-      g = deadCodeElimination(splice(g, node, repl, b));
+      tables ??= { values: { ...g.values }, constants: { ...g.constants } };
+      g = eliminateDead(splice(g, node, repl, b, tables), tables);
       stats.fired[r.name] = (stats.fired[r.name] ?? 0) + 1;
       stats.steps++;
       recent.push(r.name);
@@ -193,26 +201,30 @@ export function applyRules(
     }
     return false;
   };
-  // Nodes touched by a rewrite are new objects; visiting only current ones keeps a rule from seeing a stale node.
-  let alive = new Set(g.nodes);
+  // Nodes touched by a rewrite are new objects; visiting only current ones keeps a rule from seeing a stale
+  // node. With unique ids a node is current when the graph's node of that id is that very object; one map
+  // per graph change serves both that test and the walk's lookup by id.
+  let byId = new Map<string, Node>();
+  let alive: Set<Node> | undefined;
+  let indexed: Graph | undefined;
+  const current = (): Map<string, Node> => {
+    if (indexed !== g) {
+      byId = new Map(g.nodes.map((n) => [n.id, n]));
+      alive = byId.size === g.nodes.length ? undefined : new Set(g.nodes);
+      indexed = g;
+    }
+    return byId;
+  };
   const step = (n: Node): boolean => {
-    if (!alive.has(n)) return false;
-    const fired = visit(n);
-    if (fired) alive = new Set(g.nodes);
-    return fired;
+    const ids = current();
+    return (alive ? alive.has(n) : ids.get(n.id) === n) && visit(n);
   };
   if (opts.driver === "walk") {
     // Visit each original node once, as it is now: a node whose inputs were rewired is a new object with
     // the same id, and it still gets its visit.
     const order = (opts.reverse ? [...graph.nodes].reverse() : [...graph.nodes]).map((n) => n.id);
-    let byId = new Map(g.nodes.map((n) => [n.id, n]));
-    let seen = g;
     for (const id of order) {
-      if (seen !== g) {
-        byId = new Map(g.nodes.map((n) => [n.id, n]));
-        seen = g;
-      }
-      const n = byId.get(id);
+      const n = current().get(id);
       if (n) step(n);
     }
   } else {
@@ -224,7 +236,9 @@ export function applyRules(
       for (const n of order) if (step(n)) changed = true;
     }
   }
-  return { graph: g === graph ? graph : deadCodeElimination(g), stats };
+  if (g === graph || !tables) return { graph, stats };
+  g = eliminateDead(g, tables);
+  return { graph: frozenGraph(g, g.nodes as Node[], tables.values, tables.constants), stats };
 }
 
 /**
@@ -282,7 +296,7 @@ function nameSource(g: Graph): NameSource {
  * root. A replaced graph output keeps its name: the replacement value is renamed when it is new, otherwise
  * an Identity carries the name.
  */
-function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Graph {
+function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter, tables: Tables): Graph {
   const outSet = new Set(g.outputs);
   const rename = new Map<string, string>();
   const extra: Node[] = [];
@@ -327,10 +341,10 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
   const sub = (x: string | null) => (x !== null && rename.has(x) ? rename.get(x)! : x);
   const rest = rename.size === 0 ? g.nodes.slice(at + 1) : g.nodes.slice(at + 1).map((n) => {
     const reads = n.inputs.some((x) => x !== null && rename.has(x));
-    const hasSub = Object.values(n.attrs).some((a) => a.type === "graph" || a.type === "graphs");
+    const hasSub = hasSubgraph(n);
     if (!reads && !hasSub) return n;
     const copy: Node = reads ? { ...n, inputs: n.inputs.map(sub) } : n;
-    return hasSub ? produce(copy, (d) => rewireSubgraphs(d, rename)) : copy;
+    return hasSub ? produce(copy, (d) => rewireSubgraphs(d, rename)) : frozenNode(copy);
   });
   const renameNode = (n: Node): Node => {
     const outs = n.outputs.some((x) => takeName.has(x));
@@ -344,10 +358,55 @@ function splice(g: Graph, root: Node, repl: readonly string[], b: Rewriter): Gra
   };
   const head = takeName.size ? g.nodes.slice(0, at).map(renameNode) : g.nodes.slice(0, at);
   const nodes = [...head, ...created.map((n) => (takeName.size ? renameNode(n) : n)), ...extra, ...rest];
-  return produce(g, (d) => {
-    d.nodes = nodes as any;
-    Object.assign(d.values, newValues);
-    Object.assign(d.constants, b.constants);
+  if (takeName.size) { for (let i = 0; i < at; i++) if (nodes[i] !== g.nodes[i]) frozenNode(nodes[i]); }
+  for (let i = at; i < at + created.length + extra.length; i++) frozenNode(nodes[i]);
+  Object.assign(tables.values, newValues);
+  Object.assign(tables.constants, b.constants);
+  return { ...g, nodes, values: tables.values, constants: tables.constants };
+}
+
+/** Value and constant tables that one driver run owns and edits in place. */
+interface Tables {
+  values: Record<string, ValueInfo>;
+  constants: Record<string, Constant>;
+}
+
+/** Whether a node has graph attributes (nodes are immutable, so the answer is kept). */
+const subgraphHolders = new WeakMap<Node, boolean>();
+function hasSubgraph(n: Node): boolean {
+  let h = subgraphHolders.get(n);
+  if (h === undefined) {
+    h = false;
+    for (const k in n.attrs) {
+      const t = n.attrs[k].type;
+      if (t === "graph" || t === "graphs") h = true;
+    }
+    subgraphHolders.set(n, h);
+  }
+  return h;
+}
+
+/** A new node frozen as immer would have left it. */
+function frozenNode(n: Node): Node {
+  Object.freeze(n.inputs);
+  Object.freeze(n.outputs);
+  Object.freeze(n.attrs);
+  if (n.from) Object.freeze(n.from);
+  return Object.freeze(n);
+}
+
+/** `g` with new node, value and constant tables, frozen one level deep as immer would leave them. */
+function frozenGraph(
+  g: Graph,
+  nodes: Node[],
+  values: Record<string, ValueInfo>,
+  constants: Record<string, Constant>,
+): Graph {
+  return Object.freeze({
+    ...g,
+    nodes: Object.freeze(nodes),
+    values: Object.freeze(values),
+    constants: Object.freeze(constants),
   });
 }
 
@@ -371,34 +430,62 @@ function rewireSubgraphs(n: any, rename: Map<string, string>): void {
 
 /** Removes nodes none of whose outputs are used, and constants nothing reads; random ops stay. */
 export function deadCodeElimination(g: Graph): Graph {
+  const dead = findDead(g, g.constants);
+  if (!dead) return g;
+  const tables = { values: { ...g.values }, constants: { ...g.constants } };
+  const nodes = removeDead(g, dead, tables);
+  return frozenGraph(g, nodes, tables.values, tables.constants);
+}
+
+/** deadCodeElimination on a driver's own tables: edits them in place, returns the graph over them. */
+function eliminateDead(g: Graph, tables: Tables): Graph {
+  const dead = findDead(g, tables.constants);
+  if (!dead) return g;
+  return { ...g, nodes: removeDead(g, dead, tables), values: tables.values, constants: tables.constants };
+}
+
+/** Which nodes stay and which constants nothing reads, or undefined when nothing is dead. */
+function findDead(
+  g: Graph,
+  constants: Readonly<Record<string, Constant>>,
+): { keep: boolean[]; constants: string[] } | undefined {
   const live = new Set<string>(g.outputs);
   const keep: boolean[] = new Array(g.nodes.length).fill(false);
+  let deadNodes = 0;
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i];
     const needed = n.outputs.some((o) => o && live.has(o)) || getOp(n.op)?.impure === true ||
       (!getOp(n.op) && n.op.includes("."));
-    if (!needed) continue;
+    if (!needed) {
+      deadNodes++;
+      continue;
+    }
     keep[i] = true;
     for (const x of n.inputs) if (x) live.add(x);
-    for (const x of capturedValues(n)) live.add(x);
+    if (hasSubgraph(n)) { for (const x of capturedValues(n)) live.add(x); }
   }
-  const deadNodes = keep.filter((k) => !k).length;
-  const deadConsts = Object.keys(g.constants).filter((c) => !live.has(c) && !g.inputs.includes(c));
-  if (deadNodes === 0 && deadConsts.length === 0) return g;
-  return produce(g, (d) => {
-    d.nodes = d.nodes.filter((_, i) => keep[i]);
-    const definedByLive = new Set<string>();
-    for (const n of d.nodes) for (const o of n.outputs) definedByLive.add(o);
-    for (const c of deadConsts) {
-      delete (d.constants as Record<string, unknown>)[c];
-      delete (d.values as Record<string, unknown>)[c];
-    }
-    for (const k of Object.keys(d.values)) {
-      if (!definedByLive.has(k) && !(k in d.constants) && !d.inputs.includes(k)) {
-        delete (d.values as Record<string, unknown>)[k];
-      }
-    }
-  });
+  const inputs = new Set(g.inputs);
+  const deadConsts = Object.keys(constants).filter((c) => !live.has(c) && !inputs.has(c));
+  return deadNodes === 0 && deadConsts.length === 0 ? undefined : { keep, constants: deadConsts };
+}
+
+/**
+ * Deletes the dead constants and every value no live node, constant or input defines from `tables` (the
+ * survivors keep their order); returns the live nodes.
+ */
+function removeDead(g: Graph, dead: { keep: boolean[]; constants: string[] }, tables: Tables): Node[] {
+  const nodes = g.nodes.filter((_, i) => dead.keep[i]);
+  const definedByLive = new Set<string>();
+  for (const n of nodes) for (const o of n.outputs) definedByLive.add(o);
+  for (const c of dead.constants) {
+    delete tables.constants[c];
+    delete tables.values[c];
+  }
+  const inputs = new Set(g.inputs);
+  for (const k of Object.keys(tables.values)) {
+    if (!definedByLive.has(k) && !(k in tables.constants) && !inputs.has(k)) delete tables.values[k];
+  }
+  return nodes;
 }
 
 /** Outer values a node's subgraphs read. */

@@ -24,8 +24,21 @@ import "../ir/ops/index.ts";
 export type Observer = (value: string, v: RValue, node: Node | undefined) => void;
 
 export interface RunOptions {
-  /** Called for every graph input and node output as it is produced (disables buffer reuse). */
+  /**
+   * Called for every graph input and node output as it is produced. Buffer reuse is off, since the observer
+   * may keep what it sees, unless `observeTransient`.
+   */
   observe?: Observer;
+  /**
+   * The observer only reads each value during its call and keeps no reference to it (calibration's range
+   * observers), so buffers past their last use may be recycled as in an unobserved run.
+   */
+  observeTransient?: boolean;
+  /**
+   * Outputs already known for a node given its operands (the same node run on the same operands before, as
+   * a simulation's reference run did): the kernel is skipped and these values are used, never recycled.
+   */
+  reuse?: (node: Node, args: readonly (RValue | undefined)[]) => RValue[] | undefined;
   /** Check each kernel's outputs against the inferred types (tests run with this on). */
   check?: boolean;
   seed?: number;
@@ -136,7 +149,7 @@ export class Session {
         throw new LatheError("usage", `${k} is not an input of the graph (inputs: ${g.inputs.join(", ")})`);
       }
     }
-    const pool = opts.observe ? undefined : new BufferPool();
+    const pool = opts.observe && !opts.observeTransient ? undefined : new BufferPool();
     const outs = this.exec(g, given, undefined, pool, opts);
     const outputs: Record<string, RValue> = {};
     g.outputs.forEach((o, i) => (outputs[o] = outs[i]));
@@ -165,6 +178,23 @@ export class Session {
     for (let i = 0; i < g.nodes.length; i++) {
       const node = g.nodes[i];
       const args = node.inputs.map((n) => (n ? scope.lookup(n, node) : undefined));
+      const known = opts.reuse?.(node, args);
+      if (known) {
+        node.outputs.forEach((o, k) => {
+          if (!o) return;
+          const v = known[k];
+          if (v === undefined) {
+            throw new LatheError("runtime", `reused outputs lack output ${k}`, {
+              field: `node ${node.id} (${node.op})`,
+            });
+          }
+          env.set(o, v);
+          pool?.pin(v);
+          opts.observe?.(o, v, node);
+        });
+        this.releaseAfter(plan, i, env, pool);
+        continue;
+      }
       const ctx: KernelContext = {
         node,
         attrs: resolveAttrs(node),
@@ -209,15 +239,7 @@ export class Session {
         pool?.retain(v);
         opts.observe?.(o, v, node);
       });
-      if (pool) {
-        for (const v of plan.release[i]) {
-          const val = env.get(v);
-          if (val !== undefined) {
-            pool.release(val);
-            env.delete(v);
-          }
-        }
-      }
+      this.releaseAfter(plan, i, env, pool);
     }
     return g.outputs.map((o) => {
       const v = scope.find(o);
@@ -227,6 +249,18 @@ export class Session {
       pool?.pin(v);
       return v;
     });
+  }
+
+  /** Buffers of values whose last use was node i go back to the pool. */
+  private releaseAfter(plan: Plan, i: number, env: Map<string, RValue>, pool: BufferPool | undefined): void {
+    if (!pool) return;
+    for (const v of plan.release[i]) {
+      const val = env.get(v);
+      if (val !== undefined) {
+        pool.release(val);
+        env.delete(v);
+      }
+    }
   }
 }
 
@@ -272,7 +306,6 @@ export function interpret(
 ): RunResult {
   return new Session(g).run(inputs, opts);
 }
-
 
 function checkInput(
   name: string,

@@ -3,10 +3,16 @@
  * functional model interpreting the call's command stream. Beside it the unpartitioned graph runs on the
  * reference runtime with the same inputs, and every value both graphs define (offloaded layers keep their
  * output names) is compared byte for byte: the accelerator path is correct when nothing differs.
+ *
+ * The accelerated run does not compute twice what the reference run already did: a CPU node the partition
+ * kept as it was, whose operands are byte for byte the reference's, takes the reference's outputs (the
+ * kernels are deterministic functions of node and operands, so running it again would give the same bytes).
+ * Operands that come from the accelerator are compared first, so a call that differs still sends its
+ * consumers through their kernels.
  */
-import type { DType } from "../ir/dtype.ts";
+import { type DType, printDType } from "../ir/dtype.ts";
 import { LatheError } from "../ir/errors.ts";
-import type { Graph } from "../ir/graph.ts";
+import { type Graph, type Node, subgraphsOf } from "../ir/graph.ts";
 import { isStaticShape } from "../ir/value-type.ts";
 import { Session } from "../runtime/interpreter.ts";
 import { getKernel } from "../runtime/kernel-registry.ts";
@@ -122,18 +128,22 @@ export function simulatePartitioned(
   const shared = new Set<string>();
   const partOut = new Set(partitioned.nodes.flatMap((n) => n.outputs));
   for (const n of original.nodes) for (const o of n.outputs) if (o && partOut.has(o)) shared.add(o);
+  // Every value of the reference run, by name: the shared ones are compared, any may be reused.
   const want = new Map<string, RValue>();
   let tRef = 0;
-  if (opts.reference ?? true) {
+  const reference = opts.reference ?? true;
+  if (reference) {
     const t0 = performance.now();
-    new Session(original).run(inputs, { observe: (name, v) => shared.has(name) && want.set(name, v) });
+    new Session(original).run(inputs, { observe: (name, v) => want.set(name, v) });
     tRef = performance.now() - t0;
   }
   const mismatches: Mismatch[] = [];
   let compared = 0;
   const t1 = performance.now();
   const r = new Session(partitioned).run(inputs, {
+    reuse: reference ? reuseFrom(original, partitioned, want) : undefined,
     observe: (name, v) => {
+      if (!shared.has(name)) return;
       const w = want.get(name);
       if (!w) return;
       compared++;
@@ -150,4 +160,59 @@ export function simulatePartitioned(
     cutAt,
     ms: { reference: tRef, accelerated: tAcc },
   };
+}
+
+/**
+ * The reference outputs of an original node the partitioned graph runs as it is, when every operand is the
+ * reference's own value or equal to it byte for byte (constants: the same constant).
+ */
+function reuseFrom(
+  original: Graph,
+  partitioned: Graph,
+  ref: ReadonlyMap<string, RValue>,
+): (node: Node, args: readonly (RValue | undefined)[]) => RValue[] | undefined {
+  const kept = new Set(original.nodes.filter((n) => subgraphsOf(n).length === 0));
+  return (node, args) => {
+    if (!kept.has(node)) return undefined;
+    for (let k = 0; k < node.inputs.length; k++) {
+      const name = node.inputs[k];
+      if (!name) continue;
+      const c = original.constants[name];
+      if (c !== undefined || partitioned.constants[name] !== undefined) {
+        if (c !== partitioned.constants[name] || original.inputs.includes(name)) return undefined;
+        continue;
+      }
+      const w = ref.get(name), a = args[k];
+      if (w === undefined || a === undefined || (w !== a && !sameBytes(w, a))) return undefined;
+    }
+    const outs: RValue[] = [];
+    for (const o of node.outputs) {
+      const v = o ? ref.get(o) : undefined;
+      if (o && v === undefined) return undefined;
+      outs.push(v!);
+    }
+    return outs;
+  };
+}
+
+function sameBytes(a: RValue, b: RValue): boolean {
+  if (!(a instanceof Tensor) || !(b instanceof Tensor)) return false;
+  if (
+    printDType(a.dtype) !== printDType(b.dtype) || a.shape.length !== b.shape.length ||
+    a.shape.some((d, i) => d !== b.shape[i])
+  ) {
+    return false;
+  }
+  const x = a.data, y = b.data;
+  if (x instanceof Array || y instanceof Array || x.byteLength !== y.byteLength) return false;
+  const n = x.byteLength;
+  if (x.byteOffset % 4 === 0 && y.byteOffset % 4 === 0 && n % 4 === 0) {
+    const u = new Int32Array(x.buffer, x.byteOffset, n / 4),
+      v = new Int32Array(y.buffer, y.byteOffset, n / 4);
+    for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return false;
+    return true;
+  }
+  const u = new Uint8Array(x.buffer, x.byteOffset, n), v = new Uint8Array(y.buffer, y.byteOffset, n);
+  for (let i = 0; i < n; i++) if (u[i] !== v[i]) return false;
+  return true;
 }

@@ -73,7 +73,10 @@ export function quantizeWeightsPerChannel(
     for (let c = 0; c < dim; c++) {
       const base = (o * dim + c) * inner, s = scales[c];
       for (let i = 0; i < inner; i++) {
-        const q = roundHalfEven(Math.fround(w[base + i] / s));
+        // roundHalfEven, written out: this loop runs over every weight of the model.
+        const v = Math.fround(w[base + i] / s);
+        let q = Math.round(v);
+        if (q - v === 0.5 && q % 2 !== 0) q -= 1;
         codes[base + i] = q > 127 ? 127 : q < -127 ? -127 : q;
       }
     }

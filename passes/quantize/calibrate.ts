@@ -37,6 +37,8 @@ export function calibrate(
   const seen = new Set<string>();
   batches.forEach((batch, i) => {
     session.run(batch, {
+      // Observers fold each value into their range at once, so the run may recycle buffers.
+      observeTransient: true,
       observe: (name, v) => {
         const o = observers.get(name);
         if (!o || !("data" in v)) return;

@@ -20,6 +20,7 @@
  * Chosen here, before the biases are quantized, the whole model stays consistent.
  */
 import { numbersConstant } from "../../ir/builder.ts";
+import { typedConstant } from "./typed-constant.ts";
 import { float } from "../../ir/attr.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { graphIndex } from "../../ir/graph.ts";
@@ -251,12 +252,12 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
         ? quantizeWeightsPerChannel(spec.wData, [1, spec.wData.length], 0)
         : quantizeWeightsPerChannel(spec.wData, spec.weight.shape, spec.axis!);
       const sShape = perTensor ? [] : [wq.scales.length];
-      const ws = ed.constant(`${spec.w}_scale`, numbersConstant("f32", sShape, wq.scales));
+      const ws = ed.constant(`${spec.w}_scale`, typedConstant("f32", sShape, wq.scales));
       const wz = ed.constant(
         `${spec.w}_zero_point`,
-        numbersConstant("i8", sShape, new Int8Array(wq.scales.length)),
+        typedConstant("i8", sShape, new Int8Array(wq.scales.length)),
       );
-      const wc = ed.constant(`${spec.w}_quantized`, numbersConstant("i8", spec.weight.shape, wq.codes));
+      const wc = ed.constant(`${spec.w}_quantized`, typedConstant("i8", spec.weight.shape, wq.codes));
       inputs[1] =
         ed.add("DequantizeLinear", [wc, ws, wz], perTensor ? {} : { axis: spec.axis! }, `${spec.w}_dq`, {
           from: [n.id],
@@ -270,7 +271,7 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
           `${n.id}_bias_scale`,
           numbersConstant("f32", bShape, perTensor ? [bq.scales[0]] : bq.scales),
         );
-        const bc = ed.constant(`${n.id}_bias_quantized`, numbersConstant("i32", [spec.channels], bq.codes));
+        const bc = ed.constant(`${n.id}_bias_quantized`, typedConstant("i32", [spec.channels], bq.codes));
         inputs[2] = ed.add("DequantizeLinear", [bc, bsc], perTensor ? {} : { axis: 0 }, `${n.id}_bias_dq`, {
           from: [n.id],
         })[0];

@@ -12,6 +12,7 @@
  */
 import { LatheError } from "../../ir/errors.ts";
 import type { Tensor } from "../../runtime/tensor.ts";
+import { igemm } from "../../runtime/gemm/igemm.ts";
 import { multiplyByQuantizedMultiplier } from "../../runtime/tflite/fixed-point.ts";
 import type { Program } from "../target.ts";
 import { type GemmDesign, laneRows } from "./gemm-program.ts";
@@ -195,21 +196,32 @@ export function runGemmProgram(
   if (!cfg) throw new LatheError("runtime", `${program.target} program ${program.id} is empty`);
 }
 
-/** Tile operands widened to int32 (rows rounded up to 4 with zeros), reused across calls. */
-let scratchX: Int32Array = new Int32Array(0), scratchW: Int32Array = new Int32Array(0);
-const acc16 = new Int32Array(16);
+/** The tile's int32 products and its transposed weights, reused across calls. */
+let scratchAcc: Int32Array = new Int32Array(0);
+let scratchWt8: Int8Array = new Int8Array(0), scratchWtU8: Uint8Array = new Uint8Array(0);
 
-function widen(src: Int8Array | Uint8Array, rows: number, kp: number, scratch: Int32Array): Int32Array {
-  const need = Math.ceil(rows / 4) * 4 * kp;
-  const dst: Int32Array = scratch.length >= need ? scratch : new Int32Array(need);
-  dst.set(src.subarray(0, rows * kp));
-  dst.fill(0, rows * kp, need);
-  return dst;
+/** Weight rows (cols x kp) as a kp x cols matrix, so both GEMM operands are byte rows the SIMD packers take. */
+function transposed(ws: Int8Array | Uint8Array, cols: number, kp: number): Int8Array | Uint8Array {
+  const need = cols * kp;
+  let t: Int8Array | Uint8Array;
+  if (ws instanceof Int8Array) {
+    if (scratchWt8.length < need) scratchWt8 = new Int8Array(need);
+    t = scratchWt8;
+  } else {
+    if (scratchWtU8.length < need) scratchWtU8 = new Uint8Array(need);
+    t = scratchWtU8;
+  }
+  for (let n = 0; n < cols; n++) {
+    const s = n * kp;
+    for (let k = 0; k < kp; k++) t[k * cols + n] = ws[s + k];
+  }
+  return t;
 }
 
 /**
- * The tile's int32 sums, 4 rows × 4 columns at a time (each loaded code feeds four products), then bias,
- * row sums and the PPU per element. Only the unpadded rows and columns are written.
+ * The tile's int32 sums on the runtime's exact integer GEMM (runtime/gemm/igemm.ts: int32 accumulators
+ * that wrap, as the array's do), then bias, row sums and the PPU per element. Only the unpadded rows and
+ * columns are computed.
  */
 function computeTile(
   xs: Int8Array | Uint8Array,
@@ -226,41 +238,29 @@ function computeTile(
   sums: Int32Array | undefined,
   out: Int8Array | Uint8Array | Int32Array,
 ): void {
-  const x = scratchX = widen(xs, rows, kp, scratchX);
-  const w = scratchW = widen(ws, cols, kp, scratchW);
+  if (rows <= 0 || cols <= 0) return;
+  if (scratchAcc.length < rows * cols) scratchAcc = new Int32Array(rows * cols);
+  const acc = scratchAcc;
+  igemm(
+    rows,
+    cols,
+    kp,
+    { view: { data: xs, off: 0, rs: kp, cs: 1 } },
+    { view: { data: transposed(ws, cols, kp), off: 0, rs: cols, cs: 1 } },
+    { data: acc, off: 0, rs: cols },
+  );
   const ppu = (cfg.flags & CFG_PPU) !== 0;
   const { zp, lo, hi, n: N } = cfg;
-  const a = acc16;
-  for (let r = 0; r < rows; r += 4) {
-    const x0 = r * kp, x1 = x0 + kp, x2 = x1 + kp, x3 = x2 + kp;
-    for (let c = 0; c < cols; c += 4) {
-      const w0 = c * kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
-      let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
-      let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
-      for (let i = 0; i < kp; i++) {
-        const u0 = x[x0 + i], u1 = x[x1 + i], u2 = x[x2 + i], u3 = x[x3 + i];
-        const v0 = w[w0 + i], v1 = w[w1 + i], v2 = w[w2 + i], v3 = w[w3 + i];
-        a00 += u0 * v0, a01 += u0 * v1, a02 += u0 * v2, a03 += u0 * v3;
-        a10 += u1 * v0, a11 += u1 * v1, a12 += u1 * v2, a13 += u1 * v3;
-        a20 += u2 * v0, a21 += u2 * v1, a22 += u2 * v2, a23 += u2 * v3;
-        a30 += u3 * v0, a31 += u3 * v1, a32 += u3 * v2, a33 += u3 * v3;
-      }
-      a[0] = a00, a[1] = a01, a[2] = a02, a[3] = a03, a[4] = a10, a[5] = a11, a[6] = a12, a[7] = a13;
-      a[8] = a20, a[9] = a21, a[10] = a22, a[11] = a23, a[12] = a30, a[13] = a31, a[14] = a32, a[15] = a33;
-      const rEnd = Math.min(4, rows - r), cEnd = Math.min(4, cols - c);
-      for (let i = 0; i < rEnd; i++) {
-        const rowSum = sums ? sums[r + i] : 0;
-        const ob = (m0 + r + i) * N + n0 + c;
-        for (let j = 0; j < cEnd; j++) {
-          const col = c + j;
-          // int32 accumulators wrap; the PPU sees the wrapped value.
-          const v = (a[i * 4 + j] + bias[col] + rowSum) | 0;
-          if (!ppu) out[ob + j] = v;
-          else {
-            const q = multiplyByQuantizedMultiplier(v, mult[col], shift[col]) + zp;
-            out[ob + j] = q < lo ? lo : q > hi ? hi : q;
-          }
-        }
+  for (let i = 0; i < rows; i++) {
+    const rowSum = sums ? sums[i] : 0;
+    const ob = (m0 + i) * N + n0, ab = i * cols;
+    for (let col = 0; col < cols; col++) {
+      // int32 accumulators wrap; the PPU sees the wrapped value.
+      const v = (acc[ab + col] + bias[col] + rowSum) | 0;
+      if (!ppu) out[ob + col] = v;
+      else {
+        const q = multiplyByQuantizedMultiplier(v, mult[col], shift[col]) + zp;
+        out[ob + col] = q < lo ? lo : q > hi ? hi : q;
       }
     }
   }
