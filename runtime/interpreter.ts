@@ -8,7 +8,7 @@ import { LatheError } from "../ir/errors.ts";
 import { freeValues, type Graph, type Node } from "../ir/graph.ts";
 import { getOp, resolveAttrs } from "../ir/op-registry.ts";
 import type { Dim, ValueType } from "../ir/value-type.ts";
-import { getKernel, type Kernel, type KernelContext } from "./kernel-registry.ts";
+import { analyzeGraph, getKernel, type Kernel, type KernelContext } from "./kernel-registry.ts";
 import {
   alloc,
   arrayCtor,
@@ -52,6 +52,8 @@ export interface RunResult {
 
 interface Plan {
   kernels: Kernel[];
+  /** Registered graph analyses of this graph (kernel-registry.ts). */
+  analyses: ReadonlyMap<string, ReadonlyMap<Node, unknown>>;
   /** For each node, values whose last use it is. */
   release: string[][];
 }
@@ -128,7 +130,7 @@ export class Session {
       }
       return k;
     });
-    p = { kernels, release };
+    p = { kernels, release, analyses: analyzeGraph(g) };
     this.plans.set(g, p);
     return p;
   }
@@ -211,6 +213,7 @@ export class Session {
         zeros: (dtype, shape) => alloc(dtype, shape),
         runGraph: (sub, subInputs) => this.exec(sub, subInputs, scope, pool, opts),
         seed: hashSeed(seed, node.id),
+        analysis: <T>(name: string) => plan.analyses.get(name)?.get(node) as T | undefined,
       };
       let results: RValue[];
       try {

@@ -21,6 +21,32 @@ export interface KernelContext {
   runGraph(g: Graph, inputs: readonly (RValue | undefined)[]): RValue[];
   /** Seed for ops that draw random numbers, derived from the run's seed and the node. */
   readonly seed: number;
+  /** What a registered graph analysis says of this node in the graph being run (see registerGraphAnalysis). */
+  analysis<T>(name: string): T | undefined;
+}
+
+/**
+ * A whole-graph fact some kernels need and a node alone does not tell: e.g. which nodes LiteRT's XNNPACK
+ * delegate would run channel-first, which depends on their neighbours. A Session computes each analysis
+ * once per graph it plans; kernels read their node's entry with `ctx.analysis(name)`.
+ */
+export type GraphAnalysis = (g: Graph) => ReadonlyMap<Node, unknown>;
+
+const analyses = new Map<string, GraphAnalysis>();
+
+export function registerGraphAnalysis(name: string, analyze: GraphAnalysis): void {
+  if (analyses.has(name)) throw new Error(`graph analysis ${name} registered twice`);
+  analyses.set(name, analyze);
+}
+
+/** Every registered analysis of `g`, by name (analyses with nothing to say are left out). */
+export function analyzeGraph(g: Graph): ReadonlyMap<string, ReadonlyMap<Node, unknown>> {
+  const out = new Map<string, ReadonlyMap<Node, unknown>>();
+  for (const [name, analyze] of analyses) {
+    const r = analyze(g);
+    if (r.size) out.set(name, r);
+  }
+  return out;
 }
 
 export type Kernel = (inputs: readonly (RValue | undefined)[], ctx: KernelContext) => RValue[];

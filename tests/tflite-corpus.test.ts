@@ -21,7 +21,6 @@ import type { Model } from "../ir/graph.ts";
 import { assertValid } from "../ir/verify.ts";
 import { compareArrays } from "../runtime/compare.ts";
 import { Session } from "../runtime/interpreter.ts";
-import { useXnnpackLayout } from "../runtime/kernels/tflite-xnnpack-layout.ts";
 import { Tensor } from "../runtime/tensor.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
 import { inspectLiteRt, liteRtLoadMessage, loadLiteRt, runLiteRt } from "./reference/litert.ts";
@@ -104,8 +103,6 @@ function runLathe(
     if (t.kind !== "tensor") throw new Error("tensor inputs only");
     feeds[name] = new Tensor(t.dtype, shapes[i], data[i]);
   });
-  // LiteRT runs models with sparse weights partly channel-first; the float kernels follow that plan.
-  useXnnpackLayout(g);
   const out = new Session(g).run(feeds, { check: true }).outputs;
   return g.outputs.map((o) => out[o] as Tensor);
 }

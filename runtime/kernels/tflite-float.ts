@@ -14,7 +14,7 @@ import { LatheError } from "../../ir/errors.ts";
 import { sgemm } from "../gemm/sgemm.ts";
 import { xnnConv2d, xnnDepthwise, xnnFullyConnected, xnnMadd } from "./tflite-xnnpack-conv.ts";
 import { chwDepthwise, chwDepthwiseApplies, chwResizeBilinear, hwc2chwConv } from "./tflite-xnnpack-chw.ts";
-import { xnnLayoutOf } from "./tflite-xnnpack-layout.ts";
+import { type XnnLayout, XNNPACK_LAYOUT } from "./tflite-xnnpack-layout.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
 import { type RValue, Tensor, type TypedArray } from "../tensor.ts";
 import { broadcastStatic, forEachRow, planBroadcast } from "./broadcast.ts";
@@ -134,7 +134,7 @@ reg("CONV_2D", (inputs, ctx) => {
     return [out];
   }
   // XNNPACK's sparse inference runs this convolution into channel-first layout, in its own order.
-  if (xnnLayoutOf(ctx.node) === "hwc2chw" && groups === 1) {
+  if (ctx.analysis<XnnLayout>(XNNPACK_LAYOUT) === "hwc2chw" && groups === 1) {
     hwc2chwConv(geom, x.data, w, bias, OC, lo, hi, o);
   } else xnnConv2d(geom, x.data, w, bias, OC, groups, lo, hi, o);
   if (!clampAct) biasActivate(o, OC, undefined, act);
@@ -158,7 +158,7 @@ reg("DEPTHWISE_CONV_2D", (inputs, ctx) => {
   const tanh = at.fused_activation_function === "TANH";
   const [lo, hi] = tanh ? [-Infinity, Infinity] : activationRange(at.fused_activation_function);
   const geom = { N, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, pt: ay.padBefore, pl: ax.padBefore };
-  if (mult === 1 && xnnLayoutOf(ctx.node) === "chw" && chwDepthwiseApplies(geom)) {
+  if (mult === 1 && ctx.analysis<XnnLayout>(XNNPACK_LAYOUT) === "chw" && chwDepthwiseApplies(geom)) {
     chwDepthwise(geom, x.data, w, bias, lo, hi, o);
   } else xnnDepthwise(geom, x.data, w, bias, mult, lo, hi, o);
   if (tanh) applyActivation(o, "TANH");
@@ -927,7 +927,7 @@ reg("RESIZE_BILINEAR", (inputs, ctx) => {
   const align = !!ctx.attrs.align_corners, half = !!ctx.attrs.half_pixel_centers;
   if (align && half) fail("align_corners and half_pixel_centers cannot both be set");
   const out = ctx.alloc("f32", [N, OH, OW, C]) as F32;
-  if (xnnLayoutOf(ctx.node) === "chw" && H > 1 && W > 1) {
+  if (ctx.analysis<XnnLayout>(XNNPACK_LAYOUT) === "chw" && H > 1 && W > 1) {
     chwResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
   } else xnnResizeBilinear(x.data, [N, H, W, C], OH, OW, align, half, out.data);
   return [out];

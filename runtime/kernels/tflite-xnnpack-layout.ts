@@ -13,6 +13,7 @@
  * stride-1 convolution is explicit, and a zero PAD read by one convolution alone is folded into its
  * padding.
  */
+import { registerGraphAnalysis } from "../kernel-registry.ts";
 import type { Graph, Node } from "../../ir/graph.ts";
 import { resolveAttrs } from "../../ir/op-registry.ts";
 import { fromConstant } from "../tensor.ts";
@@ -313,16 +314,8 @@ export function planXnnpackLayout(g: Graph): Map<Node, XnnLayout> {
   }
 }
 
-const registered = new WeakMap<Node, XnnLayout>();
+/** The name kernels read the plan under (`ctx.analysis<XnnLayout>(XNNPACK_LAYOUT)`). */
+export const XNNPACK_LAYOUT = "xnnpack-layout";
 
-/** Makes the float kernels follow XNNPACK's layout plan for this graph's nodes (see planXnnpackLayout). */
-export function useXnnpackLayout(g: Graph): Map<Node, XnnLayout> {
-  const plan = planXnnpackLayout(g);
-  for (const [n, l] of plan) registered.set(n, l);
-  return plan;
-}
-
-/** The layout registered for a node, if XNNPACK runs it channel-first. */
-export function xnnLayoutOf(n: Node): XnnLayout | undefined {
-  return registered.get(n);
-}
+// Each Session plans the graph it runs: the layout follows the graph, not a node shared between graphs.
+registerGraphAnalysis(XNNPACK_LAYOUT, planXnnpackLayout);
