@@ -15,6 +15,17 @@ const MODELS = [
   "openwakeword/embedding_model.tflite",
 ];
 
+// Import only: the 9.99 MB fp16 SSD and the Coral uint8 SSD (whose custom post-process Lathe does not run).
+const IMPORT_ONLY = [
+  "mediapipe/object_detection_ssd_mobilenetv2_oidv4_fp16.tflite",
+  "coral/mobilenet_ssd_v2_coco_quant_postprocess.tflite",
+];
+for (const rel of HAVE_CORPUS ? IMPORT_ONLY : []) {
+  const bytes = Deno.readFileSync(corpusPath(`tflite/${rel}`));
+  const name = rel.split("/")[1].replace(".tflite", "");
+  Deno.bench({ name: `${name} import`, group: `${name} import`, fn: () => void importTflite(bytes) });
+}
+
 const lt = HAVE_CORPUS ? await loadLiteRt() : undefined;
 for (const rel of MODELS) {
   if (!HAVE_CORPUS) break;
