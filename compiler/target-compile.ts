@@ -86,28 +86,23 @@ export function integerPipeline(m: Model, scheme = "int8", form?: "tflite"): str
     return ggml && needsGgmlRequantize(m.graph, ggml) ? `ggml-requantize{type=${ggml}}` : "";
   }
   const q = ggml ? `scheme=bfp,weights=${ggml}` : `scheme=${scheme}`;
+  const float = scheme !== "int8" ? `canonicalize,fold-batchnorm,quantize{${q}}` : form === "tflite"
+    // The quantize command's path to a .tflite: TFLite's parameter choices, then the conversion that folds
+    // the Q/DQ pairs into int8 tfl ops; the model keeps its interface layout.
+    ? "canonicalize,fold-batchnorm,quantize{scheme=int8,tflite=true,activations=i8},onnx-to-tflite{layout=nchw}"
+    : "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
   if (m.meta.format === "tflite" || m.graph.nodes.some((n) => n.op.startsWith("tfl."))) {
     // A quantized TFLite model goes straight in; a float one is quantized as `quantize` does it, through
     // the ONNX form of its ops (its fp16 weights behind DEQUANTIZE fold to f32, the NHWC interface stays).
     const quantized = Object.values(m.graph.values).some((v) =>
       v.type.kind === "tensor" && isQuant(v.type.dtype)
     );
-    if (quantized) return "";
-    const rest = scheme !== "int8"
-      ? `canonicalize,fold-batchnorm,quantize{${q}}`
-      : "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
-    return `tflite-to-onnx,${rest}`;
+    return quantized ? "" : `tflite-to-onnx,${float}`;
   }
   const ops = new Set(m.graph.nodes.map((n) => n.op));
   if ([...ops].some((o) => INTEGER_OPS.has(o)) && !ops.has("DequantizeLinear")) return "";
   if (ops.has("QuantizeLinear") || ops.has("DequantizeLinear")) return "lower-int8";
-  if (scheme !== "int8") return `canonicalize,fold-batchnorm,quantize{${q}}`;
-  if (form === "tflite") {
-    // The quantize command's path to a .tflite: TFLite's parameter choices, then the conversion that folds
-    // the Q/DQ pairs into int8 tfl ops; the model keeps its NCHW interface.
-    return "canonicalize,fold-batchnorm,quantize{scheme=int8,tflite=true,activations=i8},onnx-to-tflite{layout=nchw}";
-  }
-  return "canonicalize,fold-batchnorm,quantize{scheme=int8},lower-int8";
+  return float;
 }
 
 /** The constants the calls stream, packed back to back at 64-byte boundaries. */
@@ -152,8 +147,11 @@ function baseName(p: string): string {
   return d > 0 ? b.slice(0, d) : b;
 }
 
-/** Token ids uniform over the vocabulary (the logits' last dim), Rng(seed + i) for input i as seededInputs. */
-function seededTokens(g: Graph, seed: number): Record<string, Tensor> | undefined {
+/**
+ * The token ids compile simulates a llama graph on: uniform over the vocabulary (the logits' last dim),
+ * Rng(seed + i) for input i as seededInputs; undefined when the graph is not a llama.
+ */
+export function seededTokens(g: Graph, seed: number): Record<string, Tensor> | undefined {
   const i = g.inputs.indexOf("tokens");
   const t = g.values.tokens?.type, y = g.values[g.outputs[0]]?.type;
   if (i < 0 || g.inputs.length !== 1 || t?.kind !== "tensor" || y?.kind !== "tensor") return undefined;

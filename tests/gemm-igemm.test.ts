@@ -307,7 +307,7 @@ Deno.test("requantChannels8 is TFLite's double-rounding MultiplyByQuantizedMulti
   }
 });
 
-Deno.test("requantizePlanes8 is rint(fround((acc + bias)·mult)) + zp, saturated, per plane", () => {
+Deno.test("requantizePlanes8 is rint(fround((acc + bias, wrapped to int32)·mult)) + zp, saturated, per plane", () => {
   const rnd = lcg(22);
   const M = 3, outCount = 21;
   const acc = Int32Array.from(
@@ -321,8 +321,10 @@ Deno.test("requantizePlanes8 is rint(fround((acc + bias)·mult)) + zp, saturated
   );
   // Ties: with mult 0.5 an odd accumulator lands exactly on .5.
   acc[5] = 5, acc[6] = 7, acc[7] = -5, acc[8] = -7;
+  // The bias add leaves int32 and wraps: -2^31 - 1234 becomes 2^31 - 1234; 2^31 - 1 + 77 becomes -2^31 + 76.
+  acc[outCount] = -2147483648, acc[2 * outCount] = 2147483647;
   const mults = Float64Array.from([0.5, Math.fround(0.0123), Math.fround(3.7)]);
-  const biases = Float64Array.from([0, -1234, 77]);
+  const biases = Int32Array.from([0, -1234, 77]);
   const rint = (v: number) => {
     const r = Math.floor(v), d = v - r;
     return d > 0.5 ? r + 1 : d < 0.5 ? r : r % 2 === 0 ? r : r + 1;
@@ -332,7 +334,7 @@ Deno.test("requantizePlanes8 is rint(fround((acc + bias)·mult)) + zp, saturated
     assert.ok(requantizePlanes8(acc, M, outCount, mults, biases, zp, qmin, qmax, y));
     for (let i = 0; i < acc.length; i++) {
       const m = Math.floor(i / outCount) % M;
-      const r = rint(Math.fround((acc[i] + biases[m]) * mults[m])) + zp;
+      const r = rint(Math.fround(((acc[i] + biases[m]) | 0) * mults[m])) + zp;
       assert.equal(y[i], r < qmin ? qmin : r > qmax ? qmax : r, `${kind} element ${i}`);
     }
   }

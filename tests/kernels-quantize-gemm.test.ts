@@ -170,3 +170,20 @@ Deno.test("QLinearMatMul on the integer GEMM matches onnxruntime (batched, int8 
     });
   }
 });
+
+Deno.test("QLinearConv: a bias near the int32 limits wraps with the accumulator, as in onnxruntime", async () => {
+  // Quantizers can saturate a bias to ±(2^31 - 1) when a channel's weight scale is tiny (all-but-zero
+  // filters); the sum then leaves int32. onnxruntime adds the bias to its int32 accumulators, so it wraps.
+  const edge = [2147483647, -2147483648, 2147480000, -2147480000, 0, 2147483000];
+  for (
+    const [i, c] of [
+      { x: ["u8", [1, 8, 6, 6]], w: ["i8", [6, 8, 1, 1]], attrs: {} }, // 1x1 direct, fused requantization
+      { x: ["u8", [1, 3, 7, 7]], w: ["i8", [6, 3, 3, 3]], attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
+      { x: ["u8", [1, 6, 7, 7]], w: ["i8", [6, 1, 3, 3]], attrs: { group: 6, pads: [1, 1, 1, 1] } }, // depthwise
+    ].entries()
+  ) {
+    const base = qlinearConv({ ...c, perChannel: true, bias: true } as ConvCase, 40 + i);
+    const inputs = base.inputs.map((o) => (o?.name === "b" ? op("b", t("i32", [6], edge)) : o));
+    await agreesWithOrt({ ...base, inputs });
+  }
+});

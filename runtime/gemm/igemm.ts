@@ -267,26 +267,27 @@ function dwFn(signed: boolean): FuncBuilder {
  * never saturates. Writes up to 7 bytes past n (the next plane, or slack).
  */
 function requantFn(signedOut: boolean): FuncBuilder {
-  const f = new FuncBuilder(["i32", "i32", "i32", "f64", "f64", "i32", "f32", "f32"]);
+  const f = new FuncBuilder(["i32", "i32", "i32", "f64", "i32", "i32", "f32", "f32"]);
   const [pAcc, pOut, n, mult, bias, zp, lo, hi] = [0, 1, 2, 3, 4, 5, 6, 7];
   const i = f.local("i32");
   const multV = f.local("v128"), biasV = f.local("v128"), zpV = f.local("v128"), loV = f.local("v128");
   const hiV = f.local("v128"), v = f.local("v128"), q0 = f.local("v128"), q1 = f.local("v128");
   const d0 = f.local("v128"), d1 = f.local("v128");
   f.set(multV, (g) => g.get(mult).simd(SIMD.f64x2Splat));
-  f.set(biasV, (g) => g.get(bias).simd(SIMD.f64x2Splat));
+  f.set(biasV, (g) => g.get(bias).simd(SIMD.i32x4Splat));
   f.set(zpV, (g) => g.get(zp).simd(SIMD.i32x4Splat));
   f.set(loV, (g) => g.splat(lo)).set(hiV, (g) => g.splat(hi));
   const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
   const half = (dst: number, src: (g: FuncBuilder) => void) => {
     f.set(dst, (g) => {
       src(g);
-      g.simd(SIMD.f64x2ConvertLowI32x4S).get(biasV).simd(SIMD.f64x2Add).get(multV).simd(SIMD.f64x2Mul);
+      g.simd(SIMD.f64x2ConvertLowI32x4S).get(multV).simd(SIMD.f64x2Mul);
       g.simd(SIMD.f32x4DemoteF64x2Zero);
     });
   };
   const quad = (dst: number, offset: number) => {
-    f.set(v, (g) => g.loadV((g) => g.add(pAcc, (g) => g.shl(i, 2)), offset));
+    // The bias adds in int32 and wraps, as onnxruntime's int32 accumulators do.
+    f.set(v, (g) => g.loadV((g) => g.add(pAcc, (g) => g.shl(i, 2)), offset).get(biasV).simd(SIMD.i32x4Add));
     half(d0, (g) => g.get(v));
     half(d1, (g) => g.shuffleBytes(v, v, HIGH_TO_LOW));
     f.set(dst, (g) => {
@@ -589,7 +590,8 @@ function igemmSimd(
 /** Per-row requantization of an integer GEMM into 8-bit codes (see requantizePlanes8). */
 export interface RowRequant {
   readonly mults: Float64Array;
-  readonly biases: Float64Array;
+  /** int32 biases, added to the accumulators with int32 wrapping. */
+  readonly biases: Int32Array;
   readonly zp: number;
   readonly qmin: number;
   readonly qmax: number;
@@ -612,7 +614,7 @@ export function igemmRequant8(
 ): boolean {
   if (M === 0 || N === 0 || K === 0) return false;
   for (let m = 0; m < M; m++) {
-    if (!Number.isFinite(rq.mults[m]) || !Number.isFinite(rq.biases[m])) return false;
+    if (!Number.isFinite(rq.mults[m])) return false;
   }
   const ik = fitsInt16(a, M) && fitsInt16(b, N) ? intKernels() : undefined;
   if (!ik) return false;
@@ -783,7 +785,7 @@ export function requantizePlanes8(
   M: number,
   outCount: number,
   mults: Float64Array,
-  biases: Float64Array,
+  biases: Int32Array,
   zp: number,
   qmin: number,
   qmax: number,
@@ -791,7 +793,7 @@ export function requantizePlanes8(
 ): boolean {
   const ik = intKernels();
   if (!ik || outCount === 0) return false;
-  for (let m = 0; m < M; m++) if (!Number.isFinite(mults[m]) || !Number.isFinite(biases[m])) return false;
+  for (let m = 0; m < M; m++) if (!Number.isFinite(mults[m])) return false;
   const { eng, k } = ik;
   try {
     const arena = eng.arena;

@@ -574,7 +574,7 @@ function convInt32(
 }
 
 /**
- * y = saturate(rint(fround((acc + bias[m]) · mult[m])) + zp) over planes of outCount accumulators, channel
+ * y = saturate(rint(fround(((acc + bias[m]) wrapped to int32) · mult[m])) + zp) over planes of outCount accumulators, channel
  * m = plane mod M: the arithmetic of requantize(), one plane at a time into int32 scratch (a monomorphic
  * store) and then one typed copy into the output.
  */
@@ -583,7 +583,7 @@ function requantizePlanes(
   M: number,
   outCount: number,
   mults: Float64Array,
-  biases: Float64Array,
+  biases: Int32Array,
   zp: number,
   qmin: number,
   qmax: number,
@@ -593,7 +593,8 @@ function requantizePlanes(
   for (let plane = 0, i = 0; i < acc.length; plane++, i += outCount) {
     const m = plane % M, mult = mults[m], b = biases[m];
     for (let o = 0; o < outCount; o++) {
-      const v = f((acc[i + o] + b) * mult);
+      // int32 accumulators wrap (onnxruntime adds the bias in int32 too).
+      const v = f(((acc[i + o] + b) | 0) * mult);
       let r = Math.round(v);
       // rint: exact ties go to the even neighbour (parity survives the int32 view of any integer < 2^53).
       if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
@@ -842,7 +843,7 @@ registerKernel("QLinearConv", (inputs, ctx) => {
     ysv = readNumbers(ys)[0],
     yz = intCodes(yzT, "y_zero_point")[0];
   const f = Math.fround;
-  const mults = new Float64Array(M), biases = new Float64Array(M);
+  const mults = new Float64Array(M), biases = new Int32Array(M);
   for (let m = 0; m < M; m++) {
     mults[m] = f(f(xsv * wsv[wsv.length === 1 ? 0 : m]) / ysv);
     biases[m] = bias ? bias[m] : 0;

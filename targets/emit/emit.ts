@@ -24,7 +24,7 @@ import type { Target } from "../target.ts";
 import { planArena } from "./arena.ts";
 import { braceList, commentText, cString, identifier } from "./cpp-literal.ts";
 import { cppSource, withIncludes } from "./cpp-library.ts";
-import { elementInfo } from "./element-type.ts";
+import { elementInfo, storageShape } from "./element-type.ts";
 import { makefile } from "./makefile.ts";
 import { driverBackendOf } from "./driver-backend.ts";
 import { type StaticTensor, type StepContext, stepFor, type StepOptions, unsupported } from "./step.ts";
@@ -45,6 +45,9 @@ import "./float-pool-steps.ts";
 import "./pot-steps.ts";
 import "./potacc-backend.ts";
 import "./potacc-call-step.ts";
+import "./bfp-backend.ts";
+import "./bfp-call-step.ts";
+import "./llm-steps.ts";
 
 /** Where compile put a constant in DIR/weights.bin (report.json's `weights` index). */
 export interface WeightsEntry {
@@ -130,8 +133,9 @@ export function renderDriver(
       throw new LatheError("unsupported", `driver emission: ${where}value ${name} has no static tensor type`);
     }
     const e = elementInfo(vt.dtype, `${where}value ${name}`);
-    const count = vt.shape.reduce((p, d) => p * d, 1);
-    t = { dtype: vt.dtype, shape: vt.shape, storage: e.storage, ctype: e.ctype, bytes: e.bytes, count };
+    const shape = storageShape(vt.dtype, vt.shape, `${where}value ${name}`);
+    const count = shape.reduce((p, d) => p * d, 1);
+    t = { dtype: vt.dtype, shape, storage: e.storage, ctype: e.ctype, bytes: e.bytes, count };
     types.set(name, t);
     return t;
   };

@@ -66,8 +66,10 @@ void qlinear_conv(const TX* x, const TW* w, const int32_t* w_zp, const int32_t* 
               }
             }
           }
-          if (bias) acc += bias[m];
-          const float f = static_cast<float>(static_cast<double>(acc) * static_cast<double>(mult[m]));
+          // int32 accumulators: the sum and the bias wrap as onnxruntime's (and the runtime's) do.
+          int32_t a = static_cast<int32_t>(static_cast<uint32_t>(acc));
+          if (bias) a = static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(bias[m]));
+          const float f = static_cast<float>(static_cast<double>(a) * static_cast<double>(mult[m]));
           const double v = std::nearbyint(static_cast<double>(f)) + p.y_zp;
           y[((static_cast<size_t>(n) * p.M + m) * p.OH + oy) * p.OW + ox] =
               static_cast<TY>(v < p.qmin ? p.qmin : v > p.qmax ? p.qmax : v);
