@@ -14,6 +14,7 @@ import "../passes/index.ts";
 import { runPipeline } from "../passes/pass-manager.ts";
 import { type Batch, seededBatches } from "../passes/quantize/calibrate.ts";
 import { quantizeModelGraph } from "../passes/quantize/quantize-pass.ts";
+import { biasFittingScales, quantizeBias, quantizeWeightsPerChannel } from "../passes/quantize/affine.ts";
 import { compareModels } from "../passes/quantize/report.ts";
 import { Session } from "../runtime/interpreter.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -171,4 +172,23 @@ Deno.test({
     );
     assert.ok(o.sqnrDb > 12);
   },
+});
+
+Deno.test("int8 weights: a channel of near-zero weights with a real bias gets a weight scale its bias fits", () => {
+  // Hand-derived: s_x = 0.02, channel 0 weights at most 1e-9 (scale 1e-9/127 alone would need a bias code of
+  // 0.5 / (0.02 · 7.9e-12) ≈ 3.2e12, far past int32). The widened scale is 0.5 / (0.02 · (2^31 - 1)) (within
+  // 2^-20), so the bias code stays below 2^31 - 1 and dequantizes back to 0.5 within one code.
+  const w = new Float32Array([1e-9, -5e-10, 2e-10, 0.3, -0.6, 0.1]);
+  const bias = new Float32Array([0.5, -0.25]);
+  const fit = biasFittingScales(bias, 0.02, false);
+  const wq = quantizeWeightsPerChannel(w, [2, 3], 0, fit);
+  const want0 = 0.5 / (0.02 * 2147483647);
+  assert.ok(Math.abs(wq.scales[0] / want0 - 1) < 2e-6, `channel 0 scale ${wq.scales[0]} vs ${want0}`);
+  assert.equal(wq.scales[1], Math.fround(0.6 / 127), "channel 1 keeps max|w|/127");
+  const bq = quantizeBias(bias, 0.02, wq.scales);
+  assert.ok(bq.codes[0] < 2147483647 && bq.codes[0] > 2147000000, `bias code ${bq.codes[0]}`);
+  assert.ok(Math.abs(bq.codes[0] * bq.scales[0] - 0.5) <= bq.scales[0], "the bias survives quantization");
+  // Without the widening the code saturates: the case the widening exists for.
+  const plain = quantizeBias(bias, 0.02, quantizeWeightsPerChannel(w, [2, 3], 0).scales);
+  assert.equal(plain.codes[0], 2147483647);
 });

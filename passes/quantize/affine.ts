@@ -49,6 +49,7 @@ export function quantizeWeightsPerChannel(
   w: Float32Array,
   shape: readonly number[],
   axis: number,
+  minScales?: ArrayLike<number>,
 ): ChannelQuant {
   const dim = shape[axis];
   let inner = 1;
@@ -67,7 +68,12 @@ export function quantizeWeightsPerChannel(
     }
   }
   const scales = new Float32Array(dim);
-  for (let c = 0; c < dim; c++) scales[c] = amax[c] > 0 ? amax[c] / 127 : 1;
+  for (let c = 0; c < dim; c++) {
+    scales[c] = amax[c] > 0 ? amax[c] / 127 : 1;
+    if (minScales && scales[c] < minScales[minScales.length === 1 ? 0 : c]) {
+      scales[c] = minScales[minScales.length === 1 ? 0 : c];
+    }
+  }
   const codes = new Int8Array(w.length);
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < dim; c++) {
@@ -82,6 +88,23 @@ export function quantizeWeightsPerChannel(
     }
   }
   return { codes, scales };
+}
+
+/**
+ * The smallest weight scale per channel at which the bias still fits int32 codes of scale s_x·s_w: a
+ * channel of near-zero weights with a real bias would otherwise saturate its bias (TFLite's quantizer
+ * widens such weight scales the same way). `channels` bias values; one scale when the weights are per tensor.
+ */
+export function biasFittingScales(b: Float32Array, inputScale: number, perTensor: boolean): Float64Array {
+  // A little under 2^31 - 1, so rounding s_x·s_w to float32 cannot push the code over.
+  const limit = 2147483647 * (1 - 2 ** -20);
+  const out = new Float64Array(perTensor ? 1 : b.length);
+  for (let c = 0; c < b.length; c++) {
+    const need = Math.abs(b[c]) / (inputScale * limit);
+    const k = perTensor ? 0 : c;
+    if (need > out[k]) out[k] = need;
+  }
+  return out;
 }
 
 /** int32 bias codes with scale s_x·s_w[c], rounded half to even and saturated to int32. */

@@ -28,6 +28,7 @@ import {
   activationParams,
   type ActivationType,
   type AffineParams,
+  biasFittingScales,
   quantizeBias,
   quantizeWeightsPerChannel,
 } from "./affine.ts";
@@ -248,9 +249,13 @@ export function quantizeInt8(g: Graph, opts: Int8Options): Int8Result {
     if (spec) {
       const inputs = n.inputs.map((i) => ed.read(i));
       const perTensor = spec.axis === undefined;
+      const xq = params.get(spec.x);
+      const fit = spec.bias && xq && xq.scale > 0
+        ? biasFittingScales(spec.bias, xq.scale, perTensor)
+        : undefined;
       const wq = perTensor
-        ? quantizeWeightsPerChannel(spec.wData, [1, spec.wData.length], 0)
-        : quantizeWeightsPerChannel(spec.wData, spec.weight.shape, spec.axis!);
+        ? quantizeWeightsPerChannel(spec.wData, [1, spec.wData.length], 0, fit)
+        : quantizeWeightsPerChannel(spec.wData, spec.weight.shape, spec.axis!, fit);
       const sShape = perTensor ? [] : [wq.scales.length];
       const ws = ed.constant(`${spec.w}_scale`, typedConstant("f32", sShape, wq.scales));
       const wz = ed.constant(
