@@ -162,9 +162,12 @@ export const commands: Record<string, Command> = {
   Inputs not given are generated from the seed: input i (graph order) draws from a mulberry32 generator
   seeded with seed+i; floats uniform in [-1, 1), integers in [0, 10), bools 0/1. Symbolic dims default to 1.
   --repeat N runs N times and reports the median latency (import excluded) in outputs.json.
-  --passes PIPELINE optimizes first (e.g. canonicalize,fuse-conv, as onnxruntime does at session creation).`,
+  --passes PIPELINE optimizes first (e.g. canonicalize,fuse-conv, as onnxruntime does at session creation).
+  --int-arithmetic  TFLite int8/uint8 kernels: double-rounding (TFLite's reference build, default),
+                   single-rounding, or xnnpack (what LiteRT's CPU path computes)`,
     options: {
       ...common,
+      "int-arithmetic": { type: "string", default: "double-rounding" },
       out: { type: "string" },
       input: { type: "string", multiple: true },
       dim: { type: "string", multiple: true },
@@ -175,6 +178,7 @@ export const commands: Record<string, Command> = {
     },
     async run(v, p) {
       if (!p[0]) throw new LatheError("usage", "run needs a MODEL");
+      const intArithmetic = intArithmeticArg(v["int-arithmetic"]);
       const inputs = pairs(v.input, "--input");
       const dims = Object.fromEntries(
         Object.entries(pairs(v.dim, "--dim")).map(([k, x]) => [k, intArg(x, "--dim")]),
@@ -196,6 +200,7 @@ export const commands: Record<string, Command> = {
         dims,
         tokens,
         passes: v.passes,
+        intArithmetic,
       });
       const { values: _, ...rest } = r;
       print(
@@ -974,6 +979,14 @@ function pairs(list: string[] | undefined, flag: string): Record<string, string>
     out[s.slice(0, i)] = s.slice(i + 1);
   }
   return out;
+}
+
+const INT_ARITHMETIC = ["double-rounding", "single-rounding", "xnnpack"] as const;
+
+function intArithmeticArg(s: string): (typeof INT_ARITHMETIC)[number] {
+  const a = INT_ARITHMETIC.find((x) => x === s);
+  if (!a) throw new LatheError("usage", `--int-arithmetic expects ${INT_ARITHMETIC.join(", ")}, got '${s}'`);
+  return a;
 }
 
 function intArg(s: string, flag: string): number {

@@ -5,6 +5,8 @@
  * Rng(seed + i); floats uniform in [-1, 1), integers uniform in [0, 10), bools 0 or 1. Symbolic dimensions
  * are 1 unless set with `dims`.
  */
+import { type IntegerArithmetic, setIntegerArithmetic } from "../runtime/tflite/requantize.ts";
+import { isQuant, storageOf } from "../ir/dtype.ts";
 import { LatheError } from "../ir/errors.ts";
 import type { Graph, Model } from "../ir/graph.ts";
 import { printValueType } from "../ir/value-type.ts";
@@ -28,6 +30,11 @@ export interface RunModelOptions {
   tokens?: readonly number[];
   /** A pass pipeline to run before executing (e.g. `canonicalize,fuse-conv`). */
   passes?: string;
+  /**
+   * The integer arithmetic TFLite's int8/uint8 kernels reproduce: TFLite's reference build (default,
+   * double rounding), its single-rounding build, or what LiteRT's CPU path (XNNPACK) computes.
+   */
+  intArithmetic?: IntegerArithmetic;
 }
 
 export interface RunModelResult {
@@ -66,6 +73,13 @@ export function generateInput(
   return x;
 }
 
+/** A quantized input's .npy holds its codes (numpy has no quantized types): they take the input's type. */
+function codesAs(t: Tensor, g: Graph, name: string): Tensor {
+  const want = g.values[name]?.type;
+  if (want?.kind !== "tensor" || !isQuant(want.dtype) || t.dtype !== storageOf(want.dtype)) return t;
+  return new Tensor(want.dtype, t.shape, t.data);
+}
+
 export async function runModel(model: Model, opts: RunModelOptions = {}): Promise<RunModelResult> {
   if (opts.passes) model = (await runPipeline(model, opts.passes)).model;
   const g = model.graph;
@@ -88,7 +102,7 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
   for (const name of g.inputs) {
     if (g.constants[name] && !given[name]) continue;
     const t = given[name]
-      ? await readNpy(given[name])
+      ? codesAs(await readNpy(given[name]), g, name)
       : name === "tokens" && opts.tokens
       ? tokenTensor(g, opts.tokens)
       : generateInput(g, name, idx, seed, opts.dims);
@@ -101,10 +115,15 @@ export async function runModel(model: Model, opts: RunModelOptions = {}): Promis
   const repeat = Math.max(1, opts.repeat ?? 1);
   const times: number[] = [];
   let values: Record<string, RValue> = {};
-  for (let r = 0; r < repeat; r++) {
-    const t0 = performance.now();
-    values = session.run(inputs, { seed }).outputs;
-    times.push(performance.now() - t0);
+  const prev = opts.intArithmetic ? setIntegerArithmetic(opts.intArithmetic) : undefined;
+  try {
+    for (let r = 0; r < repeat; r++) {
+      const t0 = performance.now();
+      values = session.run(inputs, { seed }).outputs;
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    if (prev) setIntegerArithmetic(prev);
   }
   const result: RunModelResult = { outputs: {}, inputs: inputInfo, values };
   if (opts.repeat && opts.repeat > 1) {

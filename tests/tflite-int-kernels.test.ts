@@ -13,6 +13,8 @@ import { importTflite } from "../compiler/tflite/import.ts";
 import { readTflite } from "../compiler/tflite/reader.ts";
 import type { TensorTypeName } from "../compiler/tflite/schema.ts";
 import { writeTflite } from "../compiler/tflite/writer.ts";
+import { encodeNpy } from "../compiler/npy.ts";
+import { runModel } from "../compiler/run.ts";
 import { GraphBuilder } from "../ir/builder.ts";
 import type { AffineQuant, DType } from "../ir/dtype.ts";
 import type { Graph } from "../ir/graph.ts";
@@ -1196,4 +1198,38 @@ Deno.test({
       }% exact, max ${worst}`,
     );
   },
+});
+
+Deno.test("run --int-arithmetic reaches the kernels and is restored afterwards", async () => {
+  // The sum of 6 at scale 0.375 above: 3 in TFLite's reference (double rounding), 2 in XNNPACK's.
+  const b = new GraphBuilder();
+  const x = b.input("x", aff("i8", 1, 0), [1, 1, 1, 1]);
+  const w = b.constant("w", {
+    dtype: aff("i8", [0.375], [0]),
+    shape: [1, 1, 1, 1],
+    bytes: new Uint8Array([2]),
+  });
+  const [y] = b.op("tfl.CONV_2D", [x, w, null], CONV, 1);
+  const g = b.buildRaw([y]);
+  const graph: Graph = {
+    ...g,
+    values: {
+      ...g.values,
+      [y]: { ...g.values[y], type: { kind: "tensor", dtype: aff("i8", 1, 0), shape: [1, 1, 1, 1] } },
+    },
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/x.npy`, encodeNpy(new Tensor("i8", [1, 1, 1, 1], new Int8Array([3]))));
+    const model = { graph, meta: { format: "lathe", opsets: {}, props: {} } } as const;
+    const code = async (a?: IntegerArithmetic) => {
+      const r = await runModel(model, { inputs: { x: `${dir}/x.npy` }, intArithmetic: a });
+      return Number((r.values[y] as Tensor).data[0]);
+    };
+    assert.equal(await code("xnnpack"), 2);
+    assert.equal(await code(), 3, "the default (double rounding) is back after the xnnpack run");
+    assert.equal(await code("double-rounding"), 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
