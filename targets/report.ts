@@ -43,6 +43,8 @@ export interface NodeReport {
   readonly energy?: CallTiming["energy"];
   readonly packets?: number;
   readonly program?: Readonly<Record<string, number>>;
+  /** The target's own compute-model figures (CallTiming.model): SCALE-Sim's for `sa:` arrays. */
+  readonly array?: Readonly<Record<string, number>>;
   readonly host?: readonly HostNodeReport[];
 }
 
@@ -160,6 +162,7 @@ export function buildTargetReport(
       energy: t.energy,
       packets: t.packets,
       program: program.dims,
+      ...(t.model ? { array: t.model } : {}),
       host,
     };
   });

@@ -163,6 +163,11 @@ export interface CallTiming {
   readonly packets: number;
   readonly energyPJ: number;
   readonly energy: Readonly<Record<string, number>>;
+  /**
+   * Figures of the target's own compute model, reported as they are (a systolic array's SCALE-Sim folds,
+   * mapping efficiency and compute utilization, in SCALE-Sim's units).
+   */
+  readonly model?: Readonly<Record<string, number>>;
 }
 
 /** Interprets a program on the call's operands and writes the result (the accelerator's behaviour). */

@@ -48,6 +48,18 @@ for (const spec of SPECS) {
         assert.equal(n.cycles, n.phases.compute + n.dma_cycles);
         const hand = HAND[spec][n.node];
         if (hand !== undefined) assert.equal(n.phases.compute, hand, `${spec} ${n.node} by hand`);
+        // SCALE-Sim's COMPUTE_REPORT metrics of the layer, in report.json's per-node `array`.
+        assert.equal(n.array.folds, ref.rowFolds * ref.colFolds, `${spec} ${n.node} folds`);
+        assert.ok(
+          Math.abs(n.array.mapping_efficiency - ref.mappingEfficiency) < 1e-9,
+          `${spec} ${n.node} mapping`,
+        );
+        assert.ok(Math.abs(n.array.compute_util - ref.computeUtil) < 1e-9, `${spec} ${n.node} compute util`);
+        if (spec === "sa:8x8:os" && n.node === "conv1") {
+          // By hand: 64 full 8x8 folds (Sr = 256, Sc = 16); each busy T = 27 of its 8 + 8 + 27 − 2 = 41 cycles.
+          assert.equal(n.array.mapping_efficiency, 100);
+          assert.ok(Math.abs(n.array.compute_util - (100 * 27) / 41) < 1e-9);
+        }
         // PE reads: SCALE-Sim's ifmap + filter reads of one-byte codes, four to a 32-bit word, on top of the
         // result stream the transport reads back (the padded tile, one word per four int8 results).
         const peReads = Math.ceil((ref.sram.ifmap + ref.sram.filter) / 4);

@@ -22,7 +22,7 @@ import { COMPUTE, OPCODES } from "../secda/protocol.ts";
 import { SECDA_SA } from "../secda-sa/descriptor.ts";
 import type { CallTiming, Program, Target, TargetParams } from "../target.ts";
 import { arrayName, bufferWords, type SystolicArray } from "./array.ts";
-import { cyclesPerFold, mapping, sramAccesses } from "./compute.ts";
+import { computeUtilFoldCycles, cyclesPerFold, mapping, sramAccesses } from "./compute.ts";
 import { parseSystolicSpec } from "./spec.ts";
 
 /** SCALE-Sim's compute of one M × N × K GEMM on the array: cycles and scratchpad operand accesses. */
@@ -116,13 +116,31 @@ export function systolicTiming(array: SystolicArray, design: GemmDesign, program
   const transport = gemmTiming({ ...design, computeCycles: () => 0, computeSramReads: () => 0 }, program);
   const { m, n, k } = program.dims;
   let compute = 0, reads = 0;
+  // SCALE-Sim's per-layer metrics over every fold of every tile (formats.md §4.1 "Metrics"): mapping
+  // efficiency is the mean used fraction of the array per fold, compute utilization the mean of used
+  // PE-cycles per fold cycle.
+  const { rows: R, cols: C, dataflow: df } = array;
+  let folds = 0, used = 0, busy = 0, foldCycles = 0;
   for (const cmd of program.cmds) {
     if (!(cmd.opcode & COMPUTE)) continue;
     const [m0, mc, n0, nc] = cmd.header.slice(cmd.header.length - 4);
-    const c = systolicGemmCompute(array, Math.min(mc, m - m0), Math.min(nc, n - n0), k);
+    const M = Math.min(mc, m - m0), N = Math.min(nc, n - n0);
+    const c = systolicGemmCompute(array, M, N, k);
     compute += c.cycles;
     reads += toWords32(c.ifmapReads + c.filterReads, array.wordBytes);
+    if (M <= 0 || N <= 0 || k <= 0) continue;
+    const { Sr, Sc, T } = mapping(df, M, N, k);
+    const f = Math.ceil(Sr / R) * Math.ceil(Sc / C);
+    folds += f;
+    used += Sr * Sc;
+    busy += Sr * Sc * T;
+    foldCycles += f * computeUtilFoldCycles(df, R, C, T);
   }
+  const model = {
+    folds,
+    mapping_efficiency: folds ? (100 * used) / (folds * R * C) : 0,
+    compute_util: foldCycles ? (100 * busy) / (foldCycles * R * C) : 0,
+  };
   const cycles = transport.cycles + compute;
   const sram = transport.energy.sram + reads * GEMM_ENERGY.sramWord;
   const energy = { ...transport.energy, sram };
@@ -135,6 +153,7 @@ export function systolicTiming(array: SystolicArray, design: GemmDesign, program
     sramReads: transport.sramReads + reads,
     energy,
     energyPJ: transport.energyPJ - transport.energy.sram + sram,
+    model,
   };
 }
 
