@@ -7,8 +7,9 @@
  */
 import { LatheError } from "../../ir/errors.ts";
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeInfo } from "../../ir/ggml-type.ts";
-import { canDequantize, dequantizeKernel } from "../../runtime/ggml/dequantize.ts";
-import { canQuantize, QUANTIZABLE_TYPES, quantizeKernel } from "../../runtime/ggml/quantize.ts";
+import { canDequantize } from "../../runtime/ggml/dequantize.ts";
+import { canQuantize, QUANTIZABLE_TYPES } from "../../runtime/ggml/quantize.ts";
+import { recodeRows } from "../../runtime/ggml/recode.ts";
 import type { GgufKV } from "./metadata.ts";
 import { type GgufTensorInfo, openGguf } from "./reader.ts";
 import { type GgufTensorInput, writeGguf } from "./writer.ts";
@@ -104,19 +105,9 @@ function planTensor(t: GgufTensorInfo, target: GgmlTypeInfo | undefined): { type
   return { typeId: target.id };
 }
 
-/** Decodes to f32 and encodes in the new type, one row at a time so a large tensor needs no f32 copy. */
+/** Decodes to f32 and encodes in the new type, one row at a time (runtime/ggml/recode.ts). */
 function recode(t: GgufTensorInfo, bytes: Uint8Array, typeId: number): Uint8Array {
-  const to = GGML_TYPES.get(typeId)!;
-  const rowLen = t.ne[0], rows = t.elementCount / rowLen;
-  const inRow = (rowLen / t.type.blockSize) * t.type.typeSize, outRow = (rowLen / to.blockSize) * to.typeSize;
-  const out = new Uint8Array(rows * outRow);
-  const row = new Float32Array(rowLen);
-  const decode = dequantizeKernel(t.typeId), encode = quantizeKernel(typeId);
-  for (let r = 0; r < rows; r++) {
-    decode(bytes, r * inRow, row, 0, rowLen);
-    encode(row, 0, out, r * outRow, rowLen);
-  }
-  return out;
+  return recodeRows(bytes, t.typeId, typeId, t.elementCount / t.ne[0], t.ne[0]);
 }
 
 function metadataFor(md: readonly GgufKV[], target: GgmlTypeInfo | undefined, quantized: boolean): GgufKV[] {

@@ -19,8 +19,9 @@ import { type DType, printDType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeInfo } from "../../ir/ggml-type.ts";
 import type { Graph, Model } from "../../ir/graph.ts";
-import { canDequantize, dequantizeKernel } from "../../runtime/ggml/dequantize.ts";
-import { canQuantize, quantizeKernel } from "../../runtime/ggml/quantize.ts";
+import { canDequantize } from "../../runtime/ggml/dequantize.ts";
+import { canQuantize } from "../../runtime/ggml/quantize.ts";
+import { recodeRows } from "../../runtime/ggml/recode.ts";
 import { vecDotType } from "../../runtime/ggml/vec-dot.ts";
 import { registerPass } from "../pass-manager.ts";
 
@@ -137,7 +138,7 @@ function plan(c: Constant, from: number, to: GgmlTypeInfo): string | undefined {
 function recode(c: Constant, from: number, to: GgmlTypeInfo): Uint8Array {
   const src = GGML_TYPES.get(from)!;
   const [rows, k] = c.shape;
-  const inRow = (k / src.blockSize) * src.typeSize, outRow = (k / to.blockSize) * to.typeSize;
+  const inRow = (k / src.blockSize) * src.typeSize;
   const bytes = constantBytes(c);
   if (bytes.length !== rows * inRow) {
     throw new LatheError(
@@ -145,14 +146,7 @@ function recode(c: Constant, from: number, to: GgmlTypeInfo): Uint8Array {
       `${src.name}[${c.shape}] needs ${rows * inRow} bytes, has ${bytes.length}`,
     );
   }
-  const out = new Uint8Array(rows * outRow);
-  const row = new Float32Array(k);
-  const decode = dequantizeKernel(from), encode = quantizeKernel(to.id);
-  for (let r = 0; r < rows; r++) {
-    decode(bytes, r * inRow, row, 0, k);
-    encode(row, 0, out, r * outRow, k);
-  }
-  return out;
+  return recodeRows(bytes, from, to.id, rows, k);
 }
 
 /** Re-encodes the GgmlMatMul weights of `model` that are not in a kept type; see the file comment. */
