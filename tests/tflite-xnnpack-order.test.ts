@@ -330,6 +330,167 @@ const CASES: [string, () => Case][] = [
   }],
 ];
 
+interface Const {
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+/** One op on a float input and constant operands (before the input when `constFirst`). */
+function oneOp(
+  op: string,
+  inShape: number[],
+  outShape: number[],
+  options: Record<string, unknown> | null,
+  input: Float32Array,
+  consts: Const[] = [],
+  constFirst = false,
+): Case {
+  const b = new TfliteBuilder();
+  const ins: number[] = [], outs: number[] = [];
+  const x = b.input({ shape: inShape, type: FLOAT }, ins);
+  const cs = consts.map((c) =>
+    b.tensor({ shape: c.shape, type: c.data instanceof Int32Array ? "INT32" : FLOAT }, c.data)
+  );
+  const y = b.output({ shape: outShape, type: FLOAT }, outs);
+  b.op(op, constFirst ? [...cs, x] : [x, ...cs], [y], options as never);
+  return { bytes: b.finish(ins, outs), input, inShape };
+}
+
+/** Values of magnitude 2^-3..2^3: the transcendental kernels' whole curve, saturation included. */
+const moderate = (n: number, seed: number) => wide(n, seed).map((v) => v * 2 ** -5);
+
+/** SUM or MEAN over `axes`, with a float64 reference rounded once. */
+function reduction(op: "SUM" | "MEAN", shape: number[], axes: number[], seed = 21): Case {
+  const input = wide(size(shape), seed);
+  const outShape = shape.map((d, i) => axes.includes(i) ? 1 : d);
+  const c = oneOp(op, shape, outShape, { keep_dims: true }, input, [{
+    shape: [axes.length],
+    data: Int32Array.from(axes),
+  }]);
+  const naive = new Float64Array(size(outShape));
+  const strides = shape.map((_, i) => size(shape.slice(i + 1)));
+  const ostrides = outShape.map((_, i) => size(outShape.slice(i + 1)));
+  for (let i = 0; i < input.length; i++) {
+    let o = 0;
+    shape.forEach((_, k) => {
+      if (!axes.includes(k)) o += (Math.floor(i / strides[k]) % shape[k]) * ostrides[k];
+    });
+    naive[o] += input[i];
+  }
+  const count = size(axes.map((a) => shape[a]));
+  return { ...c, naive: Float32Array.from(naive, (v) => op === "MEAN" ? v / count : v) };
+}
+
+/** BATCH_MATMUL of the input [B, M, K] (or [B, K, M] with adj_x) by a constant [K, N]. */
+function batchMatmul(B: number, M: number, K: number, N: number, adjX: boolean): Case {
+  const input = wide(B * M * K, 31), y = wide(K * N, 32);
+  const inShape = adjX ? [B, K, M] : [B, M, K];
+  const c = oneOp("BATCH_MATMUL", inShape, [B, M, N], { adj_x: adjX, adj_y: false }, input, [{
+    shape: [K, N],
+    data: y,
+  }]);
+  const naive = new Float32Array(B * M * N);
+  for (let b = 0; b < B; b++) {
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += input[b * M * K + (adjX ? k * M + m : m * K + k)] * y[k * N + n];
+        naive[(b * M + m) * N + n] = s;
+      }
+    }
+  }
+  return { ...c, naive };
+}
+
+/** TRANSPOSE_CONV [1,H,W,IC] → [1,OH,OW,OC] with a bias, against a float64 scatter. */
+function transposeConv(
+  H: number,
+  W: number,
+  IC: number,
+  OC: number,
+  K: number,
+  s: number,
+  pad: string,
+): Case {
+  const OH = pad === "SAME" ? H * s : (H - 1) * s + K, OW = pad === "SAME" ? W * s : (W - 1) * s + K;
+  const input = wide(H * W * IC, 41), w = wide(OC * K * K * IC, 42), bias = wide(OC, 43);
+  const b = new TfliteBuilder();
+  const ins: number[] = [], outs: number[] = [];
+  const shape = b.tensor({ shape: [4], type: "INT32" }, Int32Array.from([1, OH, OW, OC]));
+  const wt = b.tensor({ shape: [OC, K, K, IC], type: FLOAT }, w);
+  const x = b.input({ shape: [1, H, W, IC], type: FLOAT }, ins);
+  const bt = b.tensor({ shape: [OC], type: FLOAT }, bias);
+  const y = b.output({ shape: [1, OH, OW, OC], type: FLOAT }, outs);
+  b.op("TRANSPOSE_CONV", [shape, wt, x, bt], [y], {
+    padding: pad,
+    stride_w: s,
+    stride_h: s,
+    fused_activation_function: "NONE",
+  }, 4);
+  const pt = pad === "SAME" ? Math.max(0, (H - 1) * s + K - OH) >> 1 : 0;
+  const pl = pad === "SAME" ? Math.max(0, (W - 1) * s + K - OW) >> 1 : 0;
+  const acc = new Float64Array(OH * OW * OC);
+  for (let p = 0; p < OH * OW; p++) for (let oc = 0; oc < OC; oc++) acc[p * OC + oc] = bias[oc];
+  for (let iy = 0; iy < H; iy++) {
+    for (let ix = 0; ix < W; ix++) {
+      for (let ky = 0; ky < K; ky++) {
+        for (let kx = 0; kx < K; kx++) {
+          const oy = iy * s - pt + ky, ox = ix * s - pl + kx;
+          if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+          for (let oc = 0; oc < OC; oc++) {
+            for (let c = 0; c < IC; c++) {
+              acc[(oy * OW + ox) * OC + oc] += input[(iy * W + ix) * IC + c] *
+                w[((oc * K + ky) * K + kx) * IC + c];
+            }
+          }
+        }
+      }
+    }
+  }
+  return { bytes: b.finish(ins, outs), input, inShape: [1, H, W, IC], naive: Float32Array.from(acc) };
+}
+
+const U = [1, 6, 7, 37], UN = size(U);
+
+CASES.push(
+  ["TANH", () => oneOp("TANH", U, U, null, moderate(UN, 51))],
+  ["EXP", () => oneOp("EXP", U, U, null, moderate(UN, 52))],
+  ["GELU", () => oneOp("GELU", U, U, { approximate: false }, moderate(UN, 53))],
+  ["GELU approximate", () => oneOp("GELU", U, U, { approximate: true }, moderate(UN, 54))],
+  ["RSQRT", () => oneOp("RSQRT", U, U, null, wide(UN, 55).map(Math.abs))],
+  ["ELU", () => oneOp("ELU", U, U, null, moderate(UN, 64))],
+  ["SIN", () => oneOp("SIN", U, U, null, moderate(UN, 65))],
+  ["SOFTMAX over 37", () => oneOp("SOFTMAX", U, U, { beta: 1 }, moderate(UN, 56))],
+  ["SOFTMAX over 1000", () => oneOp("SOFTMAX", [3, 1000], [3, 1000], { beta: 1 }, moderate(3000, 57))],
+  ["SOFTMAX over 42", () => oneOp("SOFTMAX", [5, 42], [5, 42], { beta: 1 }, moderate(210, 58))],
+  ["LOG_SOFTMAX", () => oneOp("LOG_SOFTMAX", U, U, null, moderate(UN, 59))],
+  [
+    "L2_NORMALIZATION",
+    () => oneOp("L2_NORMALIZATION", U, U, { fused_activation_function: "NONE" }, wide(UN, 60)),
+  ],
+  [
+    "SQUARED_DIFFERENCE",
+    () => oneOp("SQUARED_DIFFERENCE", U, U, null, wide(UN, 61), [{ shape: U, data: wide(UN, 62) }]),
+  ],
+  [
+    "REDUCE_PROD over the last axis",
+    () =>
+      oneOp("REDUCE_PROD", U, [1, 6, 7, 1], { keep_dims: true }, moderate(UN, 63), [{
+        shape: [1],
+        data: Int32Array.of(3),
+      }]),
+  ],
+  ["SUM over the last axis", () => reduction("SUM", [1, 6, 7, 37], [3])],
+  ["MEAN over the last axis", () => reduction("MEAN", [3, 5, 77], [2])],
+  ["SUM over everything", () => reduction("SUM", [1, 6, 7, 37], [0, 1, 2, 3], 11)],
+  ["MEAN over axes 1 and 3", () => reduction("MEAN", [2, 6, 7, 35], [1, 3])],
+  ["BATCH_MATMUL", () => batchMatmul(2, 9, 37, 11, false)],
+  ["BATCH_MATMUL adj_x", () => batchMatmul(3, 4, 17, 9, true)],
+  ["TRANSPOSE_CONV 3x3 stride 2 SAME", () => transposeConv(5, 6, 7, 9, 3, 2, "SAME")],
+  ["TRANSPOSE_CONV 4x4 stride 2 SAME", () => transposeConv(4, 4, 16, 8, 4, 2, "SAME")],
+  ["TRANSPOSE_CONV 2x2 stride 2 VALID", () => transposeConv(4, 3, 8, 12, 2, 2, "VALID")],
+);
+
 /** Runs `fn` with the WebAssembly engine off: the JavaScript kernels (exact float32 FMA) take over. */
 async function withoutWasm<T>(fn: () => Promise<T>): Promise<T> {
   setWasmEnabled(false);

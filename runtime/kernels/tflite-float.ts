@@ -11,8 +11,17 @@
  */
 import type { AffineQuant, DType } from "../../ir/dtype.ts";
 import { LatheError } from "../../ir/errors.ts";
-import { sgemm } from "../gemm/sgemm.ts";
-import { xnnConv2d, xnnDepthwise, xnnFullyConnected, xnnMadd } from "./tflite-xnnpack-conv.ts";
+import {
+  fma32,
+  xnnConv2d,
+  xnnDepthwise,
+  xnnFullyConnected,
+  xnnMadd,
+  xnnRowsGemm,
+} from "./tflite-xnnpack-conv.ts";
+import { xnnElu, xnnExp, xnnGelu, xnnSinCos, xnnTanh } from "./tflite-xnnpack-unary.ts";
+import { xnnSoftmax } from "./tflite-xnnpack-softmax.ts";
+import { xnnInnerReduceShape, xnnInnerReduceSum } from "./tflite-xnnpack-reduce.ts";
 import { chwDepthwise, chwDepthwiseApplies, chwResizeBilinear, hwc2chwConv } from "./tflite-xnnpack-chw.ts";
 import { type XnnLayout, XNNPACK_LAYOUT } from "./tflite-xnnpack-layout.ts";
 import { type KernelContext, registerKernel } from "../kernel-registry.ts";
@@ -65,29 +74,6 @@ function checkBias(bias: F32 | undefined, n: number): Float32Array | undefined {
   if (!bias) return undefined;
   if (bias.data.length !== n) fail(`bias has ${bias.data.length} values for ${n} output channels`);
   return bias.data;
-}
-
-// ---- weight layouts kept across runs -------------------------------------------------------------------
-
-/**
- * Weight rearrangements, keyed by the weight tensor object: constants (and cached dequantized weights)
- * keep one Tensor object across runs, while computed operands get a fresh Tensor every run, so a stale
- * entry can never be hit.
- */
-const layouts = new WeakMap<Tensor, Map<string, Float32Array>>();
-
-function layout(w: Tensor, key: string, build: () => Float32Array): Float32Array {
-  let m = layouts.get(w);
-  if (!m) layouts.set(w, m = new Map());
-  let v = m.get(key);
-  if (!v) m.set(key, v = build());
-  return v;
-}
-
-let scratch = new Float32Array(0);
-function scratchOf(n: number): Float32Array {
-  if (scratch.length < n) scratch = new Float32Array(Math.max(n, scratch.length * 2));
-  return scratch;
 }
 
 // ---- convolution -----------------------------------------------------------------------------------
@@ -181,45 +167,70 @@ reg("TRANSPOSE_CONV", (inputs, ctx) => {
     pl = runtimeAxis(at.padding, OW, KW, sw).padBefore;
   const out = ctx.alloc("f32", shape) as F32;
   const o = out.data;
-  o.fill(0);
-  const P = IH * IW, T = KH * KW * OC;
-  // Every input pixel times the filter gives its contribution to a KH x KW x OC patch of the output.
-  const wr = layout(w, "tconv", () => {
-    const r = new Float32Array(IC * T);
-    for (let oc = 0; oc < OC; oc++) {
-      for (let t = 0; t < KH * KW; t++) {
-        for (let ic = 0; ic < IC; ic++) r[ic * T + t * OC + oc] = w.data[(oc * KH * KW + t) * IC + ic];
-      }
-    }
-    return r;
-  });
-  const cols = scratchOf(P * T);
-  for (let n = 0; n < N; n++) {
-    sgemm(P, T, IC, { data: x.data, off: n * P * IC, rs: IC, cs: 1 }, { data: wr, off: 0, rs: T, cs: 1 }, {
-      data: cols,
-      off: 0,
-      rs: T,
-      cs: 1,
-    });
-    for (let iy = 0; iy < IH; iy++) {
-      for (let ix = 0; ix < IW; ix++) {
-        const src = (iy * IW + ix) * T;
-        for (let ky = 0; ky < KH; ky++) {
-          const oy = iy * sh - pt + ky;
-          if (oy < 0 || oy >= OH) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ox = ix * sw - pl + kx;
-            if (ox < 0 || ox >= OW) continue;
-            const d = ((n * OH + oy) * OW + ox) * OC, s = src + (ky * KW + kx) * OC;
-            for (let c = 0; c < OC; c++) o[d + c] += cols[s + c];
-          }
+  const act = at.fused_activation_function ?? "NONE";
+  const clampAct = act !== "TANH" && act !== "SIGN_BIT";
+  const [lo, hi] = clampAct ? activationRange(act) : [-Infinity, Infinity];
+  xnnTransposeConv(x.data, w, bias, [N, IH, IW, IC], [OH, OW, OC], [KH, KW], [sh, sw], [pt, pl], lo, hi, o);
+  if (!clampAct) biasActivate(o, OC, undefined, act);
+  return [out];
+});
+
+/**
+ * TRANSPOSE_CONV as XNNPACK's deconvolution computes it: every output pixel is one multiply-add chain from
+ * its bias over the taps (ky, kx) in row-major order, IC input channels within a tap, where a tap reads
+ * the input pixel (iy, ix) with iy·sh = oy + pt − ky (likewise x) or zeros when there is none. Run as a
+ * GEMM over rows of KH·KW·IC gathered taps, a block of output pixels at a time.
+ */
+function xnnTransposeConv(
+  x: Float32Array,
+  w: F32,
+  bias: Float32Array | undefined,
+  [N, IH, IW, IC]: readonly number[],
+  [OH, OW, OC]: readonly number[],
+  [KH, KW]: readonly number[],
+  [sh, sw]: readonly number[],
+  [pt, pl]: readonly number[],
+  lo: number,
+  hi: number,
+  o: Float32Array,
+): void {
+  const K = KH * KW * IC, P = N * OH * OW;
+  if (P === 0 || OC === 0) return;
+  const madd = xnnMadd(), fused = madd === fma32, wd = w.data;
+  const block = Math.max(1, Math.min(P, Math.floor((1 << 22) / Math.max(K, 1))));
+  const rows = new Float32Array(block * K);
+  for (let p0 = 0; p0 < P; p0 += block) {
+    const B = Math.min(block, P - p0);
+    rows.fill(0, 0, B * K);
+    for (let b = 0; b < B; b++) {
+      const p = p0 + b, n = Math.floor(p / (OH * OW)), oy = Math.floor(p / OW) % OH, ox = p % OW;
+      for (let ky = 0; ky < KH; ky++) {
+        const y = oy + pt - ky, iy = y / sh;
+        if (y < 0 || y % sh !== 0 || iy >= IH) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const xx = ox + pl - kx, ix = xx / sw;
+          if (xx < 0 || xx % sw !== 0 || ix >= IW) continue;
+          const src = ((n * IH + iy) * IW + ix) * IC;
+          rows.set(x.subarray(src, src + IC), b * K + (ky * KW + kx) * IC);
         }
       }
     }
+    const dst = o.subarray(p0 * OC, (p0 + B) * OC);
+    if (
+      K > 0 &&
+      xnnRowsGemm(rows, B, K, w, "tconv-rows", (oc, k) => wd[oc * K + k], bias, OC, lo, hi, dst, fused)
+    ) {
+      continue;
+    }
+    for (let b = 0; b < B; b++) {
+      for (let oc = 0; oc < OC; oc++) {
+        let acc = bias ? bias[oc] : 0;
+        for (let k = 0; k < K; k++) acc = madd(rows[b * K + k], wd[oc * K + k], acc);
+        dst[b * OC + oc] = acc < lo ? lo : acc > hi ? hi : acc;
+      }
+    }
   }
-  biasActivate(o, OC, bias, at.fused_activation_function);
-  return [out];
-});
+}
 
 reg("FULLY_CONNECTED", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "weights");
@@ -273,11 +284,33 @@ reg("BATCH_MATMUL", (inputs, ctx) => {
       }
     });
   }
+  // XNNPACK's batch matrix multiply: per output one multiply-add chain from 0 over k.
+  const madd = xnnMadd(), fused = madd === fma32, xd = x.data, yd = y.data, o = out.data;
+  const rows = adjX ? new Float32Array(M * K) : undefined;
   for (let b = 0; b < count; b++) {
-    const a = { data: x.data, off: xo[b] * xa * xb, rs: adjX ? 1 : K, cs: adjX ? M : 1 };
-    const bv = { data: y.data, off: yo[b] * ya * yb, rs: adjY ? 1 : N, cs: adjY ? K : 1 };
-    if (K === 0) out.data.fill(0, b * M * N, (b + 1) * M * N);
-    else sgemm(M, N, K, a, bv, { data: out.data, off: b * M * N, rs: N, cs: 1 });
+    const xs = xo[b] * xa * xb, ys = yo[b] * ya * yb, dst = o.subarray(b * M * N, (b + 1) * M * N);
+    if (K === 0) {
+      dst.fill(0);
+      continue;
+    }
+    let a = xd.subarray(xs, xs + M * K);
+    if (rows) {
+      for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) rows[m * K + k] = xd[xs + k * M + m];
+      a = rows;
+    }
+    const at = adjY
+      ? (n: number, k: number) => yd[ys + n * K + k]
+      : (n: number, k: number) => yd[ys + k * N + n];
+    if (xnnRowsGemm(a, M, K, y, `bmm:${b}:${adjY}`, at, undefined, N, -Infinity, Infinity, dst, fused)) {
+      continue;
+    }
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc = madd(a[m * K + k], at(n, k), acc);
+        dst[m * N + n] = acc;
+      }
+    }
   }
   return [out];
 });
@@ -311,14 +344,16 @@ for (const kind of ["MAX", "AVERAGE", "L2"] as const) {
               const s = ((n * H + iy) * W + ix) * C;
               if (kind === "MAX") {
                 for (let c = 0; c < C; c++) if (xd[s + c] > acc[c]) acc[c] = xd[s + c];
-              } else for (let c = 0; c < C; c++) acc[c] += xd[s + c] * xd[s + c];
+              } else {for (let c = 0; c < C; c++) {
+                  acc[c] = Math.fround(acc[c] + Math.fround(xd[s + c] * xd[s + c]));
+                }}
             }
           }
           // Padding taps do not count: the divisor is the number of taps inside the image.
           const count = (y1 - y0) * (x1 - x0);
           const d = ((n * OH + oy) * OW + ox) * C;
           for (let c = 0; c < C; c++) {
-            o[d + c] = kind === "MAX" ? acc[c] : Math.sqrt(acc[c] / count);
+            o[d + c] = kind === "MAX" ? acc[c] : Math.sqrt(Math.fround(acc[c] / count));
           }
         }
       }
@@ -502,7 +537,19 @@ reg("LOGISTIC", (inputs, ctx) => {
   xnnSigmoid(x.data as Float32Array, out.data);
   return [out];
 });
-unary("TANH", f("Math.tanh(a)"));
+/** A float32 elementwise op computed by `fn(x, out)`. */
+function f32Unary(op: string, fn: (x: Float32Array, o: Float32Array, ctx: KernelContext) => void): void {
+  reg(op, (inputs, ctx) => {
+    const x = arg(inputs, 0, "input");
+    if (x.dtype !== "f32") {
+      throw new LatheError("unsupported", `${op} of ${JSON.stringify(x.dtype)} in the float kernels`);
+    }
+    const out = ctx.alloc("f32", x.shape) as F32;
+    fn(x.data as Float32Array, out.data, ctx);
+    return [out];
+  });
+}
+f32Unary("TANH", xnnTanh);
 // XNNPACK's form: clamp(x·(1/6) + 1/2, 0, 1)·x with the first step a multiply-add.
 reg("HARD_SWISH", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input");
@@ -514,7 +561,7 @@ reg("HARD_SWISH", (inputs, ctx) => {
   }
   return [out];
 });
-unary("EXP", f("Math.exp(a)"));
+f32Unary("EXP", xnnExp);
 reg("LOG", (inputs, ctx) => {
   const x = arg(inputs, 0, "input");
   if (x.dtype !== "f32") {
@@ -525,28 +572,21 @@ reg("LOG", (inputs, ctx) => {
   return [out];
 });
 unary("SQRT", f("Math.sqrt(a)"));
-unary("RSQRT", f("1 / Math.sqrt(a)"));
+// XNNPACK (WebAssembly): 1 / sqrtf(x), the square root rounded to float32 first.
+unary("RSQRT", f("1 / Math.fround(Math.sqrt(a))"));
 unary("ABS", fi("Math.abs(a)", "Math.abs(a)"));
 unary("NEG", fi("-a", "-a"));
-unary("SIN", f("Math.sin(a)"));
-unary("COS", f("Math.cos(a)"));
+f32Unary("SIN", (x, o) => xnnSinCos(x, o, false));
+f32Unary("COS", (x, o) => xnnSinCos(x, o, true));
 unary("FLOOR", f("Math.floor(a)"));
 unary("CEIL", f("Math.ceil(a)"));
 unary("ROUND", f("roundEven(a)"));
 unary("SQUARE", fi("a * a", "Math.imul(a, a)"));
-unary("ELU", f("a < 0 ? Math.expm1(a) : a"));
+f32Unary("ELU", (x, o) => xnnElu(x, o, xnnMadd()));
 unary("SIGN", fi("a > 0 ? 1 : a < 0 ? -1 : a", "a > 0 ? 1 : a < 0 ? -1 : 0"));
 unary("LOGICAL_NOT", { bool: "a ? 0 : 1" });
 unary("LEAKY_RELU", f("a > 0 ? a : a * p0"), (ctx) => Math.fround(ctx.attrs.alpha));
-registerKernel("tfl.GELU", (inputs, ctx) => {
-  const x = f32Arg(inputs, 0, "input");
-  const out = ctx.alloc("f32", x.shape);
-  const expr = ctx.attrs.approximate
-    ? "0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))"
-    : "0.5 * a * (1 + erf(a * 0.7071067811865476))";
-  rowLoop(1, expr, "gelu", [1])(out.data, 0, out.data.length, x.data, 0, 1);
-  return [out];
-}, FLOAT);
+f32Unary("GELU", (x, o, ctx) => xnnGelu(x, o, !!ctx.attrs.approximate));
 
 interface BinarySpec {
   f32?: string;
@@ -599,7 +639,10 @@ binary("MUL", { f32: "a * b", i32: "Math.imul(a, b)", i64: "W(a * b)", activatio
 binary("DIV", { f32: "a / b", i32: "idiv(a, b)", activation: true });
 binary("MAXIMUM", { f32: "a > b || a !== a ? a : b", i32: "a > b ? a : b", i64: "a > b ? a : b" });
 binary("MINIMUM", { f32: "a < b || a !== a ? a : b", i32: "a < b ? a : b", i64: "a < b ? a : b" });
-binary("SQUARED_DIFFERENCE", { f32: "(a - b) * (a - b)", i32: "Math.imul(a - b, a - b)" });
+binary("SQUARED_DIFFERENCE", {
+  f32: "Math.fround(a - b) * Math.fround(a - b)",
+  i32: "Math.imul(a - b, a - b)",
+});
 binary("POW", { f32: "Math.pow(a, b)", i32: "ipow(a, b)" });
 binary("FLOOR_DIV", {
   f32: "Math.floor(a / b)",
@@ -661,17 +704,25 @@ reg("SOFTMAX", (inputs, ctx) => {
   const beta = Math.fround(ctx.attrs.beta);
   const [rows, d] = lastAxisRows(x);
   const xd = x.data, o = out.data;
+  // XNNPACK takes softmax with beta 1 only.
+  if (beta === 1) {
+    xnnSoftmax(xd, o, d);
+    return [out];
+  }
   for (let r = 0; r < rows; r++) {
     const s = r * d;
     let m = -Infinity;
     for (let i = 0; i < d; i++) if (xd[s + i] > m) m = xd[s + i];
+    // TFLite's kernel (Eigen, not vectorized here): expf((x − max)·beta), an in-order float32 sum, and
+    // a multiply by its float32 reciprocal.
     let sum = 0;
     for (let i = 0; i < d; i++) {
-      const e = Math.exp((xd[s + i] - m) * beta);
+      const e = Math.fround(Math.exp(Math.fround(Math.fround(xd[s + i] - m) * beta)));
       o[s + i] = e;
-      sum += e;
+      sum = Math.fround(sum + e);
     }
-    for (let i = 0; i < d; i++) o[s + i] /= sum;
+    const scale = Math.fround(1 / sum);
+    for (let i = 0; i < d; i++) o[s + i] *= scale;
   }
   return [out];
 });
@@ -685,13 +736,16 @@ reg("LOG_SOFTMAX", (inputs, ctx) => {
     const s = r * d;
     let m = -Infinity;
     for (let i = 0; i < d; i++) if (xd[s + i] > m) m = xd[s + i];
+    // TFLite's kernel in float32: expf of x − max summed in order, logf of the sum, (x − max) − log.
     let sum = 0;
-    for (let i = 0; i < d; i++) sum += Math.exp(xd[s + i] - m);
-    const log = Math.log(sum);
-    for (let i = 0; i < d; i++) o[s + i] = xd[s + i] - m - log;
+    for (let i = 0; i < d; i++) sum = Math.fround(sum + Math.fround(Math.exp(Math.fround(xd[s + i] - m))));
+    const log = Math.fround(Math.log(sum));
+    for (let i = 0; i < d; i++) o[s + i] = Math.fround(xd[s + i] - m) - log;
   }
   return [out];
 });
+
+const L2_EPSILON = Math.fround(1e-6);
 
 reg("L2_NORMALIZATION", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input");
@@ -700,9 +754,10 @@ reg("L2_NORMALIZATION", (inputs, ctx) => {
   const xd = x.data, o = out.data;
   for (let r = 0; r < rows; r++) {
     const s = r * d;
+    // TFLite's kernel: the squares summed in float32 in order, sqrtf, then one division per element.
     let sq = 0;
-    for (let i = 0; i < d; i++) sq += xd[s + i] * xd[s + i];
-    const norm = Math.max(Math.sqrt(sq), 1e-6);
+    for (let i = 0; i < d; i++) sq = Math.fround(sq + Math.fround(xd[s + i] * xd[s + i]));
+    const norm = Math.max(Math.fround(Math.sqrt(sq)), L2_EPSILON);
     for (let i = 0; i < d; i++) o[s + i] = xd[s + i] / norm;
   }
   applyActivation(o, ctx.attrs.fused_activation_function);
@@ -785,6 +840,13 @@ function reduce(op: string, kind: ReduceKind): void {
       }
       return [out];
     }
+    const folded = (kind === "sum" || kind === "mean") && x.dtype === "f32"
+      ? xnnInnerReduceShape(x.shape, axes)
+      : undefined;
+    if (folded) {
+      xnnInnerReduceSum(xd as Float32Array, folded, kind === "mean", o as Float32Array);
+      return [out];
+    }
     for (let i = 0; i < base.length; i++) {
       const b = base[i];
       let acc: number;
@@ -796,8 +858,10 @@ function reduce(op: string, kind: ReduceKind): void {
           if (kind === "mean") acc /= R;
           break;
         case "prod":
+          // TFLite's reference reduction: a float32 product in order.
           acc = 1;
-          for (let j = 0; j < R; j++) acc *= xd[b + red[j]];
+          if (x.dtype === "f32") { for (let j = 0; j < R; j++) acc = Math.fround(acc * xd[b + red[j]]); }
+          else for (let j = 0; j < R; j++) acc *= xd[b + red[j]];
           break;
         case "max":
           acc = x.dtype === "f32" ? -Infinity : -2147483648;
