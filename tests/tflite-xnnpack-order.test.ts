@@ -409,11 +409,14 @@ function transposeConv(
   IC: number,
   OC: number,
   K: number,
-  s: number,
+  stride: number | [number, number],
   pad: string,
+  data?: { input: Float32Array; w: Float32Array; bias: Float32Array },
 ): Case {
-  const OH = pad === "SAME" ? H * s : (H - 1) * s + K, OW = pad === "SAME" ? W * s : (W - 1) * s + K;
-  const input = wide(H * W * IC, 41), w = wide(OC * K * K * IC, 42), bias = wide(OC, 43);
+  const [sh, sw] = typeof stride === "number" ? [stride, stride] : stride;
+  const OH = pad === "SAME" ? H * sh : (H - 1) * sh + K, OW = pad === "SAME" ? W * sw : (W - 1) * sw + K;
+  const { input, w, bias } = data ??
+    { input: wide(H * W * IC, 41), w: wide(OC * K * K * IC, 42), bias: wide(OC, 43) };
   const b = new TfliteBuilder();
   const ins: number[] = [], outs: number[] = [];
   const shape = b.tensor({ shape: [4], type: "INT32" }, Int32Array.from([1, OH, OW, OC]));
@@ -423,19 +426,19 @@ function transposeConv(
   const y = b.output({ shape: [1, OH, OW, OC], type: FLOAT }, outs);
   b.op("TRANSPOSE_CONV", [shape, wt, x, bt], [y], {
     padding: pad,
-    stride_w: s,
-    stride_h: s,
+    stride_w: sw,
+    stride_h: sh,
     fused_activation_function: "NONE",
   }, 4);
-  const pt = pad === "SAME" ? Math.max(0, (H - 1) * s + K - OH) >> 1 : 0;
-  const pl = pad === "SAME" ? Math.max(0, (W - 1) * s + K - OW) >> 1 : 0;
+  const pt = pad === "SAME" ? Math.max(0, (H - 1) * sh + K - OH) >> 1 : 0;
+  const pl = pad === "SAME" ? Math.max(0, (W - 1) * sw + K - OW) >> 1 : 0;
   const acc = new Float64Array(OH * OW * OC);
   for (let p = 0; p < OH * OW; p++) for (let oc = 0; oc < OC; oc++) acc[p * OC + oc] = bias[oc];
   for (let iy = 0; iy < H; iy++) {
     for (let ix = 0; ix < W; ix++) {
       for (let ky = 0; ky < K; ky++) {
         for (let kx = 0; kx < K; kx++) {
-          const oy = iy * s - pt + ky, ox = ix * s - pl + kx;
+          const oy = iy * sh - pt + ky, ox = ix * sw - pl + kx;
           if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
           for (let oc = 0; oc < OC; oc++) {
             for (let c = 0; c < IC; c++) {
@@ -489,6 +492,15 @@ CASES.push(
   ["TRANSPOSE_CONV 3x3 stride 2 SAME", () => transposeConv(5, 6, 7, 9, 3, 2, "SAME")],
   ["TRANSPOSE_CONV 4x4 stride 2 SAME", () => transposeConv(4, 4, 16, 8, 4, 2, "SAME")],
   ["TRANSPOSE_CONV 2x2 stride 2 VALID", () => transposeConv(4, 3, 8, 12, 2, 2, "VALID")],
+  ["TRANSPOSE_CONV 3x3 strides 2, 1 SAME", () => transposeConv(4, 5, 6, 7, 3, [2, 1], "SAME")],
+  ["TRANSPOSE_CONV 5x5 stride 3 SAME", () => transposeConv(3, 4, 5, 6, 5, 3, "SAME")],
+  // Stride above the kernel: XNNPACK runs one convolution over every tap rather than subconvolutions.
+  ["TRANSPOSE_CONV 2x2 stride 3 VALID", () => transposeConv(3, 4, 6, 5, 2, 3, "VALID")],
+  [
+    "SOFTMAX over 39, past the underflow cutoff",
+    () => oneOp("SOFTMAX", [4, 39], [4, 39], { beta: 1 }, wide(156, 66)),
+  ],
+  ["SOFTMAX over 3", () => oneOp("SOFTMAX", [9, 3], [9, 3], { beta: 1 }, moderate(27, 67))],
 );
 
 /** Runs `fn` with the WebAssembly engine off: the JavaScript kernels (exact float32 FMA) take over. */
@@ -626,6 +638,55 @@ Deno.test({
     // Control: the channel-last order (no plan) does not reproduce LiteRT here.
     const nhwc = await runBoth(c, false);
     assert.ok(nhwc.got.some((v, i) => v !== want[i]), "the NHWC order also matches: the case shows nothing");
+  },
+});
+
+/**
+ * TRANSPOSE_CONV 3x3 stride 2 on mostly zero input: output channel 0 has bias -0 and weights negative on
+ * the taps (even ky, even kx) and positive elsewhere; channel 1 has one infinite weight at tap (1, 1).
+ * XNNPACK's subconvolutions leave every other phase's taps out of a chain, so the (even, even) phase of
+ * channel 0 keeps -0 where all its inputs are +0, and the infinity makes NaNs in one phase only; a chain
+ * over all nine taps would add +0 (and 0·∞) everywhere.
+ */
+function transposeConvZerosAndInfinity(): Case {
+  const H = 3, W = 4, IC = 2, OC = 3, K = 3;
+  const input = new Float32Array(H * W * IC);
+  input[5] = 1.5;
+  input[18] = -0.75;
+  input[11] = -0;
+  const w = wide(OC * K * K * IC, 71).map(Math.abs);
+  for (let ky = 0; ky < K; ky++) {
+    for (let kx = 0; kx < K; kx++) {
+      for (let c = 0; c < IC; c++) if (ky % 2 === 0 && kx % 2 === 0) w[(ky * K + kx) * IC + c] *= -1;
+    }
+  }
+  w[((1 * K + 1) * K + 1) * IC] = Infinity;
+  const bias = Float32Array.of(-0, 0.5, -0);
+  const c = transposeConv(H, W, IC, OC, K, 2, "SAME", { input, w, bias });
+  return { ...c, naive: undefined };
+}
+
+Deno.test({
+  name: "xnnpack order: TRANSPOSE_CONV keeps LiteRT's signed zeros and NaNs (taps of one phase per chain)",
+  ignore: !liteRt,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = transposeConvZerosAndInfinity();
+    const { got, want } = await runBoth(c);
+    const OC = 3;
+    const negZeros = want.filter((v, i) => i % OC === 0 && Object.is(v, -0)).length;
+    const nans = want.filter((v, i) => i % OC === 1 && Number.isNaN(v)).length;
+    // The control: both effects show, and channel 1 is not NaN everywhere.
+    assert.ok(negZeros > 0, "LiteRT gave no -0: the case does not exercise the taps left out");
+    assert.ok(nans > 0 && nans < want.length / OC, `channel 1 has ${nans} NaNs of ${want.length / OC}`);
+    const strict = (a: Float32Array, what: string) => {
+      const bad = [...want].findIndex((v, i) => !Object.is(a[i], v));
+      const show = (v: number) => Object.is(v, -0) ? "-0" : String(v);
+      assert.equal(bad, -1, `${what}: first difference at ${bad}: ${show(a[bad])} vs ${show(want[bad])}`);
+    };
+    strict(got, "WebAssembly kernels");
+    strict((await withoutWasm(() => runBoth(c))).got, "JavaScript kernels");
   },
 });
 

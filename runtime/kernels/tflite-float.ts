@@ -14,6 +14,7 @@ import { LatheError } from "../../ir/errors.ts";
 import {
   fma32,
   xnnConv2d,
+  xnnDeconv2d,
   xnnDepthwise,
   xnnFullyConnected,
   xnnMadd,
@@ -170,67 +171,10 @@ reg("TRANSPOSE_CONV", (inputs, ctx) => {
   const act = at.fused_activation_function ?? "NONE";
   const clampAct = act !== "TANH" && act !== "SIGN_BIT";
   const [lo, hi] = clampAct ? activationRange(act) : [-Infinity, Infinity];
-  xnnTransposeConv(x.data, w, bias, [N, IH, IW, IC], [OH, OW, OC], [KH, KW], [sh, sw], [pt, pl], lo, hi, o);
+  xnnDeconv2d({ N, IH, IW, IC, OH, OW, OC, KH, KW, sh, sw, pt, pl }, x.data, w, bias, lo, hi, o);
   if (!clampAct) biasActivate(o, OC, undefined, act);
   return [out];
 });
-
-/**
- * TRANSPOSE_CONV as XNNPACK's deconvolution computes it: every output pixel is one multiply-add chain from
- * its bias over the taps (ky, kx) in row-major order, IC input channels within a tap, where a tap reads
- * the input pixel (iy, ix) with iy·sh = oy + pt − ky (likewise x) or zeros when there is none. Run as a
- * GEMM over rows of KH·KW·IC gathered taps, a block of output pixels at a time.
- */
-function xnnTransposeConv(
-  x: Float32Array,
-  w: F32,
-  bias: Float32Array | undefined,
-  [N, IH, IW, IC]: readonly number[],
-  [OH, OW, OC]: readonly number[],
-  [KH, KW]: readonly number[],
-  [sh, sw]: readonly number[],
-  [pt, pl]: readonly number[],
-  lo: number,
-  hi: number,
-  o: Float32Array,
-): void {
-  const K = KH * KW * IC, P = N * OH * OW;
-  if (P === 0 || OC === 0) return;
-  const madd = xnnMadd(), fused = madd === fma32, wd = w.data;
-  const block = Math.max(1, Math.min(P, Math.floor((1 << 22) / Math.max(K, 1))));
-  const rows = new Float32Array(block * K);
-  for (let p0 = 0; p0 < P; p0 += block) {
-    const B = Math.min(block, P - p0);
-    rows.fill(0, 0, B * K);
-    for (let b = 0; b < B; b++) {
-      const p = p0 + b, n = Math.floor(p / (OH * OW)), oy = Math.floor(p / OW) % OH, ox = p % OW;
-      for (let ky = 0; ky < KH; ky++) {
-        const y = oy + pt - ky, iy = y / sh;
-        if (y < 0 || y % sh !== 0 || iy >= IH) continue;
-        for (let kx = 0; kx < KW; kx++) {
-          const xx = ox + pl - kx, ix = xx / sw;
-          if (xx < 0 || xx % sw !== 0 || ix >= IW) continue;
-          const src = ((n * IH + iy) * IW + ix) * IC;
-          rows.set(x.subarray(src, src + IC), b * K + (ky * KW + kx) * IC);
-        }
-      }
-    }
-    const dst = o.subarray(p0 * OC, (p0 + B) * OC);
-    if (
-      K > 0 &&
-      xnnRowsGemm(rows, B, K, w, "tconv-rows", (oc, k) => wd[oc * K + k], bias, OC, lo, hi, dst, fused)
-    ) {
-      continue;
-    }
-    for (let b = 0; b < B; b++) {
-      for (let oc = 0; oc < OC; oc++) {
-        let acc = bias ? bias[oc] : 0;
-        for (let k = 0; k < K; k++) acc = madd(rows[b * K + k], wd[oc * K + k], acc);
-        dst[b * OC + oc] = acc < lo ? lo : acc > hi ? hi : acc;
-      }
-    }
-  }
-}
 
 reg("FULLY_CONNECTED", (inputs, ctx) => {
   const x = f32Arg(inputs, 0, "input"), w = f32Arg(inputs, 1, "weights");

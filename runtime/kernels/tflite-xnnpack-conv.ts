@@ -715,3 +715,210 @@ export function xnnMadd(): (a: number, b: number, c: number) => number {
   const eng = wasmEngine();
   return !eng || eng.kernels.relaxed ? fma32 : mulAdd;
 }
+
+// ---- deconvolution (TRANSPOSE_CONV) as XNNPACK computes it ----------------------------------------------
+
+/** A deconvolution's geometry: NHWC input and output, OHWI filter; output pixel (oy, ox) reads input
+ * (iy, ix) through tap (ky, kx) when iy·sh = oy + pt − ky and ix·sw = ox + pl − kx. */
+export interface DeconvGeometry {
+  N: number;
+  IH: number;
+  IW: number;
+  IC: number;
+  OH: number;
+  OW: number;
+  OC: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+}
+
+/** Output rows and columns that share one list of taps, and those taps in chain order. */
+interface DeconvPhase {
+  oy: number[];
+  ox: number[];
+  ky: number[];
+  kx: number[];
+}
+
+const range = (from: number, to: number, step: number) => {
+  const r: number[] = [];
+  for (let i = from; i < to; i += step) r.push(i);
+  return r;
+};
+
+/**
+ * XNNPACK splits a strided deconvolution (stride above 1, no larger than the kernel) into one
+ * subconvolution per kernel offset (ky mod sh, kx mod sw): its output pixels are those the offset's taps
+ * can reach, and their chains take only those taps, (ky, kx) row-major, a tap with no input pixel reading
+ * zeros. Otherwise every output pixel takes every tap. Leaving a tap out changes nothing but signed zeros
+ * and NaNs (0·∞), so the split is part of the arithmetic, and it spares the stride² zero taps.
+ */
+function deconvPhases(g: DeconvGeometry): DeconvPhase[] {
+  const all = (n: number) => range(0, n, 1);
+  if (Math.max(g.sh, g.sw) === 1 || g.sh > g.KH || g.sw > g.KW) {
+    const ky: number[] = [], kx: number[] = [];
+    for (let y = 0; y < g.KH; y++) for (let x = 0; x < g.KW; x++) ky.push(y), kx.push(x);
+    return [{ oy: all(g.OH), ox: all(g.OW), ky, kx }];
+  }
+  const mod = (a: number, m: number) => ((a % m) + m) % m;
+  const phases: DeconvPhase[] = [];
+  for (let dy = 0; dy < g.sh; dy++) {
+    for (let dx = 0; dx < g.sw; dx++) {
+      const ky: number[] = [], kx: number[] = [];
+      for (let y = dy; y < g.KH; y += g.sh) for (let x = dx; x < g.KW; x += g.sw) ky.push(y), kx.push(x);
+      const oy = range(mod(dy - g.pt, g.sh), g.OH, g.sh), ox = range(mod(dx - g.pl, g.sw), g.OW, g.sw);
+      if (oy.length > 0 && ox.length > 0) phases.push({ oy, ox, ky, kx });
+    }
+  }
+  return phases;
+}
+
+/** The input pixel index (n·IH + iy)·IW + ix that tap (ky, kx) of output (oy, ox) reads, or -1. */
+function deconvSource(g: DeconvGeometry, n: number, oy: number, ox: number, ky: number, kx: number): number {
+  const y = oy + g.pt - ky, x = ox + g.pl - kx;
+  if (y < 0 || x < 0 || y % g.sh !== 0 || x % g.sw !== 0) return -1;
+  const iy = y / g.sh, ix = x / g.sw;
+  return iy < g.IH && ix < g.IW ? (n * g.IH + iy) * g.IW + ix : -1;
+}
+
+/**
+ * out[N, OH, OW, OC] = deconv(x, w[OC, KH, KW, IC]) + bias, clamped to [lo, hi]: per output pixel one
+ * multiply-add chain from the bias over its phase's taps, IC input channels within a tap.
+ */
+export function xnnDeconv2d(
+  g: DeconvGeometry,
+  x: Float32Array,
+  w: { data: Float32Array },
+  bias: Float32Array | undefined,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+): void {
+  if (g.N * g.OH * g.OW * g.OC === 0) return;
+  const phases = deconvPhases(g);
+  const eng = wasmEngine();
+  if (eng && g.IC > 0) {
+    try {
+      deconvWasm(eng, g, phases, x, w, bias, lo, hi, out);
+      return;
+    } catch (e) {
+      if (!(e instanceof ArenaFull)) throw e;
+    }
+  }
+  deconvJS(g, phases, x, w.data, bias, lo, hi, out, !eng || eng.kernels.relaxed);
+}
+
+function deconvWasm(
+  eng: WasmEngine,
+  g: DeconvGeometry,
+  phases: DeconvPhase[],
+  x: Float32Array,
+  w: { data: Float32Array },
+  bias: Float32Array | undefined,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+): void {
+  const k = instance(eng), { arena } = eng;
+  const { IC, OC } = g, ocBlocks = Math.ceil(OC / NR), OCp = ocBlocks * NR;
+  // Every phase's weights in one packed operand: [phase][ocBlock][tap][IC][NR].
+  const at: number[] = [];
+  let floats = 0;
+  for (const ph of phases) at.push(floats), floats += ocBlocks * ph.ky.length * IC * NR;
+  const img = g.IH * g.IW * IC, wd = w.data, KHW = g.KH * g.KW;
+  const variant = `xnn-deconv:${g.KH}x${g.KW}/${g.sh}x${g.sw}:${OC}:${IC}`;
+  for (let n = 0; n < g.N; n++) {
+    arena.reset();
+    const pW = packedOperand(eng, w, variant, floats, (dst, base) => {
+      dst.fill(0, base, base + floats);
+      phases.forEach((ph, i) => {
+        const T = ph.ky.length, K = T * IC;
+        for (let oc = 0; oc < OC; oc++) {
+          const blk = base + at[i] + Math.floor(oc / NR) * K * NR + (oc % NR);
+          for (let t = 0; t < T; t++) {
+            const src = (oc * KHW + ph.ky[t] * g.KW + ph.kx[t]) * IC;
+            for (let c = 0; c < IC; c++) dst[blk + (t * IC + c) * NR] = wd[src + c];
+          }
+        }
+      });
+    });
+    let maxInd = 0, maxPix = 0;
+    for (const ph of phases) {
+      const Pp = Math.ceil((ph.oy.length * ph.ox.length) / MR) * MR;
+      maxInd = Math.max(maxInd, Pp * ph.ky.length);
+      maxPix = Math.max(maxPix, Pp);
+    }
+    const pBias = arena.scratch(OCp * 4), pZero = arena.scratch(IC * 4), pX = arena.scratch(img * 4);
+    const pInd = arena.scratch(maxInd * 4), pO = arena.scratch(maxPix * OCp * 4);
+    const f32 = arena.f32, i32 = arena.i32;
+    f32.fill(0, pBias >> 2, (pBias >> 2) + OCp);
+    if (bias) f32.set(bias.subarray(0, OC), pBias >> 2);
+    f32.fill(0, pZero >> 2, (pZero >> 2) + IC);
+    f32.set(x.subarray(n * img, (n + 1) * img), pX >> 2);
+    phases.forEach((ph, i) => {
+      const T = ph.ky.length, P = ph.oy.length * ph.ox.length, pBlocks = Math.ceil(P / MR);
+      let d = pInd >> 2;
+      for (const oy of ph.oy) {
+        for (const ox of ph.ox) {
+          for (let t = 0; t < T; t++) {
+            // The batch offset is in pX already: address pixels of image 0.
+            const s = deconvSource(g, 0, oy, ox, ph.ky[t], ph.kx[t]);
+            i32[d++] = s < 0 ? pZero : pX + s * IC * 4;
+          }
+        }
+      }
+      i32.fill(pZero, d, d + (pBlocks * MR - P) * T);
+      k.igemm(pInd, pW + at[i] * 4, pBias, pO, pBlocks, T, IC, ocBlocks, lo, hi);
+      const src = arena.f32;
+      let p = pO >> 2;
+      for (const oy of ph.oy) {
+        const row = (n * g.OH + oy) * g.OW;
+        for (const ox of ph.ox) {
+          const o = (row + ox) * OC;
+          for (let c = 0; c < OC; c++) out[o + c] = src[p + c];
+          p += OCp;
+        }
+      }
+    });
+  }
+}
+
+function deconvJS(
+  g: DeconvGeometry,
+  phases: DeconvPhase[],
+  x: Float32Array,
+  wd: Float32Array,
+  bias: Float32Array | undefined,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+  fused: boolean,
+): void {
+  const { IC, OC } = g, KHW = g.KH * g.KW;
+  for (const ph of phases) {
+    const T = ph.ky.length, src = new Int32Array(T);
+    for (let n = 0; n < g.N; n++) {
+      for (const oy of ph.oy) {
+        for (const ox of ph.ox) {
+          for (let t = 0; t < T; t++) src[t] = deconvSource(g, n, oy, ox, ph.ky[t], ph.kx[t]) * IC;
+          const o = ((n * g.OH + oy) * g.OW + ox) * OC;
+          for (let oc = 0; oc < OC; oc++) {
+            let acc = bias ? bias[oc] : 0;
+            for (let t = 0; t < T; t++) {
+              const wo = (oc * KHW + ph.ky[t] * g.KW + ph.kx[t]) * IC, xo = src[t];
+              for (let c = 0; c < IC; c++) {
+                const v = xo < 0 ? 0 : x[xo + c], wv = wd[wo + c];
+                acc = fused ? fma32(v, wv, acc) : Math.fround(acc + Math.fround(v * wv));
+              }
+            }
+            out[o + oc] = acc < lo ? lo : acc > hi ? hi : acc;
+          }
+        }
+      }
+    }
+  }
+}
