@@ -20,57 +20,21 @@ import type { GgufKV } from "../compiler/gguf/metadata.ts";
 import { writeGguf } from "../compiler/gguf/writer.ts";
 import { loadModel } from "../compiler/load-model.ts";
 import { integerPipeline, seededTokens as compileTokens } from "../compiler/target-compile.ts";
-import { encodeNpy } from "../compiler/npy.ts";
 import type { Graph } from "../ir/graph.ts";
 import "../passes/index.ts";
 import { bindInputShapes } from "../passes/convert/static-shapes.ts";
 import { runPipeline } from "../passes/pass-manager.ts";
 import { quantize } from "../runtime/ggml/quantize.ts";
-import { Session } from "../runtime/interpreter.ts";
 import { Rng } from "../runtime/random.ts";
 import { Tensor } from "../runtime/tensor.ts";
 import { bfpConfigHeader } from "../targets/emit/bfp-config.ts";
-import { cppSource } from "../targets/emit/cpp-library.ts";
-import { type EmittedDriver, npyFileName } from "../targets/emit/emit.ts";
+import { cppSource, withIncludes } from "../targets/emit/cpp-library.ts";
+import type { EmittedDriver } from "../targets/emit/emit.ts";
 import { getTarget } from "../targets/registry.ts";
-import { simulatePartitioned } from "../targets/simulate.ts";
-import type { Program } from "../targets/target.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
-import { buildDriver, noToolchain, readDump, runDriver } from "./support/driver-run.ts";
+import { checkDriver, noToolchain } from "./support/driver-run.ts";
 
 const TARGET = "bfp";
-
-function bytesOf(t: Tensor): Uint8Array {
-  const d = t.data as Uint8Array;
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array): string {
-  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
-  let n = 0, first = -1;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      if (first < 0) first = i;
-      n++;
-    }
-  }
-  return n ? `${n} bytes differ, first at ${first}` : "";
-}
-
-/** The packets each call's Program sends, in the trace format of the accelerator models. */
-function expectedTrace(g: Graph): string[] {
-  const lines: string[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== "lathe.AccelCall") continue;
-    const p: Program = getTarget(TARGET).programOf(n);
-    for (const c of p.cmds) {
-      const words = c.payload.reduce((s, r) => s + r.words, 0);
-      lines.push(`send ${c.lane} ${c.opcode}${c.header.map((h) => ` ${h | 0}`).join("")} : ${words}`);
-      if (c.recvWords) lines.push(`recv ${c.lane} ${c.recvWords}`);
-    }
-  }
-  return lines;
-}
 
 /** compile's seeded token ids. */
 function seededTokens(g: Graph, seed: number): Record<string, Tensor> {
@@ -102,59 +66,23 @@ async function check(label: string, file: string, seeds: readonly number[], cpuM
     assert.equal(cpu, cpuMatMuls, `${label}: MatMuls left on the CPU`);
     assert.ok(d.stats.calls > 0, `${label}: calls offloaded`);
     const original = await compiledOriginal(file);
-    const build = buildDriver(d.dir);
-    let runMs = 0;
-    for (const seed of seeds) {
-      const inputs = seededTokens(original, seed);
-      const sim = simulatePartitioned(original, partitioned, { seed, inputs });
-      assert.ok(sim.bitExact, `${label}: the simulation itself is bit-exact`);
-      const plain = new Session(original).run(inputs).outputs;
-      const observed = new Map<string, Tensor>();
-      new Session(partitioned).run(inputs, {
-        observe: (name, v) => v instanceof Tensor && observed.set(name, v),
-      });
-      const dumpDir = `${out}/dump-${seed}`;
-      await Deno.mkdir(dumpDir);
-      const tracePath = `${out}/trace-${seed}.txt`;
-      const run = await runDriver(`${d.dir}/lathe_driver`, `${out}/s${seed}`, d.inputs, d.outputs, inputs, {
-        env: { LATHE_ACC_TRACE: tracePath },
-        args: ["--dump", dumpDir],
-      });
-      assert.equal(run.code, 0, `${label}: the driver exits 0 (${run.stderr})`);
-      runMs += run.ms;
-      for (const o of d.outputs) {
-        const got = run.outputs.get(o.name)!;
-        const fromSim = sim.outputs[o.name] as Tensor, fromPlain = plain[o.name] as Tensor;
-        assert.ok(fromSim instanceof Tensor && fromPlain instanceof Tensor, `${label}: ${o.name}`);
-        const distinct = new Set(fromPlain.data as Float32Array).size;
-        assert.ok(distinct > 100, `${label}: ${o.name} takes ${distinct} values`);
-        assert.equal(
-          firstDifference(got, encodeNpy(fromSim)),
-          "",
-          `${label} seed ${seed}: ${o.name} vs simulation`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(fromPlain)),
-          "",
-          `${label} seed ${seed}: ${o.name} vs runtime`,
-        );
-      }
-      let compared = 0;
-      for (const [name, want] of observed) {
-        if (partitioned.inputs.includes(name)) continue;
-        const got = await readDump(dumpDir, npyFileName(name));
-        assert.equal(firstDifference(bytesOf(got), bytesOf(want)), "", `${label}: value ${name}`);
-        compared++;
-      }
-      assert.equal(compared, d.stats.nodes, `${label}: one dumped value per node`);
-      const got = (await Deno.readTextFile(tracePath)).trim().split("\n");
-      const want = expectedTrace(partitioned);
-      assert.equal(got.length, want.length, `${label}: ${got.length} trace lines for ${want.length}`);
-      assert.deepEqual(got, want, `${label}: the packets sent are the Programs'`);
-    }
+    const { build, run } = await checkDriver({
+      label,
+      original,
+      partitioned,
+      driver: d,
+      seeds,
+      inputs: (seed) => seededTokens(original, seed),
+      dump: true,
+      trace: TARGET,
+      output: (name, t) => {
+        const distinct = new Set(t.data as Float32Array).size;
+        assert.ok(distinct > 100, `${label}: ${name} takes ${distinct} values`);
+      },
+    });
     console.log(
       `  ${label}: ${d.stats.calls} calls, ${d.stats.packets} packets; compile ${compileMs.toFixed(0)} ms, ` +
-        `build ${build.toFixed(0)} ms, run ${(runMs / seeds.length).toFixed(1)} ms per token set`,
+        `build ${build.toFixed(0)} ms, run ${run.toFixed(1)} ms per token set`,
     );
   } finally {
     await Deno.remove(out, { recursive: true });
@@ -254,8 +182,9 @@ for (const kind of ["Q4_K_M", "Q6_K", "F32", "Q8_0", "Q4_0", "F16"]) {
 async function streamSender(
   dir: string,
 ): Promise<(packets: readonly [number, number[]][]) => Promise<{ code: number; stderr: string }>> {
-  for (const f of ["bfp_sim.cc", "acc_hw.h", "kernels/ggml_fp16.h"]) {
-    await Deno.mkdir(`${dir}/kernels`, { recursive: true });
+  // The model and every library file it includes, as a driver folder has them.
+  await Deno.mkdir(`${dir}/kernels`, { recursive: true });
+  for (const f of withIncludes(["bfp_sim.cc"], new Set(["acc_config.h"]))) {
     await Deno.writeTextFile(`${dir}/${f}`, cppSource(f));
   }
   await Deno.writeTextFile(`${dir}/acc_config.h`, bfpConfigHeader(getTarget(TARGET)));

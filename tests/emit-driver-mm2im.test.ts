@@ -18,7 +18,6 @@ import assert from "node:assert/strict";
 import { compileModel } from "../compiler/compile.ts";
 import { loadModel } from "../compiler/load-model.ts";
 import { integerPipeline } from "../compiler/target-compile.ts";
-import { encodeNpy } from "../compiler/npy.ts";
 import { importOnnxFile } from "../compiler/onnx/import.ts";
 import { writeTfliteFile } from "../compiler/tflite/export.ts";
 import "../compiler/formats.ts";
@@ -30,131 +29,29 @@ import { onnxToTflite } from "../passes/convert/onnx-to-tflite.ts";
 import { runPipeline } from "../passes/pass-manager.ts";
 import { seededBatches } from "../passes/quantize/calibrate.ts";
 import { quantizeModelGraph } from "../passes/quantize/quantize-pass.ts";
-import { Session } from "../runtime/interpreter.ts";
 import { Rng } from "../runtime/random.ts";
-import { Tensor } from "../runtime/tensor.ts";
-import { cppSource } from "../targets/emit/cpp-library.ts";
-import { emitDriver, type EmittedDriver, npyFileName, renderDriver } from "../targets/emit/emit.ts";
+import { cppSource, withIncludes } from "../targets/emit/cpp-library.ts";
+import { emitDriver, type EmittedDriver, renderDriver } from "../targets/emit/emit.ts";
 import { PE_COUNT, STORE_TRAILER_WORDS } from "../targets/mm2im/descriptor.ts";
 import { partitionGraph } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
-import { seededInputs, simulatePartitioned } from "../targets/simulate.ts";
-import type { Program } from "../targets/target.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
-import { buildDriver, noToolchain, readDump, runDriver, storageTensor } from "./support/driver-run.ts";
+import { bytesOf, checkDriver, type DriverCheck, noToolchain } from "./support/driver-run.ts";
 import { q, TflGraph } from "./support/tfl-int8-graph.ts";
 
 const TARGET = "mm2im";
 
-function bytesOf(t: Tensor): Uint8Array {
-  const d = t.data as Uint8Array;
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array): string {
-  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
-  let n = 0, first = -1;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      if (first < 0) first = i;
-      n++;
-    }
-  }
-  return n ? `${n} bytes differ, first at ${first}` : "";
-}
-
-/** The packets each call's Program sends, in the trace format of the accelerator models. */
-function expectedTrace(g: Graph): string[] {
-  const lines: string[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== "lathe.AccelCall") continue;
-    const p: Program = getTarget(TARGET).programOf(n);
-    for (const c of p.cmds) {
-      const words = c.payload.reduce((s, r) => s + r.words, 0);
-      lines.push(`send ${c.lane} ${c.opcode}${c.header.map((h) => ` ${h | 0}`).join("")} : ${words}`);
-      if (c.recvWords) lines.push(`recv ${c.lane} ${c.recvWords}`);
-    }
-  }
-  return lines;
-}
-
-interface Check {
-  readonly label: string;
-  readonly original: Graph;
-  readonly partitioned: Graph;
-  readonly driver: EmittedDriver;
-  readonly seeds: readonly number[];
-}
-
-/** Builds the driver, runs it per seed, compares outputs, dumped values and the packet trace. */
-async function check(c: Check): Promise<{ build: number; run: number }> {
-  const build = buildDriver(c.driver.dir);
-  const work = await Deno.makeTempDir({ prefix: "lathe-mm2im-run-" });
-  let runMs = 0;
-  try {
-    for (const seed of c.seeds) {
-      const sim = simulatePartitioned(c.original, c.partitioned, { seed });
-      assert.ok(sim.bitExact, `${c.label}: the simulation itself is bit-exact`);
-      assert.equal(sim.cutAt, undefined);
-      const inputs = seededInputs(c.original, seed);
-      const plain = new Session(c.original).run(inputs).outputs;
-      const observed = new Map<string, Tensor>();
-      new Session(c.partitioned).run(inputs, {
-        observe: (name, v) => v instanceof Tensor && observed.set(name, v),
-      });
-      const dumpDir = `${work}/dump-${seed}`;
-      await Deno.mkdir(dumpDir);
-      const tracePath = `${work}/trace-${seed}.txt`;
-      const r = await runDriver(
-        `${c.driver.dir}/lathe_driver`,
-        `${work}/s${seed}`,
-        c.driver.inputs,
-        c.driver.outputs,
-        inputs,
-        { env: { LATHE_ACC_TRACE: tracePath }, args: ["--dump", dumpDir] },
-      );
-      assert.equal(r.code, 0, `${c.label}: the driver exits 0 (${r.stderr})`);
-      runMs += r.ms;
-      for (const o of c.driver.outputs) {
-        const got = r.outputs.get(o.name)!;
-        const fromSim = sim.outputs[o.name] as Tensor, fromPlain = plain[o.name] as Tensor;
-        assert.ok(fromSim instanceof Tensor && fromPlain instanceof Tensor, `${c.label}: ${o.name}`);
-        const distinct = new Set(bytesOf(fromPlain)).size;
-        assert.ok(distinct > 8, `${c.label}: ${o.name} takes ${distinct} byte values (not saturated)`);
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromSim))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs simulation`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromPlain))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs plain runtime`,
-        );
-      }
-      let compared = 0;
-      for (const [name, want] of observed) {
-        if (c.partitioned.inputs.includes(name)) continue;
-        const got = await readDump(dumpDir, npyFileName(name));
-        assert.equal(firstDifference(bytesOf(got), bytesOf(want)), "", `${c.label}: value ${name}`);
-        compared++;
-      }
-      assert.equal(compared, c.driver.stats.nodes, `${c.label}: one dumped value per node`);
-      const got = (await Deno.readTextFile(tracePath)).trim().split("\n");
-      const want = expectedTrace(c.partitioned);
-      assert.equal(
-        got.length,
-        want.length,
-        `${c.label}: ${got.length} trace lines for ${want.length} packets`,
-      );
-      assert.deepEqual(got, want, `${c.label}: the packets sent are the Programs'`);
-    }
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
-  const run = runMs / c.seeds.length;
-  console.log(`  ${c.label}: build ${build.toFixed(0)} ms, run ${run.toFixed(1)} ms per input set`);
-  return { build, run };
+/** mm2im's whole check: every dumped value, the packet log, and outputs that are not saturated. */
+function check(c: Pick<DriverCheck, "label" | "original" | "partitioned" | "driver" | "seeds">) {
+  return checkDriver({
+    ...c,
+    dump: true,
+    trace: TARGET,
+    output: (name, t) => {
+      const distinct = new Set(bytesOf(t)).size;
+      assert.ok(distinct > 8, `${c.label}: ${name} takes ${distinct} byte values (not saturated)`);
+    },
+  });
 }
 
 interface Layer {
@@ -383,7 +280,8 @@ Deno.test({
     try {
       const original = chain(1, 2, 2, [{ c: 1, o: 1, k: 3, s: 2, padding: "SAME" }], 5);
       const rendered = renderDriver(partitionGraph(original, getTarget(TARGET)).graph, TARGET);
-      for (const f of ["acc_hw.h", "fixed_point.h", "mm2im_sim.cc"]) {
+      // The model and every library file it includes, as a driver folder has them.
+      for (const f of withIncludes(["mm2im_sim.cc"], new Set(["acc_config.h"]))) {
         await Deno.writeTextFile(`${dir}/${f}`, cppSource(f));
       }
       await Deno.writeTextFile(`${dir}/acc_config.h`, rendered.files.get("acc_config.h") as string);

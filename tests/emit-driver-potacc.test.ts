@@ -15,7 +15,6 @@
  */
 import assert from "node:assert/strict";
 import { compileModel } from "../compiler/compile.ts";
-import { encodeNpy } from "../compiler/npy.ts";
 import { loadModel } from "../compiler/load-model.ts";
 import { integerPipeline } from "../compiler/target-compile.ts";
 import "../compiler/formats.ts";
@@ -25,140 +24,27 @@ import { runPipeline } from "../passes/pass-manager.ts";
 import "../passes/index.ts";
 import { Session } from "../runtime/interpreter.ts";
 import { fromConstant, Tensor } from "../runtime/tensor.ts";
-import { emitDriver, type EmittedDriver, npyFileName } from "../targets/emit/emit.ts";
+import { emitDriver, type EmittedDriver } from "../targets/emit/emit.ts";
 import { partitionGraph } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
-import { seededInputs, simulatePartitioned } from "../targets/simulate.ts";
+import { seededInputs } from "../targets/simulate.ts";
 import { POTACC_BOARDS, potaccParams } from "../targets/potacc/descriptor.ts";
 import { runPotProgram } from "../targets/potacc/functional.ts";
 import type { FunctionalModel, Program } from "../targets/target.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
-import { buildDriver, noToolchain, readDump, runDriver, storageTensor } from "./support/driver-run.ts";
+import { buildDriver, checkDriver, noToolchain, runDriver, type TraceRecv } from "./support/driver-run.ts";
 
-function bytesOf(t: Tensor): Uint8Array {
-  const d = t.data as Uint8Array;
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array): string {
-  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
-  let n = 0, first = -1;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      if (first < 0) first = i;
-      n++;
-    }
-  }
-  return n ? `${n} bytes differ, first at ${first}` : "";
-}
-
-/**
- * The packets each call's Program sends, in potacc_sim.cc's trace format; a COMPUTE's results are received
- * per lane, row r of its mc x nc tile on lane r mod 4 (program.ts: `recvWords` counts them all).
- */
-function expectedTrace(g: Graph, target: string): string[] {
+/** PoTAcc returns row r of a tile on lane r mod 4 (targets/potacc/program.ts). */
+const laneRows: TraceRecv = (c) => {
+  const [, mc, , nc] = c.header.slice(-4);
+  assert.equal(mc * nc, c.recvWords, "a COMPUTE returns its whole tile");
   const lines: string[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== "lathe.AccelCall") continue;
-    const p: Program = getTarget(target).programOf(n);
-    for (const c of p.cmds) {
-      const words = c.payload.reduce((s, r) => s + r.words, 0);
-      lines.push(`send ${c.lane} ${c.opcode} ${c.header.map((h) => h | 0).join(" ")} : ${words}`);
-      if (!c.recvWords) continue;
-      const [, mc, , nc] = c.header.slice(-4);
-      assert.equal(mc * nc, c.recvWords, "a COMPUTE returns its whole tile");
-      for (let l = 0; l < 4; l++) {
-        const rows = mc > l ? Math.ceil((mc - l) / 4) : 0;
-        if (rows) lines.push(`recv ${l} ${rows * nc}`);
-      }
-    }
+  for (let l = 0; l < 4; l++) {
+    const rows = mc > l ? Math.ceil((mc - l) / 4) : 0;
+    if (rows) lines.push(`recv ${l} ${rows * nc}`);
   }
   return lines;
-}
-
-interface Check {
-  readonly label: string;
-  readonly target: string;
-  readonly original: Graph;
-  readonly partitioned: Graph;
-  readonly driver: EmittedDriver;
-  readonly seeds: readonly number[];
-  readonly dump?: boolean;
-}
-
-/** Builds the driver, runs it per seed and compares outputs and packets with the runtime and Programs. */
-async function check(c: Check): Promise<void> {
-  const build = buildDriver(c.driver.dir);
-  const work = await Deno.makeTempDir({ prefix: "lathe-potacc-run-" });
-  let runMs = 0;
-  try {
-    for (const seed of c.seeds) {
-      const sim = simulatePartitioned(c.original, c.partitioned, { seed });
-      assert.ok(sim.bitExact, `${c.label}: the simulation itself is bit-exact`);
-      assert.equal(sim.cutAt, undefined);
-      const inputs = seededInputs(c.original, seed);
-      const plain = new Session(c.original).run(inputs).outputs;
-      const observed = new Map<string, Tensor>();
-      if (c.dump) {
-        new Session(c.partitioned).run(inputs, {
-          observe: (name, v) => v instanceof Tensor && observed.set(name, v),
-        });
-      }
-      const dumpDir = `${work}/dump-${seed}`;
-      if (c.dump) await Deno.mkdir(dumpDir);
-      const tracePath = `${work}/trace-${seed}.txt`;
-      const r = await runDriver(
-        `${c.driver.dir}/lathe_driver`,
-        `${work}/s${seed}`,
-        c.driver.inputs,
-        c.driver.outputs,
-        inputs,
-        { env: { LATHE_ACC_TRACE: tracePath }, args: c.dump ? ["--dump", dumpDir] : [] },
-      );
-      assert.equal(r.code, 0, `${c.label}: the driver exits 0 (${r.stderr})`);
-      runMs += r.ms;
-      for (const o of c.driver.outputs) {
-        const got = r.outputs.get(o.name)!;
-        const fromSim = sim.outputs[o.name] as Tensor, fromPlain = plain[o.name] as Tensor;
-        assert.ok(
-          fromSim instanceof Tensor && fromPlain instanceof Tensor,
-          `${c.label}: ${o.name} is a tensor`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromSim))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs simulation`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromPlain))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs plain runtime`,
-        );
-      }
-      if (c.dump) {
-        let compared = 0;
-        for (const [name, want] of observed) {
-          if (c.partitioned.inputs.includes(name)) continue;
-          const got = await readDump(dumpDir, npyFileName(name));
-          assert.equal(firstDifference(bytesOf(got), bytesOf(want)), "", `${c.label}: value ${name}`);
-          compared++;
-        }
-        assert.equal(compared, c.driver.stats.nodes, `${c.label}: one dumped value per node`);
-      }
-      const got = (await Deno.readTextFile(tracePath)).trim().split("\n");
-      assert.deepEqual(
-        got,
-        expectedTrace(c.partitioned, c.target),
-        `${c.label}: the packets sent are the Programs'`,
-      );
-    }
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
-  console.log(
-    `${c.label}: build ${build.toFixed(0)} ms, run ${(runMs / c.seeds.length).toFixed(1)} ms per input set`,
-  );
-}
+};
 
 const methodOf = (
   g: Graph,
@@ -188,9 +74,10 @@ Deno.test({
         const model = await Deno.readTextFile(`${d.dir}/model.cc`);
         assert.equal(model.match(/potacc_gemm\(/g)?.length, 3, "every call's stream is a tile loop");
         const original = (await potGraph(method)).graph;
-        await check({
+        await checkDriver({
           label: `embedded CNN on ${target}`,
-          target,
+          trace: target,
+          recv: laneRows,
           original,
           partitioned,
           driver: d,
@@ -228,9 +115,10 @@ Deno.test({
       const model = await Deno.readTextFile(`${driver.dir}/model.cc`);
       assert.equal(model.match(/potacc_run_packets\(/g)?.length, 3);
       assert.doesNotMatch(model, /potacc_gemm\(/);
-      await check({
+      await checkDriver({
         label: "embedded CNN on potacc (packet tables)",
-        target: "potacc",
+        trace: "potacc",
+        recv: laneRows,
         original: m.graph,
         partitioned,
         driver,
@@ -326,9 +214,10 @@ for (
         const { partitioned, driver, out } = await emitFor(m, target);
         try {
           assert.ok(driver.stats.calls > 20, `${name}: the PoT convolutions run on the shift PEs`);
-          await check({
+          await checkDriver({
             label: `${name} APoT on ${target}`,
-            target,
+            trace: target,
+            recv: laneRows,
             original: m.graph,
             partitioned,
             driver,

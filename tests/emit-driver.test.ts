@@ -14,148 +14,19 @@
  */
 import assert from "node:assert/strict";
 import { compileModel } from "../compiler/compile.ts";
-import { encodeNpy } from "../compiler/npy.ts";
 import { loadModel } from "../compiler/load-model.ts";
 import { integerPipeline } from "../compiler/target-compile.ts";
 import "../compiler/formats.ts";
 import type { Graph, Model } from "../ir/graph.ts";
 import { runPipeline } from "../passes/pass-manager.ts";
 import "../passes/index.ts";
-import { Session } from "../runtime/interpreter.ts";
-import { Tensor } from "../runtime/tensor.ts";
-import { emitDriver, type EmittedDriver, npyFileName } from "../targets/emit/emit.ts";
+import { emitDriver, type EmittedDriver } from "../targets/emit/emit.ts";
 import { partitionGraph } from "../targets/partition.ts";
 import { getTarget } from "../targets/registry.ts";
-import { cutBefore, seededInputs, simulatePartitioned } from "../targets/simulate.ts";
-import type { Program } from "../targets/target.ts";
 import { corpusPath, noCorpus } from "./support/corpus.ts";
-import { buildDriver, noToolchain, readDump, runDriver, storageTensor } from "./support/driver-run.ts";
+import { checkDriver, noToolchain } from "./support/driver-run.ts";
 
 const TARGETS = ["secda-sa", "secda-vm"] as const;
-
-function bytesOf(t: Tensor): Uint8Array {
-  const d = t.data as Uint8Array;
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array): string {
-  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
-  let n = 0, first = -1;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      if (first < 0) first = i;
-      n++;
-    }
-  }
-  return n ? `${n} bytes differ, first at ${first}` : "";
-}
-
-/** The packets each call's Program sends, in the trace format of acc_sim.cc. */
-function expectedTrace(g: Graph, target: string): string[] {
-  const lines: string[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== "lathe.AccelCall") continue;
-    const p: Program = getTarget(target).programOf(n);
-    for (const c of p.cmds) {
-      const words = c.payload.reduce((s, r) => s + r.words, 0);
-      lines.push(
-        `send ${c.lane} ${c.opcode} ${c.header.map((h) => h | 0).join(" ")} : ${words}`.replace("  :", " :"),
-      );
-      if (c.recvWords) lines.push(`recv ${c.lane} ${c.recvWords}`);
-    }
-  }
-  return lines;
-}
-
-interface Check {
-  readonly label: string;
-  readonly target: string;
-  readonly original: Graph;
-  readonly partitioned: Graph;
-  readonly driver: EmittedDriver;
-  readonly seeds: readonly number[];
-  /** Compare every dumped value with the runtime's. */
-  readonly dump?: boolean;
-  /** Compare the packets the accelerator model received with the Programs. */
-  readonly trace?: boolean;
-}
-
-/** Builds the driver, runs it per seed and compares its outputs with the runtime; returns timings. */
-async function check(c: Check): Promise<{ build: number; run: number }> {
-  const build = buildDriver(c.driver.dir);
-  const work = await Deno.makeTempDir({ prefix: "lathe-driver-run-" });
-  let runMs = 0;
-  try {
-    for (const seed of c.seeds) {
-      const sim = simulatePartitioned(c.original, c.partitioned, { seed });
-      assert.ok(sim.bitExact, `${c.label}: the simulation itself is bit-exact`);
-      const base = sim.cutAt ? cutBefore(c.original, sim.cutAt) : c.original;
-      assert.equal(sim.cutAt, c.driver.cutAt, `${c.label}: the driver stops where simulation does`);
-      const inputs = seededInputs(base, seed);
-      const plain = new Session(base).run(inputs).outputs;
-      const observed = new Map<string, Tensor>();
-      if (c.dump) {
-        const cut = sim.cutAt ? cutBefore(c.partitioned, sim.cutAt) : c.partitioned;
-        new Session(cut).run(inputs, { observe: (name, v) => v instanceof Tensor && observed.set(name, v) });
-      }
-      const dumpDir = `${work}/dump-${seed}`;
-      if (c.dump) await Deno.mkdir(dumpDir);
-      const tracePath = `${work}/trace-${seed}.txt`;
-      const r = await runDriver(
-        `${c.driver.dir}/lathe_driver`,
-        `${work}/s${seed}`,
-        c.driver.inputs,
-        c.driver.outputs,
-        inputs,
-        {
-          env: c.trace ? { LATHE_ACC_TRACE: tracePath } : {},
-          args: c.dump ? ["--dump", dumpDir] : [],
-        },
-      );
-      assert.equal(r.code, 0, `${c.label}: the driver exits 0 (${r.stderr})`);
-      runMs += r.ms;
-      for (const o of c.driver.outputs) {
-        const got = r.outputs.get(o.name)!;
-        const fromSim = sim.outputs[o.name] as Tensor, fromPlain = plain[o.name] as Tensor;
-        assert.ok(
-          fromSim instanceof Tensor && fromPlain instanceof Tensor,
-          `${c.label}: ${o.name} is a tensor`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromSim))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs simulation`,
-        );
-        assert.equal(
-          firstDifference(got, encodeNpy(storageTensor(fromPlain))),
-          "",
-          `${c.label} seed ${seed}: ${o.name} vs plain runtime`,
-        );
-      }
-      if (c.dump) {
-        let compared = 0;
-        for (const [name, want] of observed) {
-          if (c.partitioned.inputs.includes(name)) continue;
-          const got = await readDump(dumpDir, npyFileName(name));
-          assert.equal(firstDifference(bytesOf(got), bytesOf(want)), "", `${c.label}: value ${name}`);
-          compared++;
-        }
-        assert.equal(compared, c.driver.stats.nodes, `${c.label}: one dumped value per node`);
-      }
-      if (c.trace) {
-        const got = (await Deno.readTextFile(tracePath)).trim().split("\n");
-        const want = expectedTrace(c.partitioned, c.target);
-        assert.deepEqual(got, want, `${c.label}: the packets sent are the Programs'`);
-      }
-    }
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
-  console.log(
-    `${c.label}: build ${build.toFixed(0)} ms, run ${(runMs / c.seeds.length).toFixed(1)} ms per input set`,
-  );
-  return { build, run: runMs / c.seeds.length };
-}
 
 async function integerModel(path: string): Promise<Model> {
   let m = await loadModel(path);
@@ -192,15 +63,14 @@ Deno.test({
           (await Deno.stat(`${d.dir}/constants.bin`)).size < (await Deno.stat(`${out}/weights.bin`)).size,
           true,
         );
-        await check({
+        await checkDriver({
           label: `int8 CNN on ${target}`,
-          target,
           original: await compileOriginal(),
           partitioned: r.target!.partition.graph,
           driver: d,
           seeds: [0, 1],
           dump: true,
-          trace: true,
+          trace: target,
         });
       } finally {
         await Deno.remove(out, { recursive: true });
@@ -225,14 +95,13 @@ Deno.test({
       try {
         assert.equal(driver.stats.loopCalls, 0);
         assert.match(await Deno.readTextFile(`${driver.dir}/model.cc`), /secda_run_packets/);
-        await check({
+        await checkDriver({
           label: `int8 CNN on ${target} (packet tables)`,
-          target,
           original,
           partitioned,
           driver,
           seeds: [2],
-          trace: true,
+          trace: target,
         });
       } finally {
         await Deno.remove(out, { recursive: true });
@@ -251,14 +120,13 @@ Deno.test({
       try {
         assert.equal(driver.cutAt, "TFLite_Detection_PostProcess");
         assert.equal(driver.stats.calls, m.graph.nodes.filter((n) => n.op === "tfl.CONV_2D").length);
-        await check({
+        await checkDriver({
           label: `Coral SSD on ${target}`,
-          target,
           original: m.graph,
           partitioned,
           driver,
           seeds: [0],
-          trace: true,
+          trace: target,
         });
       } finally {
         await Deno.remove(out, { recursive: true });
@@ -282,14 +150,13 @@ for (
         const { partitioned, driver, out } = await emitFor(m, target);
         try {
           assert.ok(driver.stats.calls > 20, `${name}: the convolutions run on the accelerator`);
-          await check({
+          await checkDriver({
             label: `${name} int8 on ${target}`,
-            target,
             original: m.graph,
             partitioned,
             driver,
             seeds: [0],
-            trace: true,
+            trace: target,
           });
         } finally {
           await Deno.remove(out, { recursive: true });
@@ -313,14 +180,13 @@ Deno.test({
         const d = r.driver as EmittedDriver;
         assert.equal(d.stats.calls, 4, "conv1, proj1, conv2 and fc run on the array");
         assert.match(await Deno.readTextFile(`${d.dir}/acc_config.h`), new RegExp(`kTarget = "${target}"`));
-        await check({
+        await checkDriver({
           label: `int8 CNN on ${target}`,
-          target,
           original,
           partitioned: r.target!.partition.graph,
           driver: d,
           seeds: [3],
-          trace: true,
+          trace: target,
         });
       } finally {
         await Deno.remove(out, { recursive: true });

@@ -16,7 +16,13 @@ import { Tensor } from "../../runtime/tensor.ts";
 import type { EmittedDriver } from "../../targets/emit/emit.ts";
 import { cutBefore, seededInputs, unrunnable } from "../../targets/simulate.ts";
 import { corpusPath, HAVE_CORPUS } from "../support/corpus.ts";
-import { HAVE_TOOLCHAIN, runDriver, storageTensor } from "../support/driver-run.ts";
+import {
+  buildDriver,
+  firstDifference,
+  HAVE_TOOLCHAIN,
+  runDriver,
+  storageTensor,
+} from "../support/driver-run.ts";
 
 interface Model {
   readonly file: string;
@@ -51,20 +57,6 @@ interface Row {
   calls: number;
   detail: string;
   ms: { compile: number; build: number; run: number };
-}
-
-function buildO1(dir: string): number {
-  const t0 = performance.now();
-  const r = new Deno.Command("make", { args: ["-j2", "-C", dir, "-s", "CXXFLAGS=-O1"], stderr: "piped" })
-    .outputSync();
-  if (!r.success) throw new Error(`make failed: ${new TextDecoder().decode(r.stderr).slice(0, 400)}`);
-  return performance.now() - t0;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 async function sweepOne(m: Model, target: string): Promise<Row> {
@@ -103,7 +95,7 @@ async function sweepOne(m: Model, target: string): Promise<Row> {
       return row;
     }
     const d = r.driver as EmittedDriver;
-    row.ms.build = buildO1(d.dir);
+    row.ms.build = buildDriver(d.dir, "-O1");
     // The partitioned graph on the runtime, up to a custom op, on compile's seeded inputs (seed 0); compile
     // checked it against the unpartitioned graph.
     let g: Graph = t.partition.graph;
@@ -119,7 +111,8 @@ async function sweepOne(m: Model, target: string): Promise<Row> {
     }
     const bad = d.outputs.filter((o) => {
       const w = want[o.name];
-      return !(w instanceof Tensor) || !sameBytes(run.outputs.get(o.name)!, encodeNpy(storageTensor(w)));
+      return !(w instanceof Tensor) ||
+        firstDifference(run.outputs.get(o.name)!, encodeNpy(storageTensor(w))) !== "";
     });
     if (bad.length) {
       row.detail = `outputs differ: ${bad.map((o) => o.name).join(", ")}`;
@@ -129,7 +122,7 @@ async function sweepOne(m: Model, target: string): Promise<Row> {
     row.detail = `${d.outputs.length} outputs byte-identical${cut ? `, up to ${cut}` : ""}`;
     return row;
   } catch (e) {
-    row.detail = (e as Error).message.split("\n")[0].slice(0, 240);
+    row.detail = (e as Error).message.replace(/\s+/g, " ").slice(0, 240);
     return row;
   } finally {
     await Deno.remove(out, { recursive: true });
