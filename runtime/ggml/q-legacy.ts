@@ -302,7 +302,8 @@ function dequantizeQ8(
   }
 }
 
-function absMax32(src: Float32Array, x: number): number {
+/** max |x| over the 32 values of a block from `x` (ggml's amax of a Q8_0/Q8_1 block). */
+export function absMax32(src: Float32Array, x: number): number {
   let amax = 0;
   for (let j = 0; j < 32; j++) {
     const a = Math.abs(src[x + j]);

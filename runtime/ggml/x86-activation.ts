@@ -6,6 +6,7 @@
  * Q8_K has no x86-specific quantizer: the backend calls the reference one.
  */
 import { writeF16 } from "./fp16.ts";
+import { absMax32 } from "./q-legacy.ts";
 import type { QuantizeRow } from "./quantize.ts";
 
 const fr = Math.fround;
@@ -14,15 +15,6 @@ function roundHalfEven(v: number): number {
   let r = Math.round(v);
   if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
   return r < -128 ? -128 : r > 127 ? 127 : r;
-}
-
-function absMax32(src: Float32Array, x: number): number {
-  let amax = 0;
-  for (let j = 0; j < 32; j++) {
-    const a = Math.abs(src[x + j]);
-    amax = amax > a ? amax : a;
-  }
-  return amax;
 }
 
 export function quantizeQ8_0X86(

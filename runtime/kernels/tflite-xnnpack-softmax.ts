@@ -27,10 +27,6 @@ const C2 = 0.4999915063381195;
 const C1 = 0.9999997019767761;
 const DENORM_CUTOFF = -87.33654022216797;
 
-// Instructions the shared assembler has no name for (opcodes from the WebAssembly SIMD spec).
-const F32_DIV = 0x95, F32_MUL = 0x94, F32_ADD = 0x92;
-const F32X4_LT = 0x43, V128_ANDNOT = 0x4f, I32X4_SHL = 0xab, F32X4_SUB = 0xe5;
-
 /**
  * out = softmax(x) row by row over rows of `d`. The sum follows the kernel's lanes: element i goes to lane
  * i mod 4 while whole groups of four remain, the lanes are folded as (l0 + l2) + (l1 + l3), then a last
@@ -159,10 +155,10 @@ function softmaxFn(relaxed: boolean): FuncBuilder {
   };
   /** ve = e^(v − max) of the four floats at addr, 0 below the cutoff; vv keeps x − max. */
   const exp = (addr: (h: FuncBuilder) => void) => {
-    g.set(vv, (h) => h.vop(F32X4_SUB, (h) => h.loadV(addr), vm));
+    g.set(vv, (h) => h.vop(SIMD.f32x4Sub, (h) => h.loadV(addr), vm));
     madd(vn, vv, k.log2e, k.magic);
-    g.set(vs, (h) => h.get(vn).i32(23).simd(I32X4_SHL));
-    g.set(vn, (h) => h.vop(F32X4_SUB, vn, k.magic));
+    g.set(vs, (h) => h.get(vn).i32(23).simd(SIMD.i32x4Shl));
+    g.set(vn, (h) => h.vop(SIMD.f32x4Sub, vn, k.magic));
     madd(vt, vn, k.hi, vv);
     madd(vt, vn, k.lo, vt);
     madd(vp, k.c5, vt, k.c4);
@@ -171,7 +167,7 @@ function softmaxFn(relaxed: boolean): FuncBuilder {
     madd(vp, vp, vt, k.c1);
     g.set(vt, (h) => h.vop(SIMD.f32x4Mul, vt, vs));
     madd(ve, vt, vp, vs);
-    g.set(ve, (h) => h.get(ve).vop(F32X4_LT, vv, k.cut).simd(V128_ANDNOT));
+    g.set(ve, (h) => h.get(ve).vop(SIMD.f32x4Lt, vv, k.cut).simd(SIMD.v128Andnot));
   };
   const lane = (v: number, l: number) => (h: FuncBuilder) => h.get(v).simd(SIMD.f32x4ExtractLane).emit(l);
   g.set(rowB, (h) => h.shl(d, 2));
@@ -199,25 +195,25 @@ function softmaxFn(relaxed: boolean): FuncBuilder {
       g.set(vacc, (h) => h.vop(SIMD.f32x4Add, vacc, ve));
     });
     g.set(sum, (h) =>
-      h.expr(lane(vacc, 0)).expr(lane(vacc, 2)).emit(F32_ADD)
-        .expr(lane(vacc, 1)).expr(lane(vacc, 3)).emit(F32_ADD).emit(F32_ADD));
+      h.expr(lane(vacc, 0)).expr(lane(vacc, 2)).emit(I32.f32Add)
+        .expr(lane(vacc, 1)).expr(lane(vacc, 3)).emit(I32.f32Add).emit(I32.f32Add));
     // The last one to three: a pair added as its own sum, then a single.
     g.ifElse(rem, () => {
       exp((h) => h.add(rowX, fullB));
       g.storeLane((h) => h.add(rowO, fullB), ve, 0);
       g.ifElse((h) => h.get(rem).i32(2).emit(I32.i32GeS), () => {
         g.storeLane((h) => h.add(rowO, fullB), ve, 1, 4);
-        g.set(sum, (h) => h.get(sum).expr(lane(ve, 0)).expr(lane(ve, 1)).emit(F32_ADD).emit(F32_ADD));
+        g.set(sum, (h) => h.get(sum).expr(lane(ve, 0)).expr(lane(ve, 1)).emit(I32.f32Add).emit(I32.f32Add));
       });
       g.ifElse((h) => h.get(rem).i32(1).emit(I32.i32Eq), () => {
-        g.set(sum, (h) => h.get(sum).expr(lane(ve, 0)).emit(F32_ADD));
+        g.set(sum, (h) => h.get(sum).expr(lane(ve, 0)).emit(I32.f32Add));
       });
       g.ifElse((h) => h.get(rem).i32(3).emit(I32.i32Eq), () => {
         g.storeLane((h) => h.add(rowO, fullB), ve, 2, 8);
-        g.set(sum, (h) => h.get(sum).expr(lane(ve, 2)).emit(F32_ADD));
+        g.set(sum, (h) => h.get(sum).expr(lane(ve, 2)).emit(I32.f32Add));
       });
     });
-    g.set(scale, (h) => h.f32(1).get(sum).emit(F32_DIV));
+    g.set(scale, (h) => h.f32(1).get(sum).emit(I32.f32Div));
     g.set(vsc, (h) => h.splat(scale));
     g.forLoop(i, (h) => h.i32(0), fullB, (h) => h.i32(16), () => {
       g.storeV(
@@ -226,7 +222,7 @@ function softmaxFn(relaxed: boolean): FuncBuilder {
       );
     });
     g.forLoop(i, fullB, rowB, (h) => h.i32(4), () => {
-      g.storeF32((h) => h.add(rowO, i), (h) => h.loadF32((h) => h.add(rowO, i)).get(scale).emit(F32_MUL));
+      g.storeF32((h) => h.add(rowO, i), (h) => h.loadF32((h) => h.add(rowO, i)).get(scale).emit(I32.f32Mul));
     });
   });
   return g;

@@ -20,6 +20,7 @@
 
 #include "acc_config.h"
 #include "acc_hw.h"
+#include "acc_trace.h"
 #include "kernels/ggml_fp16.h"
 
 namespace acc {
@@ -57,7 +58,7 @@ struct Model {
   std::vector<uint32_t> rx;
   size_t rx_head = 0;
   Stats stats{};
-  FILE* trace = nullptr;
+  PacketTrace trace;
 };
 
 Model* model = nullptr;
@@ -239,19 +240,13 @@ void open() {
   model->wmin.assign(static_cast<size_t>(kSupKmb) * 16, 0);
   model->wd.assign(kSupKmb, 0);
   model->wdmin.assign(kSupKmb, 0);
-  if (const char* t = std::getenv("LATHE_ACC_TRACE"); t && *t) {
-    model->trace = std::fopen(t, "a");
-    if (!model->trace) {
-      std::fprintf(stderr, "bfp_sim: cannot open trace file %s\n", t);
-      std::exit(3);
-    }
-  }
+  model->trace.open("bfp_sim");
 }
 
 void close() {
   if (!model) return;
   check_call_done();
-  if (model->trace) std::fclose(model->trace);
+  model->trace.close();
   delete model;
   model = nullptr;
 }
@@ -264,7 +259,7 @@ void dma_send(int lane, const uint32_t* words, size_t n) {
   if (lane < 0 || lane >= kLanes) fail("lane " + std::to_string(lane) + " does not exist");
   if (lane != 0) {
     // Weight words straight into the lane's FIFO for the weight mapper.
-    if (s.trace) std::fprintf(s.trace, "send %d 0 : %zu\n", lane, n);
+    s.trace.send(lane, 0, nullptr, 0, n);
     if (!s.tile.open) fail("lane " + std::to_string(lane) + " sends weight words before any LOAD_WGT");
     append_lane(static_cast<uint32_t>(lane), words, n);
     s.stats.packets++;
@@ -283,11 +278,7 @@ void dma_send(int lane, const uint32_t* words, size_t n) {
     at += kFlagOrder[f].header_words;
   }
   if (at > n) fail("packet of " + str(n) + " words is shorter than its header");
-  if (s.trace) {
-    std::fprintf(s.trace, "send %d %u", lane, op);
-    for (size_t i = 1; i < at; i++) std::fprintf(s.trace, " %d", static_cast<int32_t>(words[i]));
-    std::fprintf(s.trace, " : %zu\n", n - at);
-  }
+  s.trace.send(lane, op, words + 1, at - 1, n - at);
   const uint32_t* p = words + at;
   size_t left = n - at;
   if (const uint32_t* h = header[kFlagConfig]) {
@@ -382,7 +373,7 @@ void dma_recv(int lane, uint32_t* words, size_t n) {
   std::memcpy(words, s.rx.data() + s.rx_head, n * 4);
   s.rx_head += n;
   s.stats.words_received += n;
-  if (s.trace) std::fprintf(s.trace, "recv %d %zu\n", lane, n);
+  s.trace.recv(lane, n);
 }
 
 }  // namespace acc

@@ -21,6 +21,7 @@
 
 #include "acc_config.h"
 #include "acc_hw.h"
+#include "acc_trace.h"
 #include "fixed_point.h"
 
 namespace acc {
@@ -51,7 +52,7 @@ struct Model {
   std::vector<uint32_t> rx;
   size_t rx_head = 0;
   Stats stats{};
-  FILE* trace = nullptr;
+  PacketTrace trace;
 };
 
 Model* model = nullptr;
@@ -193,19 +194,13 @@ void open() {
     model->acc[f].assign(kAccEntries, 0);
   }
   model->slot.assign(kAccEntries, -1);
-  if (const char* t = std::getenv("LATHE_ACC_TRACE"); t && *t) {
-    model->trace = std::fopen(t, "a");
-    if (!model->trace) {
-      std::fprintf(stderr, "mm2im_sim: cannot open trace file %s\n", t);
-      std::exit(3);
-    }
-  }
+  model->trace.open("mm2im_sim");
 }
 
 void close() {
   if (!model) return;
   end_layer("the stream ends");
-  if (model->trace) std::fclose(model->trace);
+  model->trace.close();
   delete model;
   model = nullptr;
 }
@@ -233,11 +228,7 @@ void dma_send(int lane, const uint32_t* words, size_t n) {
     at += kFlagOrder[f].header_words;
   }
   if (at > n) fail("packet of " + str(n) + " words is shorter than its header");
-  if (model->trace) {
-    std::fprintf(model->trace, "send %d %u", lane, op);
-    for (size_t i = 1; i < at; i++) std::fprintf(model->trace, " %d", static_cast<int32_t>(words[i]));
-    std::fprintf(model->trace, " : %zu\n", n - at);
-  }
+  model->trace.send(lane, op, words + 1, at - 1, n - at);
   const auto field = [&](uint32_t flag) {
     for (int f = 0; f < kFlagCount; f++) {
       if (kFlagOrder[f].flag == flag) return header[f];
@@ -294,7 +285,7 @@ void dma_recv(int lane, uint32_t* words, size_t n) {
   std::memcpy(words, model->rx.data() + model->rx_head, n * 4);
   model->rx_head += n;
   model->stats.words_received += n;
-  if (model->trace) std::fprintf(model->trace, "recv %d %zu\n", lane, n);
+  model->trace.recv(lane, n);
 }
 
 }  // namespace acc

@@ -21,6 +21,7 @@
 
 #include "acc_config.h"
 #include "acc_hw.h"
+#include "acc_trace.h"
 
 namespace acc {
 
@@ -55,7 +56,7 @@ struct Model {
   std::vector<std::vector<uint32_t>> rx;
   std::vector<size_t> rx_head;
   Stats stats{};
-  FILE* trace = nullptr;
+  PacketTrace trace;
 };
 
 Model* model = nullptr;
@@ -222,18 +223,12 @@ void open() {
   model->sums.assign(kParamColumns, 0);
   model->rx.resize(kLanes);
   model->rx_head.assign(kLanes, 0);
-  if (const char* t = std::getenv("LATHE_ACC_TRACE"); t && *t) {
-    model->trace = std::fopen(t, "a");
-    if (!model->trace) {
-      std::fprintf(stderr, "potacc_sim: cannot open trace file %s\n", t);
-      std::exit(3);
-    }
-  }
+  model->trace.open("potacc_sim");
 }
 
 void close() {
   if (!model) return;
-  if (model->trace) std::fclose(model->trace);
+  model->trace.close();
   delete model;
   model = nullptr;
 }
@@ -255,11 +250,7 @@ void dma_send(int lane, const uint32_t* words, size_t n) {
     at += kFlagOrder[f].header_words;
   }
   if (at > n) fail("packet of " + std::to_string(n) + " words is shorter than its header");
-  if (model->trace) {
-    std::fprintf(model->trace, "send %d %u", lane, op);
-    for (size_t i = 1; i < at; i++) std::fprintf(model->trace, " %d", static_cast<int32_t>(words[i]));
-    std::fprintf(model->trace, " : %zu\n", n - at);
-  }
+  model->trace.send(lane, op, words + 1, at - 1, n - at);
   const uint32_t* p = words + at;
   size_t left = n - at;
   if (header[kFlagConfig]) configure(header[kFlagConfig]);
@@ -301,7 +292,7 @@ void dma_recv(int lane, uint32_t* words, size_t n) {
   std::memcpy(words, q.data() + model->rx_head[lane], n * 4);
   model->rx_head[lane] += n;
   model->stats.words_received += n;
-  if (model->trace) std::fprintf(model->trace, "recv %d %zu\n", lane, n);
+  model->trace.recv(lane, n);
 }
 
 }  // namespace acc
